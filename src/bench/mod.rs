@@ -1,0 +1,339 @@
+//! Benchmarks of single private operations (`testbed bench op`): run one op on secret-shared
+//! random inputs, time it, count its rounds and bytes, and check it against float64.
+//!
+//! Inputs are uniform in [−1, 1] from a seeded non-cryptographic generator (test data only); x is
+//! owned by party 0 and y by party 1. Each repetition is preceded by a barrier (setup traffic, not
+//! counted) and timed on every party; a repetition's wall time is the slowest party's, and the
+//! reported `wall_s` is the median over repetitions.
+
+pub mod reference;
+
+use crate::error::{Error, Result};
+use crate::protocol::{
+    fixed_bilinear_many, fixed_square_many, reveal, simulate, BilinearOp, DealerKind, Job, Protocol, ProtocolConfig,
+    SessionOptions,
+};
+use crate::net::MeterReport;
+use crate::ring::{decode, encode, numel, shape_string, Conv1dParams, Conv2dParams, RingTensor};
+use rand_core::{Rng, SeedableRng};
+use reference::F64Tensor;
+use serde::Serialize;
+use std::time::Instant;
+
+/// Ops that `bench op` knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpKind {
+    Add,
+    Mul,
+    Square,
+    MatMul,
+    Conv1d,
+    Conv2d,
+}
+
+impl OpKind {
+    /// All ops, by CLI name.
+    pub const ALL: [(&'static str, OpKind); 6] = [
+        ("add", OpKind::Add),
+        ("mul", OpKind::Mul),
+        ("square", OpKind::Square),
+        ("matmul", OpKind::MatMul),
+        ("conv1d", OpKind::Conv1d),
+        ("conv2d", OpKind::Conv2d),
+    ];
+
+    /// Parses a CLI name.
+    pub fn parse(name: &str) -> Result<Self> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, k)| *k).ok_or_else(|| {
+            let names: Vec<_> = Self::ALL.iter().map(|(n, _)| *n).collect();
+            Error::invalid("--op", format!("unknown op `{name}` (known: {})", names.join(", ")))
+        })
+    }
+
+    /// The CLI name.
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(_, k)| *k == self).map(|(n, _)| *n).unwrap_or("?")
+    }
+
+    fn arity(self) -> usize {
+        if self == OpKind::Square { 1 } else { 2 }
+    }
+}
+
+/// Convolution hyper-parameters from the command line (applied to both conv ops).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvArgs {
+    pub stride: usize,
+    pub padding: usize,
+    pub dilation: usize,
+    pub groups: usize,
+}
+
+impl Default for ConvArgs {
+    fn default() -> Self {
+        Self { stride: 1, padding: 0, dilation: 1, groups: 1 }
+    }
+}
+
+/// Where the parties run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportKind {
+    /// Threads of this process.
+    Sim,
+    /// Processes over TCP.
+    Tcp,
+}
+
+impl TransportKind {
+    /// Parses `sim` or `tcp`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "sim" => Ok(TransportKind::Sim),
+            "tcp" => Ok(TransportKind::Tcp),
+            _ => Err(Error::invalid("--transport", format!("unknown transport `{s}` (known: sim, tcp)"))),
+        }
+    }
+}
+
+/// One op benchmark.
+#[derive(Clone, Debug)]
+pub struct OpSpec {
+    pub op: OpKind,
+    pub shapes: Vec<Vec<usize>>,
+    pub conv: ConvArgs,
+    pub reps: usize,
+    pub seed: Option<u64>,
+    pub transport: TransportKind,
+}
+
+impl OpSpec {
+    /// The bilinear op behind a product op.
+    fn bilinear(&self) -> Option<BilinearOp> {
+        let c = self.conv;
+        match self.op {
+            OpKind::Mul => Some(BilinearOp::Mul),
+            OpKind::MatMul => Some(BilinearOp::MatMul),
+            OpKind::Conv1d => Some(BilinearOp::Conv1d(Conv1dParams {
+                stride: c.stride,
+                padding: c.padding,
+                dilation: c.dilation,
+                groups: c.groups,
+            })),
+            OpKind::Conv2d => Some(BilinearOp::Conv2d(Conv2dParams {
+                stride: [c.stride; 2],
+                padding: [c.padding; 2],
+                dilation: [c.dilation; 2],
+                groups: c.groups,
+            })),
+            OpKind::Add | OpKind::Square => None,
+        }
+    }
+
+    /// Checks the shapes against the op before anything runs; returns the output shape.
+    pub fn validate(&self) -> Result<Vec<usize>> {
+        let name = self.op.name();
+        if self.shapes.len() != self.op.arity() {
+            return Err(Error::invalid(
+                "--shape",
+                format!("op {name} takes {} --shape argument(s), got {}", self.op.arity(), self.shapes.len()),
+            ));
+        }
+        if self.reps == 0 {
+            return Err(Error::invalid("--reps", "needs at least one repetition"));
+        }
+        let (x, y) = (&self.shapes[0], self.shapes.get(1));
+        match (self.op, self.bilinear()) {
+            (OpKind::Square, _) => Ok(x.clone()),
+            (OpKind::Add, _) => {
+                if Some(x) != y {
+                    return Err(Error::shape("add", format!("shapes {} and {} differ", shape_string(x), shape_string(y.unwrap()))));
+                }
+                Ok(x.clone())
+            }
+            (_, Some(op)) => {
+                let out = op.output_shape(x, y.unwrap())?;
+                if op == BilinearOp::MatMul && (x.len() != 2 || y.unwrap().len() != 2) {
+                    return Err(Error::shape("matmul", "bench op takes 2-D matrices"));
+                }
+                Ok(out)
+            }
+            _ => unreachable!("every product op has a bilinear form"),
+        }
+    }
+}
+
+/// The result of an op benchmark: the `--json` line of the CLI contract.
+#[derive(Clone, Debug, Serialize)]
+pub struct OpReport {
+    pub op: String,
+    pub protocol: String,
+    pub transport: String,
+    pub parties: usize,
+    pub shapes: Vec<String>,
+    pub precision_bits: u32,
+    pub reps: usize,
+    /// Median over repetitions of the slowest party's time for the op.
+    pub wall_s: f64,
+    /// Every repetition's wall time.
+    pub wall_s_reps: Vec<f64>,
+    /// Online rounds on the critical path (max over parties).
+    pub rounds: u64,
+    pub rounds_per_party: Vec<u64>,
+    /// Online payload bytes sent by each party for one op.
+    pub bytes_sent_per_party: Vec<u64>,
+    pub bytes_online_total: u64,
+    /// Dealer-to-party payload for one op.
+    pub bytes_offline_total: u64,
+    /// Dealer rounds for one op.
+    pub offline_rounds: u64,
+    /// Requests to the dealer (descriptors, not payload) for one op.
+    pub bytes_control_total: u64,
+    /// Seed exchange and barriers over the whole session.
+    pub bytes_setup_total: u64,
+    /// Transport framing bytes over the whole session (0 in the simulator).
+    pub framing_bytes_total: u64,
+    pub max_abs_err: f64,
+    pub max_rel_err: f64,
+}
+
+/// What each party brings back from an op benchmark.
+struct PartyRun {
+    output: Vec<f64>,
+    wall: Vec<f64>,
+    per_rep: Vec<MeterReport>,
+}
+
+struct OpJob<'a> {
+    spec: &'a OpSpec,
+    inputs: Vec<RingTensor>,
+}
+
+impl Job for OpJob<'_> {
+    type Output = PartyRun;
+
+    fn run<P: Protocol>(&self, p: &mut P) -> Result<PartyRun> {
+        let mut shares = Vec::new();
+        for (k, (input, shape)) in self.inputs.iter().zip(&self.spec.shapes).enumerate() {
+            let owner = k % p.parties();
+            let mine = (p.id() == owner).then_some(input);
+            shares.push(p.share(owner, mine, shape)?);
+        }
+        let mut wall = Vec::new();
+        let mut per_rep = Vec::new();
+        let mut out = None;
+        for _ in 0..self.spec.reps {
+            p.barrier()?;
+            let before = p.meter();
+            let t0 = Instant::now();
+            out = Some(apply(p, self.spec, &shares)?);
+            wall.push(t0.elapsed().as_secs_f64());
+            per_rep.push(p.meter().since(&before));
+        }
+        let z = reveal(p, &out.expect("at least one repetition"))?;
+        Ok(PartyRun { output: decode(&z, p.frac_bits()), wall, per_rep })
+    }
+}
+
+/// The op itself, on shares.
+fn apply<P: Protocol>(p: &mut P, spec: &OpSpec, s: &[P::Share]) -> Result<P::Share> {
+    let one = |v: Vec<P::Share>| v.into_iter().next().expect("one result");
+    match spec.op {
+        OpKind::Add => p.add(&s[0], &s[1]),
+        OpKind::Square => Ok(one(fixed_square_many(p, &[&s[0]])?)),
+        _ => {
+            let op = spec.bilinear().expect("product op");
+            Ok(one(fixed_bilinear_many(p, &[(&s[0], &s[1], op)])?))
+        }
+    }
+}
+
+/// The float64 result of the op on the same real inputs.
+fn plaintext(spec: &OpSpec, xs: &[F64Tensor]) -> Vec<f64> {
+    let zip = |f: fn(f64, f64) -> f64| xs[0].data.iter().zip(&xs[1].data).map(|(a, b)| f(*a, *b)).collect();
+    match (spec.op, spec.bilinear()) {
+        (OpKind::Add, _) => zip(|a, b| a + b),
+        (OpKind::Mul, _) => zip(|a, b| a * b),
+        (OpKind::Square, _) => xs[0].data.iter().map(|a| a * a).collect(),
+        (OpKind::MatMul, _) => reference::matmul(&xs[0], &xs[1]).data,
+        (OpKind::Conv1d, Some(BilinearOp::Conv1d(p))) => reference::conv1d(&xs[0], &xs[1], &p).data,
+        (OpKind::Conv2d, Some(BilinearOp::Conv2d(p))) => reference::conv2d(&xs[0], &xs[1], &p).data,
+        _ => unreachable!("ops and bilinear forms correspond"),
+    }
+}
+
+/// Uniform reals in [−1, 1] (test data; not for anything secret).
+pub fn random_inputs(shapes: &[Vec<usize>], seed: u64) -> Vec<F64Tensor> {
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
+    shapes
+        .iter()
+        .map(|s| F64Tensor {
+            shape: s.clone(),
+            data: (0..numel(s)).map(|_| (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0).collect(),
+        })
+        .collect()
+}
+
+/// Runs an op benchmark on protocol `cfg`.
+pub fn run_op(cfg: &ProtocolConfig, spec: &OpSpec) -> Result<OpReport> {
+    spec.validate()?;
+    if spec.transport == TransportKind::Tcp {
+        return Err(Error::invalid("--transport", "tcp is not available yet (it arrives with the sockets issue); use sim"));
+    }
+    let reals = random_inputs(&spec.shapes, spec.seed.unwrap_or(0x5eed));
+    let f = cfg.precision_bits;
+    let inputs = reals.iter().map(|t| encode(&t.data, &t.shape, f)).collect::<Result<Vec<_>>>()?;
+    let job = OpJob { spec, inputs };
+    let opts = SessionOptions { seed: spec.seed, ..Default::default() };
+    let outcome = simulate(cfg, &opts, &job)?;
+
+    let want = plaintext(spec, &reals);
+    let got = &outcome.parties[0].output.output;
+    let (max_abs_err, max_rel_err) = reference::errors(got, &want);
+    let reps = spec.reps;
+    let mut wall: Vec<f64> =
+        (0..reps).map(|r| outcome.parties.iter().map(|p| p.output.wall[r]).fold(0.0, f64::max)).collect();
+    let wall_s_reps = wall.clone();
+    wall.sort_by(f64::total_cmp);
+    let wall_s = wall[reps / 2];
+    let first: Vec<&MeterReport> = outcome.parties.iter().map(|p| &p.output.per_rep[0]).collect();
+    let rounds_per_party: Vec<u64> = first.iter().map(|m| m.rounds_online).collect();
+    let bytes_sent_per_party: Vec<u64> = first.iter().map(|m| m.online()).collect();
+    let control: u64 = first.iter().map(|m| m.control()).sum();
+    let (offline, offline_rounds) = match (&outcome.dealer, cfg.dealer) {
+        (Some(d), DealerKind::Ttp) => (d.offline() / reps as u64, d.rounds_offline / reps as u64),
+        _ => (0, 0),
+    };
+    let all_reports = outcome.parties.iter().map(|p| &p.report).chain(outcome.dealer.iter());
+    let (setup, framing) = all_reports.fold((0, 0), |(s, fr), m| (s + m.setup(), fr + m.framing_bytes));
+    Ok(OpReport {
+        op: spec.op.name().to_string(),
+        protocol: cfg.name.clone(),
+        transport: "sim".into(),
+        parties: cfg.parties,
+        shapes: spec.shapes.iter().map(|s| shape_string(s)).collect(),
+        precision_bits: f,
+        reps,
+        wall_s,
+        wall_s_reps,
+        rounds: rounds_per_party.iter().copied().max().unwrap_or(0),
+        rounds_per_party,
+        bytes_online_total: bytes_sent_per_party.iter().sum(),
+        bytes_sent_per_party,
+        bytes_offline_total: offline,
+        offline_rounds,
+        bytes_control_total: control,
+        bytes_setup_total: setup,
+        framing_bytes_total: framing,
+        max_abs_err,
+        max_rel_err,
+    })
+}
+
+/// Parses `1x3x224x224` (or `1000000`) into dimensions.
+pub fn parse_shape(s: &str) -> Result<Vec<usize>> {
+    let dims: std::result::Result<Vec<usize>, _> = s.split('x').map(str::parse::<usize>).collect();
+    match dims {
+        Ok(d) if !d.is_empty() && d.iter().all(|&x| x > 0) => Ok(d),
+        _ => Err(Error::invalid("--shape", format!("`{s}` is not a shape like 1000000 or 1x3x224x224"))),
+    }
+}

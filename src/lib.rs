@@ -1,0 +1,20 @@
+//! `testbed`: secure multi-party computation of machine learning, a research testbed that rebuilds
+//! CrypTen in Rust.
+//!
+//! Layers (arrows point down only): [`ring`] → [`net`] → [`protocol`] → `func` → `nn` → `experiment`
+//! → the CLI ([`cli`]). See `DESIGN.md` in the repository for the seams and invariants.
+//!
+//! Security model: semi-honest parties; a dealer, where a protocol family has one, is trusted and
+//! does not collude with any party.
+
+#[cfg(not(target_endian = "little"))]
+compile_error!("testbed's wire format is little-endian u64 words; big-endian targets are not supported");
+
+pub mod bench;
+pub mod cli;
+pub mod error;
+pub mod net;
+pub mod protocol;
+pub mod ring;
+
+pub use error::{Error, PartyId, Result};

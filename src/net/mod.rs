@@ -1,0 +1,116 @@
+//! Layer 2: moving ring elements between parties, and counting what moves.
+//!
+//! May import `crate::error` and `crate::ring`. The [`Transport`] seam carries whole messages of
+//! `u64` words between party ids; the in-process simulator ([`sim`]) and the TCP transport implement
+//! it, and protocol code never knows which one it runs on. [`Net`] wraps a transport with a
+//! [`Meter`] so that every byte a party sends is counted, per link, per round and per phase.
+
+mod meter;
+pub mod sim;
+
+pub use meter::{Meter, MeterReport, Phase, RoundRecord};
+
+use crate::error::{Error, PartyId, Result};
+
+/// One message: a sequence of 64-bit words (ring elements or encoded control data), little-endian
+/// on the wire. The simulator moves the vector itself, so sending never copies.
+pub type Message = Vec<u64>;
+
+/// A point-to-point link layer between numbered endpoints (parties `0..N`, dealer `N`).
+///
+/// Messages on one directed link arrive in the order they were sent. `recv` blocks until a message
+/// arrives, the peer disconnects, or the transport's timeout expires; the last two are errors.
+pub trait Transport: Send {
+    /// This endpoint's id.
+    fn id(&self) -> PartyId;
+    /// Number of endpoints in the session, including a dealer.
+    fn endpoints(&self) -> usize;
+    /// Queues `msg` for endpoint `to`; returns without waiting for the peer to read it.
+    fn send(&mut self, to: PartyId, msg: Message) -> Result<()>;
+    /// Takes the next message from endpoint `from`.
+    fn recv(&mut self, from: PartyId) -> Result<Message>;
+    /// Payload-independent bytes this transport spent on framing (length prefixes, TLS records).
+    fn framing_bytes(&self) -> u64 {
+        0
+    }
+}
+
+/// A transport plus the meter that counts its traffic: what protocol code talks to.
+pub struct Net {
+    transport: Box<dyn Transport>,
+    meter: Meter,
+    dealer: Option<PartyId>,
+}
+
+impl Net {
+    /// Wraps a transport; the meter starts at zero. `dealer` is the dealer's endpoint id, if the
+    /// session has one (used to name it in errors).
+    pub fn new(transport: Box<dyn Transport>, dealer: Option<PartyId>) -> Self {
+        let endpoints = transport.endpoints();
+        let id = transport.id();
+        Self { transport, meter: Meter::new(id, endpoints), dealer }
+    }
+
+    /// How endpoint `id` is named in messages: `party 2`, or `dealer`.
+    pub fn peer_name(&self, id: PartyId) -> String {
+        if Some(id) == self.dealer { "dealer".to_string() } else { format!("party {id}") }
+    }
+
+    /// This endpoint's id.
+    pub fn id(&self) -> PartyId {
+        self.transport.id()
+    }
+
+    /// Number of endpoints, including a dealer.
+    pub fn endpoints(&self) -> usize {
+        self.transport.endpoints()
+    }
+
+    /// Sends `msg` to `to`, booking its payload under `phase`.
+    pub fn send(&mut self, phase: Phase, to: PartyId, msg: Message) -> Result<()> {
+        self.meter.on_send(phase, to, 8 * msg.len() as u64);
+        let sent = self.transport.send(to, msg);
+        sent.map_err(|e| self.name_peer(e, to))
+    }
+
+    /// Receives the next message from `from`, requiring exactly `len` words.
+    pub fn recv(&mut self, from: PartyId, len: usize) -> Result<Message> {
+        let msg = self.recv_any(from)?;
+        if msg.len() != len {
+            return Err(Error::Net {
+                party: self.id(),
+                peer: self.peer_name(from),
+                detail: format!("expected a message of {len} words, got {}", msg.len()),
+            });
+        }
+        Ok(msg)
+    }
+
+    /// Receives the next message from `from`, of any length (control messages).
+    pub fn recv_any(&mut self, from: PartyId) -> Result<Message> {
+        self.meter.on_recv();
+        let got = self.transport.recv(from);
+        got.map_err(|e| self.name_peer(e, from))
+    }
+
+    /// Rewrites a transport error so it names the peer as the session knows it (`dealer`).
+    fn name_peer(&self, e: Error, peer: PartyId) -> Error {
+        match e {
+            Error::Net { party, detail, .. } => Error::Net { party, peer: self.peer_name(peer), detail },
+            other => other,
+        }
+    }
+
+    /// The meter (read-only).
+    pub fn meter(&self) -> &Meter {
+        &self.meter
+    }
+
+    /// Closes any open round and returns the final counts, with the transport's framing bytes.
+    pub fn finish(&mut self) -> MeterReport {
+        self.meter.close_round();
+        let mut r = self.meter.report();
+        r.framing_bytes = self.transport.framing_bytes();
+        r
+    }
+}

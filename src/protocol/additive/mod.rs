@@ -1,0 +1,561 @@
+//! Additive secret sharing among N parties with a dealer: the `2pc-ttp` family (N = 2) and the
+//! base of `npc-additive`.
+//!
+//! A secret x is held as shares x_0..x_{N−1} with Σ x_i = x mod 2^64 (bit shares: ⊕ x_i = x).
+//!
+//! * Input sharing costs nothing online: every non-owner j draws its share from the PRG it shares
+//!   with the owner, and the owner subtracts those draws from its value.
+//! * Products use Beaver triples from the dealer (see [`dealer`]): ε = x − a and δ = y − b are
+//!   opened in one round, then z_i = c_i + f(ε, b_i) + f(a_i, δ), plus f(ε, δ) at party 0, which
+//!   party 0 folds in as f(ε, b_0 + δ) so that every party computes exactly two products.
+//! * Truncation for N = 2 is local (SecureML): party 0 shifts its share arithmetically, party 1
+//!   shifts the negation of its share and negates back. The result is ⌊x/2^f⌋ or ⌊x/2^f⌋ + 1 (at
+//!   most 1 ulp off), except with probability |x|/2^64 per element (x the value before the shift,
+//!   at scale 2^2f), when party 0's uniformly random share lands within |x| of the signed wrap point
+//!   and the result is off by about 2^(64−f). For |x·y| < 2^15 at f = 16 that is below 2^−17.
+//!
+//! Cost formulas (n = elements, N = parties; bytes = payload each party SENDS):
+//!
+//! | op | rounds | online bytes per party | offline bytes (dealer → party 0) |
+//! |---|---|---|---|
+//! | share | 0 | 0 | 0 |
+//! | reveal (to all) | 1 | 8(N−1)n | 0 |
+//! | bilinear f(x, y) → z | 1 | 8(N−1)(\|x\| + \|y\|) | 8\|z\| |
+//! | square | 1 | 8(N−1)n | 8n |
+//! | AND (64-bit lanes) | 1 | 16(N−1)n | 8n |
+//! | truncate (N = 2) | 0 | 0 | 0 |
+//!
+//! With the insecure first-party dealer the offline column is 0 (party 0 computes the corrections).
+
+pub(crate) mod dealer;
+
+pub use dealer::Dealer;
+
+use super::bilinear::BilinearOp;
+use super::config::{DealerKind, ProtocolConfig};
+use super::cost::Cost;
+use super::prg::Prg;
+use super::session::{barrier, exchange_seeds, SessionOptions};
+use super::{Linear2Fn, LinearFn, Protocol};
+use crate::error::{Error, PartyId, Result};
+use crate::net::{MeterReport, Net, Phase};
+use crate::ring::{numel, RingTensor};
+use dealer::{draw, encode_batch, encode_done, Draws, Request, TripleMaker};
+use rayon::prelude::*;
+
+/// Where party 0's triple corrections come from.
+enum Corrections {
+    /// Parties 1.. need none.
+    None,
+    /// Party 0 asks the dealer endpoint.
+    Dealer(PartyId),
+    /// Party 0 computes them itself (insecure first-party variant).
+    Local(Box<TripleMaker>),
+}
+
+/// One party of an additive-sharing session.
+pub struct AdditiveParty {
+    id: PartyId,
+    parties: usize,
+    frac_bits: u32,
+    net: Net,
+    /// PRGs shared with each other party (input sharing).
+    pair: Vec<Option<Prg>>,
+    /// PRG shared with whoever deals (triple draws).
+    triple_prg: Prg,
+    corrections: Corrections,
+}
+
+impl AdditiveParty {
+    /// Sets up seeds with every endpoint. For the first-party dealer, party 0 sends each party a
+    /// fresh triple seed (setup traffic) and keeps copies of all of them.
+    pub fn setup(cfg: &ProtocolConfig, mut net: Net, opts: &SessionOptions) -> Result<Self> {
+        let id = net.id();
+        let (mut pair, mut own) = exchange_seeds(&mut net, opts.seed)?;
+        let (triple_prg, corrections) = match cfg.dealer {
+            DealerKind::Ttp => {
+                let dealer = cfg.parties;
+                let prg = pair[dealer].take().expect("a seed with the dealer");
+                let corr = if id == 0 { Corrections::Dealer(dealer) } else { Corrections::None };
+                (prg, corr)
+            }
+            DealerKind::FirstParty => {
+                if id == 0 {
+                    let seeds: Vec<_> = (0..cfg.parties).map(|_| own.next_seed()).collect();
+                    for (j, s) in seeds.iter().enumerate().skip(1) {
+                        net.send(Phase::Setup, j, bytemuck::cast::<_, [u64; 2]>(*s).to_vec())?;
+                    }
+                    let prgs: Vec<Prg> = seeds.iter().map(Prg::new).collect();
+                    (prgs[0].clone(), Corrections::Local(Box::new(TripleMaker::new(prgs))))
+                } else {
+                    let m = net.recv(0, 2)?;
+                    (Prg::new(&bytemuck::cast([m[0], m[1]])), Corrections::None)
+                }
+            }
+        };
+        Ok(Self {
+            id,
+            parties: cfg.parties,
+            frac_bits: cfg.precision_bits,
+            net,
+            pair,
+            triple_prg,
+            corrections,
+        })
+    }
+
+    /// Ends the session (party 0 releases the dealer) and returns this party's traffic.
+    pub fn finish(mut self) -> Result<MeterReport> {
+        if let Corrections::Dealer(d) = self.corrections {
+            self.net.send(Phase::Control, d, encode_done())?;
+        }
+        Ok(self.net.finish())
+    }
+
+    // ----- cost formulas (see the module table) -----
+
+    /// Cost of opening n elements to all N parties.
+    pub fn reveal_cost(parties: usize, n: usize) -> Cost {
+        Cost { rounds: 1, bytes_per_party: 8 * (parties as u64 - 1) * n as u64, offline_bytes: 0 }
+    }
+
+    /// Cost of one Beaver product f(x, y) with |x|, |y| input and |z| output elements.
+    pub fn bilinear_cost(parties: usize, dealer: DealerKind, x: usize, y: usize, z: usize) -> Cost {
+        Cost {
+            rounds: 1,
+            bytes_per_party: 8 * (parties as u64 - 1) * (x + y) as u64,
+            offline_bytes: if dealer == DealerKind::Ttp { 8 * z as u64 } else { 0 },
+        }
+    }
+
+    /// Cost of squaring n elements.
+    pub fn square_cost(parties: usize, dealer: DealerKind, n: usize) -> Cost {
+        Cost {
+            rounds: 1,
+            bytes_per_party: 8 * (parties as u64 - 1) * n as u64,
+            offline_bytes: if dealer == DealerKind::Ttp { 8 * n as u64 } else { 0 },
+        }
+    }
+
+    /// Cost of AND on n 64-bit lanes.
+    pub fn and_cost(parties: usize, dealer: DealerKind, n: usize) -> Cost {
+        Self::bilinear_cost(parties, dealer, n, n, n)
+    }
+
+    /// Cost of truncating n elements (local for two parties).
+    pub fn truncate_cost(_parties: usize, _n: usize) -> Cost {
+        Cost::default()
+    }
+
+    // ----- internals -----
+
+    fn others(&self) -> impl Iterator<Item = PartyId> + use<> {
+        let id = self.id;
+        (0..self.parties).filter(move |&j| j != id)
+    }
+
+    /// Sends `msg` to every other party and returns the elementwise combination (sum or XOR) of all
+    /// parties' messages, ours included: one round.
+    fn open_words(&mut self, msg: Vec<u64>, xor: bool) -> Result<Vec<u64>> {
+        let len = msg.len();
+        let others: Vec<_> = self.others().collect();
+        for &j in &others {
+            self.net.send(Phase::Online, j, msg.clone())?;
+        }
+        let mut acc = msg;
+        for &j in &others {
+            let m = self.net.recv(j, len)?;
+            combine_into(&mut acc, &m, xor);
+        }
+        Ok(acc)
+    }
+
+    /// Party 0 (TTP) asks the dealer for these requests' corrections before computing.
+    fn request(&mut self, reqs: &[Request]) -> Result<()> {
+        if let Corrections::Dealer(d) = self.corrections {
+            self.net.send(Phase::Control, d, encode_batch(reqs))?;
+        }
+        Ok(())
+    }
+
+    /// Party 0 collects the corrections for `reqs` (from the dealer or computed locally) and stores
+    /// them as each draw's `c`.
+    fn fill_corrections(&mut self, reqs: &[Request], draws: &mut [Draws]) -> Result<()> {
+        let mut lens = Vec::with_capacity(reqs.len());
+        for r in reqs {
+            lens.push(r.correction_len()?);
+        }
+        let words = match &mut self.corrections {
+            Corrections::None => return Ok(()),
+            Corrections::Dealer(d) => {
+                let d = *d;
+                self.net.recv(d, lens.iter().sum())?
+            }
+            Corrections::Local(maker) => {
+                let mut out = Vec::with_capacity(lens.iter().sum());
+                for r in reqs {
+                    maker.correction(r, &mut out)?;
+                }
+                out
+            }
+        };
+        let mut rest = &words[..];
+        for ((r, d), len) in reqs.iter().zip(draws.iter_mut()).zip(lens) {
+            let (head, tail) = rest.split_at(len);
+            rest = tail;
+            let shape = match r {
+                Request::Bilinear { op, x, y } => op.output_shape(x, y)?,
+                Request::Square { shape } | Request::And { shape } => shape.clone(),
+            };
+            d.c = Some(RingTensor::from_vec(&shape, head.to_vec())?);
+        }
+        Ok(())
+    }
+
+    /// Draws this party's part of each request from the triple PRG.
+    fn draw_all(&mut self, reqs: &[Request]) -> Result<Vec<Draws>> {
+        reqs.iter().map(|r| draw(&mut self.triple_prg, self.id, r)).collect()
+    }
+
+    fn protocol_error(&self, op: &'static str, detail: impl Into<String>) -> Error {
+        Error::Protocol { party: self.id, op, detail: detail.into() }
+    }
+}
+
+/// acc[i] = acc[i] + m[i] (or XOR), in parallel for large messages.
+fn combine_into(acc: &mut [u64], m: &[u64], xor: bool) {
+    let f = move |(a, &b): (&mut u64, &u64)| *a = if xor { *a ^ b } else { a.wrapping_add(b) };
+    if acc.len() >= crate::ring::PAR_THRESHOLD {
+        acc.par_iter_mut().zip(m.par_iter()).for_each(f);
+    } else {
+        acc.iter_mut().zip(m.iter()).for_each(f);
+    }
+}
+
+/// out[i] = x[i] − a[i] (or XOR), appended to `out`.
+fn mask_into(out: &mut Vec<u64>, x: &[u64], a: &[u64], xor: bool) {
+    let start = out.len();
+    out.resize(start + x.len(), 0);
+    let dst = &mut out[start..];
+    let f = move |((d, &x), &a): ((&mut u64, &u64), &u64)| *d = if xor { x ^ a } else { x.wrapping_sub(a) };
+    if x.len() >= crate::ring::PAR_THRESHOLD {
+        dst.par_iter_mut().zip(x.par_iter()).zip(a.par_iter()).for_each(f);
+    } else {
+        dst.iter_mut().zip(x.iter()).zip(a.iter()).for_each(f);
+    }
+}
+
+impl Protocol for AdditiveParty {
+    type Share = RingTensor;
+    type BitShare = RingTensor;
+
+    fn id(&self) -> PartyId {
+        self.id
+    }
+
+    fn parties(&self) -> usize {
+        self.parties
+    }
+
+    fn frac_bits(&self) -> u32 {
+        self.frac_bits
+    }
+
+    fn shape<'a>(&self, x: &'a RingTensor) -> &'a [usize] {
+        x.shape()
+    }
+
+    fn bit_shape<'a>(&self, x: &'a RingTensor) -> &'a [usize] {
+        x.shape()
+    }
+
+    fn meter(&self) -> MeterReport {
+        self.net.meter().report()
+    }
+
+    fn share(&mut self, owner: PartyId, value: Option<&RingTensor>, shape: &[usize]) -> Result<RingTensor> {
+        share_with(self, owner, value, shape, false)
+    }
+
+    fn share_bits(&mut self, owner: PartyId, value: Option<&RingTensor>, shape: &[usize]) -> Result<RingTensor> {
+        share_with(self, owner, value, shape, true)
+    }
+
+    fn reveal_many(&mut self, xs: &[&RingTensor]) -> Result<Vec<RingTensor>> {
+        reveal_with(self, xs, false)
+    }
+
+    fn reveal_bits_many(&mut self, xs: &[&RingTensor]) -> Result<Vec<RingTensor>> {
+        reveal_with(self, xs, true)
+    }
+
+    fn reveal_to(&mut self, x: &RingTensor, to: PartyId) -> Result<Option<RingTensor>> {
+        if to >= self.parties {
+            return Err(Error::invalid("reveal_to", format!("there is no party {to}")));
+        }
+        if self.id != to {
+            self.net.send(Phase::Online, to, x.data().to_vec())?;
+            return Ok(None);
+        }
+        let mut acc = x.data().to_vec();
+        for j in self.others().collect::<Vec<_>>() {
+            let m = self.net.recv(j, acc.len())?;
+            combine_into(&mut acc, &m, false);
+        }
+        Ok(Some(RingTensor::from_vec(x.shape(), acc)?))
+    }
+
+    fn constant(&self, c: &RingTensor) -> RingTensor {
+        if self.id == 0 { c.clone() } else { RingTensor::zeros(c.shape()) }
+    }
+
+    fn linear(&self, x: &RingTensor, f: LinearFn<'_>) -> Result<RingTensor> {
+        f(x)
+    }
+
+    fn linear2(&self, x: &RingTensor, y: &RingTensor, f: Linear2Fn<'_>) -> Result<RingTensor> {
+        f(x, y)
+    }
+
+    fn add_public(&self, x: &RingTensor, c: &RingTensor) -> Result<RingTensor> {
+        if self.id == 0 {
+            x.add(c)
+        } else {
+            x.check_same_shape(c, "add_public")?;
+            Ok(x.clone())
+        }
+    }
+
+    fn bit_constant(&self, c: &RingTensor) -> RingTensor {
+        self.constant(c)
+    }
+
+    fn bit_linear(&self, x: &RingTensor, f: LinearFn<'_>) -> Result<RingTensor> {
+        f(x)
+    }
+
+    fn bit_linear2(&self, x: &RingTensor, y: &RingTensor, f: Linear2Fn<'_>) -> Result<RingTensor> {
+        f(x, y)
+    }
+
+    fn xor_public(&self, x: &RingTensor, c: &RingTensor) -> Result<RingTensor> {
+        if self.id == 0 {
+            x.xor(c)
+        } else {
+            x.check_same_shape(c, "xor_public")?;
+            Ok(x.clone())
+        }
+    }
+
+    fn bilinear_many(&mut self, items: &[(&RingTensor, &RingTensor, BilinearOp)]) -> Result<Vec<RingTensor>> {
+        let reqs: Vec<Request> = items
+            .iter()
+            .map(|(x, y, op)| {
+                op.output_shape(x.shape(), y.shape())?;
+                Ok(Request::Bilinear { op: *op, x: x.shape().to_vec(), y: y.shape().to_vec() })
+            })
+            .collect::<Result<_>>()?;
+        self.request(&reqs)?;
+        let mut draws = self.draw_all(&reqs)?;
+        // ε_i = x_i − a_i and δ_i = y_i − b_i for every item, in one message.
+        let total: usize = items.iter().map(|(x, y, _)| x.len() + y.len()).sum();
+        let mut msg = Vec::with_capacity(total);
+        for ((x, y, _), d) in items.iter().zip(&draws) {
+            mask_into(&mut msg, x.data(), d.a.data(), false);
+            mask_into(&mut msg, y.data(), d.b.data(), false);
+        }
+        let opened = self.open_words(msg, false)?;
+        self.fill_corrections(&reqs, &mut draws)?;
+        let mut rest = &opened[..];
+        let mut out = Vec::with_capacity(items.len());
+        for ((x, y, op), d) in items.iter().zip(draws) {
+            let (eps, tail) = rest.split_at(x.len());
+            let (delta, tail) = tail.split_at(y.len());
+            rest = tail;
+            let eps = RingTensor::from_vec(x.shape(), eps.to_vec())?;
+            let delta = RingTensor::from_vec(y.shape(), delta.to_vec())?;
+            let c = d.c.ok_or_else(|| self.protocol_error(op.name(), "missing triple correction"))?;
+            out.push(beaver_combine(self.id, *op, &eps, &delta, &d.a, &d.b, c)?);
+        }
+        Ok(out)
+    }
+
+    fn square_many(&mut self, xs: &[&RingTensor]) -> Result<Vec<RingTensor>> {
+        let reqs: Vec<Request> = xs.iter().map(|x| Request::Square { shape: x.shape().to_vec() }).collect();
+        self.request(&reqs)?;
+        let mut draws = self.draw_all(&reqs)?;
+        let mut msg = Vec::with_capacity(xs.iter().map(|x| x.len()).sum());
+        for (x, d) in xs.iter().zip(&draws) {
+            mask_into(&mut msg, x.data(), d.a.data(), false);
+        }
+        let opened = self.open_words(msg, false)?;
+        self.fill_corrections(&reqs, &mut draws)?;
+        let mut rest = &opened[..];
+        let mut out = Vec::with_capacity(xs.len());
+        for (x, d) in xs.iter().zip(draws) {
+            let (eps, tail) = rest.split_at(x.len());
+            rest = tail;
+            // x² = (ε + r)² = s + 2εr + ε²; party 0 adds the public ε².
+            let s = d.c.ok_or_else(|| self.protocol_error("square", "missing square correction"))?;
+            let party0 = self.id == 0;
+            let mut z = s;
+            let r = d.a.data();
+            z.data_mut().par_iter_mut().zip(eps.par_iter()).zip(r.par_iter()).for_each(|((z, &e), &r)| {
+                let mut v = z.wrapping_add(e.wrapping_mul(r).wrapping_mul(2));
+                if party0 {
+                    v = v.wrapping_add(e.wrapping_mul(e));
+                }
+                *z = v;
+            });
+            out.push(z);
+        }
+        Ok(out)
+    }
+
+    fn truncate_many(&mut self, xs: &[&RingTensor], bits: u32) -> Result<Vec<RingTensor>> {
+        if self.parties != 2 {
+            return Err(self.protocol_error(
+                "truncate",
+                format!("local truncation needs exactly 2 parties (this session has {})", self.parties),
+            ));
+        }
+        if bits >= 64 {
+            return Err(Error::invalid("truncate", format!("cannot shift by {bits} bits")));
+        }
+        Ok(xs
+            .iter()
+            .map(|x| {
+                if self.id == 0 {
+                    x.shr_arith(bits)
+                } else {
+                    x.map(move |v| (((v.wrapping_neg()) as i64 >> bits) as u64).wrapping_neg())
+                }
+            })
+            .collect())
+    }
+
+    fn and_many(&mut self, items: &[(&RingTensor, &RingTensor)]) -> Result<Vec<RingTensor>> {
+        let reqs: Vec<Request> = items
+            .iter()
+            .map(|(x, y)| {
+                x.check_same_shape(y, "and")?;
+                Ok(Request::And { shape: x.shape().to_vec() })
+            })
+            .collect::<Result<_>>()?;
+        self.request(&reqs)?;
+        let mut draws = self.draw_all(&reqs)?;
+        let mut msg = Vec::with_capacity(2 * items.iter().map(|(x, _)| x.len()).sum::<usize>());
+        for ((x, y), d) in items.iter().zip(&draws) {
+            mask_into(&mut msg, x.data(), d.a.data(), true);
+            mask_into(&mut msg, y.data(), d.b.data(), true);
+        }
+        let opened = self.open_words(msg, true)?;
+        self.fill_corrections(&reqs, &mut draws)?;
+        let mut rest = &opened[..];
+        let party0 = self.id == 0;
+        let mut out = Vec::with_capacity(items.len());
+        for ((x, _), d) in items.iter().zip(draws) {
+            let n = x.len();
+            let (e, tail) = rest.split_at(n);
+            let (dl, tail) = tail.split_at(n);
+            rest = tail;
+            // x∧y = c ⊕ (e∧b) ⊕ (a∧d) ⊕ (e∧d), the last term at party 0 only.
+            let mut z = d.c.ok_or_else(|| self.protocol_error("and", "missing triple correction"))?;
+            let (a, b) = (d.a.data(), d.b.data());
+            z.data_mut().iter_mut().enumerate().for_each(|(i, z)| {
+                let mut v = *z ^ (e[i] & b[i]) ^ (a[i] & dl[i]);
+                if party0 {
+                    v ^= e[i] & dl[i];
+                }
+                *z = v;
+            });
+            out.push(z);
+        }
+        Ok(out)
+    }
+
+    fn barrier(&mut self) -> Result<()> {
+        barrier(&mut self.net, self.parties)
+    }
+}
+
+/// z_i = c_i + f(ε, b_i) + f(a_i, δ), with f(ε, δ) folded into party 0's first term.
+fn beaver_combine(
+    id: PartyId,
+    op: BilinearOp,
+    eps: &RingTensor,
+    delta: &RingTensor,
+    a: &RingTensor,
+    b: &RingTensor,
+    mut c: RingTensor,
+) -> Result<RingTensor> {
+    if op == BilinearOp::Mul {
+        // One fused pass: c + ε·b' + a·δ with b' = b (+ δ at party 0).
+        let party0 = id == 0;
+        let (e, dl, a, b) = (eps.data(), delta.data(), a.data(), b.data());
+        c.data_mut().par_iter_mut().enumerate().with_min_len(4096).for_each(|(i, z)| {
+            let bb = if party0 { b[i].wrapping_add(dl[i]) } else { b[i] };
+            *z = z.wrapping_add(e[i].wrapping_mul(bb)).wrapping_add(a[i].wrapping_mul(dl[i]));
+        });
+        return Ok(c);
+    }
+    let b_eff = if id == 0 { b.add(delta)? } else { b.clone() };
+    c.add_assign(&op.apply(eps, &b_eff)?)?;
+    c.add_assign(&op.apply(a, delta)?)?;
+    Ok(c)
+}
+
+/// Shares `value` from `owner` with no communication: non-owners draw their share from the PRG
+/// they share with the owner; the owner draws the same words and keeps value − Σ draws (or ⊕).
+fn share_with(p: &mut AdditiveParty, owner: PartyId, value: Option<&RingTensor>, shape: &[usize], xor: bool) -> Result<RingTensor> {
+    if owner >= p.parties {
+        return Err(Error::invalid("share", format!("there is no party {owner}")));
+    }
+    if p.id != owner {
+        let prg = p.pair[owner].as_mut().expect("a seed with every party");
+        return Ok(prg.tensor(shape));
+    }
+    let value = value.ok_or_else(|| p.protocol_error("share", "the owner must supply the value"))?;
+    if value.shape() != shape {
+        return Err(Error::shape(
+            "share",
+            format!("value has shape {:?} but the public shape is {:?}", value.shape(), shape),
+        ));
+    }
+    let mut mine = value.clone();
+    let mut draw = vec![0u64; numel(shape)];
+    for j in p.others().collect::<Vec<_>>() {
+        p.pair[j].as_mut().expect("a seed with every party").fill(&mut draw);
+        let d = RingTensor::from_vec(shape, std::mem::take(&mut draw))?;
+        if xor {
+            mine.xor_assign(&d)?;
+        } else {
+            mine.sub_assign(&d)?;
+        }
+        draw = d.into_vec();
+    }
+    Ok(mine)
+}
+
+/// Opens tensors to all parties in one round.
+fn reveal_with(p: &mut AdditiveParty, xs: &[&RingTensor], xor: bool) -> Result<Vec<RingTensor>> {
+    let mut msg = Vec::with_capacity(xs.iter().map(|x| x.len()).sum());
+    for x in xs {
+        msg.extend_from_slice(x.data());
+    }
+    let opened = p.open_words(msg, xor)?;
+    let mut rest = &opened[..];
+    xs.iter()
+        .map(|x| {
+            let (head, tail) = rest.split_at(x.len());
+            rest = tail;
+            RingTensor::from_vec(x.shape(), head.to_vec())
+        })
+        .collect()
+}
+
+#[allow(dead_code)]
+fn _assert_send() {
+    fn is_send<T: Send>() {}
+    is_send::<AdditiveParty>();
+}

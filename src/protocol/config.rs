@@ -1,0 +1,219 @@
+//! Protocol variants as YAML files in `protocols/`: a family plus its parameters.
+//!
+//! ```yaml
+//! family: 2pc-ttp        # 2pc-ttp | 3pc-replicated | npc-additive
+//! parties: 2
+//! precision_bits: 16
+//! dealer: ttp            # ttp (a separate trusted third party) | first-party (insecure)
+//! insecure: false        # must be true to allow first-party
+//! ```
+//! A name like `2pc-ttp` resolves to `protocols/2pc-ttp.yaml` (relative to the working directory,
+//! then to the crate's own `protocols/` folder); anything with a `/` or `.yaml` is a path.
+
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The protocol families behind the one `Protocol` trait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum Family {
+    /// Two parties plus a dealer of Beaver triples.
+    #[serde(rename = "2pc-ttp")]
+    TwoPcTtp,
+    /// Three parties, replicated secret sharing, honest majority, no dealer.
+    #[serde(rename = "3pc-replicated")]
+    ThreePcReplicated,
+    /// Any number of parties with additive shares and a dealer.
+    #[serde(rename = "npc-additive")]
+    NpcAdditive,
+}
+
+impl Family {
+    /// The name used in YAML and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::TwoPcTtp => "2pc-ttp",
+            Family::ThreePcReplicated => "3pc-replicated",
+            Family::NpcAdditive => "npc-additive",
+        }
+    }
+}
+
+/// Who produces Beaver triples and other correlated randomness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+pub enum DealerKind {
+    /// A separate trusted third party that shares a PRG seed with every party and sends only
+    /// party 0's correction share.
+    #[default]
+    #[serde(rename = "ttp")]
+    Ttp,
+    /// CrypTen's default "trusted first party": party 0 generates every triple itself, so it knows
+    /// them all. Insecure; only for comparisons, and only with `insecure: true`.
+    #[serde(rename = "first-party")]
+    FirstParty,
+}
+
+/// A parsed, validated protocol variant.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtocolConfig {
+    /// The protocol family.
+    pub family: Family,
+    /// Number of computing parties (the dealer not included).
+    pub parties: usize,
+    /// Fractional bits of the fixed-point encoding.
+    #[serde(default = "default_precision")]
+    pub precision_bits: u32,
+    /// Dealer kind (families with a dealer).
+    #[serde(default)]
+    pub dealer: DealerKind,
+    /// Allows insecure options such as `dealer: first-party`.
+    #[serde(default)]
+    pub insecure: bool,
+    /// The variant's name (file stem), filled in by the loader.
+    #[serde(skip)]
+    pub name: String,
+}
+
+fn default_precision() -> u32 {
+    16
+}
+
+impl ProtocolConfig {
+    /// Parses YAML text; `file` names the source in errors.
+    pub fn from_yaml(text: &str, file: &str) -> Result<Self> {
+        let mut cfg: ProtocolConfig =
+            serde_saphyr::from_str(text).map_err(|e| Error::config(file, one_line(&e.to_string())))?;
+        cfg.name = Path::new(file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        cfg.validate(file)?;
+        Ok(cfg)
+    }
+
+    /// Loads a variant by name (`2pc-ttp`) or path (`protocols/2pc-ttp.yaml`).
+    pub fn load(name_or_path: &str) -> Result<Self> {
+        let path = resolve(name_or_path)?;
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::Io { path: shown.clone(), source: e })?;
+        Self::from_yaml(&text, &shown)
+    }
+
+    /// Overrides the number of parties (the CLI's `--parties`), re-validating.
+    pub fn with_parties(mut self, parties: usize) -> Result<Self> {
+        self.parties = parties;
+        let file = format!("protocol {}", self.name);
+        self.validate(&file)?;
+        Ok(self)
+    }
+
+    fn validate(&self, file: &str) -> Result<()> {
+        let field = |f: &str, d: String| Error::config(file, format!("field `{f}`: {d}"));
+        match self.family {
+            Family::TwoPcTtp if self.parties != 2 => {
+                return Err(field("parties", format!("2pc-ttp has exactly 2 parties, not {}", self.parties)));
+            }
+            Family::ThreePcReplicated if self.parties != 3 => {
+                return Err(field("parties", format!("3pc-replicated has exactly 3 parties, not {}", self.parties)));
+            }
+            Family::NpcAdditive if self.parties < 2 => {
+                return Err(field("parties", format!("npc-additive needs at least 2 parties, not {}", self.parties)));
+            }
+            _ => {}
+        }
+        if self.parties > 64 {
+            return Err(field("parties", format!("{} parties is more than the 64 supported", self.parties)));
+        }
+        if !(1..=30).contains(&self.precision_bits) {
+            return Err(field("precision_bits", format!("{} is outside 1..=30", self.precision_bits)));
+        }
+        if self.dealer == DealerKind::FirstParty && !self.insecure {
+            return Err(field(
+                "dealer",
+                "first-party lets party 0 see every triple; set `insecure: true` to allow it".to_string(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether a dealer endpoint takes part.
+    pub fn has_dealer_endpoint(&self) -> bool {
+        self.family != Family::ThreePcReplicated && self.dealer == DealerKind::Ttp
+    }
+}
+
+/// Finds the YAML file for a protocol name or path.
+fn resolve(name_or_path: &str) -> Result<PathBuf> {
+    let looks_like_path = name_or_path.contains('/') || name_or_path.ends_with(".yaml") || name_or_path.ends_with(".yml");
+    if looks_like_path {
+        let p = PathBuf::from(name_or_path);
+        return if p.is_file() { Ok(p) } else { Err(Error::config(name_or_path, "no such protocol file")) };
+    }
+    let candidates = [
+        PathBuf::from("protocols").join(format!("{name_or_path}.yaml")),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("protocols").join(format!("{name_or_path}.yaml")),
+    ];
+    for c in &candidates {
+        if c.is_file() {
+            return Ok(c.clone());
+        }
+    }
+    let known = known_names();
+    Err(Error::invalid("--protocol", format!("unknown protocol `{name_or_path}` (known: {})", known.join(", "))))
+}
+
+/// Names of the protocol files shipped in the crate's `protocols/` folder.
+pub fn known_names() -> Vec<String> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("protocols");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let p = e.path();
+            (p.extension()? == "yaml").then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Folds a multi-line parser message (snippets, carets) into one line.
+fn one_line(s: &str) -> String {
+    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_validates() {
+        let c = ProtocolConfig::from_yaml("family: 2pc-ttp\nparties: 2\n", "x.yaml").unwrap();
+        assert_eq!(c.precision_bits, 16);
+        assert_eq!(c.dealer, DealerKind::Ttp);
+        assert_eq!(c.name, "x");
+        let bad = [
+            "family: 2pc-ttp\nparties: 3\n",
+            "family: 2pc-ttp\nparties: 2\nprecison_bits: 12\n",
+            "family: 2pc-ttp\nparties: 2\ndealer: first-party\n",
+            "family: 9pc\nparties: 2\n",
+            "family: [\n",
+            "family: 2pc-ttp\nparties: 2\nprecision_bits: 40\n",
+        ];
+        for b in bad {
+            let e = ProtocolConfig::from_yaml(b, "p.yaml").unwrap_err();
+            assert!(e.is_bad_input());
+            let msg = e.to_string();
+            assert!(msg.starts_with("p.yaml: ") && !msg.contains('\n'), "{msg}");
+        }
+        let ok = ProtocolConfig::from_yaml("family: 2pc-ttp\nparties: 2\ndealer: first-party\ninsecure: true\n", "t.yaml");
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn loads_shipped_variants_by_name() {
+        let c = ProtocolConfig::load("2pc-ttp").unwrap();
+        assert_eq!(c.family, Family::TwoPcTtp);
+        let e = ProtocolConfig::load("no-such-protocol").unwrap_err().to_string();
+        assert!(e.contains("unknown protocol") && e.contains("2pc-ttp"), "{e}");
+    }
+}

@@ -1,0 +1,166 @@
+//! Layer 3: the `Protocol` seam — one party's view of a secret-sharing scheme.
+//!
+//! May import `crate::error`, `crate::ring` and `crate::net`. A value of type `P::Share` is what ONE
+//! party holds of a secret tensor: an additive share (one ring tensor), a replicated share (two), and
+//! so on. The same program runs on every party; the simulator runs the parties as threads and the
+//! TCP transport as processes, and nothing here can tell the difference.
+//!
+//! Signatures say who talks: local operations take `&self` and never communicate; interactive ones
+//! take `&mut self` and return `Result`. Interactive operations come in `_many` forms that put all
+//! their messages into ONE round, so callers batch independent work.
+//!
+//! Security model: semi-honest (honest-but-curious) parties; the dealer, where a family has one, is
+//! trusted not to collude. Shares, masks and triples come from AES-128-CTR seeded from the OS.
+
+mod additive;
+pub mod bilinear;
+pub mod config;
+pub mod cost;
+pub mod prg;
+mod session;
+
+pub use additive::{AdditiveParty, Dealer};
+pub use bilinear::BilinearOp;
+pub use config::{DealerKind, Family, ProtocolConfig};
+pub use cost::Cost;
+pub use session::{simulate, Job, Outcome, PartyOutcome, SessionOptions};
+
+use crate::error::{PartyId, Result};
+use crate::net::MeterReport;
+use crate::ring::RingTensor;
+
+/// A linear map applied to each ring component of a share. It must be a group homomorphism of
+/// Z_2^64 tensors (reshape, transpose, slice, sum, negation, multiplication by a public integer or
+/// public tensor, convolution with a public kernel, …), so that applying it to every share gives a
+/// share of the image.
+pub type LinearFn<'a> = &'a (dyn Fn(&RingTensor) -> crate::Result<RingTensor> + Sync);
+
+/// A map linear in the pair of its arguments (add, sub, concat), applied componentwise.
+pub type Linear2Fn<'a> = &'a (dyn Fn(&RingTensor, &RingTensor) -> crate::Result<RingTensor> + Sync);
+
+/// One party's view of a secret-sharing protocol over Z_2^64.
+pub trait Protocol: Send {
+    /// This party's share of an arithmetic-shared tensor.
+    type Share: Clone + Send + std::fmt::Debug;
+    /// This party's share of a XOR-shared tensor whose elements are 64 independent bits each.
+    type BitShare: Clone + Send + std::fmt::Debug;
+
+    /// This party's id, in `0..parties()`.
+    fn id(&self) -> PartyId;
+    /// Number of computing parties.
+    fn parties(&self) -> usize;
+    /// Fractional bits of fixed-point values in this session.
+    fn frac_bits(&self) -> u32;
+    /// The shape of the tensor a share stands for.
+    fn shape<'a>(&self, x: &'a Self::Share) -> &'a [usize];
+    /// The shape of the tensor a bit share stands for.
+    fn bit_shape<'a>(&self, x: &'a Self::BitShare) -> &'a [usize];
+    /// This party's traffic so far.
+    fn meter(&self) -> MeterReport;
+
+    // ----- sharing and revealing -----
+
+    /// Secret-shares `value`, known to `owner` only (others pass `None`); `shape` is public.
+    fn share(&mut self, owner: PartyId, value: Option<&RingTensor>, shape: &[usize]) -> Result<Self::Share>;
+    /// Opens several tensors to every party in one round.
+    fn reveal_many(&mut self, xs: &[&Self::Share]) -> Result<Vec<RingTensor>>;
+    /// Opens a tensor to party `to` only; others get `None`.
+    fn reveal_to(&mut self, x: &Self::Share, to: PartyId) -> Result<Option<RingTensor>>;
+    /// XOR-shares `value`, known to `owner` only.
+    fn share_bits(&mut self, owner: PartyId, value: Option<&RingTensor>, shape: &[usize]) -> Result<Self::BitShare>;
+    /// Opens several bit tensors to every party in one round.
+    fn reveal_bits_many(&mut self, xs: &[&Self::BitShare]) -> Result<Vec<RingTensor>>;
+
+    // ----- local arithmetic (no communication) -----
+
+    /// The share of a public tensor that needs no communication.
+    fn constant(&self, c: &RingTensor) -> Self::Share;
+    /// Applies a linear map to a share (see [`LinearFn`]).
+    fn linear(&self, x: &Self::Share, f: LinearFn<'_>) -> Result<Self::Share>;
+    /// Applies a map linear in the pair (x, y) to two shares.
+    fn linear2(&self, x: &Self::Share, y: &Self::Share, f: Linear2Fn<'_>) -> Result<Self::Share>;
+    /// x + c for a public c (only some shares change).
+    fn add_public(&self, x: &Self::Share, c: &RingTensor) -> Result<Self::Share>;
+
+    /// x + y.
+    fn add(&self, x: &Self::Share, y: &Self::Share) -> Result<Self::Share> {
+        self.linear2(x, y, &|a, b| a.add(b))
+    }
+    /// x − y.
+    fn sub(&self, x: &Self::Share, y: &Self::Share) -> Result<Self::Share> {
+        self.linear2(x, y, &|a, b| a.sub(b))
+    }
+    /// −x.
+    fn neg(&self, x: &Self::Share) -> Result<Self::Share> {
+        self.linear(x, &|a| Ok(a.neg()))
+    }
+    /// x · c for a public ring scalar (no truncation).
+    fn mul_scalar(&self, x: &Self::Share, c: u64) -> Result<Self::Share> {
+        self.linear(x, &|a| Ok(a.mul_scalar(c)))
+    }
+    /// f(x, c) with the public tensor c on the right (e.g. x·W for public weights), no truncation.
+    fn bilinear_public_right(&self, x: &Self::Share, c: &RingTensor, op: BilinearOp) -> Result<Self::Share> {
+        self.linear(x, &|a| op.apply(a, c))
+    }
+    /// f(c, y) with the public tensor c on the left, no truncation.
+    fn bilinear_public_left(&self, c: &RingTensor, y: &Self::Share, op: BilinearOp) -> Result<Self::Share> {
+        self.linear(y, &|b| op.apply(c, b))
+    }
+
+    // ----- local bit operations (no communication) -----
+
+    /// The bit share of a public tensor.
+    fn bit_constant(&self, c: &RingTensor) -> Self::BitShare;
+    /// Applies an XOR-linear map (shifts, AND with a public mask, reshape, slicing, …).
+    fn bit_linear(&self, x: &Self::BitShare, f: LinearFn<'_>) -> Result<Self::BitShare>;
+    /// Applies a map XOR-linear in the pair (x, y): XOR, concat.
+    fn bit_linear2(&self, x: &Self::BitShare, y: &Self::BitShare, f: Linear2Fn<'_>) -> Result<Self::BitShare>;
+    /// x ⊕ c for a public c.
+    fn xor_public(&self, x: &Self::BitShare, c: &RingTensor) -> Result<Self::BitShare>;
+
+    /// x ⊕ y.
+    fn xor(&self, x: &Self::BitShare, y: &Self::BitShare) -> Result<Self::BitShare> {
+        self.bit_linear2(x, y, &|a, b| a.xor(b))
+    }
+
+    // ----- interactive operations -----
+
+    /// f(x, y) for each item, all in one round, without truncation (the result carries the sum of
+    /// the operands' fractional bits).
+    fn bilinear_many(&mut self, items: &[(&Self::Share, &Self::Share, BilinearOp)]) -> Result<Vec<Self::Share>>;
+    /// x² for each tensor, in one round, without truncation.
+    fn square_many(&mut self, xs: &[&Self::Share]) -> Result<Vec<Self::Share>>;
+    /// Divides each shared value by 2^bits (fixed-point truncation after a product). The result may
+    /// be off by one unit in the last place; each family documents its failure probability.
+    fn truncate_many(&mut self, xs: &[&Self::Share], bits: u32) -> Result<Vec<Self::Share>>;
+    /// Bitwise AND of each pair, in one round.
+    fn and_many(&mut self, items: &[(&Self::BitShare, &Self::BitShare)]) -> Result<Vec<Self::BitShare>>;
+
+    /// Waits until every party has reached this point (booked as setup traffic, not online).
+    fn barrier(&mut self) -> Result<()>;
+}
+
+/// Fixed-point product f(x, y) followed by truncation, for each item (one round for the products;
+/// truncation adds the family's truncation cost).
+pub fn fixed_bilinear_many<P: Protocol>(
+    p: &mut P,
+    items: &[(&P::Share, &P::Share, BilinearOp)],
+) -> Result<Vec<P::Share>> {
+    let raw = p.bilinear_many(items)?;
+    let refs: Vec<&P::Share> = raw.iter().collect();
+    let bits = p.frac_bits();
+    p.truncate_many(&refs, bits)
+}
+
+/// Fixed-point x² for each tensor.
+pub fn fixed_square_many<P: Protocol>(p: &mut P, xs: &[&P::Share]) -> Result<Vec<P::Share>> {
+    let raw = p.square_many(xs)?;
+    let refs: Vec<&P::Share> = raw.iter().collect();
+    let bits = p.frac_bits();
+    p.truncate_many(&refs, bits)
+}
+
+/// Opens one tensor to every party.
+pub fn reveal<P: Protocol>(p: &mut P, x: &P::Share) -> Result<RingTensor> {
+    Ok(p.reveal_many(&[x])?.pop().expect("one tensor in, one out"))
+}

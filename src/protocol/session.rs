@@ -1,0 +1,171 @@
+//! Sessions: seed set-up, running one job on every party, and the in-process simulator.
+//!
+//! A [`Job`] is the program every party runs (generic over the protocol, so one body serves every
+//! family). [`run_endpoint`] runs it on one endpoint whatever the transport; [`simulate`] runs all
+//! endpoints as threads over the simulator transport and collects outputs and meters.
+
+use super::additive::{AdditiveParty, Dealer};
+use super::config::{Family, ProtocolConfig};
+use super::prg::{Prg, Seed, seed_from_u64};
+use super::Protocol;
+use crate::error::{Error, PartyId, Result};
+use crate::net::{sim, MeterReport, Net, Phase, Transport};
+use std::time::Duration;
+
+/// The program every party runs.
+pub trait Job: Sync {
+    /// What one party returns.
+    type Output: Send;
+    /// Runs on one party.
+    fn run<P: Protocol>(&self, p: &mut P) -> Result<Self::Output>;
+}
+
+/// Options of a session, the same on every endpoint.
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    /// Makes every seed reproducible (tests, parity checks); `None` draws seeds from the OS.
+    pub seed: Option<u64>,
+    /// How long a receive waits before the silent peer is declared gone.
+    pub timeout: Duration,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self { seed: None, timeout: Duration::from_secs(10) }
+    }
+}
+
+/// One party's result.
+#[derive(Debug)]
+pub struct PartyOutcome<T> {
+    /// What the job returned.
+    pub output: T,
+    /// The party's traffic over the whole session.
+    pub report: MeterReport,
+}
+
+/// Everything a session produced.
+#[derive(Debug)]
+pub struct Outcome<T> {
+    /// Per party, in id order.
+    pub parties: Vec<PartyOutcome<T>>,
+    /// The dealer's traffic, when the session had a dealer endpoint.
+    pub dealer: Option<MeterReport>,
+}
+
+/// What one endpoint produced.
+pub enum EndpointResult<T> {
+    /// A computing party.
+    Party(PartyOutcome<T>),
+    /// The dealer.
+    Dealer(MeterReport),
+}
+
+/// Number of endpoints a session of `cfg` needs (parties plus a dealer where there is one).
+pub fn endpoints(cfg: &ProtocolConfig) -> usize {
+    cfg.parties + usize::from(cfg.has_dealer_endpoint())
+}
+
+/// Runs `job` on the endpoint behind `transport`.
+pub fn run_endpoint<J: Job>(
+    cfg: &ProtocolConfig,
+    transport: Box<dyn Transport>,
+    opts: &SessionOptions,
+    job: &J,
+) -> Result<EndpointResult<J::Output>> {
+    let dealer_id = cfg.has_dealer_endpoint().then_some(cfg.parties);
+    let net = Net::new(transport, dealer_id);
+    match cfg.family {
+        Family::TwoPcTtp | Family::NpcAdditive => {
+            if Some(net.id()) == dealer_id {
+                Ok(EndpointResult::Dealer(Dealer::setup(cfg, net, opts)?.serve()?))
+            } else {
+                let mut party = AdditiveParty::setup(cfg, net, opts)?;
+                let output = job.run(&mut party)?;
+                Ok(EndpointResult::Party(PartyOutcome { output, report: party.finish()? }))
+            }
+        }
+        Family::ThreePcReplicated => Err(Error::invalid(
+            "protocol",
+            "the 3pc-replicated family is not implemented yet (planned in the 3PC/N-party issue)",
+        )),
+    }
+}
+
+/// Runs `job` on every party of `cfg` as threads of this process, over the simulator transport.
+pub fn simulate<J: Job>(cfg: &ProtocolConfig, opts: &SessionOptions, job: &J) -> Result<Outcome<J::Output>> {
+    let transports = sim::network(endpoints(cfg), opts.timeout);
+    let results: Vec<Result<EndpointResult<J::Output>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = transports
+            .into_iter()
+            .map(|t| s.spawn(move || run_endpoint(cfg, Box::new(t), opts, job)))
+            .collect();
+        handles
+            .into_iter()
+            .enumerate()
+            .map(|(i, h)| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::Protocol { party: i, op: "job", detail: "the party's thread panicked".into() })
+                })
+            })
+            .collect()
+    });
+    collect(results)
+}
+
+/// Gathers endpoint results; on failure returns the root cause rather than the peers' "gone away".
+pub(crate) fn collect<T>(results: Vec<Result<EndpointResult<T>>>) -> Result<Outcome<T>> {
+    let mut parties = Vec::new();
+    let mut dealer = None;
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(EndpointResult::Party(p)) => parties.push(p),
+            Ok(EndpointResult::Dealer(m)) => dealer = Some(m),
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        let root = errors.iter().position(|e| !matches!(e, Error::Net { .. })).unwrap_or(0);
+        return Err(errors.swap_remove(root));
+    }
+    Ok(Outcome { parties, dealer })
+}
+
+/// Pairwise PRGs with every other endpoint, plus a private one.
+///
+/// For each pair of endpoints the lower id draws a seed and sends it to the higher (setup traffic,
+/// 16 bytes a pair). With `seed` set, every draw is derived from it, so a run is reproducible and
+/// still exchanges exactly the same messages.
+pub(crate) fn exchange_seeds(net: &mut Net, seed: Option<u64>) -> Result<(Vec<Option<Prg>>, Prg)> {
+    let id = net.id();
+    let endpoints = net.endpoints();
+    let mut source = match seed {
+        Some(s) => Prg::new(&seed_from_u64(s, id as u64)),
+        None => Prg::from_os()?,
+    };
+    let own = Prg::new(&source.next_seed());
+    let mut pair: Vec<Option<Prg>> = vec![None; endpoints];
+    for (j, slot) in pair.iter_mut().enumerate().skip(id + 1) {
+        let s = source.next_seed();
+        net.send(Phase::Setup, j, bytemuck::cast::<Seed, [u64; 2]>(s).to_vec())?;
+        *slot = Some(Prg::new(&s));
+    }
+    for (j, slot) in pair.iter_mut().enumerate().take(id) {
+        let m = net.recv(j, 2)?;
+        *slot = Some(Prg::new(&bytemuck::cast::<[u64; 2], Seed>([m[0], m[1]])));
+    }
+    Ok((pair, own))
+}
+
+/// All-to-all empty messages among the first `parties` endpoints (setup phase).
+pub(crate) fn barrier(net: &mut Net, parties: usize) -> Result<()> {
+    let id: PartyId = net.id();
+    for j in (0..parties).filter(|&j| j != id) {
+        net.send(Phase::Setup, j, Vec::new())?;
+    }
+    for j in (0..parties).filter(|&j| j != id) {
+        net.recv(j, 0)?;
+    }
+    Ok(())
+}

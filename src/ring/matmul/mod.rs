@@ -1,0 +1,648 @@
+//! Matrix multiplication over Z_2^64 (wrapping `u64`), the hot kernel of the testbed.
+//!
+//! # Structure
+//!
+//! * Three micro-kernels compute a small register tile `C[MR×NR] += A_panel · B_panel`:
+//!   [`Kernel::Avx512`] (`vpmullq`, x86_64 with AVX-512F/DQ), [`Kernel::Avx2`] (64-bit products
+//!   built from 32-bit multiplies) and [`Kernel::Portable`] (plain Rust that the compiler
+//!   vectorises). The fastest one the CPU supports is detected once and cached.
+//! * A cache-blocked driver ([`gemm`]) packs `B` into column panels `NR` wide covering all of
+//!   `k` (zero-padded), packs `A` into row panels `MR` tall for one `KC`-deep slice at a time,
+//!   and runs the micro-kernel over the tiles. The tiles of `C` are split into tasks (blocks of
+//!   rows, and of columns when there are few row blocks) that rayon runs in parallel.
+//! * Small products skip packing and threads and use a simple `i-k-j` loop (compiled once per
+//!   instruction set, so it is vectorised with the best multiply available); products with very
+//!   few output columns use dot products against a transposed `B` instead of padded tiles.
+//!
+//! Every entry point *accumulates* into `C` internally; [`matmul_slices`] starts from zeros.
+
+use super::{RingTensor, shape_string};
+use crate::error::{Error, Result};
+use rayon::prelude::*;
+use std::cell::RefCell;
+use std::sync::OnceLock;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+mod portable;
+
+/// Products with fewer multiply-adds than this use the simple loop (no packing, no threads).
+const SMALL_WORK: usize = 1 << 15;
+/// Products with fewer multiply-adds than this run on one thread.
+const PAR_WORK: usize = 1 << 21;
+/// Depth of the `k` slice packed and multiplied at a time (A panel `MR×KC` stays in L1/L2).
+const KC: usize = 256;
+/// Rows of `C` per task (the packed `MC×KC` block of `A` stays in L2).
+const MC: usize = 128;
+/// Budget in `u64`s for one packed block of `B` (`k × NC`), which bounds `NC`.
+const B_BUDGET: usize = 1 << 20;
+/// Below this many columns, the dot-product path replaces padded register tiles.
+const NARROW_N: usize = 8;
+
+/// A matrix-multiplication code path. Use [`available_kernels`] to see which run on this CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// Plain Rust (`wrapping_mul`/`wrapping_add`), compiled for the baseline target.
+    Portable,
+    /// AVX2: each 64-bit product is assembled from 32-bit multiplies (`vpmuludq`, `vpmulld`).
+    Avx2,
+    /// AVX-512F/DQ: native 64-bit multiplies (`vpmullq`).
+    Avx512,
+}
+
+impl Kernel {
+    /// Lower-case name (`portable`, `avx2`, `avx512`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Portable => "portable",
+            Kernel::Avx2 => "avx2",
+            Kernel::Avx512 => "avx512",
+        }
+    }
+
+    /// True when this CPU can run the kernel.
+    pub fn is_available(self) -> bool {
+        match self {
+            Kernel::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => {
+                std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512dq")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+}
+
+/// The kernels this CPU can run, slowest first (the last one is what [`matmul_into`] uses).
+pub fn available_kernels() -> Vec<Kernel> {
+    [Kernel::Portable, Kernel::Avx2, Kernel::Avx512].into_iter().filter(|k| k.is_available()).collect()
+}
+
+/// The fastest kernel this CPU supports, detected on first use and cached.
+pub fn best_kernel() -> Kernel {
+    static BEST: OnceLock<Kernel> = OnceLock::new();
+    *BEST.get_or_init(|| *available_kernels().last().unwrap_or(&Kernel::Portable))
+}
+
+/// `c[m×n] = a[m×k] · b[k×n]` over wrapping u64, row-major slices.
+///
+/// # Panics
+/// When `a.len() != m*k` or `b.len() != k*n` (or those products overflow).
+pub fn matmul_slices(a: &[u64], b: &[u64], m: usize, k: usize, n: usize) -> Vec<u64> {
+    let mut c = vec![0u64; m.checked_mul(n).expect("matmul: m*n overflows usize")];
+    matmul_into(a, b, &mut c, m, k, n);
+    c
+}
+
+/// Accumulating product `c[m×n] += a[m×k] · b[k×n]` (wrapping u64, row-major), using the fastest
+/// kernel available.
+///
+/// # Panics
+/// When the slice lengths are not `m*k`, `k*n` and `m*n`.
+pub fn matmul_into(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize) {
+    check_lengths(a, b, c, m, k, n);
+    run(best_kernel(), a, b, c, m, k, n, true);
+}
+
+/// [`matmul_into`] forced onto one kernel (for tests and benchmarks).
+///
+/// # Panics
+/// When the kernel is not available on this CPU (see [`Kernel::is_available`]) or the slice
+/// lengths are wrong.
+pub fn matmul_with(kernel: Kernel, a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize) {
+    assert!(kernel.is_available(), "matmul: kernel {} is not available on this CPU", kernel.name());
+    check_lengths(a, b, c, m, k, n);
+    run(kernel, a, b, c, m, k, n, true);
+}
+
+fn check_lengths(a: &[u64], b: &[u64], c: &[u64], m: usize, k: usize, n: usize) {
+    let len = |x: usize, y: usize| x.checked_mul(y).expect("matmul: dimension product overflows usize");
+    assert_eq!(a.len(), len(m, k), "matmul: a holds {} elements, expected {m}x{k}", a.len());
+    assert_eq!(b.len(), len(k, n), "matmul: b holds {} elements, expected {k}x{n}", b.len());
+    assert_eq!(c.len(), len(m, n), "matmul: c holds {} elements, expected {m}x{n}", c.len());
+}
+
+/// Dispatches to the driver monomorphised for `kernel`; lengths are already checked and the
+/// kernel is available (both checked by every public caller).
+#[allow(clippy::too_many_arguments)]
+fn run(kernel: Kernel, a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize, par: bool) {
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 => gemm::<avx512::Avx512>(a, b, c, m, k, n, par),
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => gemm::<avx2::Avx2>(a, b, c, m, k, n, par),
+        _ => gemm::<portable::Portable>(a, b, c, m, k, n, par),
+    }
+}
+
+/// One instruction set's kernels. Implementations for SIMD extensions may only be used once the
+/// CPU is known to support them (every method is `unsafe` for that reason).
+trait Micro {
+    /// Rows of the register tile.
+    const MR: usize;
+    /// Columns of the register tile.
+    const NR: usize;
+    /// When true, each `k` step of a packed A panel holds the `MR` values followed by the same
+    /// values with their 32-bit halves swapped (`rotate_left(32)`).
+    const A_ROT: bool;
+
+    /// `C[mr×nr] += A_panel · B_panel` over `kc` steps.
+    ///
+    /// # Safety
+    /// The CPU supports the kernel's instruction set; `a` is valid for `kc * MR * (1 + A_ROT)`
+    /// reads, `b` for `kc * NR` reads; `1 <= mr <= MR`, `1 <= nr <= NR`; `c` points at an `mr × nr`
+    /// block with row stride `ldc` that is valid for reads and writes and that no other thread
+    /// accesses during the call.
+    unsafe fn tile(kc: usize, a: *const u64, b: *const u64, c: *mut u64, ldc: usize, mr: usize, nr: usize);
+
+    /// `c += a·b` by a plain `i-k-j` loop (slices already checked).
+    ///
+    /// # Safety
+    /// The CPU supports the kernel's instruction set.
+    unsafe fn simple(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize);
+
+    /// `c[m×n] += a[m×k] · bt[n×k]ᵀ` by dot products (for few columns).
+    ///
+    /// # Safety
+    /// The CPU supports the kernel's instruction set.
+    unsafe fn dots(a: &[u64], bt: &[u64], c: &mut [u64], m: usize, k: usize, n: usize);
+}
+
+/// A raw pointer to `C` that tasks on several threads write through, each to its own tiles.
+#[derive(Clone, Copy)]
+struct SharedMut(*mut u64);
+// SAFETY: the pointer is only dereferenced by `gemm` tasks, which write pairwise disjoint tiles
+// of `C` while `gemm` holds the unique `&mut` borrow of it.
+unsafe impl Send for SharedMut {}
+// SAFETY: as above; sharing the pointer value itself is harmless.
+unsafe impl Sync for SharedMut {}
+impl SharedMut {
+    fn get(self) -> *mut u64 {
+        self.0
+    }
+}
+
+thread_local! {
+    /// Per-thread scratch for packed A blocks, reused across calls.
+    static A_SCRATCH: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    /// Per-thread scratch for packed B blocks, reused across calls.
+    static B_SCRATCH: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with a 64-byte aligned scratch slice of `len` elements taken from `slot`.
+/// (The buffer is moved out while in use, so a nested call just allocates a fresh one.)
+fn with_scratch<R>(
+    slot: &'static std::thread::LocalKey<RefCell<Vec<u64>>>,
+    len: usize,
+    f: impl FnOnce(&mut [u64]) -> R,
+) -> R {
+    let mut buf = slot.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    if buf.len() < len + 8 {
+        buf = vec![0u64; len + 8];
+    }
+    let off = buf.as_ptr().align_offset(64).min(8);
+    let r = f(&mut buf[off..off + len]);
+    slot.with(|s| *s.borrow_mut() = buf);
+    r
+}
+
+/// The blocked product `c += a·b` with micro-kernel `K` (see the module docs).
+#[allow(clippy::too_many_arguments)]
+fn gemm<K: Micro>(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize, par: bool) {
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    let work = m.saturating_mul(k).saturating_mul(n);
+    if work < SMALL_WORK {
+        // SAFETY: `run` only selects `K` when the CPU supports it; lengths were checked.
+        unsafe { K::simple(a, b, c, m, k, n) };
+        return;
+    }
+    let threads = if par && work >= PAR_WORK { rayon::current_num_threads().max(1) } else { 1 };
+    if n < NARROW_N && n < K::NR {
+        return gemm_narrow::<K>(a, b, c, m, k, n, threads);
+    }
+    let (mr, nr) = (K::MR, K::NR);
+    let a_step = mr * if K::A_ROT { 2 } else { 1 };
+
+    // Columns per packed block of B: as many panels as the budget allows.
+    let nc = ((B_BUDGET / k).max(nr) / nr * nr).min(n.div_ceil(nr) * nr);
+    let cptr = SharedMut(c.as_mut_ptr());
+
+    for jc in (0..n).step_by(nc) {
+        let ncw = nc.min(n - jc);
+        let panels = ncw.div_ceil(nr);
+        with_scratch(&B_SCRATCH, panels * k * nr, |bp| {
+            // Pack B[0..k, jc..jc+ncw] into panels of `nr` columns, each `k × nr` contiguous.
+            let pack = |(p, dst): (usize, &mut [u64])| pack_b(b, n, k, jc + p * nr, ncw - p * nr, nr, dst);
+            if threads > 1 {
+                bp.par_chunks_mut(k * nr).enumerate().for_each(pack);
+            } else {
+                bp.chunks_mut(k * nr).enumerate().for_each(pack);
+            }
+            let bp: &[u64] = bp;
+
+            // Tasks: blocks of rows, further split by columns when rows alone give too few.
+            let mc = if threads > 1 {
+                let per = m.div_ceil(2 * threads).div_ceil(mr) * mr;
+                MC.min(per.max(mr))
+            } else {
+                MC.min(m.div_ceil(mr) * mr)
+            };
+            let row_blocks = m.div_ceil(mc);
+            let col_groups = if threads > 1 { (2 * threads).div_ceil(row_blocks).clamp(1, panels) } else { 1 };
+            let panels_per_group = panels.div_ceil(col_groups);
+            let col_groups = panels.div_ceil(panels_per_group);
+
+            let task = |t: usize| {
+                let (rb, cg) = (t / col_groups, t % col_groups);
+                let (r0, r1) = (rb * mc, (rb * mc + mc).min(m));
+                let (p0, p1) = (cg * panels_per_group, (cg * panels_per_group + panels_per_group).min(panels));
+                let rows = r1 - r0;
+                let rpanels = rows.div_ceil(mr);
+                with_scratch(&A_SCRATCH, rpanels * KC.min(k) * a_step, |ap| {
+                    for pc in (0..k).step_by(KC) {
+                        let kc = KC.min(k - pc);
+                        pack_a(a, k, r0, rows, pc, kc, mr, K::A_ROT, ap);
+                        for p in p0..p1 {
+                            let col = p * nr;
+                            let nrw = nr.min(ncw - col);
+                            let bpanel = &bp[p * k * nr + pc * nr..][..kc * nr];
+                            for ip in 0..rpanels {
+                                let mrw = mr.min(rows - ip * mr);
+                                let apanel = &ap[ip * kc * a_step..][..kc * a_step];
+                                // SAFETY: `K` is supported (see `run`); the panels hold exactly
+                                // the `kc` steps `tile` reads; the C block rows
+                                // `r0+ip*mr .. +mrw`, columns `jc+col .. +nrw` lie inside the
+                                // m×n matrix, and this task is the only one writing them.
+                                unsafe {
+                                    let cblk = cptr.get().add((r0 + ip * mr) * n + jc + col);
+                                    K::tile(kc, apanel.as_ptr(), bpanel.as_ptr(), cblk, n, mrw, nrw);
+                                }
+                            }
+                        }
+                    }
+                });
+            };
+            let tasks = row_blocks * col_groups;
+            if threads > 1 && tasks > 1 {
+                (0..tasks).into_par_iter().for_each(task);
+            } else {
+                (0..tasks).for_each(task);
+            }
+        });
+    }
+}
+
+/// Few output columns: transpose B (`n × k`, small) and take dot products, in parallel over rows.
+#[allow(clippy::too_many_arguments)]
+fn gemm_narrow<K: Micro>(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize, threads: usize) {
+    let mut bt = vec![0u64; k * n];
+    for (l, row) in b.chunks_exact(n).enumerate() {
+        for (j, &x) in row.iter().enumerate() {
+            bt[j * k + l] = x;
+        }
+    }
+    // SAFETY (both calls): `run` only selects `K` when the CPU supports it.
+    if threads > 1 {
+        let rows = m.div_ceil(4 * threads).max(1);
+        c.par_chunks_mut(rows * n)
+            .zip(a.par_chunks(rows * k))
+            .for_each(|(cc, aa)| unsafe { K::dots(aa, &bt, cc, cc.len() / n, k, n) });
+    } else {
+        unsafe { K::dots(a, &bt, c, m, k, n) };
+    }
+}
+
+/// Packs `width` (<= `nr`) columns of `b` (row stride `ldb`) starting at `col`, all `k` rows,
+/// into `dst` (`k × nr`, zero-padded on the right).
+fn pack_b(b: &[u64], ldb: usize, k: usize, col: usize, width: usize, nr: usize, dst: &mut [u64]) {
+    let w = width.min(nr);
+    for (l, d) in dst.chunks_exact_mut(nr).take(k).enumerate() {
+        d[..w].copy_from_slice(&b[l * ldb + col..][..w]);
+        d[w..].fill(0);
+    }
+}
+
+/// Packs rows `r0 .. r0+rows`, columns `pc .. pc+kc` of `a` (row stride `lda`) into panels of `mr`
+/// rows: panel `p` is `kc` steps of `mr` values (zero-padded below the last row), each followed by
+/// the `mr` values with swapped 32-bit halves when `rot`.
+#[allow(clippy::too_many_arguments)]
+fn pack_a(a: &[u64], lda: usize, r0: usize, rows: usize, pc: usize, kc: usize, mr: usize, rot: bool, dst: &mut [u64]) {
+    let step = if rot { 2 * mr } else { mr };
+    for (p, panel) in dst.chunks_mut(kc * step).take(rows.div_ceil(mr)).enumerate() {
+        let live = mr.min(rows - p * mr);
+        for i in 0..mr {
+            if i < live {
+                let src = &a[(r0 + p * mr + i) * lda + pc..][..kc];
+                for (l, &x) in src.iter().enumerate() {
+                    panel[l * step + i] = x;
+                    if rot {
+                        panel[l * step + mr + i] = x.rotate_left(32);
+                    }
+                }
+            } else {
+                for l in 0..kc {
+                    panel[l * step + i] = 0;
+                    if rot {
+                        panel[l * step + mr + i] = 0;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `c[batch] += a[batch or shared] · b[batch or shared]` for contiguous batches (stride 0 =
+/// the operand is shared by every batch).
+#[allow(clippy::too_many_arguments)]
+fn batched(a: &[u64], b: &[u64], c: &mut [u64], batch: usize, sa: usize, sb: usize, m: usize, k: usize, n: usize) {
+    let kernel = best_kernel();
+    let (mn, mk, kn) = (m * n, m * k, k * n);
+    if mn == 0 {
+        return;
+    }
+    let each = m.saturating_mul(k).saturating_mul(n);
+    let slice_a = |i: usize| &a[i * sa..][..mk];
+    let slice_b = |i: usize| &b[i * sb..][..kn];
+    if batch > 1 && each < PAR_WORK && each.saturating_mul(batch) >= SMALL_WORK {
+        // Many small products: one thread each.
+        c.par_chunks_mut(mn).enumerate().for_each(|(i, cc)| run(kernel, slice_a(i), slice_b(i), cc, m, k, n, false));
+    } else {
+        for (i, cc) in c.chunks_mut(mn).enumerate() {
+            run(kernel, slice_a(i), slice_b(i), cc, m, k, n, true);
+        }
+    }
+}
+
+impl RingTensor {
+    /// Matrix product over Z_2^64.
+    ///
+    /// * `[m,k]·[k,n] -> [m,n]`;
+    /// * batched `[..B,m,k]·[..B,k,n] -> [..B,m,n]` with identical batch dimensions `..B`;
+    /// * a 2-D operand broadcast against a batched one: `[..B,m,k]·[k,n]` and `[m,k]·[..B,k,n]`.
+    ///
+    /// Any other combination of shapes (rank below 2, inner dimensions that differ, batch
+    /// dimensions that differ) is an [`Error::Shape`].
+    pub fn matmul(&self, other: &RingTensor) -> Result<RingTensor> {
+        let (sa, sb) = (self.shape(), other.shape());
+        let fail = |why: &str| {
+            Error::shape("matmul", format!("cannot multiply {} by {}: {why}", shape_string(sa), shape_string(sb)))
+        };
+        if sa.len() < 2 || sb.len() < 2 {
+            return Err(fail("both operands need at least 2 dimensions"));
+        }
+        let (ra, rb) = (sa.len(), sb.len());
+        let (m, k, k2, n) = (sa[ra - 2], sa[ra - 1], sb[rb - 2], sb[rb - 1]);
+        if k != k2 {
+            return Err(fail("inner dimensions differ"));
+        }
+        let (ba, bb) = (&sa[..ra - 2], &sb[..rb - 2]);
+        let batch_dims = match (ba.is_empty(), bb.is_empty()) {
+            (_, true) => ba,
+            (true, false) => bb,
+            (false, false) if ba == bb => ba,
+            _ => return Err(fail("batch dimensions differ")),
+        };
+        let mut shape = batch_dims.to_vec();
+        shape.extend([m, n]);
+        let len = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+        let Some(len) = len else {
+            return Err(fail("the result has too many elements"));
+        };
+        let mut out = vec![0u64; len];
+        if len == 0 || k == 0 {
+            return Ok(RingTensor::from_parts(shape, out));
+        }
+        // Cannot overflow: `batch · m · n = len` with every factor non-zero.
+        let batch: usize = batch_dims.iter().product();
+        if bb.is_empty() {
+            // `[..B,m,k]·[k,n]` is one `[B·m, k]·[k,n]` product (also covers plain 2-D).
+            run(best_kernel(), self.data(), other.data(), &mut out, batch * m, k, n, true);
+        } else {
+            let sa = if ba.is_empty() { 0 } else { m * k };
+            batched(self.data(), other.data(), &mut out, batch, sa, k * n, m, k, n);
+        }
+        Ok(RingTensor::from_parts(shape, out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::{Rng, SeedableRng};
+    use rand_xoshiro::Xoshiro256PlusPlus;
+
+    fn random(rng: &mut Xoshiro256PlusPlus, len: usize) -> Vec<u64> {
+        (0..len).map(|_| rng.next_u64()).collect()
+    }
+
+    /// The oracle: a naive triple loop.
+    fn naive(a: &[u64], b: &[u64], m: usize, k: usize, n: usize) -> Vec<u64> {
+        let mut c = vec![0u64; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0u64;
+                for l in 0..k {
+                    s = s.wrapping_add(a[i * k + l].wrapping_mul(b[l * n + j]));
+                }
+                c[i * n + j] = s;
+            }
+        }
+        c
+    }
+
+    /// Every kernel (and the dispatched entry points) agrees with the oracle on `m×k×n`, both
+    /// from zero and accumulating onto a random `C`.
+    fn check(rng: &mut Xoshiro256PlusPlus, m: usize, k: usize, n: usize) {
+        let (a, b) = (random(rng, m * k), random(rng, k * n));
+        let want = naive(&a, &b, m, k, n);
+        assert_eq!(matmul_slices(&a, &b, m, k, n), want, "matmul_slices {m}x{k}x{n}");
+        let c0 = random(rng, m * n);
+        let want_acc: Vec<u64> = c0.iter().zip(&want).map(|(x, y)| x.wrapping_add(*y)).collect();
+        for kernel in available_kernels() {
+            let mut c = c0.clone();
+            matmul_with(kernel, &a, &b, &mut c, m, k, n);
+            assert_eq!(c, want_acc, "{} {m}x{k}x{n}", kernel.name());
+            let mut c = c0.clone();
+            run(kernel, &a, &b, &mut c, m, k, n, false);
+            assert_eq!(c, want_acc, "{} single-threaded {m}x{k}x{n}", kernel.name());
+        }
+    }
+
+    #[test]
+    fn kernels_detected() {
+        let ks = available_kernels();
+        assert_eq!(ks[0], Kernel::Portable);
+        assert_eq!(*ks.last().unwrap(), best_kernel());
+        assert!(ks.iter().all(|k| k.is_available()));
+    }
+
+    #[test]
+    fn odd_sizes_match_oracle() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+        let sizes = [1usize, 2, 3, 7, 8, 9, 16, 17, 33, 65];
+        for &m in &sizes {
+            for &k in &sizes {
+                for &n in &sizes {
+                    check(&mut rng, m, k, n);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn empty_dimensions() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(2);
+        for &(m, k, n) in &[(0, 0, 0), (0, 5, 7), (5, 0, 7), (5, 7, 0), (300, 0, 300), (0, 300, 300), (300, 300, 0)] {
+            check(&mut rng, m, k, n);
+        }
+        // k = 0 leaves an accumulated C unchanged and gives zeros from scratch.
+        assert_eq!(matmul_slices(&[], &[], 4, 0, 3), vec![0; 12]);
+    }
+
+    #[test]
+    fn block_boundaries_match_oracle() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        // Around MR/NR multiples, KC (256), MC (128), the small and parallel thresholds.
+        for &(m, k, n) in &[
+            (129, 257, 33),
+            (128, 256, 32),
+            (127, 255, 31),
+            (130, 513, 47),
+            (257, 129, 130),
+            (1, 1000, 1000),
+            (3, 600, 600),
+            (1000, 300, 1),
+            (777, 300, 5),
+            (513, 97, 9),
+            (31, 31, 33),
+            (64, 64, 64),
+            (200, 700, 17),
+            (17, 700, 200),
+            (260, 260, 260),
+        ] {
+            check(&mut rng, m, k, n);
+        }
+    }
+
+    #[test]
+    fn large_wide_b_spans_several_column_blocks() {
+        // k·n above the packing budget forces several column blocks of B.
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(4);
+        let k = 1030;
+        let n = B_BUDGET / k * 2 + 37;
+        check(&mut rng, 9, k, n);
+    }
+
+    #[test]
+    fn random_shapes_match_oracle() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+        for _ in 0..60 {
+            let m = (rng.next_u64() % 150) as usize;
+            let k = (rng.next_u64() % 300) as usize;
+            let n = (rng.next_u64() % 150) as usize;
+            check(&mut rng, m, k, n);
+        }
+    }
+
+    #[test]
+    fn values_that_wrap() {
+        // All-ones words: every product is 1 and sums wrap only through count; use 2^63 too.
+        let (m, k, n) = (19, 301, 23);
+        let a = vec![u64::MAX; m * k];
+        let b = vec![1u64 << 63 | 3; k * n];
+        let want = naive(&a, &b, m, k, n);
+        for kernel in available_kernels() {
+            let mut c = vec![0; m * n];
+            matmul_with(kernel, &a, &b, &mut c, m, k, n);
+            assert_eq!(c, want, "{}", kernel.name());
+        }
+    }
+
+    fn tensor(rng: &mut Xoshiro256PlusPlus, shape: &[usize]) -> RingTensor {
+        RingTensor::from_vec(shape, random(rng, shape.iter().product())).unwrap()
+    }
+
+    /// The 2-D matrix `i` of a tensor whose last two dims are `[r, c]`.
+    fn slice2(t: &RingTensor, i: usize) -> Vec<u64> {
+        let s = t.shape();
+        let (r, c) = (s[s.len() - 2], s[s.len() - 1]);
+        t.data()[i * r * c..][..r * c].to_vec()
+    }
+
+    #[test]
+    fn tensor_2d() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(6);
+        let (a, b) = (tensor(&mut rng, &[5, 7]), tensor(&mut rng, &[7, 3]));
+        let c = a.matmul(&b).unwrap();
+        assert_eq!(c.shape(), &[5, 3]);
+        assert_eq!(c.data(), naive(a.data(), b.data(), 5, 7, 3).as_slice());
+    }
+
+    #[test]
+    fn tensor_batched_and_broadcast() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+        // (a shape, b shape, batch count, a batched, b batched)
+        let cases: &[(&[usize], &[usize], usize, bool, bool)] = &[
+            (&[3, 5, 7], &[3, 7, 4], 3, true, true),
+            (&[2, 3, 5, 7], &[2, 3, 7, 4], 6, true, true),
+            (&[4, 5, 7], &[7, 6], 4, true, false),
+            (&[2, 2, 5, 7], &[7, 6], 4, true, false),
+            (&[5, 7], &[4, 7, 6], 4, false, true),
+            (&[5, 7], &[2, 3, 7, 6], 6, false, true),
+            (&[64, 40, 50], &[64, 50, 30], 64, true, true),
+            (&[3, 130, 140], &[3, 140, 150], 3, true, true),
+            (&[130, 140], &[3, 140, 150], 3, false, true),
+            (&[2, 0, 7], &[2, 7, 4], 2, true, true),
+            (&[2, 5, 0], &[2, 0, 4], 2, true, true),
+            (&[0, 5, 7], &[0, 7, 4], 0, true, true),
+        ];
+        for &(sa, sb, batch, a_batched, b_batched) in cases {
+            let (a, b) = (tensor(&mut rng, sa), tensor(&mut rng, sb));
+            let c = a.matmul(&b).unwrap();
+            let (m, k, n) = (sa[sa.len() - 2], sa[sa.len() - 1], sb[sb.len() - 1]);
+            let mut want_shape = if a_batched { sa[..sa.len() - 2].to_vec() } else { sb[..sb.len() - 2].to_vec() };
+            want_shape.extend([m, n]);
+            assert_eq!(c.shape(), want_shape.as_slice(), "{sa:?}·{sb:?}");
+            for i in 0..batch {
+                let ai = slice2(&a, if a_batched { i } else { 0 });
+                let bi = slice2(&b, if b_batched { i } else { 0 });
+                assert_eq!(slice2(&c, i), naive(&ai, &bi, m, k, n), "{sa:?}·{sb:?} batch {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn tensor_shape_errors() {
+        let t = |s: &[usize]| RingTensor::zeros(s);
+        let bad: &[(&[usize], &[usize])] = &[
+            (&[5, 7], &[6, 3]),
+            (&[7], &[7, 3]),
+            (&[5, 7], &[7]),
+            (&[], &[]),
+            (&[2, 5, 7], &[3, 7, 4]),
+            (&[2, 5, 7], &[2, 1, 7, 4]),
+            (&[2, 5, 7], &[2, 6, 4]),
+            (&[5, 7], &[2, 6, 4]),
+        ];
+        for &(sa, sb) in bad {
+            match t(sa).matmul(&t(sb)) {
+                Err(e @ Error::Shape { op: "matmul", .. }) => assert!(e.is_bad_input()),
+                other => panic!("{sa:?}·{sb:?} gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "matmul")]
+    fn slice_length_mismatch_panics() {
+        matmul_slices(&[1, 2, 3], &[1, 2], 1, 2, 1);
+    }
+}
