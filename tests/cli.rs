@@ -1,0 +1,81 @@
+//! The command line as a user meets it: JSON fields, counts, and one-line errors with exit code 2.
+
+use std::process::Command;
+
+fn testbed(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_testbed"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the testbed binary runs");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+fn last_json(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout.lines().last().expect("a JSON line")).expect("valid JSON")
+}
+
+#[test]
+fn bench_op_json_has_the_contract_fields_and_exact_counts() {
+    let (code, out, err) =
+        testbed(&["bench", "op", "--protocol", "2pc-ttp", "--op", "mul", "--shape", "1000", "--shape", "1000", "--reps", "3", "--seed", "1", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let j = last_json(&out);
+    for field in [
+        "op", "protocol", "transport", "parties", "wall_s", "rounds", "rounds_per_party", "bytes_sent_per_party",
+        "bytes_online_total", "bytes_offline_total", "max_abs_err", "max_rel_err",
+    ] {
+        assert!(j.get(field).is_some(), "missing {field}: {j}");
+    }
+    assert_eq!(j["op"], "mul");
+    assert_eq!(j["protocol"], "2pc-ttp");
+    assert_eq!(j["transport"], "sim");
+    assert_eq!(j["rounds"], 1);
+    assert_eq!(j["bytes_sent_per_party"], serde_json::json!([16000, 16000]));
+    assert_eq!(j["bytes_offline_total"], 8000);
+    assert!(j["max_abs_err"].as_f64().unwrap() < 1e-4);
+}
+
+#[test]
+fn bench_op_matmul_and_conv_report_their_formulas() {
+    let (code, out, err) = testbed(&[
+        "bench", "op", "--protocol", "2pc-ttp", "--op", "matmul", "--shape", "16x24", "--shape", "24x8", "--reps", "1", "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let j = last_json(&out);
+    assert_eq!(j["bytes_sent_per_party"], serde_json::json!([8 * (16 * 24 + 24 * 8), 8 * (16 * 24 + 24 * 8)]));
+    assert_eq!(j["bytes_offline_total"], 8 * 16 * 8);
+    let (code, out, err) = testbed(&[
+        "bench", "op", "--protocol", "2pc-ttp", "--op", "conv2d", "--shape", "1x3x10x10", "--shape", "4x3x3x3", "--padding",
+        "1", "--reps", "1", "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let j = last_json(&out);
+    assert_eq!(j["bytes_sent_per_party"][0], 8 * (300 + 108));
+    assert_eq!(j["bytes_offline_total"], 8 * 400);
+    assert!(j["max_abs_err"].as_f64().unwrap() < 1e-3);
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_code_2() {
+    let cases: &[&[&str]] = &[
+        &["bench", "op", "--protocol", "2pc-ttp", "--op", "mul", "--shape", "10", "--shape", "11"],
+        &["bench", "op", "--protocol", "2pc-ttp", "--op", "frobnicate", "--shape", "10"],
+        &["bench", "op", "--protocol", "no-such-protocol", "--op", "mul", "--shape", "10", "--shape", "10"],
+        &["bench", "op", "--protocol", "tests/data/malformed.yaml", "--op", "mul", "--shape", "10", "--shape", "10"],
+        &["bench", "op", "--protocol", "tests/data/unknown-field.yaml", "--op", "mul", "--shape", "10", "--shape", "10"],
+        &["bench", "op", "--protocol", "2pc-ttp", "--op", "matmul", "--shape", "3x4", "--shape", "5x6"],
+        &["bench", "op", "--protocol", "2pc-ttp", "--op", "mul", "--shape", "3xz", "--shape", "3"],
+        &["bench", "op", "--protocol", "2pc-ttp", "--op", "mul", "--shape", "3"],
+        &["bench", "op", "--protocol", "2pc-ttp", "--op", "mul", "--shape", "3", "--shape", "3", "--transport", "carrier-pigeon"],
+        &["bench", "op", "--protocol", "2pc-ttp", "--op", "mul", "--shape", "3", "--shape", "3", "--parties", "3"],
+        &["bench", "op", "--protocol", "2pc-ttp", "--op", "conv2d", "--shape", "1x3x4x4", "--shape", "2x5x3x3"],
+    ];
+    for args in cases {
+        let (code, out, err) = testbed(args);
+        assert_eq!(code, 2, "{args:?}: stdout {out} stderr {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

@@ -1,0 +1,304 @@
+//! Protocol conformance: every variant in protocols/ is checked for exact sharing, exact Beaver
+//! products, truncation within one ulp, binary AND, and costs equal to the declared formulas.
+
+use crate::common::{all_protocols, random_reals, random_ring, run};
+use testbed::net::MeterReport;
+use testbed::protocol::{
+    fixed_bilinear_many, reveal, AdditiveParty, BilinearOp, DealerKind, Family, Job, Protocol, ProtocolConfig,
+    SessionOptions,
+};
+use testbed::ring::{decode, encode, Conv1dParams, Conv2dParams, RingTensor};
+use testbed::Result;
+
+/// Shares one tensor from each party, reveals them all, and reveals the first to each party.
+struct ShareReveal {
+    values: Vec<RingTensor>,
+    bits: bool,
+}
+
+impl Job for ShareReveal {
+    type Output = (Vec<RingTensor>, Vec<Option<RingTensor>>);
+    fn run<P: Protocol>(&self, p: &mut P) -> Result<Self::Output> {
+        let n = p.parties();
+        let mut opened = Vec::new();
+        let mut to = Vec::new();
+        for owner in 0..n {
+            let v = &self.values[owner % self.values.len()];
+            let mine = (p.id() == owner).then_some(v);
+            if self.bits {
+                let s = p.share_bits(owner, mine, v.shape())?;
+                opened.extend(p.reveal_bits_many(&[&s])?);
+            } else {
+                let s = p.share(owner, mine, v.shape())?;
+                opened.push(reveal(p, &s)?);
+                to.push(p.reveal_to(&s, (owner + 1) % n)?);
+            }
+        }
+        Ok((opened, to))
+    }
+}
+
+#[test]
+fn reveal_of_share_is_the_value_for_every_owner() {
+    for cfg in all_protocols() {
+        for bits in [false, true] {
+            let values: Vec<_> = (0..3).map(|k| random_ring(&[3, 5], 10 + k)).collect();
+            let out = run(&cfg, 1, &ShareReveal { values: values.clone(), bits });
+            for party in &out.parties {
+                for (owner, got) in party.output.0.iter().enumerate() {
+                    assert_eq!(got, &values[owner % 3], "{} owner {owner} bits {bits}", cfg.name);
+                }
+            }
+            if !bits {
+                for (owner, _) in values.iter().enumerate().take(cfg.parties) {
+                    let target = (owner + 1) % cfg.parties;
+                    for (id, party) in out.parties.iter().enumerate() {
+                        let got = &party.output.1[owner];
+                        assert_eq!(got.is_some(), id == target);
+                        if let Some(t) = got {
+                            assert_eq!(t, &values[owner % 3]);
+                        }
+                    }
+                }
+            }
+            // Input sharing is free; each reveal to all costs one round on the critical path (a
+            // reveal_to's send may share a round with the next reveal's send).
+            let rounds = out.parties.iter().map(|p| p.report.rounds_online).max().unwrap();
+            let n = cfg.parties as u64;
+            if bits {
+                assert_eq!(rounds, n, "{}", cfg.name);
+            } else {
+                assert!((n..2 * n).contains(&rounds), "{}: {rounds}", cfg.name);
+            }
+        }
+    }
+}
+
+/// One product of x (party 0's) and y (party 1's), revealed, with the op's own meter reading.
+struct Product {
+    x: RingTensor,
+    y: RingTensor,
+    op: Option<BilinearOp>, // None = square of x
+    fixed: bool,
+}
+
+impl Job for Product {
+    type Output = (RingTensor, MeterReport);
+    fn run<P: Protocol>(&self, p: &mut P) -> Result<Self::Output> {
+        let x = p.share(0, (p.id() == 0).then_some(&self.x), self.x.shape())?;
+        let y = p.share(1, (p.id() == 1).then_some(&self.y), self.y.shape())?;
+        let before = p.meter();
+        let z = match (self.op, self.fixed) {
+            (Some(op), false) => p.bilinear_many(&[(&x, &y, op)])?.remove(0),
+            (Some(op), true) => fixed_bilinear_many(p, &[(&x, &y, op)])?.remove(0),
+            (None, _) => p.square_many(&[&x])?.remove(0),
+        };
+        let cost = p.meter().since(&before);
+        Ok((reveal(p, &z)?, cost))
+    }
+}
+
+fn conv2d() -> BilinearOp {
+    BilinearOp::Conv2d(Conv2dParams { stride: [2, 1], padding: [1, 2], dilation: [1, 2], groups: 2 })
+}
+
+fn conv1d() -> BilinearOp {
+    BilinearOp::Conv1d(Conv1dParams { stride: 2, padding: 1, dilation: 1, groups: 1 })
+}
+
+/// (x shape, y shape, op) cases shared by the exactness and cost tests.
+fn product_cases() -> Vec<(Vec<usize>, Vec<usize>, Option<BilinearOp>)> {
+    vec![
+        (vec![1000], vec![1000], Some(BilinearOp::Mul)),
+        (vec![7, 13], vec![7, 13], Some(BilinearOp::Mul)),
+        (vec![17, 33], vec![33, 9], Some(BilinearOp::MatMul)),
+        (vec![3, 5, 4], vec![3, 4, 6], Some(BilinearOp::MatMul)),
+        (vec![2, 4, 7, 6], vec![6, 2, 3, 3], Some(conv2d())),
+        (vec![2, 3, 11], vec![4, 3, 3], Some(conv1d())),
+        (vec![257], vec![257], None),
+    ]
+}
+
+#[test]
+fn beaver_products_are_exact_in_the_ring() {
+    for cfg in all_protocols() {
+        for (k, (xs, ys, op)) in product_cases().into_iter().enumerate() {
+            let x = random_ring(&xs, 100 + k as u64);
+            let y = random_ring(&ys, 200 + k as u64);
+            let want = match op {
+                Some(op) => op.apply(&x, &y).unwrap(),
+                None => x.mul(&x).unwrap(),
+            };
+            let out = run(&cfg, 7, &Product { x, y, op, fixed: false });
+            for party in &out.parties {
+                assert_eq!(party.output.0, want, "{} {:?}", cfg.name, op);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_product_costs_exactly_its_formula() {
+    for cfg in all_protocols() {
+        if !matches!(cfg.family, Family::TwoPcTtp | Family::NpcAdditive) {
+            continue;
+        }
+        for (xs, ys, op) in product_cases() {
+            let (x, y) = (random_ring(&xs, 1), random_ring(&ys, 2));
+            let out = run(&cfg, 3, &Product { x: x.clone(), y: y.clone(), op, fixed: true });
+            let n = cfg.parties;
+            let want = match op {
+                Some(op) => {
+                    let z = op.apply(&x, &y).unwrap().len();
+                    AdditiveParty::bilinear_cost(n, cfg.dealer, x.len(), y.len(), z)
+                }
+                None => AdditiveParty::square_cost(n, cfg.dealer, x.len()),
+            }
+            .then(AdditiveParty::truncate_cost(n, x.len()));
+            for party in &out.parties {
+                let m = &party.output.1;
+                assert_eq!(m.rounds_online, want.rounds, "{} {:?}", cfg.name, op);
+                assert_eq!(m.online(), want.bytes_per_party, "{} {:?}", cfg.name, op);
+                assert_eq!(m.bytes_online[party.report.id], 0);
+            }
+            let offline = out.dealer.as_ref().map_or(0, |d| d.offline());
+            assert_eq!(offline, want.offline_bytes, "{} {:?}", cfg.name, op);
+            if let Some(d) = &out.dealer {
+                // Only party 0 hears from the dealer.
+                assert!(d.bytes_offline[1..].iter().all(|&b| b == 0));
+            }
+        }
+    }
+}
+
+#[test]
+fn the_issue_cost_figures_hold_for_2pc_ttp() {
+    // mul = 16n per party and 8n offline; matmul [m,k]x[k,p] = 8(mk+kp) and 8mp; conv2d = 8(|X|+|W|) and 8|Y|.
+    let cfg = ProtocolConfig::load("2pc-ttp").unwrap();
+    let n = 1000;
+    let c = AdditiveParty::bilinear_cost(2, DealerKind::Ttp, n, n, n);
+    assert_eq!((c.rounds, c.bytes_per_party, c.offline_bytes), (1, 16 * n as u64, 8 * n as u64));
+    let (m, k, p) = (17, 33, 9);
+    let out = run(&cfg, 5, &Product { x: random_ring(&[m, k], 1), y: random_ring(&[k, p], 2), op: Some(BilinearOp::MatMul), fixed: true });
+    assert_eq!(out.parties[0].output.1.online(), 8 * (m * k + k * p) as u64);
+    assert_eq!(out.dealer.unwrap().offline(), 8 * (m * p) as u64);
+}
+
+#[test]
+fn truncated_products_are_within_one_ulp() {
+    let ulp = 1.0 / 65536.0;
+    for cfg in all_protocols() {
+        if cfg.parties != 2 {
+            continue;
+        }
+        let f = cfg.precision_bits;
+        let n = 4000;
+        let xr = random_reals(n, -30.0, 30.0, 1);
+        let yr = random_reals(n, -30.0, 30.0, 2);
+        let x = encode(&xr, &[n], f).unwrap();
+        let y = encode(&yr, &[n], f).unwrap();
+        // The exact product of the encoded values, at scale 2^f.
+        let exact: Vec<f64> = decode(&x, f).iter().zip(decode(&y, f)).map(|(a, b)| a * b).collect();
+        let out = run(&cfg, 11, &Product { x, y, op: Some(BilinearOp::Mul), fixed: true });
+        let got = decode(&out.parties[0].output.0, f);
+        for (g, e) in got.iter().zip(&exact) {
+            assert!((g - e).abs() <= ulp, "{}: {g} vs {e}", cfg.name);
+        }
+    }
+}
+
+#[test]
+fn local_truncation_fails_at_the_documented_rate() {
+    // Products of magnitude 2^60 (before the shift) wrap with probability |x|/2^64 = 1/16 per element.
+    let cfg = ProtocolConfig::load("2pc-ttp").unwrap();
+    let n = 40_000;
+    let v = 1u64 << 44;
+    let x = RingTensor::from_vec(&[n], vec![v; n]).unwrap();
+    let one = RingTensor::from_vec(&[n], vec![1u64 << 16; n]).unwrap();
+    let out = run(&cfg, 13, &Product { x, y: one, op: Some(BilinearOp::Mul), fixed: true });
+    let got = out.parties[0].output.0.data();
+    let wrong = got.iter().filter(|&&g| g.abs_diff(v) > 1).count() as f64 / n as f64;
+    let p = (v as f64 * 65536.0) / 2f64.powi(64);
+    assert!((wrong - p).abs() < 0.01, "observed wrap rate {wrong}, expected {p}");
+}
+
+/// AND of random 64-bit lanes.
+struct And {
+    x: RingTensor,
+    y: RingTensor,
+}
+
+impl Job for And {
+    type Output = (RingTensor, MeterReport);
+    fn run<P: Protocol>(&self, p: &mut P) -> Result<Self::Output> {
+        let x = p.share_bits(0, (p.id() == 0).then_some(&self.x), self.x.shape())?;
+        let y = p.share_bits(1, (p.id() == 1).then_some(&self.y), self.y.shape())?;
+        let before = p.meter();
+        let z = p.and_many(&[(&x, &y)])?.remove(0);
+        let cost = p.meter().since(&before);
+        let masked = p.xor_public(&z, &RingTensor::full(self.x.shape(), 0xff))?;
+        Ok((p.reveal_bits_many(&[&masked])?.remove(0), cost))
+    }
+}
+
+#[test]
+fn and_is_exact_and_costs_its_formula() {
+    for cfg in all_protocols() {
+        let x = random_ring(&[501], 5);
+        let y = random_ring(&[501], 6);
+        let want = x.and(&y).unwrap().xor_scalar(0xff);
+        let out = run(&cfg, 9, &And { x, y });
+        for party in &out.parties {
+            assert_eq!(party.output.0, want);
+            if cfg.family != Family::ThreePcReplicated {
+                let c = AdditiveParty::and_cost(cfg.parties, cfg.dealer, 501);
+                assert_eq!(party.output.1.online(), c.bytes_per_party);
+                assert_eq!(party.output.1.rounds_online, c.rounds);
+            }
+        }
+    }
+}
+
+#[test]
+fn same_seed_gives_the_same_shares() {
+    struct Shares;
+    impl Job for Shares {
+        type Output = String;
+        fn run<P: Protocol>(&self, p: &mut P) -> Result<String> {
+            let v = RingTensor::from_vec(&[4], vec![1, 2, 3, 4])?;
+            let x = p.share(0, (p.id() == 0).then_some(&v), &[4])?;
+            // The party's own share of x², which depends on every seed in the session.
+            let z = p.bilinear_many(&[(&x, &x, BilinearOp::Mul)])?.remove(0);
+            Ok(format!("{z:?}"))
+        }
+    }
+    let cfg = ProtocolConfig::load("2pc-ttp").unwrap();
+    let a = run(&cfg, 42, &Shares);
+    let b = run(&cfg, 42, &Shares);
+    assert_eq!(a.parties[1].output, b.parties[1].output);
+    let c = run(&cfg, 43, &Shares);
+    assert_ne!(a.parties[1].output, c.parties[1].output);
+    assert_eq!(a.parties[0].report, b.parties[0].report);
+}
+
+#[test]
+fn a_failing_party_makes_the_session_fail_without_hanging() {
+    struct Fails;
+    impl Job for Fails {
+        type Output = ();
+        fn run<P: Protocol>(&self, p: &mut P) -> Result<()> {
+            if p.id() == 1 {
+                return Err(testbed::Error::invalid("test", "party 1 gives up"));
+            }
+            let x = p.share(0, Some(&RingTensor::zeros(&[2])), &[2])?;
+            reveal(p, &x)?;
+            Ok(())
+        }
+    }
+    let cfg = ProtocolConfig::load("2pc-ttp").unwrap();
+    let opts = SessionOptions { seed: Some(1), timeout: std::time::Duration::from_secs(5) };
+    let t0 = std::time::Instant::now();
+    let err = testbed::protocol::simulate(&cfg, &opts, &Fails).unwrap_err().to_string();
+    assert!(err.contains("party 1 gives up"), "{err}");
+    assert!(t0.elapsed().as_secs() < 5);
+}
