@@ -3,3 +3,7 @@
 mod cli;
 mod common;
 mod protocol;
+
+/// The same allocator as the binary, so large protocol buffers are reused instead of page-faulted.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;

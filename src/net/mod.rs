@@ -11,10 +11,17 @@ pub mod sim;
 pub use meter::{Meter, MeterReport, Phase, RoundRecord};
 
 use crate::error::{Error, PartyId, Result};
+use std::sync::Arc;
 
 /// One message: a sequence of 64-bit words (ring elements or encoded control data), little-endian
-/// on the wire. The simulator moves the vector itself, so sending never copies.
-pub type Message = Vec<u64>;
+/// on the wire. Shared, so that sending one message to several peers, or keeping it after sending,
+/// never copies; the simulator hands the same allocation to the receiver.
+pub type Message = Arc<Vec<u64>>;
+
+/// The words of a message, without a copy when nobody else holds it.
+pub fn into_words(msg: Message) -> Vec<u64> {
+    Arc::try_unwrap(msg).unwrap_or_else(|shared| shared.as_ref().clone())
+}
 
 /// A point-to-point link layer between numbered endpoints (parties `0..N`, dealer `N`).
 ///
@@ -66,9 +73,15 @@ impl Net {
         self.transport.endpoints()
     }
 
-    /// Sends `msg` to `to`, booking its payload under `phase`.
-    pub fn send(&mut self, phase: Phase, to: PartyId, msg: Message) -> Result<()> {
+    /// Sends `words` to `to`, booking their payload under `phase`.
+    pub fn send(&mut self, phase: Phase, to: PartyId, words: Vec<u64>) -> Result<()> {
+        self.send_shared(phase, to, &Arc::new(words))
+    }
+
+    /// Sends a shared message (no copy, however many peers get it).
+    pub fn send_shared(&mut self, phase: Phase, to: PartyId, msg: &Message) -> Result<()> {
         self.meter.on_send(phase, to, 8 * msg.len() as u64);
+        let msg = Arc::clone(msg);
         let sent = self.transport.send(to, msg);
         sent.map_err(|e| self.name_peer(e, to))
     }

@@ -76,12 +76,13 @@ mod tests {
         let mut c = net.pop().unwrap();
         let mut b = net.pop().unwrap();
         let mut a = net.pop().unwrap();
-        a.send(2, vec![1, 2]).unwrap();
-        a.send(2, vec![3]).unwrap();
-        b.send(2, vec![9]).unwrap();
+        let m = |v: Vec<u64>| std::sync::Arc::new(v);
+        a.send(2, m(vec![1, 2])).unwrap();
+        a.send(2, m(vec![3])).unwrap();
+        b.send(2, m(vec![9])).unwrap();
         let t = std::thread::spawn(move || (c.recv(0).unwrap(), c.recv(0).unwrap(), c.recv(1).unwrap()));
-        assert_eq!(t.join().unwrap(), (vec![1, 2], vec![3], vec![9]));
-        assert!(a.send(0, vec![]).is_err());
+        assert_eq!(t.join().unwrap(), (m(vec![1, 2]), m(vec![3]), m(vec![9])));
+        assert!(a.send(0, m(vec![])).is_err());
     }
 
     #[test]

@@ -132,7 +132,7 @@ pub trait Protocol: Send {
     fn square_many(&mut self, xs: &[&Self::Share]) -> Result<Vec<Self::Share>>;
     /// Divides each shared value by 2^bits (fixed-point truncation after a product). The result may
     /// be off by one unit in the last place; each family documents its failure probability.
-    fn truncate_many(&mut self, xs: &[&Self::Share], bits: u32) -> Result<Vec<Self::Share>>;
+    fn truncate_many(&mut self, xs: Vec<Self::Share>, bits: u32) -> Result<Vec<Self::Share>>;
     /// Bitwise AND of each pair, in one round.
     fn and_many(&mut self, items: &[(&Self::BitShare, &Self::BitShare)]) -> Result<Vec<Self::BitShare>>;
 
@@ -147,17 +147,15 @@ pub fn fixed_bilinear_many<P: Protocol>(
     items: &[(&P::Share, &P::Share, BilinearOp)],
 ) -> Result<Vec<P::Share>> {
     let raw = p.bilinear_many(items)?;
-    let refs: Vec<&P::Share> = raw.iter().collect();
     let bits = p.frac_bits();
-    p.truncate_many(&refs, bits)
+    p.truncate_many(raw, bits)
 }
 
 /// Fixed-point x² for each tensor.
 pub fn fixed_square_many<P: Protocol>(p: &mut P, xs: &[&P::Share]) -> Result<Vec<P::Share>> {
     let raw = p.square_many(xs)?;
-    let refs: Vec<&P::Share> = raw.iter().collect();
     let bits = p.frac_bits();
-    p.truncate_many(&refs, bits)
+    p.truncate_many(raw, bits)
 }
 
 /// Opens one tensor to every party.

@@ -11,6 +11,7 @@ use crate::ring::RingTensor;
 use aes::Aes128;
 use aes::cipher::{Array, BlockCipherEncrypt, KeyInit};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// A 128-bit PRG seed.
 pub type Seed = [u8; 16];
@@ -45,6 +46,14 @@ impl Prg {
 
     /// Fills `out` with pseudo-random words, advancing the stream by ⌈len/2⌉ blocks.
     pub fn fill(&mut self, out: &mut [u64]) {
+        // SAFETY: `MaybeUninit<u64>` has the layout of `u64`, and `fill_uninit` only ever stores
+        // initialised words, so the slice stays fully initialised.
+        let slots = unsafe { &mut *(out as *mut [u64] as *mut [MaybeUninit<u64>]) };
+        self.fill_uninit(slots);
+    }
+
+    /// Writes pseudo-random words into possibly uninitialised slots; afterwards all are initialised.
+    fn fill_uninit(&mut self, out: &mut [MaybeUninit<u64>]) {
         let start = self.counter;
         let blocks = out.len().div_ceil(2);
         self.counter += blocks as u128;
@@ -59,9 +68,10 @@ impl Prg {
             ctr_fill(cipher, start, body);
         }
         if let Some(last) = tail.first_mut() {
-            let mut pair = [0u64; 2];
+            let mut pair = [MaybeUninit::new(0u64); 2];
             ctr_fill(cipher, start + (even / 2) as u128, &mut pair);
-            *last = pair[0];
+            // SAFETY: `ctr_fill` initialised both words.
+            last.write(unsafe { pair[0].assume_init() });
         }
     }
 
@@ -81,9 +91,16 @@ impl Prg {
 
     /// A uniformly random ring tensor of `shape`.
     pub fn tensor(&mut self, shape: &[usize]) -> RingTensor {
-        let mut data = vec![0u64; crate::ring::numel(shape)];
-        self.fill(&mut data);
-        RingTensor::from_parts(shape.to_vec(), data)
+        RingTensor::from_parts(shape.to_vec(), self.vec(crate::ring::numel(shape)))
+    }
+
+    /// `n` pseudo-random words in a new vector, written once (no zeroing pass first).
+    pub fn vec(&mut self, n: usize) -> Vec<u64> {
+        let mut data: Vec<u64> = Vec::with_capacity(n);
+        self.fill_uninit(&mut data.spare_capacity_mut()[..n]);
+        // SAFETY: `fill_uninit` initialised the first `n` slots of the capacity.
+        unsafe { data.set_len(n) };
+        data
     }
 
     /// Uniform words masked to their low `bits` bits (bits in 1..=64).
@@ -97,15 +114,19 @@ impl Prg {
     }
 }
 
-/// Writes AES_k(first), AES_k(first+1), … into `out` (even length), two words per block.
-fn ctr_fill(cipher: &Aes128, first: u128, out: &mut [u64]) {
+/// Writes AES_k(first), AES_k(first+1), … into `out` (even length), two words per block,
+/// initialising every slot.
+fn ctr_fill(cipher: &Aes128, first: u128, out: &mut [MaybeUninit<u64>]) {
     debug_assert!(out.len() % 2 == 0);
     for (i, pair) in out.chunks_exact_mut(2).enumerate() {
         let c = first + i as u128;
-        pair[0] = c as u64;
-        pair[1] = (c >> 64) as u64;
+        pair[0].write(c as u64);
+        pair[1].write((c >> 64) as u64);
     }
-    let bytes: &mut [[u8; 16]] = bytemuck::cast_slice_mut(out);
+    // SAFETY: every slot was initialised by the loop above; the layouts of `MaybeUninit<u64>` and
+    // `u64` are the same.
+    let words = unsafe { &mut *(out as *mut [MaybeUninit<u64>] as *mut [u64]) };
+    let bytes: &mut [[u8; 16]] = bytemuck::cast_slice_mut(words);
     cipher.encrypt_blocks(Array::cast_slice_from_core_mut(bytes));
 }
 

@@ -6,8 +6,8 @@
 //! wrapping `u64` arithmetic, so a convolution of secret shares with public weights (or the
 //! matmul-shaped pieces of a Beaver-triple convolution) is exact.
 
-use super::matmul::matmul_slices;
-use super::{shape_string, RingTensor};
+use super::matmul::matmul_into;
+use super::{RingTensor, shape_string};
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 
@@ -35,13 +35,23 @@ pub struct Conv1dParams {
 
 impl Default for Conv2dParams {
     fn default() -> Self {
-        Self { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 }
+        Self {
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            groups: 1,
+        }
     }
 }
 
 impl Default for Conv1dParams {
     fn default() -> Self {
-        Self { stride: 1, padding: 0, dilation: 1, groups: 1 }
+        Self {
+            stride: 1,
+            padding: 0,
+            dilation: 1,
+            groups: 1,
+        }
     }
 }
 
@@ -77,24 +87,42 @@ struct Geometry {
 
 impl Geometry {
     /// Checks stride, dilation and kernel size and computes the output size of one axis.
-    fn new(op: &'static str, chw: [usize; 3], kernel: [usize; 2], p: &Conv2dParams) -> Result<Self> {
+    fn new(
+        op: &'static str,
+        chw: [usize; 3],
+        kernel: [usize; 2],
+        p: &Conv2dParams,
+    ) -> Result<Self> {
         let [c, h, w] = chw;
         let [kh, kw] = kernel;
         if p.stride.contains(&0) {
-            return Err(Error::invalid(op, format!("stride {:?} must be positive", p.stride)));
+            return Err(Error::invalid(
+                op,
+                format!("stride {:?} must be positive", p.stride),
+            ));
         }
         if p.dilation.contains(&0) {
-            return Err(Error::invalid(op, format!("dilation {:?} must be positive", p.dilation)));
+            return Err(Error::invalid(
+                op,
+                format!("dilation {:?} must be positive", p.dilation),
+            ));
         }
         if kh == 0 || kw == 0 {
-            return Err(Error::shape(op, format!("kernel size {kh}x{kw} must be positive")));
+            return Err(Error::shape(
+                op,
+                format!("kernel size {kh}x{kw} must be positive"),
+            ));
         }
         let mut out = [0usize; 2];
         for (ax, (&n, &k)) in [h, w].iter().zip(&kernel).enumerate() {
             let padded = p.padding[ax].checked_mul(2).and_then(|x| x.checked_add(n));
-            let span = p.dilation[ax].checked_mul(k - 1).and_then(|x| x.checked_add(1));
+            let span = p.dilation[ax]
+                .checked_mul(k - 1)
+                .and_then(|x| x.checked_add(1));
             match (padded, span) {
-                (Some(padded), Some(span)) if span <= padded => out[ax] = (padded - span) / p.stride[ax] + 1,
+                (Some(padded), Some(span)) if span <= padded => {
+                    out[ax] = (padded - span) / p.stride[ax] + 1
+                }
                 _ => {
                     return Err(Error::shape(
                         op,
@@ -106,7 +134,12 @@ impl Geometry {
                 }
             }
         }
-        let too_large = || Error::shape(op, format!("im2col of input {c}x{h}x{w} with kernel {kh}x{kw} is too large"));
+        let too_large = || {
+            Error::shape(
+                op,
+                format!("im2col of input {c}x{h}x{w} with kernel {kh}x{kw} is too large"),
+            )
+        };
         c.checked_mul(kh)
             .and_then(|x| x.checked_mul(kw))
             .and_then(|x| x.checked_mul(out[0]))
@@ -114,7 +147,18 @@ impl Geometry {
             .and_then(|x| x.checked_mul(8))
             .filter(|&bytes| bytes <= isize::MAX as usize)
             .ok_or_else(too_large)?;
-        Ok(Self { c, h, w, kh, kw, stride: p.stride, padding: p.padding, dilation: p.dilation, ho: out[0], wo: out[1] })
+        Ok(Self {
+            c,
+            h,
+            w,
+            kh,
+            kw,
+            stride: p.stride,
+            padding: p.padding,
+            dilation: p.dilation,
+            ho: out[0],
+            wo: out[1],
+        })
     }
 
     /// Rows of the im2col matrix.
@@ -135,8 +179,16 @@ impl Geometry {
     /// Output positions `lo..hi` along an axis whose input index `o·stride + off − pad` lies in
     /// `0..n`.
     fn valid_range(n: usize, out: usize, stride: usize, off: usize, pad: usize) -> (usize, usize) {
-        let lo = if off >= pad { 0 } else { (pad - off).div_ceil(stride) };
-        let hi = if n + pad <= off { 0 } else { (n + pad - off).div_ceil(stride) };
+        let lo = if off >= pad {
+            0
+        } else {
+            (pad - off).div_ceil(stride)
+        };
+        let hi = if n + pad <= off {
+            0
+        } else {
+            (n + pad - off).div_ceil(stride)
+        };
         let hi = hi.min(out);
         (lo.min(hi), hi)
     }
@@ -148,8 +200,10 @@ impl Geometry {
         let ch = row / (self.kw * self.kh);
         let plane = &image[ch * self.h * self.w..(ch + 1) * self.h * self.w];
         let (sh, sw) = (self.stride[0], self.stride[1]);
-        let (ylo, yhi) = Self::valid_range(self.h, self.ho, sh, ki * self.dilation[0], self.padding[0]);
-        let (xlo, xhi) = Self::valid_range(self.w, self.wo, sw, kj * self.dilation[1], self.padding[1]);
+        let (ylo, yhi) =
+            Self::valid_range(self.h, self.ho, sh, ki * self.dilation[0], self.padding[0]);
+        let (xlo, xhi) =
+            Self::valid_range(self.w, self.wo, sw, kj * self.dilation[1], self.padding[1]);
         if xlo == xhi {
             return;
         }
@@ -176,7 +230,9 @@ impl Geometry {
             return;
         }
         if cols.len() >= super::PAR_THRESHOLD {
-            cols.par_chunks_mut(n).enumerate().for_each(|(r, dst)| self.fill_row(dst, image, r));
+            cols.par_chunks_mut(n)
+                .enumerate()
+                .for_each(|(r, dst)| self.fill_row(dst, image, r));
         } else {
             for (r, dst) in cols.chunks_mut(n).enumerate() {
                 self.fill_row(dst, image, r);
@@ -189,13 +245,22 @@ impl Geometry {
 /// result is `[C·kh·kw, Ho·Wo]` with row `(c·kh + i)·kw + j` holding input pixel
 /// `(c, oy·sh + i·dh − ph, ox·sw + j·dw − pw)` (zero outside the image) in column `oy·Wo + ox`.
 /// `p.groups` is ignored. Errors when the sizes do not fit.
-pub fn im2col2d(image: &[u64], chw: [usize; 3], kernel: [usize; 2], p: &Conv2dParams) -> Result<Vec<u64>> {
+pub fn im2col2d(
+    image: &[u64],
+    chw: [usize; 3],
+    kernel: [usize; 2],
+    p: &Conv2dParams,
+) -> Result<Vec<u64>> {
     let g = Geometry::new("im2col2d", chw, kernel, p)?;
     let expect = chw.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
     if expect != Some(image.len()) {
         return Err(Error::shape(
             "im2col2d",
-            format!("image of {} elements does not have shape {}", image.len(), shape_string(&chw)),
+            format!(
+                "image of {} elements does not have shape {}",
+                image.len(),
+                shape_string(&chw)
+            ),
         ));
     }
     let mut cols = vec![0u64; g.rows() * g.cols()];
@@ -216,7 +281,11 @@ impl ConvPlan {
         let ([n, c, h, w], [o, cg, kh, kw]) = (input, weight) else {
             return Err(Error::shape(
                 op,
-                format!("input {} and weight {} must both have rank 4", shape_string(input), shape_string(weight)),
+                format!(
+                    "input {} and weight {} must both have rank 4",
+                    shape_string(input),
+                    shape_string(weight)
+                ),
             ));
         };
         let (n, c, h, w, o, cg, kh, kw) = (*n, *c, *h, *w, *o, *cg, *kh, *kw);
@@ -226,7 +295,10 @@ impl ConvPlan {
         if c % p.groups != 0 || o % p.groups != 0 {
             return Err(Error::shape(
                 op,
-                format!("groups {} do not divide {c} input and {o} output channels", p.groups),
+                format!(
+                    "groups {} do not divide {c} input and {o} output channels",
+                    p.groups
+                ),
             ));
         }
         if cg * p.groups != c {
@@ -243,11 +315,21 @@ impl ConvPlan {
             ));
         }
         let geom = Geometry::new(op, [cg, h, w], [kh, kw], p)?;
-        let out_len = [n, o, geom.ho, geom.wo].iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-        if out_len.and_then(|x| x.checked_mul(8)).is_none_or(|b| b > isize::MAX as usize) {
+        let out_len = [n, o, geom.ho, geom.wo]
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d));
+        if out_len
+            .and_then(|x| x.checked_mul(8))
+            .is_none_or(|b| b > isize::MAX as usize)
+        {
             return Err(Error::shape(op, "output too large"));
         }
-        Ok(Self { geom, n, o, groups: p.groups })
+        Ok(Self {
+            geom,
+            n,
+            o,
+            groups: p.groups,
+        })
     }
 
     fn output_shape(&self) -> Vec<usize> {
@@ -271,31 +353,25 @@ impl ConvPlan {
             let image = &input[start..start + in_group];
             let wg = &weight[grp * og * kk..(grp + 1) * og * kk];
             if g.is_pointwise() {
-                gemm_into(wg, image, dst, og, kk, hw);
+                matmul_into(wg, image, dst, og, kk, hw);
             } else {
                 let mut cols = vec![0u64; kk * hw];
                 g.im2col_into(image, &mut cols);
-                gemm_into(wg, &cols, dst, og, kk, hw);
+                matmul_into(wg, &cols, dst, og, kk, hw);
             }
         };
         let tasks = self.n * self.groups;
         let work = out.len().saturating_mul(kk);
         if tasks > 1 && work >= PAR_WORK {
-            out.par_chunks_mut(og * hw).enumerate().for_each(|(i, dst)| task(i, dst));
+            out.par_chunks_mut(og * hw)
+                .enumerate()
+                .for_each(|(i, dst)| task(i, dst));
         } else {
             for (i, dst) in out.chunks_mut(og * hw).enumerate() {
                 task(i, dst);
             }
         }
         out
-    }
-}
-
-/// `c[m×n] += a[m×k] · b[k×n]` (wrapping, row-major).
-fn gemm_into(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize) {
-    let prod = matmul_slices(a, b, m, k, n);
-    for (x, y) in c.iter_mut().zip(prod) {
-        *x = x.wrapping_add(y);
     }
 }
 
@@ -320,7 +396,11 @@ fn conv1d_plan(input: &[usize], weight: &[usize], p: &Conv1dParams) -> Result<Co
     let ([n, c, l], [o, cg, k]) = (input, weight) else {
         return Err(Error::shape(
             "conv1d",
-            format!("input {} and weight {} must both have rank 3", shape_string(input), shape_string(weight)),
+            format!(
+                "input {} and weight {} must both have rank 3",
+                shape_string(input),
+                shape_string(weight)
+            ),
         ));
     };
     ConvPlan::new("conv1d", &[*n, *c, 1, *l], &[*o, *cg, 1, *k], &p.as_2d())
@@ -330,14 +410,20 @@ impl RingTensor {
     /// 2-D convolution of `self` (`[N, C, H, W]`) with `weight` (`[O, C/groups, kh, kw]`), no bias.
     pub fn conv2d(&self, weight: &RingTensor, p: &Conv2dParams) -> Result<RingTensor> {
         let plan = ConvPlan::new("conv2d", self.shape(), weight.shape(), p)?;
-        Ok(RingTensor::from_parts(plan.output_shape(), plan.run(self.data(), weight.data())))
+        Ok(RingTensor::from_parts(
+            plan.output_shape(),
+            plan.run(self.data(), weight.data()),
+        ))
     }
 
     /// 1-D convolution of `self` (`[N, C, L]`) with `weight` (`[O, C/groups, k]`), no bias.
     pub fn conv1d(&self, weight: &RingTensor, p: &Conv1dParams) -> Result<RingTensor> {
         let plan = conv1d_plan(self.shape(), weight.shape(), p)?;
         let shape = vec![plan.n, plan.o, plan.geom.wo];
-        Ok(RingTensor::from_parts(shape, plan.run(self.data(), weight.data())))
+        Ok(RingTensor::from_parts(
+            shape,
+            plan.run(self.data(), weight.data()),
+        ))
     }
 }
 
@@ -370,12 +456,15 @@ mod tests {
                             let ch = grp * cg + ic;
                             for i in 0..kh {
                                 for j in 0..kw {
-                                    let iy = (oy * p.stride[0] + i * p.dilation[0]) as isize - p.padding[0] as isize;
-                                    let ix = (ox * p.stride[1] + j * p.dilation[1]) as isize - p.padding[1] as isize;
+                                    let iy = (oy * p.stride[0] + i * p.dilation[0]) as isize
+                                        - p.padding[0] as isize;
+                                    let ix = (ox * p.stride[1] + j * p.dilation[1]) as isize
+                                        - p.padding[1] as isize;
                                     if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
                                         continue;
                                     }
-                                    let xv = x.data()[((b * c + ch) * h + iy as usize) * wd + ix as usize];
+                                    let xv = x.data()
+                                        [((b * c + ch) * h + iy as usize) * wd + ix as usize];
                                     let wv = w.data()[((oc * cg + ic) * kh + i) * kw + j];
                                     acc = acc.wrapping_add(xv.wrapping_mul(wv));
                                 }
@@ -405,7 +494,9 @@ mod tests {
                             let ix = (ox * p.stride + j * p.dilation) as isize - p.padding as isize;
                             if ix >= 0 && (ix as usize) < l {
                                 let xv = x.data()[(b * c + ch) * l + ix as usize];
-                                acc = acc.wrapping_add(xv.wrapping_mul(w.data()[(oc * cg + ic) * k + j]));
+                                acc = acc.wrapping_add(
+                                    xv.wrapping_mul(w.data()[(oc * cg + ic) * k + j]),
+                                );
                             }
                         }
                     }
@@ -416,8 +507,18 @@ mod tests {
         RingTensor::from_vec(&[n, o, lo], out).unwrap()
     }
 
-    fn p2(stride: [usize; 2], padding: [usize; 2], dilation: [usize; 2], groups: usize) -> Conv2dParams {
-        Conv2dParams { stride, padding, dilation, groups }
+    fn p2(
+        stride: [usize; 2],
+        padding: [usize; 2],
+        dilation: [usize; 2],
+        groups: usize,
+    ) -> Conv2dParams {
+        Conv2dParams {
+            stride,
+            padding,
+            dilation,
+            groups,
+        }
     }
 
     #[test]
@@ -439,14 +540,24 @@ mod tests {
             ([1, 1, 2, 2], [1, 1, 3, 3], p2([1, 1], [3, 3], [1, 1], 1)),
             ([1, 2, 5, 17], [3, 2, 4, 3], p2([3, 4], [3, 2], [2, 3], 1)),
             ([2, 8, 15, 15], [8, 2, 3, 3], p2([2, 2], [1, 1], [2, 2], 4)),
-            ([1, 16, 20, 20], [16, 16, 3, 3], p2([1, 1], [1, 1], [1, 1], 1)),
+            (
+                [1, 16, 20, 20],
+                [16, 16, 3, 3],
+                p2([1, 1], [1, 1], [1, 1], 1),
+            ),
             ([0, 2, 5, 5], [2, 2, 3, 3], Conv2dParams::default()),
+            ([1, 0, 5, 5], [2, 0, 3, 3], Conv2dParams::default()),
+            ([2, 3, 5, 5], [0, 3, 3, 3], Conv2dParams::default()),
         ];
         for (xs, ws, p) in cases {
             let x = rand_tensor(&xs, &mut rng);
             let w = rand_tensor(&ws, &mut rng);
             let got = x.conv2d(&w, &p).unwrap();
-            assert_eq!(got, naive_conv2d(&x, &w, &p), "input {xs:?} weight {ws:?} {p:?}");
+            assert_eq!(
+                got,
+                naive_conv2d(&x, &w, &p),
+                "input {xs:?} weight {ws:?} {p:?}"
+            );
             assert_eq!(p.output_shape(&xs, &ws).unwrap(), got.shape());
         }
     }
@@ -461,7 +572,11 @@ mod tests {
         let w = rand_tensor(&[6, 2, 3, 3], &mut rng);
         let sum = x0.zip(&x1, "add", u64::wrapping_add).unwrap();
         let lhs = sum.conv2d(&w, &p).unwrap();
-        let rhs = x0.conv2d(&w, &p).unwrap().zip(&x1.conv2d(&w, &p).unwrap(), "add", u64::wrapping_add).unwrap();
+        let rhs = x0
+            .conv2d(&w, &p)
+            .unwrap()
+            .zip(&x1.conv2d(&w, &p).unwrap(), "add", u64::wrapping_add)
+            .unwrap();
         assert_eq!(lhs, rhs);
     }
 
@@ -470,16 +585,47 @@ mod tests {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
         let cases: Vec<([usize; 3], [usize; 3], Conv1dParams)> = vec![
             ([1, 1, 10], [1, 1, 3], Conv1dParams::default()),
-            ([2, 3, 17], [4, 3, 5], Conv1dParams { stride: 2, padding: 2, dilation: 1, groups: 1 }),
-            ([2, 4, 19], [6, 2, 3], Conv1dParams { stride: 1, padding: 3, dilation: 2, groups: 2 }),
-            ([3, 5, 12], [5, 1, 4], Conv1dParams { stride: 3, padding: 1, dilation: 1, groups: 5 }),
+            (
+                [2, 3, 17],
+                [4, 3, 5],
+                Conv1dParams {
+                    stride: 2,
+                    padding: 2,
+                    dilation: 1,
+                    groups: 1,
+                },
+            ),
+            (
+                [2, 4, 19],
+                [6, 2, 3],
+                Conv1dParams {
+                    stride: 1,
+                    padding: 3,
+                    dilation: 2,
+                    groups: 2,
+                },
+            ),
+            (
+                [3, 5, 12],
+                [5, 1, 4],
+                Conv1dParams {
+                    stride: 3,
+                    padding: 1,
+                    dilation: 1,
+                    groups: 5,
+                },
+            ),
             ([1, 2, 4], [2, 2, 1], Conv1dParams::default()),
         ];
         for (xs, ws, p) in cases {
             let x = rand_tensor(&xs, &mut rng);
             let w = rand_tensor(&ws, &mut rng);
             let got = x.conv1d(&w, &p).unwrap();
-            assert_eq!(got, naive_conv1d(&x, &w, &p), "input {xs:?} weight {ws:?} {p:?}");
+            assert_eq!(
+                got,
+                naive_conv1d(&x, &w, &p),
+                "input {xs:?} weight {ws:?} {p:?}"
+            );
             assert_eq!(p.output_shape(&xs, &ws).unwrap(), got.shape());
         }
     }
@@ -532,18 +678,79 @@ mod tests {
         assert!(x.conv2d(&w, &Conv2dParams { groups: 3, ..d }).is_err());
         assert!(x.conv2d(&w, &Conv2dParams { groups: 0, ..d }).is_err());
         assert!(x.conv2d(&w, &Conv2dParams { groups: 2, ..d }).is_err());
-        assert!(x.conv2d(&rand_tensor(&[3, 2, 3, 3], &mut rng), &Conv2dParams { groups: 2, ..d }).is_err());
+        assert!(
+            x.conv2d(
+                &rand_tensor(&[3, 2, 3, 3], &mut rng),
+                &Conv2dParams { groups: 2, ..d }
+            )
+            .is_err()
+        );
         // Stride / dilation zero.
-        assert!(x.conv2d(&w, &Conv2dParams { stride: [0, 1], ..d }).is_err());
-        assert!(x.conv2d(&w, &Conv2dParams { dilation: [1, 0], ..d }).is_err());
+        assert!(
+            x.conv2d(
+                &w,
+                &Conv2dParams {
+                    stride: [0, 1],
+                    ..d
+                }
+            )
+            .is_err()
+        );
+        assert!(
+            x.conv2d(
+                &w,
+                &Conv2dParams {
+                    dilation: [1, 0],
+                    ..d
+                }
+            )
+            .is_err()
+        );
         // Kernel larger than the padded input (also through dilation), empty kernel.
         assert!(x.conv2d(&rand_tensor(&[4, 4, 7, 3], &mut rng), &d).is_err());
-        assert!(x.conv2d(&w, &Conv2dParams { dilation: [3, 3], ..d }).is_err());
-        assert!(x.conv2d(&w, &Conv2dParams { dilation: [3, 3], padding: [1, 1], ..d }).is_ok());
+        assert!(
+            x.conv2d(
+                &w,
+                &Conv2dParams {
+                    dilation: [3, 3],
+                    ..d
+                }
+            )
+            .is_err()
+        );
+        assert!(
+            x.conv2d(
+                &w,
+                &Conv2dParams {
+                    dilation: [3, 3],
+                    padding: [1, 1],
+                    ..d
+                }
+            )
+            .is_ok()
+        );
         assert!(x.conv2d(&rand_tensor(&[4, 4, 0, 3], &mut rng), &d).is_err());
         // Overflowing hyper-parameters.
-        assert!(x.conv2d(&w, &Conv2dParams { padding: [usize::MAX, 0], ..d }).is_err());
-        assert!(x.conv2d(&w, &Conv2dParams { dilation: [usize::MAX, 1], ..d }).is_err());
+        assert!(
+            x.conv2d(
+                &w,
+                &Conv2dParams {
+                    padding: [usize::MAX, 0],
+                    ..d
+                }
+            )
+            .is_err()
+        );
+        assert!(
+            x.conv2d(
+                &w,
+                &Conv2dParams {
+                    dilation: [usize::MAX, 1],
+                    ..d
+                }
+            )
+            .is_err()
+        );
         assert!(d.output_shape(&[1, 4, 6, 6], &[4, 4, 7, 3]).is_err());
         // conv1d.
         let x1 = rand_tensor(&[2, 4, 8], &mut rng);
@@ -557,7 +764,13 @@ mod tests {
         assert!(x1.conv1d(&w1, &Conv1dParams { dilation: 0, ..d1 }).is_err());
         assert!(x1.conv1d(&w1, &Conv1dParams { groups: 3, ..d1 }).is_err());
         assert!(x1.conv1d(&rand_tensor(&[2, 4, 9], &mut rng), &d1).is_err());
-        assert!(x1.conv1d(&rand_tensor(&[2, 4, 9], &mut rng), &Conv1dParams { padding: 1, ..d1 }).is_ok());
+        assert!(
+            x1.conv1d(
+                &rand_tensor(&[2, 4, 9], &mut rng),
+                &Conv1dParams { padding: 1, ..d1 }
+            )
+            .is_ok()
+        );
         assert!(d1.output_shape(&[2, 4], &[2, 4, 3]).is_err());
     }
 }

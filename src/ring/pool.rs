@@ -5,7 +5,7 @@
 //! adaptive windows `floor(i·n/out) .. ceil((i+1)·n/out)`. Sums are computed separably (rows, then
 //! columns), which is exact because ring addition is associative and commutative.
 
-use super::{shape_string, RingTensor, PAR_THRESHOLD};
+use super::{PAR_THRESHOLD, RingTensor, shape_string};
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 
@@ -21,19 +21,38 @@ struct Window {
 }
 
 /// Windows of a strided, padded pooling along an axis of length `n` (PyTorch output size rules).
-fn pool_windows(op: &'static str, n: usize, k: usize, s: usize, p: usize, ceil_mode: bool) -> Result<Vec<Window>> {
+fn pool_windows(
+    op: &'static str,
+    n: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+    ceil_mode: bool,
+) -> Result<Vec<Window>> {
     if k == 0 || s == 0 {
-        return Err(Error::invalid(op, format!("kernel {k} and stride {s} must be positive")));
+        return Err(Error::invalid(
+            op,
+            format!("kernel {k} and stride {s} must be positive"),
+        ));
     }
     if p > k / 2 {
-        return Err(Error::invalid(op, format!("padding {p} must be at most half the kernel {k}")));
+        return Err(Error::invalid(
+            op,
+            format!("padding {p} must be at most half the kernel {k}"),
+        ));
     }
     if n == 0 {
         return Err(Error::shape(op, "input has an empty spatial axis"));
     }
     let (n, k, s, p) = (n as u128, k as u128, s as u128, p as u128);
     if n + 2 * p < k {
-        return Err(Error::shape(op, format!("kernel {k} is larger than the padded input {} (padding {p})", n + 2 * p)));
+        return Err(Error::shape(
+            op,
+            format!(
+                "kernel {k} is larger than the padded input {} (padding {p})",
+                n + 2 * p
+            ),
+        ));
     }
     let mut out = (n + 2 * p - k + if ceil_mode { s - 1 } else { 0 }) / s + 1;
     if ceil_mode && (out - 1) * s >= n + p {
@@ -45,7 +64,11 @@ fn pool_windows(op: &'static str, n: usize, k: usize, s: usize, p: usize, ceil_m
             let start = lo.max(p) - p;
             let end = (lo + k - p).min(n).max(start);
             let padded_len = k.min(n + 2 * p - lo);
-            Window { start: start as usize, end: end as usize, padded_len: padded_len as usize }
+            Window {
+                start: start as usize,
+                end: end as usize,
+                padded_len: padded_len as usize,
+            }
         })
         .collect())
 }
@@ -63,7 +86,11 @@ fn adaptive_windows(op: &'static str, n: usize, out: usize) -> Result<Vec<Window
         .map(|i| {
             let start = (i * n128 / out128) as usize;
             let end = ((i + 1) * n128).div_ceil(out128) as usize;
-            Window { start, end, padded_len: end - start }
+            Window {
+                start,
+                end,
+                padded_len: end - start,
+            }
         })
         .collect())
 }
@@ -74,7 +101,14 @@ fn sum(x: &[u64]) -> u64 {
 }
 
 /// Window sums of `planes` row-major `h × w` planes: output `[planes, ys.len(), xs.len()]`.
-fn window_sums(data: &[u64], planes: usize, h: usize, w: usize, ys: &[Window], xs: &[Window]) -> Vec<u64> {
+fn window_sums(
+    data: &[u64],
+    planes: usize,
+    h: usize,
+    w: usize,
+    ys: &[Window],
+    xs: &[Window],
+) -> Vec<u64> {
     let (ho, wo) = (ys.len(), xs.len());
     let mut out = vec![0u64; planes * ho * wo];
     if out.is_empty() {
@@ -98,7 +132,10 @@ fn window_sums(data: &[u64], planes: usize, h: usize, w: usize, ys: &[Window], x
     if data.len() >= PAR_THRESHOLD && planes > 1 {
         out.par_chunks_mut(ho * wo)
             .zip(data.par_chunks(h * w))
-            .for_each_init(|| vec![0u64; h * wo], |rows, (dst, src)| plane(rows, dst, src));
+            .for_each_init(
+                || vec![0u64; h * wo],
+                |rows, (dst, src)| plane(rows, dst, src),
+            );
     } else {
         let mut rows = vec![0u64; h * wo];
         for (dst, src) in out.chunks_mut(ho * wo).zip(data.chunks(h * w)) {
@@ -110,12 +147,22 @@ fn window_sums(data: &[u64], planes: usize, h: usize, w: usize, ys: &[Window], x
 
 /// `[N, C, H, W]` of a rank-4 tensor, or a shape error.
 fn nchw(op: &'static str, shape: &[usize]) -> Result<[usize; 4]> {
-    shape.try_into().map_err(|_| Error::shape(op, format!("input must be [N, C, H, W], got {}", shape_string(shape))))
+    shape.try_into().map_err(|_| {
+        Error::shape(
+            op,
+            format!("input must be [N, C, H, W], got {}", shape_string(shape)),
+        )
+    })
 }
 
 /// `[N, C, L]` of a rank-3 tensor, or a shape error.
 fn ncl(op: &'static str, shape: &[usize]) -> Result<[usize; 3]> {
-    shape.try_into().map_err(|_| Error::shape(op, format!("input must be [N, C, L], got {}", shape_string(shape))))
+    shape.try_into().map_err(|_| {
+        Error::shape(
+            op,
+            format!("input must be [N, C, L], got {}", shape_string(shape)),
+        )
+    })
 }
 
 /// The divisors PyTorch's `avg_pool2d` uses for each output cell (row-major `[Ho, Wo]`) of an input
@@ -136,7 +183,11 @@ pub fn avg_pool2d_divisors(
     let mut out = Vec::with_capacity(ys.len() * xs.len());
     for y in &ys {
         for x in &xs {
-            out.push(len(y).checked_mul(len(x)).ok_or_else(|| Error::invalid(op, "window area overflows u64"))?);
+            out.push(
+                len(y)
+                    .checked_mul(len(x))
+                    .ok_or_else(|| Error::invalid(op, "window area overflows u64"))?,
+            );
         }
     }
     Ok(out)
@@ -144,7 +195,12 @@ pub fn avg_pool2d_divisors(
 
 impl RingTensor {
     /// Window sums of a 2-D pooling over `[N, C, H, W]` (zero padding, floor mode).
-    pub fn sum_pool2d(&self, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> Result<RingTensor> {
+    pub fn sum_pool2d(
+        &self,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> Result<RingTensor> {
         self.sum_pool2d_mode(kernel, stride, padding, false)
     }
 
@@ -171,11 +227,21 @@ impl RingTensor {
     }
 
     /// [`RingTensor::sum_pool1d`] with PyTorch's `ceil_mode` choice.
-    pub fn sum_pool1d_mode(&self, kernel: usize, stride: usize, padding: usize, ceil_mode: bool) -> Result<RingTensor> {
+    pub fn sum_pool1d_mode(
+        &self,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+        ceil_mode: bool,
+    ) -> Result<RingTensor> {
         let op = "sum_pool1d";
         let [n, c, l] = ncl(op, self.shape())?;
         let xs = pool_windows(op, l, kernel, stride, padding, ceil_mode)?;
-        let ys = [Window { start: 0, end: 1, padded_len: 1 }];
+        let ys = [Window {
+            start: 0,
+            end: 1,
+            padded_len: 1,
+        }];
         let data = window_sums(self.data(), n * c, 1, l, &ys, &xs);
         Ok(RingTensor::from_parts(vec![n, c, xs.len()], data))
     }
@@ -187,9 +253,15 @@ impl RingTensor {
         let [n, c, h, w] = nchw(op, self.shape())?;
         let ys = adaptive_windows(op, h, out[0])?;
         let xs = adaptive_windows(op, w, out[1])?;
-        let sizes = ys.iter().flat_map(|y| xs.iter().map(move |x| (y.padded_len * x.padded_len) as u64)).collect();
+        let sizes = ys
+            .iter()
+            .flat_map(|y| xs.iter().map(move |x| (y.padded_len * x.padded_len) as u64))
+            .collect();
         let data = window_sums(self.data(), n * c, h, w, &ys, &xs);
-        Ok((RingTensor::from_parts(vec![n, c, out[0], out[1]], data), sizes))
+        Ok((
+            RingTensor::from_parts(vec![n, c, out[0], out[1]], data),
+            sizes,
+        ))
     }
 
     /// Adaptive pooling sums over `[N, C, L]` to `[N, C, out]`, with each window's element count.
@@ -198,7 +270,11 @@ impl RingTensor {
         let [n, c, l] = ncl(op, self.shape())?;
         let xs = adaptive_windows(op, l, out)?;
         let sizes = xs.iter().map(|x| x.padded_len as u64).collect();
-        let ys = [Window { start: 0, end: 1, padded_len: 1 }];
+        let ys = [Window {
+            start: 0,
+            end: 1,
+            padded_len: 1,
+        }];
         let data = window_sums(self.data(), n * c, 1, l, &ys, &xs);
         Ok((RingTensor::from_parts(vec![n, c, out], data), sizes))
     }
@@ -228,7 +304,13 @@ mod tests {
     }
 
     /// Sum over the window by direct nested loops, skipping padding.
-    fn naive_pool2d(x: &RingTensor, k: [usize; 2], s: [usize; 2], p: [usize; 2], ceil: bool) -> RingTensor {
+    fn naive_pool2d(
+        x: &RingTensor,
+        k: [usize; 2],
+        s: [usize; 2],
+        p: [usize; 2],
+        ceil: bool,
+    ) -> RingTensor {
         let [n, c, h, w] = x.shape().try_into().unwrap();
         let ho = torch_out(h, k[0], s[0], p[0], ceil);
         let wo = torch_out(w, k[1], s[1], p[1], ceil);
@@ -242,7 +324,9 @@ mod tests {
                             let iy = (oy * s[0] + i) as i64 - p[0] as i64;
                             let ix = (ox * s[1] + j) as i64 - p[1] as i64;
                             if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
-                                acc = acc.wrapping_add(x.data()[(pl * h + iy as usize) * w + ix as usize]);
+                                acc = acc.wrapping_add(
+                                    x.data()[(pl * h + iy as usize) * w + ix as usize],
+                                );
                             }
                         }
                     }
@@ -255,7 +339,8 @@ mod tests {
 
     #[test]
     fn sum_pool2d_matches_naive() {
-        let cases: &[([usize; 4], [usize; 2], [usize; 2], [usize; 2])] = &[
+        type Case = ([usize; 4], [usize; 2], [usize; 2], [usize; 2]);
+        let cases: &[Case] = &[
             ([1, 1, 4, 4], [2, 2], [2, 2], [0, 0]),
             ([2, 3, 7, 9], [3, 3], [2, 2], [1, 1]),
             ([2, 3, 7, 9], [2, 3], [1, 2], [1, 0]),
@@ -269,14 +354,29 @@ mod tests {
             let x = rand_tensor(&shape, i as u64);
             for ceil in [false, true] {
                 let got = x.sum_pool2d_mode(k, s, p, ceil).unwrap();
-                assert_eq!(got, naive_pool2d(&x, k, s, p, ceil), "{shape:?} k{k:?} s{s:?} p{p:?} ceil {ceil}");
+                assert_eq!(
+                    got,
+                    naive_pool2d(&x, k, s, p, ceil),
+                    "{shape:?} k{k:?} s{s:?} p{p:?} ceil {ceil}"
+                );
             }
-            assert_eq!(x.sum_pool2d(k, s, p).unwrap(), x.sum_pool2d_mode(k, s, p, false).unwrap());
+            assert_eq!(
+                x.sum_pool2d(k, s, p).unwrap(),
+                x.sum_pool2d_mode(k, s, p, false).unwrap()
+            );
         }
         // A case where ceil mode adds a partial window.
         let x = rand_tensor(&[1, 1, 6, 6], 9);
-        assert_eq!(x.sum_pool2d_mode([3, 3], [2, 2], [0, 0], true).unwrap().shape(), &[1, 1, 3, 3]);
-        assert_eq!(x.sum_pool2d([3, 3], [2, 2], [0, 0]).unwrap().shape(), &[1, 1, 2, 2]);
+        assert_eq!(
+            x.sum_pool2d_mode([3, 3], [2, 2], [0, 0], true)
+                .unwrap()
+                .shape(),
+            &[1, 1, 3, 3]
+        );
+        assert_eq!(
+            x.sum_pool2d([3, 3], [2, 2], [0, 0]).unwrap().shape(),
+            &[1, 1, 2, 2]
+        );
     }
 
     #[test]
@@ -288,10 +388,17 @@ mod tests {
                 let got = x.sum_pool1d_mode(k, s, p, ceil).unwrap();
                 let want = naive_pool2d(&x4, [1, k], [1, s], [0, p], ceil);
                 let lo = want.shape()[3];
-                assert_eq!(got, want.reshape(&[2, 3, lo]).unwrap(), "k{k} s{s} p{p} ceil {ceil}");
+                assert_eq!(
+                    got,
+                    want.reshape(&[2, 3, lo]).unwrap(),
+                    "k{k} s{s} p{p} ceil {ceil}"
+                );
             }
         }
-        assert_eq!(x.sum_pool1d(2, 2, 0).unwrap(), x.sum_pool1d_mode(2, 2, 0, false).unwrap());
+        assert_eq!(
+            x.sum_pool1d(2, 2, 0).unwrap(),
+            x.sum_pool1d_mode(2, 2, 0, false).unwrap()
+        );
     }
 
     #[test]
@@ -327,7 +434,12 @@ mod tests {
         }
         let x = rand_tensor(&[2, 3, 10], 6);
         let (got, sizes) = x.adaptive_sum_pool1d(4).unwrap();
-        let (want, want_sizes) = x.clone().reshape(&[2, 3, 1, 10]).unwrap().adaptive_sum_pool2d([1, 4]).unwrap();
+        let (want, want_sizes) = x
+            .clone()
+            .reshape(&[2, 3, 1, 10])
+            .unwrap()
+            .adaptive_sum_pool2d([1, 4])
+            .unwrap();
         assert_eq!(got, want.reshape(&[2, 3, 4]).unwrap());
         assert_eq!(sizes, want_sizes);
         assert_eq!(sizes, vec![3, 3, 3, 3]);
@@ -349,17 +461,40 @@ mod tests {
     #[test]
     fn pool_errors() {
         let x = rand_tensor(&[1, 2, 4, 4], 1);
-        assert!(rand_tensor(&[2, 4, 4], 1).sum_pool2d([2, 2], [2, 2], [0, 0]).is_err());
+        assert!(
+            rand_tensor(&[2, 4, 4], 1)
+                .sum_pool2d([2, 2], [2, 2], [0, 0])
+                .is_err()
+        );
         assert!(x.sum_pool2d([0, 2], [2, 2], [0, 0]).is_err());
         assert!(x.sum_pool2d([2, 2], [2, 0], [0, 0]).is_err());
         assert!(x.sum_pool2d([2, 2], [2, 2], [2, 0]).is_err());
         assert!(x.sum_pool2d([5, 2], [1, 1], [0, 0]).is_err());
         assert!(x.sum_pool2d([6, 2], [1, 1], [3, 0]).is_ok());
         // A huge kernel with huge padding is legal and covers the whole input.
-        let big = x.sum_pool2d([usize::MAX, 2], [usize::MAX, 1], [usize::MAX / 2, 0]).unwrap();
-        assert_eq!(big, naive_pool2d(&x.sum_axis(2, true).unwrap(), [1, 2], [1, 1], [0, 0], false));
-        assert!(avg_pool2d_divisors([4, 4], [usize::MAX, usize::MAX], [1, 1], [usize::MAX / 2, usize::MAX / 2], false, true).is_err());
-        assert!(rand_tensor(&[1, 2, 0, 4], 1).sum_pool2d([1, 1], [1, 1], [0, 0]).is_err());
+        let big = x
+            .sum_pool2d([usize::MAX, 2], [usize::MAX, 1], [usize::MAX / 2, 0])
+            .unwrap();
+        assert_eq!(
+            big,
+            naive_pool2d(&x.sum_axis(2, true).unwrap(), [1, 2], [1, 1], [0, 0], false)
+        );
+        assert!(
+            avg_pool2d_divisors(
+                [4, 4],
+                [usize::MAX, usize::MAX],
+                [1, 1],
+                [usize::MAX / 2, usize::MAX / 2],
+                false,
+                true
+            )
+            .is_err()
+        );
+        assert!(
+            rand_tensor(&[1, 2, 0, 4], 1)
+                .sum_pool2d([1, 1], [1, 1], [0, 0])
+                .is_err()
+        );
         let x1 = rand_tensor(&[1, 2, 5], 1);
         assert!(x.sum_pool1d(2, 2, 0).is_err());
         assert!(x1.sum_pool1d(0, 1, 0).is_err());

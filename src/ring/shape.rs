@@ -4,7 +4,7 @@
 //! Every operation here is a linear map (or a plain data movement), so it applies unchanged to
 //! additive secret shares. Bad axes, indices or shapes give an [`Error::Shape`], never a panic.
 
-use super::{numel, shape_string, RingTensor, PAR_THRESHOLD};
+use super::{PAR_THRESHOLD, RingTensor, numel, shape_string};
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 
@@ -28,7 +28,9 @@ fn strides(dims: &[usize]) -> Vec<usize> {
 /// Wrapping sum of a slice, split across threads when it is long.
 fn wrapping_sum(x: &[u64]) -> u64 {
     if x.len() >= PAR_THRESHOLD {
-        x.par_chunks(PAR_THRESHOLD / 2).map(wrapping_sum_seq).reduce(|| 0, u64::wrapping_add)
+        x.par_chunks(PAR_THRESHOLD / 2)
+            .map(wrapping_sum_seq)
+            .reduce(|| 0, u64::wrapping_add)
     } else {
         wrapping_sum_seq(x)
     }
@@ -43,7 +45,10 @@ fn wrapping_sum_seq(x: &[u64]) -> u64 {
             *a = a.wrapping_add(v);
         }
     }
-    let tail = chunks.remainder().iter().fold(0u64, |s, &v| s.wrapping_add(v));
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(0u64, |s, &v| s.wrapping_add(v));
     acc.iter().fold(tail, |s, &v| s.wrapping_add(v))
 }
 
@@ -84,7 +89,12 @@ impl<'a> Odometer<'a> {
             start /= dims[i];
             offset += idx[i] * src_strides[i];
         }
-        Self { dims, src_strides, idx, offset }
+        Self {
+            dims,
+            src_strides,
+            idx,
+            offset,
+        }
     }
 
     /// Moves to the next index (wrapping to all zeros after the last one).
@@ -113,13 +123,20 @@ fn coalesce_permutation(shape: &[usize], axes: &[usize]) -> (Vec<usize>, Vec<usi
             dims1.push(d);
         }
     }
-    let perm1: Vec<usize> = axes.iter().filter(|&&a| shape[a] != 1).map(|&a| renumber[a]).collect();
+    let perm1: Vec<usize> = axes
+        .iter()
+        .filter(|&&a| shape[a] != 1)
+        .map(|&a| renumber[a])
+        .collect();
 
     // Groups of input axes that are consecutive in the output: (first input axis, merged size).
     let mut groups: Vec<(usize, usize)> = Vec::new();
     for (i, &a) in perm1.iter().enumerate() {
         if i > 0 && a == perm1[i - 1] + 1 {
-            groups.last_mut().expect("a group exists after the first axis").1 *= dims1[a];
+            groups
+                .last_mut()
+                .expect("a group exists after the first axis")
+                .1 *= dims1[a];
         } else {
             groups.push((a, dims1[a]));
         }
@@ -205,7 +222,9 @@ fn permute_data(src: &[u64], dims: &[usize], perm: &[usize]) -> Vec<u64> {
         };
         if n >= PAR_THRESHOLD {
             let rows_per_chunk = (PAR_THRESHOLD / 4).div_ceil(l);
-            out.par_chunks_mut(rows_per_chunk * l).enumerate().for_each(|c| copy_rows(c, rows_per_chunk));
+            out.par_chunks_mut(rows_per_chunk * l)
+                .enumerate()
+                .for_each(|c| copy_rows(c, rows_per_chunk));
         } else {
             copy_rows((0, &mut out[..]), 0);
         }
@@ -224,9 +243,11 @@ fn permute_data(src: &[u64], dims: &[usize], perm: &[usize]) -> Vec<u64> {
     let do_matrix = |mi: usize, m: &mut [u64], parallel: bool| {
         let base = strided_offset(mi, outer_dims, outer_str);
         if parallel {
-            m.par_chunks_mut(TILE_ROWS * l).enumerate().for_each(|(g, rows)| {
-                tile_rows(rows, src, base + g * TILE_ROWS * sb, l, sa, sb);
-            });
+            m.par_chunks_mut(TILE_ROWS * l)
+                .enumerate()
+                .for_each(|(g, rows)| {
+                    tile_rows(rows, src, base + g * TILE_ROWS * sb, l, sa, sb);
+                });
         } else {
             for (g, rows) in m.chunks_mut(TILE_ROWS * l).enumerate() {
                 tile_rows(rows, src, base + g * TILE_ROWS * sb, l, sa, sb);
@@ -235,7 +256,9 @@ fn permute_data(src: &[u64], dims: &[usize], perm: &[usize]) -> Vec<u64> {
     };
     if n >= PAR_THRESHOLD {
         let inner_par = mat >= PAR_THRESHOLD;
-        out.par_chunks_mut(mat).enumerate().for_each(|(mi, m)| do_matrix(mi, m, inner_par));
+        out.par_chunks_mut(mat)
+            .enumerate()
+            .for_each(|(mi, m)| do_matrix(mi, m, inner_par));
     } else {
         for (mi, m) in out.chunks_mut(mat).enumerate() {
             do_matrix(mi, m, false);
@@ -245,7 +268,13 @@ fn permute_data(src: &[u64], dims: &[usize], perm: &[usize]) -> Vec<u64> {
 }
 
 /// Copies `src` (shape `dims`) into `dst` (shape `out_dims`, pre-filled) at offsets `pads[i].0`.
-fn pad_copy(dst: &mut [u64], src: &[u64], dims: &[usize], pads: &[(usize, usize)], out_dims: &[usize]) {
+fn pad_copy(
+    dst: &mut [u64],
+    src: &[u64],
+    dims: &[usize],
+    pads: &[(usize, usize)],
+    out_dims: &[usize],
+) {
     if dims.len() == 1 {
         dst[pads[0].0..pads[0].0 + dims[0]].copy_from_slice(src);
         return;
@@ -257,13 +286,23 @@ fn pad_copy(dst: &mut [u64], src: &[u64], dims: &[usize], pads: &[(usize, usize)
     }
     for (i, s) in src.chunks_exact(in_sub).enumerate() {
         let o = pads[0].0 + i;
-        pad_copy(&mut dst[o * out_sub..(o + 1) * out_sub], s, &dims[1..], &pads[1..], &out_dims[1..]);
+        pad_copy(
+            &mut dst[o * out_sub..(o + 1) * out_sub],
+            s,
+            &dims[1..],
+            &pads[1..],
+            &out_dims[1..],
+        );
     }
 }
 
 /// `(outer, dim, inner)` sizes around `axis`.
 fn split_at_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
-    (numel(&shape[..axis]), shape[axis], numel(&shape[axis + 1..]))
+    (
+        numel(&shape[..axis]),
+        shape[axis],
+        numel(&shape[axis + 1..]),
+    )
 }
 
 impl RingTensor {
@@ -272,7 +311,11 @@ impl RingTensor {
         if axis >= self.shape().len() {
             return Err(Error::shape(
                 op,
-                format!("axis {axis} out of range for shape {} (rank {})", shape_string(self.shape()), self.shape().len()),
+                format!(
+                    "axis {axis} out of range for shape {} (rank {})",
+                    shape_string(self.shape()),
+                    self.shape().len()
+                ),
             ));
         }
         Ok(())
@@ -282,7 +325,13 @@ impl RingTensor {
     pub fn transpose(&self) -> Result<RingTensor> {
         let r = self.shape().len();
         if r < 2 {
-            return Err(Error::shape("transpose", format!("needs rank >= 2, got shape {} (rank {r})", shape_string(self.shape()))));
+            return Err(Error::shape(
+                "transpose",
+                format!(
+                    "needs rank >= 2, got shape {} (rank {r})",
+                    shape_string(self.shape())
+                ),
+            ));
         }
         let mut axes: Vec<usize> = (0..r).collect();
         axes.swap(r - 2, r - 1);
@@ -294,12 +343,22 @@ impl RingTensor {
         let shape = self.shape();
         let r = shape.len();
         if axes.len() != r {
-            return Err(Error::shape("permute", format!("{} axes given for shape {} (rank {r})", axes.len(), shape_string(shape))));
+            return Err(Error::shape(
+                "permute",
+                format!(
+                    "{} axes given for shape {} (rank {r})",
+                    axes.len(),
+                    shape_string(shape)
+                ),
+            ));
         }
         let mut seen = vec![false; r];
         for &a in axes {
             if a >= r || seen[a] {
-                return Err(Error::shape("permute", format!("{axes:?} is not a permutation of the axes 0..{r}")));
+                return Err(Error::shape(
+                    "permute",
+                    format!("{axes:?} is not a permutation of the axes 0..{r}"),
+                ));
             }
             seen[a] = true;
         }
@@ -308,7 +367,10 @@ impl RingTensor {
             return Ok(RingTensor::from_parts(out_shape, Vec::new()));
         }
         let (dims, perm) = coalesce_permutation(shape, axes);
-        Ok(RingTensor::from_parts(out_shape, permute_data(self.data(), &dims, &perm)))
+        Ok(RingTensor::from_parts(
+            out_shape,
+            permute_data(self.data(), &dims, &perm),
+        ))
     }
 
     /// Elements `start..end` (step 1) along `axis`.
@@ -316,7 +378,10 @@ impl RingTensor {
         self.check_axis("slice", axis)?;
         let (outer, d, inner) = split_at_axis(self.shape(), axis);
         if start > end || end > d {
-            return Err(Error::shape("slice", format!("range {start}..{end} does not fit axis {axis} of size {d}")));
+            return Err(Error::shape(
+                "slice",
+                format!("range {start}..{end} does not fit axis {axis} of size {d}"),
+            ));
         }
         let mut out_shape = self.shape().to_vec();
         out_shape[axis] = end - start;
@@ -339,24 +404,37 @@ impl RingTensor {
 
     /// Joins tensors along an existing `axis`; all other axes must agree.
     pub fn concat(parts: &[&RingTensor], axis: usize) -> Result<RingTensor> {
-        let first = parts.first().ok_or_else(|| Error::shape("concat", "no tensors to concatenate"))?;
+        let first = parts
+            .first()
+            .ok_or_else(|| Error::shape("concat", "no tensors to concatenate"))?;
         first.check_axis("concat", axis)?;
         let shape0 = first.shape();
         let mut total = 0usize;
         for p in parts {
             let s = p.shape();
-            let fits = s.len() == shape0.len() && s.iter().zip(shape0).enumerate().all(|(i, (a, b))| i == axis || a == b);
+            let fits = s.len() == shape0.len()
+                && s.iter()
+                    .zip(shape0)
+                    .enumerate()
+                    .all(|(i, (a, b))| i == axis || a == b);
             if !fits {
                 return Err(Error::shape(
                     "concat",
-                    format!("shapes {} and {} differ outside axis {axis}", shape_string(shape0), shape_string(s)),
+                    format!(
+                        "shapes {} and {} differ outside axis {axis}",
+                        shape_string(shape0),
+                        shape_string(s)
+                    ),
                 ));
             }
-            total = total.checked_add(s[axis]).ok_or_else(|| Error::shape("concat", "result too large"))?;
+            total = total
+                .checked_add(s[axis])
+                .ok_or_else(|| Error::shape("concat", "result too large"))?;
         }
         let mut out_shape = shape0.to_vec();
         out_shape[axis] = total;
-        let n = checked_numel(&out_shape).ok_or_else(|| Error::shape("concat", "result too large"))?;
+        let n =
+            checked_numel(&out_shape).ok_or_else(|| Error::shape("concat", "result too large"))?;
         let (outer, _, inner) = split_at_axis(shape0, axis);
         let out_row = total * inner;
         if n == 0 {
@@ -390,15 +468,36 @@ impl RingTensor {
     pub fn pad(&self, pads: &[(usize, usize)], value: u64) -> Result<RingTensor> {
         let shape = self.shape();
         if pads.len() != shape.len() {
-            return Err(Error::shape("pad", format!("{} (before, after) pairs given for shape {}", pads.len(), shape_string(shape))));
+            return Err(Error::shape(
+                "pad",
+                format!(
+                    "{} (before, after) pairs given for shape {}",
+                    pads.len(),
+                    shape_string(shape)
+                ),
+            ));
         }
-        let too_large = || Error::shape("pad", format!("padding {pads:?} of shape {} is too large", shape_string(shape)));
+        let too_large = || {
+            Error::shape(
+                "pad",
+                format!(
+                    "padding {pads:?} of shape {} is too large",
+                    shape_string(shape)
+                ),
+            )
+        };
         let mut out_shape = Vec::with_capacity(shape.len());
         for (&d, &(b, a)) in shape.iter().zip(pads) {
-            out_shape.push(d.checked_add(b).and_then(|x| x.checked_add(a)).ok_or_else(too_large)?);
+            out_shape.push(
+                d.checked_add(b)
+                    .and_then(|x| x.checked_add(a))
+                    .ok_or_else(too_large)?,
+            );
         }
         let n = checked_numel(&out_shape).ok_or_else(too_large)?;
-        if n.checked_mul(8).is_none_or(|bytes| bytes > isize::MAX as usize) {
+        if n.checked_mul(8)
+            .is_none_or(|bytes| bytes > isize::MAX as usize)
+        {
             return Err(too_large());
         }
         if shape.is_empty() {
@@ -414,7 +513,9 @@ impl RingTensor {
                 out[b0 * out_sub..(b0 + shape[0]) * out_sub]
                     .par_chunks_mut(out_sub)
                     .zip(src.par_chunks(in_sub))
-                    .for_each(|(dst, s)| pad_copy(dst, s, &shape[1..], &pads[1..], &out_shape[1..]));
+                    .for_each(|(dst, s)| {
+                        pad_copy(dst, s, &shape[1..], &pads[1..], &out_shape[1..])
+                    });
             } else {
                 pad_copy(&mut out, src, shape, pads, &out_shape);
             }
@@ -440,7 +541,9 @@ impl RingTensor {
         let par = src.len() >= PAR_THRESHOLD;
         if inner == 1 {
             if par && outer > 1 {
-                out.par_iter_mut().enumerate().for_each(|(o, x)| *x = wrapping_sum_seq(&src[o * d..(o + 1) * d]));
+                out.par_iter_mut()
+                    .enumerate()
+                    .for_each(|(o, x)| *x = wrapping_sum_seq(&src[o * d..(o + 1) * d]));
             } else {
                 for (o, x) in out.iter_mut().enumerate() {
                     *x = wrapping_sum(&src[o * d..(o + 1) * d]);
@@ -464,7 +567,9 @@ impl RingTensor {
             if par && outer > 1 {
                 out.par_chunks_mut(inner).enumerate().for_each(sum_outer);
             } else if par {
-                out.par_chunks_mut(BLOCK).enumerate().for_each(|(b, blk)| sum_block(0, b * BLOCK, blk));
+                out.par_chunks_mut(BLOCK)
+                    .enumerate()
+                    .for_each(|(b, blk)| sum_block(0, b * BLOCK, blk));
             } else {
                 out.chunks_mut(inner).enumerate().for_each(sum_outer);
             }
@@ -481,7 +586,16 @@ impl RingTensor {
     pub fn broadcast_to(&self, shape: &[usize]) -> Result<RingTensor> {
         let s0 = self.shape();
         let r = shape.len();
-        let fail = || Error::shape("broadcast_to", format!("cannot broadcast {} to {}", shape_string(s0), shape_string(shape)));
+        let fail = || {
+            Error::shape(
+                "broadcast_to",
+                format!(
+                    "cannot broadcast {} to {}",
+                    shape_string(s0),
+                    shape_string(shape)
+                ),
+            )
+        };
         if s0.len() > r {
             return Err(fail());
         }
@@ -491,7 +605,9 @@ impl RingTensor {
             return Err(fail());
         }
         let n = checked_numel(shape).ok_or_else(fail)?;
-        if n.checked_mul(8).is_none_or(|bytes| bytes > isize::MAX as usize) {
+        if n.checked_mul(8)
+            .is_none_or(|bytes| bytes > isize::MAX as usize)
+        {
             return Err(fail());
         }
         if n == 0 {
@@ -526,7 +642,13 @@ impl RingTensor {
     pub fn unsqueeze(&self, axis: usize) -> Result<RingTensor> {
         let r = self.shape().len();
         if axis > r {
-            return Err(Error::shape("unsqueeze", format!("axis {axis} out of range for shape {} (rank {r})", shape_string(self.shape()))));
+            return Err(Error::shape(
+                "unsqueeze",
+                format!(
+                    "axis {axis} out of range for shape {} (rank {r})",
+                    shape_string(self.shape())
+                ),
+            ));
         }
         let mut s = self.shape().to_vec();
         s.insert(axis, 1);
@@ -539,7 +661,11 @@ impl RingTensor {
         if self.shape()[axis] != 1 {
             return Err(Error::shape(
                 "squeeze",
-                format!("axis {axis} of shape {} has size {}, not 1", shape_string(self.shape()), self.shape()[axis]),
+                format!(
+                    "axis {axis} of shape {} has size {}, not 1",
+                    shape_string(self.shape()),
+                    self.shape()[axis]
+                ),
             ));
         }
         let mut s = self.shape().to_vec();
@@ -556,7 +682,11 @@ impl RingTensor {
         if start_axis > end_axis || end_axis >= shape.len() {
             return Err(Error::shape(
                 "flatten",
-                format!("axes {start_axis}..={end_axis} out of range for shape {} (rank {})", shape_string(shape), shape.len()),
+                format!(
+                    "axes {start_axis}..={end_axis} out of range for shape {} (rank {})",
+                    shape_string(shape),
+                    shape.len()
+                ),
             ));
         }
         let mut s = shape[..start_axis].to_vec();
@@ -570,11 +700,15 @@ impl RingTensor {
         self.check_axis("index_select", axis)?;
         let (outer, d, inner) = split_at_axis(self.shape(), axis);
         if let Some(&bad) = indices.iter().find(|&&i| i >= d) {
-            return Err(Error::shape("index_select", format!("index {bad} out of range for axis {axis} of size {d}")));
+            return Err(Error::shape(
+                "index_select",
+                format!("index {bad} out of range for axis {axis} of size {d}"),
+            ));
         }
         let mut out_shape = self.shape().to_vec();
         out_shape[axis] = indices.len();
-        let n = checked_numel(&out_shape).ok_or_else(|| Error::shape("index_select", "result too large"))?;
+        let n = checked_numel(&out_shape)
+            .ok_or_else(|| Error::shape("index_select", "result too large"))?;
         let src = self.data();
         let mut out = Vec::with_capacity(n);
         for o in 0..outer {
@@ -588,9 +722,18 @@ impl RingTensor {
 
     /// Stacks equally shaped tensors along a new leading axis.
     pub fn stack(parts: &[&RingTensor]) -> Result<RingTensor> {
-        let first = parts.first().ok_or_else(|| Error::shape("stack", "no tensors to stack"))?;
+        let first = parts
+            .first()
+            .ok_or_else(|| Error::shape("stack", "no tensors to stack"))?;
         if let Some(p) = parts.iter().find(|p| p.shape() != first.shape()) {
-            return Err(Error::shape("stack", format!("shapes {} and {} differ", shape_string(first.shape()), shape_string(p.shape()))));
+            return Err(Error::shape(
+                "stack",
+                format!(
+                    "shapes {} and {} differ",
+                    shape_string(first.shape()),
+                    shape_string(p.shape())
+                ),
+            ));
         }
         let mut out_shape = vec![parts.len()];
         out_shape.extend_from_slice(first.shape());
@@ -659,11 +802,22 @@ mod tests {
 
     #[test]
     fn permute_matches_naive_all_perms() {
-        let shapes: &[&[usize]] = &[&[3, 5], &[2, 3, 4], &[1, 3, 1, 5], &[2, 1, 3, 4], &[3, 2, 5, 1, 2], &[17, 19, 3]];
+        let shapes: &[&[usize]] = &[
+            &[3, 5],
+            &[2, 3, 4],
+            &[1, 3, 1, 5],
+            &[2, 1, 3, 4],
+            &[3, 2, 5, 1, 2],
+            &[17, 19, 3],
+        ];
         for (si, s) in shapes.iter().enumerate() {
             let t = rand_tensor(s, si as u64);
             for p in all_perms(s.len()) {
-                assert_eq!(t.permute(&p).unwrap(), naive_permute(&t, &p), "shape {s:?} perm {p:?}");
+                assert_eq!(
+                    t.permute(&p).unwrap(),
+                    naive_permute(&t, &p),
+                    "shape {s:?} perm {p:?}"
+                );
             }
         }
     }
@@ -680,13 +834,25 @@ mod tests {
             (vec![9, 8, 7, 6, 5], vec![4, 2, 0, 3, 1]),
         ] {
             let t = rand_tensor(&s, 7);
-            assert_eq!(t.permute(&p).unwrap(), naive_permute(&t, &p), "shape {s:?} perm {p:?}");
+            assert_eq!(
+                t.permute(&p).unwrap(),
+                naive_permute(&t, &p),
+                "shape {s:?} perm {p:?}"
+            );
         }
     }
 
     #[test]
     fn transpose_round_trips() {
-        for s in [vec![1, 1], vec![1, 7], vec![7, 1], vec![31, 17], vec![300, 301], vec![2, 3, 5, 7], vec![4, 129, 65]] {
+        for s in [
+            vec![1, 1],
+            vec![1, 7],
+            vec![7, 1],
+            vec![31, 17],
+            vec![300, 301],
+            vec![2, 3, 5, 7],
+            vec![4, 129, 65],
+        ] {
             let t = rand_tensor(&s, 3);
             let tt = t.transpose().unwrap();
             let r = s.len();
@@ -716,7 +882,10 @@ mod tests {
         assert!(t.permute(&[0, 1, 2, 3]).is_err());
         assert!(rand_tensor(&[5], 1).transpose().is_err());
         assert!(RingTensor::scalar(3).transpose().is_err());
-        assert_eq!(RingTensor::scalar(3).permute(&[]).unwrap(), RingTensor::scalar(3));
+        assert_eq!(
+            RingTensor::scalar(3).permute(&[]).unwrap(),
+            RingTensor::scalar(3)
+        );
         let e = RingTensor::zeros(&[0, 3]).transpose().unwrap();
         assert_eq!(e.shape(), &[3, 0]);
     }
@@ -740,7 +909,11 @@ mod tests {
             }
             // Cutting into three parts and concatenating restores the tensor.
             let (p, q) = (1, d - 1);
-            let parts = [t.slice(axis, 0, p).unwrap(), t.slice(axis, p, q).unwrap(), t.slice(axis, q, d).unwrap()];
+            let parts = [
+                t.slice(axis, 0, p).unwrap(),
+                t.slice(axis, p, q).unwrap(),
+                t.slice(axis, q, d).unwrap(),
+            ];
             let refs: Vec<&RingTensor> = parts.iter().collect();
             assert_eq!(RingTensor::concat(&refs, axis).unwrap(), t);
             // index_select with repeats and reordering.
@@ -754,7 +927,10 @@ mod tests {
         }
         // Large, parallel paths.
         let big = rand_tensor(&[64, 300, 3], 5);
-        let parts = [big.slice(1, 0, 123).unwrap(), big.slice(1, 123, 300).unwrap()];
+        let parts = [
+            big.slice(1, 0, 123).unwrap(),
+            big.slice(1, 123, 300).unwrap(),
+        ];
         assert_eq!(RingTensor::concat(&[&parts[0], &parts[1]], 1).unwrap(), big);
     }
 
@@ -793,7 +969,11 @@ mod tests {
             assert_eq!(p.shape(), &os[..]);
             for lin in 0..p.len() {
                 let oi = unravel(lin, &os);
-                let inside = oi.iter().zip(&pads).zip(&s).all(|((&o, &(b, _)), &d)| o >= b && o < b + d);
+                let inside = oi
+                    .iter()
+                    .zip(&pads)
+                    .zip(&s)
+                    .all(|((&o, &(b, _)), &d)| o >= b && o < b + d);
                 let expect = if inside {
                     let ii: Vec<usize> = oi.iter().zip(&pads).map(|(&o, &(b, _))| o - b).collect();
                     t.data()[ravel(&ii, &s)]
@@ -807,13 +987,28 @@ mod tests {
         assert!(t.pad(&[(1, 1)], 0).is_err());
         assert!(t.pad(&[(1, 1), (0, 0), (0, 0)], 0).is_err());
         assert!(t.pad(&[(usize::MAX, 1), (0, 0)], 0).is_err());
-        assert!(t.pad(&[(usize::MAX / 4, 0), (usize::MAX / 4, 0)], 0).is_err());
-        assert_eq!(RingTensor::scalar(5).pad(&[], 0).unwrap(), RingTensor::scalar(5));
+        assert!(
+            t.pad(&[(usize::MAX / 4, 0), (usize::MAX / 4, 0)], 0)
+                .is_err()
+        );
+        assert_eq!(
+            RingTensor::scalar(5).pad(&[], 0).unwrap(),
+            RingTensor::scalar(5)
+        );
     }
 
     #[test]
     fn sums_match_naive() {
-        for s in [vec![3, 4, 5], vec![1, 7], vec![9], vec![200, 3, 70], vec![2, 40000], vec![40000, 2], vec![1, 50000, 1], vec![3, 0, 2]] {
+        for s in [
+            vec![3, 4, 5],
+            vec![1, 7],
+            vec![9],
+            vec![200, 3, 70],
+            vec![2, 40000],
+            vec![40000, 2],
+            vec![1, 50000, 1],
+            vec![3, 0, 2],
+        ] {
             let t = rand_tensor(&s, 8);
             let total = t.data().iter().fold(0u64, |a, &b| a.wrapping_add(b));
             assert_eq!(t.sum_all(), total);
@@ -835,7 +1030,11 @@ mod tests {
                     } else {
                         es.remove(axis);
                     }
-                    assert_eq!(r, RingTensor::from_vec(&es, expect).unwrap(), "shape {s:?} axis {axis}");
+                    assert_eq!(
+                        r,
+                        RingTensor::from_vec(&es, expect).unwrap(),
+                        "shape {s:?} axis {axis}"
+                    );
                 }
             }
             assert!(t.sum_axis(s.len(), false).is_err());
@@ -862,7 +1061,11 @@ mod tests {
             let off = to.len() - s.len();
             for lin in 0..b.len() {
                 let oi = unravel(lin, &to);
-                let ii: Vec<usize> = s.iter().enumerate().map(|(k, &d)| if d == 1 { 0 } else { oi[k + off] }).collect();
+                let ii: Vec<usize> = s
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &d)| if d == 1 { 0 } else { oi[k + off] })
+                    .collect();
                 assert_eq!(b.data()[lin], t.data()[ravel(&ii, &s)]);
             }
         }
@@ -870,7 +1073,11 @@ mod tests {
         assert!(t.broadcast_to(&[3]).is_err());
         assert!(t.broadcast_to(&[2, 4]).is_err());
         assert!(t.broadcast_to(&[3, 3]).is_err());
-        assert!(rand_tensor(&[1], 1).broadcast_to(&[usize::MAX, usize::MAX]).is_err());
+        assert!(
+            rand_tensor(&[1], 1)
+                .broadcast_to(&[usize::MAX, usize::MAX])
+                .is_err()
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ use super::super::session::{exchange_seeds, SessionOptions};
 use crate::error::{Error, Result};
 use crate::net::{MeterReport, Net, Phase};
 use crate::ring::{numel, RingTensor};
+use rayon::prelude::*;
 
 /// Correlated randomness one op needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -155,42 +156,64 @@ impl TripleMaker {
         Self { prgs }
     }
 
-    /// Appends party 0's correction for `req` to `out`.
-    pub(crate) fn correction(&mut self, req: &Request, out: &mut Vec<u64>) -> Result<()> {
+    /// Party 0's corrections for a batch, concatenated (a single request is not copied).
+    pub(crate) fn corrections(&mut self, reqs: &[Request]) -> Result<Vec<u64>> {
+        if let [one] = reqs {
+            return self.correction(one);
+        }
+        let mut out = Vec::new();
+        for r in reqs {
+            out.extend_from_slice(&self.correction(r)?);
+        }
+        Ok(out)
+    }
+
+    /// Party 0's correction for `req`.
+    pub(crate) fn correction(&mut self, req: &Request) -> Result<Vec<u64>> {
+        let is_and = matches!(req, Request::And { .. });
         let mut a: Option<RingTensor> = None;
         let mut b: Option<RingTensor> = None;
         let mut c_rest: Option<RingTensor> = None;
-        let is_and = matches!(req, Request::And { .. });
         for (i, prg) in self.prgs.iter_mut().enumerate() {
             let d = draw(prg, i, req)?;
-            let combine = |acc: &mut Option<RingTensor>, t: RingTensor| -> Result<()> {
-                match acc {
-                    None => *acc = Some(t),
-                    Some(s) if is_and => s.xor_assign(&t)?,
-                    Some(s) => s.add_assign(&t)?,
-                }
-                Ok(())
-            };
-            combine(&mut a, d.a)?;
-            combine(&mut b, d.b)?;
+            accumulate(&mut a, d.a, is_and)?;
+            accumulate(&mut b, d.b, is_and)?;
             if let Some(c) = d.c {
-                combine(&mut c_rest, c)?;
+                accumulate(&mut c_rest, c, is_and)?;
             }
         }
         let (a, b) = (a.expect("at least one party"), b.expect("at least one party"));
-        let c = match req {
-            Request::Bilinear { op, .. } => op.apply(&a, &b)?,
-            Request::Square { .. } => a.mul(&a)?,
-            Request::And { .. } => a.and(&b)?,
+        let Some(mut rest) = c_rest else {
+            return Err(Error::invalid("dealer", "a dealer needs at least two parties"));
         };
-        let c0 = match c_rest {
-            None => c,
-            Some(rest) if is_and => c.xor(&rest)?,
-            Some(rest) => c.sub(&rest)?,
+        // Elementwise requests: one fused pass, c_0 = f(a, b) − Σ_{i≥1} c_i, written over the sum.
+        let fused: Option<fn(u64, u64, u64) -> u64> = match req {
+            Request::Bilinear { op: BilinearOp::Mul, .. } => Some(|a, b, r| a.wrapping_mul(b).wrapping_sub(r)),
+            Request::Square { .. } => Some(|a, _, r| a.wrapping_mul(a).wrapping_sub(r)),
+            Request::And { .. } => Some(|a, b, r| (a & b) ^ r),
+            Request::Bilinear { .. } => None,
         };
-        out.extend_from_slice(c0.data());
-        Ok(())
+        if let Some(f) = fused {
+            let (av, bv) = (a.data(), b.data());
+            let square = matches!(req, Request::Square { .. });
+            rest.data_mut().par_iter_mut().enumerate().with_min_len(1 << 12).for_each(|(i, r)| {
+                *r = f(av[i], if square { 0 } else { bv[i] }, *r);
+            });
+            return Ok(rest.into_vec());
+        }
+        let Request::Bilinear { op, .. } = req else { unreachable!("elementwise requests are fused") };
+        Ok(op.apply(&a, &b)?.sub(&rest)?.into_vec())
     }
+}
+
+/// acc ← acc + t (or ⊕ t); the first tensor is taken as is.
+fn accumulate(acc: &mut Option<RingTensor>, t: RingTensor, xor: bool) -> Result<()> {
+    match acc {
+        None => *acc = Some(t),
+        Some(s) if xor => s.xor_assign(&t)?,
+        Some(s) => s.add_assign(&t)?,
+    }
+    Ok(())
 }
 
 /// The trusted third party: answers party 0's requests until it says it is done.
@@ -214,14 +237,7 @@ impl Dealer {
         loop {
             let msg = self.net.recv_any(0)?;
             let Some(reqs) = decode_message(&msg)? else { break };
-            let mut total = 0usize;
-            for r in &reqs {
-                total += r.correction_len()?;
-            }
-            let mut out = Vec::with_capacity(total);
-            for r in &reqs {
-                self.maker.correction(r, &mut out)?;
-            }
+            let out = self.maker.corrections(&reqs)?;
             self.net.send(Phase::Offline, 0, out)?;
         }
         Ok(self.net.finish())

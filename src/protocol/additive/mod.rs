@@ -38,7 +38,8 @@ use super::prg::Prg;
 use super::session::{barrier, exchange_seeds, SessionOptions};
 use super::{Linear2Fn, LinearFn, Protocol};
 use crate::error::{Error, PartyId, Result};
-use crate::net::{MeterReport, Net, Phase};
+use crate::net::{into_words, MeterReport, Net, Phase};
+use std::sync::Arc;
 use crate::ring::{numel, RingTensor};
 use dealer::{draw, encode_batch, encode_done, Draws, Request, TripleMaker};
 use rayon::prelude::*;
@@ -154,20 +155,24 @@ impl AdditiveParty {
         (0..self.parties).filter(move |&j| j != id)
     }
 
-    /// Sends `msg` to every other party and returns the elementwise combination (sum or XOR) of all
+    /// Sends `own` to every other party and returns the elementwise combination (sum or XOR) of all
     /// parties' messages, ours included: one round.
-    fn open_words(&mut self, msg: Vec<u64>, xor: bool) -> Result<Vec<u64>> {
-        let len = msg.len();
+    fn open_words(&mut self, own: Vec<u64>, xor: bool) -> Result<Vec<u64>> {
+        let len = own.len();
+        let own = Arc::new(own);
         let others: Vec<_> = self.others().collect();
         for &j in &others {
-            self.net.send(Phase::Online, j, msg.clone())?;
+            self.net.send_shared(Phase::Online, j, &own)?;
         }
-        let mut acc = msg;
+        let mut acc: Option<Vec<u64>> = None;
         for &j in &others {
             let m = self.net.recv(j, len)?;
-            combine_into(&mut acc, &m, xor);
+            match &mut acc {
+                None => acc = Some(combine_new(&own, &m, xor)),
+                Some(a) => combine_into(a, &m, xor),
+            }
         }
-        Ok(acc)
+        Ok(acc.unwrap_or_else(|| into_words(own)))
     }
 
     /// Party 0 (TTP) asks the dealer for these requests' corrections before computing.
@@ -185,29 +190,22 @@ impl AdditiveParty {
         for r in reqs {
             lens.push(r.correction_len()?);
         }
-        let words = match &mut self.corrections {
+        let mut words = match &mut self.corrections {
             Corrections::None => return Ok(()),
             Corrections::Dealer(d) => {
                 let d = *d;
-                self.net.recv(d, lens.iter().sum())?
+                into_words(self.net.recv(d, lens.iter().sum())?)
             }
-            Corrections::Local(maker) => {
-                let mut out = Vec::with_capacity(lens.iter().sum());
-                for r in reqs {
-                    maker.correction(r, &mut out)?;
-                }
-                out
-            }
+            Corrections::Local(maker) => maker.corrections(reqs)?,
         };
-        let mut rest = &words[..];
-        for ((r, d), len) in reqs.iter().zip(draws.iter_mut()).zip(lens) {
-            let (head, tail) = rest.split_at(len);
-            rest = tail;
+        // Split from the back so that each piece is moved, not copied, when there is one request.
+        for ((r, d), len) in reqs.iter().zip(draws.iter_mut()).zip(lens).rev() {
+            let piece = words.split_off(words.len() - len);
             let shape = match r {
                 Request::Bilinear { op, x, y } => op.output_shape(x, y)?,
                 Request::Square { shape } | Request::And { shape } => shape.clone(),
             };
-            d.c = Some(RingTensor::from_vec(&shape, head.to_vec())?);
+            d.c = Some(RingTensor::from_vec(&shape, piece)?);
         }
         Ok(())
     }
@@ -222,26 +220,37 @@ impl AdditiveParty {
     }
 }
 
+fn combine_op(xor: bool) -> impl Fn(u64, u64) -> u64 + Sync + Send + Copy {
+    move |a, b| if xor { a ^ b } else { a.wrapping_add(b) }
+}
+
 /// acc[i] = acc[i] + m[i] (or XOR), in parallel for large messages.
 fn combine_into(acc: &mut [u64], m: &[u64], xor: bool) {
-    let f = move |(a, &b): (&mut u64, &u64)| *a = if xor { *a ^ b } else { a.wrapping_add(b) };
+    let f = combine_op(xor);
     if acc.len() >= crate::ring::PAR_THRESHOLD {
-        acc.par_iter_mut().zip(m.par_iter()).for_each(f);
+        acc.par_iter_mut().zip(m.par_iter()).for_each(|(a, &b)| *a = f(*a, b));
     } else {
-        acc.iter_mut().zip(m.iter()).for_each(f);
+        acc.iter_mut().zip(m).for_each(|(a, &b)| *a = f(*a, b));
     }
 }
 
-/// out[i] = x[i] − a[i] (or XOR), appended to `out`.
-fn mask_into(out: &mut Vec<u64>, x: &[u64], a: &[u64], xor: bool) {
-    let start = out.len();
-    out.resize(start + x.len(), 0);
-    let dst = &mut out[start..];
-    let f = move |((d, &x), &a): ((&mut u64, &u64), &u64)| *d = if xor { x ^ a } else { x.wrapping_sub(a) };
+/// A new vector x[i] + y[i] (or XOR), written once.
+fn combine_new(x: &[u64], y: &[u64], xor: bool) -> Vec<u64> {
+    let f = combine_op(xor);
     if x.len() >= crate::ring::PAR_THRESHOLD {
-        dst.par_iter_mut().zip(x.par_iter()).zip(a.par_iter()).for_each(f);
+        x.par_iter().zip(y.par_iter()).map(|(&a, &b)| f(a, b)).collect()
     } else {
-        dst.iter_mut().zip(x.iter()).zip(a.iter()).for_each(f);
+        x.iter().zip(y).map(|(&a, &b)| f(a, b)).collect()
+    }
+}
+
+/// Appends x[i] − a[i] (or XOR) to `out`.
+fn mask_into(out: &mut Vec<u64>, x: &[u64], a: &[u64], xor: bool) {
+    let f = move |(&x, &a): (&u64, &u64)| if xor { x ^ a } else { x.wrapping_sub(a) };
+    if x.len() >= crate::ring::PAR_THRESHOLD {
+        out.par_extend(x.par_iter().zip(a.par_iter()).map(f));
+    } else {
+        out.extend(x.iter().zip(a).map(f));
     }
 }
 
@@ -372,10 +381,8 @@ impl Protocol for AdditiveParty {
             let (eps, tail) = rest.split_at(x.len());
             let (delta, tail) = tail.split_at(y.len());
             rest = tail;
-            let eps = RingTensor::from_vec(x.shape(), eps.to_vec())?;
-            let delta = RingTensor::from_vec(y.shape(), delta.to_vec())?;
             let c = d.c.ok_or_else(|| self.protocol_error(op.name(), "missing triple correction"))?;
-            out.push(beaver_combine(self.id, *op, &eps, &delta, &d.a, &d.b, c)?);
+            out.push(beaver_combine(self.id, *op, (x.shape(), eps), (y.shape(), delta), &d.a, &d.b, c)?);
         }
         Ok(out)
     }
@@ -412,7 +419,7 @@ impl Protocol for AdditiveParty {
         Ok(out)
     }
 
-    fn truncate_many(&mut self, xs: &[&RingTensor], bits: u32) -> Result<Vec<RingTensor>> {
+    fn truncate_many(&mut self, xs: Vec<RingTensor>, bits: u32) -> Result<Vec<RingTensor>> {
         if self.parties != 2 {
             return Err(self.protocol_error(
                 "truncate",
@@ -422,14 +429,16 @@ impl Protocol for AdditiveParty {
         if bits >= 64 {
             return Err(Error::invalid("truncate", format!("cannot shift by {bits} bits")));
         }
+        let party0 = self.id == 0;
         Ok(xs
-            .iter()
-            .map(|x| {
-                if self.id == 0 {
-                    x.shr_arith(bits)
+            .into_iter()
+            .map(|mut x| {
+                if party0 {
+                    x.map_inplace(move |v| ((v as i64) >> bits) as u64);
                 } else {
-                    x.map(move |v| (((v.wrapping_neg()) as i64 >> bits) as u64).wrapping_neg())
+                    x.map_inplace(move |v| (((v.wrapping_neg()) as i64 >> bits) as u64).wrapping_neg());
                 }
+                x
             })
             .collect())
     }
@@ -483,8 +492,8 @@ impl Protocol for AdditiveParty {
 fn beaver_combine(
     id: PartyId,
     op: BilinearOp,
-    eps: &RingTensor,
-    delta: &RingTensor,
+    (eps_shape, eps): (&[usize], &[u64]),
+    (delta_shape, delta): (&[usize], &[u64]),
     a: &RingTensor,
     b: &RingTensor,
     mut c: RingTensor,
@@ -492,16 +501,18 @@ fn beaver_combine(
     if op == BilinearOp::Mul {
         // One fused pass: c + ε·b' + a·δ with b' = b (+ δ at party 0).
         let party0 = id == 0;
-        let (e, dl, a, b) = (eps.data(), delta.data(), a.data(), b.data());
-        c.data_mut().par_iter_mut().enumerate().with_min_len(4096).for_each(|(i, z)| {
-            let bb = if party0 { b[i].wrapping_add(dl[i]) } else { b[i] };
-            *z = z.wrapping_add(e[i].wrapping_mul(bb)).wrapping_add(a[i].wrapping_mul(dl[i]));
+        let (a, b) = (a.data(), b.data());
+        c.data_mut().par_iter_mut().enumerate().with_min_len(1 << 12).for_each(|(i, z)| {
+            let bb = if party0 { b[i].wrapping_add(delta[i]) } else { b[i] };
+            *z = z.wrapping_add(eps[i].wrapping_mul(bb)).wrapping_add(a[i].wrapping_mul(delta[i]));
         });
         return Ok(c);
     }
-    let b_eff = if id == 0 { b.add(delta)? } else { b.clone() };
-    c.add_assign(&op.apply(eps, &b_eff)?)?;
-    c.add_assign(&op.apply(a, delta)?)?;
+    let eps = RingTensor::from_vec(eps_shape, eps.to_vec())?;
+    let delta = RingTensor::from_vec(delta_shape, delta.to_vec())?;
+    let b_eff = if id == 0 { b.add(&delta)? } else { b.clone() };
+    c.add_assign(&op.apply(&eps, &b_eff)?)?;
+    c.add_assign(&op.apply(a, &delta)?)?;
     Ok(c)
 }
 
