@@ -302,3 +302,56 @@ fn a_failing_party_makes_the_session_fail_without_hanging() {
     assert!(err.contains("party 1 gives up"), "{err}");
     assert!(t0.elapsed().as_secs() < 5);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn cfg() -> ProtocolConfig {
+        ProtocolConfig::load("2pc-ttp").unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        #[test]
+        fn share_then_reveal_is_identity(
+            dims in proptest::collection::vec(1usize..6, 1..4),
+            seed in any::<u64>(),
+            owner_seed in any::<u64>(),
+        ) {
+            let values = vec![random_ring(&dims, seed), random_ring(&dims, owner_seed)];
+            let out = run(&cfg(), seed, &ShareReveal { values: values.clone(), bits: false });
+            for party in &out.parties {
+                prop_assert_eq!(&party.output.0[0], &values[0]);
+                prop_assert_eq!(&party.output.0[1], &values[1]);
+            }
+        }
+
+        #[test]
+        fn beaver_mul_and_matmul_are_exact(m in 1usize..9, k in 1usize..9, n in 1usize..9, seed in any::<u64>()) {
+            let x = random_ring(&[m, k], seed);
+            let y = random_ring(&[k, n], seed ^ 1);
+            let want = x.matmul(&y).unwrap();
+            let out = run(&cfg(), seed, &Product { x: x.clone(), y, op: Some(BilinearOp::MatMul), fixed: false });
+            prop_assert_eq!(&out.parties[0].output.0, &want);
+            let y2 = random_ring(&[m, k], seed ^ 2);
+            let want = x.mul(&y2).unwrap();
+            let out = run(&cfg(), seed, &Product { x, y: y2, op: Some(BilinearOp::Mul), fixed: false });
+            prop_assert_eq!(&out.parties[1].output.0, &want);
+        }
+
+        #[test]
+        fn fixed_point_mul_is_within_one_ulp(a in -1000.0f64..1000.0, b in -1000.0f64..1000.0, seed in any::<u64>()) {
+            let f = 16;
+            let x = encode(&[a], &[1], f).unwrap();
+            let y = encode(&[b], &[1], f).unwrap();
+            let exact = decode(&x, f)[0] * decode(&y, f)[0];
+            let out = run(&cfg(), seed, &Product { x, y, op: Some(BilinearOp::Mul), fixed: true });
+            let got = decode(&out.parties[0].output.0, f)[0];
+            // At most 1 ulp, except with probability |x·y|·2^32/2^64 < 2^-12 per element (a wrap).
+            prop_assume!((got - exact).abs() < 1.0);
+            prop_assert!((got - exact).abs() <= 1.0 / 65536.0, "{} vs {}", got, exact);
+        }
+    }
+}

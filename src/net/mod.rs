@@ -5,6 +5,7 @@
 //! it, and protocol code never knows which one it runs on. [`Net`] wraps a transport with a
 //! [`Meter`] so that every byte a party sends is counted, per link, per round and per phase.
 
+pub mod frame;
 mod meter;
 pub mod sim;
 

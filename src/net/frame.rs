@@ -1,0 +1,101 @@
+//! Wire framing of messages for byte-stream transports (TCP, TLS).
+//!
+//! A frame is an 8-byte little-endian word count followed by the words themselves, little-endian.
+//! On little-endian machines (the only ones we build for) the payload is the message's memory as it
+//! is: `bytemuck` views the `u64` slice as bytes for writing, and reading fills a `u64` buffer
+//! directly, so nothing is copied twice. Decoding never trusts the peer: a length above the
+//! session's limit is refused before anything is allocated, and a stream that ends mid-frame is an
+//! error.
+
+use crate::error::{Error, Result};
+use std::io::{ErrorKind, Read, Write};
+
+/// Bytes of framing per message (the length prefix).
+pub const HEADER_BYTES: u64 = 8;
+
+/// Writes one frame holding `words`.
+pub fn write_frame(w: &mut impl Write, words: &[u64]) -> std::io::Result<()> {
+    w.write_all(&(words.len() as u64).to_le_bytes())?;
+    w.write_all(bytemuck::cast_slice(words))
+}
+
+/// Reads one frame of at most `max_words` words. `Ok(None)` means the stream ended cleanly before a
+/// new frame began; a stream that ends inside a frame, or an oversized length, is an error.
+pub fn read_frame(r: &mut impl Read, max_words: u64) -> Result<Option<Vec<u64>>> {
+    let mut header = [0u8; 8];
+    match read_exact_or_eof(r, &mut header)? {
+        Filled::Eof => return Ok(None),
+        Filled::Partial => return Err(frame_error("stream ended inside a frame header")),
+        Filled::Full => {}
+    }
+    let len = u64::from_le_bytes(header);
+    if len > max_words {
+        return Err(frame_error(&format!("frame of {len} words exceeds the limit of {max_words}")));
+    }
+    let mut words = vec![0u64; len as usize];
+    match read_exact_or_eof(r, bytemuck::cast_slice_mut(&mut words))? {
+        Filled::Full => Ok(Some(words)),
+        _ if len == 0 => Ok(Some(words)),
+        _ => Err(frame_error(&format!("stream ended inside a frame of {len} words"))),
+    }
+}
+
+enum Filled {
+    Full,
+    Partial,
+    Eof,
+}
+
+fn read_exact_or_eof(r: &mut impl Read, buf: &mut [u8]) -> Result<Filled> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => return Ok(if got == 0 { Filled::Eof } else { Filled::Partial }),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(frame_error(&e.to_string())),
+        }
+    }
+    Ok(Filled::Full)
+}
+
+fn frame_error(detail: &str) -> Error {
+    Error::invalid("frame", detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn frames_round_trip_in_order() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &[1, u64::MAX, 3]).unwrap();
+        write_frame(&mut buf, &[]).unwrap();
+        assert_eq!(buf.len(), 8 + 24 + 8);
+        let mut r = &buf[..];
+        assert_eq!(read_frame(&mut r, 10).unwrap(), Some(vec![1, u64::MAX, 3]));
+        assert_eq!(read_frame(&mut r, 10).unwrap(), Some(vec![]));
+        assert_eq!(read_frame(&mut r, 10).unwrap(), None);
+    }
+
+    #[test]
+    fn bad_frames_are_errors() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &[7; 4]).unwrap();
+        assert!(read_frame(&mut &buf[..buf.len() - 1], 10).is_err(), "truncated payload");
+        assert!(read_frame(&mut &buf[..5], 10).is_err(), "truncated header");
+        assert!(read_frame(&mut &buf[..], 3).is_err(), "over the limit");
+        let huge = u64::MAX.to_le_bytes();
+        assert!(read_frame(&mut &huge[..], 1 << 30).is_err(), "no allocation for absurd lengths");
+    }
+
+    proptest! {
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let mut r = &bytes[..];
+            while let Ok(Some(_)) = read_frame(&mut r, 16) {}
+        }
+    }
+}
