@@ -12,6 +12,7 @@ compile_error!("testbed's wire format is little-endian u64 words; big-endian tar
 
 pub mod bench;
 pub mod cli;
+pub mod func;
 pub mod error;
 pub mod net;
 pub mod protocol;

@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod protocol;
+mod approx;
 
 /// The same allocator as the binary, so large protocol buffers are reused instead of page-faulted.
 #[global_allocator]

@@ -70,6 +70,9 @@ pub struct ProtocolConfig {
     /// Allows insecure options such as `dealer: first-party`.
     #[serde(default)]
     pub insecure: bool,
+    /// Parameters of the nonlinear function approximations (CrypTen's defaults when absent).
+    #[serde(default)]
+    pub functions: FunctionConfig,
     /// The variant's name (file stem), filled in by the loader.
     #[serde(skip)]
     pub name: String,
@@ -77,6 +80,62 @@ pub struct ProtocolConfig {
 
 fn default_precision() -> u32 {
     16
+}
+
+/// How the nonlinear functions are approximated: the `functions:` section of a protocol file.
+/// Defaults are CrypTen's (configs/default.yaml), so results compare like for like.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FunctionConfig {
+    /// exp(x) = (1 + x/2^d)^(2^d) with d = this.
+    pub exp_iterations: u32,
+    /// Newton–Raphson iterations of the reciprocal.
+    pub reciprocal_nr_iters: u32,
+    /// Skip the sign handling of the reciprocal (inputs known positive).
+    pub reciprocal_all_pos: bool,
+    /// Initial guess of the reciprocal; `None` uses 3·exp(1 − 2x) + 0.003.
+    pub reciprocal_initial: Option<f64>,
+    /// Newton–Raphson iterations of the inverse square root.
+    pub sqrt_nr_iters: u32,
+    /// Initial guess of the inverse square root; `None` uses CrypTen's exp-based guess.
+    pub sqrt_nr_initial: Option<f64>,
+    /// `reciprocal` (σ via exp and reciprocal) or `chebyshev`.
+    pub sigmoid_tanh_method: String,
+    /// Terms of the Chebyshev approximation of tanh.
+    pub sigmoid_tanh_terms: u32,
+    /// Householder iterations of the logarithm.
+    pub log_iterations: u32,
+    /// exp iterations used inside the logarithm.
+    pub log_exp_iterations: u32,
+    /// Order of the Householder correction of the logarithm.
+    pub log_order: u32,
+    /// Taylor terms of erf.
+    pub erf_iterations: u32,
+    /// `tanh` or `erf` form of GELU.
+    pub gelu_method: String,
+    /// `log_reduction` (halving tree) or `pairwise` for max/argmax.
+    pub max_method: String,
+}
+
+impl Default for FunctionConfig {
+    fn default() -> Self {
+        Self {
+            exp_iterations: 8,
+            reciprocal_nr_iters: 10,
+            reciprocal_all_pos: false,
+            reciprocal_initial: None,
+            sqrt_nr_iters: 3,
+            sqrt_nr_initial: None,
+            sigmoid_tanh_method: "reciprocal".into(),
+            sigmoid_tanh_terms: 32,
+            log_iterations: 2,
+            log_exp_iterations: 8,
+            log_order: 8,
+            erf_iterations: 8,
+            gelu_method: "tanh".into(),
+            max_method: "log_reduction".into(),
+        }
+    }
 }
 
 impl ProtocolConfig {
@@ -124,6 +183,20 @@ impl ProtocolConfig {
         }
         if !(1..=30).contains(&self.precision_bits) {
             return Err(field("precision_bits", format!("{} is outside 1..=30", self.precision_bits)));
+        }
+        let f = &self.functions;
+        let one_of = |name: &str, value: &str, allowed: &[&str]| {
+            if allowed.contains(&value) {
+                Ok(())
+            } else {
+                Err(field(&format!("functions.{name}"), format!("`{value}` is not one of {}", allowed.join(", "))))
+            }
+        };
+        one_of("sigmoid_tanh_method", &f.sigmoid_tanh_method, &["reciprocal", "chebyshev"])?;
+        one_of("gelu_method", &f.gelu_method, &["tanh", "erf"])?;
+        one_of("max_method", &f.max_method, &["log_reduction", "pairwise"])?;
+        if f.exp_iterations > 20 || f.log_exp_iterations > 20 {
+            return Err(field("functions.exp_iterations", "at most 20 (more overflows the ring)".into()));
         }
         if self.dealer == DealerKind::FirstParty && !self.insecure {
             return Err(field(

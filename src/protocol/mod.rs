@@ -21,7 +21,7 @@ mod session;
 
 pub use additive::{AdditiveParty, Dealer};
 pub use bilinear::BilinearOp;
-pub use config::{DealerKind, Family, ProtocolConfig};
+pub use config::{DealerKind, Family, FunctionConfig, ProtocolConfig};
 pub use cost::Cost;
 pub use session::{simulate, Job, Outcome, PartyOutcome, SessionOptions};
 
@@ -51,6 +51,8 @@ pub trait Protocol: Send {
     fn parties(&self) -> usize;
     /// Fractional bits of fixed-point values in this session.
     fn frac_bits(&self) -> u32;
+    /// Parameters of the nonlinear function approximations.
+    fn functions(&self) -> &FunctionConfig;
     /// The shape of the tensor a share stands for.
     fn shape<'a>(&self, x: &'a Self::Share) -> &'a [usize];
     /// The shape of the tensor a bit share stands for.

@@ -32,7 +32,7 @@ pub(crate) mod dealer;
 pub use dealer::Dealer;
 
 use super::bilinear::BilinearOp;
-use super::config::{DealerKind, ProtocolConfig};
+use super::config::{DealerKind, FunctionConfig, ProtocolConfig};
 use super::cost::Cost;
 use super::prg::Prg;
 use super::session::{barrier, exchange_seeds, SessionOptions};
@@ -59,6 +59,7 @@ pub struct AdditiveParty {
     id: PartyId,
     parties: usize,
     frac_bits: u32,
+    functions: FunctionConfig,
     net: Net,
     /// PRGs shared with each other party (input sharing).
     pair: Vec<Option<Prg>>,
@@ -98,6 +99,7 @@ impl AdditiveParty {
             id,
             parties: cfg.parties,
             frac_bits: cfg.precision_bits,
+            functions: cfg.functions.clone(),
             net,
             pair,
             triple_prg,
@@ -268,6 +270,10 @@ impl Protocol for AdditiveParty {
 
     fn frac_bits(&self) -> u32 {
         self.frac_bits
+    }
+
+    fn functions(&self) -> &FunctionConfig {
+        &self.functions
     }
 
     fn shape<'a>(&self, x: &'a RingTensor) -> &'a [usize] {

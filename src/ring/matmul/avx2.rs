@@ -29,14 +29,14 @@ impl Micro for Avx2 {
     const NR: usize = NR;
     const A_ROT: bool = true;
 
-    unsafe fn tile(kc: usize, a: *const u64, b: *const u64, c: *mut u64, ldc: usize, mr: usize, nr: usize) {
+    unsafe fn tile(kc: usize, a: *const u64, b: *const u64, ldb: usize, c: *mut u64, ldc: usize, mr: usize, nr: usize) {
         // SAFETY: the caller guarantees AVX2 and the pointer contract of `Micro::tile`, which is
         // exactly what `tile_rows::<R>` needs with `R = mr`.
         unsafe {
             match mr {
-                3 => tile_rows::<3>(kc, a, b, c, ldc, nr),
-                2 => tile_rows::<2>(kc, a, b, c, ldc, nr),
-                _ => tile_rows::<1>(kc, a, b, c, ldc, nr),
+                3 => tile_rows::<3>(kc, a, b, ldb, c, ldc, nr),
+                2 => tile_rows::<2>(kc, a, b, ldb, c, ldc, nr),
+                _ => tile_rows::<1>(kc, a, b, ldb, c, ldc, nr),
             }
         }
     }
@@ -55,7 +55,7 @@ impl Micro for Avx2 {
 /// The portable `i-k-j` loop compiled with AVX2.
 #[target_feature(enable = "avx2")]
 unsafe fn simple_avx2(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize) {
-    portable::simple_body(a, b, c, m, k, n);
+    portable::simple_body::<2, 8>(a, b, c, m, k, n);
 }
 
 /// The portable dot-product loop compiled with AVX2.
@@ -67,17 +67,25 @@ unsafe fn dots_avx2(a: &[u64], bt: &[u64], c: &mut [u64], m: usize, k: usize, n:
 /// `C[R×nr] += A_panel · B_panel` with `R <= MR` live rows (the panel stride stays `A_STEP`).
 ///
 /// # Safety
-/// AVX2 is available; `a` holds `kc·A_STEP` and `b` `kc·NR` readable values; `c` is a readable
-/// and writable `R × nr` block (row stride `ldc`, `1 <= nr <= NR`) owned by the caller.
+/// AVX2 is available; `a` holds `kc·A_STEP` readable values and `b` `kc` rows of `NR` readable
+/// values `ldb` apart; `c` is a readable and writable `R × nr` block (row stride `ldc`, `1 <= nr <= NR`) owned by the caller.
 #[target_feature(enable = "avx2")]
-unsafe fn tile_rows<const R: usize>(kc: usize, a: *const u64, b: *const u64, c: *mut u64, ldc: usize, nr: usize) {
+unsafe fn tile_rows<const R: usize>(
+    kc: usize,
+    a: *const u64,
+    b: *const u64,
+    ldb: usize,
+    c: *mut u64,
+    ldc: usize,
+    nr: usize,
+) {
     let zero = _mm256_setzero_si256();
     let mut lo = [[zero; 2]; R];
     let mut cross = [[zero; 2]; R];
     for l in 0..kc {
-        // SAFETY: step `l < kc` of the B panel is `NR` = 8 readable values.
+        // SAFETY: row `l < kc` of the B panel is `NR` = 8 readable values at `b + l·ldb`.
         let bv = unsafe {
-            let p = b.add(l * NR);
+            let p = b.add(l * ldb);
             [_mm256_loadu_si256(p.cast()), _mm256_loadu_si256(p.add(4).cast())]
         };
         for i in 0..R {

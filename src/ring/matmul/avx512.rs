@@ -19,19 +19,19 @@ impl Micro for Avx512 {
     const NR: usize = NR;
     const A_ROT: bool = false;
 
-    unsafe fn tile(kc: usize, a: *const u64, b: *const u64, c: *mut u64, ldc: usize, mr: usize, nr: usize) {
+    unsafe fn tile(kc: usize, a: *const u64, b: *const u64, ldb: usize, c: *mut u64, ldc: usize, mr: usize, nr: usize) {
         // SAFETY: the caller guarantees AVX-512F/DQ and the pointer contract of `Micro::tile`,
         // which is exactly what `tile_rows::<R>` needs with `R = mr`.
         unsafe {
             match mr {
-                8 => tile_rows::<8>(kc, a, b, c, ldc, nr),
-                7 => tile_rows::<7>(kc, a, b, c, ldc, nr),
-                6 => tile_rows::<6>(kc, a, b, c, ldc, nr),
-                5 => tile_rows::<5>(kc, a, b, c, ldc, nr),
-                4 => tile_rows::<4>(kc, a, b, c, ldc, nr),
-                3 => tile_rows::<3>(kc, a, b, c, ldc, nr),
-                2 => tile_rows::<2>(kc, a, b, c, ldc, nr),
-                _ => tile_rows::<1>(kc, a, b, c, ldc, nr),
+                8 => tile_rows::<8>(kc, a, b, ldb, c, ldc, nr),
+                7 => tile_rows::<7>(kc, a, b, ldb, c, ldc, nr),
+                6 => tile_rows::<6>(kc, a, b, ldb, c, ldc, nr),
+                5 => tile_rows::<5>(kc, a, b, ldb, c, ldc, nr),
+                4 => tile_rows::<4>(kc, a, b, ldb, c, ldc, nr),
+                3 => tile_rows::<3>(kc, a, b, ldb, c, ldc, nr),
+                2 => tile_rows::<2>(kc, a, b, ldb, c, ldc, nr),
+                _ => tile_rows::<1>(kc, a, b, ldb, c, ldc, nr),
             }
         }
     }
@@ -50,7 +50,7 @@ impl Micro for Avx512 {
 /// The portable `i-k-j` loop compiled with AVX-512 (vectorised with `vpmullq`).
 #[target_feature(enable = "avx512f,avx512dq")]
 unsafe fn simple_avx512(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize) {
-    portable::simple_body(a, b, c, m, k, n);
+    portable::simple_body::<4, 16>(a, b, c, m, k, n);
 }
 
 /// The portable dot-product loop compiled with AVX-512.
@@ -62,16 +62,24 @@ unsafe fn dots_avx512(a: &[u64], bt: &[u64], c: &mut [u64], m: usize, k: usize, 
 /// `C[R×nr] += A_panel · B_panel` with `R <= MR` live rows (the panel stride stays `MR`).
 ///
 /// # Safety
-/// AVX-512F/DQ are available; `a` holds `kc·MR` and `b` `kc·NR` readable values; `c` is a
-/// readable and writable `R × nr` block (row stride `ldc`, `1 <= nr <= NR`) owned by the caller.
+/// AVX-512F/DQ are available; `a` holds `kc·MR` readable values and `b` `kc` rows of `NR`
+/// readable values `ldb` apart; `c` is a readable and writable `R × nr` block (row stride `ldc`, `1 <= nr <= NR`) owned by the caller.
 #[target_feature(enable = "avx512f,avx512dq")]
-unsafe fn tile_rows<const R: usize>(kc: usize, a: *const u64, b: *const u64, c: *mut u64, ldc: usize, nr: usize) {
+unsafe fn tile_rows<const R: usize>(
+    kc: usize,
+    a: *const u64,
+    b: *const u64,
+    ldb: usize,
+    c: *mut u64,
+    ldc: usize,
+    nr: usize,
+) {
     let mut lo = [_mm512_setzero_si512(); R];
     let mut hi = [_mm512_setzero_si512(); R];
     for l in 0..kc {
-        // SAFETY: step `l < kc` of the B panel is `NR` = 16 readable values.
+        // SAFETY: row `l < kc` of the B panel is `NR` = 16 readable values at `b + l·ldb`.
         let (b0, b1) = unsafe {
-            let p = b.add(l * NR);
+            let p = b.add(l * ldb);
             (_mm512_loadu_si512(p.cast()), _mm512_loadu_si512(p.add(8).cast()))
         };
         for i in 0..R {

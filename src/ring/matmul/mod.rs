@@ -40,6 +40,9 @@ const MC: usize = 128;
 const B_BUDGET: usize = 1 << 20;
 /// Below this many columns, the dot-product path replaces padded register tiles.
 const NARROW_N: usize = 8;
+/// Up to this many rows, B is read in place instead of packed (packing would cost about as much
+/// as the product).
+const DIRECT_M: usize = 16;
 
 /// A matrix-multiplication code path. Use [`available_kernels`] to see which run on this CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -107,7 +110,7 @@ pub fn matmul_slices(a: &[u64], b: &[u64], m: usize, k: usize, n: usize) -> Vec<
 /// When the slice lengths are not `m*k`, `k*n` and `m*n`.
 pub fn matmul_into(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize) {
     check_lengths(a, b, c, m, k, n);
-    run(best_kernel(), a, b, c, m, k, n, true);
+    run(best_kernel(), a, b, c, m, k, n, Plan::AUTO);
 }
 
 /// [`matmul_into`] forced onto one kernel (for tests and benchmarks).
@@ -118,7 +121,13 @@ pub fn matmul_into(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: u
 pub fn matmul_with(kernel: Kernel, a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize) {
     assert!(kernel.is_available(), "matmul: kernel {} is not available on this CPU", kernel.name());
     check_lengths(a, b, c, m, k, n);
-    run(kernel, a, b, c, m, k, n, true);
+    run(kernel, a, b, c, m, k, n, Plan::AUTO);
+}
+
+#[doc(hidden)]
+pub fn __tune(kernel: Kernel, path: u8, threads: usize, a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize) {
+    let path = [Path::Auto, Path::Simple, Path::Narrow, Path::Tiled, Path::TiledDirect][path as usize];
+    run(kernel, a, b, c, m, k, n, Plan { path, threads });
 }
 
 fn check_lengths(a: &[u64], b: &[u64], c: &[u64], m: usize, k: usize, n: usize) {
@@ -128,16 +137,43 @@ fn check_lengths(a: &[u64], b: &[u64], c: &[u64], m: usize, k: usize, n: usize) 
     assert_eq!(c.len(), len(m, n), "matmul: c holds {} elements, expected {m}x{n}", c.len());
 }
 
+/// Which algorithm [`gemm`] uses; `Auto` picks by shape, the others exist so tests can force
+/// every path on every kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Path {
+    Auto,
+    /// Register-blocked loop on the unpacked operands.
+    Simple,
+    /// Dot products against a transposed B.
+    Narrow,
+    /// Packed A and packed B.
+    Tiled,
+    /// Packed A; full-width B panels read in place (only the ragged last panel is packed).
+    TiledDirect,
+}
+
+/// How [`gemm`] runs: `threads == 0` means "decide from the amount of work".
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    path: Path,
+    threads: usize,
+}
+
+impl Plan {
+    const AUTO: Plan = Plan { path: Path::Auto, threads: 0 };
+    const SERIAL: Plan = Plan { path: Path::Auto, threads: 1 };
+}
+
 /// Dispatches to the driver monomorphised for `kernel`; lengths are already checked and the
 /// kernel is available (both checked by every public caller).
 #[allow(clippy::too_many_arguments)]
-fn run(kernel: Kernel, a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize, par: bool) {
+fn run(kernel: Kernel, a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize, plan: Plan) {
     match kernel {
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512 => gemm::<avx512::Avx512>(a, b, c, m, k, n, par),
+        Kernel::Avx512 => gemm::<avx512::Avx512>(a, b, c, m, k, n, plan),
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => gemm::<avx2::Avx2>(a, b, c, m, k, n, par),
-        _ => gemm::<portable::Portable>(a, b, c, m, k, n, par),
+        Kernel::Avx2 => gemm::<avx2::Avx2>(a, b, c, m, k, n, plan),
+        _ => gemm::<portable::Portable>(a, b, c, m, k, n, plan),
     }
 }
 
@@ -156,12 +192,13 @@ trait Micro {
     ///
     /// # Safety
     /// The CPU supports the kernel's instruction set; `a` is valid for `kc * MR * (1 + A_ROT)`
-    /// reads, `b` for `kc * NR` reads; `1 <= mr <= MR`, `1 <= nr <= NR`; `c` points at an `mr × nr`
-    /// block with row stride `ldc` that is valid for reads and writes and that no other thread
-    /// accesses during the call.
-    unsafe fn tile(kc: usize, a: *const u64, b: *const u64, c: *mut u64, ldc: usize, mr: usize, nr: usize);
+    /// reads; `b` is valid for `kc` rows of `NR` reads whose starts are `ldb` apart;
+    /// `1 <= mr <= MR`, `1 <= nr <= NR`; `c` points at an `mr × nr` block with row stride `ldc`
+    /// that is valid for reads and writes and that no other thread accesses during the call.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile(kc: usize, a: *const u64, b: *const u64, ldb: usize, c: *mut u64, ldc: usize, mr: usize, nr: usize);
 
-    /// `c += a·b` by a plain `i-k-j` loop (slices already checked).
+    /// `c += a·b` by a register-blocked loop without packing (slices already checked).
     ///
     /// # Safety
     /// The CPU supports the kernel's instruction set.
@@ -212,46 +249,83 @@ fn with_scratch<R>(
     r
 }
 
-/// The blocked product `c += a·b` with micro-kernel `K` (see the module docs).
+/// The product `c += a·b` with kernel set `K` (see the module docs for the paths).
 #[allow(clippy::too_many_arguments)]
-fn gemm<K: Micro>(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize, par: bool) {
+fn gemm<K: Micro>(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize, plan: Plan) {
     if m == 0 || n == 0 || k == 0 {
         return;
     }
     let work = m.saturating_mul(k).saturating_mul(n);
-    if work < SMALL_WORK {
+    let threads = match plan.threads {
+        0 if work >= PAR_WORK => rayon::current_num_threads().max(1),
+        0 => 1,
+        t => t,
+    };
+    let path = match plan.path {
+        Path::Auto if work < SMALL_WORK => Path::Simple,
+        Path::Auto if n < NARROW_N && n < K::NR => Path::Narrow,
+        Path::Auto if m <= DIRECT_M => Path::TiledDirect,
+        Path::Auto => Path::Tiled,
+        p => p,
+    };
+    match path {
         // SAFETY: `run` only selects `K` when the CPU supports it; lengths were checked.
-        unsafe { K::simple(a, b, c, m, k, n) };
-        return;
+        Path::Simple => unsafe { K::simple(a, b, c, m, k, n) },
+        Path::Narrow => gemm_narrow::<K>(a, b, c, m, k, n, threads),
+        _ => gemm_tiled::<K>(a, b, c, m, k, n, threads, path == Path::TiledDirect),
     }
-    let threads = if par && work >= PAR_WORK { rayon::current_num_threads().max(1) } else { 1 };
-    if n < NARROW_N && n < K::NR {
-        return gemm_narrow::<K>(a, b, c, m, k, n, threads);
-    }
+}
+
+/// The blocked product: B packed (or, when `direct`, read in place) in column panels `NR` wide,
+/// A packed per task in row panels `MR` tall and `KC` deep, tiles of `C` split into tasks.
+#[allow(clippy::too_many_arguments)]
+fn gemm_tiled<K: Micro>(
+    a: &[u64],
+    b: &[u64],
+    c: &mut [u64],
+    m: usize,
+    k: usize,
+    n: usize,
+    threads: usize,
+    direct: bool,
+) {
     let (mr, nr) = (K::MR, K::NR);
     let a_step = mr * if K::A_ROT { 2 } else { 1 };
-
-    // Columns per packed block of B: as many panels as the budget allows.
-    let nc = ((B_BUDGET / k).max(nr) / nr * nr).min(n.div_ceil(nr) * nr);
+    // Columns per block of B: all of them when read in place, else as many panels as the
+    // packing budget allows.
+    let nc = if direct { n } else { ((B_BUDGET / k).max(nr) / nr * nr).min(n.div_ceil(nr) * nr) };
     let cptr = SharedMut(c.as_mut_ptr());
 
     for jc in (0..n).step_by(nc) {
         let ncw = nc.min(n - jc);
         let panels = ncw.div_ceil(nr);
-        with_scratch(&B_SCRATCH, panels * k * nr, |bp| {
-            // Pack B[0..k, jc..jc+ncw] into panels of `nr` columns, each `k × nr` contiguous.
-            let pack = |(p, dst): (usize, &mut [u64])| pack_b(b, n, k, jc + p * nr, ncw - p * nr, nr, dst);
-            if threads > 1 {
+        // Panels `0..direct_panels` are read from `b` in place, the rest are packed.
+        let direct_panels = if direct { ncw / nr } else { 0 };
+        let packed = panels - direct_panels;
+        with_scratch(&B_SCRATCH, packed * k * nr, |bp| {
+            // Pack B[0..k, columns of panel p] into `k × nr` (zero-padded on the right).
+            let pack = |(q, dst): (usize, &mut [u64])| {
+                let col = (direct_panels + q) * nr;
+                pack_b(b, n, k, jc + col, ncw - col, nr, dst)
+            };
+            if threads > 1 && packed > 1 {
                 bp.par_chunks_mut(k * nr).enumerate().for_each(pack);
             } else {
                 bp.chunks_mut(k * nr).enumerate().for_each(pack);
             }
             let bp: &[u64] = bp;
+            // Rows `pc..pc+kc` of panel `p` as (slice starting at the first value, row stride).
+            let b_panel = |p: usize, pc: usize, kc: usize| -> (&[u64], usize) {
+                if p < direct_panels {
+                    (&b[pc * n + jc + p * nr..][..(kc - 1) * n + nr], n)
+                } else {
+                    (&bp[(p - direct_panels) * k * nr + pc * nr..][..kc * nr], nr)
+                }
+            };
 
             // Tasks: blocks of rows, further split by columns when rows alone give too few.
             let mc = if threads > 1 {
-                let per = m.div_ceil(2 * threads).div_ceil(mr) * mr;
-                MC.min(per.max(mr))
+                MC.min(m.div_ceil(2 * threads).div_ceil(mr).max(1) * mr)
             } else {
                 MC.min(m.div_ceil(mr) * mr)
             };
@@ -273,17 +347,18 @@ fn gemm<K: Micro>(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: us
                         for p in p0..p1 {
                             let col = p * nr;
                             let nrw = nr.min(ncw - col);
-                            let bpanel = &bp[p * k * nr + pc * nr..][..kc * nr];
+                            let (bpanel, ldb) = b_panel(p, pc, kc);
                             for ip in 0..rpanels {
                                 let mrw = mr.min(rows - ip * mr);
                                 let apanel = &ap[ip * kc * a_step..][..kc * a_step];
-                                // SAFETY: `K` is supported (see `run`); the panels hold exactly
-                                // the `kc` steps `tile` reads; the C block rows
-                                // `r0+ip*mr .. +mrw`, columns `jc+col .. +nrw` lie inside the
-                                // m×n matrix, and this task is the only one writing them.
+                                // SAFETY: `K` is supported (see `run`); `apanel` holds the `kc`
+                                // steps `tile` reads and `bpanel` the `kc` rows of `nr` values
+                                // `ldb` apart; the C block (rows `r0+ip*mr ..` + `mrw`, columns
+                                // `jc+col ..` + `nrw`) lies inside the m×n matrix, and this task
+                                // is the only one touching it.
                                 unsafe {
                                     let cblk = cptr.get().add((r0 + ip * mr) * n + jc + col);
-                                    K::tile(kc, apanel.as_ptr(), bpanel.as_ptr(), cblk, n, mrw, nrw);
+                                    K::tile(kc, apanel.as_ptr(), bpanel.as_ptr(), ldb, cblk, n, mrw, nrw);
                                 }
                             }
                         }
@@ -309,13 +384,14 @@ fn gemm_narrow<K: Micro>(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize
             bt[j * k + l] = x;
         }
     }
-    // SAFETY (both calls): `run` only selects `K` when the CPU supports it.
     if threads > 1 {
         let rows = m.div_ceil(4 * threads).max(1);
-        c.par_chunks_mut(rows * n)
-            .zip(a.par_chunks(rows * k))
-            .for_each(|(cc, aa)| unsafe { K::dots(aa, &bt, cc, cc.len() / n, k, n) });
+        c.par_chunks_mut(rows * n).zip(a.par_chunks(rows * k)).for_each(|(cc, aa)| {
+            // SAFETY: `run` only selects `K` when the CPU supports it.
+            unsafe { K::dots(aa, &bt, cc, cc.len() / n, k, n) }
+        });
     } else {
+        // SAFETY: as above.
         unsafe { K::dots(a, &bt, c, m, k, n) };
     }
 }
@@ -373,10 +449,12 @@ fn batched(a: &[u64], b: &[u64], c: &mut [u64], batch: usize, sa: usize, sb: usi
     let slice_b = |i: usize| &b[i * sb..][..kn];
     if batch > 1 && each < PAR_WORK && each.saturating_mul(batch) >= SMALL_WORK {
         // Many small products: one thread each.
-        c.par_chunks_mut(mn).enumerate().for_each(|(i, cc)| run(kernel, slice_a(i), slice_b(i), cc, m, k, n, false));
+        c.par_chunks_mut(mn)
+            .enumerate()
+            .for_each(|(i, cc)| run(kernel, slice_a(i), slice_b(i), cc, m, k, n, Plan::SERIAL));
     } else {
         for (i, cc) in c.chunks_mut(mn).enumerate() {
-            run(kernel, slice_a(i), slice_b(i), cc, m, k, n, true);
+            run(kernel, slice_a(i), slice_b(i), cc, m, k, n, Plan::AUTO);
         }
     }
 }
@@ -424,7 +502,7 @@ impl RingTensor {
         let batch: usize = batch_dims.iter().product();
         if bb.is_empty() {
             // `[..B,m,k]·[k,n]` is one `[B·m, k]·[k,n]` product (also covers plain 2-D).
-            run(best_kernel(), self.data(), other.data(), &mut out, batch * m, k, n, true);
+            run(best_kernel(), self.data(), other.data(), &mut out, batch * m, k, n, Plan::AUTO);
         } else {
             let sa = if ba.is_empty() { 0 } else { m * k };
             batched(self.data(), other.data(), &mut out, batch, sa, k * n, m, k, n);
@@ -470,9 +548,14 @@ mod tests {
             let mut c = c0.clone();
             matmul_with(kernel, &a, &b, &mut c, m, k, n);
             assert_eq!(c, want_acc, "{} {m}x{k}x{n}", kernel.name());
-            let mut c = c0.clone();
-            run(kernel, &a, &b, &mut c, m, k, n, false);
-            assert_eq!(c, want_acc, "{} single-threaded {m}x{k}x{n}", kernel.name());
+            for path in [Path::Simple, Path::Narrow, Path::Tiled, Path::TiledDirect] {
+                // 3 threads: more tasks than the pool has threads, whatever the work.
+                for threads in [1, 3] {
+                    let mut c = c0.clone();
+                    run(kernel, &a, &b, &mut c, m, k, n, Plan { path, threads });
+                    assert_eq!(c, want_acc, "{} {path:?} threads {threads} {m}x{k}x{n}", kernel.name());
+                }
+            }
         }
     }
 

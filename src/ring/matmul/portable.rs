@@ -18,10 +18,16 @@ impl Micro for Portable {
     const NR: usize = NR;
     const A_ROT: bool = false;
 
-    unsafe fn tile(kc: usize, a: *const u64, b: *const u64, c: *mut u64, ldc: usize, mr: usize, nr: usize) {
-        // SAFETY: the caller guarantees `a` and `b` hold `kc` packed steps.
-        let (a, b) = unsafe { (std::slice::from_raw_parts(a, kc * MR), std::slice::from_raw_parts(b, kc * NR)) };
-        let acc = tile_product(a, b);
+    unsafe fn tile(kc: usize, a: *const u64, b: *const u64, ldb: usize, c: *mut u64, ldc: usize, mr: usize, nr: usize) {
+        if kc == 0 {
+            return;
+        }
+        // SAFETY: the caller guarantees `a` holds `kc` packed steps of `MR` values and `b` holds
+        // `kc` rows of `NR` values `ldb` apart, so both spans are readable.
+        let (a, b) = unsafe {
+            (std::slice::from_raw_parts(a, kc * MR), std::slice::from_raw_parts(b, (kc - 1) * ldb + NR))
+        };
+        let acc = tile_product(a, b, ldb);
         for (i, row) in acc.iter().enumerate().take(mr) {
             // SAFETY: the caller guarantees rows `0..mr`, columns `0..nr` at stride `ldc` are
             // valid and exclusively ours.
@@ -33,7 +39,7 @@ impl Micro for Portable {
     }
 
     unsafe fn simple(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize) {
-        simple_body(a, b, c, m, k, n);
+        simple_body::<2, 4>(a, b, c, m, k, n);
     }
 
     unsafe fn dots(a: &[u64], bt: &[u64], c: &mut [u64], m: usize, k: usize, n: usize) {
@@ -41,12 +47,12 @@ impl Micro for Portable {
     }
 }
 
-/// The `MR×NR` register tile of one packed A panel times one packed B panel.
+/// The `MR×NR` register tile of one packed A panel times a B panel (rows `ldb` apart).
 #[inline(always)]
-fn tile_product(a: &[u64], b: &[u64]) -> [[u64; NR]; MR] {
+fn tile_product(a: &[u64], b: &[u64], ldb: usize) -> [[u64; NR]; MR] {
     let mut acc = [[0u64; NR]; MR];
-    for (ak, bk) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
-        let bk: &[u64; NR] = bk.try_into().expect("chunks_exact yields NR values");
+    for (l, ak) in a.chunks_exact(MR).enumerate() {
+        let bk: &[u64; NR] = b[l * ldb..][..NR].try_into().expect("B rows hold NR values");
         for (row, &x) in acc.iter_mut().zip(ak) {
             for (r, &y) in row.iter_mut().zip(bk) {
                 *r = r.wrapping_add(x.wrapping_mul(y));
@@ -56,17 +62,71 @@ fn tile_product(a: &[u64], b: &[u64]) -> [[u64; NR]; MR] {
     acc
 }
 
-/// `c[m×n] += a[m×k]·b[k×n]` by an `i-k-j` loop: the inner loop is a vectorisable axpy on rows.
+/// `c[m×n] += a[m×k]·b[k×n]` for small products, without packing: `R` rows of `C` at a time
+/// times column strips `W` wide (then 8, 4 and 1 for the leftovers), each strip summed over all
+/// of `k` in registers. The strips are fixed-size arrays, so the compiler vectorises them.
 #[inline(always)]
-pub(super) fn simple_body(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize) {
+pub(super) fn simple_body<const R: usize, const W: usize>(
+    a: &[u64],
+    b: &[u64],
+    c: &mut [u64],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
     if n == 0 || k == 0 {
         return;
     }
-    for (crow, arow) in c.chunks_exact_mut(n).zip(a.chunks_exact(k)).take(m) {
-        for (&x, brow) in arow.iter().zip(b.chunks_exact(n)) {
-            for (d, &y) in crow.iter_mut().zip(brow) {
-                *d = d.wrapping_add(x.wrapping_mul(y));
+    let mut i0 = 0;
+    while i0 + R <= m {
+        strip_row::<R, W>(a, b, c, k, n, i0);
+        i0 += R;
+    }
+    while i0 < m {
+        strip_row::<1, W>(a, b, c, k, n, i0);
+        i0 += 1;
+    }
+}
+
+/// Rows `i0 .. i0+R` of `C` for all columns, strip by strip.
+#[inline(always)]
+fn strip_row<const R: usize, const W: usize>(a: &[u64], b: &[u64], c: &mut [u64], k: usize, n: usize, i0: usize) {
+    let mut j0 = 0;
+    while j0 + W <= n {
+        strip::<R, W>(a, b, c, k, n, i0, j0);
+        j0 += W;
+    }
+    if W > 8 && j0 + 8 <= n {
+        strip::<R, 8>(a, b, c, k, n, i0, j0);
+        j0 += 8;
+    }
+    if W > 4 && j0 + 4 <= n {
+        strip::<R, 4>(a, b, c, k, n, i0, j0);
+        j0 += 4;
+    }
+    while j0 < n {
+        strip::<R, 1>(a, b, c, k, n, i0, j0);
+        j0 += 1;
+    }
+}
+
+/// `C[i0..i0+R, j0..j0+W] += A[i0..i0+R, :] · B[:, j0..j0+W]`.
+#[inline(always)]
+fn strip<const R: usize, const W: usize>(a: &[u64], b: &[u64], c: &mut [u64], k: usize, n: usize, i0: usize, j0: usize) {
+    let mut acc = [[0u64; W]; R];
+    let rows: [&[u64]; R] = std::array::from_fn(|r| &a[(i0 + r) * k..][..k]);
+    for (l, brow) in b.chunks_exact(n).take(k).enumerate() {
+        let bs: &[u64; W] = brow[j0..j0 + W].try_into().expect("strip lies inside the row");
+        for (acc_r, row) in acc.iter_mut().zip(&rows) {
+            let x = row[l];
+            for (s, &y) in acc_r.iter_mut().zip(bs) {
+                *s = s.wrapping_add(x.wrapping_mul(y));
             }
+        }
+    }
+    for (r, acc_r) in acc.iter().enumerate() {
+        for (d, &s) in c[(i0 + r) * n + j0..][..W].iter_mut().zip(acc_r) {
+            *d = d.wrapping_add(s);
         }
     }
 }
@@ -84,20 +144,8 @@ pub(super) fn dots_body(a: &[u64], bt: &[u64], c: &mut [u64], m: usize, k: usize
     }
 }
 
-/// Wrapping dot product with eight independent lanes (so it vectorises).
+/// Wrapping dot product (a plain reduction, which the compiler vectorises and interleaves).
 #[inline(always)]
 fn dot(x: &[u64], y: &[u64]) -> u64 {
-    let mut acc = [0u64; 8];
-    let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
-    let (xr, yr) = (xc.remainder(), yc.remainder());
-    for (xs, ys) in xc.zip(yc) {
-        for ((s, &p), &q) in acc.iter_mut().zip(xs).zip(ys) {
-            *s = s.wrapping_add(p.wrapping_mul(q));
-        }
-    }
-    let mut s = acc.iter().fold(0u64, |s, &v| s.wrapping_add(v));
-    for (&p, &q) in xr.iter().zip(yr) {
-        s = s.wrapping_add(p.wrapping_mul(q));
-    }
-    s
+    x.iter().zip(y).fold(0u64, |s, (&p, &q)| s.wrapping_add(p.wrapping_mul(q)))
 }

@@ -1,0 +1,1 @@
+//! Approximation tests (being written).
