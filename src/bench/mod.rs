@@ -6,6 +6,7 @@
 //! counted) and timed on every party; a repetition's wall time is the slowest party's, and the
 //! reported `wall_s` is the median over repetitions.
 
+pub mod funcs;
 pub mod reference;
 
 use crate::error::{Error, Result};
@@ -16,11 +17,12 @@ use crate::protocol::{
 use crate::net::MeterReport;
 use crate::ring::{decode, encode, numel, shape_string, Conv1dParams, Conv2dParams, RingTensor};
 use rand_core::{Rng, SeedableRng};
+use funcs::Func;
 use reference::F64Tensor;
 use serde::Serialize;
 use std::time::Instant;
 
-/// Ops that `bench op` knows.
+/// Ops that `bench op` knows: the linear-algebra primitives and every function of the catalogue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpKind {
     Add,
@@ -29,6 +31,7 @@ pub enum OpKind {
     MatMul,
     Conv1d,
     Conv2d,
+    Func(Func),
 }
 
 impl OpKind {
@@ -44,19 +47,38 @@ impl OpKind {
 
     /// Parses a CLI name.
     pub fn parse(name: &str) -> Result<Self> {
+        if let Some(f) = Func::parse(name) {
+            return Ok(OpKind::Func(f));
+        }
         Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, k)| *k).ok_or_else(|| {
-            let names: Vec<_> = Self::ALL.iter().map(|(n, _)| *n).collect();
+            let mut names: Vec<_> = Self::ALL.iter().map(|(n, _)| *n).collect();
+            names.extend(Func::ALL.iter().map(|(n, _)| *n));
             Error::invalid("--op", format!("unknown op `{name}` (known: {})", names.join(", ")))
         })
     }
 
     /// The CLI name.
     pub fn name(self) -> &'static str {
+        if let OpKind::Func(f) = self {
+            return f.name();
+        }
         Self::ALL.iter().find(|(_, k)| *k == self).map(|(n, _)| *n).unwrap_or("?")
     }
 
     fn arity(self) -> usize {
-        if self == OpKind::Square { 1 } else { 2 }
+        match self {
+            OpKind::Square => 1,
+            OpKind::Func(f) => f.arity(),
+            _ => 2,
+        }
+    }
+
+    /// The interval inputs are drawn from.
+    fn domain(self) -> (f64, f64) {
+        match self {
+            OpKind::Func(f) => f.domain(),
+            _ => (-1.0, 1.0),
+        }
     }
 }
 
@@ -125,7 +147,7 @@ impl OpSpec {
                 dilation: [c.dilation; 2],
                 groups: c.groups,
             })),
-            OpKind::Add | OpKind::Square => None,
+            OpKind::Add | OpKind::Square | OpKind::Func(_) => None,
         }
     }
 
@@ -142,6 +164,9 @@ impl OpSpec {
             return Err(Error::invalid("--reps", "needs at least one repetition"));
         }
         let (x, y) = (&self.shapes[0], self.shapes.get(1));
+        if let OpKind::Func(f) = self.op {
+            return f.output_shape(&self.shapes);
+        }
         match (self.op, self.bilinear()) {
             (OpKind::Square, _) => Ok(x.clone()),
             (OpKind::Add, _) => {
@@ -237,6 +262,10 @@ impl Job for OpJob<'_> {
 /// The op itself, on shares.
 fn apply<P: Protocol>(p: &mut P, spec: &OpSpec, s: &[P::Share]) -> Result<P::Share> {
     let one = |v: Vec<P::Share>| v.into_iter().next().expect("one result");
+    if let OpKind::Func(f) = spec.op {
+        let refs: Vec<&P::Share> = s.iter().collect();
+        return f.apply(p, &refs);
+    }
     match spec.op {
         OpKind::Add => p.add(&s[0], &s[1]),
         OpKind::Square => Ok(one(fixed_square_many(p, &[&s[0]])?)),
@@ -250,6 +279,9 @@ fn apply<P: Protocol>(p: &mut P, spec: &OpSpec, s: &[P::Share]) -> Result<P::Sha
 /// The float64 result of the op on the same real inputs.
 fn plaintext(spec: &OpSpec, xs: &[F64Tensor]) -> Vec<f64> {
     let zip = |f: fn(f64, f64) -> f64| xs[0].data.iter().zip(&xs[1].data).map(|(a, b)| f(*a, *b)).collect();
+    if let OpKind::Func(f) = spec.op {
+        return f.reference(xs);
+    }
     match (spec.op, spec.bilinear()) {
         (OpKind::Add, _) => zip(|a, b| a + b),
         (OpKind::Mul, _) => zip(|a, b| a * b),
@@ -261,14 +293,14 @@ fn plaintext(spec: &OpSpec, xs: &[F64Tensor]) -> Vec<f64> {
     }
 }
 
-/// Uniform reals in [−1, 1] (test data; not for anything secret).
-pub fn random_inputs(shapes: &[Vec<usize>], seed: u64) -> Vec<F64Tensor> {
+/// Uniform reals in [lo, hi] (test data; not for anything secret).
+pub fn random_inputs(shapes: &[Vec<usize>], (lo, hi): (f64, f64), seed: u64) -> Vec<F64Tensor> {
     let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
     shapes
         .iter()
         .map(|s| F64Tensor {
             shape: s.clone(),
-            data: (0..numel(s)).map(|_| (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0).collect(),
+            data: (0..numel(s)).map(|_| lo + (hi - lo) * ((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64)).collect(),
         })
         .collect()
 }
@@ -279,8 +311,18 @@ pub fn run_op(cfg: &ProtocolConfig, spec: &OpSpec) -> Result<OpReport> {
     if spec.transport == TransportKind::Tcp {
         return Err(Error::invalid("--transport", "tcp is not available yet (it arrives with the sockets issue); use sim"));
     }
-    let reals = random_inputs(&spec.shapes, spec.seed.unwrap_or(0x5eed));
     let f = cfg.precision_bits;
+    let mut reals = random_inputs(&spec.shapes, spec.op.domain(), spec.seed.unwrap_or(0x5eed));
+    // Quantise first, so comparisons of the reference see exactly the encoded values; equality
+    // tests get equal operands on every other element.
+    for t in &mut reals {
+        t.data = crate::ring::decode(&encode(&t.data, &t.shape, f)?, f);
+    }
+    if let (OpKind::Func(Func::Eq | Func::Ne), [x, y]) = (spec.op, &mut reals[..]) {
+        for i in (0..x.data.len()).step_by(2) {
+            y.data[i] = x.data[i];
+        }
+    }
     let inputs = reals.iter().map(|t| encode(&t.data, &t.shape, f)).collect::<Result<Vec<_>>>()?;
     let job = OpJob { spec, inputs };
     let opts = SessionOptions { seed: spec.seed, ..Default::default() };

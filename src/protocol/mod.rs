@@ -140,6 +140,39 @@ pub trait Protocol: Send {
 
     /// Waits until every party has reached this point (booked as setup traffic, not online).
     fn barrier(&mut self) -> Result<()>;
+
+    // ----- conversions (the hooks the function library builds comparisons on) -----
+
+    /// Bit shares of values whose arithmetic sum (mod 2^64) is x: one per additive share, or
+    /// however a family splits x. Adding them with a binary circuit converts x to binary.
+    fn a2b_addends(&mut self, x: &Self::Share) -> Result<Vec<Self::BitShare>>;
+
+    /// Converts packed bits to arithmetic 0/1 integers (scale 1): for each item, the first `n` bits
+    /// of the packed bit tensor (bit e of word e/64) become a share of shape `[n]`. One round.
+    fn b2a_bits_many(&mut self, items: &[(&Self::BitShare, usize)]) -> Result<Vec<Self::Share>>;
+
+    /// x · b for each item, where b holds one packed bit per element of x (in x's row-major
+    /// order). No truncation: the result has x's scale. The default converts the bits and then
+    /// multiplies (two rounds); families may do it in one.
+    fn mul_bits_many(&mut self, items: &[(&Self::Share, &Self::BitShare)]) -> Result<Vec<Self::Share>> {
+        let conv: Vec<(&Self::BitShare, usize)> = items.iter().map(|(x, b)| (*b, crate::ring::numel(self.shape(x)))).collect();
+        let bits = self.b2a_bits_many(&conv)?;
+        let mut shaped = Vec::with_capacity(items.len());
+        for ((x, _), b) in items.iter().zip(&bits) {
+            let shape = self.shape(x).to_vec();
+            shaped.push(self.linear(b, &|t| t.clone().reshape(&shape))?);
+        }
+        let prods: Vec<_> = items.iter().zip(&shaped).map(|((x, _), b)| (*x, b, BilinearOp::Mul)).collect();
+        self.bilinear_many(&prods)
+    }
+
+    /// For families where x = u + v with u known to one party and v to another (two-party
+    /// additive sharing): bit shares of u and of −v, which are equal exactly when x = 0. Lets
+    /// equality tests skip the adder. `None` where the family has no such split.
+    fn zero_test_pair(&mut self, x: &Self::Share) -> Result<Option<(Self::BitShare, Self::BitShare)>> {
+        let _ = x;
+        Ok(None)
+    }
 }
 
 /// Fixed-point product f(x, y) followed by truncation, for each item (one round for the products;

@@ -508,3 +508,59 @@ mod tests {
         assert!(rand_tensor(&[1, 2, 0], 1).adaptive_sum_pool1d(1).is_err());
     }
 }
+
+impl RingTensor {
+    /// The pooling windows of `[N, C, H, W]` gathered into rows: `[N, C, Ho, Wo, kh·kw]`, with
+    /// positions that fall in the padding set to `fill` (PyTorch window geometry, as
+    /// [`RingTensor::sum_pool2d_mode`]). A gather, hence linear on shares when `fill` is 0.
+    pub fn unfold2d(
+        &self,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        ceil_mode: bool,
+        fill: u64,
+    ) -> Result<RingTensor> {
+        let op = "unfold2d";
+        let [n, c, h, w] = nchw(op, self.shape())?;
+        let ho = pool_windows(op, h, kernel[0], stride[0], padding[0], ceil_mode)?.len();
+        let wo = pool_windows(op, w, kernel[1], stride[1], padding[1], ceil_mode)?.len();
+        let (kh, kw) = (kernel[0], kernel[1]);
+        let src = self.data();
+        let mut out = Vec::with_capacity(n * c * ho * wo * kh * kw);
+        for plane in src.chunks(h * w) {
+            for oy in 0..ho {
+                for ox in 0..wo {
+                    for ky in 0..kh {
+                        let y = (oy * stride[0] + ky) as isize - padding[0] as isize;
+                        for kx in 0..kw {
+                            let x = (ox * stride[1] + kx) as isize - padding[1] as isize;
+                            let inside = y >= 0 && (y as usize) < h && x >= 0 && (x as usize) < w;
+                            out.push(if inside { plane[y as usize * w + x as usize] } else { fill });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(RingTensor::from_parts(vec![n, c, ho, wo, kh * kw], out))
+    }
+}
+
+#[cfg(test)]
+mod unfold_tests {
+    use super::*;
+
+    #[test]
+    fn unfold_gathers_windows_with_fill() {
+        let t = RingTensor::from_vec(&[1, 1, 2, 3], vec![1, 2, 3, 4, 5, 6]).unwrap();
+        let u = t.unfold2d([2, 2], [1, 1], [0, 0], false, 0).unwrap();
+        assert_eq!(u.shape(), &[1, 1, 1, 2, 4]);
+        assert_eq!(u.data(), &[1, 2, 4, 5, 2, 3, 5, 6]);
+        let p = t.unfold2d([2, 2], [2, 2], [1, 1], false, 99).unwrap();
+        assert_eq!(p.shape(), &[1, 1, 2, 2, 4]);
+        assert_eq!(&p.data()[..4], &[99, 99, 99, 1]);
+        let c = t.unfold2d([2, 2], [2, 2], [0, 0], true, 7).unwrap();
+        assert_eq!(c.shape(), &[1, 1, 1, 2, 4]);
+        assert_eq!(&c.data()[4..], &[3, 7, 6, 7]);
+    }
+}

@@ -27,18 +27,41 @@ pub(crate) enum Request {
     Square { shape: Vec<usize> },
     /// A binary triple (a, b, a AND b) over 64-bit lanes.
     And { shape: Vec<usize> },
+    /// n random bits r, XOR-shared packed 64 to a word and additively shared one per element.
+    Bits { n: usize },
+    /// n random bits r (XOR-shared, packed; additively shared) with a random ring element a and
+    /// additive shares of a·r, for a product with a bit in one round.
+    BitMul { n: usize },
 }
 
 const TAG_DONE: u64 = 0;
 const TAG_BATCH: u64 = 1;
 
 impl Request {
+    /// Shapes of what every party draws (the masks), and of what parties 1.. draw while party 0
+    /// receives a correction instead (the products).
+    pub(crate) fn layout(&self) -> Result<(Vec<Vec<usize>>, Vec<Vec<usize>>)> {
+        Ok(match self {
+            Request::Bilinear { op, x, y } => (vec![x.clone(), y.clone()], vec![op.output_shape(x, y)?]),
+            Request::Square { shape } => (vec![shape.clone()], vec![shape.clone()]),
+            Request::And { shape } => (vec![shape.clone(), shape.clone()], vec![shape.clone()]),
+            Request::Bits { n } => (vec![vec![n.div_ceil(64)]], vec![vec![*n]]),
+            Request::BitMul { n } => (vec![vec![n.div_ceil(64)], vec![*n]], vec![vec![*n], vec![*n]]),
+        })
+    }
+
     /// Words of party 0's correction for this request.
     pub(crate) fn correction_len(&self) -> Result<usize> {
-        Ok(match self {
-            Request::Bilinear { op, x, y } => numel(&op.output_shape(x, y)?),
-            Request::Square { shape } | Request::And { shape } => numel(shape),
-        })
+        Ok(self.layout()?.1.iter().map(|s| numel(s)).sum())
+    }
+
+    /// Whether the k-th common draw is XOR-shared (else additively).
+    fn common_is_xor(&self, k: usize) -> bool {
+        match self {
+            Request::And { .. } => true,
+            Request::Bits { .. } | Request::BitMul { .. } => k == 0,
+            _ => false,
+        }
     }
 
     fn encode(&self, out: &mut Vec<u64>) {
@@ -61,6 +84,8 @@ impl Request {
                 out.push(2);
                 shape(out, s);
             }
+            Request::Bits { n } => out.extend([3, *n as u64]),
+            Request::BitMul { n } => out.extend([4, *n as u64]),
         }
     }
 
@@ -79,6 +104,8 @@ impl Request {
             }
             1 => Request::Square { shape: shape(words)? },
             2 => Request::And { shape: shape(words)? },
+            3 => Request::Bits { n: small(take(words, 1)?[0])? },
+            4 => Request::BitMul { n: small(take(words, 1)?[0])? },
             t => return Err(Error::invalid("dealer request", format!("unknown request tag {t}"))),
         };
         Ok(req)
@@ -116,33 +143,26 @@ fn decode_message(msg: &[u64]) -> Result<Option<Vec<Request>>> {
     }
 }
 
-/// What each party draws, in order, from the PRG it shares with the dealer for one request.
-/// Parties `1..` also draw their share of the product; party 0 gets a correction instead.
+/// What one party draws, in order, from the PRG it shares with the dealer for one request: the
+/// masks everyone draws, then (parties 1..) its shares of the products. Party 0's product shares
+/// are the corrections it receives instead.
 pub(crate) struct Draws {
-    pub a: RingTensor,
-    pub b: RingTensor,
-    /// Party i ≥ 1: its share of c. Party 0: empty until the correction arrives.
-    pub c: Option<RingTensor>,
+    pub common: Vec<RingTensor>,
+    /// Shares of the products; empty at party 0 until the correction arrives.
+    pub own: Vec<RingTensor>,
 }
 
 /// Draws one party's part of a request from `prg` (party `id`).
 pub(crate) fn draw(prg: &mut Prg, id: usize, req: &Request) -> Result<Draws> {
-    Ok(match req {
-        Request::Bilinear { op, x, y } => {
-            let z = op.output_shape(x, y)?;
-            let a = prg.tensor(x);
-            let b = prg.tensor(y);
-            let c = (id != 0).then(|| prg.tensor(&z));
-            Draws { a, b, c }
-        }
-        Request::Square { shape } | Request::And { shape } => {
-            // Square pairs use `a` = r and `c` = share of r²; `b` is unused and left empty.
-            let a = prg.tensor(shape);
-            let b = if matches!(req, Request::And { .. }) { prg.tensor(shape) } else { RingTensor::zeros(&[0]) };
-            let c = (id != 0).then(|| prg.tensor(shape));
-            Draws { a, b, c }
-        }
-    })
+    let (common, own) = req.layout()?;
+    let common = common.iter().map(|s| prg.tensor(s)).collect();
+    let own = if id == 0 { Vec::new() } else { own.iter().map(|s| prg.tensor(s)).collect() };
+    Ok(Draws { common, own })
+}
+
+/// Bit e of a packed bit vector.
+pub(crate) fn bit(words: &[u64], e: usize) -> u64 {
+    (words[e / 64] >> (e % 64)) & 1
 }
 
 /// Regenerates every party's draws and computes party 0's corrections.
@@ -168,52 +188,66 @@ impl TripleMaker {
         Ok(out)
     }
 
-    /// Party 0's correction for `req`.
+    /// Party 0's correction for `req`: the true products minus the other parties' shares of them.
     pub(crate) fn correction(&mut self, req: &Request) -> Result<Vec<u64>> {
-        let is_and = matches!(req, Request::And { .. });
-        let mut a: Option<RingTensor> = None;
-        let mut b: Option<RingTensor> = None;
-        let mut c_rest: Option<RingTensor> = None;
+        if self.prgs.len() < 2 {
+            return Err(Error::invalid("dealer", "a dealer needs at least two parties"));
+        }
+        let mut common: Vec<RingTensor> = Vec::new();
+        let mut rest: Vec<RingTensor> = Vec::new();
         for (i, prg) in self.prgs.iter_mut().enumerate() {
             let d = draw(prg, i, req)?;
-            accumulate(&mut a, d.a, is_and)?;
-            accumulate(&mut b, d.b, is_and)?;
-            if let Some(c) = d.c {
-                accumulate(&mut c_rest, c, is_and)?;
+            if i == 0 {
+                common = d.common;
+                continue;
+            }
+            for (k, t) in d.common.into_iter().enumerate() {
+                if req.common_is_xor(k) { common[k].xor_assign(&t)? } else { common[k].add_assign(&t)? }
+            }
+            if rest.is_empty() {
+                rest = d.own;
+            } else {
+                for (acc, t) in rest.iter_mut().zip(&d.own) {
+                    if matches!(req, Request::And { .. }) { acc.xor_assign(t)? } else { acc.add_assign(t)? }
+                }
             }
         }
-        let (a, b) = (a.expect("at least one party"), b.expect("at least one party"));
-        let Some(mut rest) = c_rest else {
-            return Err(Error::invalid("dealer", "a dealer needs at least two parties"));
+        // Each product is written over the others' sum, in one fused pass where it is elementwise.
+        let fused = |rest: &mut RingTensor, f: &(dyn Fn(usize, u64) -> u64 + Sync)| {
+            rest.data_mut().par_iter_mut().enumerate().with_min_len(1 << 12).for_each(|(i, r)| *r = f(i, *r));
         };
-        // Elementwise requests: one fused pass, c_0 = f(a, b) − Σ_{i≥1} c_i, written over the sum.
-        let fused: Option<fn(u64, u64, u64) -> u64> = match req {
-            Request::Bilinear { op: BilinearOp::Mul, .. } => Some(|a, b, r| a.wrapping_mul(b).wrapping_sub(r)),
-            Request::Square { .. } => Some(|a, _, r| a.wrapping_mul(a).wrapping_sub(r)),
-            Request::And { .. } => Some(|a, b, r| (a & b) ^ r),
-            Request::Bilinear { .. } => None,
-        };
-        if let Some(f) = fused {
-            let (av, bv) = (a.data(), b.data());
-            let square = matches!(req, Request::Square { .. });
-            rest.data_mut().par_iter_mut().enumerate().with_min_len(1 << 12).for_each(|(i, r)| {
-                *r = f(av[i], if square { 0 } else { bv[i] }, *r);
-            });
-            return Ok(rest.into_vec());
+        match req {
+            Request::Bilinear { op: BilinearOp::Mul, .. } => {
+                let (a, b) = (common[0].data(), common[1].data());
+                fused(&mut rest[0], &|i, r| a[i].wrapping_mul(b[i]).wrapping_sub(r));
+            }
+            Request::Bilinear { op, .. } => {
+                rest[0] = op.apply(&common[0], &common[1])?.sub(&rest[0])?;
+            }
+            Request::Square { .. } => {
+                let a = common[0].data();
+                fused(&mut rest[0], &|i, r| a[i].wrapping_mul(a[i]).wrapping_sub(r));
+            }
+            Request::And { .. } => {
+                let (a, b) = (common[0].data(), common[1].data());
+                fused(&mut rest[0], &|i, r| (a[i] & b[i]) ^ r);
+            }
+            Request::Bits { .. } => {
+                let r = common[0].data();
+                fused(&mut rest[0], &|i, s| bit(r, i).wrapping_sub(s));
+            }
+            Request::BitMul { .. } => {
+                let (r, a) = (common[0].data(), common[1].data());
+                let (first, second) = rest.split_at_mut(1);
+                fused(&mut first[0], &|i, s| bit(r, i).wrapping_sub(s));
+                fused(&mut second[0], &|i, s| a[i].wrapping_mul(bit(r, i)).wrapping_sub(s));
+            }
         }
-        let Request::Bilinear { op, .. } = req else { unreachable!("elementwise requests are fused") };
-        Ok(op.apply(&a, &b)?.sub(&rest)?.into_vec())
+        if let [one] = &mut rest[..] {
+            return Ok(std::mem::replace(one, RingTensor::zeros(&[0])).into_vec());
+        }
+        Ok(rest.iter().flat_map(|t| t.data().iter().copied()).collect())
     }
-}
-
-/// acc ← acc + t (or ⊕ t); the first tensor is taken as is.
-fn accumulate(acc: &mut Option<RingTensor>, t: RingTensor, xor: bool) -> Result<()> {
-    match acc {
-        None => *acc = Some(t),
-        Some(s) if xor => s.xor_assign(&t)?,
-        Some(s) => s.add_assign(&t)?,
-    }
-    Ok(())
 }
 
 /// The trusted third party: answers party 0's requests until it says it is done.

@@ -177,6 +177,28 @@ impl AdditiveParty {
         Ok(acc.unwrap_or_else(|| into_words(own)))
     }
 
+    /// Like [`Self::open_words`] for a message made of (XOR-combined, added) segment pairs.
+    fn open_mixed(&mut self, own: Vec<u64>, segments: Vec<(usize, usize)>) -> Result<Vec<u64>> {
+        let len = own.len();
+        let own = Arc::new(own);
+        let others: Vec<_> = self.others().collect();
+        for &j in &others {
+            self.net.send_shared(Phase::Online, j, &own)?;
+        }
+        let mut acc = own.as_ref().clone();
+        for &j in &others {
+            let m = self.net.recv(j, len)?;
+            let mut at = 0;
+            for &(xor_len, add_len) in &segments {
+                combine_into(&mut acc[at..at + xor_len], &m[at..at + xor_len], true);
+                at += xor_len;
+                combine_into(&mut acc[at..at + add_len], &m[at..at + add_len], false);
+                at += add_len;
+            }
+        }
+        Ok(acc)
+    }
+
     /// Party 0 (TTP) asks the dealer for these requests' corrections before computing.
     fn request(&mut self, reqs: &[Request]) -> Result<()> {
         if let Corrections::Dealer(d) = self.corrections {
@@ -186,7 +208,7 @@ impl AdditiveParty {
     }
 
     /// Party 0 collects the corrections for `reqs` (from the dealer or computed locally) and stores
-    /// them as each draw's `c`.
+    /// them as each draw's product shares.
     fn fill_corrections(&mut self, reqs: &[Request], draws: &mut [Draws]) -> Result<()> {
         let mut lens = Vec::with_capacity(reqs.len());
         for r in reqs {
@@ -200,14 +222,16 @@ impl AdditiveParty {
             }
             Corrections::Local(maker) => maker.corrections(reqs)?,
         };
-        // Split from the back so that each piece is moved, not copied, when there is one request.
-        for ((r, d), len) in reqs.iter().zip(draws.iter_mut()).zip(lens).rev() {
-            let piece = words.split_off(words.len() - len);
-            let shape = match r {
-                Request::Bilinear { op, x, y } => op.output_shape(x, y)?,
-                Request::Square { shape } | Request::And { shape } => shape.clone(),
-            };
-            d.c = Some(RingTensor::from_vec(&shape, piece)?);
+        // Split from the back so that each piece is moved, not copied, when there is one product.
+        for (r, d) in reqs.iter().zip(draws.iter_mut()).rev() {
+            let shapes = r.layout()?.1;
+            let mut own = Vec::with_capacity(shapes.len());
+            for shape in shapes.iter().rev() {
+                let piece = words.split_off(words.len() - numel(shape));
+                own.push(RingTensor::from_vec(shape, piece)?);
+            }
+            own.reverse();
+            d.own = own;
         }
         Ok(())
     }
@@ -376,8 +400,8 @@ impl Protocol for AdditiveParty {
         let total: usize = items.iter().map(|(x, y, _)| x.len() + y.len()).sum();
         let mut msg = Vec::with_capacity(total);
         for ((x, y, _), d) in items.iter().zip(&draws) {
-            mask_into(&mut msg, x.data(), d.a.data(), false);
-            mask_into(&mut msg, y.data(), d.b.data(), false);
+            mask_into(&mut msg, x.data(), d.common[0].data(), false);
+            mask_into(&mut msg, y.data(), d.common[1].data(), false);
         }
         let opened = self.open_words(msg, false)?;
         self.fill_corrections(&reqs, &mut draws)?;
@@ -387,8 +411,9 @@ impl Protocol for AdditiveParty {
             let (eps, tail) = rest.split_at(x.len());
             let (delta, tail) = tail.split_at(y.len());
             rest = tail;
-            let c = d.c.ok_or_else(|| self.protocol_error(op.name(), "missing triple correction"))?;
-            out.push(beaver_combine(self.id, *op, (x.shape(), eps), (y.shape(), delta), &d.a, &d.b, c)?);
+            let [a, b] = <[RingTensor; 2]>::try_from(d.common).expect("a and b");
+            let c = d.own.into_iter().next().ok_or_else(|| self.protocol_error(op.name(), "missing triple correction"))?;
+            out.push(beaver_combine(self.id, *op, (x.shape(), eps), (y.shape(), delta), &a, &b, c)?);
         }
         Ok(out)
     }
@@ -399,7 +424,7 @@ impl Protocol for AdditiveParty {
         let mut draws = self.draw_all(&reqs)?;
         let mut msg = Vec::with_capacity(xs.iter().map(|x| x.len()).sum());
         for (x, d) in xs.iter().zip(&draws) {
-            mask_into(&mut msg, x.data(), d.a.data(), false);
+            mask_into(&mut msg, x.data(), d.common[0].data(), false);
         }
         let opened = self.open_words(msg, false)?;
         self.fill_corrections(&reqs, &mut draws)?;
@@ -409,10 +434,10 @@ impl Protocol for AdditiveParty {
             let (eps, tail) = rest.split_at(x.len());
             rest = tail;
             // x² = (ε + r)² = s + 2εr + ε²; party 0 adds the public ε².
-            let s = d.c.ok_or_else(|| self.protocol_error("square", "missing square correction"))?;
+            let s = d.own.into_iter().next().ok_or_else(|| self.protocol_error("square", "missing square correction"))?;
             let party0 = self.id == 0;
             let mut z = s;
-            let r = d.a.data();
+            let r = d.common[0].data();
             z.data_mut().par_iter_mut().zip(eps.par_iter()).zip(r.par_iter()).for_each(|((z, &e), &r)| {
                 let mut v = z.wrapping_add(e.wrapping_mul(r).wrapping_mul(2));
                 if party0 {
@@ -461,8 +486,8 @@ impl Protocol for AdditiveParty {
         let mut draws = self.draw_all(&reqs)?;
         let mut msg = Vec::with_capacity(2 * items.iter().map(|(x, _)| x.len()).sum::<usize>());
         for ((x, y), d) in items.iter().zip(&draws) {
-            mask_into(&mut msg, x.data(), d.a.data(), true);
-            mask_into(&mut msg, y.data(), d.b.data(), true);
+            mask_into(&mut msg, x.data(), d.common[0].data(), true);
+            mask_into(&mut msg, y.data(), d.common[1].data(), true);
         }
         let opened = self.open_words(msg, true)?;
         self.fill_corrections(&reqs, &mut draws)?;
@@ -475,9 +500,9 @@ impl Protocol for AdditiveParty {
             let (dl, tail) = tail.split_at(n);
             rest = tail;
             // x∧y = c ⊕ (e∧b) ⊕ (a∧d) ⊕ (e∧d), the last term at party 0 only.
-            let mut z = d.c.ok_or_else(|| self.protocol_error("and", "missing triple correction"))?;
-            let (a, b) = (d.a.data(), d.b.data());
-            z.data_mut().iter_mut().enumerate().for_each(|(i, z)| {
+            let (a, b) = (d.common[0].data(), d.common[1].data());
+            let mut z = d.own.into_iter().next().ok_or_else(|| self.protocol_error("and", "missing triple correction"))?;
+            z.data_mut().par_iter_mut().enumerate().with_min_len(1 << 12).for_each(|(i, z)| {
                 let mut v = *z ^ (e[i] & b[i]) ^ (a[i] & dl[i]);
                 if party0 {
                     v ^= e[i] & dl[i];
@@ -492,6 +517,99 @@ impl Protocol for AdditiveParty {
     fn barrier(&mut self) -> Result<()> {
         barrier(&mut self.net, self.parties)
     }
+
+    fn a2b_addends(&mut self, x: &RingTensor) -> Result<Vec<RingTensor>> {
+        // Each party XOR-shares its own share: no communication.
+        (0..self.parties).map(|j| self.share_bits(j, (self.id == j).then_some(x), x.shape())).collect()
+    }
+
+    fn zero_test_pair(&mut self, x: &RingTensor) -> Result<Option<(RingTensor, RingTensor)>> {
+        if self.parties != 2 {
+            return Ok(None);
+        }
+        let neg = x.neg();
+        let u = self.share_bits(0, (self.id == 0).then_some(x), x.shape())?;
+        let v = self.share_bits(1, (self.id == 1).then_some(&neg), x.shape())?;
+        Ok(Some((u, v)))
+    }
+
+    fn b2a_bits_many(&mut self, items: &[(&RingTensor, usize)]) -> Result<Vec<RingTensor>> {
+        let reqs: Vec<Request> = items.iter().map(|&(_, n)| Request::Bits { n }).collect();
+        for &(b, n) in items {
+            check_packed(b, n, "b2a")?;
+        }
+        self.request(&reqs)?;
+        let mut draws = self.draw_all(&reqs)?;
+        // Open c = b ⊕ r (packed); then b = c + r − 2cr with c public.
+        let mut msg = Vec::new();
+        for (&(b, _), d) in items.iter().zip(&draws) {
+            mask_into(&mut msg, b.data(), d.common[0].data(), true);
+        }
+        let opened = self.open_words(msg, true)?;
+        self.fill_corrections(&reqs, &mut draws)?;
+        let party0 = self.id == 0;
+        let mut rest = &opened[..];
+        let mut out = Vec::with_capacity(items.len());
+        for (&(b, n), d) in items.iter().zip(draws) {
+            let (c, tail) = rest.split_at(b.len());
+            rest = tail;
+            let mut r = d.own.into_iter().next().ok_or_else(|| self.protocol_error("b2a", "missing random bits"))?;
+            r.data_mut().par_iter_mut().enumerate().with_min_len(1 << 12).for_each(|(e, r)| {
+                if dealer::bit(c, e) == 1 {
+                    *r = (party0 as u64).wrapping_sub(*r);
+                }
+            });
+            debug_assert_eq!(r.len(), n);
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    fn mul_bits_many(&mut self, items: &[(&RingTensor, &RingTensor)]) -> Result<Vec<RingTensor>> {
+        // x·b = c·x + (1 − 2c)·x·r with c = b ⊕ r opened, and x·r = ε·r + a·r with ε = x − a
+        // opened in the same round.
+        let reqs: Vec<Request> = items.iter().map(|(x, _)| Request::BitMul { n: x.len() }).collect();
+        for (x, b) in items {
+            check_packed(b, x.len(), "mul_bits")?;
+        }
+        self.request(&reqs)?;
+        let mut draws = self.draw_all(&reqs)?;
+        let mut msg = Vec::new();
+        for ((x, b), d) in items.iter().zip(&draws) {
+            mask_into(&mut msg, b.data(), d.common[0].data(), true);
+            mask_into(&mut msg, x.data(), d.common[1].data(), false);
+        }
+        // The bit part is XOR-combined and the ε part added; open both in one message.
+        let opened = self.open_mixed(msg, items.iter().map(|(x, b)| (b.len(), x.len())).collect())?;
+        self.fill_corrections(&reqs, &mut draws)?;
+        let mut rest = &opened[..];
+        let mut out = Vec::with_capacity(items.len());
+        for ((x, b), d) in items.iter().zip(draws) {
+            let (c, tail) = rest.split_at(b.len());
+            let (eps, tail) = tail.split_at(x.len());
+            rest = tail;
+            let mut own = d.own.into_iter();
+            let (r, ar) = (own.next(), own.next());
+            let (Some(r), Some(mut z)) = (r, ar) else {
+                return Err(self.protocol_error("mul_bits", "missing bit triple"));
+            };
+            let (xv, rv) = (x.data(), r.data());
+            z.data_mut().par_iter_mut().enumerate().with_min_len(1 << 12).for_each(|(i, z)| {
+                let xr = eps[i].wrapping_mul(rv[i]).wrapping_add(*z);
+                *z = if dealer::bit(c, i) == 1 { xv[i].wrapping_sub(xr) } else { xr };
+            });
+            out.push(RingTensor::from_vec(x.shape(), z.into_vec())?);
+        }
+        Ok(out)
+    }
+}
+
+/// Errors unless `b` holds exactly ⌈n/64⌉ packed words.
+fn check_packed(b: &RingTensor, n: usize, op: &'static str) -> Result<()> {
+    if b.len() != n.div_ceil(64) {
+        return Err(Error::shape(op, format!("{} packed words cannot hold {n} bits", b.len())));
+    }
+    Ok(())
 }
 
 /// z_i = c_i + f(ε, b_i) + f(a_i, δ), with f(ε, δ) folded into party 0's first term.
