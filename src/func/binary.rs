@@ -284,7 +284,12 @@ mod tests {
 
     #[test]
     fn evens_and_splits() {
-        assert_eq!(evens(0b1011), 0b11);
+        assert_eq!(evens(0b1011), 0b01);
+        assert_eq!(evens(0b0101), 0b11);
+        let naive = |w: u64| (0..32).fold(0, |acc, i| acc | (((w >> (2 * i)) & 1) << i));
+        for w in [0u64, 1, 0xdead_beef_cafe_f00d, u64::MAX / 3, 1 << 62] {
+            assert_eq!(evens(w), naive(w));
+        }
         assert_eq!(evens(u64::MAX), u32::MAX as u64);
         let t = RingTensor::from_vec(&[3], vec![0xAAAA_AAAA_AAAA_AAAA, 0x5555_5555_5555_5555, 1]).unwrap();
         let (e, o) = split_even_odd(&t);
