@@ -10,6 +10,7 @@
 #[cfg(not(target_endian = "little"))]
 compile_error!("testbed's wire format is little-endian u64 words; big-endian targets are not supported");
 
+pub mod alloc;
 pub mod bench;
 pub mod cli;
 pub mod func;

@@ -1,10 +1,10 @@
 //! The `testbed` command; see [`testbed::cli`].
 
-/// mimalloc keeps freed pages for reuse: protocol steps allocate and drop many large buffers, and
-/// with the system allocator each one costs fresh page faults.
+/// mimalloc, configured by `testbed::alloc` to keep freed pages for reuse.
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    testbed::alloc::keep_freed_memory();
     testbed::cli::main()
 }

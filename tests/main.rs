@@ -4,6 +4,7 @@ mod cli;
 mod common;
 mod protocol;
 mod approx;
+mod functions;
 
 /// The same allocator as the binary, so large protocol buffers are reused instead of page-faulted.
 #[global_allocator]
