@@ -379,3 +379,90 @@ pub fn parse_shape(s: &str) -> Result<Vec<usize>> {
         _ => Err(Error::invalid("--shape", format!("`{s}` is not a shape like 1000000 or 1x3x224x224"))),
     }
 }
+
+/// One row of the function accuracy/cost table.
+#[derive(Clone, Debug, Serialize)]
+pub struct FunctionRow {
+    pub function: String,
+    pub domain: String,
+    pub shape: String,
+    pub max_abs_err: f64,
+    pub max_rel_err: f64,
+    pub rounds: u64,
+    pub bytes_per_element: f64,
+    pub offline_bytes_per_element: f64,
+    pub wall_s: f64,
+}
+
+/// The shape each function is tabulated on, for about `n` elements.
+fn table_shape(f: Func, n: usize) -> Vec<usize> {
+    match f {
+        Func::Max | Func::Argmax | Func::Softmax | Func::LogSoftmax => vec![n.div_ceil(10), 10],
+        Func::LayerNorm => vec![n.div_ceil(64), 64],
+        Func::MaxPool2d => {
+            let side = 2 * (((n as f64).sqrt() as usize) / 2).max(1);
+            vec![1, 1, side, side]
+        }
+        _ => vec![n],
+    }
+}
+
+/// Measures every catalogue function on about `n` elements of its domain: errors against float64,
+/// rounds, bytes per element (sent per party) and offline bytes per element.
+pub fn function_table(cfg: &ProtocolConfig, n: usize, seed: u64) -> Result<Vec<FunctionRow>> {
+    let mut rows = Vec::new();
+    for &(_, f) in Func::ALL.iter() {
+        let shape = table_shape(f, n);
+        let spec = OpSpec {
+            op: OpKind::Func(f),
+            shapes: vec![shape.clone(); f.arity()],
+            conv: ConvArgs::default(),
+            reps: 1,
+            seed: Some(seed),
+            transport: TransportKind::Sim,
+        };
+        let r = run_op(cfg, &spec)?;
+        let elems = numel(&shape) as f64;
+        let (lo, hi) = f.domain();
+        rows.push(FunctionRow {
+            function: f.name().to_string(),
+            domain: format!("[{lo}, {hi}]"),
+            shape: shape_string(&shape),
+            max_abs_err: r.max_abs_err,
+            max_rel_err: r.max_rel_err,
+            rounds: r.rounds,
+            bytes_per_element: r.bytes_sent_per_party.iter().copied().max().unwrap_or(0) as f64 / elems,
+            offline_bytes_per_element: r.bytes_offline_total as f64 / elems,
+            wall_s: r.wall_s,
+        });
+    }
+    Ok(rows)
+}
+
+/// Writes the function table as `functions.md` and `functions.csv` in `dir` (atomically).
+pub fn write_function_table(rows: &[FunctionRow], protocol: &str, dir: &std::path::Path) -> Result<()> {
+    let io = |path: &std::path::Path, e: std::io::Error| Error::Io { path: path.display().to_string(), source: e };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let mut md = format!(
+        "# Private functions on {protocol}\n\nErrors against float64 on each function's domain; bytes are sent per party per element.\n\n\
+         | function | domain | shape | max abs err | max rel err | rounds | bytes/elem | offline bytes/elem |\n|---|---|---|---|---|---|---|---|\n"
+    );
+    let mut csv = String::from("function,domain,shape,max_abs_err,max_rel_err,rounds,bytes_per_element,offline_bytes_per_element,wall_s\n");
+    for r in rows {
+        md.push_str(&format!(
+            "| {} | {} | {} | {:.2e} | {:.2e} | {} | {:.2} | {:.2} |\n",
+            r.function, r.domain, r.shape, r.max_abs_err, r.max_rel_err, r.rounds, r.bytes_per_element, r.offline_bytes_per_element
+        ));
+        csv.push_str(&format!(
+            "{},\"{}\",{},{},{},{},{},{},{}\n",
+            r.function, r.domain, r.shape, r.max_abs_err, r.max_rel_err, r.rounds, r.bytes_per_element, r.offline_bytes_per_element, r.wall_s
+        ));
+    }
+    for (name, text) in [("functions.md", md), ("functions.csv", csv)] {
+        let path = dir.join(name);
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, text).map_err(|e| io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
+    }
+    Ok(())
+}

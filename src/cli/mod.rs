@@ -4,7 +4,7 @@
 //! Exit codes: 0 success, 2 bad input (the one-line error names the file, field, op or party),
 //! 1 runtime failure.
 
-use crate::bench::{parse_shape, run_op, ConvArgs, OpKind, OpReport, OpSpec, TransportKind};
+use crate::bench::{function_table, parse_shape, run_op, write_function_table, ConvArgs, OpKind, OpReport, OpSpec, TransportKind};
 use crate::error::Error;
 use crate::protocol::ProtocolConfig;
 use clap::{Args, Parser, Subcommand};
@@ -29,6 +29,27 @@ enum Command {
 enum BenchCommand {
     /// Times one private op on random inputs and counts its rounds and bytes.
     Op(OpArgs),
+    /// Tabulates every private function: error against float64, rounds, bytes per element.
+    Functions(FunctionsArgs),
+}
+
+#[derive(Args, Debug)]
+struct FunctionsArgs {
+    /// Protocol variant: a name in protocols/ or a path.
+    #[arg(long, default_value = "2pc-ttp")]
+    protocol: String,
+    /// Number of parties (where the family allows it).
+    #[arg(long)]
+    parties: Option<usize>,
+    /// Elements per function.
+    #[arg(long, default_value_t = 10_000)]
+    elements: usize,
+    /// Output folder (default results/functions/<protocol>).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    /// Seed of the random inputs and shares.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(Args, Debug)]
@@ -93,7 +114,29 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Bench(BenchCommand::Op(a)) => bench_op(a),
+        Command::Bench(BenchCommand::Functions(a)) => bench_functions(a),
     }
+}
+
+fn bench_functions(a: FunctionsArgs) -> Result<(), Error> {
+    let mut cfg = ProtocolConfig::load(&a.protocol)?;
+    if let Some(n) = a.parties {
+        cfg = cfg.with_parties(n)?;
+    }
+    if a.elements == 0 {
+        return Err(Error::invalid("--elements", "needs at least one element"));
+    }
+    let rows = function_table(&cfg, a.elements, a.seed)?;
+    let dir = a.out.unwrap_or_else(|| std::path::Path::new("results/functions").join(&cfg.name));
+    write_function_table(&rows, &cfg.name, &dir)?;
+    for r in &rows {
+        println!(
+            "{:<12} rounds {:>3}  bytes/elem {:>8.2}  max abs err {:.2e}  max rel err {:.2e}",
+            r.function, r.rounds, r.bytes_per_element, r.max_abs_err, r.max_rel_err
+        );
+    }
+    println!("wrote {}", dir.join("functions.md").display());
+    Ok(())
 }
 
 fn bench_op(a: OpArgs) -> Result<(), Error> {
