@@ -5,12 +5,23 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use testbed::protocol::{simulate, Job, Outcome, ProtocolConfig, SessionOptions};
 use testbed::ring::RingTensor;
 
-/// Every protocol variant shipped in protocols/ (the conformance suite runs on each).
+/// Every protocol variant shipped in protocols/ (the conformance suite runs on each); a variant
+/// whose family takes any number of parties is run with 3, 4, 5 and 8.
 pub fn all_protocols() -> Vec<ProtocolConfig> {
-    testbed::protocol::config::known_names()
-        .iter()
-        .map(|n| ProtocolConfig::load(n).unwrap_or_else(|e| panic!("{n}: {e}")))
-        .collect()
+    let mut out = Vec::new();
+    for n in testbed::protocol::config::known_names() {
+        let cfg = ProtocolConfig::load(&n).unwrap_or_else(|e| panic!("{n}: {e}"));
+        if cfg.family == testbed::protocol::Family::NpcAdditive {
+            for parties in [3, 4, 5, 8] {
+                let mut c = cfg.clone().with_parties(parties).unwrap();
+                c.name = format!("{n} (N = {parties})");
+                out.push(c);
+            }
+        } else {
+            out.push(cfg);
+        }
+    }
+    out
 }
 
 /// Runs a job with a fixed seed, panicking on failure.

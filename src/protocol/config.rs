@@ -53,6 +53,19 @@ pub enum DealerKind {
     FirstParty,
 }
 
+/// How fixed-point products are truncated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum Truncation {
+    /// Each party shifts its own share (SecureML); two parties only; fails with probability
+    /// |x|/2^64 per element.
+    #[serde(rename = "local")]
+    Local,
+    /// Open x + r for a dealer-made random r whose shifted value and top bit are shared too; one
+    /// round; off by at most one ulp, never wraps while |x| < 2^62.
+    #[serde(rename = "dealer")]
+    Dealer,
+}
+
 /// A parsed, validated protocol variant.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,6 +80,11 @@ pub struct ProtocolConfig {
     /// Dealer kind (families with a dealer).
     #[serde(default)]
     pub dealer: DealerKind,
+    /// How fixed-point products are truncated: `local` (two parties only; each shifts its share)
+    /// or `dealer` (one round with a dealer-made mask; any number of parties, never wraps).
+    /// Default: `local` for 2pc-ttp, `dealer` for npc-additive.
+    #[serde(default)]
+    pub truncation: Option<Truncation>,
     /// Allows insecure options such as `dealer: first-party`.
     #[serde(default)]
     pub insecure: bool,
@@ -178,6 +196,9 @@ impl ProtocolConfig {
             }
             _ => {}
         }
+        if self.truncation() == Truncation::Local && self.parties != 2 && self.family != Family::ThreePcReplicated {
+            return Err(field("truncation", format!("local truncation needs 2 parties, not {}", self.parties)));
+        }
         if self.parties > 64 {
             return Err(field("parties", format!("{} parties is more than the 64 supported", self.parties)));
         }
@@ -205,6 +226,14 @@ impl ProtocolConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The truncation method in force (the family's default when the file names none).
+    pub fn truncation(&self) -> Truncation {
+        self.truncation.unwrap_or(match self.family {
+            Family::NpcAdditive => Truncation::Dealer,
+            _ => Truncation::Local,
+        })
     }
 
     /// Whether a dealer endpoint takes part.

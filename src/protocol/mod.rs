@@ -21,7 +21,7 @@ mod session;
 
 pub use additive::{AdditiveParty, Dealer};
 pub use bilinear::BilinearOp;
-pub use config::{DealerKind, Family, FunctionConfig, ProtocolConfig};
+pub use config::{DealerKind, Family, FunctionConfig, ProtocolConfig, Truncation};
 pub use cost::Cost;
 pub use session::{simulate, Job, Outcome, PartyOutcome, SessionOptions};
 

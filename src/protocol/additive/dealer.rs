@@ -32,6 +32,9 @@ pub(crate) enum Request {
     /// n random bits r (XOR-shared, packed; additively shared) with a random ring element a and
     /// additive shares of a·r, for a product with a bit in one round.
     BitMul { n: usize },
+    /// A truncation mask: r uniform (additively shared), with shares of (r mod 2^63) >> bits and
+    /// of r's top bit.
+    Trunc { n: usize, bits: u32 },
 }
 
 const TAG_DONE: u64 = 0;
@@ -47,6 +50,7 @@ impl Request {
             Request::And { shape } => (vec![shape.clone(), shape.clone()], vec![shape.clone()]),
             Request::Bits { n } => (vec![vec![n.div_ceil(64)]], vec![vec![*n]]),
             Request::BitMul { n } => (vec![vec![n.div_ceil(64)], vec![*n]], vec![vec![*n], vec![*n]]),
+            Request::Trunc { n, .. } => (vec![vec![*n]], vec![vec![*n], vec![*n]]),
         })
     }
 
@@ -86,6 +90,7 @@ impl Request {
             }
             Request::Bits { n } => out.extend([3, *n as u64]),
             Request::BitMul { n } => out.extend([4, *n as u64]),
+            Request::Trunc { n, bits } => out.extend([5, *n as u64, *bits as u64]),
         }
     }
 
@@ -106,6 +111,13 @@ impl Request {
             2 => Request::And { shape: shape(words)? },
             3 => Request::Bits { n: small(take(words, 1)?[0])? },
             4 => Request::BitMul { n: small(take(words, 1)?[0])? },
+            5 => {
+                let w = take(words, 2)?;
+                if w[1] == 0 || w[1] >= 63 {
+                    return Err(Error::invalid("dealer request", format!("cannot truncate by {} bits", w[1])));
+                }
+                Request::Trunc { n: small(w[0])?, bits: w[1] as u32 }
+            }
             t => return Err(Error::invalid("dealer request", format!("unknown request tag {t}"))),
         };
         Ok(req)
@@ -241,6 +253,12 @@ impl TripleMaker {
                 let (first, second) = rest.split_at_mut(1);
                 fused(&mut first[0], &|i, s| bit(r, i).wrapping_sub(s));
                 fused(&mut second[0], &|i, s| a[i].wrapping_mul(bit(r, i)).wrapping_sub(s));
+            }
+            Request::Trunc { bits, .. } => {
+                let (r, bits) = (common[0].data(), *bits);
+                let (first, second) = rest.split_at_mut(1);
+                fused(&mut first[0], &|i, s| ((r[i] & (u64::MAX >> 1)) >> bits).wrapping_sub(s));
+                fused(&mut second[0], &|i, s| (r[i] >> 63).wrapping_sub(s));
             }
         }
         if let [one] = &mut rest[..] {

@@ -23,7 +23,10 @@
 //! | bilinear f(x, y) → z | 1 | 8(N−1)(\|x\| + \|y\|) | 8\|z\| |
 //! | square | 1 | 8(N−1)n | 8n |
 //! | AND (64-bit lanes) | 1 | 16(N−1)n | 8n |
-//! | truncate (N = 2) | 0 | 0 | 0 |
+//! | truncate, local (N = 2) | 0 | 0 | 0 |
+//! | truncate, dealer mask | 1 | 8(N−1)n | 16n |
+//! | B2A of n packed bits | 1 | 8(N−1)⌈n/64⌉ | 8n |
+//! | x·b for n elements and packed bits b | 1 | 8(N−1)(n + ⌈n/64⌉) | 16n |
 //!
 //! With the insecure first-party dealer the offline column is 0 (party 0 computes the corrections).
 
@@ -32,7 +35,7 @@ pub(crate) mod dealer;
 pub use dealer::Dealer;
 
 use super::bilinear::BilinearOp;
-use super::config::{DealerKind, FunctionConfig, ProtocolConfig};
+use super::config::{DealerKind, FunctionConfig, ProtocolConfig, Truncation};
 use super::cost::Cost;
 use super::prg::Prg;
 use super::session::{barrier, exchange_seeds, SessionOptions};
@@ -60,6 +63,7 @@ pub struct AdditiveParty {
     parties: usize,
     frac_bits: u32,
     functions: FunctionConfig,
+    truncation: Truncation,
     net: Net,
     /// PRGs shared with each other party (input sharing).
     pair: Vec<Option<Prg>>,
@@ -100,6 +104,7 @@ impl AdditiveParty {
             parties: cfg.parties,
             frac_bits: cfg.precision_bits,
             functions: cfg.functions.clone(),
+            truncation: cfg.truncation(),
             net,
             pair,
             triple_prg,
@@ -145,9 +150,17 @@ impl AdditiveParty {
         Self::bilinear_cost(parties, dealer, n, n, n)
     }
 
-    /// Cost of truncating n elements (local for two parties).
-    pub fn truncate_cost(_parties: usize, _n: usize) -> Cost {
-        Cost::default()
+    /// Cost of truncating n elements: free when local (two parties), else one opening plus two
+    /// dealer words per element.
+    pub fn truncate_cost(parties: usize, truncation: Truncation, dealer: DealerKind, n: usize) -> Cost {
+        match truncation {
+            Truncation::Local => Cost::default(),
+            Truncation::Dealer => Cost {
+                rounds: 1,
+                bytes_per_party: 8 * (parties as u64 - 1) * n as u64,
+                offline_bytes: if dealer == DealerKind::Ttp { 16 * n as u64 } else { 0 },
+            },
+        }
     }
 
     // ----- internals -----
@@ -197,6 +210,51 @@ impl AdditiveParty {
             }
         }
         Ok(acc)
+    }
+
+    /// Truncation with a dealer mask (any number of parties): open c = x + 2^62 + r, then
+    /// ⌊(x + 2^62)/2^f⌋ = (c ≫ f) − (r mod 2^63 ≫ f) − r₆₃·2^(63−f) + w·2^(64−f) (+1 at most), where
+    /// the wrap w = r₆₃·(1 − c₆₃) is linear in the shared top bit r₆₃ because x + 2^62 < 2^63.
+    fn truncate_with_dealer(&mut self, xs: Vec<RingTensor>, bits: u32) -> Result<Vec<RingTensor>> {
+        let reqs: Vec<Request> = xs.iter().map(|x| Request::Trunc { n: x.len(), bits }).collect();
+        self.request(&reqs)?;
+        let mut draws = self.draw_all(&reqs)?;
+        let offset = if self.id == 0 { 1u64 << 62 } else { 0 };
+        let mut msg = Vec::with_capacity(xs.iter().map(|x| x.len()).sum());
+        for (x, d) in xs.iter().zip(&draws) {
+            let r = d.common[0].data();
+            msg.extend(x.data().iter().zip(r).map(|(&v, &r)| v.wrapping_add(r).wrapping_add(offset)));
+        }
+        let opened = self.open_words(msg, false)?;
+        self.fill_corrections(&reqs, &mut draws)?;
+        let party0 = self.id == 0;
+        let mut rest = &opened[..];
+        let mut out = Vec::with_capacity(xs.len());
+        for (x, d) in xs.into_iter().zip(draws) {
+            let (c, tail) = rest.split_at(x.len());
+            rest = tail;
+            let mut own = d.own.into_iter();
+            let (Some(low), Some(msb)) = (own.next(), own.next()) else {
+                return Err(self.protocol_error("truncate", "missing truncation mask"));
+            };
+            let (low, msb) = (low.data(), msb.data());
+            let data: Vec<u64> = (0..x.len())
+                .into_par_iter()
+                .with_min_len(1 << 12)
+                .map(|i| {
+                    let mut v = low[i].wrapping_neg().wrapping_sub(msb[i] << (63 - bits));
+                    if c[i] >> 63 == 0 {
+                        v = v.wrapping_add(msb[i] << (64 - bits));
+                    }
+                    if party0 {
+                        v = v.wrapping_add(c[i] >> bits).wrapping_sub(1u64 << (62 - bits));
+                    }
+                    v
+                })
+                .collect();
+            out.push(RingTensor::from_vec(x.shape(), data)?);
+        }
+        Ok(out)
     }
 
     /// Party 0 (TTP) asks the dealer for these requests' corrections before computing.
@@ -451,14 +509,17 @@ impl Protocol for AdditiveParty {
     }
 
     fn truncate_many(&mut self, xs: Vec<RingTensor>, bits: u32) -> Result<Vec<RingTensor>> {
+        if bits == 0 || bits >= 62 {
+            return Err(Error::invalid("truncate", format!("cannot shift by {bits} bits")));
+        }
+        if self.truncation == Truncation::Dealer {
+            return self.truncate_with_dealer(xs, bits);
+        }
         if self.parties != 2 {
             return Err(self.protocol_error(
                 "truncate",
                 format!("local truncation needs exactly 2 parties (this session has {})", self.parties),
             ));
-        }
-        if bits >= 64 {
-            return Err(Error::invalid("truncate", format!("cannot shift by {bits} bits")));
         }
         let party0 = self.id == 0;
         Ok(xs
