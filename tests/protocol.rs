@@ -362,3 +362,30 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn replicated_products_and_truncation_cost_their_formulas() {
+    use testbed::protocol::ReplicatedParty;
+    let cfg = ProtocolConfig::load("3pc-replicated").unwrap();
+    for (xs, ys, op) in product_cases() {
+        let (x, y) = (random_ring(&xs, 1), random_ring(&ys, 2));
+        let z = z_len(&x, &y, op);
+        // The ring product alone: 1 round, 8|z| bytes sent by every party, nothing offline.
+        let raw = run(&cfg, 3, &Product { x: x.clone(), y: y.clone(), op, fixed: false });
+        let want = ReplicatedParty::bilinear_cost(z);
+        for party in &raw.parties {
+            assert_eq!(party.output.1.rounds_online, want.rounds, "{op:?}");
+            assert_eq!(party.output.1.online(), want.bytes_per_party, "{op:?}");
+        }
+        assert!(raw.dealer.is_none());
+        // With truncation: one more round, in which party 1 alone sends 8|z| bytes.
+        let fixed = run(&cfg, 3, &Product { x, y, op, fixed: true });
+        let t = ReplicatedParty::truncate_cost(z);
+        let rounds = fixed.parties.iter().map(|p| p.output.1.rounds_online).max().unwrap();
+        assert_eq!(rounds, want.then(t).rounds, "{op:?}");
+        for (id, party) in fixed.parties.iter().enumerate() {
+            let extra = if id == 1 { t.bytes_per_party } else { 0 };
+            assert_eq!(party.output.1.online(), want.bytes_per_party + extra, "{op:?} party {id}");
+        }
+    }
+}

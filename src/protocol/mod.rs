@@ -13,6 +13,7 @@
 //! trusted not to collude. Shares, masks and triples come from AES-128-CTR seeded from the OS.
 
 mod additive;
+mod replicated;
 pub mod bilinear;
 pub mod config;
 pub mod cost;
@@ -20,6 +21,7 @@ pub mod prg;
 mod session;
 
 pub use additive::{AdditiveParty, Dealer};
+pub use replicated::{ReplicatedParty, Rss};
 pub use bilinear::BilinearOp;
 pub use config::{DealerKind, Family, FunctionConfig, ProtocolConfig, Truncation};
 pub use cost::Cost;

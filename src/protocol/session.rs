@@ -5,6 +5,7 @@
 //! endpoints as threads over the simulator transport and collects outputs and meters.
 
 use super::additive::{AdditiveParty, Dealer};
+use super::replicated::ReplicatedParty;
 use super::config::{Family, ProtocolConfig};
 use super::prg::{Prg, Seed, seed_from_u64};
 use super::Protocol;
@@ -85,10 +86,11 @@ pub fn run_endpoint<J: Job>(
                 Ok(EndpointResult::Party(PartyOutcome { output, report: party.finish()? }))
             }
         }
-        Family::ThreePcReplicated => Err(Error::invalid(
-            "protocol",
-            "the 3pc-replicated family is not implemented yet (planned in the 3PC/N-party issue)",
-        )),
+        Family::ThreePcReplicated => {
+            let mut party = ReplicatedParty::setup(cfg, net, opts)?;
+            let output = job.run(&mut party)?;
+            Ok(EndpointResult::Party(PartyOutcome { output, report: party.finish()? }))
+        }
     }
 }
 

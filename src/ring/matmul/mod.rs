@@ -126,7 +126,7 @@ pub fn matmul_with(kernel: Kernel, a: &[u64], b: &[u64], c: &mut [u64], m: usize
 
 #[doc(hidden)]
 pub fn __tune(kernel: Kernel, path: u8, threads: usize, a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize) {
-    let path = [Path::Auto, Path::Simple, Path::Narrow, Path::Tiled, Path::TiledDirect][path as usize];
+    let path = [Path::Auto, Path::Simple, Path::Narrow, Path::Tiled, Path::TiledDirect, Path::TiledLocal][path as usize];
     run(kernel, a, b, c, m, k, n, Plan { path, threads });
 }
 
@@ -148,6 +148,8 @@ enum Path {
     Narrow,
     /// Packed A and packed B.
     Tiled,
+    /// Packed A; B packed by each task, a `KC × NR` panel at a time.
+    TiledLocal,
     /// Packed A; full-width B panels read in place (only the ragged last panel is packed).
     TiledDirect,
 }
@@ -272,12 +274,25 @@ fn gemm<K: Micro>(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: us
         // SAFETY: `run` only selects `K` when the CPU supports it; lengths were checked.
         Path::Simple => unsafe { K::simple(a, b, c, m, k, n) },
         Path::Narrow => gemm_narrow::<K>(a, b, c, m, k, n, threads),
-        _ => gemm_tiled::<K>(a, b, c, m, k, n, threads, path == Path::TiledDirect),
+        Path::Tiled => gemm_tiled::<K>(a, b, c, m, k, n, threads, BMode::Packed),
+        Path::TiledLocal => gemm_tiled::<K>(a, b, c, m, k, n, threads, BMode::Local),
+        Path::TiledDirect | Path::Auto => gemm_tiled::<K>(a, b, c, m, k, n, threads, BMode::Direct),
     }
 }
 
-/// The blocked product: B packed (or, when `direct`, read in place) in column panels `NR` wide,
-/// A packed per task in row panels `MR` tall and `KC` deep, tiles of `C` split into tasks.
+/// Where the tiled path gets its B panels from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BMode {
+    /// Packed up front for a block of columns (all `k` rows), shared by every task.
+    Packed,
+    /// Packed by each task, one `KC × NR` panel at a time, just before use.
+    Local,
+    /// Full-width panels read in place with row stride `n`; the ragged last one is packed.
+    Direct,
+}
+
+/// The blocked product (see the module docs): A packed per task in row panels `MR` tall and
+/// `KC` deep, B in column panels `NR` wide as `mode` says, tiles of `C` split into tasks.
 #[allow(clippy::too_many_arguments)]
 fn gemm_tiled<K: Micro>(
     a: &[u64],
@@ -287,47 +302,46 @@ fn gemm_tiled<K: Micro>(
     k: usize,
     n: usize,
     threads: usize,
-    direct: bool,
+    mode: BMode,
 ) {
     let (mr, nr) = (K::MR, K::NR);
     let a_step = mr * if K::A_ROT { 2 } else { 1 };
-    // Columns per block of B: all of them when read in place, else as many panels as the
-    // packing budget allows.
-    let nc = if direct { n } else { ((B_BUDGET / k).max(nr) / nr * nr).min(n.div_ceil(nr) * nr) };
+    let kc_max = KC.min(k);
+    // Columns per block of B: with up-front packing as many panels as the budget allows.
+    let nc = match mode {
+        BMode::Packed => ((B_BUDGET / k).max(nr) / nr * nr).min(n.div_ceil(nr) * nr),
+        _ => n,
+    };
     let cptr = SharedMut(c.as_mut_ptr());
 
     for jc in (0..n).step_by(nc) {
         let ncw = nc.min(n - jc);
         let panels = ncw.div_ceil(nr);
-        // Panels `0..direct_panels` are read from `b` in place, the rest are packed.
-        let direct_panels = if direct { ncw / nr } else { 0 };
-        let packed = panels - direct_panels;
-        with_scratch(&B_SCRATCH, packed * k * nr, |bp| {
-            // Pack B[0..k, columns of panel p] into `k × nr` (zero-padded on the right).
+        // Panels `first_pre..panels` are packed up front.
+        let first_pre = match mode {
+            BMode::Packed => 0,
+            BMode::Direct => ncw / nr,
+            BMode::Local => panels,
+        };
+        let pre = panels - first_pre;
+        with_scratch(&B_SCRATCH, pre * k * nr, |bp| {
+            // Pack B[0..k, columns of the panel] into `k × nr` (zero-padded on the right).
             let pack = |(q, dst): (usize, &mut [u64])| {
-                let col = (direct_panels + q) * nr;
+                let col = (first_pre + q) * nr;
                 pack_b(b, n, k, jc + col, ncw - col, nr, dst)
             };
-            if threads > 1 && packed > 1 {
+            if threads > 1 && pre > 1 {
                 bp.par_chunks_mut(k * nr).enumerate().for_each(pack);
             } else {
                 bp.chunks_mut(k * nr).enumerate().for_each(pack);
             }
             let bp: &[u64] = bp;
-            // Rows `pc..pc+kc` of panel `p` as (slice starting at the first value, row stride).
-            let b_panel = |p: usize, pc: usize, kc: usize| -> (&[u64], usize) {
-                if p < direct_panels {
-                    (&b[pc * n + jc + p * nr..][..(kc - 1) * n + nr], n)
-                } else {
-                    (&bp[(p - direct_panels) * k * nr + pc * nr..][..kc * nr], nr)
-                }
-            };
 
-            // Tasks: blocks of rows, further split by columns when rows alone give too few.
-            let mc = if threads > 1 {
-                MC.min(m.div_ceil(2 * threads).div_ceil(mr).max(1) * mr)
-            } else {
-                MC.min(m.div_ceil(mr) * mr)
+            // Tasks: blocks of `mc` rows (one block unless B is packed up front), split further
+            // by columns until there are a few tasks per thread.
+            let mc = match mode {
+                BMode::Packed => MC.min(m.div_ceil(mr) * mr),
+                _ => m,
             };
             let row_blocks = m.div_ceil(mc);
             let col_groups = if threads > 1 { (2 * threads).div_ceil(row_blocks).clamp(1, panels) } else { 1 };
@@ -340,14 +354,26 @@ fn gemm_tiled<K: Micro>(
                 let (p0, p1) = (cg * panels_per_group, (cg * panels_per_group + panels_per_group).min(panels));
                 let rows = r1 - r0;
                 let rpanels = rows.div_ceil(mr);
-                with_scratch(&A_SCRATCH, rpanels * KC.min(k) * a_step, |ap| {
+                // Scratch: the packed A block, then (for `Local`) one B panel, 64-byte aligned.
+                let a_len = (rpanels * kc_max * a_step).next_multiple_of(8);
+                let b_len = if mode == BMode::Local { kc_max * nr } else { 0 };
+                with_scratch(&A_SCRATCH, a_len + b_len, |scratch| {
+                    let (ap, bl) = scratch.split_at_mut(a_len);
                     for pc in (0..k).step_by(KC) {
                         let kc = KC.min(k - pc);
                         pack_a(a, k, r0, rows, pc, kc, mr, K::A_ROT, ap);
                         for p in p0..p1 {
                             let col = p * nr;
                             let nrw = nr.min(ncw - col);
-                            let (bpanel, ldb) = b_panel(p, pc, kc);
+                            // Rows `pc..pc+kc` of the panel and their stride.
+                            let (bpanel, ldb): (&[u64], usize) = if p >= first_pre {
+                                (&bp[(p - first_pre) * k * nr + pc * nr..][..kc * nr], nr)
+                            } else if mode == BMode::Direct {
+                                (&b[pc * n + jc + col..][..(kc - 1) * n + nr], n)
+                            } else {
+                                pack_b(&b[pc * n..], n, kc, jc + col, nrw, nr, bl);
+                                (&bl[..kc * nr], nr)
+                            };
                             for ip in 0..rpanels {
                                 let mrw = mr.min(rows - ip * mr);
                                 let apanel = &ap[ip * kc * a_step..][..kc * a_step];
@@ -548,7 +574,7 @@ mod tests {
             let mut c = c0.clone();
             matmul_with(kernel, &a, &b, &mut c, m, k, n);
             assert_eq!(c, want_acc, "{} {m}x{k}x{n}", kernel.name());
-            for path in [Path::Simple, Path::Narrow, Path::Tiled, Path::TiledDirect] {
+            for path in [Path::Simple, Path::Narrow, Path::Tiled, Path::TiledLocal, Path::TiledDirect] {
                 // 3 threads: more tasks than the pool has threads, whatever the work.
                 for threads in [1, 3] {
                     let mut c = c0.clone();

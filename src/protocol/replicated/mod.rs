@@ -1,0 +1,433 @@
+//! Three-party replicated secret sharing (ABY3 / Falcon style): honest majority, semi-honest, no
+//! dealer.
+//!
+//! A secret x = x_0 + x_1 + x_2 (mod 2^64; bits: x_0 ⊕ x_1 ⊕ x_2); party i holds the pair
+//! (x_i, x_{i+1}), indices mod 3, so any two parties can open x and no single party learns
+//! anything. Each party shares a PRG seed with each neighbour, which gives correlated zero shares
+//! α_0 + α_1 + α_2 = 0 for free.
+//!
+//! * Products: party i computes its 3-out-of-3 share z_i = f(x_i, y_i + y_{i+1}) + f(x_{i+1}, y_i)
+//!   + α_i and sends it to party i−1; one round, one ring element per output element sent per
+//!   party. The α_i re-randomise the result: without them z_i would leak (CrypTen's replicated
+//!   mode omits this step, its issue #518).
+//! * Truncation (one round): view x as the two-party sharing (x_0) + (x_1 + x_2): parties 0 and 2
+//!   know x_0, party 1 knows x_1 + x_2. They shift as in two-party local truncation (SecureML),
+//!   then re-share: y_0 = ⌊x_0/2^f⌋, y_1 = r (a PRG draw of parties 0 and 1), y_2 = t_1 − r, sent by
+//!   party 1 to party 2. Off by at most one ulp, except with probability |x|/2^64 per element (x
+//!   before the shift), since x_0 is uniform after every product's re-randomisation.
+//! * Comparisons: the three components are free bit-share addends (component k is known to the
+//!   two parties holding it); one carry-save layer reduces them to two, then the shared MSB circuit.
+//! * B2A of bits: party 0 knows u = b_0 ⊕ b_1, parties 1 and 2 know v = b_2; b = u + v − 2uv, with
+//!   u input-shared by party 0 and one product: two rounds.
+//!
+//! Cost, n elements (bytes = payload each party sends; the figure is the busiest party's):
+//!
+//! | op | rounds | bytes per party | offline |
+//! |---|---|---|---|
+//! | share (from one owner) | 1 | 8n (owner only) | 0 |
+//! | reveal to all | 1 | 8n | 0 |
+//! | bilinear f(x, y) → z (mul, matmul, conv) | 1 | 8\|z\| | 0 |
+//! | square | 1 | 8n | 0 |
+//! | truncate | 1 | 8n (party 1 only) | 0 |
+//! | AND (64-bit lanes) | 1 | 8n | 0 |
+//! | B2A of n packed bits | 2 | 8n + 8n | 0 |
+
+use super::bilinear::BilinearOp;
+use super::config::{FunctionConfig, ProtocolConfig};
+use super::cost::Cost;
+use super::prg::Prg;
+use super::session::{barrier, exchange_seeds, SessionOptions};
+use super::{Linear2Fn, LinearFn, Protocol};
+use crate::error::{Error, PartyId, Result};
+use crate::net::{into_words, MeterReport, Net, Phase};
+use crate::ring::RingTensor;
+
+/// One party's replicated share: (x_i, x_{i+1}).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rss {
+    /// Component i.
+    pub a: RingTensor,
+    /// Component i + 1.
+    pub b: RingTensor,
+}
+
+impl Rss {
+    fn map(&self, f: LinearFn<'_>) -> Result<Rss> {
+        Ok(Rss { a: f(&self.a)?, b: f(&self.b)? })
+    }
+}
+
+/// One party of a three-party replicated session.
+pub struct ReplicatedParty {
+    id: PartyId,
+    frac_bits: u32,
+    functions: FunctionConfig,
+    net: Net,
+    /// Shared with party id + 1.
+    next: Prg,
+    /// Shared with party id − 1.
+    prev: Prg,
+}
+
+impl ReplicatedParty {
+    /// Exchanges seeds with both other parties.
+    pub fn setup(cfg: &ProtocolConfig, mut net: Net, opts: &SessionOptions) -> Result<Self> {
+        let id = net.id();
+        let (mut pair, _own) = exchange_seeds(&mut net, opts.seed)?;
+        let next = pair[(id + 1) % 3].take().expect("a seed with every party");
+        let prev = pair[(id + 2) % 3].take().expect("a seed with every party");
+        Ok(Self { id, frac_bits: cfg.precision_bits, functions: cfg.functions.clone(), net, next, prev })
+    }
+
+    /// Ends the session and returns this party's traffic.
+    pub fn finish(mut self) -> Result<MeterReport> {
+        Ok(self.net.finish())
+    }
+
+    /// Cost of a bilinear product with |z| output elements.
+    pub fn bilinear_cost(z: usize) -> Cost {
+        Cost { rounds: 1, bytes_per_party: 8 * z as u64, offline_bytes: 0 }
+    }
+
+    /// Cost of truncating n elements.
+    pub fn truncate_cost(n: usize) -> Cost {
+        Cost { rounds: 1, bytes_per_party: 8 * n as u64, offline_bytes: 0 }
+    }
+
+    /// Cost of opening n elements to all.
+    pub fn reveal_cost(n: usize) -> Cost {
+        Cost { rounds: 1, bytes_per_party: 8 * n as u64, offline_bytes: 0 }
+    }
+
+    fn next_id(&self) -> PartyId {
+        (self.id + 1) % 3
+    }
+
+    fn prev_id(&self) -> PartyId {
+        (self.id + 2) % 3
+    }
+
+    /// α_i of a zero sharing (sum or XOR over the three parties is 0).
+    fn zero_share(&mut self, shape: &[usize], xor: bool) -> RingTensor {
+        let mut mine = self.next.tensor(shape);
+        let theirs = self.prev.tensor(shape);
+        let (m, t) = (mine.data_mut(), theirs.data());
+        for (x, &y) in m.iter_mut().zip(t) {
+            *x = if xor { *x ^ y } else { x.wrapping_sub(y) };
+        }
+        mine
+    }
+
+    /// Turns 3-out-of-3 shares z_i (one per item) into replicated shares: send z_i to party i−1,
+    /// receive z_{i+1} from party i+1. One round.
+    fn reshare(&mut self, zs: Vec<RingTensor>) -> Result<Vec<Rss>> {
+        let lens: Vec<usize> = zs.iter().map(RingTensor::len).collect();
+        let mut msg = Vec::with_capacity(lens.iter().sum());
+        for z in &zs {
+            msg.extend_from_slice(z.data());
+        }
+        let (prev, next) = (self.prev_id(), self.next_id());
+        self.net.send(Phase::Online, prev, msg)?;
+        let got = into_words(self.net.recv(next, lens.iter().sum())?);
+        let mut at = 0;
+        zs.into_iter()
+            .map(|a| {
+                let b = RingTensor::from_vec(a.shape(), got[at..at + a.len()].to_vec())?;
+                at += a.len();
+                Ok(Rss { a, b })
+            })
+            .collect()
+    }
+
+    fn share_with(&mut self, owner: PartyId, value: Option<&RingTensor>, shape: &[usize], xor: bool) -> Result<Rss> {
+        if owner >= 3 {
+            return Err(Error::invalid("share", format!("there is no party {owner}")));
+        }
+        // x_{o+1} = r from the PRG of parties o and o+1; x_{o+2} = 0; x_o = v − r, sent to o+2.
+        let id = self.id;
+        if id == owner {
+            let v = value.ok_or_else(|| Error::Protocol { party: id, op: "share", detail: "the owner must supply the value".into() })?;
+            if v.shape() != shape {
+                return Err(Error::shape("share", format!("value has shape {:?} but the public shape is {:?}", v.shape(), shape)));
+            }
+            let r = self.next.tensor(shape);
+            let xo = if xor { v.xor(&r)? } else { v.sub(&r)? };
+            self.net.send(Phase::Online, (owner + 2) % 3, xo.data().to_vec())?;
+            Ok(Rss { a: xo, b: r })
+        } else if id == (owner + 1) % 3 {
+            let r = self.prev.tensor(shape);
+            Ok(Rss { a: r, b: RingTensor::zeros(shape) })
+        } else {
+            let n = crate::ring::numel(shape);
+            let xo = into_words(self.net.recv(owner, n)?);
+            Ok(Rss { a: RingTensor::zeros(shape), b: RingTensor::from_vec(shape, xo)? })
+        }
+    }
+
+    fn reveal_with(&mut self, xs: &[&Rss], xor: bool) -> Result<Vec<RingTensor>> {
+        // Party j sends its second component (x_{j+1}) to party j−1, which lacks it.
+        let mut msg = Vec::new();
+        for x in xs {
+            msg.extend_from_slice(x.b.data());
+        }
+        let total = msg.len();
+        let (prev, next) = (self.prev_id(), self.next_id());
+        self.net.send(Phase::Online, prev, msg)?;
+        let got = self.net.recv(next, total)?;
+        let mut at = 0;
+        xs.iter()
+            .map(|x| {
+                let third = &got[at..at + x.a.len()];
+                at += x.a.len();
+                let data = x
+                    .a
+                    .data()
+                    .iter()
+                    .zip(x.b.data())
+                    .zip(third)
+                    .map(|((&a, &b), &c)| if xor { a ^ b ^ c } else { a.wrapping_add(b).wrapping_add(c) })
+                    .collect();
+                RingTensor::from_vec(x.a.shape(), data)
+            })
+            .collect()
+    }
+
+    /// The share of a public value placed in component `k` (held by parties k and k−1).
+    fn component_share(&self, k: usize, v: &RingTensor) -> Rss {
+        let zeros = RingTensor::zeros(v.shape());
+        if self.id == k {
+            Rss { a: v.clone(), b: zeros }
+        } else if (self.id + 1) % 3 == k {
+            Rss { a: zeros, b: v.clone() }
+        } else {
+            Rss { a: zeros.clone(), b: zeros }
+        }
+    }
+}
+
+impl Protocol for ReplicatedParty {
+    type Share = Rss;
+    type BitShare = Rss;
+
+    fn id(&self) -> PartyId {
+        self.id
+    }
+
+    fn parties(&self) -> usize {
+        3
+    }
+
+    fn frac_bits(&self) -> u32 {
+        self.frac_bits
+    }
+
+    fn functions(&self) -> &FunctionConfig {
+        &self.functions
+    }
+
+    fn shape<'a>(&self, x: &'a Rss) -> &'a [usize] {
+        x.a.shape()
+    }
+
+    fn bit_shape<'a>(&self, x: &'a Rss) -> &'a [usize] {
+        x.a.shape()
+    }
+
+    fn meter(&self) -> MeterReport {
+        self.net.meter().report()
+    }
+
+    fn share(&mut self, owner: PartyId, value: Option<&RingTensor>, shape: &[usize]) -> Result<Rss> {
+        self.share_with(owner, value, shape, false)
+    }
+
+    fn reveal_many(&mut self, xs: &[&Rss]) -> Result<Vec<RingTensor>> {
+        self.reveal_with(xs, false)
+    }
+
+    fn reveal_to(&mut self, x: &Rss, to: PartyId) -> Result<Option<RingTensor>> {
+        if to >= 3 {
+            return Err(Error::invalid("reveal_to", format!("there is no party {to}")));
+        }
+        if self.id == (to + 1) % 3 {
+            self.net.send(Phase::Online, to, x.b.data().to_vec())?;
+            return Ok(None);
+        }
+        if self.id != to {
+            return Ok(None);
+        }
+        let third = self.net.recv((to + 1) % 3, x.a.len())?;
+        let data = x.a.data().iter().zip(x.b.data()).zip(third.iter()).map(|((&a, &b), &c)| a.wrapping_add(b).wrapping_add(c)).collect();
+        Ok(Some(RingTensor::from_vec(x.a.shape(), data)?))
+    }
+
+    fn share_bits(&mut self, owner: PartyId, value: Option<&RingTensor>, shape: &[usize]) -> Result<Rss> {
+        self.share_with(owner, value, shape, true)
+    }
+
+    fn reveal_bits_many(&mut self, xs: &[&Rss]) -> Result<Vec<RingTensor>> {
+        self.reveal_with(xs, true)
+    }
+
+    fn constant(&self, c: &RingTensor) -> Rss {
+        self.component_share(0, c)
+    }
+
+    fn linear(&self, x: &Rss, f: LinearFn<'_>) -> Result<Rss> {
+        x.map(f)
+    }
+
+    fn linear2(&self, x: &Rss, y: &Rss, f: Linear2Fn<'_>) -> Result<Rss> {
+        Ok(Rss { a: f(&x.a, &y.a)?, b: f(&x.b, &y.b)? })
+    }
+
+    fn add_public(&self, x: &Rss, c: &RingTensor) -> Result<Rss> {
+        let k = self.component_share(0, c);
+        self.add(x, &k)
+    }
+
+    fn bit_constant(&self, c: &RingTensor) -> Rss {
+        self.component_share(0, c)
+    }
+
+    fn bit_linear(&self, x: &Rss, f: LinearFn<'_>) -> Result<Rss> {
+        x.map(f)
+    }
+
+    fn bit_linear2(&self, x: &Rss, y: &Rss, f: Linear2Fn<'_>) -> Result<Rss> {
+        Ok(Rss { a: f(&x.a, &y.a)?, b: f(&x.b, &y.b)? })
+    }
+
+    fn xor_public(&self, x: &Rss, c: &RingTensor) -> Result<Rss> {
+        let k = self.component_share(0, c);
+        self.xor(x, &k)
+    }
+
+    fn bilinear_many(&mut self, items: &[(&Rss, &Rss, BilinearOp)]) -> Result<Vec<Rss>> {
+        let mut zs = Vec::with_capacity(items.len());
+        for (x, y, op) in items {
+            let shape = op.output_shape(x.a.shape(), y.a.shape())?;
+            // z_i = f(x_i, y_i + y_{i+1}) + f(x_{i+1}, y_i) + α_i.
+            let mut z = op.apply(&x.a, &y.a.add(&y.b)?)?;
+            z.add_assign(&op.apply(&x.b, &y.a)?)?;
+            z.add_assign(&self.zero_share(&shape, false))?;
+            zs.push(z);
+        }
+        self.reshare(zs)
+    }
+
+    fn square_many(&mut self, xs: &[&Rss]) -> Result<Vec<Rss>> {
+        let items: Vec<_> = xs.iter().map(|x| (*x, *x, BilinearOp::Mul)).collect();
+        self.bilinear_many(&items)
+    }
+
+    fn truncate_many(&mut self, xs: Vec<Rss>, bits: u32) -> Result<Vec<Rss>> {
+        if bits == 0 || bits >= 62 {
+            return Err(Error::invalid("truncate", format!("cannot shift by {bits} bits")));
+        }
+        let shift = move |v: u64| ((v as i64) >> bits) as u64;
+        let neg_shift = move |v: u64| (((v.wrapping_neg()) as i64 >> bits) as u64).wrapping_neg();
+        match self.id {
+            0 => Ok(xs
+                .into_iter()
+                .map(|x| {
+                    let r = self.next.tensor(x.a.shape());
+                    Rss { a: x.a.map(shift), b: r }
+                })
+                .collect()),
+            1 => {
+                let mut out = Vec::with_capacity(xs.len());
+                let mut msg = Vec::new();
+                for x in &xs {
+                    let r = self.prev.tensor(x.a.shape());
+                    let t1 = x.a.add(&x.b)?.map(neg_shift);
+                    let y2 = t1.sub(&r)?;
+                    msg.extend_from_slice(y2.data());
+                    out.push(Rss { a: r, b: y2 });
+                }
+                self.net.send(Phase::Online, 2, msg)?;
+                Ok(out)
+            }
+            _ => {
+                let total = xs.iter().map(|x| x.a.len()).sum();
+                let got = self.net.recv(1, total)?;
+                let mut at = 0;
+                xs.into_iter()
+                    .map(|x| {
+                        let n = x.a.len();
+                        let y2 = RingTensor::from_vec(x.a.shape(), got[at..at + n].to_vec())?;
+                        at += n;
+                        Ok(Rss { a: y2, b: x.b.map(shift) })
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    fn and_many(&mut self, items: &[(&Rss, &Rss)]) -> Result<Vec<Rss>> {
+        let mut zs = Vec::with_capacity(items.len());
+        for (x, y) in items {
+            x.a.check_same_shape(&y.a, "and")?;
+            let (xa, xb, ya, yb) = (x.a.data(), x.b.data(), y.a.data(), y.b.data());
+            let alpha = self.zero_share(x.a.shape(), true);
+            let z: Vec<u64> = (0..xa.len()).map(|i| (xa[i] & ya[i]) ^ (xa[i] & yb[i]) ^ (xb[i] & ya[i]) ^ alpha.data()[i]).collect();
+            zs.push(RingTensor::from_vec(x.a.shape(), z)?);
+        }
+        self.reshare(zs)
+    }
+
+    fn barrier(&mut self) -> Result<()> {
+        barrier(&mut self.net, 3)
+    }
+
+    fn a2b_addends(&mut self, x: &Rss) -> Result<Vec<Rss>> {
+        // Component k is known to parties k and k−1, so it is its own bit share: free.
+        Ok((0..3)
+            .map(|k| {
+                let zeros = RingTensor::zeros(x.a.shape());
+                if self.id == k {
+                    Rss { a: x.a.clone(), b: zeros }
+                } else if (self.id + 1) % 3 == k {
+                    Rss { a: zeros, b: x.b.clone() }
+                } else {
+                    Rss { a: zeros.clone(), b: zeros }
+                }
+            })
+            .collect())
+    }
+
+    fn b2a_bits_many(&mut self, items: &[(&Rss, usize)]) -> Result<Vec<Rss>> {
+        // u = b_0 ⊕ b_1 is known to party 0, v = b_2 to parties 1 and 2; b = u + v − 2uv.
+        let unpack = |words: &RingTensor, n: usize| -> RingTensor {
+            let w = words.data();
+            RingTensor::from_parts(vec![n], (0..n).map(|e| (w[e / 64] >> (e % 64)) & 1).collect())
+        };
+        let mut us = Vec::with_capacity(items.len());
+        for &(b, n) in items {
+            if b.a.len() != n.div_ceil(64) {
+                return Err(Error::shape("b2a", format!("{} packed words cannot hold {n} bits", b.a.len())));
+            }
+            let u = (self.id == 0).then(|| unpack(&b.a.xor(&b.b).expect("same shapes"), n));
+            us.push(self.share(0, u.as_ref(), &[n])?);
+        }
+        let vs: Vec<Rss> = items
+            .iter()
+            .map(|&(b, n)| match self.id {
+                1 => self.component_share(2, &unpack(&b.b, n)),
+                2 => self.component_share(2, &unpack(&b.a, n)),
+                _ => self.component_share(2, &RingTensor::zeros(&[n])),
+            })
+            .collect();
+        let prods: Vec<_> = us.iter().zip(&vs).map(|(u, v)| (u, v, BilinearOp::Mul)).collect();
+        let uv = self.bilinear_many(&prods)?;
+        us.iter()
+            .zip(&vs)
+            .zip(uv)
+            .map(|((u, v), w)| {
+                let s = self.add(u, v)?;
+                let w2 = self.mul_scalar(&w, 2)?;
+                self.sub(&s, &w2)
+            })
+            .collect()
+    }
+}
