@@ -26,6 +26,7 @@ impl Job for Apply {
             xs.push(p.share(owner, (p.id() == owner).then_some(x), x.shape())?);
         }
         let refs: Vec<&P::Share> = xs.iter().collect();
+        p.barrier()?; // closes the rounds of input sharing, so the reading is the op's alone
         let before = p.meter();
         let y = self.f.apply(p, &refs)?;
         let cost = p.meter().since(&before);

@@ -87,6 +87,7 @@ impl Job for Product {
     fn run<P: Protocol>(&self, p: &mut P) -> Result<Self::Output> {
         let x = p.share(0, (p.id() == 0).then_some(&self.x), self.x.shape())?;
         let y = p.share(1, (p.id() == 1).then_some(&self.y), self.y.shape())?;
+        p.barrier()?; // closes the rounds of input sharing, so the reading is the op's alone
         let before = p.meter();
         let z = match (self.op, self.fixed) {
             (Some(op), false) => p.bilinear_many(&[(&x, &y, op)])?.remove(0),
@@ -240,6 +241,7 @@ impl Job for And {
     fn run<P: Protocol>(&self, p: &mut P) -> Result<Self::Output> {
         let x = p.share_bits(0, (p.id() == 0).then_some(&self.x), self.x.shape())?;
         let y = p.share_bits(1, (p.id() == 1).then_some(&self.y), self.y.shape())?;
+        p.barrier()?; // closes the rounds of input sharing, so the reading is the op's alone
         let before = p.meter();
         let z = p.and_many(&[(&x, &y)])?.remove(0);
         let cost = p.meter().since(&before);
