@@ -23,6 +23,7 @@
 use crate::error::Result;
 use crate::protocol::Protocol;
 use crate::ring::{numel, RingTensor};
+use rayon::prelude::*;
 
 /// The even-position bits of `w` packed into its low 32 bits (an inverse Morton spread).
 pub fn evens(w: u64) -> u64 {
@@ -32,6 +33,23 @@ pub fn evens(w: u64) -> u64 {
     x = (x | (x >> 4)) & 0x00ff_00ff_00ff_00ff;
     x = (x | (x >> 8)) & 0x0000_ffff_0000_ffff;
     (x | (x >> 16)) & 0x0000_0000_ffff_ffff
+}
+
+/// The even-indexed (`parity` 0) or odd-indexed (1) bits of a dense bit vector, dense.
+pub fn half_bits(t: &RingTensor, parity: u32) -> RingTensor {
+    let w = t.data();
+    let out_words = w.len().div_ceil(2);
+    let one = |k: usize| {
+        let lo = w[2 * k] >> parity;
+        let hi = w.get(2 * k + 1).copied().unwrap_or(0) >> parity;
+        evens(lo) | (evens(hi) << 32)
+    };
+    let out: Vec<u64> = if out_words >= 1 << 14 {
+        (0..out_words).into_par_iter().with_min_len(1 << 12).map(one).collect()
+    } else {
+        (0..out_words).map(one).collect()
+    };
+    RingTensor::from_vec(&[out_words], out).expect("sized")
 }
 
 /// Splits a dense bit vector into its even-indexed and odd-indexed bits, each dense.
@@ -180,29 +198,28 @@ pub fn msb_bits<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::BitShare> {
     let mut g = p.and_many(&[(&a1, &b1)])?.remove(0);
     let mut prop = p.xor(&a1, &b1)?;
     for level in 0..6 {
-        let (g_lo, g_hi) = split(p, &g)?;
-        let (p_lo, p_hi) = split(p, &prop)?;
-        if level == 5 {
-            let t = p.and_many(&[(&p_hi, &g_lo)])?.remove(0);
-            g = p.xor(&g_hi, &t)?;
-        } else {
-            let mut r = p.and_many(&[(&p_hi, &g_lo), (&p_hi, &p_lo)])?;
-            let pp = r.pop().expect("two results");
-            let t = r.pop().expect("two results");
-            g = p.xor(&g_hi, &t)?;
-            prop = pp;
+        // One AND on stacked words: [P_hi, P_hi] ∧ [G_lo, P_lo] (just P_hi ∧ G_lo at the last level).
+        let last = level == 5;
+        let lhs = p.bit_linear(&prop, &|t| {
+            let odd = half_bits(t, 1);
+            if last { Ok(odd) } else { RingTensor::concat(&[&odd, &odd], 0) }
+        })?;
+        let rhs = p.bit_linear2(&g, &prop, &|gt, pt| {
+            let g_lo = half_bits(gt, 0);
+            if last { Ok(g_lo) } else { RingTensor::concat(&[&g_lo, &half_bits(pt, 0)], 0) }
+        })?;
+        let g_hi = p.bit_linear(&g, &|t| Ok(half_bits(t, 1)))?;
+        let r = p.and_many(&[(&lhs, &rhs)])?.remove(0);
+        let half = p.bit_shape(&g_hi)[0];
+        let t = p.bit_linear(&r, &|x| x.slice(0, 0, half))?;
+        g = p.xor(&g_hi, &t)?;
+        if !last {
+            prop = p.bit_linear(&r, &|x| x.slice(0, half, 2 * half))?;
         }
     }
     // After six halvings each element has one bit: the carry. Trim padding words.
     let carry = p.bit_linear(&g, &|t| Ok(trim(t, n)))?;
     p.xor(&top, &carry)
-}
-
-/// The even and odd halves of a packed bit vector, as shares.
-fn split<P: Protocol>(p: &P, b: &P::BitShare) -> Result<(P::BitShare, P::BitShare)> {
-    let lo = p.bit_linear(b, &|t| Ok(split_even_odd(t).0))?;
-    let hi = p.bit_linear(b, &|t| Ok(split_even_odd(t).1))?;
-    Ok((lo, hi))
 }
 
 /// Keeps the first ⌈n/64⌉ words of a packed vector and clears bits past n.
@@ -225,7 +242,8 @@ pub fn eq_zero_bits<P: Protocol>(p: &mut P, x: &P::Share) -> Result<Option<P::Bi
     // NOT is a public XOR with all-ones: only one party's share flips.
     let mut w = p.xor_public(&diff, &RingTensor::full(&[n], u64::MAX))?;
     for _ in 0..6 {
-        let (lo, hi) = split(p, &w)?;
+        let lo = p.bit_linear(&w, &|t| Ok(half_bits(t, 0)))?;
+        let hi = p.bit_linear(&w, &|t| Ok(half_bits(t, 1)))?;
         w = p.and_many(&[(&lo, &hi)])?.remove(0);
     }
     Ok(Some(p.bit_linear(&w, &|t| Ok(trim(t, n)))?))

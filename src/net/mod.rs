@@ -8,6 +8,7 @@
 pub mod frame;
 mod meter;
 pub mod sim;
+pub mod tcp;
 
 pub use meter::{Meter, MeterReport, Phase, RoundRecord};
 
