@@ -16,6 +16,7 @@ pub mod cli;
 pub mod func;
 pub mod error;
 pub mod net;
+pub mod nn;
 pub mod protocol;
 pub mod ring;
 

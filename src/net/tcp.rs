@@ -759,20 +759,34 @@ impl Setup<'_> {
     fn recv_hs(&self, read: &mut ReadHalf, max_words: u64, peer: &str) -> Result<Vec<u64>> {
         match read_frame(read, max_words) {
             Ok(Some(words)) => Ok(words),
-            Ok(None) => Err(self.fail(peer, "connection closed during the handshake")),
+            Ok(None) => Err(self.fail(peer, self.closed_during_handshake(read))),
             Err(e) => {
                 let detail = match read.failure.take() {
                     Some(f) if f == "timed out" => {
                         format!("no handshake within {:?}", self.io_timeout)
                     }
-                    Some(f) => f,
+                    Some(f) if f.starts_with("tls: ") => f,
+                    Some(f) if f.starts_with("connection ") && read.tls.is_some() => {
+                        format!("{} ({f})", self.closed_during_handshake(read))
+                    }
+                    Some(f) => format!("handshake: {f}"),
                     None => match e {
                         Error::Invalid { detail, .. } => format!("bad handshake: {detail}"),
                         other => format!("bad handshake: {other}"),
                     },
                 };
-                Err(self.fail(peer, format!("handshake: {detail}")))
+                Err(self.fail(peer, detail))
             }
+        }
+    }
+
+    /// What a connection closed in mid-handshake most likely means.
+    fn closed_during_handshake(&self, read: &ReadHalf) -> String {
+        if read.tls.is_some() {
+            "connection closed during the handshake (the peer may have refused our certificate)"
+                .to_string()
+        } else {
+            "connection closed during the handshake".to_string()
         }
     }
 
@@ -1782,60 +1796,93 @@ mod tests {
         }
     }
 
-    #[test]
-    fn an_untrusted_certificate_is_refused() {
-        // Endpoint 2 trusts the session's certificates but presents one nobody else trusts.
-        let mut opts = tls_opts(3);
-        let stranger = TlsSetup::self_signed_session(3).swap_remove(2);
-        let tls2 = opts[2].tls.as_mut().unwrap();
-        tls2.cert_chain = stranger.cert_chain;
-        tls2.key = stranger.key;
-        let start = Instant::now();
-        let results: Vec<Option<String>> = mesh_with(opts)
+    fn establish_errors(opts: Vec<TcpOptions>) -> Vec<Option<String>> {
+        mesh_with(opts)
             .into_iter()
             .map(|r| r.err().map(|e| e.to_string()))
-            .collect();
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "{:?}",
-            start.elapsed()
-        );
-        let e0 = results[0].as_deref().expect("party 0 must refuse party 2");
-        assert!(
-            e0.starts_with("party 0: link to party 2: tls: invalid peer certificate"),
-            "{e0}"
-        );
-        let e2 = results[2].as_deref().expect("party 2 must fail");
-        assert!(e2.starts_with("party 2: link to party 0: tls: "), "{e2}");
+            .collect()
     }
 
     #[test]
-    fn a_certificate_for_another_party_is_refused() {
-        // Endpoint 1 presents endpoint 0's (trusted) certificate: the acceptor binds certificates
-        // to the claimed id, and the dialler checks the server name.
-        let mut opts = tls_opts(3);
+    fn an_untrusted_client_certificate_is_refused() {
+        // Endpoint 1 trusts the session's certificates but presents one endpoint 0 does not trust.
+        let mut opts = tls_opts(2);
+        let stranger = TlsSetup::self_signed_session(2).swap_remove(1);
+        let tls1 = opts[1].tls.as_mut().unwrap();
+        tls1.cert_chain = stranger.cert_chain;
+        tls1.key = stranger.key;
+        let start = Instant::now();
+        let errs = establish_errors(opts);
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
+        let e0 = errs[0].as_deref().expect("party 0 must refuse party 1");
+        assert!(
+            e0.starts_with("party 0: link to party 1: tls: invalid peer certificate"),
+            "{e0}"
+        );
+        let e1 = errs[1].as_deref().expect("party 1 must fail too");
+        assert!(
+            e1.starts_with("party 1: link to party 0: tls: received fatal alert"),
+            "{e1}"
+        );
+    }
+
+    #[test]
+    fn an_untrusted_server_certificate_is_refused() {
+        // Endpoint 0 (the acceptor) presents a certificate endpoint 1 does not trust.
+        let mut opts = tls_opts(2);
+        let stranger = TlsSetup::self_signed_session(2).swap_remove(0);
+        let tls0 = opts[0].tls.as_mut().unwrap();
+        tls0.cert_chain = stranger.cert_chain;
+        tls0.key = stranger.key;
+        let errs = establish_errors(opts);
+        let e1 = errs[1].as_deref().expect("party 1 must refuse party 0");
+        assert!(
+            e1.starts_with("party 1: link to party 0: tls: invalid peer certificate"),
+            "{e1}"
+        );
+        let e0 = errs[0].as_deref().expect("party 0 must fail too");
+        assert!(
+            e0.starts_with("party 0: link to party 1: tls: received fatal alert"),
+            "{e0}"
+        );
+    }
+
+    #[test]
+    fn a_trusted_certificate_of_another_party_is_refused() {
+        // As a client, endpoint 1 presents endpoint 0's (trusted) certificate: the acceptor binds
+        // certificates to the id the peer claims.
+        let mut opts = tls_opts(2);
         let zero = opts[0].tls.clone().unwrap();
         let tls1 = opts[1].tls.as_mut().unwrap();
         tls1.cert_chain = zero.cert_chain;
         tls1.key = zero.key;
-        let results: Vec<Option<String>> = mesh_with(opts)
-            .into_iter()
-            .map(|r| r.err().map(|e| e.to_string()))
-            .collect();
-        let e0 = results[0].as_deref().expect("party 0 must refuse party 1");
-        assert!(
-            e0.contains(
-                "party 0: link to party 1: tls: client certificate is not valid for testbed-party-1"
-            ),
-            "{e0}"
+        let errs = establish_errors(opts);
+        let e0 = errs[0].as_deref().expect("party 0 must refuse party 1");
+        assert_eq!(
+            e0,
+            "party 0: link to party 1: tls: client certificate is not valid for testbed-party-1: \
+             CertNotValidForName(InvalidCertValidity { expected: DnsName(\"testbed-party-1\"), \
+             presented: [\"DnsName(\\\"testbed-party-0\\\")\"] })"
         );
-        let e2 = results[2]
-            .as_deref()
-            .expect("party 2 must refuse party 1's server certificate");
+        assert!(errs[1].is_some());
+
+        // As a server, endpoint 0 presents endpoint 1's certificate: the dialler checks the name.
+        let mut opts = tls_opts(2);
+        let one = opts[1].tls.clone().unwrap();
+        let tls0 = opts[0].tls.as_mut().unwrap();
+        tls0.cert_chain = one.cert_chain;
+        tls0.key = one.key;
+        let errs = establish_errors(opts);
+        let e1 = errs[1].as_deref().expect("party 1 must refuse party 0");
         assert!(
-            e2.starts_with("party 2: link to party 1: tls: invalid peer certificate"),
-            "{e2}"
+            e1.starts_with("party 1: link to party 0: tls: invalid peer certificate"),
+            "{e1}"
         );
+        assert!(errs[0].is_some());
     }
 
     #[test]

@@ -1,0 +1,179 @@
+//! The model IR: a graph of ONNX-like nodes that every backend executes.
+//!
+//! ONNX import, the model zoo and training all produce a [`Graph`]; the interpreter in
+//! `nn::exec` runs it on the plaintext backend or on shares of any protocol, so model code exists
+//! once. Ops mirror ONNX operators (names and attribute meanings), with attributes already parsed
+//! into typed fields and defaults filled in.
+
+use super::tensor::F32Tensor;
+use std::collections::BTreeMap;
+
+/// A constant known to everyone (weights before sharing, shape vectors, indices).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Const {
+    /// Real values (weights, biases, scalars).
+    F32(F32Tensor),
+    /// Integers (shapes, axes, token or gather indices).
+    I64 { shape: Vec<usize>, data: Vec<i64> },
+}
+
+impl Const {
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            Const::F32(t) => t.shape(),
+            Const::I64 { shape, .. } => shape,
+        }
+    }
+}
+
+/// Element type of a graph input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DType {
+    F32,
+    I64,
+}
+
+/// A graph input: name, element type and shape (`None` for a symbolic dimension).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValueInfo {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<Option<usize>>,
+}
+
+/// One operator with its parsed attributes. Conv/pool attributes hold one entry per spatial axis
+/// (1 for 1-D, 2 for 2-D); `pads` holds all begins then all ends, as in ONNX.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    // ----- linear algebra -----
+    /// Y = alpha·op(A)·op(B) + beta·C (C optional, broadcast).
+    Gemm { alpha: f32, beta: f32, trans_a: bool, trans_b: bool },
+    /// numpy-style matmul (batched, broadcasting).
+    MatMul,
+    /// Convolution: inputs X, W, optional B.
+    Conv { strides: Vec<usize>, pads: Vec<usize>, dilations: Vec<usize>, group: usize },
+    /// Inference batch normalisation: inputs X, scale, B, mean, var.
+    BatchNormalization { epsilon: f32 },
+    // ----- elementwise (numpy broadcasting for binary ops) -----
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Neg,
+    Sqrt,
+    Exp,
+    Log,
+    Reciprocal,
+    Relu,
+    Sigmoid,
+    Tanh,
+    Erf,
+    /// GELU; `tanh` selects the tanh approximation.
+    Gelu { tanh: bool },
+    // ----- reductions and normalisation -----
+    Softmax { axis: i64 },
+    LogSoftmax { axis: i64 },
+    /// LayerNormalization over axes `axis..`: inputs X, scale, optional B.
+    LayerNormalization { axis: i64, epsilon: f32 },
+    ReduceMean { axes: Vec<i64>, keepdims: bool },
+    ReduceSum { axes: Vec<i64>, keepdims: bool },
+    // ----- pooling -----
+    MaxPool { kernel: Vec<usize>, strides: Vec<usize>, pads: Vec<usize>, ceil_mode: bool },
+    AveragePool { kernel: Vec<usize>, strides: Vec<usize>, pads: Vec<usize>, ceil_mode: bool, count_include_pad: bool },
+    GlobalAveragePool,
+    // ----- shape and data movement (local on shares) -----
+    Flatten { axis: i64 },
+    /// Target shape from the second input (a public I64 value; 0 copies, −1 infers).
+    Reshape,
+    Transpose { perm: Vec<usize> },
+    Concat { axis: i64 },
+    /// Axes from the attribute (opset < 13) or the second input.
+    Unsqueeze { axes: Vec<i64> },
+    Squeeze { axes: Vec<i64> },
+    /// starts, ends, axes, steps from inputs 1..5 (public I64).
+    Slice,
+    /// Constant-mode pad: pads from input 1, value from input 2 (optional).
+    Pad,
+    /// Gather along `axis` with indices from input 1 (public, or private token ids for embedding).
+    Gather { axis: i64 },
+    Identity,
+    /// Identity at inference.
+    Dropout,
+    /// The shape of input 0, as a public I64 vector.
+    Shape,
+    /// Element type conversion (a no-op on shares; converts public constants).
+    Cast { to: DType },
+    /// A constant value (usually folded away at import).
+    Constant(Const),
+}
+
+impl Op {
+    /// The ONNX operator name.
+    pub fn onnx_name(&self) -> &'static str {
+        match self {
+            Op::Gemm { .. } => "Gemm",
+            Op::MatMul => "MatMul",
+            Op::Conv { .. } => "Conv",
+            Op::BatchNormalization { .. } => "BatchNormalization",
+            Op::Add => "Add",
+            Op::Sub => "Sub",
+            Op::Mul => "Mul",
+            Op::Div => "Div",
+            Op::Pow => "Pow",
+            Op::Neg => "Neg",
+            Op::Sqrt => "Sqrt",
+            Op::Exp => "Exp",
+            Op::Log => "Log",
+            Op::Reciprocal => "Reciprocal",
+            Op::Relu => "Relu",
+            Op::Sigmoid => "Sigmoid",
+            Op::Tanh => "Tanh",
+            Op::Erf => "Erf",
+            Op::Gelu { .. } => "Gelu",
+            Op::Softmax { .. } => "Softmax",
+            Op::LogSoftmax { .. } => "LogSoftmax",
+            Op::LayerNormalization { .. } => "LayerNormalization",
+            Op::ReduceMean { .. } => "ReduceMean",
+            Op::ReduceSum { .. } => "ReduceSum",
+            Op::MaxPool { .. } => "MaxPool",
+            Op::AveragePool { .. } => "AveragePool",
+            Op::GlobalAveragePool => "GlobalAveragePool",
+            Op::Flatten { .. } => "Flatten",
+            Op::Reshape => "Reshape",
+            Op::Transpose { .. } => "Transpose",
+            Op::Concat { .. } => "Concat",
+            Op::Unsqueeze { .. } => "Unsqueeze",
+            Op::Squeeze { .. } => "Squeeze",
+            Op::Slice => "Slice",
+            Op::Pad => "Pad",
+            Op::Gather { .. } => "Gather",
+            Op::Identity => "Identity",
+            Op::Dropout => "Dropout",
+            Op::Shape => "Shape",
+            Op::Cast { .. } => "Cast",
+            Op::Constant(_) => "Constant",
+        }
+    }
+}
+
+/// One node: an op applied to named values, producing named values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    /// The node's name (for error messages; may be empty in ONNX, then the importer makes one).
+    pub name: String,
+    pub op: Op,
+    /// Input value names; an empty string marks an omitted optional input.
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+}
+
+/// A model: nodes in topological order, named constants (initializers), inputs and outputs.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Graph {
+    pub inputs: Vec<ValueInfo>,
+    pub outputs: Vec<String>,
+    pub nodes: Vec<Node>,
+    pub initializers: BTreeMap<String, Const>,
+}
