@@ -5,6 +5,8 @@ mod common;
 mod protocol;
 mod approx;
 mod functions;
+mod nn;
+mod onnx;
 
 /// The same allocator as the binary, so large protocol buffers are reused instead of page-faulted.
 #[global_allocator]

@@ -81,7 +81,7 @@
 //! | sqrt (S ≥ 1) | d + 2S | (8d + 40S + 16)n | (8d + 24S + 16)n | 14, 200n, 152n | 18 |
 //! | log | d₀ + I(d + 1 + ⌈log₂o⌉) | (8d₀ + I(8d + 8⌈log₂o⌉ + 8o) + 24)n | (8d₀ + I(8d + 8o) + 16)n | 32, 392n, 336n | 32 |
 //! | sigmoid, tanh (reciprocal) | L + 12 | L + 168n | 136n | | 24 |
-//! | sigmoid, tanh (chebyshev, 32 terms) | C + 5 | C + 184n | 152n | | ≈ 25 |
+//! | sigmoid, tanh (chebyshev, 32 terms) | C + 5 | C + 184n | 152n | | 16 + hardtanh |
 //! | erf (8 terms) | C + 4 | C + 104n | 80n | | (wrong) |
 //! | gelu, tanh form (reciprocal) | L + 14 | L + 216n | 168n | | |
 //! | gelu, tanh form (chebyshev) | C + 8 | C + 224n | 176n | | |
@@ -96,7 +96,7 @@
 use super::{compare, fixed};
 use crate::error::{Error, Result};
 use crate::protocol::{BilinearOp, Protocol};
-use crate::ring::{encode_value, numel, RingTensor};
+use crate::ring::{RingTensor, encode_value, numel};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, OnceLock};
 
@@ -113,7 +113,12 @@ pub fn exp<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
 /// ln x for x > 0 (reliable on about [1e−4, 250], like CrypTen's).
 pub fn log<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
     let cfg = p.functions();
-    let (d0, iters, d, order) = (cfg.exp_iterations, cfg.log_iterations, cfg.log_exp_iterations, cfg.log_order);
+    let (d0, iters, d, order) = (
+        cfg.exp_iterations,
+        cfg.log_iterations,
+        cfg.log_exp_iterations,
+        cfg.log_order,
+    );
     let f = p.frac_bits();
     // y₀ = x/120 − 20·exp(−2x − 1) + 3.
     let arg = lin(p, &[(-2.0, x)], -1.0)?;
@@ -141,7 +146,11 @@ pub fn log<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
             continue;
         }
         let pw = powers(p, &h, order as usize)?;
-        let terms: Vec<(f64, &P::Share)> = pw.iter().enumerate().map(|(k, s)| (1.0 / (k + 1) as f64, s)).collect();
+        let terms: Vec<(f64, &P::Share)> = pw
+            .iter()
+            .enumerate()
+            .map(|(k, s)| (1.0 / (k + 1) as f64, s))
+            .collect();
         let step = lin(p, &terms, 0.0)?;
         y = p.sub(&y, &step)?;
     }
@@ -156,7 +165,7 @@ pub fn log<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
     Ok(y)
 }
 
-/// 1/x (for |x| in about [0.001, 200]; sign handled unless `reciprocal_all_pos`).
+/// 1/x (for |x| in about [0.01, 250]; sign handled unless `reciprocal_all_pos`).
 pub fn reciprocal<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
     reciprocal_core(p, x, None)
 }
@@ -164,7 +173,10 @@ pub fn reciprocal<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
 /// x / y for private x and y: x·(1/y), with x folded into the last Newton step (no extra round).
 pub fn div<P: Protocol>(p: &mut P, x: &P::Share, y: &P::Share) -> Result<P::Share> {
     if p.shape(x) != p.shape(y) {
-        return Err(Error::shape("div", format!("shapes {:?} and {:?} differ", p.shape(x), p.shape(y))));
+        return Err(Error::shape(
+            "div",
+            format!("shapes {:?} and {:?} differ", p.shape(x), p.shape(y)),
+        ));
     }
     reciprocal_core(p, y, Some(x))
 }
@@ -179,7 +191,8 @@ pub fn inv_sqrt<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
     sqrt_core(p, x, false)
 }
 
-/// σ(x) = 1/(1 + e^−x), by `sigmoid_tanh_method`.
+/// σ(x) = 1/(1 + e^−x), by `sigmoid_tanh_method` (the reciprocal method needs |x| < 1024, where
+/// the exponential's limit base stays above −1; the Chebyshev method takes any x).
 pub fn sigmoid<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
     if p.functions().sigmoid_tanh_method == "chebyshev" {
         // σ(x) = tanh(x/2)/2 + 1/2.
@@ -188,7 +201,7 @@ pub fn sigmoid<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
     sigmoid_core(p, x, None)
 }
 
-/// tanh x, by `sigmoid_tanh_method`.
+/// tanh x, by `sigmoid_tanh_method` (reciprocal method: |x| < 512; Chebyshev: any x).
 pub fn tanh<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
     if p.functions().sigmoid_tanh_method == "chebyshev" {
         return tanh_chebyshev(p, x, 1.0, 1.0, 0.0);
@@ -205,13 +218,22 @@ pub fn erf<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
     odd_series_clamped(p, x, Curve::Erf, terms, 1.0, 1.0, 0.0)
 }
 
-/// GELU(x) = x·Φ(x), in the "tanh" or "erf" form of `gelu_method`.
+/// GELU(x) = x·Φ(x), in the "tanh" or "erf" form of `gelu_method`. The erf form clamps its input
+/// and takes any x; the tanh form with the reciprocal sigmoid needs |x| < 22 (|2y| < 1024).
 pub fn gelu<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
     let f = p.frac_bits();
     if p.functions().gelu_method == "erf" {
         // Φ(x) = (1 + erf(x/√2))/2, then one product with x.
         let terms = p.functions().erf_iterations as usize;
-        let phi = odd_series_clamped(p, x, Curve::Erf, terms, std::f64::consts::FRAC_1_SQRT_2, 0.5, 0.5)?;
+        let phi = odd_series_clamped(
+            p,
+            x,
+            Curve::Erf,
+            terms,
+            std::f64::consts::FRAC_1_SQRT_2,
+            0.5,
+            0.5,
+        )?;
         return Ok(products(p, &[(x, &[(&phi, f)])])?.remove(0).remove(0));
     }
     // y = √(2/π)(x + 0.044715x³); GELU = x·(1 + tanh y)/2 = x·σ(2y).
@@ -236,8 +258,12 @@ pub fn polynomial<P: Protocol>(p: &mut P, x: &P::Share, coeffs: &[f64]) -> Resul
         return Ok(const_like(p, x, c0, f));
     }
     let pw = powers(p, x, degree)?;
-    let terms: Vec<(f64, &P::Share)> =
-        pw.iter().zip(&coeffs[1..=degree]).filter(|(_, c)| **c != 0.0).map(|(s, &c)| (c, s)).collect();
+    let terms: Vec<(f64, &P::Share)> = pw
+        .iter()
+        .zip(&coeffs[1..=degree])
+        .filter(|(_, c)| **c != 0.0)
+        .map(|(s, &c)| (c, s))
+        .collect();
     lin(p, &terms, c0)
 }
 
@@ -288,7 +314,10 @@ fn lin<P: Protocol>(p: &mut P, terms: &[(f64, &P::Share)], c0: f64) -> Result<P:
         });
     }
     let Some(acc) = acc else {
-        return Err(Error::invalid("approx", "a linear combination needs at least one term"));
+        return Err(Error::invalid(
+            "approx",
+            "a linear combination needs at least one term",
+        ));
     };
     let y = shr(p, acc, f)?;
     add_at(p, &y, c0, f)
@@ -304,8 +333,13 @@ fn int_times<P: Protocol>(p: &P, b: &P::Share, k: i64) -> Result<P::Share> {
 /// products group by group. Groups with several right factors go out as one batched matrix
 /// product `[n,1,1]·[n,1,m]`, so the left factor is masked and opened once; a round of squares
 /// only uses `square_many`. All factors of a group share one shape.
-fn products<P: Protocol>(p: &mut P, groups: &[(&P::Share, &[(&P::Share, u32)])]) -> Result<Vec<Vec<P::Share>>> {
-    let all_squares = groups.iter().all(|(l, rs)| rs.len() == 1 && std::ptr::eq(*l, rs[0].0));
+fn products<P: Protocol>(
+    p: &mut P,
+    groups: &[(&P::Share, &[(&P::Share, u32)])],
+) -> Result<Vec<Vec<P::Share>>> {
+    let all_squares = groups
+        .iter()
+        .all(|(l, rs)| rs.len() == 1 && std::ptr::eq(*l, rs[0].0));
     let raw: Vec<Vec<P::Share>> = if all_squares {
         let xs: Vec<&P::Share> = groups.iter().map(|(l, _)| *l).collect();
         p.square_many(&xs)?.into_iter().map(|z| vec![z]).collect()
@@ -313,11 +347,17 @@ fn products<P: Protocol>(p: &mut P, groups: &[(&P::Share, &[(&P::Share, u32)])])
         let mut packed: Vec<Option<(P::Share, P::Share)>> = Vec::with_capacity(groups.len());
         for (l, rs) in groups {
             if rs.is_empty() {
-                return Err(Error::invalid("approx", "a product group without right factors"));
+                return Err(Error::invalid(
+                    "approx",
+                    "a product group without right factors",
+                ));
             }
             let shape = p.shape(l).to_vec();
             if let Some((r, _)) = rs.iter().find(|(r, _)| p.shape(r) != shape.as_slice()) {
-                return Err(Error::shape("mul", format!("shapes {:?} and {:?} differ", shape, p.shape(r))));
+                return Err(Error::shape(
+                    "mul",
+                    format!("shapes {:?} and {:?} differ", shape, p.shape(r)),
+                ));
             }
             if rs.len() == 1 {
                 packed.push(None);
@@ -345,17 +385,25 @@ fn products<P: Protocol>(p: &mut P, groups: &[(&P::Share, &[(&P::Share, u32)])])
             }
             let shape = p.shape(l).to_vec();
             let (n, m) = (numel(&shape), rs.len());
+            let rows = p.linear(&z, &|t| t.clone().reshape(&[n, m])?.transpose())?;
             let mut parts = Vec::with_capacity(m);
             for j in 0..m {
-                parts.push(p.linear(&z, &|t| t.clone().reshape(&[n, m])?.slice(1, j, j + 1)?.reshape(&shape))?);
+                parts.push(p.linear(&rows, &|t| t.slice(0, j, j + 1)?.reshape(&shape))?);
             }
             out.push(parts);
         }
         out
     };
     // Truncate: one call per distinct bit count.
-    let mut slots: Vec<Vec<Option<P::Share>>> = raw.into_iter().map(|g| g.into_iter().map(Some).collect()).collect();
-    let mut counts: Vec<u32> = groups.iter().flat_map(|(_, rs)| rs.iter().map(|r| r.1)).filter(|&b| b > 0).collect();
+    let mut slots: Vec<Vec<Option<P::Share>>> = raw
+        .into_iter()
+        .map(|g| g.into_iter().map(Some).collect())
+        .collect();
+    let mut counts: Vec<u32> = groups
+        .iter()
+        .flat_map(|(_, rs)| rs.iter().map(|r| r.1))
+        .filter(|&b| b > 0)
+        .collect();
     counts.sort_unstable();
     counts.dedup();
     for bits in counts {
@@ -373,7 +421,14 @@ fn products<P: Protocol>(p: &mut P, groups: &[(&P::Share, &[(&P::Share, u32)])])
             slots[g][j] = Some(y);
         }
     }
-    Ok(slots.into_iter().map(|g| g.into_iter().map(|s| s.expect("every product present")).collect()).collect())
+    Ok(slots
+        .into_iter()
+        .map(|g| {
+            g.into_iter()
+                .map(|s| s.expect("every product present"))
+                .collect()
+        })
+        .collect())
 }
 
 /// The right factors of a group as one `[n, 1, m]` share (factor j in column j).
@@ -381,9 +436,13 @@ fn stack_last<P: Protocol>(p: &P, rs: &[(&P::Share, u32)], n: usize) -> Result<P
     let m = rs.len();
     let mut acc = p.linear(rs[0].0, &|t| t.clone().reshape(&[n]))?;
     for (r, _) in &rs[1..] {
-        acc = p.linear2(&acc, r, &|a, b| RingTensor::concat(&[a, &b.clone().reshape(&[n])?], 0))?;
+        acc = p.linear2(&acc, r, &|a, b| {
+            RingTensor::concat(&[a, &b.clone().reshape(&[n])?], 0)
+        })?;
     }
-    p.linear(&acc, &|t| t.clone().reshape(&[m, n])?.transpose()?.reshape(&[n, 1, m]))
+    p.linear(&acc, &|t| {
+        t.clone().reshape(&[m, n])?.transpose()?.reshape(&[n, 1, m])
+    })
 }
 
 /// x, x², …, x^k (k ≥ 1) by the doubling tree: ⌈log₂ k⌉ rounds; the round with top power
@@ -406,7 +465,11 @@ fn powers<P: Protocol>(p: &mut P, x: &P::Share, k: usize) -> Result<Vec<P::Share
 
 /// ⌈log₂ k⌉ for k ≥ 1.
 fn ceil_log2(k: u32) -> u32 {
-    if k <= 1 { 0 } else { 32 - (k - 1).leading_zeros() }
+    if k <= 1 {
+        0
+    } else {
+        32 - (k - 1).leading_zeros()
+    }
 }
 
 /// x^k for k ≥ 1: x^k = x^a·x^(k−a) (a = k/2 for even k, else the largest power of two below k),
@@ -416,7 +479,12 @@ fn pow_positive<P: Protocol>(p: &mut P, x: &P::Share, k: u32) -> Result<P::Share
         if k <= 1 || out.contains_key(&k) {
             return;
         }
-        let (a, b) = if k % 2 == 0 { (k / 2, k / 2) } else { (1 << (31 - (k - 1).leading_zeros()), k - (1 << (31 - (k - 1).leading_zeros()))) };
+        let a = if k % 2 == 0 {
+            k / 2
+        } else {
+            1 << (31 - (k - 1).leading_zeros())
+        };
+        let b = k - a;
         plan(a, out);
         plan(b, out);
         out.insert(k, (a, b));
@@ -433,10 +501,15 @@ fn pow_positive<P: Protocol>(p: &mut P, x: &P::Share, k: u32) -> Result<P::Share
             by_left.entry(a).or_default().push((b, e));
         }
         let out = {
-            let rights: Vec<Vec<(&P::Share, u32)>> =
-                by_left.values().map(|v| v.iter().map(|(b, _)| (&have[b], f)).collect()).collect();
-            let groups: Vec<(&P::Share, &[(&P::Share, u32)])> =
-                by_left.keys().zip(&rights).map(|(a, r)| (&have[a], r.as_slice())).collect();
+            let rights: Vec<Vec<(&P::Share, u32)>> = by_left
+                .values()
+                .map(|v| v.iter().map(|(b, _)| (&have[b], f)).collect())
+                .collect();
+            let groups: Vec<(&P::Share, &[(&P::Share, u32)])> = by_left
+                .keys()
+                .zip(&rights)
+                .map(|(a, r)| (&have[a], r.as_slice()))
+                .collect();
             products(p, &groups)?
         };
         for (v, zs) in by_left.values().zip(out) {
@@ -445,7 +518,8 @@ fn pow_positive<P: Protocol>(p: &mut P, x: &P::Share, k: u32) -> Result<P::Share
             }
         }
     }
-    have.remove(&k).ok_or_else(|| Error::invalid("pow", "power plan incomplete"))
+    have.remove(&k)
+        .ok_or_else(|| Error::invalid("pow", "power plan incomplete"))
 }
 
 // ===================================================================================================
@@ -492,7 +566,12 @@ fn square_chain<P: Protocol>(
 }
 
 /// exp(x) ≈ (1 + x/2^d)^(2^d), plus the square of `side` computed in the first round.
-fn exp_limit<P: Protocol>(p: &mut P, x: &P::Share, d: u32, side: Option<&P::Share>) -> Result<(P::Share, Option<P::Share>)> {
+fn exp_limit<P: Protocol>(
+    p: &mut P,
+    x: &P::Share,
+    d: u32,
+    side: Option<&P::Share>,
+) -> Result<(P::Share, Option<P::Share>)> {
     let f = p.frac_bits();
     if d == 0 {
         let e = add_at(p, x, 1.0, f)?;
@@ -528,7 +607,11 @@ fn exp_of_abs<P: Protocol>(
         Some(m) => products(p, &[(x, &first), (l, &[(m, 0)])])?,
         None => products(p, &[(x, &first)])?,
     };
-    let lm = if m.is_some() { Some(out.remove(1).remove(0)) } else { None };
+    let lm = if m.is_some() {
+        Some(out.remove(1).remove(0))
+    } else {
+        None
+    };
     let mut g = out.remove(0);
     let sq = g.remove(1);
     let lx = g.remove(0);
@@ -548,11 +631,24 @@ fn exp_of_abs<P: Protocol>(
 
 /// num/x (or 1/x): initial guess, K − 1 coupled Newton steps, and a final x·r-first step that
 /// applies the sign and the numerator.
-fn reciprocal_core<P: Protocol>(p: &mut P, x: &P::Share, num: Option<&P::Share>) -> Result<P::Share> {
+fn reciprocal_core<P: Protocol>(
+    p: &mut P,
+    x: &P::Share,
+    num: Option<&P::Share>,
+) -> Result<P::Share> {
     let cfg = p.functions();
-    let (iters, all_pos, initial, d) = (cfg.reciprocal_nr_iters, cfg.reciprocal_all_pos, cfg.reciprocal_initial, cfg.exp_iterations);
+    let (iters, all_pos, initial, d) = (
+        cfg.reciprocal_nr_iters,
+        cfg.reciprocal_all_pos,
+        cfg.reciprocal_initial,
+        cfg.exp_iterations,
+    );
     let f = p.frac_bits();
-    let l = if all_pos { None } else { Some(compare::ltz(p, x)?) };
+    let l = if all_pos {
+        None
+    } else {
+        Some(compare::ltz(p, x)?)
+    };
 
     // |x| and the initial guess r₀ (public or shared).
     enum Guess<S> {
@@ -634,9 +730,10 @@ fn reciprocal_core<P: Protocol>(p: &mut P, x: &P::Share, num: Option<&P::Share>)
     if iters == 0 {
         // s·r (and ·num): no Newton step at all.
         let signed = match &l {
-            Some(_) => {
-                let half = shr(p, two_s, 1)?; // s at f bits
-                products(p, &[(&r, &[(&half, f)])])?.remove(0).remove(0)
+            Some(l) => {
+                let s = p.mul_scalar(l, (-2i64) as u64)?;
+                let s = p.add_public(&s, &RingTensor::full(p.shape(x), 1))?; // s = 1 − 2l, integer
+                products(p, &[(&r, &[(&s, 0)])])?.remove(0).remove(0)
             }
             None => r,
         };
@@ -674,7 +771,11 @@ fn sqrt_core<P: Protocol>(p: &mut P, x: &P::Share, want_sqrt: bool) -> Result<P:
         None => {
             // y₀ = 2.2·exp(−x/2 − 0.2) + 0.2 − x/1024; x² rides along for √x.
             let arg = lin(p, &[(-0.5, x)], -0.2)?;
-            let side = if want_sqrt && iters >= 1 { Some(x) } else { None };
+            let side = if want_sqrt && iters >= 1 {
+                Some(x)
+            } else {
+                None
+            };
             let (e, sq) = exp_limit(p, &arg, d, side)?;
             x2 = sq;
             lin(p, &[(2.2, &e), (-1.0 / 1024.0, x)], 0.2)?
@@ -795,12 +896,19 @@ impl Curve {
 fn odd_chebyshev_coeffs(curve: Curve, r: f64, n: usize) -> Vec<f64> {
     let deg = 2 * n - 1;
     let nodes = (2 * deg + 2).max(64);
-    let theta: Vec<f64> = (0..nodes).map(|j| std::f64::consts::PI * (j as f64 + 0.5) / nodes as f64).collect();
+    let theta: Vec<f64> = (0..nodes)
+        .map(|j| std::f64::consts::PI * (j as f64 + 0.5) / nodes as f64)
+        .collect();
     let vals: Vec<f64> = theta.iter().map(|t| curve.eval(r * t.cos())).collect();
     (0..n)
         .map(|i| {
             let k = (2 * i + 1) as f64;
-            2.0 / nodes as f64 * theta.iter().zip(&vals).map(|(t, v)| v * (k * t).cos()).sum::<f64>()
+            2.0 / nodes as f64
+                * theta
+                    .iter()
+                    .zip(&vals)
+                    .map(|(t, v)| v * (k * t).cos())
+                    .sum::<f64>()
         })
         .collect()
 }
@@ -811,7 +919,11 @@ fn odd_chebyshev_fit(curve: Curve, n: usize) -> (f64, Vec<f64>) {
     type Cache = Mutex<HashMap<(Curve, usize), (f64, Vec<f64>)>>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    if let Some(hit) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&(curve, n)) {
+    if let Some(hit) = cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&(curve, n))
+    {
         return hit.clone();
     }
     let mut best: Option<(f64, f64, Vec<f64>)> = None;
@@ -822,7 +934,11 @@ fn odd_chebyshev_fit(curve: Curve, n: usize) -> (f64, Vec<f64>) {
         for j in 0..=200 {
             let t = j as f64 / 200.0;
             let th = t.acos();
-            let approx: f64 = a.iter().enumerate().map(|(i, c)| c * ((2 * i + 1) as f64 * th).cos()).sum();
+            let approx: f64 = a
+                .iter()
+                .enumerate()
+                .map(|(i, c)| c * ((2 * i + 1) as f64 * th).cos())
+                .sum();
             err = err.max((approx - curve.eval(r * t)).abs());
         }
         if best.as_ref().is_none_or(|b| err < b.0) {
@@ -830,7 +946,10 @@ fn odd_chebyshev_fit(curve: Curve, n: usize) -> (f64, Vec<f64>) {
         }
     }
     let (_, r, a) = best.expect("at least one candidate");
-    cache.lock().unwrap_or_else(|e| e.into_inner()).insert((curve, n), (r, a.clone()));
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert((curve, n), (r, a.clone()));
     (r, a)
 }
 
@@ -859,7 +978,13 @@ fn odd_series_clamped<P: Protocol>(
 }
 
 /// offset + scale·tanh(x·pre) by the Chebyshev method (`sigmoid_tanh_terms` terms).
-fn tanh_chebyshev<P: Protocol>(p: &mut P, x: &P::Share, pre: f64, scale: f64, offset: f64) -> Result<P::Share> {
+fn tanh_chebyshev<P: Protocol>(
+    p: &mut P,
+    x: &P::Share,
+    pre: f64,
+    scale: f64,
+    offset: f64,
+) -> Result<P::Share> {
     let terms = p.functions().sigmoid_tanh_terms as usize;
     // T₀ … T_{terms−1}: the odd ones are T₁ … T_{2n−1} with n = terms/2.
     odd_series_clamped(p, x, Curve::Tanh, terms / 2, pre, scale, offset)
@@ -883,10 +1008,17 @@ fn chebyshev_odd<P: Protocol>(p: &mut P, t: &P::Share, deg: usize) -> Result<Vec
         };
         for (i, z) in wanted.iter().zip(out) {
             let twice = fixed::mul_int(p, &z, 2)?;
-            let next = if *i == top { add_at(p, &twice, -1.0, f)? } else { p.sub(&twice, &table[&(top - i)])? };
+            let next = if *i == top {
+                add_at(p, &twice, -1.0, f)?
+            } else {
+                p.sub(&twice, &table[&(top - i)])?
+            };
             table.insert(top + i, next);
         }
         top *= 2;
     }
-    Ok((1..=deg).step_by(2).map(|k| table.remove(&k).expect("every odd degree computed")).collect())
+    Ok((1..=deg)
+        .step_by(2)
+        .map(|k| table.remove(&k).expect("every odd degree computed"))
+        .collect())
 }

@@ -4,5 +4,13 @@
 //! May import every layer below (`ring`, `net`, `protocol`, `func`).
 
 pub mod graph;
+pub mod io;
 pub mod onnx;
 pub mod tensor;
+pub mod exec;
+pub mod infer;
+pub mod passes;
+pub mod plain;
+pub mod private;
+pub mod weights;
+pub mod zoo;

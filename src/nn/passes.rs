@@ -1,0 +1,67 @@
+//! Graph rewrites done once at load time.
+
+use super::graph::{Const, Graph, Op};
+use super::tensor::F32Tensor;
+use crate::error::Result;
+
+/// Folds eval-mode BatchNormalization into the convolution that feeds it, when the statistics and
+/// the convolution's weights are constants and nothing else reads the convolution's output:
+/// W' = W·s and b' = (b − mean)·s + β per output channel, with s = γ/√(var + ε). Saves a private
+/// product per batch-norm layer.
+pub fn fold_batch_norm(graph: &mut Graph) -> Result<usize> {
+    let mut folded = 0;
+    let mut i = 0;
+    while i < graph.nodes.len() {
+        let Op::BatchNormalization { epsilon } = graph.nodes[i].op else {
+            i += 1;
+            continue;
+        };
+        let bn = graph.nodes[i].clone();
+        let x = &bn.inputs[0];
+        let producer = graph.nodes.iter().position(|n| n.outputs.len() == 1 && &n.outputs[0] == x && matches!(n.op, Op::Conv { .. }));
+        let readers = graph.nodes.iter().filter(|n| n.inputs.contains(x)).count();
+        let params: Option<Vec<&F32Tensor>> = bn.inputs[1..5]
+            .iter()
+            .map(|n| match graph.initializers.get(n) {
+                Some(Const::F32(t)) => Some(t),
+                _ => None,
+            })
+            .collect();
+        let (Some(j), Some(params), false) = (producer, params, graph.outputs.contains(x)) else {
+            i += 1;
+            continue;
+        };
+        let conv = graph.nodes[j].clone();
+        let Some(Const::F32(w)) = graph.initializers.get(&conv.inputs[1]).cloned() else {
+            i += 1;
+            continue;
+        };
+        if readers != 1 {
+            i += 1;
+            continue;
+        }
+        let (g, beta, mean, var) = (params[0], params[1], params[2], params[3]);
+        let c = w.shape()[0];
+        let per = w.data().len() / c;
+        let s: Vec<f32> = (0..c).map(|o| g.data()[o] / (var.data()[o] + epsilon).sqrt()).collect();
+        let wd: Vec<f32> = w.data().iter().enumerate().map(|(k, &v)| v * s[k / per]).collect();
+        let b_old: Vec<f32> = match conv.inputs.get(2).and_then(|n| graph.initializers.get(n)) {
+            Some(Const::F32(b)) => b.data().to_vec(),
+            _ => vec![0.0; c],
+        };
+        let bd: Vec<f32> = (0..c).map(|o| (b_old[o] - mean.data()[o]) * s[o] + beta.data()[o]).collect();
+        let wname = format!("{}.folded_weight", bn.name);
+        let bname = format!("{}.folded_bias", bn.name);
+        graph.initializers.insert(wname.clone(), Const::F32(F32Tensor::from_vec(w.shape(), wd)?));
+        graph.initializers.insert(bname.clone(), Const::F32(F32Tensor::from_vec(&[c], bd)?));
+        let node = &mut graph.nodes[j];
+        node.inputs = vec![node.inputs[0].clone(), wname, bname];
+        node.outputs = bn.outputs.clone();
+        graph.nodes.remove(i);
+        folded += 1;
+    }
+    // Drop initializers nothing reads any more.
+    let used: std::collections::HashSet<String> = graph.nodes.iter().flat_map(|n| n.inputs.iter().cloned()).collect();
+    graph.initializers.retain(|k, _| used.contains(k));
+    Ok(folded)
+}

@@ -1,0 +1,516 @@
+//! The private backend: runs graph nodes on shares of any protocol.
+//!
+//! Operands may be public (a public model's weights, constants) or shared; each op takes the
+//! cheapest path: a product with a public operand is a local ring product plus one truncation, a
+//! product of two shared operands is a Beaver (or replicated) product. Pure data-movement ops
+//! (reshape, transpose, slice, pad, concat, gather with public indices, broadcast) are computed once
+//! in plaintext on an index tensor and then applied to each share as a gather, so the plaintext
+//! implementation of their semantics is the only one.
+
+use super::exec::{node_error, Backend, Value};
+use super::graph::{Const, Node, Op};
+use super::plain;
+use super::tensor::F32Tensor;
+use crate::error::{Error, Result};
+use crate::func::{approx, compare, fixed, pool, reduce};
+use crate::protocol::{fixed_bilinear_many, BilinearOp, Protocol};
+use crate::ring::{encode, numel, Conv1dParams, Conv2dParams, RingTensor};
+
+/// Runs nodes on shares held by one party of protocol `P`.
+pub struct PrivateBackend<'a, P: Protocol> {
+    /// The party.
+    pub p: &'a mut P,
+}
+
+type V<P> = Value<<P as Protocol>::Share>;
+
+impl<'a, P: Protocol> PrivateBackend<'a, P> {
+    /// A backend over party `p`.
+    pub fn new(p: &'a mut P) -> Self {
+        Self { p }
+    }
+
+    fn enc(&self, t: &F32Tensor) -> Result<RingTensor> {
+        let v: Vec<f64> = t.data().iter().map(|&x| x as f64).collect();
+        encode(&v, t.shape(), self.p.frac_bits())
+    }
+
+    /// A public value as a (trivially) shared one.
+    fn share_public(&self, c: &Const) -> Result<P::Share> {
+        Ok(self.p.constant(&self.enc(&as_f32(c)?)?))
+    }
+
+    fn data(&self, v: &V<P>) -> Result<P::Share> {
+        match v {
+            Value::Data(x) => Ok(x.clone()),
+            Value::Public(c) => self.share_public(c),
+        }
+    }
+
+    fn shape(&self, v: &V<P>) -> Vec<usize> {
+        match v {
+            Value::Data(x) => self.p.shape(x).to_vec(),
+            Value::Public(c) => c.shape().to_vec(),
+        }
+    }
+
+    /// Applies a pure data-movement op (given as its plaintext form) to a share: the op is run on
+    /// index tensors to learn where each output element comes from, then every share component is
+    /// gathered the same way. Positions the op fills with a constant get that constant.
+    fn move_data(&self, x: &P::Share, f: &dyn Fn(&F32Tensor) -> Result<F32Tensor>) -> Result<P::Share> {
+        let shape = self.p.shape(x).to_vec();
+        let n = numel(&shape);
+        // Source index i+1 split as hi·4096 + lo so every part is exact in f32 (0 marks "filled").
+        let hi = F32Tensor::from_vec(&shape, (0..n).map(|i| ((i + 1) >> 12) as f32).collect())?;
+        let lo = F32Tensor::from_vec(&shape, (0..n).map(|i| ((i + 1) & 4095) as f32).collect())?;
+        let (hi, lo) = (f(&hi)?, f(&lo)?);
+        let out_shape = hi.shape().to_vec();
+        let src: Vec<Option<usize>> = hi
+            .data()
+            .iter()
+            .zip(lo.data())
+            .map(|(&h, &l)| {
+                let k = ((h as usize) << 12) + l as usize;
+                (k > 0).then(|| k - 1)
+            })
+            .collect();
+        if src.iter().any(|s| matches!(s, Some(k) if *k >= n)) {
+            return Err(Error::invalid("data movement", "index map out of range"));
+        }
+        self.p.linear(x, &|t| {
+            let d = t.data();
+            RingTensor::from_vec(&out_shape, src.iter().map(|s| s.map_or(0, |k| d[k])).collect())
+        })
+    }
+
+    fn broadcast(&self, x: &P::Share, to: &[usize]) -> Result<P::Share> {
+        if self.p.shape(x) == to {
+            return Ok(x.clone());
+        }
+        let to = to.to_vec();
+        self.move_data(x, &|t| t.broadcast_to(&to))
+    }
+
+    /// Fixed-point product of two values under op `f` (at least one shared).
+    fn product(&mut self, a: &V<P>, b: &V<P>, op: BilinearOp) -> Result<P::Share> {
+        let bits = self.p.frac_bits();
+        let raw = match (a, b) {
+            (Value::Data(x), Value::Public(c)) => {
+                let c = self.enc(&as_f32(c)?)?;
+                self.p.bilinear_public_right(x, &c, op)?
+            }
+            (Value::Public(c), Value::Data(y)) => {
+                let c = self.enc(&as_f32(c)?)?;
+                self.p.bilinear_public_left(&c, y, op)?
+            }
+            _ => {
+                let (x, y) = (self.data(a)?, self.data(b)?);
+                return Ok(fixed_bilinear_many(self.p, &[(&x, &y, op)])?.remove(0));
+            }
+        };
+        Ok(self.p.truncate_many(vec![raw], bits)?.remove(0))
+    }
+
+    /// Elementwise a + s·b with numpy broadcasting.
+    fn add_values(&mut self, a: &V<P>, b: &V<P>, subtract: bool) -> Result<P::Share> {
+        let out = plain::broadcast_shape(&self.shape(a), &self.shape(b))?;
+        let neg = |this: &Self, v: P::Share| if subtract { this.p.neg(&v) } else { Ok(v) };
+        match (a, b) {
+            (Value::Data(x), Value::Public(c)) => {
+                let x = self.broadcast(x, &out)?;
+                let c = as_f32(c)?.broadcast_to(&out)?;
+                let c = if subtract { c.scale(-1.0) } else { c };
+                self.p.add_public(&x, &self.enc(&c)?)
+            }
+            (Value::Public(c), Value::Data(y)) => {
+                let y = self.broadcast(y, &out)?;
+                let y = neg(self, y)?;
+                self.p.add_public(&y, &self.enc(&as_f32(c)?.broadcast_to(&out)?)?)
+            }
+            _ => {
+                let x = self.broadcast(&self.data(a)?, &out)?;
+                let y = self.broadcast(&self.data(b)?, &out)?;
+                if subtract { self.p.sub(&x, &y) } else { self.p.add(&x, &y) }
+            }
+        }
+    }
+
+    /// Elementwise product with numpy broadcasting.
+    fn mul_values(&mut self, a: &V<P>, b: &V<P>) -> Result<P::Share> {
+        let out = plain::broadcast_shape(&self.shape(a), &self.shape(b))?;
+        let widen = |this: &Self, v: &V<P>| -> Result<V<P>> {
+            Ok(match v {
+                Value::Data(x) => Value::Data(this.broadcast(x, &out)?),
+                Value::Public(c) => Value::Public(Const::F32(as_f32(c)?.broadcast_to(&out)?)),
+            })
+        };
+        let (a, b) = (widen(self, a)?, widen(self, b)?);
+        self.product(&a, &b, BilinearOp::Mul)
+    }
+
+    fn matmul(&mut self, a: &V<P>, b: &V<P>) -> Result<P::Share> {
+        self.product(a, b, BilinearOp::MatMul)
+    }
+
+    fn conv(&mut self, node: &Node, x: &P::Share, w: &V<P>, bias: Option<&V<P>>) -> Result<P::Share> {
+        let Op::Conv { strides, pads, dilations, group } = &node.op else { unreachable!() };
+        let xs = self.p.shape(x).to_vec();
+        let spatial = xs.len().saturating_sub(2);
+        if !(1..=2).contains(&spatial) || pads.len() != 2 * spatial {
+            return Err(node_error(node, format!("only 1-D and 2-D convolutions are supported (input {xs:?})")));
+        }
+        // Asymmetric padding: pad explicitly, then convolve unpadded.
+        let symmetric = (0..spatial).all(|i| pads[i] == pads[i + spatial]);
+        let (x, pad) = if symmetric {
+            (x.clone(), pads[..spatial].to_vec())
+        } else {
+            let mut full = vec![0i64; 2 * xs.len()];
+            for i in 0..spatial {
+                full[2 + i] = pads[i] as i64;
+                full[xs.len() + 2 + i] = pads[spatial + i] as i64;
+            }
+            (self.move_data(x, &|t| t.pad(&full, 0.0))?, vec![0; spatial])
+        };
+        let op = if spatial == 2 {
+            BilinearOp::Conv2d(Conv2dParams {
+                stride: [strides[0], strides[1]],
+                padding: [pad[0], pad[1]],
+                dilation: [dilations[0], dilations[1]],
+                groups: *group,
+            })
+        } else {
+            BilinearOp::Conv1d(Conv1dParams { stride: strides[0], padding: pad[0], dilation: dilations[0], groups: *group })
+        };
+        let y = self.product(&Value::Data(x), w, op)?;
+        match bias {
+            None => Ok(y),
+            Some(b) => {
+                let ys = self.p.shape(&y).to_vec();
+                let mut bshape = vec![1; ys.len()];
+                bshape[1] = ys[1];
+                let b = reshape_value(self, b, &bshape)?;
+                self.add_values(&Value::Data(y), &b, false)
+            }
+        }
+    }
+}
+
+/// A public constant as f32.
+fn as_f32(c: &Const) -> Result<F32Tensor> {
+    match c {
+        Const::F32(t) => Ok(t.clone()),
+        Const::I64 { shape, data } => F32Tensor::from_vec(shape, data.iter().map(|&v| v as f32).collect()),
+    }
+}
+
+fn reshape_value<P: Protocol>(b: &PrivateBackend<'_, P>, v: &V<P>, shape: &[usize]) -> Result<V<P>> {
+    Ok(match v {
+        Value::Public(c) => Value::Public(Const::F32(as_f32(c)?.reshape_exact(shape)?)),
+        Value::Data(x) => {
+            let s = shape.to_vec();
+            Value::Data(b.p.linear(x, &|t| t.clone().reshape(&s))?)
+        }
+    })
+}
+
+/// Normalises a possibly negative axis.
+fn axis(node: &Node, a: i64, rank: usize) -> Result<usize> {
+    let r = rank as i64;
+    let ax = if a < 0 { a + r } else { a };
+    if ax < 0 || ax >= r {
+        return Err(node_error(node, format!("axis {a} is out of range for rank {rank}")));
+    }
+    Ok(ax as usize)
+}
+
+impl<P: Protocol> Backend for PrivateBackend<'_, P> {
+    type T = P::Share;
+
+    fn shape_of(&self, x: &P::Share) -> Vec<usize> {
+        self.p.shape(x).to_vec()
+    }
+
+    fn eval(&mut self, node: &Node, inputs: &[Option<V<P>>]) -> Result<Vec<V<P>>> {
+        let arg = |k: usize| -> Result<&V<P>> {
+            inputs.get(k).and_then(Option::as_ref).ok_or_else(|| node_error(node, format!("missing input {k}")))
+        };
+        let first_data = || -> Result<P::Share> {
+            match arg(0)? {
+                Value::Data(x) => Ok(x.clone()),
+                Value::Public(_) => Err(node_error(node, "expects a private first input")),
+            }
+        };
+        let one = |v: P::Share| Ok(vec![Value::Data(v)]);
+        match &node.op {
+            Op::MatMul => {
+                let y = self.matmul(arg(0)?, arg(1)?)?;
+                one(y)
+            }
+            Op::Gemm { alpha, beta, trans_a, trans_b } => {
+                let t = |this: &Self, v: &V<P>, tr: bool| -> Result<V<P>> {
+                    if !tr {
+                        return Ok(v.clone());
+                    }
+                    Ok(match v {
+                        Value::Public(c) => Value::Public(Const::F32(as_f32(c)?.transpose(&[1, 0])?)),
+                        Value::Data(x) => Value::Data(this.move_data(x, &|m| m.transpose(&[1, 0]))?),
+                    })
+                };
+                let (a, b) = (t(self, arg(0)?, *trans_a)?, t(self, arg(1)?, *trans_b)?);
+                let mut y = self.matmul(&a, &b)?;
+                if *alpha != 1.0 {
+                    y = fixed::mul_const(self.p, &y, *alpha as f64)?;
+                }
+                if let Some(Some(c)) = inputs.get(2) {
+                    let c = match c {
+                        Value::Public(k) if *beta != 1.0 => Value::Public(Const::F32(as_f32(k)?.scale(*beta))),
+                        Value::Data(k) if *beta != 1.0 => Value::Data(fixed::mul_const(self.p, k, *beta as f64)?),
+                        other => other.clone(),
+                    };
+                    y = self.add_values(&Value::Data(y), &c, false)?;
+                }
+                one(y)
+            }
+            Op::Conv { .. } => {
+                let x = first_data()?;
+                let bias = inputs.get(2).and_then(Option::as_ref);
+                let y = self.conv(node, &x, arg(1)?, bias)?;
+                one(y)
+            }
+            Op::BatchNormalization { epsilon } => {
+                let x = first_data()?;
+                let params: Vec<F32Tensor> = (1..5)
+                    .map(|k| match arg(k)? {
+                        Value::Public(c) => as_f32(c),
+                        Value::Data(_) => Err(node_error(node, "private batch-norm statistics are not supported")),
+                    })
+                    .collect::<Result<_>>()?;
+                let (g, b, m, v) = (&params[0], &params[1], &params[2], &params[3]);
+                let c = g.data().len();
+                let scale: Vec<f32> = (0..c).map(|i| g.data()[i] / (v.data()[i] + epsilon).sqrt()).collect();
+                let shift: Vec<f32> = (0..c).map(|i| b.data()[i] - m.data()[i] * scale[i]).collect();
+                let xs = self.p.shape(&x).to_vec();
+                let mut cshape = vec![1; xs.len()];
+                cshape[1] = c;
+                let s = Value::Public(Const::F32(F32Tensor::from_vec(&cshape, scale)?));
+                let t = Value::Public(Const::F32(F32Tensor::from_vec(&cshape, shift)?));
+                let y = self.mul_values(&Value::Data(x), &s)?;
+                let y = self.add_values(&Value::Data(y), &t, false)?;
+                one(y)
+            }
+            Op::Add | Op::Sub => {
+                let y = self.add_values(arg(0)?, arg(1)?, node.op == Op::Sub)?;
+                one(y)
+            }
+            Op::Mul => {
+                let y = self.mul_values(arg(0)?, arg(1)?)?;
+                one(y)
+            }
+            Op::Div => match (arg(0)?, arg(1)?) {
+                (a, Value::Public(c)) => {
+                    let inv = as_f32(c)?.reciprocal();
+                    let y = self.mul_values(a, &Value::Public(Const::F32(inv)))?;
+                    one(y)
+                }
+                (a, Value::Data(d)) => {
+                    let r = approx::reciprocal(self.p, d)?;
+                    let y = self.mul_values(a, &Value::Data(r))?;
+                    one(y)
+                }
+            },
+            Op::Pow => {
+                let x = first_data()?;
+                let Value::Public(e) = arg(1)? else { return Err(node_error(node, "the exponent must be public")) };
+                let e = as_f32(e)?;
+                if e.data().len() != 1 {
+                    return Err(node_error(node, "the exponent must be a scalar"));
+                }
+                let e = e.data()[0];
+                let y = if e == 2.0 {
+                    fixed::square(self.p, &x)?
+                } else if e == 0.5 {
+                    approx::sqrt(self.p, &x)?
+                } else if e == 1.0 {
+                    x
+                } else if e.fract() == 0.0 {
+                    approx::pow(self.p, &x, e as i32)?
+                } else {
+                    return Err(node_error(node, format!("exponent {e} is not supported (integers and 0.5 are)")));
+                };
+                one(y)
+            }
+            Op::Neg => {
+                let y = self.p.neg(&first_data()?)?;
+                one(y)
+            }
+            Op::Sqrt => one(approx::sqrt(self.p, &first_data()?)?),
+            Op::Exp => one(approx::exp(self.p, &first_data()?)?),
+            Op::Log => one(approx::log(self.p, &first_data()?)?),
+            Op::Reciprocal => one(approx::reciprocal(self.p, &first_data()?)?),
+            Op::Relu => one(compare::relu(self.p, &first_data()?)?),
+            Op::Sigmoid => one(approx::sigmoid(self.p, &first_data()?)?),
+            Op::Tanh => one(approx::tanh(self.p, &first_data()?)?),
+            Op::Erf => one(approx::erf(self.p, &first_data()?)?),
+            Op::Gelu { .. } => one(approx::gelu(self.p, &first_data()?)?),
+            Op::Softmax { axis: a } | Op::LogSoftmax { axis: a } => {
+                let x = first_data()?;
+                let ax = axis(node, *a, self.p.shape(&x).len())?;
+                let y = if matches!(node.op, Op::Softmax { .. }) {
+                    reduce::softmax(self.p, &x, ax)?
+                } else {
+                    reduce::log_softmax(self.p, &x, ax)?
+                };
+                one(y)
+            }
+            Op::LayerNormalization { axis: a, epsilon } => {
+                let x = first_data()?;
+                let rank = self.p.shape(&x).len();
+                if axis(node, *a, rank)? != rank - 1 {
+                    return Err(node_error(node, "only normalisation over the last axis is supported"));
+                }
+                let mut y = reduce::layer_norm(self.p, &x, *epsilon as f64)?;
+                if let Some(Some(g)) = inputs.get(1) {
+                    y = self.mul_values(&Value::Data(y), g)?;
+                }
+                if let Some(Some(b)) = inputs.get(2) {
+                    y = self.add_values(&Value::Data(y), b, false)?;
+                }
+                one(y)
+            }
+            Op::ReduceMean { axes, keepdims } | Op::ReduceSum { axes, keepdims } => {
+                let x = first_data()?;
+                let shape = self.p.shape(&x).to_vec();
+                let mut axes: Vec<usize> = if axes.is_empty() {
+                    (0..shape.len()).collect()
+                } else {
+                    axes.iter().map(|&a| axis(node, a, shape.len())).collect::<Result<_>>()?
+                };
+                axes.sort_unstable();
+                let count: usize = axes.iter().map(|&a| shape[a]).product();
+                let mut y = x;
+                for &a in axes.iter().rev() {
+                    let keep = *keepdims;
+                    y = self.p.linear(&y, &|t| t.sum_axis(a, keep))?;
+                }
+                if matches!(node.op, Op::ReduceMean { .. }) {
+                    y = fixed::mul_const(self.p, &y, 1.0 / count as f64)?;
+                }
+                one(y)
+            }
+            Op::MaxPool { kernel, strides, pads, ceil_mode } | Op::AveragePool { kernel, strides, pads, ceil_mode, .. } => {
+                let x = first_data()?;
+                let xs = self.p.shape(&x).to_vec();
+                let spatial = kernel.len();
+                if !(1..=2).contains(&spatial) || pads.len() != 2 * spatial || (0..spatial).any(|i| pads[i] != pads[i + spatial]) {
+                    return Err(node_error(node, "only 1-D/2-D pooling with symmetric padding is supported"));
+                }
+                // 1-D pooling runs as 2-D with height 1.
+                let (x4, k, s, pd) = if spatial == 1 {
+                    let x4 = self.p.linear(&x, &|t| t.clone().reshape(&[xs[0], xs[1], 1, xs[2]]))?;
+                    (x4, [1, kernel[0]], [1, strides[0]], [0, pads[0]])
+                } else {
+                    (x, [kernel[0], kernel[1]], [strides[0], strides[1]], [pads[0], pads[1]])
+                };
+                let y = match &node.op {
+                    Op::MaxPool { .. } => pool::max_pool2d(self.p, &x4, k, s, pd, *ceil_mode)?,
+                    Op::AveragePool { count_include_pad, .. } => pool::avg_pool2d(self.p, &x4, k, s, pd, *ceil_mode, *count_include_pad)?,
+                    _ => unreachable!(),
+                };
+                let y = if spatial == 1 {
+                    let ys = self.p.shape(&y).to_vec();
+                    self.p.linear(&y, &|t| t.clone().reshape(&[ys[0], ys[1], ys[3]]))?
+                } else {
+                    y
+                };
+                one(y)
+            }
+            Op::GlobalAveragePool => {
+                let x = first_data()?;
+                let xs = self.p.shape(&x).to_vec();
+                let spatial: usize = xs[2..].iter().product();
+                let (n, c) = (xs[0], xs[1]);
+                let mut out = vec![n, c];
+                out.extend(std::iter::repeat_n(1, xs.len() - 2));
+                let s = self.p.linear(&x, &|t| t.clone().reshape(&[n, c, spatial])?.sum_axis(2, false)?.reshape(&out))?;
+                one(fixed::mul_const(self.p, &s, 1.0 / spatial as f64)?)
+            }
+            Op::Gather { axis: a } if matches!(arg(1)?, Value::Data(_)) => {
+                // Private token ids arrive one-hot encoded ([.., vocab]); the lookup is a product.
+                if *a != 0 {
+                    return Err(node_error(node, "private indices are supported for axis 0 only"));
+                }
+                let y = self.matmul(arg(1)?, arg(0)?)?;
+                one(y)
+            }
+            Op::Shape => {
+                let s = self.shape(arg(0)?);
+                Ok(vec![Value::Public(Const::I64 { shape: vec![s.len()], data: s.iter().map(|&d| d as i64).collect() })])
+            }
+            Op::Identity | Op::Dropout | Op::Cast { .. } => Ok(vec![arg(0)?.clone()]),
+            Op::Constant(c) => Ok(vec![Value::Public(c.clone())]),
+            Op::Concat { .. } => {
+                // Concatenate shares: each part's data placed by an index map over the stacked parts.
+                let parts: Vec<P::Share> = (0..inputs.len()).map(|k| self.data(arg(k)?)).collect::<Result<_>>()?;
+                let shapes: Vec<Vec<usize>> = parts.iter().map(|x| self.p.shape(x).to_vec()).collect();
+                let flat: Vec<P::Share> =
+                    parts.iter().map(|x| self.p.linear(x, &|t| t.clone().reshape(&[t.len()]))).collect::<Result<_>>()?;
+                let mut all = flat[0].clone();
+                for f in &flat[1..] {
+                    all = self.p.linear2(&all, f, &|a, b| RingTensor::concat(&[a, b], 0))?;
+                }
+                let total = numel(self.p.shape(&all));
+                let node = node.clone();
+                let y = self.move_data(&all, &|t| {
+                    let mut at = 0;
+                    let mut pieces = Vec::new();
+                    for s in &shapes {
+                        let n = numel(s);
+                        pieces.push(Const::F32(F32Tensor::from_vec(s, t.data()[at..at + n].to_vec())?));
+                        at += n;
+                    }
+                    debug_assert_eq!(at, total);
+                    let refs: Vec<Option<Const>> = pieces.into_iter().map(Some).collect();
+                    match plain::eval(&node, &refs)?.remove(0) {
+                        Const::F32(r) => Ok(r),
+                        Const::I64 { .. } => Err(Error::invalid("concat", "unexpected integer result")),
+                    }
+                })?;
+                one(y)
+            }
+            // Every other op is pure data movement on input 0, with public parameters.
+            Op::Flatten { .. }
+            | Op::Reshape
+            | Op::Transpose { .. }
+            | Op::Unsqueeze { .. }
+            | Op::Squeeze { .. }
+            | Op::Slice
+            | Op::Pad
+            | Op::Gather { .. } => {
+                let x = first_data()?;
+                let rest: Vec<Option<Const>> = inputs[1..]
+                    .iter()
+                    .map(|a| match a {
+                        None => Ok(None),
+                        Some(Value::Public(c)) => Ok(Some(c.clone())),
+                        Some(Value::Data(_)) => Err(node_error(node, "parameters of a data-movement op must be public")),
+                    })
+                    .collect::<Result<_>>()?;
+                if let (Op::Pad, Some(Some(v))) = (&node.op, rest.get(1)) {
+                    if as_f32(v)?.data().iter().any(|&x| x != 0.0) {
+                        return Err(node_error(node, "padding shares with a non-zero constant is not supported"));
+                    }
+                }
+                let node = node.clone();
+                let y = self.move_data(&x, &|t| {
+                    let mut args = vec![Some(Const::F32(t.clone()))];
+                    args.extend(rest.iter().cloned());
+                    match plain::eval(&node, &args)?.remove(0) {
+                        Const::F32(r) => Ok(r),
+                        Const::I64 { .. } => Err(Error::invalid("data movement", "unexpected integer result")),
+                    }
+                })?;
+                one(y)
+            }
+        }
+    }
+}

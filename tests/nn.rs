@@ -1,0 +1,42 @@
+//! Private inference against the plaintext backend: zoo models on every protocol.
+
+use crate::common::{all_protocols, random_reals, run};
+use testbed::nn::infer::{run_plain, Input, InferJob, WeightPrivacy};
+use testbed::nn::passes::fold_batch_norm;
+use testbed::nn::tensor::F32Tensor;
+use testbed::nn::zoo;
+use testbed::protocol::ProtocolConfig;
+
+fn input(shape: &[usize], lo: f64, hi: f64) -> Input {
+    let n = shape.iter().product();
+    Input::F32(F32Tensor::from_vec(shape, random_reals(n, lo, hi, 4).iter().map(|&v| v as f32).collect()).unwrap())
+}
+
+fn check(cfg: &ProtocolConfig, model: &str, shape: &[usize], x: &Input, weights: WeightPrivacy, tol: f32) {
+    let mut g = zoo::build(model, shape, 1).unwrap();
+    fold_batch_norm(&mut g).unwrap();
+    let want = run_plain(&g, x).unwrap();
+    let out = run(cfg, 3, &InferJob { graph: &g, input: x, weights, reps: 1 });
+    let got = &out.parties[0].output.output;
+    assert_eq!(got.shape(), want.shape(), "{model} on {}", cfg.name);
+    let err = got.max_abs_diff(&want);
+    assert!(err <= tol, "{model} on {} ({weights:?} weights): max abs error {err} > {tol}", cfg.name);
+}
+
+#[test]
+fn zoo_models_match_plaintext_on_every_protocol() {
+    for cfg in all_protocols() {
+        check(&cfg, "lenet", &[2, 1, 28, 28], &input(&[2, 1, 28, 28], 0.0, 1.0), WeightPrivacy::Private, 0.02);
+        check(&cfg, "mlp", &[3, 20], &input(&[3, 20], -1.0, 1.0), WeightPrivacy::Public, 0.01);
+    }
+}
+
+#[test]
+fn small_resnet_transformer_textcls_and_wav2letter_match_plaintext() {
+    let cfg = ProtocolConfig::load("2pc-ttp").unwrap();
+    check(&cfg, "resnet18", &[1, 3, 32, 32], &input(&[1, 3, 32, 32], -1.0, 1.0), WeightPrivacy::Private, 0.05);
+    check(&cfg, "transformer", &[2, 5, 16], &input(&[2, 5, 16], -1.0, 1.0), WeightPrivacy::Private, 0.05);
+    check(&cfg, "wav2letter", &[1, 40, 20], &input(&[1, 40, 20], -1.0, 1.0), WeightPrivacy::Public, 0.05);
+    let ids = Input::Ids { shape: vec![2, 6], data: vec![1, 5, 9, 999, 0, 3, 7, 7, 7, 2, 100, 500] };
+    check(&cfg, "textcls", &[2, 6], &ids, WeightPrivacy::Private, 0.02);
+}
