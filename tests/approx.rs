@@ -510,14 +510,16 @@ fn polynomial_and_pow_are_exact_up_to_a_few_ulps() {
 #[test]
 fn edge_parameters_still_compute() {
     // Few or no iterations, order 1, no squarings: runs, and where the math allows, is right.
-    let cases: Vec<(
-        &str,
+    // (label, parameter change, op, inputs, reference, absolute tolerance)
+    type Case = (
+        &'static str,
         Box<dyn Fn(&mut FunctionConfig)>,
         Op,
         Vec<f64>,
         fn(f64) -> f64,
         f64,
-    )> = vec![
+    );
+    let cases: Vec<Case> = vec![
         (
             "K=0",
             Box::new(|f| f.reciprocal_nr_iters = 0),

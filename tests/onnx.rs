@@ -299,6 +299,40 @@ fn embed_cls() {
     assert_eq!(g.initializers["emb.weight"].shape(), &[50, 8]);
 }
 
+#[test]
+fn fixtures_match_pytorch_in_plaintext() {
+    use testbed::nn::infer::{Input, run_plain};
+    use testbed::nn::io::{NpyArray, read_npy};
+    for name in [
+        "lenet_small",
+        "cnn_bn",
+        "mlp_ln_gelu",
+        "attn_small",
+        "conv1d_small",
+        "embed_cls",
+    ] {
+        let g = fixture(name);
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/onnx");
+        let input = match read_npy(dir.join(format!("{name}.input.npy"))).unwrap() {
+            NpyArray::F32(t) => Input::F32(t),
+            NpyArray::I64 { shape, data } => Input::Ids { shape, data },
+        };
+        let NpyArray::F32(want) = read_npy(dir.join(format!("{name}.expected.npy"))).unwrap()
+        else {
+            panic!("{name}: expected floats")
+        };
+        let got = run_plain(&g, &input).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(got.shape(), want.shape(), "{name}");
+        let err = got
+            .data()
+            .iter()
+            .zip(want.data())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(err < 1e-4, "{name}: max abs error {err}");
+    }
+}
+
 // ----- bad input -----
 
 fn value(name: &str, dims: &[i64]) -> ValueInfoProto {

@@ -7,6 +7,7 @@
 //! reported `wall_s` is the median over repetitions.
 
 pub mod funcs;
+pub mod model;
 pub mod reference;
 
 use crate::error::{Error, Result};
@@ -465,4 +466,19 @@ pub fn write_function_table(rows: &[FunctionRow], protocol: &str, dir: &std::pat
         std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
     }
     Ok(())
+}
+
+/// A random input for a model: token ids where the model's input is integer, else uniform reals
+/// in [−1, 1] (test data).
+pub fn random_model_input(graph: &crate::nn::graph::Graph, shape: &[usize], seed: u64) -> Result<crate::nn::infer::Input> {
+    use crate::nn::graph::DType;
+    let int = graph.inputs.first().is_some_and(|i| i.dtype == DType::I64);
+    let t = random_inputs(&[shape.to_vec()], (-1.0, 1.0), seed).remove(0);
+    if int {
+        let vocab = crate::nn::exec::token_inputs(graph).values().copied().min().unwrap_or(2) as i64;
+        let data = t.data.iter().map(|&v| (((v + 1.0) / 2.0 * vocab as f64) as i64).clamp(0, vocab - 1)).collect();
+        return Ok(crate::nn::infer::Input::Ids { shape: shape.to_vec(), data });
+    }
+    let data = t.data.iter().map(|&v| v as f32).collect();
+    Ok(crate::nn::infer::Input::F32(crate::nn::tensor::F32Tensor::from_vec(shape, data)?))
 }

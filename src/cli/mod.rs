@@ -4,7 +4,12 @@
 //! Exit codes: 0 success, 2 bad input (the one-line error names the file, field, op or party),
 //! 1 runtime failure.
 
-use crate::bench::{function_table, parse_shape, run_op, write_function_table, ConvArgs, OpKind, OpReport, OpSpec, TransportKind};
+use crate::bench::model::{load_model, run_model};
+use crate::nn::infer::{Input, WeightPrivacy};
+use crate::nn::io::{read_npy, write_npy_f32, NpyArray};
+use crate::nn::passes::fold_batch_norm;
+use crate::nn::weights::load_weights;
+use crate::bench::{random_model_input, function_table, parse_shape, run_op, write_function_table, ConvArgs, OpKind, OpReport, OpSpec, TransportKind};
 use crate::error::Error;
 use crate::protocol::ProtocolConfig;
 use clap::{Args, Parser, Subcommand};
@@ -23,6 +28,79 @@ enum Command {
     /// Benchmarks of private operations.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Runs a model privately on one input and writes the revealed output.
+    Infer(InferArgs),
+}
+
+#[derive(Args, Debug)]
+struct InferArgs {
+    /// An ONNX file or a zoo model name (lenet, resnet18, resnet34, resnet50, wav2letter, textcls, transformer, mlp).
+    #[arg(long)]
+    model: String,
+    /// Input tensor (.npy; float32/float64, or int64 token ids).
+    #[arg(long)]
+    input: std::path::PathBuf,
+    /// Where to write the revealed output (.npy, float32).
+    #[arg(long)]
+    output: std::path::PathBuf,
+    /// Protocol variant: a name in protocols/ or a path.
+    #[arg(long)]
+    protocol: String,
+    /// sim or tcp.
+    #[arg(long, default_value = "sim")]
+    transport: String,
+    /// Fractional bits (overrides the protocol file).
+    #[arg(long)]
+    precision_bits: Option<u32>,
+    /// Number of parties (where the family allows it).
+    #[arg(long)]
+    parties: Option<usize>,
+    /// Weights from a safetensors file (zoo models), by tensor name.
+    #[arg(long)]
+    weights: Option<std::path::PathBuf>,
+    /// Keep the model public (cheaper public-operand products) instead of secret-sharing it.
+    #[arg(long)]
+    public_model: bool,
+    /// Seed for reproducible shares (and zoo weights).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Print one line of JSON last.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct ModelArgs {
+    /// A zoo model name or an ONNX file.
+    #[arg(long)]
+    model: String,
+    /// Input shape like 1x3x224x224.
+    #[arg(long)]
+    input_shape: String,
+    /// Protocol variant: a name in protocols/ or a path.
+    #[arg(long)]
+    protocol: String,
+    /// sim or tcp.
+    #[arg(long, default_value = "sim")]
+    transport: String,
+    /// Number of parties (where the family allows it).
+    #[arg(long)]
+    parties: Option<usize>,
+    /// Fractional bits (overrides the protocol file).
+    #[arg(long)]
+    precision_bits: Option<u32>,
+    /// Repetitions; the reported wall time is their median.
+    #[arg(long, default_value_t = 1)]
+    reps: usize,
+    /// Keep the model public instead of secret-sharing it.
+    #[arg(long)]
+    public_model: bool,
+    /// Seed for inputs, weights and shares.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Print one line of JSON last.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -31,6 +109,8 @@ enum BenchCommand {
     Op(OpArgs),
     /// Tabulates every private function: error against float64, rounds, bytes per element.
     Functions(FunctionsArgs),
+    /// Times private inference of a model on a random input.
+    Model(ModelArgs),
 }
 
 #[derive(Args, Debug)]
@@ -115,7 +195,70 @@ fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Bench(BenchCommand::Op(a)) => bench_op(a),
         Command::Bench(BenchCommand::Functions(a)) => bench_functions(a),
+        Command::Bench(BenchCommand::Model(a)) => bench_model(a),
+        Command::Infer(a) => infer(a),
     }
+}
+
+/// Loads a protocol with the command line's overrides.
+fn protocol(name: &str, parties: Option<usize>, precision: Option<u32>) -> Result<ProtocolConfig, Error> {
+    let mut cfg = ProtocolConfig::load(name)?;
+    if let Some(n) = parties {
+        cfg = cfg.with_parties(n)?;
+    }
+    if let Some(b) = precision {
+        cfg = cfg.with_precision(b)?;
+    }
+    Ok(cfg)
+}
+
+fn print_model_report(r: &OpReport, json: bool) {
+    if json {
+        let mut v = serde_json::to_value(r).expect("reports serialise");
+        if let Some(obj) = v.as_object_mut() {
+            if let Some(name) = obj.remove("op") {
+                obj.insert("model".into(), name);
+            }
+        }
+        println!("{v}");
+    } else {
+        print_human(r);
+    }
+}
+
+fn weights_privacy(public: bool) -> WeightPrivacy {
+    if public { WeightPrivacy::Public } else { WeightPrivacy::Private }
+}
+
+fn infer(a: InferArgs) -> Result<(), Error> {
+    let cfg = protocol(&a.protocol, a.parties, a.precision_bits)?;
+    let transport = TransportKind::parse(&a.transport)?;
+    let input = match read_npy(&a.input)? {
+        NpyArray::F32(t) => Input::F32(t),
+        NpyArray::I64 { shape, data } => Input::Ids { shape, data },
+    };
+    let mut graph = load_model(&a.model, input.shape(), a.seed.unwrap_or(0))?;
+    if let Some(w) = &a.weights {
+        load_weights(&mut graph, w, false)?;
+        fold_batch_norm(&mut graph)?;
+    }
+    let name = std::path::Path::new(&a.model).file_stem().map_or(a.model.clone(), |s| s.to_string_lossy().into_owned());
+    let run = run_model(&cfg, &name, &graph, &input, weights_privacy(a.public_model), 1, a.seed, transport)?;
+    write_npy_f32(&a.output, &run.output)?;
+    print_model_report(&run.report, a.json);
+    Ok(())
+}
+
+fn bench_model(a: ModelArgs) -> Result<(), Error> {
+    let cfg = protocol(&a.protocol, a.parties, a.precision_bits)?;
+    let transport = TransportKind::parse(&a.transport)?;
+    let shape = parse_shape(&a.input_shape)?;
+    let seed = a.seed.unwrap_or(1);
+    let graph = load_model(&a.model, &shape, seed)?;
+    let input = random_model_input(&graph, &shape, seed)?;
+    let run = run_model(&cfg, &a.model, &graph, &input, weights_privacy(a.public_model), a.reps, a.seed, transport)?;
+    print_model_report(&run.report, a.json);
+    Ok(())
 }
 
 fn bench_functions(a: FunctionsArgs) -> Result<(), Error> {

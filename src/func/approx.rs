@@ -17,7 +17,7 @@
 //!   squarings carry 2 extra fractional bits (their rounding errors are amplified 2^(d−k)-fold);
 //!   the result has the session's precision. Domain as CrypTen: about [−2^d·2, 21]; above ≈10 the
 //!   result's raw product is large enough that a local truncation may wrap (probability e^x/2^32).
-//! * **|x| inside an exponential** (reciprocal, sigmoid): with l = [x < 0], the first squaring of
+//! * **|x| inside an exponential** (reciprocal, sigmoid): with l = \[x < 0\], the first squaring of
 //!   the limit base c − 2^−k·|x| is c² − 2c·2^−k·|x| + 2^−2k·x²; |x| = x − 2·l·x and x² come from
 //!   one round (x·[l, x/2^k]), which saves the separate |x| round.
 //! * **reciprocal** (`reciprocal_nr_iters` = K Newton–Raphson steps r ← r(2 − x·r) from
@@ -67,25 +67,26 @@
 //! # Cost, 2pc-ttp, n elements
 //!
 //! Bytes are those each party sends; offline bytes are the dealer's. L and C are the costs of
-//! [`compare::ltz`] and [`compare::clamp`] on n elements (8 rounds each; see `compare`). Defaults:
+//! [`compare::ltz`] and [`compare::clamp`] on n elements (8 rounds each, and their bytes and
+//! offline bytes in the other columns; see `compare`). Defaults:
 //! d = exp_iterations = 8, K = reciprocal_nr_iters = 10, S = sqrt_nr_iters = 3,
 //! log: d₀ = 8, I = 2 iterations, d = 8, order o = 8; 32 Chebyshev terms for tanh; 8 erf terms.
 //!
 //! | function | rounds | bytes per party | offline bytes | defaults | CrypTen (rounds) |
 //! |---|---|---|---|---|---|
 //! | exp | d | 8dn | 8dn | 8, 64n, 64n | 8 |
-//! | reciprocal (K ≥ 2) | L + d + K + 2 | L + (8d + 24K + 32)n | (8d + 16K + 8)n | L+20, L+336n, 232n | 38 |
+//! | reciprocal (K ≥ 2) | L + d + K + 2 | L + (8d + 24K + 32)n | L + (8d + 16K + 8)n | L+20, L+336n, L+232n | 38 |
 //! | reciprocal, all_pos | d + K + 2 | (8d + 24K + 16)n | (8d + 16K)n | 20, 320n, 224n | 28 |
-//! | div(x, y) | as reciprocal | reciprocal + 8n | reciprocal + 8n | L+20, L+344n, 240n | 39 |
+//! | div(x, y) | as reciprocal | reciprocal + 8n | reciprocal + 8n | L+20, L+344n, L+240n | 39 |
 //! | inv_sqrt (S ≥ 1) | d + 2S | (8d + 40S)n | (8d + 24S)n | 14, 184n, 136n | 17 |
 //! | sqrt (S ≥ 1) | d + 2S | (8d + 40S + 16)n | (8d + 24S + 16)n | 14, 200n, 152n | 18 |
 //! | log | d₀ + I(d + 1 + ⌈log₂o⌉) | (8d₀ + I(8d + 8⌈log₂o⌉ + 8o) + 24)n | (8d₀ + I(8d + 8o) + 16)n | 32, 392n, 336n | 32 |
-//! | sigmoid, tanh (reciprocal) | L + 12 | L + 168n | 136n | | 24 |
-//! | sigmoid, tanh (chebyshev, 32 terms) | C + 5 | C + 184n | 152n | | 16 + hardtanh |
-//! | erf (8 terms) | C + 4 | C + 104n | 80n | | (wrong) |
-//! | gelu, tanh form (reciprocal) | L + 14 | L + 216n | 168n | | |
-//! | gelu, tanh form (chebyshev) | C + 8 | C + 224n | 176n | | |
-//! | gelu, erf form | C + 5 | C + 120n | 88n | | |
+//! | sigmoid, tanh (reciprocal) | L + 12 | L + 168n | L + 136n | | 24 |
+//! | sigmoid, tanh (chebyshev, 32 terms) | C + 5 | C + 184n | C + 152n | | 16 + hardtanh |
+//! | erf (8 terms) | C + 4 | C + 104n | C + 80n | | (wrong) |
+//! | gelu, tanh form (reciprocal) | L + 14 | L + 216n | L + 168n | | |
+//! | gelu, tanh form (chebyshev) | C + 8 | C + 224n | C + 176n | | |
+//! | gelu, erf form | C + 5 | C + 120n | C + 88n | | |
 //! | polynomial, degree k ≥ 2 | ⌈log₂k⌉ | 8(⌈log₂k⌉ + k − 2)n | 8(k − 1)n | | |
 //! | pow, k ≥ 2 | ⌈log₂k⌉ | depends on k (x²: 8n; x³: 24n; x⁴: 16n; x⁵: 32n; x⁷: 48n) | | | |
 //!
@@ -328,15 +329,15 @@ fn int_times<P: Protocol>(p: &P, b: &P::Share, k: i64) -> Result<P::Share> {
     p.mul_scalar(b, (k << p.frac_bits()) as u64)
 }
 
+/// A left factor with its right factors, each with the number of bits to truncate the product by.
+type Group<'a, S> = (&'a S, &'a [(&'a S, u32)]);
+
 /// One round of products. Each group is a left factor with the right factors it multiplies, each
 /// with the number of bits to truncate its product by (0 for integer factors). Returns the
 /// products group by group. Groups with several right factors go out as one batched matrix
 /// product `[n,1,1]·[n,1,m]`, so the left factor is masked and opened once; a round of squares
 /// only uses `square_many`. All factors of a group share one shape.
-fn products<P: Protocol>(
-    p: &mut P,
-    groups: &[(&P::Share, &[(&P::Share, u32)])],
-) -> Result<Vec<Vec<P::Share>>> {
+fn products<P: Protocol>(p: &mut P, groups: &[Group<'_, P::Share>]) -> Result<Vec<Vec<P::Share>>> {
     let all_squares = groups
         .iter()
         .all(|(l, rs)| rs.len() == 1 && std::ptr::eq(*l, rs[0].0));
@@ -479,7 +480,7 @@ fn pow_positive<P: Protocol>(p: &mut P, x: &P::Share, k: u32) -> Result<P::Share
         if k <= 1 || out.contains_key(&k) {
             return;
         }
-        let a = if k % 2 == 0 {
+        let a = if k.is_multiple_of(2) {
             k / 2
         } else {
             1 << (31 - (k - 1).leading_zeros())
@@ -505,7 +506,7 @@ fn pow_positive<P: Protocol>(p: &mut P, x: &P::Share, k: u32) -> Result<P::Share
                 .values()
                 .map(|v| v.iter().map(|(b, _)| (&have[b], f)).collect())
                 .collect();
-            let groups: Vec<(&P::Share, &[(&P::Share, u32)])> = by_left
+            let groups: Vec<Group<'_, P::Share>> = by_left
                 .keys()
                 .zip(&rights)
                 .map(|(a, r)| (&have[a], r.as_slice()))
@@ -587,7 +588,10 @@ fn exp_limit<P: Protocol>(
     square_chain(p, z0, 0, d, side)
 }
 
-/// The limit exponential of base c − 2^−k·|x| (d ≥ 1 squarings), given l = [x < 0]. The first
+/// The exponential, |x| and l·m (see [`exp_of_abs`]).
+type AbsExp<S> = (S, S, Option<S>);
+
+/// The limit exponential of base c − 2^−k·|x| (d ≥ 1 squarings), given l = \[x < 0\]. The first
 /// square c² − 2c·2^−k·|x| + 2^−2k·x² needs |x| = x − 2·l·x and x·(x/2^k): one round, which also
 /// computes l·m for the optional `m`. Returns (the exponential, |x|, l·m).
 fn exp_of_abs<P: Protocol>(
@@ -598,7 +602,7 @@ fn exp_of_abs<P: Protocol>(
     k: u32,
     d: u32,
     m: Option<&P::Share>,
-) -> Result<(P::Share, P::Share, Option<P::Share>)> {
+) -> Result<AbsExp<P::Share>> {
     let f = p.frac_bits();
     let s1 = f + chain_extra(f, d, 1);
     let q = shr(p, x.clone(), k)?;

@@ -772,7 +772,7 @@ impl Setup<'_> {
     fn recv_hs(&self, read: &mut ReadHalf, max_words: u64, peer: &str) -> Result<Vec<u64>> {
         match read_frame(read, max_words) {
             Ok(Some(words)) => Ok(words),
-            Ok(None) => Err(self.fail(peer, self.closed_during_handshake(read))),
+            Ok(None) => Err(self.fail(peer, self.closed_during_handshake(read, None))),
             Err(e) => {
                 let detail = match read.failure.take() {
                     Some(f) if f == "timed out" => {
@@ -780,7 +780,7 @@ impl Setup<'_> {
                     }
                     Some(f) if f.starts_with("tls: ") => f,
                     Some(f) if f.starts_with("connection ") && read.tls.is_some() => {
-                        format!("{} ({f})", self.closed_during_handshake(read))
+                        self.closed_during_handshake(read, Some(&f))
                     }
                     Some(f) => format!("handshake: {f}"),
                     None => match e {
@@ -794,13 +794,14 @@ impl Setup<'_> {
     }
 
     /// What a connection closed in mid-handshake most likely means.
-    fn closed_during_handshake(&self, read: &ReadHalf) -> String {
-        if read.tls.is_some() {
-            "connection closed during the handshake (the peer may have refused our certificate)"
-                .to_string()
+    fn closed_during_handshake(&self, read: &ReadHalf, how: Option<&str>) -> String {
+        let how = how.map(|h| format!(": {h}")).unwrap_or_default();
+        let hint = if read.tls.is_some() {
+            " (the peer may have refused our certificate)"
         } else {
-            "connection closed during the handshake".to_string()
-        }
+            ""
+        };
+        format!("connection closed during the handshake{how}{hint}")
     }
 
     /// Judges the peer's preamble; returns the peer's id.
@@ -1039,7 +1040,7 @@ impl TcpTransport {
             opts,
             tls,
             counters: Arc::clone(&counters),
-            io_timeout: opts.connect_timeout + opts.timeout,
+            io_timeout: (opts.connect_timeout + opts.timeout).max(Duration::from_millis(1)),
         };
         let deadline = Instant::now() + opts.connect_timeout;
         let mut ios: Vec<Option<LinkIo>> = (0..endpoints).map(|_| None).collect();
@@ -1282,6 +1283,9 @@ impl Transport for TcpTransport {
         }
     }
 
+    /// Every byte written to this endpoint's sockets minus the payload of the messages sent:
+    /// length prefixes, handshakes and TLS overhead. Waits first (at most the receive timeout)
+    /// for queued messages to be written out, so that the figure is final.
     fn framing_bytes(&self) -> u64 {
         self.wait_for_writers();
         let written = self.counters.socket_written.load(Ordering::Acquire);

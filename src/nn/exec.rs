@@ -8,6 +8,9 @@
 
 use super::graph::{Const, DType, Graph, Node, Op};
 use super::plain;
+use super::tensor::F32Tensor;
+use crate::ring::RingTensor;
+use std::sync::Arc;
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 
@@ -16,8 +19,25 @@ use std::collections::HashMap;
 pub enum Value<T> {
     /// Known to every party.
     Public(Const),
+    /// A public value already encoded in the ring at `frac` fractional bits (a public model's
+    /// weights, encoded once per session instead of once per use).
+    Encoded { ring: Arc<RingTensor>, frac: u32 },
     /// The backend's tensor (private on a protocol backend).
     Data(T),
+}
+
+impl<T> Value<T> {
+    /// The public value of a `Public` or `Encoded` value.
+    pub fn public(&self) -> Option<Const> {
+        match self {
+            Value::Public(c) => Some(c.clone()),
+            Value::Encoded { ring, frac } => {
+                let v: Vec<f32> = crate::ring::decode(ring, *frac).iter().map(|&x| x as f32).collect();
+                Some(Const::F32(F32Tensor::from_vec(ring.shape(), v).expect("sized")))
+            }
+            Value::Data(_) => None,
+        }
+    }
 }
 
 /// What a backend must provide to run graphs.
@@ -28,7 +48,7 @@ pub trait Backend {
     fn shape_of(&self, x: &Self::T) -> Vec<usize>;
     /// Evaluates one node whose inputs include at least one backend tensor. `inputs[k]` is `None`
     /// for an omitted optional input.
-    fn eval(&mut self, node: &Node, inputs: &[Option<Value<Self::T>>]) -> Result<Vec<Value<Self::T>>>;
+    fn eval(&mut self, node: &Node, inputs: &[Option<&Value<Self::T>>]) -> Result<Vec<Value<Self::T>>>;
 }
 
 /// Errors of a node, with its name and op type prefixed.
@@ -67,19 +87,18 @@ pub fn run<B: Backend>(
         last_use.insert(out.as_str(), usize::MAX);
     }
     for (i, node) in graph.nodes.iter().enumerate() {
-        let mut args = Vec::with_capacity(node.inputs.len());
+        let mut args: Vec<Option<&Value<B::T>>> = Vec::with_capacity(node.inputs.len());
         for name in &node.inputs {
             if name.is_empty() {
                 args.push(None);
                 continue;
             }
             let v = env.get(name.as_str()).ok_or_else(|| node_error(node, format!("input \"{name}\" is not defined")))?;
-            args.push(Some(v.clone()));
+            args.push(Some(v));
         }
-        let all_public = args.iter().all(|a| matches!(a, None | Some(Value::Public(_))));
+        let all_public = args.iter().all(|a| !matches!(a, Some(Value::Data(_))));
         let outs = if all_public {
-            let consts: Vec<Option<Const>> =
-                args.into_iter().map(|a| a.map(|v| if let Value::Public(c) = v { c } else { unreachable!() })).collect();
+            let consts: Vec<Option<Const>> = args.iter().map(|a| a.and_then(Value::public)).collect();
             plain::eval(node, &consts)?.into_iter().map(Value::Public).collect()
         } else {
             backend.eval(node, &args)?

@@ -63,8 +63,10 @@ pub fn run_plain(graph: &Graph, input: &Input) -> Result<F32Tensor> {
     let out = run(graph, &mut b, vec![v], HashMap::new())?.remove(0);
     match out {
         Value::Data(t) => Ok(t),
-        Value::Public(Const::F32(t)) => Ok(t),
-        Value::Public(_) => Err(Error::invalid("model", "the output is not a real tensor")),
+        other => match other.public() {
+            Some(Const::F32(t)) => Ok(t),
+            _ => Err(Error::invalid("model", "the output is not a real tensor")),
+        },
     }
 }
 
@@ -127,6 +129,16 @@ impl Job for InferJob<'_> {
         let x = p.share(data_owner, if mine { Some(enc(&plain_input)?) } else { None }.as_ref(), plain_input.shape())?;
         // The model owner's weights: every real parameter with more than one element.
         let mut params = HashMap::new();
+        if self.weights == WeightPrivacy::Public {
+            // Encode a public model's weights once, not at every use.
+            for (name, c) in &self.graph.initializers {
+                if let Const::F32(t) = c {
+                    if t.data().len() > 1 {
+                        params.insert(name.clone(), Value::Encoded { ring: std::sync::Arc::new(enc(t)?), frac: f });
+                    }
+                }
+            }
+        }
         if self.weights == WeightPrivacy::Private {
             for (name, c) in &self.graph.initializers {
                 if let Const::F32(t) = c {
@@ -158,8 +170,10 @@ impl Job for InferJob<'_> {
                 let v: Vec<f32> = decode(&r, f).iter().map(|&x| x as f32).collect();
                 F32Tensor::from_vec(r.shape(), v)?
             }
-            Value::Public(Const::F32(t)) => t,
-            Value::Public(_) => return Err(Error::invalid("model", "the output is not a real tensor")),
+            other => match other.public() {
+                Some(Const::F32(t)) => t,
+                _ => return Err(Error::invalid("model", "the output is not a real tensor")),
+            },
         };
         Ok(InferRun { output, wall, meter: meter.expect("at least one repetition") })
     }

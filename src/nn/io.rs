@@ -151,7 +151,10 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<NpyArray> {
         ));
     }
     Ok(match kind {
-        'f' => NpyArray::F32(F32Tensor::from_vec(&shape, decode(body, f32::from_le_bytes))?),
+        'f' => NpyArray::F32(F32Tensor::from_vec(
+            &shape,
+            decode(body, f32::from_le_bytes),
+        )?),
         'd' => NpyArray::F32(F32Tensor::from_vec(
             &shape,
             decode(body, |b| f64::from_le_bytes(b) as f32),
@@ -236,11 +239,15 @@ pub fn load_safetensors(path: impl AsRef<Path>) -> Result<BTreeMap<String, F32Te
             Dtype::F32 => decode(raw, f32::from_le_bytes),
             Dtype::F64 => decode(raw, |b| f64::from_le_bytes(b) as f32),
             Dtype::F16 => decode(raw, |b| f16_to_f32(u16::from_le_bytes(b))),
-            Dtype::BF16 => decode(raw, |b| f32::from_bits((u16::from_le_bytes(b) as u32) << 16)),
+            Dtype::BF16 => decode(raw, |b| {
+                f32::from_bits((u16::from_le_bytes(b) as u32) << 16)
+            }),
             other => {
                 return Err(file_err(
                     path,
-                    format!("tensor {name}: unsupported dtype {other:?} (want F32, F64, F16 or BF16)"),
+                    format!(
+                        "tensor {name}: unsupported dtype {other:?} (want F32, F64, F16 or BF16)"
+                    ),
                 ));
             }
         };
@@ -252,11 +259,20 @@ pub fn load_safetensors(path: impl AsRef<Path>) -> Result<BTreeMap<String, F32Te
 }
 
 /// Saves `tensors` as float32 entries of a safetensors file (atomically).
-pub fn save_safetensors(path: impl AsRef<Path>, tensors: &BTreeMap<String, F32Tensor>) -> Result<()> {
+pub fn save_safetensors(
+    path: impl AsRef<Path>,
+    tensors: &BTreeMap<String, F32Tensor>,
+) -> Result<()> {
     let path = path.as_ref();
     let raw: Vec<(&String, &F32Tensor, Vec<u8>)> = tensors
         .iter()
-        .map(|(name, t)| (name, t, t.data().iter().flat_map(|x| x.to_le_bytes()).collect()))
+        .map(|(name, t)| {
+            (
+                name,
+                t,
+                t.data().iter().flat_map(|x| x.to_le_bytes()).collect(),
+            )
+        })
         .collect();
     let mut views = Vec::with_capacity(raw.len());
     for (name, t, bytes) in &raw {
@@ -267,4 +283,279 @@ pub fn save_safetensors(path: impl AsRef<Path>, tensors: &BTreeMap<String, F32Te
     let bytes = safetensors::serialize(views, None)
         .map_err(|e| file_err(path, format!("cannot serialise: {e}")))?;
     write_atomic(path, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_core::{Rng, SeedableRng};
+    use rand_xoshiro::Xoshiro256PlusPlus;
+    use std::path::PathBuf;
+
+    const FIXTURES: &str = "/work/shared/fixtures/onnx";
+
+    /// A fresh scratch directory for one test.
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("testbed-io-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn rand_t(seed: u64, shape: &[usize]) -> F32Tensor {
+        let mut r = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let n = shape.iter().product();
+        F32Tensor::from_vec(
+            shape,
+            (0..n)
+                .map(|_| (r.next_u32() >> 8) as f32 / 65536.0 - 128.0)
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    /// Writes an arbitrary npy file with npyz (for dtypes the module does not write itself).
+    fn write_raw<T: npyz::Serialize + Copy>(
+        path: &Path,
+        dtype: &str,
+        order: Order,
+        shape: &[u64],
+        data: &[T],
+    ) {
+        let mut buf = Vec::new();
+        let mut w = npyz::WriteOptions::<T>::new()
+            .dtype(npyz::DType::Plain(dtype.parse().unwrap()))
+            .order(order)
+            .shape(shape)
+            .writer(&mut buf)
+            .begin_nd()
+            .unwrap();
+        w.extend(data.iter().copied()).unwrap();
+        w.finish().unwrap();
+        std::fs::write(path, buf).unwrap();
+    }
+
+    fn one_line_naming(e: &Error, path: &Path) {
+        let msg = e.to_string();
+        assert!(!msg.contains('\n'), "multi-line error: {msg}");
+        assert!(
+            msg.contains(&path.display().to_string()),
+            "error does not name the file: {msg}"
+        );
+    }
+
+    #[test]
+    fn npy_f32_round_trip() {
+        let dir = scratch("npy-rt");
+        for shape in [vec![3, 4, 5], vec![], vec![0, 2], vec![7]] {
+            let t = rand_t(1, &shape);
+            let p = dir.join("t.npy");
+            write_npy_f32(&p, &t).unwrap();
+            match read_npy(&p).unwrap() {
+                NpyArray::F32(u) => assert_eq!(u, t),
+                other => panic!("wrong kind {other:?}"),
+            }
+        }
+        // Overwrite is atomic: no temporary files remain.
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("t.npy")]);
+        let p = dir.join("i.npy");
+        write_npy_i64(&p, &[2, 2], &[1, -2, 3, i64::MIN]).unwrap();
+        assert_eq!(
+            read_npy(&p).unwrap(),
+            NpyArray::I64 {
+                shape: vec![2, 2],
+                data: vec![1, -2, 3, i64::MIN]
+            }
+        );
+        assert!(write_npy_i64(&p, &[3], &[1]).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn npy_conversions() {
+        let dir = scratch("npy-conv");
+        let p = dir.join("f8.npy");
+        write_raw(&p, "<f8", Order::C, &[2, 2], &[1.5f64, -2.25, 1e-3, 3.0]);
+        assert_eq!(
+            read_npy(&p).unwrap(),
+            NpyArray::F32(F32Tensor::from_vec(&[2, 2], vec![1.5, -2.25, 1e-3, 3.0]).unwrap())
+        );
+        let p = dir.join("i4.npy");
+        write_raw(&p, "<i4", Order::C, &[3], &[7i32, -8, i32::MAX]);
+        assert_eq!(
+            read_npy(&p).unwrap(),
+            NpyArray::I64 {
+                shape: vec![3],
+                data: vec![7, -8, i32::MAX as i64]
+            }
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn npy_fixtures() {
+        let p = Path::new(FIXTURES).join("embed_cls.input.npy");
+        match read_npy(&p).unwrap() {
+            NpyArray::I64 { shape, data } => {
+                assert_eq!(shape, vec![2, 6]);
+                assert!(data.iter().all(|&v| v >= 0), "token ids {data:?}");
+            }
+            other => panic!("expected int64, got {other:?}"),
+        }
+        let p = Path::new(FIXTURES).join("lenet_small.input.npy");
+        match read_npy(&p).unwrap() {
+            NpyArray::F32(t) => {
+                assert_eq!(t.shape(), &[3, 1, 28, 28]);
+                assert!(t.data().iter().all(|v| v.is_finite()));
+                assert!(t.data().iter().any(|&v| v != 0.0));
+            }
+            other => panic!("expected float32, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn npy_errors() {
+        let dir = scratch("npy-err");
+        let cases: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+            (
+                "fortran.npy",
+                Box::new(|p| write_raw(p, "<f4", Order::Fortran, &[2, 2], &[1f32, 2., 3., 4.])),
+            ),
+            (
+                "bigendian.npy",
+                Box::new(|p| write_raw(p, ">f4", Order::C, &[2], &[1f32, 2.])),
+            ),
+            (
+                "u1.npy",
+                Box::new(|p| write_raw(p, "|u1", Order::C, &[2], &[1u8, 2])),
+            ),
+            (
+                "i2.npy",
+                Box::new(|p| write_raw(p, "<i2", Order::C, &[2], &[1i16, 2])),
+            ),
+            (
+                "garbage.npy",
+                Box::new(|p| std::fs::write(p, b"this is not an npy file at all").unwrap()),
+            ),
+            ("empty.npy", Box::new(|p| std::fs::write(p, b"").unwrap())),
+            (
+                "truncated.npy",
+                Box::new(|p| {
+                    write_raw(p, "<f4", Order::C, &[4], &[1f32, 2., 3., 4.]);
+                    let b = std::fs::read(p).unwrap();
+                    std::fs::write(p, &b[..b.len() - 3]).unwrap();
+                }),
+            ),
+            (
+                "trailing.npy",
+                Box::new(|p| {
+                    write_raw(p, "<f4", Order::C, &[4], &[1f32, 2., 3., 4.]);
+                    let mut b = std::fs::read(p).unwrap();
+                    b.extend_from_slice(&[0; 4]);
+                    std::fs::write(p, &b).unwrap();
+                }),
+            ),
+        ];
+        for (name, make) in cases {
+            let p = dir.join(name);
+            make(&p);
+            let e = read_npy(&p).expect_err(name);
+            one_line_naming(&e, &p);
+        }
+        let missing = dir.join("missing.npy");
+        one_line_naming(&read_npy(&missing).unwrap_err(), &missing);
+        let bad_dir = dir.join("no/such/dir/x.npy");
+        one_line_naming(
+            &write_npy_f32(&bad_dir, &F32Tensor::scalar(1.0)).unwrap_err(),
+            &bad_dir,
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn safetensors_round_trip() {
+        let dir = scratch("st-rt");
+        let p = dir.join("w.safetensors");
+        let mut m = BTreeMap::new();
+        m.insert("conv.weight".to_string(), rand_t(2, &[4, 3, 3, 3]));
+        m.insert("conv.bias".to_string(), rand_t(3, &[4]));
+        m.insert("scalar".to_string(), F32Tensor::scalar(-0.5));
+        m.insert("empty".to_string(), F32Tensor::zeros(&[0, 5]));
+        save_safetensors(&p, &m).unwrap();
+        assert_eq!(load_safetensors(&p).unwrap(), m);
+        save_safetensors(&p, &BTreeMap::new()).unwrap();
+        assert!(load_safetensors(&p).unwrap().is_empty());
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn safetensors_conversions_and_errors() {
+        let dir = scratch("st-conv");
+        let vals = [
+            1.0f32,
+            -2.5,
+            0.0,
+            65504.0,
+            6.103_515_6e-5,
+            5.960_464_5e-8,
+            f32::INFINITY,
+            -0.0,
+        ];
+        let f16_bits: [u16; 8] = [
+            0x3c00, 0xc100, 0x0000, 0x7bff, 0x0400, 0x0001, 0x7c00, 0x8000,
+        ];
+        let f16: Vec<u8> = f16_bits.iter().flat_map(|b| b.to_le_bytes()).collect();
+        let bf16: Vec<u8> = vals
+            .iter()
+            .flat_map(|v| ((v.to_bits() >> 16) as u16).to_le_bytes())
+            .collect();
+        let f64b: Vec<u8> = vals
+            .iter()
+            .flat_map(|&v| (v as f64).to_le_bytes())
+            .collect();
+        let views = vec![
+            ("h", TensorView::new(Dtype::F16, vec![2, 4], &f16).unwrap()),
+            ("b", TensorView::new(Dtype::BF16, vec![8], &bf16).unwrap()),
+            ("d", TensorView::new(Dtype::F64, vec![4, 2], &f64b).unwrap()),
+        ];
+        let p = dir.join("mixed.safetensors");
+        std::fs::write(&p, safetensors::serialize(views, None).unwrap()).unwrap();
+        let m = load_safetensors(&p).unwrap();
+        assert_eq!(m["h"].shape(), &[2, 4]);
+        assert_eq!(m["h"].data(), &vals);
+        // bf16 truncation keeps these values except the small ones, which lose mantissa bits.
+        for (got, want) in m["b"].data().iter().zip(vals) {
+            assert!(
+                (got - want).abs() <= want.abs() / 128.0 || got == &want,
+                "{got} vs {want}"
+            );
+        }
+        assert_eq!(m["d"].data(), &vals);
+        // Unsupported dtype: names the file and the tensor.
+        let ints: Vec<u8> = [1i32, 2].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let p = dir.join("ints.safetensors");
+        let views = vec![("ids", TensorView::new(Dtype::I32, vec![2], &ints).unwrap())];
+        std::fs::write(&p, safetensors::serialize(views, None).unwrap()).unwrap();
+        let e = load_safetensors(&p).unwrap_err();
+        one_line_naming(&e, &p);
+        assert!(e.to_string().contains("ids"), "{e}");
+        // Corrupt files.
+        let p = dir.join("corrupt.safetensors");
+        std::fs::write(&p, b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}").unwrap();
+        one_line_naming(&load_safetensors(&p).unwrap_err(), &p);
+        std::fs::write(&p, b"abc").unwrap();
+        one_line_naming(&load_safetensors(&p).unwrap_err(), &p);
+        let missing = dir.join("missing.safetensors");
+        one_line_naming(&load_safetensors(&missing).unwrap_err(), &missing);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -19,13 +19,13 @@ impl Backend for PlainBackend {
         x.shape().to_vec()
     }
 
-    fn eval(&mut self, node: &Node, inputs: &[Option<Value<F32Tensor>>]) -> Result<Vec<Value<F32Tensor>>> {
+    fn eval(&mut self, node: &Node, inputs: &[Option<&Value<F32Tensor>>]) -> Result<Vec<Value<F32Tensor>>> {
         let consts: Vec<Option<Const>> = inputs
             .iter()
             .map(|v| {
-                v.as_ref().map(|v| match v {
-                    Value::Public(c) => c.clone(),
+                v.map(|v| match v {
                     Value::Data(t) => Const::F32(t.clone()),
+                    other => other.public().expect("public"),
                 })
             })
             .collect();

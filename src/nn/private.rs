@@ -30,6 +30,14 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
         Self { p }
     }
 
+    /// The ring encoding of a public value (reusing a pre-encoded one).
+    fn ring_of(&self, v: &V<P>) -> Result<std::sync::Arc<RingTensor>> {
+        match v {
+            Value::Encoded { ring, frac } if *frac == self.p.frac_bits() => Ok(ring.clone()),
+            other => Ok(std::sync::Arc::new(self.enc(&as_f32(&other.public().expect("a public value"))?)?)),
+        }
+    }
+
     fn enc(&self, t: &F32Tensor) -> Result<RingTensor> {
         let v: Vec<f64> = t.data().iter().map(|&x| x as f64).collect();
         encode(&v, t.shape(), self.p.frac_bits())
@@ -44,6 +52,7 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
         match v {
             Value::Data(x) => Ok(x.clone()),
             Value::Public(c) => self.share_public(c),
+            Value::Encoded { .. } => Ok(self.p.constant(self.ring_of(v)?.as_ref())),
         }
     }
 
@@ -51,6 +60,7 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
         match v {
             Value::Data(x) => self.p.shape(x).to_vec(),
             Value::Public(c) => c.shape().to_vec(),
+            Value::Encoded { ring, .. } => ring.shape().to_vec(),
         }
     }
 
@@ -95,12 +105,12 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
     fn product(&mut self, a: &V<P>, b: &V<P>, op: BilinearOp) -> Result<P::Share> {
         let bits = self.p.frac_bits();
         let raw = match (a, b) {
-            (Value::Data(x), Value::Public(c)) => {
-                let c = self.enc(&as_f32(c)?)?;
+            (Value::Data(x), c) if !matches!(c, Value::Data(_)) => {
+                let c = self.ring_of(c)?;
                 self.p.bilinear_public_right(x, &c, op)?
             }
-            (Value::Public(c), Value::Data(y)) => {
-                let c = self.enc(&as_f32(c)?)?;
+            (c, Value::Data(y)) if !matches!(c, Value::Data(_)) => {
+                let c = self.ring_of(c)?;
                 self.p.bilinear_public_left(&c, y, op)?
             }
             _ => {
@@ -141,7 +151,7 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
         let widen = |this: &Self, v: &V<P>| -> Result<V<P>> {
             Ok(match v {
                 Value::Data(x) => Value::Data(this.broadcast(x, &out)?),
-                Value::Public(c) => Value::Public(Const::F32(as_f32(c)?.broadcast_to(&out)?)),
+                other => Value::Public(Const::F32(as_f32(&other.public().expect("public"))?.broadcast_to(&out)?)),
             })
         };
         let (a, b) = (widen(self, a)?, widen(self, b)?);
@@ -205,7 +215,7 @@ fn as_f32(c: &Const) -> Result<F32Tensor> {
 
 fn reshape_value<P: Protocol>(b: &PrivateBackend<'_, P>, v: &V<P>, shape: &[usize]) -> Result<V<P>> {
     Ok(match v {
-        Value::Public(c) => Value::Public(Const::F32(as_f32(c)?.reshape_exact(shape)?)),
+        Value::Public(_) | Value::Encoded { .. } => Value::Public(Const::F32(as_f32(&v.public().expect("public"))?.reshape_exact(shape)?)),
         Value::Data(x) => {
             let s = shape.to_vec();
             Value::Data(b.p.linear(x, &|t| t.clone().reshape(&s))?)
@@ -230,14 +240,26 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
         self.p.shape(x).to_vec()
     }
 
-    fn eval(&mut self, node: &Node, inputs: &[Option<V<P>>]) -> Result<Vec<V<P>>> {
+    fn eval(&mut self, node: &Node, raw_inputs: &[Option<&V<P>>]) -> Result<Vec<V<P>>> {
+        // Pre-encoded public values stay encoded for products; other ops see them as plain publics.
+        let keep_encoded = matches!(node.op, Op::MatMul | Op::Gemm { trans_a: false, trans_b: false, .. } | Op::Conv { .. });
+        let inputs: Vec<Option<V<P>>> = raw_inputs
+            .iter()
+            .map(|v| {
+                v.map(|v| match v {
+                    Value::Encoded { .. } if !keep_encoded => Value::Public(v.public().expect("public")),
+                    other => other.clone(),
+                })
+            })
+            .collect();
+        let inputs = &inputs[..];
         let arg = |k: usize| -> Result<&V<P>> {
             inputs.get(k).and_then(Option::as_ref).ok_or_else(|| node_error(node, format!("missing input {k}")))
         };
         let first_data = || -> Result<P::Share> {
             match arg(0)? {
                 Value::Data(x) => Ok(x.clone()),
-                Value::Public(_) => Err(node_error(node, "expects a private first input")),
+                _ => Err(node_error(node, "expects a private first input")),
             }
         };
         let one = |v: P::Share| Ok(vec![Value::Data(v)]);
@@ -252,8 +274,8 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
                         return Ok(v.clone());
                     }
                     Ok(match v {
-                        Value::Public(c) => Value::Public(Const::F32(as_f32(c)?.transpose(&[1, 0])?)),
                         Value::Data(x) => Value::Data(this.move_data(x, &|m| m.transpose(&[1, 0]))?),
+                        other => Value::Public(Const::F32(as_f32(&other.public().expect("public"))?.transpose(&[1, 0])?)),
                     })
                 };
                 let (a, b) = (t(self, arg(0)?, *trans_a)?, t(self, arg(1)?, *trans_b)?);
@@ -281,8 +303,8 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
                 let x = first_data()?;
                 let params: Vec<F32Tensor> = (1..5)
                     .map(|k| match arg(k)? {
-                        Value::Public(c) => as_f32(c),
                         Value::Data(_) => Err(node_error(node, "private batch-norm statistics are not supported")),
+                        other => as_f32(&other.public().expect("public")),
                     })
                     .collect::<Result<_>>()?;
                 let (g, b, m, v) = (&params[0], &params[1], &params[2], &params[3]);
@@ -307,12 +329,13 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
                 one(y)
             }
             Op::Div => match (arg(0)?, arg(1)?) {
-                (a, Value::Public(c)) => {
-                    let inv = as_f32(c)?.reciprocal();
+                (a, c) if !matches!(c, Value::Data(_)) => {
+                    let inv = as_f32(&c.public().expect("public"))?.reciprocal();
                     let y = self.mul_values(a, &Value::Public(Const::F32(inv)))?;
                     one(y)
                 }
-                (a, Value::Data(d)) => {
+                (a, d) => {
+                    let Value::Data(d) = d else { unreachable!("handled above") };
                     let r = approx::reciprocal(self.p, d)?;
                     let y = self.mul_values(a, &Value::Data(r))?;
                     one(y)
@@ -491,8 +514,8 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
                     .iter()
                     .map(|a| match a {
                         None => Ok(None),
-                        Some(Value::Public(c)) => Ok(Some(c.clone())),
                         Some(Value::Data(_)) => Err(node_error(node, "parameters of a data-movement op must be public")),
+                        Some(other) => Ok(other.public()),
                     })
                     .collect::<Result<_>>()?;
                 if let (Op::Pad, Some(Some(v))) = (&node.op, rest.get(1)) {

@@ -63,7 +63,10 @@ fn norm_axes(op: &'static str, axes: &[i64], rank: usize) -> Result<Vec<usize>> 
     for &a in axes {
         let ax = norm_axis(op, a, rank)?;
         if out.contains(&ax) {
-            return Err(Error::invalid(op, format!("axes {axes:?} repeat axis {ax}")));
+            return Err(Error::invalid(
+                op,
+                format!("axes {axes:?} repeat axis {ax}"),
+            ));
         }
         out.push(ax);
     }
@@ -90,8 +93,16 @@ fn broadcast_shape_op(op: &'static str, a: &[usize], b: &[usize]) -> Result<Vec<
     let r = a.len().max(b.len());
     let mut out = vec![0usize; r];
     for i in 0..r {
-        let da = if i + a.len() >= r { a[i + a.len() - r] } else { 1 };
-        let db = if i + b.len() >= r { b[i + b.len() - r] } else { 1 };
+        let da = if i + a.len() >= r {
+            a[i + a.len() - r]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= r {
+            b[i + b.len() - r]
+        } else {
+            1
+        };
         out[i] = if da == db || db == 1 {
             da
         } else if da == 1 {
@@ -417,13 +428,22 @@ fn window2d(
     let pads = attr_list(op, "pads", pads, 2 * sp, 0)?;
     let dil = attr_list(op, "dilations", dilations, sp, 1)?;
     if strides.contains(&0) {
-        return Err(Error::invalid(op, format!("strides {strides:?} must be positive")));
+        return Err(Error::invalid(
+            op,
+            format!("strides {strides:?} must be positive"),
+        ));
     }
     if dil.contains(&0) {
-        return Err(Error::invalid(op, format!("dilations {dil:?} must be positive")));
+        return Err(Error::invalid(
+            op,
+            format!("dilations {dil:?} must be positive"),
+        ));
     }
     if kernel.contains(&0) {
-        return Err(Error::shape(op, format!("kernel {kernel:?} must be positive")));
+        return Err(Error::shape(
+            op,
+            format!("kernel {kernel:?} must be positive"),
+        ));
     }
     let mut outs = Vec::with_capacity(sp);
     for i in 0..sp {
@@ -478,7 +498,11 @@ fn window2d(
 /// Output positions `lo..hi` (clamped to `0..out`) whose input index `o·s + off − pad` lies in
 /// `0..n`.
 fn valid_range(n: usize, out: usize, s: usize, off: usize, pad: usize) -> (usize, usize) {
-    let lo = if off >= pad { 0 } else { (pad - off).div_ceil(s) };
+    let lo = if off >= pad {
+        0
+    } else {
+        (pad - off).div_ceil(s)
+    };
     let hi = if n + pad <= off {
         0
     } else {
@@ -491,7 +515,11 @@ fn valid_range(n: usize, out: usize, s: usize, off: usize, pad: usize) -> (usize
 /// Fills the im2col matrix `[c·kh·kw, ho·wo]` of one image `[c, h, w]`.
 fn im2col(g: &Window2d, c: usize, image: &[f32], cols: &mut [f32]) {
     let plane = g.ho * g.wo;
-    for (row, dst) in cols.chunks_exact_mut(plane).enumerate().take(c * g.kh * g.kw) {
+    for (row, dst) in cols
+        .chunks_exact_mut(plane)
+        .enumerate()
+        .take(c * g.kh * g.kw)
+    {
         let kj = row % g.kw;
         let ki = (row / g.kw) % g.kh;
         let ch = row / (g.kw * g.kh);
@@ -665,9 +693,10 @@ impl F32Tensor {
                         ));
                     }
                 },
-                d if d > 0 => out.push(usize::try_from(d).map_err(|_| {
-                    Error::invalid(OP, format!("dimension {d} is too large"))
-                })?),
+                d if d > 0 => out.push(
+                    usize::try_from(d)
+                        .map_err(|_| Error::invalid(OP, format!("dimension {d} is too large")))?,
+                ),
                 _ => {
                     return Err(Error::invalid(
                         OP,
@@ -686,9 +715,8 @@ impl F32Tensor {
             }
             out[i] = self.data.len() / known;
         }
-        self.reshape_exact(&out).map_err(|_| {
-            Error::shape(OP, format!("cannot reshape {:?} to {shape:?}", self.shape))
-        })
+        self.reshape_exact(&out)
+            .map_err(|_| Error::shape(OP, format!("cannot reshape {:?} to {shape:?}", self.shape)))
     }
 
     /// ONNX Flatten: `[d0..d(axis−1), d(axis)..]` → 2-D; `axis` in `[-rank, rank]`.
@@ -720,11 +748,16 @@ impl F32Tensor {
         };
         let mut seen = vec![false; r];
         if perm.len() != r
-            || perm.iter().any(|&p| p >= r || std::mem::replace(&mut seen[p], true))
+            || perm
+                .iter()
+                .any(|&p| p >= r || std::mem::replace(&mut seen[p], true))
         {
             return Err(Error::invalid(
                 "transpose",
-                format!("{perm:?} is not a permutation of the axes of {:?}", self.shape),
+                format!(
+                    "{perm:?} is not a permutation of the axes of {:?}",
+                    self.shape
+                ),
             ));
         }
         let src = contiguous_strides(&self.shape);
@@ -778,7 +811,13 @@ impl F32Tensor {
             .shape
             .iter()
             .enumerate()
-            .filter(|&(i, &d)| if axes.is_empty() { d != 1 } else { !axes.contains(&i) })
+            .filter(|&(i, &d)| {
+                if axes.is_empty() {
+                    d != 1
+                } else {
+                    !axes.contains(&i)
+                }
+            })
             .map(|(_, &d)| d)
             .collect();
         Ok(Self {
@@ -800,8 +839,7 @@ impl F32Tensor {
         let ax = norm_axis(OP, axis, r)?;
         let mut total = 0usize;
         for p in parts {
-            let same = p.rank() == r
-                && (0..r).all(|i| i == ax || p.shape[i] == first.shape[i]);
+            let same = p.rank() == r && (0..r).all(|i| i == ax || p.shape[i] == first.shape[i]);
             if !same {
                 return Err(Error::shape(
                     OP,
@@ -1232,7 +1270,10 @@ impl F32Tensor {
         if self.rank() == 0 || other.rank() == 0 {
             return Err(Error::shape(
                 OP,
-                format!("operands {:?} and {:?} must not be scalars", self.shape, other.shape),
+                format!(
+                    "operands {:?} and {:?} must not be scalars",
+                    self.shape, other.shape
+                ),
             ));
         }
         let a_shape = if self.rank() == 1 {
@@ -1306,7 +1347,8 @@ impl F32Tensor {
             sgemm_into(m, k, n, 1.0, a, b, 0.0, c, parallel);
         };
         let work = m.saturating_mul(n).saturating_mul(k);
-        if nb >= rayon::current_num_threads() && nb.saturating_mul(work) >= PAR_GEMM_WORK && nb > 1 {
+        if nb >= rayon::current_num_threads() && nb.saturating_mul(work) >= PAR_GEMM_WORK && nb > 1
+        {
             data.par_chunks_mut(m * n)
                 .enumerate()
                 .for_each(|(i, c)| run(i, c, false));
@@ -1423,7 +1465,15 @@ impl F32Tensor {
                 format!("bias {:?} must be [{o}]", b.shape),
             ));
         }
-        let g = window2d(OP, &self.shape[2..], &w.shape[2..], strides, pads, dilations, false)?;
+        let g = window2d(
+            OP,
+            &self.shape[2..],
+            &w.shape[2..],
+            strides,
+            pads,
+            dilations,
+            false,
+        )?;
         let (cg, og) = (c / group, o / group);
         let kk = cg * g.kh * g.kw;
         let plane = g.ho * g.wo;
@@ -1441,11 +1491,8 @@ impl F32Tensor {
             }
         }
         let beta = if bias.is_some() { 1.0 } else { 0.0 };
-        let pointwise = g.kh == 1
-            && g.kw == 1
-            && g.sh == 1
-            && g.sw == 1
-            && g.pt + g.pl + g.pb + g.pr == 0;
+        let pointwise =
+            g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt + g.pl + g.pb + g.pr == 0;
         let in_image = c * g.h * g.w;
         let task = |i: usize, out: &mut [f32], cols: &mut Vec<f32>, parallel: bool| {
             let (img, gi) = (i / group, i % group);
@@ -1528,12 +1575,17 @@ impl F32Tensor {
             for oh in 0..g.ho {
                 let hs = (oh * g.sh) as isize - g.pt as isize;
                 let he_pad = (hs + g.kh as isize).min((g.h + g.pb) as isize);
-                let (h0, h1) = (hs.max(0) as usize, (hs + g.kh as isize).min(g.h as isize) as usize);
+                let (h0, h1) = (
+                    hs.max(0) as usize,
+                    (hs + g.kh as isize).min(g.h as isize) as usize,
+                );
                 for ow in 0..g.wo {
                     let ws = (ow * g.sw) as isize - g.pl as isize;
                     let we_pad = (ws + g.kw as isize).min((g.w + g.pr) as isize);
-                    let (w0, w1) =
-                        (ws.max(0) as usize, (ws + g.kw as isize).min(g.w as isize) as usize);
+                    let (w0, w1) = (
+                        ws.max(0) as usize,
+                        (ws + g.kw as isize).min(g.w as isize) as usize,
+                    );
                     out[oh * g.wo + ow] = match kind {
                         PoolKind::Max => {
                             let mut m = f32::NEG_INFINITY;
@@ -1724,11 +1776,16 @@ impl F32Tensor {
     fn reduce(&self, op: &'static str, axes: &[i64], keepdims: bool, mean: bool) -> Result<Self> {
         let r = self.rank();
         let axes = norm_axes(op, axes, r)?;
-        let reduced: Vec<bool> = (0..r).map(|i| axes.is_empty() || axes.contains(&i)).collect();
+        let reduced: Vec<bool> = (0..r)
+            .map(|i| axes.is_empty() || axes.contains(&i))
+            .collect();
         let keep_shape: Vec<usize> = (0..r)
             .map(|i| if reduced[i] { 1 } else { self.shape[i] })
             .collect();
-        let count: usize = (0..r).filter(|&i| reduced[i]).map(|i| self.shape[i]).product();
+        let count: usize = (0..r)
+            .filter(|&i| reduced[i])
+            .map(|i| self.shape[i])
+            .product();
         let ks = contiguous_strides(&keep_shape);
         let os: Vec<usize> = (0..r).map(|i| if reduced[i] { 0 } else { ks[i] }).collect();
         let nout: usize = keep_shape.iter().product();
@@ -1768,12 +1825,21 @@ impl F32Tensor {
         }
         let data = acc
             .into_iter()
-            .map(|a| if mean { (a / count as f64) as f32 } else { a as f32 })
+            .map(|a| {
+                if mean {
+                    (a / count as f64) as f32
+                } else {
+                    a as f32
+                }
+            })
             .collect();
         let shape = if keepdims {
             keep_shape
         } else {
-            (0..r).filter(|&i| !reduced[i]).map(|i| self.shape[i]).collect()
+            (0..r)
+                .filter(|&i| !reduced[i])
+                .map(|i| self.shape[i])
+                .collect()
         };
         Ok(Self { shape, data })
     }
@@ -1858,11 +1924,19 @@ impl F32Tensor {
             ));
         }
         let c = self.shape[1];
-        for (name, p) in [("scale", scale), ("bias", bias), ("mean", mean), ("var", var)] {
+        for (name, p) in [
+            ("scale", scale),
+            ("bias", bias),
+            ("mean", mean),
+            ("var", var),
+        ] {
             if p.shape != [c] {
                 return Err(Error::shape(
                     OP,
-                    format!("{name} {:?} must be [{c}] for input {:?}", p.shape, self.shape),
+                    format!(
+                        "{name} {:?} must be [{c}] for input {:?}",
+                        p.shape, self.shape
+                    ),
                 ));
             }
         }
@@ -1870,7 +1944,9 @@ impl F32Tensor {
         let mul: Vec<f32> = (0..c)
             .map(|i| scale.data[i] / (var.data[i] + eps).sqrt())
             .collect();
-        let add: Vec<f32> = (0..c).map(|i| bias.data[i] - mean.data[i] * mul[i]).collect();
+        let add: Vec<f32> = (0..c)
+            .map(|i| bias.data[i] - mean.data[i] * mul[i])
+            .collect();
         let mut data = self.data.clone();
         if plane > 0 {
             for (p, block) in data.chunks_exact_mut(plane).enumerate() {
@@ -1933,7 +2009,13 @@ mod tests {
     fn bget(x: &F32Tensor, out_idx: &[usize]) -> f32 {
         let lead = out_idx.len() - x.rank();
         let idx: Vec<usize> = (0..x.rank())
-            .map(|i| if x.shape[i] == 1 { 0 } else { out_idx[lead + i] })
+            .map(|i| {
+                if x.shape[i] == 1 {
+                    0
+                } else {
+                    out_idx[lead + i]
+                }
+            })
             .collect();
         x.data[ravel(&idx, &x.shape)]
     }
@@ -1941,7 +2023,12 @@ mod tests {
     fn assert_close(got: &F32Tensor, want: &F32Tensor, tol: f32, what: &str) {
         assert_eq!(got.shape, want.shape, "{what}: shape");
         let d = got.max_abs_diff(want);
-        assert!(d <= tol, "{what}: max abs diff {d} > {tol}\n got {:?}\nwant {:?}", got.data, want.data);
+        assert!(
+            d <= tol,
+            "{what}: max abs diff {d} > {tol}\n got {:?}\nwant {:?}",
+            got.data,
+            want.data
+        );
     }
 
     // ----- shapes and data movement -----
@@ -1966,8 +2053,14 @@ mod tests {
         assert_eq!(f.data(), &[7.0; 6]);
         assert_eq!(F32Tensor::zeros(&[0, 4]).numel(), 0);
         assert_eq!(f.max_abs_diff(&F32Tensor::zeros(&[3, 2])), f32::INFINITY);
-        assert_eq!(t(&[1], &[f32::NAN]).max_abs_diff(&t(&[1], &[f32::NAN])), 0.0);
-        assert_eq!(t(&[1], &[f32::NAN]).max_abs_diff(&t(&[1], &[1.0])), f32::INFINITY);
+        assert_eq!(
+            t(&[1], &[f32::NAN]).max_abs_diff(&t(&[1], &[f32::NAN])),
+            0.0
+        );
+        assert_eq!(
+            t(&[1], &[f32::NAN]).max_abs_diff(&t(&[1], &[1.0])),
+            f32::INFINITY
+        );
     }
 
     #[test]
@@ -1987,7 +2080,7 @@ mod tests {
         let e = F32Tensor::zeros(&[0, 3]);
         assert!(e.reshape(&[0, -1]).is_err()); // -1 is ambiguous with zero elements
         assert_eq!(e.reshape(&[-1, 0]).unwrap().shape(), &[0, 3]);
-        assert_eq!(e.reshape(&[3, 0, 0]).unwrap().shape(), &[3, 3, 0]);
+        assert_eq!(e.reshape(&[0, 0, 1]).unwrap().shape(), &[0, 3, 1]);
         assert!(e.reshape(&[3, 0, 5]).is_err());
     }
 
@@ -2077,10 +2170,14 @@ mod tests {
     #[test]
     fn slice_cases() {
         let x = arange(&[10]);
-        let s = |st: i64, en: i64, step: i64| x.slice(&[st], &[en], &[], &[step]).unwrap().into_vec();
+        let s =
+            |st: i64, en: i64, step: i64| x.slice(&[st], &[en], &[], &[step]).unwrap().into_vec();
         assert_eq!(s(-3, i64::MAX, 1), vec![7.0, 8.0, 9.0]);
         assert_eq!(s(8, 2, -2), vec![8.0, 6.0, 4.0]);
-        assert_eq!(s(-1, i64::MIN, -1), (0..10).rev().map(|i| i as f32).collect::<Vec<_>>());
+        assert_eq!(
+            s(-1, i64::MIN, -1),
+            (0..10).rev().map(|i| i as f32).collect::<Vec<_>>()
+        );
         assert_eq!(s(20, 30, 1), Vec::<f32>::new());
         assert_eq!(s(-100, 3, 1), vec![0.0, 1.0, 2.0]);
         assert_eq!(s(1, -1, 3), vec![1.0, 4.0, 7.0]);
@@ -2137,7 +2234,12 @@ mod tests {
             }
             let starts = vec![pick(-9, 9), pick(-9, 9)];
             let ends = vec![pick(-9, 9), pick(-9, 9)];
-            let steps: Vec<i64> = (0..2).map(|_| { let s = pick(-3, 3); if s == 0 { 1 } else { s } }).collect();
+            let steps: Vec<i64> = (0..2)
+                .map(|_| {
+                    let s = pick(-3, 3);
+                    if s == 0 { 1 } else { s }
+                })
+                .collect();
             let y = x.slice(&starts, &ends, &axes, &steps).unwrap();
             let mut sel: Vec<Vec<usize>> = x.shape.iter().map(|&d| (0..d).collect()).collect();
             for k in 0..2 {
@@ -2145,7 +2247,11 @@ mod tests {
                 sel[ax] = slice_oracle(x.shape[ax] as i64, starts[k], ends[k], steps[k]);
             }
             let shape: Vec<usize> = sel.iter().map(|v| v.len()).collect();
-            assert_eq!(y.shape(), &shape[..], "{starts:?} {ends:?} {axes:?} {steps:?}");
+            assert_eq!(
+                y.shape(),
+                &shape[..],
+                "{starts:?} {ends:?} {axes:?} {steps:?}"
+            );
             for i in 0..y.numel() {
                 let oi = unravel(i, &shape);
                 let xi: Vec<usize> = (0..3).map(|a| sel[a][oi[a]]).collect();
@@ -2166,15 +2272,19 @@ mod tests {
             vec![0, -3, 0, 0, 0, 0],
         ] {
             let y = x.pad(&pads, 1.5).unwrap();
-            let shape: Vec<usize> =
-                (0..3).map(|i| (x.shape[i] as i64 + pads[i] + pads[3 + i]) as usize).collect();
+            let shape: Vec<usize> = (0..3)
+                .map(|i| (x.shape[i] as i64 + pads[i] + pads[3 + i]) as usize)
+                .collect();
             assert_eq!(y.shape(), &shape[..]);
             for i in 0..y.numel() {
                 let oi = unravel(i, &shape);
                 let xi: Vec<i64> = (0..3).map(|a| oi[a] as i64 - pads[a]).collect();
                 let inside = (0..3).all(|a| xi[a] >= 0 && xi[a] < x.shape[a] as i64);
                 let want = if inside {
-                    x.data[ravel(&xi.iter().map(|&v| v as usize).collect::<Vec<_>>(), &x.shape)]
+                    x.data[ravel(
+                        &xi.iter().map(|&v| v as usize).collect::<Vec<_>>(),
+                        &x.shape,
+                    )]
                 } else {
                     1.5
                 };
@@ -2225,7 +2335,10 @@ mod tests {
         }
         assert!(x.broadcast_to(&[2, 4, 4]).is_err());
         assert!(x.broadcast_to(&[3]).is_err());
-        assert_eq!(F32Tensor::scalar(2.0).broadcast_to(&[2, 2]).unwrap().data(), &[2.0; 4]);
+        assert_eq!(
+            F32Tensor::scalar(2.0).broadcast_to(&[2, 2]).unwrap().data(),
+            &[2.0; 4]
+        );
     }
 
     // ----- elementwise -----
@@ -2245,7 +2358,11 @@ mod tests {
             (&[2, 3, 1], &[2, 1, 5]),
             (&[0, 3], &[1, 3]),
         ];
-        type Op = (&'static str, fn(&F32Tensor, &F32Tensor) -> Result<F32Tensor>, fn(f32, f32) -> f32);
+        type Op = (
+            &'static str,
+            fn(&F32Tensor, &F32Tensor) -> Result<F32Tensor>,
+            fn(f32, f32) -> f32,
+        );
         let ops: [Op; 5] = [
             ("add", F32Tensor::add, |a, b| a + b),
             ("sub", F32Tensor::sub, |a, b| a - b),
@@ -2263,7 +2380,11 @@ mod tests {
                 for i in 0..y.numel() {
                     let idx = unravel(i, &shape);
                     let want = g(bget(&a, &idx), bget(&b, &idx));
-                    assert_eq!(y.data[i].to_bits(), want.to_bits(), "{name} {sa:?} {sb:?} at {idx:?}");
+                    assert_eq!(
+                        y.data[i].to_bits(),
+                        want.to_bits(),
+                        "{name} {sa:?} {sb:?} at {idx:?}"
+                    );
                 }
             }
         }
@@ -2277,7 +2398,9 @@ mod tests {
         let mut r = rng(8);
         let x = rand_t(&mut r, &[64]).scale(6.0);
         let check = |y: F32Tensor, f: &dyn Fn(f64) -> f64, tol: f32, name: &str| {
-            let want = F32Tensor::from_vec(&[64], x.data.iter().map(|&v| f(v as f64) as f32).collect()).unwrap();
+            let want =
+                F32Tensor::from_vec(&[64], x.data.iter().map(|&v| f(v as f64) as f32).collect())
+                    .unwrap();
             assert_close(&y, &want, tol, name);
         };
         check(x.neg(), &|v| -v, 0.0, "neg");
@@ -2287,13 +2410,25 @@ mod tests {
         check(x.relu(), &|v| v.max(0.0), 0.0, "relu");
         check(x.sigmoid(), &|v| 1.0 / (1.0 + (-v).exp()), 1e-6, "sigmoid");
         check(x.erf(), &libm::erf, 1e-6, "erf");
-        check(x.gelu(false), &|v| 0.5 * v * (1.0 + libm::erf(v / 2f64.sqrt())), 1e-5, "gelu");
+        check(
+            x.gelu(false),
+            &|v| 0.5 * v * (1.0 + libm::erf(v / 2f64.sqrt())),
+            1e-5,
+            "gelu",
+        );
         let c = (2.0 / std::f64::consts::PI).sqrt();
-        check(x.gelu(true), &|v| 0.5 * v * (1.0 + (c * (v + 0.044715 * v * v * v)).tanh()), 1e-5, "gelu tanh");
+        check(
+            x.gelu(true),
+            &|v| 0.5 * v * (1.0 + (c * (v + 0.044715 * v * v * v)).tanh()),
+            1e-5,
+            "gelu tanh",
+        );
         assert!(x.gelu(true).max_abs_diff(&x.gelu(false)) < 1e-3);
         let p = x.map(|v| v.abs() + 0.01);
         let check_p = |y: F32Tensor, f: &dyn Fn(f64) -> f64, tol: f32, name: &str| {
-            let want = F32Tensor::from_vec(&[64], p.data.iter().map(|&v| f(v as f64) as f32).collect()).unwrap();
+            let want =
+                F32Tensor::from_vec(&[64], p.data.iter().map(|&v| f(v as f64) as f32).collect())
+                    .unwrap();
             assert_close(&y, &want, tol, name);
         };
         check_p(p.sqrt(), &f64::sqrt, 1e-6, "sqrt");
@@ -2301,7 +2436,12 @@ mod tests {
         check_p(p.reciprocal(), &|v| 1.0 / v, 1e-4, "reciprocal");
         // Known values and extremes.
         let e = t(&[3], &[0.0, 1.0, -2.0]).erf();
-        assert_close(&e, &t(&[3], &[0.0, 0.842_700_8, -0.995_322_3]), 1e-6, "erf values");
+        assert_close(
+            &e,
+            &t(&[3], &[0.0, 0.842_700_8, -0.995_322_3]),
+            1e-6,
+            "erf values",
+        );
         let s = t(&[2], &[-200.0, 200.0]).sigmoid();
         assert_eq!(s.data(), &[0.0, 1.0]);
     }
@@ -2309,8 +2449,16 @@ mod tests {
     // ----- linear algebra -----
 
     fn matmul_oracle(a: &F32Tensor, b: &F32Tensor) -> F32Tensor {
-        let a2 = if a.rank() == 1 { a.reshape_exact(&[1, a.shape[0]]).unwrap() } else { a.clone() };
-        let b2 = if b.rank() == 1 { b.reshape_exact(&[b.shape[0], 1]).unwrap() } else { b.clone() };
+        let a2 = if a.rank() == 1 {
+            a.reshape_exact(&[1, a.shape[0]]).unwrap()
+        } else {
+            a.clone()
+        };
+        let b2 = if b.rank() == 1 {
+            b.reshape_exact(&[b.shape[0], 1]).unwrap()
+        } else {
+            b.clone()
+        };
         let (ra, rb) = (a2.rank(), b2.rank());
         let (m, k, n) = (a2.shape[ra - 2], a2.shape[ra - 1], b2.shape[rb - 1]);
         let batch = broadcast_shape(&a2.shape[..ra - 2], &b2.shape[..rb - 2]).unwrap();
@@ -2365,7 +2513,12 @@ mod tests {
             let b = rand_t(&mut r, sb);
             let y = a.matmul(&b).unwrap();
             let k = sa[sa.len() - 1] as f32;
-            assert_close(&y, &matmul_oracle(&a, &b), 1e-5 * k.max(1.0), &format!("matmul {sa:?} {sb:?}"));
+            assert_close(
+                &y,
+                &matmul_oracle(&a, &b),
+                1e-5 * k.max(1.0),
+                &format!("matmul {sa:?} {sb:?}"),
+            );
         }
         let a = arange(&[2, 3]);
         assert!(a.matmul(&arange(&[2, 3])).is_err());
@@ -2377,7 +2530,13 @@ mod tests {
     fn gemm_matches_oracle() {
         let mut r = rng(10);
         let (m, k, n) = (5, 7, 4);
-        let cs: Vec<Option<Vec<usize>>> = vec![None, Some(vec![n]), Some(vec![m, 1]), Some(vec![m, n]), Some(vec![])];
+        let cs: Vec<Option<Vec<usize>>> = vec![
+            None,
+            Some(vec![n]),
+            Some(vec![m, 1]),
+            Some(vec![m, n]),
+            Some(vec![]),
+        ];
         for trans_a in [false, true] {
             for trans_b in [false, true] {
                 for cshape in &cs {
@@ -2385,22 +2544,57 @@ mod tests {
                     let b = rand_t(&mut r, &if trans_b { [n, k] } else { [k, n] });
                     let c = cshape.as_ref().map(|s| rand_t(&mut r, s));
                     let (alpha, beta) = (0.75, -1.5);
-                    let y = a.gemm(&b, c.as_ref(), alpha, beta, trans_a, trans_b).unwrap();
-                    let at = if trans_a { a.transpose(&[1, 0]).unwrap() } else { a.clone() };
-                    let bt = if trans_b { b.transpose(&[1, 0]).unwrap() } else { b.clone() };
+                    let y = a
+                        .gemm(&b, c.as_ref(), alpha, beta, trans_a, trans_b)
+                        .unwrap();
+                    let at = if trans_a {
+                        a.transpose(&[1, 0]).unwrap()
+                    } else {
+                        a.clone()
+                    };
+                    let bt = if trans_b {
+                        b.transpose(&[1, 0]).unwrap()
+                    } else {
+                        b.clone()
+                    };
                     let mut want = matmul_oracle(&at, &bt).scale(alpha);
                     if let Some(c) = &c {
                         want = want.add(&c.scale(beta)).unwrap();
                     }
-                    assert_close(&y, &want, 1e-5, &format!("gemm ta {trans_a} tb {trans_b} c {cshape:?}"));
+                    assert_close(
+                        &y,
+                        &want,
+                        1e-5,
+                        &format!("gemm ta {trans_a} tb {trans_b} c {cshape:?}"),
+                    );
                 }
             }
         }
         let a = arange(&[2, 3]);
-        assert!(a.gemm(&arange(&[2, 3]), None, 1.0, 1.0, false, false).is_err());
-        assert!(a.gemm(&arange(&[2, 3]), None, 1.0, 1.0, false, true).is_ok());
-        assert!(a.gemm(&arange(&[3, 2]), Some(&arange(&[3])), 1.0, 1.0, false, false).is_err());
-        assert!(arange(&[3]).gemm(&arange(&[3, 2]), None, 1.0, 1.0, false, false).is_err());
+        assert!(
+            a.gemm(&arange(&[2, 3]), None, 1.0, 1.0, false, false)
+                .is_err()
+        );
+        assert!(
+            a.gemm(&arange(&[2, 3]), None, 1.0, 1.0, false, true)
+                .is_ok()
+        );
+        assert!(
+            a.gemm(
+                &arange(&[3, 2]),
+                Some(&arange(&[3])),
+                1.0,
+                1.0,
+                false,
+                false
+            )
+            .is_err()
+        );
+        assert!(
+            arange(&[3])
+                .gemm(&arange(&[3, 2]), None, 1.0, 1.0, false, false)
+                .is_err()
+        );
     }
 
     // ----- convolution -----
@@ -2415,8 +2609,12 @@ mod tests {
         d: [usize; 2],
         g: usize,
     ) -> F32Tensor {
-        let [n, _c, h, wd] = x.shape[..] else { panic!() };
-        let [o, cg, kh, kw] = w.shape[..] else { panic!() };
+        let [n, _c, h, wd] = x.shape[..] else {
+            panic!()
+        };
+        let [o, cg, kh, kw] = w.shape[..] else {
+            panic!()
+        };
         let ho = (h + p[0] + p[2] - d[0] * (kh - 1) - 1) / s[0] + 1;
         let wo = (wd + p[1] + p[3] - d[1] * (kw - 1) - 1) / s[1] + 1;
         let og = o / g;
@@ -2435,7 +2633,10 @@ mod tests {
                                     if ih < 0 || iw < 0 || ih >= h as i64 || iw >= wd as i64 {
                                         continue;
                                     }
-                                    let xv = x.data[ravel(&[ni, gi * cg + ic, ih as usize, iw as usize], &x.shape)];
+                                    let xv = x.data[ravel(
+                                        &[ni, gi * cg + ic, ih as usize, iw as usize],
+                                        &x.shape,
+                                    )];
                                     let wv = w.data[ravel(&[oc, ic, ki, kj], &w.shape)];
                                     acc += xv as f64 * wv as f64;
                                 }
@@ -2453,7 +2654,20 @@ mod tests {
     fn conv2d_matches_oracle() {
         let mut r = rng(11);
         // (n, c, h, w, o, kh, kw, stride, pads, dilation, group, bias)
-        type Case = (usize, usize, usize, usize, usize, usize, usize, [usize; 2], [usize; 4], [usize; 2], usize, bool);
+        type Case = (
+            usize,
+            usize,
+            usize,
+            usize,
+            usize,
+            usize,
+            usize,
+            [usize; 2],
+            [usize; 4],
+            [usize; 2],
+            usize,
+            bool,
+        );
         let cases: &[Case] = &[
             (1, 1, 5, 5, 1, 3, 3, [1, 1], [0; 4], [1, 1], 1, false),
             (2, 3, 7, 6, 4, 3, 3, [1, 1], [1, 1, 1, 1], [1, 1], 1, true),
@@ -2463,7 +2677,20 @@ mod tests {
             (2, 6, 5, 4, 3, 1, 1, [1, 1], [0; 4], [1, 1], 3, true),
             (1, 6, 5, 4, 4, 1, 1, [1, 1], [0; 4], [1, 1], 1, false),
             (1, 2, 5, 5, 2, 1, 1, [2, 2], [1, 1, 1, 1], [1, 1], 1, true),
-            (1, 16, 40, 40, 24, 3, 3, [1, 1], [1, 1, 1, 1], [1, 1], 1, true),
+            (
+                1,
+                16,
+                40,
+                40,
+                24,
+                3,
+                3,
+                [1, 1],
+                [1, 1, 1, 1],
+                [1, 1],
+                1,
+                true,
+            ),
             (3, 8, 20, 20, 8, 5, 5, [2, 2], [2, 2, 1, 1], [1, 1], 2, true),
         ];
         for &(n, c, h, w, o, kh, kw, s, p, d, g, bias) in cases {
@@ -2473,19 +2700,38 @@ mod tests {
             let y = x.conv(&wt, b.as_ref(), &s, &p, &d, g).unwrap();
             let want = conv2d_oracle(&x, &wt, b.as_ref(), s, p, d, g);
             let tol = 1e-5 * (c / g * kh * kw) as f32;
-            assert_close(&y, &want, tol, &format!("conv2d n{n} c{c} {h}x{w} o{o} k{kh}x{kw} s{s:?} p{p:?} d{d:?} g{g}"));
+            assert_close(
+                &y,
+                &want,
+                tol,
+                &format!("conv2d n{n} c{c} {h}x{w} o{o} k{kh}x{kw} s{s:?} p{p:?} d{d:?} g{g}"),
+            );
         }
         // Defaults for empty attribute lists.
         let x = rand_t(&mut r, &[1, 2, 4, 4]);
         let wt = rand_t(&mut r, &[3, 2, 2, 2]);
-        assert_eq!(x.conv(&wt, None, &[], &[], &[], 1).unwrap(), x.conv(&wt, None, &[1, 1], &[0; 4], &[1, 1], 1).unwrap());
+        assert_eq!(
+            x.conv(&wt, None, &[], &[], &[], 1).unwrap(),
+            x.conv(&wt, None, &[1, 1], &[0; 4], &[1, 1], 1).unwrap()
+        );
     }
 
     #[test]
     fn conv1d_matches_oracle() {
         let mut r = rng(12);
         // (n, c, l, o, k, stride, pads, dilation, group, bias)
-        type Case = (usize, usize, usize, usize, usize, usize, [usize; 2], usize, usize, bool);
+        type Case = (
+            usize,
+            usize,
+            usize,
+            usize,
+            usize,
+            usize,
+            [usize; 2],
+            usize,
+            usize,
+            bool,
+        );
         let cases: &[Case] = &[
             (1, 8, 20, 6, 3, 1, [1, 1], 1, 1, true),
             (2, 4, 15, 4, 3, 2, [0, 2], 2, 2, true),
@@ -2508,7 +2754,9 @@ mod tests {
                             for kk in 0..k {
                                 let il = (ol * s + kk * d) as i64 - p[0] as i64;
                                 if il >= 0 && il < l as i64 {
-                                    acc += x.data[ravel(&[ni, gi * (c / g) + ic, il as usize], &x.shape)] as f64
+                                    acc += x.data
+                                        [ravel(&[ni, gi * (c / g) + ic, il as usize], &x.shape)]
+                                        as f64
                                         * wt.data[ravel(&[oc, ic, kk], &wt.shape)] as f64;
                                 }
                             }
@@ -2517,7 +2765,12 @@ mod tests {
                     }
                 }
             }
-            assert_close(&y, &want, 1e-5 * (c * k) as f32, &format!("conv1d {n} {c} {l} {o} {k} {s} {p:?} {d} {g}"));
+            assert_close(
+                &y,
+                &want,
+                1e-5 * (c * k) as f32,
+                &format!("conv1d {n} {c} {l} {o} {k} {s} {p:?} {d} {g}"),
+            );
         }
     }
 
@@ -2530,17 +2783,31 @@ mod tests {
         assert!(x.conv(&w, None, &[0, 1], &[0; 4], &[1, 1], 1).is_err());
         assert!(x.conv(&w, None, &[1, 1], &[0; 2], &[1, 1], 1).is_err());
         assert!(x.conv(&w, None, &[1, 1], &[0; 4], &[3, 3], 1).is_err()); // kernel span 7 > 5
-        assert!(x.conv(&w, Some(&arange(&[3])), &[1, 1], &[0; 4], &[1, 1], 1).is_err());
-        assert!(x.conv(&arange(&[2, 4, 3]), None, &[1], &[0; 2], &[1], 1).is_err());
+        assert!(
+            x.conv(&w, Some(&arange(&[3])), &[1, 1], &[0; 4], &[1, 1], 1)
+                .is_err()
+        );
+        assert!(
+            x.conv(&arange(&[2, 4, 3]), None, &[1], &[0; 2], &[1], 1)
+                .is_err()
+        );
         assert!(x.conv(&w, None, &[1, 1], &[0; 4], &[1, 1], 0).is_err());
-        assert!(arange(&[4, 5]).conv(&arange(&[2, 4]), None, &[], &[], &[], 1).is_err());
+        assert!(
+            arange(&[4, 5])
+                .conv(&arange(&[2, 4]), None, &[], &[], &[], 1)
+                .is_err()
+        );
     }
 
     // ----- pooling -----
 
     fn pool_out(n: usize, k: usize, s: usize, pb: usize, pe: usize, ceil: bool) -> usize {
         let num = n + pb + pe - k;
-        let mut o = if ceil { num.div_ceil(s) + 1 } else { num / s + 1 };
+        let mut o = if ceil {
+            num.div_ceil(s) + 1
+        } else {
+            num / s + 1
+        };
         if ceil && (o - 1) * s >= n + pb {
             o -= 1;
         }
@@ -2548,7 +2815,14 @@ mod tests {
     }
 
     /// 2-D pooling oracle; `avg` is `None` for max, `Some(count_include_pad)` for average.
-    fn pool2d_oracle(x: &F32Tensor, k: [usize; 2], s: [usize; 2], p: [usize; 4], ceil: bool, avg: Option<bool>) -> F32Tensor {
+    fn pool2d_oracle(
+        x: &F32Tensor,
+        k: [usize; 2],
+        s: [usize; 2],
+        p: [usize; 4],
+        ceil: bool,
+        avg: Option<bool>,
+    ) -> F32Tensor {
         let [n, c, h, w] = x.shape[..] else { panic!() };
         let ho = pool_out(h, k[0], s[0], p[0], p[2], ceil);
         let wo = pool_out(w, k[1], s[1], p[1], p[3], ceil);
@@ -2600,11 +2874,21 @@ mod tests {
             let x = rand_t(&mut r, &shape);
             for ceil in [false, true] {
                 let y = x.max_pool(&k, &s, &p, ceil).unwrap();
-                assert_close(&y, &pool2d_oracle(&x, k, s, p, ceil, None), 0.0, &format!("max {shape:?} {k:?} {s:?} {p:?} ceil {ceil}"));
+                assert_close(
+                    &y,
+                    &pool2d_oracle(&x, k, s, p, ceil, None),
+                    0.0,
+                    &format!("max {shape:?} {k:?} {s:?} {p:?} ceil {ceil}"),
+                );
                 for cip in [false, true] {
                     let y = x.avg_pool(&k, &s, &p, ceil, cip).unwrap();
                     let want = pool2d_oracle(&x, k, s, p, ceil, Some(cip));
-                    assert_close(&y, &want, 1e-6, &format!("avg {shape:?} {k:?} {s:?} {p:?} ceil {ceil} cip {cip}"));
+                    assert_close(
+                        &y,
+                        &want,
+                        1e-6,
+                        &format!("avg {shape:?} {k:?} {s:?} {p:?} ceil {ceil} cip {cip}"),
+                    );
                 }
             }
         }
@@ -2614,32 +2898,73 @@ mod tests {
     fn pool_known_values() {
         // PyTorch: MaxPool2d(2, 2, ceil_mode=True) on 5x5 gives 3x3.
         let x = arange(&[1, 1, 5, 5]);
-        assert_eq!(x.max_pool(&[2, 2], &[2, 2], &[0; 4], true).unwrap().shape(), &[1, 1, 3, 3]);
-        assert_eq!(x.max_pool(&[2, 2], &[2, 2], &[0; 4], false).unwrap().shape(), &[1, 1, 2, 2]);
+        assert_eq!(
+            x.max_pool(&[2, 2], &[2, 2], &[0; 4], true).unwrap().shape(),
+            &[1, 1, 3, 3]
+        );
+        assert_eq!(
+            x.max_pool(&[2, 2], &[2, 2], &[0; 4], false)
+                .unwrap()
+                .shape(),
+            &[1, 1, 2, 2]
+        );
         // 6 with k3 s2 p1 ceil: 4 outputs.
         let x6 = arange(&[1, 1, 6, 6]);
-        assert_eq!(x6.avg_pool(&[3, 3], &[2, 2], &[1; 4], true, true).unwrap().shape(), &[1, 1, 4, 4]);
+        assert_eq!(
+            x6.avg_pool(&[3, 3], &[2, 2], &[1; 4], true, true)
+                .unwrap()
+                .shape(),
+            &[1, 1, 4, 4]
+        );
         // 1-D cases.
         let v = t(&[1, 1, 5], &[1.0, 2.0, 3.0, 4.0, 5.0]);
-        assert_eq!(v.avg_pool(&[2], &[2], &[0, 0], true, true).unwrap().data(), &[1.5, 3.5, 5.0]);
-        assert_eq!(v.avg_pool(&[2], &[2], &[0, 0], false, true).unwrap().data(), &[1.5, 3.5]);
-        assert_eq!(v.avg_pool(&[2], &[2], &[1, 1], true, true).unwrap().data(), &[0.5, 2.5, 4.5]);
-        assert_eq!(v.avg_pool(&[2], &[2], &[1, 1], true, false).unwrap().data(), &[1.0, 2.5, 4.5]);
+        assert_eq!(
+            v.avg_pool(&[2], &[2], &[0, 0], true, true).unwrap().data(),
+            &[1.5, 3.5, 5.0]
+        );
+        assert_eq!(
+            v.avg_pool(&[2], &[2], &[0, 0], false, true).unwrap().data(),
+            &[1.5, 3.5]
+        );
+        assert_eq!(
+            v.avg_pool(&[2], &[2], &[1, 1], true, true).unwrap().data(),
+            &[0.5, 2.5, 4.5]
+        );
+        assert_eq!(
+            v.avg_pool(&[2], &[2], &[1, 1], true, false).unwrap().data(),
+            &[1.0, 2.5, 4.5]
+        );
         let m = t(&[1, 1, 5], &[1.0, 3.0, 2.0, 5.0, 4.0]);
-        assert_eq!(m.max_pool(&[2], &[2], &[0, 0], true).unwrap().data(), &[3.0, 5.0, 4.0]);
-        assert_eq!(m.max_pool(&[3], &[1], &[1, 1], false).unwrap().data(), &[3.0, 3.0, 5.0, 5.0, 5.0]);
+        assert_eq!(
+            m.max_pool(&[2], &[2], &[0, 0], true).unwrap().data(),
+            &[3.0, 5.0, 4.0]
+        );
+        assert_eq!(
+            m.max_pool(&[3], &[1], &[1, 1], false).unwrap().data(),
+            &[3.0, 3.0, 5.0, 5.0, 5.0]
+        );
         // The ceil rule drops a window that would start in the trailing padding.
         let z = arange(&[1, 1, 4]);
-        assert_eq!(z.max_pool(&[2], &[2], &[0, 1], true).unwrap().shape(), &[1, 1, 2]);
+        assert_eq!(
+            z.max_pool(&[2], &[2], &[0, 1], true).unwrap().shape(),
+            &[1, 1, 2]
+        );
         // Negative values: max ignores padding.
         let neg = t(&[1, 1, 3], &[-3.0, -2.0, -1.0]);
-        assert_eq!(neg.max_pool(&[2], &[2], &[1, 0], false).unwrap().data(), &[-3.0, -1.0]);
+        assert_eq!(
+            neg.max_pool(&[2], &[2], &[1, 0], false).unwrap().data(),
+            &[-3.0, -1.0]
+        );
     }
 
     #[test]
     fn pool1d_matches_oracle() {
         let mut r = rng(14);
-        for &(n, c, l, k, s, p) in &[(2, 3, 11, 3, 2, [1, 1]), (1, 2, 9, 2, 3, [1, 0]), (1, 1, 7, 4, 2, [0, 2])] {
+        for &(n, c, l, k, s, p) in &[
+            (2, 3, 11, 3, 2, [1, 1]),
+            (1, 2, 9, 2, 3, [1, 0]),
+            (1, 1, 7, 4, 2, [0, 2]),
+        ] {
             let x = rand_t(&mut r, &[n, c, l]);
             let x4 = x.reshape_exact(&[n, c, 1, l]).unwrap();
             for ceil in [false, true] {
@@ -2649,7 +2974,8 @@ mod tests {
                 assert_eq!(&y.shape()[..2], &[n, c]);
                 for cip in [false, true] {
                     let y = x.avg_pool(&[k], &[s], &p, ceil, cip).unwrap();
-                    let want = pool2d_oracle(&x4, [1, k], [1, s], [0, p[0], 0, p[1]], ceil, Some(cip));
+                    let want =
+                        pool2d_oracle(&x4, [1, k], [1, s], [0, p[0], 0, p[1]], ceil, Some(cip));
                     assert_close(&y, &want.reshape_exact(y.shape()).unwrap(), 1e-6, "avg1d");
                 }
             }
@@ -2664,7 +2990,11 @@ mod tests {
         assert!(x.max_pool(&[5, 5], &[1, 1], &[0; 4], false).is_err());
         assert!(x.max_pool(&[2, 2], &[1, 1], &[2, 0, 0, 0], false).is_err());
         assert!(x.avg_pool(&[2, 2], &[1, 1], &[0; 3], false, true).is_err());
-        assert!(arange(&[4, 4]).avg_pool(&[2, 2], &[], &[], false, true).is_err());
+        assert!(
+            arange(&[4, 4])
+                .avg_pool(&[2, 2], &[], &[], false, true)
+                .is_err()
+        );
         assert!(arange(&[4, 4]).global_avg_pool().is_err());
         assert!(x.adaptive_avg_pool2d(0, 2).is_err());
     }
@@ -2676,15 +3006,24 @@ mod tests {
         let g = x.global_avg_pool().unwrap();
         assert_eq!(g.shape(), &[2, 3, 1, 1]);
         for p in 0..6 {
-            let m = x.data[p * 35..(p + 1) * 35].iter().map(|&v| v as f64).sum::<f64>() / 35.0;
+            let m = x.data[p * 35..(p + 1) * 35]
+                .iter()
+                .map(|&v| v as f64)
+                .sum::<f64>()
+                / 35.0;
             assert!((g.data[p] as f64 - m).abs() < 1e-6);
         }
-        assert_eq!(arange(&[1, 2, 4]).global_avg_pool().unwrap().data(), &[1.5, 5.5]);
+        assert_eq!(
+            arange(&[1, 2, 4]).global_avg_pool().unwrap().data(),
+            &[1.5, 5.5]
+        );
         for (oh, ow) in [(1, 1), (2, 3), (3, 2), (5, 7), (4, 4), (7, 10)] {
             let y = x.adaptive_avg_pool2d(oh, ow).unwrap();
             assert_eq!(y.shape(), &[2, 3, oh, ow]);
             for i in 0..y.numel() {
-                let [pn, pc, i0, j0] = unravel(i, y.shape())[..] else { panic!() };
+                let [pn, pc, i0, j0] = unravel(i, y.shape())[..] else {
+                    panic!()
+                };
                 let (h0, h1) = ((i0 * 5) / oh, ((i0 + 1) * 5 + oh - 1) / oh);
                 let (w0, w1) = ((j0 * 7) / ow, ((j0 + 1) * 7 + ow - 1) / ow);
                 let mut s = 0.0f64;
@@ -2694,10 +3033,16 @@ mod tests {
                     }
                 }
                 let want = s / ((h1 - h0) * (w1 - w0)) as f64;
-                assert!((y.data[i] as f64 - want).abs() < 1e-6, "adaptive {oh}x{ow} at {i}");
+                assert!(
+                    (y.data[i] as f64 - want).abs() < 1e-6,
+                    "adaptive {oh}x{ow} at {i}"
+                );
             }
         }
-        assert_eq!(x.adaptive_avg_pool2d(1, 1).unwrap().max_abs_diff(&g), 0.0f32.max(x.adaptive_avg_pool2d(1, 1).unwrap().max_abs_diff(&g)));
+        assert_eq!(
+            x.adaptive_avg_pool2d(1, 1).unwrap().max_abs_diff(&g),
+            0.0f32.max(x.adaptive_avg_pool2d(1, 1).unwrap().max_abs_diff(&g))
+        );
         assert!(x.adaptive_avg_pool2d(1, 1).unwrap().max_abs_diff(&g) < 1e-6);
     }
 
@@ -2733,7 +3078,10 @@ mod tests {
                             y.data[ravel(&k, &x.shape)] as f64
                         })
                         .sum();
-                    assert!((total - 1.0).abs() < 1e-5, "softmax axis {axis} sums to {total}");
+                    assert!(
+                        (total - 1.0).abs() < 1e-5,
+                        "softmax axis {axis} sums to {total}"
+                    );
                 }
             }
         }
@@ -2743,7 +3091,9 @@ mod tests {
         assert!(s.data.iter().all(|v| v.is_finite()));
         assert!((s.data.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         let ls = big.log_softmax(1).unwrap();
-        assert!((ls.data[2] - (-(1.0f64 + (-1.0f64).exp() + (-2.0f64).exp()).ln()) as f32).abs() < 1e-5);
+        assert!(
+            (ls.data[2] - (-(1.0f64 + (-1.0f64).exp() + (-2.0f64).exp()).ln()) as f32).abs() < 1e-5
+        );
         assert!(x.softmax(3).is_err());
         assert!(x.log_softmax(-4).is_err());
     }
@@ -2752,10 +3102,25 @@ mod tests {
     fn reductions_match_oracle() {
         let mut r = rng(17);
         let x = rand_t(&mut r, &[2, 3, 4, 5]);
-        let axes_cases: &[&[i64]] = &[&[], &[0], &[1], &[-1], &[1, 3], &[-4, 2], &[0, 1, 2, 3], &[2, 0]];
+        let axes_cases: &[&[i64]] = &[
+            &[],
+            &[0],
+            &[1],
+            &[-1],
+            &[1, 3],
+            &[-4, 2],
+            &[0, 1, 2, 3],
+            &[2, 0],
+        ];
         for &axes in axes_cases {
-            let red: Vec<usize> = if axes.is_empty() { (0..4).collect() } else { axes.iter().map(|&a| a.rem_euclid(4) as usize).collect() };
-            let keep_shape: Vec<usize> = (0..4).map(|i| if red.contains(&i) { 1 } else { x.shape[i] }).collect();
+            let red: Vec<usize> = if axes.is_empty() {
+                (0..4).collect()
+            } else {
+                axes.iter().map(|&a| a.rem_euclid(4) as usize).collect()
+            };
+            let keep_shape: Vec<usize> = (0..4)
+                .map(|i| if red.contains(&i) { 1 } else { x.shape[i] })
+                .collect();
             let count: usize = red.iter().map(|&a| x.shape[a]).product();
             let mut acc = vec![0.0f64; keep_shape.iter().product()];
             for i in 0..x.numel() {
@@ -2768,22 +3133,43 @@ mod tests {
             for keepdims in [true, false] {
                 let s = x.reduce_sum(axes, keepdims).unwrap();
                 let m = x.reduce_mean(axes, keepdims).unwrap();
-                let shape: Vec<usize> = if keepdims { keep_shape.clone() } else { (0..4).filter(|i| !red.contains(i)).map(|i| x.shape[i]).collect() };
-                let ws = F32Tensor::from_vec(&shape, acc.iter().map(|&v| v as f32).collect()).unwrap();
-                let wm = F32Tensor::from_vec(&shape, acc.iter().map(|&v| (v / count as f64) as f32).collect()).unwrap();
+                let shape: Vec<usize> = if keepdims {
+                    keep_shape.clone()
+                } else {
+                    (0..4)
+                        .filter(|i| !red.contains(i))
+                        .map(|i| x.shape[i])
+                        .collect()
+                };
+                let ws =
+                    F32Tensor::from_vec(&shape, acc.iter().map(|&v| v as f32).collect()).unwrap();
+                let wm = F32Tensor::from_vec(
+                    &shape,
+                    acc.iter().map(|&v| (v / count as f64) as f32).collect(),
+                )
+                .unwrap();
                 assert_close(&s, &ws, 1e-5, &format!("sum {axes:?} {keepdims}"));
                 assert_close(&m, &wm, 1e-6, &format!("mean {axes:?} {keepdims}"));
             }
         }
         assert!(x.reduce_sum(&[4], true).is_err());
         assert!(x.reduce_mean(&[1, -3], true).is_err());
-        assert_eq!(F32Tensor::scalar(3.0).reduce_sum(&[], false).unwrap().data(), &[3.0]);
+        assert_eq!(
+            F32Tensor::scalar(3.0)
+                .reduce_sum(&[], false)
+                .unwrap()
+                .data(),
+            &[3.0]
+        );
     }
 
     #[test]
     fn layer_norm_normalises() {
         let mut r = rng(18);
-        let x = rand_t(&mut r, &[4, 3, 8]).scale(5.0).add(&F32Tensor::scalar(2.0)).unwrap();
+        let x = rand_t(&mut r, &[4, 3, 8])
+            .scale(5.0)
+            .add(&F32Tensor::scalar(2.0))
+            .unwrap();
         let ones = F32Tensor::full(&[8], 1.0);
         let y = x.layer_norm(-1, 1e-5, &ones, None).unwrap();
         for row in y.data.chunks(8) {
@@ -2799,12 +3185,19 @@ mod tests {
             let m = row.iter().map(|&v| v as f64).sum::<f64>() / 24.0;
             let v = row.iter().map(|&v| (v as f64 - m).powi(2)).sum::<f64>() / 24.0;
             for j in 0..24 {
-                let want = (row[j] as f64 - m) / (v + 1e-3).sqrt() * scale.data[j] as f64 + bias.data[j] as f64;
+                let want = (row[j] as f64 - m) / (v + 1e-3).sqrt() * scale.data[j] as f64
+                    + bias.data[j] as f64;
                 assert!((y.data[ri * 24 + j] as f64 - want).abs() < 1e-5);
             }
         }
-        assert!(x.layer_norm(-1, 1e-5, &F32Tensor::full(&[3], 1.0), None).is_err());
-        assert!(x.layer_norm(-1, 1e-5, &F32Tensor::full(&[2, 4, 3, 8], 1.0), None).is_err());
+        assert!(
+            x.layer_norm(-1, 1e-5, &F32Tensor::full(&[3], 1.0), None)
+                .is_err()
+        );
+        assert!(
+            x.layer_norm(-1, 1e-5, &F32Tensor::full(&[2, 4, 3, 8], 1.0), None)
+                .is_err()
+        );
         assert!(x.layer_norm(3, 1e-5, &ones, None).is_err());
     }
 
@@ -2819,14 +3212,23 @@ mod tests {
         let y = x.batch_norm(&scale, &bias, &mean, &var, 1e-5).unwrap();
         for i in 0..x.numel() {
             let c = unravel(i, &x.shape)[1];
-            let want = (x.data[i] as f64 - mean.data[c] as f64) / (var.data[c] as f64 + 1e-5).sqrt() * scale.data[c] as f64
+            let want = (x.data[i] as f64 - mean.data[c] as f64)
+                / (var.data[c] as f64 + 1e-5).sqrt()
+                * scale.data[c] as f64
                 + bias.data[c] as f64;
             assert!((y.data[i] as f64 - want).abs() < 1e-5);
         }
         let x2 = rand_t(&mut r, &[4, 3]);
         assert!(x2.batch_norm(&scale, &bias, &mean, &var, 1e-5).is_ok());
-        assert!(x.batch_norm(&scale, &bias, &mean, &rand_t(&mut r, &[4]), 1e-5).is_err());
-        assert!(arange(&[3]).batch_norm(&scale, &bias, &mean, &var, 1e-5).is_err());
+        assert!(
+            x.batch_norm(&scale, &bias, &mean, &rand_t(&mut r, &[4]), 1e-5)
+                .is_err()
+        );
+        assert!(
+            arange(&[3])
+                .batch_norm(&scale, &bias, &mean, &var, 1e-5)
+                .is_err()
+        );
     }
 
     /// Timings for the report: `cargo test --release --lib nn::tensor::tests::timing -- --ignored --nocapture`.

@@ -174,6 +174,14 @@ impl ProtocolConfig {
         Self::from_yaml(&text, &shown)
     }
 
+    /// Overrides the fractional bits (the CLI's `--precision-bits`), re-validating.
+    pub fn with_precision(mut self, bits: u32) -> Result<Self> {
+        self.precision_bits = bits;
+        let file = format!("protocol {}", self.name);
+        self.validate(&file)?;
+        Ok(self)
+    }
+
     /// Overrides the number of parties (the CLI's `--parties`), re-validating.
     pub fn with_parties(mut self, parties: usize) -> Result<Self> {
         self.parties = parties;

@@ -23,6 +23,11 @@ fn numel(shape: &[usize]) -> usize {
     shape.iter().product()
 }
 
+/// The element count, `None` on overflow.
+fn checked_numel(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
+
 /// Row-major strides of `shape`.
 fn strides(shape: &[usize]) -> Vec<usize> {
     let mut s = vec![1; shape.len()];
@@ -297,13 +302,13 @@ pub(super) fn reshape_shape(
     }
     let total = numel(input);
     if let Some(i) = infer {
-        let known = numel(&out);
-        if known == 0 || total % known != 0 {
+        let known = checked_numel(&out).ok_or("shape is too large")?;
+        if known == 0 || !total.is_multiple_of(known) {
             return Err(format!("cannot reshape {input:?} to {target:?}"));
         }
         out[i] = total / known;
     }
-    if numel(&out) != total {
+    if checked_numel(&out) != Some(total) {
         return Err(format!("cannot reshape {input:?} to {target:?}"));
     }
     Ok(out)
@@ -435,7 +440,9 @@ pub(super) fn slice(
             return Err("a step is 0".into());
         }
         let fix = |v: i64| if v < 0 { v.saturating_add(d) } else { v };
-        let (b, e) = if s > 0 {
+        let (b, e) = if d == 0 {
+            (0, 0)
+        } else if s > 0 {
             (fix(starts[k]).clamp(0, d), fix(ends[k]).clamp(0, d))
         } else {
             (
@@ -443,14 +450,19 @@ pub(super) fn slice(
                 fix(ends[k]).clamp(-1, d - 1),
             )
         };
-        let n = if s > 0 {
-            (e - b + s - 1) / s
+        // ceil((e - b) / s) when positive, in i128 so extreme steps cannot overflow.
+        let (span, st) = (
+            (e as i128 - b as i128) * s.signum() as i128,
+            (s as i128).abs(),
+        );
+        let n = if d == 0 || span <= 0 {
+            0
         } else {
-            (b - e + (-s) - 1) / (-s)
+            (span - 1) / st + 1
         };
         first[a] = b;
         step[a] = s;
-        count[a] = n.max(0) as usize;
+        count[a] = n as usize;
     }
     let src = strides(shape);
     let mut pos = Vec::with_capacity(numel(&count));
@@ -620,6 +632,18 @@ mod tests {
             i(&[3], &[4, 2, 0])
         );
         assert_eq!(slice(&v, &[3], &[1], None, None).unwrap(), i(&[0], &[]));
+        assert_eq!(
+            slice(&v, &[0], &[5], None, Some(&[i64::MAX])).unwrap(),
+            i(&[1], &[0])
+        );
+        assert_eq!(
+            slice(&v, &[4], &[0], None, Some(&[i64::MIN])).unwrap(),
+            i(&[1], &[4])
+        );
+        assert_eq!(
+            slice(&i(&[0], &[]), &[0], &[-1], None, Some(&[-1])).unwrap(),
+            i(&[0], &[])
+        );
         let m = i(&[2, 3], &[1, 2, 3, 4, 5, 6]);
         assert_eq!(
             slice(&m, &[1], &[3], Some(&[1]), None).unwrap(),

@@ -292,7 +292,11 @@ fn tensor_to_const(t: &TensorProto) -> std::result::Result<Const, String> {
         }
         shape.push(d as usize);
     }
-    let n: usize = shape.iter().product();
+    let n = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n.checked_mul(8).is_some())
+        .ok_or_else(|| format!("tensor dims {:?} are too large", t.dims))?;
     let raw = &t.raw_data;
     // Values from raw_data (little-endian, `w` bytes each) or from the typed field.
     fn from_raw<T, const W: usize>(
@@ -334,14 +338,7 @@ fn tensor_to_const(t: &TensorProto) -> std::result::Result<Const, String> {
         check(v.len())?;
         fold::make_f32(&shape, v)
     };
-    let small_ints =
-        |w: fn(i32) -> i64, raw_fn: fn(&[u8]) -> std::result::Result<Vec<i64>, String>| {
-            if use_raw {
-                ints(raw_fn(raw)?)
-            } else {
-                ints(t.int32_data.iter().map(|&v| w(v)).collect())
-            }
-        };
+    let int32s = |f: fn(i32) -> i64| ints(t.int32_data.iter().map(|&v| f(v)).collect());
     match t.data_type {
         dt::FLOAT if use_raw => floats(from_raw(raw, n, f32::from_le_bytes)?),
         dt::FLOAT => floats(t.float_data.clone()),
@@ -350,35 +347,17 @@ fn tensor_to_const(t: &TensorProto) -> std::result::Result<Const, String> {
         dt::INT64 if use_raw => ints(from_raw(raw, n, i64::from_le_bytes)?),
         dt::INT64 => ints(t.int64_data.clone()),
         dt::INT32 if use_raw => ints(from_raw(raw, n, |b| i32::from_le_bytes(b) as i64)?),
-        dt::INT32 => ints(t.int32_data.iter().map(|&v| v as i64).collect()),
-        dt::INT16 => small_ints(
-            |v| v as i16 as i64,
-            |r| {
-                Ok(r.chunks_exact(2)
-                    .map(|c| i16::from_le_bytes([c[0], c[1]]) as i64)
-                    .collect())
-            },
-        ),
-        dt::UINT16 => small_ints(
-            |v| v as u16 as i64,
-            |r| {
-                Ok(r.chunks_exact(2)
-                    .map(|c| u16::from_le_bytes([c[0], c[1]]) as i64)
-                    .collect())
-            },
-        ),
-        dt::INT8 => small_ints(
-            |v| v as i8 as i64,
-            |r| Ok(r.iter().map(|&b| b as i8 as i64).collect()),
-        ),
-        dt::UINT8 => small_ints(
-            |v| v as u8 as i64,
-            |r| Ok(r.iter().map(|&b| b as i64).collect()),
-        ),
-        dt::BOOL => small_ints(
-            |v| (v != 0) as i64,
-            |r| Ok(r.iter().map(|&b| (b != 0) as i64).collect()),
-        ),
+        dt::INT32 => int32s(|v| v as i64),
+        dt::INT16 if use_raw => ints(from_raw(raw, n, |b| i16::from_le_bytes(b) as i64)?),
+        dt::INT16 => int32s(|v| v as i16 as i64),
+        dt::UINT16 if use_raw => ints(from_raw(raw, n, |b| u16::from_le_bytes(b) as i64)?),
+        dt::UINT16 => int32s(|v| v as u16 as i64),
+        dt::INT8 if use_raw => ints(from_raw(raw, n, |b: [u8; 1]| b[0] as i8 as i64)?),
+        dt::INT8 => int32s(|v| v as i8 as i64),
+        dt::UINT8 if use_raw => ints(from_raw(raw, n, |b: [u8; 1]| b[0] as i64)?),
+        dt::UINT8 => int32s(|v| v as u8 as i64),
+        dt::BOOL if use_raw => ints(from_raw(raw, n, |b: [u8; 1]| (b[0] != 0) as i64)?),
+        dt::BOOL => int32s(|v| (v != 0) as i64),
         other => Err(format!(
             "tensor data type {} is not supported",
             dt::name(other)
