@@ -640,13 +640,23 @@ fn reciprocal_core<P: Protocol>(
     x: &P::Share,
     num: Option<&P::Share>,
 ) -> Result<P::Share> {
+    let all_pos = p.functions().reciprocal_all_pos;
+    reciprocal_core_pos(p, x, num, all_pos)
+}
+
+/// 1/x for x known to be positive (softmax denominators): skips the sign test.
+pub fn reciprocal_positive<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
+    reciprocal_core_pos(p, x, None, true)
+}
+
+fn reciprocal_core_pos<P: Protocol>(
+    p: &mut P,
+    x: &P::Share,
+    num: Option<&P::Share>,
+    all_pos: bool,
+) -> Result<P::Share> {
     let cfg = p.functions();
-    let (iters, all_pos, initial, d) = (
-        cfg.reciprocal_nr_iters,
-        cfg.reciprocal_all_pos,
-        cfg.reciprocal_initial,
-        cfg.exp_iterations,
-    );
+    let (iters, initial, d) = (cfg.reciprocal_nr_iters, cfg.reciprocal_initial, cfg.exp_iterations);
     let f = p.frac_bits();
     let l = if all_pos {
         None
@@ -766,8 +776,19 @@ fn reciprocal_core<P: Protocol>(
 /// 1/√x (or √x): CrypTen's initial guess and Newton steps y ← (3y − (xy)·y²)/2; for √x the last
 /// step returns (3xy − (x²y)·y²)/2 directly.
 fn sqrt_core<P: Protocol>(p: &mut P, x: &P::Share, want_sqrt: bool) -> Result<P::Share> {
+    let iters = p.functions().sqrt_nr_iters;
+    sqrt_core_iters(p, x, want_sqrt, iters)
+}
+
+/// 1/√x with `iters` Newton steps (LayerNorm needs more than the default: its variances span
+/// 0.01 to 100, and CrypTen's initial guess is far off below 0.1).
+pub fn inv_sqrt_iters<P: Protocol>(p: &mut P, x: &P::Share, iters: u32) -> Result<P::Share> {
+    sqrt_core_iters(p, x, false, iters)
+}
+
+fn sqrt_core_iters<P: Protocol>(p: &mut P, x: &P::Share, want_sqrt: bool, iters: u32) -> Result<P::Share> {
     let cfg = p.functions();
-    let (iters, initial, d) = (cfg.sqrt_nr_iters, cfg.sqrt_nr_initial, cfg.exp_iterations);
+    let (initial, d) = (cfg.sqrt_nr_initial, cfg.exp_iterations);
     let f = p.frac_bits();
     let mut left = iters;
     let mut x2: Option<P::Share> = None;

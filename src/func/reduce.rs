@@ -178,7 +178,7 @@ pub fn softmax<P: Protocol>(p: &mut P, x: &P::Share, dim: usize) -> Result<P::Sh
     let z = shifted(p, x, dim)?;
     let e = approx::exp(p, &z)?;
     let s = p.linear(&e, &|t| t.sum_axis(dim, true))?;
-    let r = approx::reciprocal(p, &s)?;
+    let r = approx::reciprocal_positive(p, &s)?;
     let rb = p.linear(&r, &|t| t.broadcast_to(&shape))?;
     fixed::mul(p, &e, &rb)
 }
@@ -207,7 +207,8 @@ pub fn layer_norm<P: Protocol>(p: &mut P, x: &P::Share, eps: f64) -> Result<P::S
     let ssum = p.linear(&sq, &|t| t.sum_axis(last, true))?;
     let var = fixed::mul_const(p, &ssum, 1.0 / k)?;
     let var = fixed::add_const(p, &var, eps)?;
-    let inv = approx::inv_sqrt(p, &var)?;
+    let iters = p.functions().layernorm_nr_iters;
+    let inv = approx::inv_sqrt_iters(p, &var, iters)?;
     let ib = p.linear(&inv, &|t| t.broadcast_to(&shape))?;
     fixed::mul(p, &d, &ib)
 }

@@ -420,7 +420,8 @@ mod tests {
     #[test]
     fn npy_errors() {
         let dir = scratch("npy-err");
-        let cases: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+        type Make = Box<dyn Fn(&Path)>;
+        let cases: Vec<(&str, Make)> = vec![
             (
                 "fortran.npy",
                 Box::new(|p| write_raw(p, "<f4", Order::Fortran, &[2, 2], &[1f32, 2., 3., 4.])),

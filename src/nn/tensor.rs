@@ -377,6 +377,7 @@ fn attr_list(
 
 /// Output size of one axis of a window op; `ceil` applies the PyTorch/ONNX ceil_mode rule (the
 /// last window must start inside the input or the leading padding).
+#[allow(clippy::too_many_arguments)]
 fn window_out(
     op: &'static str,
     n: usize,
@@ -707,7 +708,7 @@ impl F32Tensor {
         }
         let known = checked_numel(OP, &out)?;
         if let Some(i) = infer {
-            if known == 0 || self.data.len() % known != 0 {
+            if known == 0 || !self.data.len().is_multiple_of(known) {
                 return Err(Error::shape(
                     OP,
                     format!("cannot reshape {:?} to {shape:?}", self.shape),
@@ -1448,7 +1449,7 @@ impl F32Tensor {
         }
         let (nimg, c) = (self.shape[0], self.shape[1]);
         let o = w.shape[0];
-        if c % group != 0 || o % group != 0 || w.shape[1] * group != c {
+        if !c.is_multiple_of(group) || !o.is_multiple_of(group) || w.shape[1] * group != c {
             return Err(Error::shape(
                 OP,
                 format!(
@@ -3024,8 +3025,8 @@ mod tests {
                 let [pn, pc, i0, j0] = unravel(i, y.shape())[..] else {
                     panic!()
                 };
-                let (h0, h1) = ((i0 * 5) / oh, ((i0 + 1) * 5 + oh - 1) / oh);
-                let (w0, w1) = ((j0 * 7) / ow, ((j0 + 1) * 7 + ow - 1) / ow);
+                let (h0, h1) = ((i0 * 5) / oh, ((i0 + 1) * 5).div_ceil(oh));
+                let (w0, w1) = ((j0 * 7) / ow, ((j0 + 1) * 7).div_ceil(ow));
                 let mut s = 0.0f64;
                 for a in h0..h1 {
                     for b in w0..w1 {
@@ -3184,8 +3185,8 @@ mod tests {
         for (ri, row) in x.data.chunks(24).enumerate() {
             let m = row.iter().map(|&v| v as f64).sum::<f64>() / 24.0;
             let v = row.iter().map(|&v| (v as f64 - m).powi(2)).sum::<f64>() / 24.0;
-            for j in 0..24 {
-                let want = (row[j] as f64 - m) / (v + 1e-3).sqrt() * scale.data[j] as f64
+            for (j, &xj) in row.iter().enumerate() {
+                let want = (xj as f64 - m) / (v + 1e-3).sqrt() * scale.data[j] as f64
                     + bias.data[j] as f64;
                 assert!((y.data[ri * 24 + j] as f64 - want).abs() < 1e-5);
             }

@@ -117,6 +117,9 @@ pub struct FunctionConfig {
     pub sqrt_nr_iters: u32,
     /// Initial guess of the inverse square root; `None` uses CrypTen's exp-based guess.
     pub sqrt_nr_initial: Option<f64>,
+    /// Newton–Raphson iterations of the inverse square root inside LayerNorm (variances from
+    /// 0.01 up need more steps from CrypTen's initial guess than its default 3).
+    pub layernorm_nr_iters: u32,
     /// `reciprocal` (σ via exp and reciprocal) or `chebyshev`.
     pub sigmoid_tanh_method: String,
     /// Terms of the Chebyshev approximation of tanh.
@@ -144,6 +147,7 @@ impl Default for FunctionConfig {
             reciprocal_initial: None,
             sqrt_nr_iters: 3,
             sqrt_nr_initial: None,
+            layernorm_nr_iters: 8,
             sigmoid_tanh_method: "reciprocal".into(),
             sigmoid_tanh_terms: 32,
             log_iterations: 2,

@@ -2041,6 +2041,31 @@ mod tests {
     }
 
     #[test]
+    fn corrupted_fixtures_never_panic() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for name in ["lenet_small", "attn_small", "embed_cls", "mlp_ln_gelu"] {
+            let path = format!("{}/tests/data/onnx/{name}.onnx", env!("CARGO_MANIFEST_DIR"));
+            let bytes = std::fs::read(path).unwrap();
+            for _ in 0..500 {
+                let mut b = bytes.clone();
+                for _ in 0..1 + next() % 4 {
+                    let at = (next() % b.len() as u64) as usize;
+                    b[at] = next() as u8;
+                }
+                if let Err(e) = parse_onnx(&b, name) {
+                    assert!(!e.to_string().contains('\n'));
+                }
+            }
+        }
+    }
+
+    #[test]
     fn constant_forms_and_raw_data_types() {
         let c = |name: &str, a: AttributeProto| node("Constant", &[], &[name], vec![a]);
         let t = TensorProto {

@@ -422,13 +422,22 @@ fn gemm_narrow<K: Micro>(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize
     }
 }
 
-/// Packs `width` (<= `nr`) columns of `b` (row stride `ldb`) starting at `col`, all `k` rows,
-/// into `dst` (`k × nr`, zero-padded on the right).
+/// Packs `width` columns of `b` (row stride `ldb`) starting at `col`, `k` rows, into `dst`
+/// (`k × nr`, zero-padded on the right when `width < nr`).
+///
+/// Inlined so that `nr` (a kernel constant) makes the full-width row copies fixed-size moves.
+#[inline(always)]
 fn pack_b(b: &[u64], ldb: usize, k: usize, col: usize, width: usize, nr: usize, dst: &mut [u64]) {
-    let w = width.min(nr);
-    for (l, d) in dst.chunks_exact_mut(nr).take(k).enumerate() {
-        d[..w].copy_from_slice(&b[l * ldb + col..][..w]);
-        d[w..].fill(0);
+    let rows = dst.chunks_exact_mut(nr).take(k).enumerate();
+    if width >= nr {
+        for (l, d) in rows {
+            d.copy_from_slice(&b[l * ldb + col..][..nr]);
+        }
+    } else {
+        for (l, d) in rows {
+            d[..width].copy_from_slice(&b[l * ldb + col..][..width]);
+            d[width..].fill(0);
+        }
     }
 }
 
@@ -436,6 +445,7 @@ fn pack_b(b: &[u64], ldb: usize, k: usize, col: usize, width: usize, nr: usize, 
 /// rows: panel `p` is `kc` steps of `mr` values (zero-padded below the last row), each followed by
 /// the `mr` values with swapped 32-bit halves when `rot`.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn pack_a(a: &[u64], lda: usize, r0: usize, rows: usize, pc: usize, kc: usize, mr: usize, rot: bool, dst: &mut [u64]) {
     let step = if rot { 2 * mr } else { mr };
     for (p, panel) in dst.chunks_mut(kc * step).take(rows.div_ceil(mr)).enumerate() {
