@@ -6,6 +6,7 @@ mod protocol;
 mod approx;
 mod functions;
 mod nn;
+mod tcp;
 mod onnx;
 
 /// The same allocator as the binary, so large protocol buffers are reused instead of page-faulted.

@@ -7,12 +7,13 @@
 //! reported `wall_s` is the median over repetitions.
 
 pub mod funcs;
+pub mod jobs;
 pub mod model;
 pub mod reference;
 
 use crate::error::{Error, Result};
 use crate::protocol::{
-    fixed_bilinear_many, fixed_square_many, reveal, simulate, BilinearOp, DealerKind, Job, Protocol, ProtocolConfig,
+    fixed_bilinear_many, fixed_square_many, reveal, BilinearOp, DealerKind, Job, Protocol, ProtocolConfig,
     SessionOptions,
 };
 use crate::net::MeterReport;
@@ -108,6 +109,14 @@ pub enum TransportKind {
 }
 
 impl TransportKind {
+    /// The CLI name.
+    pub fn name(self) -> &'static str {
+        match self {
+            TransportKind::Sim => "sim",
+            TransportKind::Tcp => "tcp",
+        }
+    }
+
     /// Parses `sim` or `tcp`.
     pub fn parse(s: &str) -> Result<Self> {
         match s {
@@ -130,6 +139,12 @@ pub struct OpSpec {
 }
 
 impl OpSpec {
+    /// Builds a spec from the plain fields a session file carries.
+    pub fn from_parts(op: &str, shapes: Vec<Vec<usize>>, conv: [usize; 4], reps: usize, seed: Option<u64>, transport: TransportKind) -> Result<Self> {
+        let conv = ConvArgs { stride: conv[0], padding: conv[1], dilation: conv[2], groups: conv[3] };
+        Ok(Self { op: OpKind::parse(op)?, shapes, conv, reps, seed, transport })
+    }
+
     /// The bilinear op behind a product op.
     fn bilinear(&self) -> Option<BilinearOp> {
         let c = self.conv;
@@ -223,15 +238,16 @@ pub struct OpReport {
 }
 
 /// What each party brings back from an op benchmark.
-struct PartyRun {
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct PartyRun {
     output: Vec<f64>,
     wall: Vec<f64>,
     per_rep: Vec<MeterReport>,
 }
 
-struct OpJob<'a> {
-    spec: &'a OpSpec,
-    inputs: Vec<RingTensor>,
+pub(crate) struct OpJob<'a> {
+    pub(crate) spec: &'a OpSpec,
+    pub(crate) inputs: Vec<RingTensor>,
 }
 
 impl Job for OpJob<'_> {
@@ -308,10 +324,12 @@ pub fn random_inputs(shapes: &[Vec<usize>], (lo, hi): (f64, f64), seed: u64) -> 
 
 /// Runs an op benchmark on protocol `cfg`.
 pub fn run_op(cfg: &ProtocolConfig, spec: &OpSpec) -> Result<OpReport> {
-    spec.validate()?;
-    if spec.transport == TransportKind::Tcp {
-        return Err(Error::invalid("--transport", "tcp is not available yet (it arrives with the sockets issue); use sim"));
-    }
+    run_op_with(cfg, spec, true)
+}
+
+/// The real inputs (quantised to the encoding) and their ring encodings for an op benchmark,
+/// the same in every process for the same seed.
+pub(crate) fn make_inputs(cfg: &ProtocolConfig, spec: &OpSpec) -> Result<(Vec<F64Tensor>, Vec<RingTensor>)> {
     let f = cfg.precision_bits;
     let mut reals = random_inputs(&spec.shapes, spec.op.domain(), spec.seed.unwrap_or(0x5eed));
     // Quantise first, so comparisons of the reference see exactly the encoded values; equality
@@ -325,9 +343,25 @@ pub fn run_op(cfg: &ProtocolConfig, spec: &OpSpec) -> Result<OpReport> {
         }
     }
     let inputs = reals.iter().map(|t| encode(&t.data, &t.shape, f)).collect::<Result<Vec<_>>>()?;
+    Ok((reals, inputs))
+}
+
+/// [`run_op`] with TLS on or off for the TCP transport.
+pub fn run_op_with(cfg: &ProtocolConfig, spec: &OpSpec, tls: bool) -> Result<OpReport> {
+    spec.validate()?;
+    let f = cfg.precision_bits;
+    let (reals, inputs) = make_inputs(cfg, spec)?;
     let job = OpJob { spec, inputs };
     let opts = SessionOptions { seed: spec.seed, ..Default::default() };
-    let outcome = simulate(cfg, &opts, &job)?;
+    let c = spec.conv;
+    let job_spec = jobs::JobSpec::BenchOp {
+        op: spec.op.name().to_string(),
+        shapes: spec.shapes.clone(),
+        conv: [c.stride, c.padding, c.dilation, c.groups],
+        reps: spec.reps,
+        input_seed: spec.seed.unwrap_or(0x5eed),
+    };
+    let outcome = jobs::run_job(cfg, &opts, &job, &job_spec, spec.transport, tls)?;
 
     let want = plaintext(spec, &reals);
     let got = &outcome.parties[0].output.output;
@@ -351,7 +385,7 @@ pub fn run_op(cfg: &ProtocolConfig, spec: &OpSpec) -> Result<OpReport> {
     Ok(OpReport {
         op: spec.op.name().to_string(),
         protocol: cfg.name.clone(),
-        transport: "sim".into(),
+        transport: spec.transport.name().into(),
         parties: cfg.parties,
         shapes: spec.shapes.iter().map(|s| shape_string(s)).collect(),
         precision_bits: f,

@@ -6,7 +6,8 @@ use crate::nn::graph::Graph;
 use crate::nn::infer::{run_plain, InferJob, Input, WeightPrivacy};
 use crate::nn::tensor::F32Tensor;
 use crate::nn::{onnx, passes, zoo};
-use crate::protocol::{simulate, DealerKind, ProtocolConfig, SessionOptions};
+use super::jobs::{run_job, JobSpec};
+use crate::protocol::{DealerKind, ProtocolConfig, SessionOptions};
 use crate::ring::shape_string;
 use std::path::Path;
 
@@ -29,6 +30,7 @@ pub struct ModelRun {
 }
 
 /// Runs `graph` privately on `input` and compares with the plaintext backend.
+#[allow(clippy::too_many_arguments)]
 pub fn run_model(
     cfg: &ProtocolConfig,
     name: &str,
@@ -38,17 +40,16 @@ pub fn run_model(
     reps: usize,
     seed: Option<u64>,
     transport: TransportKind,
+    spec: &JobSpec,
+    tls: bool,
 ) -> Result<ModelRun> {
-    if transport == TransportKind::Tcp {
-        return Err(Error::invalid("--transport", "tcp is not available for models yet; use sim"));
-    }
     if reps == 0 {
         return Err(Error::invalid("--reps", "needs at least one repetition"));
     }
     let reference = run_plain(graph, input)?;
     let job = InferJob { graph, input, weights, reps };
     let opts = SessionOptions { seed, ..Default::default() };
-    let outcome = simulate(cfg, &opts, &job)?;
+    let outcome = run_job(cfg, &opts, &job, spec, transport, tls)?;
     let out = &outcome.parties[0].output;
     if out.output.shape() != reference.shape() {
         return Err(Error::invalid("model", format!("private output shape {:?} differs from plaintext {:?}", out.output.shape(), reference.shape())));
@@ -72,7 +73,7 @@ pub fn run_model(
     let report = OpReport {
         op: name.to_string(),
         protocol: cfg.name.clone(),
-        transport: "sim".into(),
+        transport: transport.name().into(),
         parties: cfg.parties,
         shapes: vec![shape_string(input.shape())],
         precision_bits: cfg.precision_bits,

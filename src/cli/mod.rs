@@ -7,9 +7,9 @@
 use crate::bench::model::{load_model, run_model};
 use crate::nn::infer::{Input, WeightPrivacy};
 use crate::nn::io::{read_npy, write_npy_f32, NpyArray};
-use crate::nn::passes::fold_batch_norm;
-use crate::nn::weights::load_weights;
-use crate::bench::{random_model_input, function_table, parse_shape, run_op, write_function_table, ConvArgs, OpKind, OpReport, OpSpec, TransportKind};
+use crate::bench::jobs::{party_main, prepare_model, JobSpec};
+use crate::launch::SessionFile;
+use crate::bench::{random_model_input, function_table, parse_shape, run_op_with, write_function_table, ConvArgs, OpKind, OpReport, OpSpec, TransportKind};
 use crate::error::Error;
 use crate::protocol::ProtocolConfig;
 use clap::{Args, Parser, Subcommand};
@@ -30,10 +30,28 @@ enum Command {
     Bench(BenchCommand),
     /// Runs a model privately on one input and writes the revealed output.
     Infer(InferArgs),
+    /// Runs one party (or the dealer) of a session described by a session file.
+    Party(PartyArgs),
+}
+
+#[derive(Args, Debug)]
+struct PartyArgs {
+    /// This endpoint's id: parties 0..N, then the dealer.
+    #[arg(long)]
+    id: usize,
+    /// The session file (YAML) every endpoint shares.
+    #[arg(long)]
+    session: std::path::PathBuf,
+    /// Started by the local launcher: listen on port 0, announce it, read the addresses on stdin.
+    #[arg(long, hide = true)]
+    launched: bool,
 }
 
 #[derive(Args, Debug)]
 struct InferArgs {
+    /// With --transport tcp: plain TCP instead of TLS (loopback benchmarking only).
+    #[arg(long)]
+    no_tls: bool,
     /// An ONNX file or a zoo model name (lenet, resnet18, resnet34, resnet50, wav2letter, textcls, transformer, mlp).
     #[arg(long)]
     model: String,
@@ -71,6 +89,9 @@ struct InferArgs {
 
 #[derive(Args, Debug)]
 struct ModelArgs {
+    /// With --transport tcp: plain TCP instead of TLS (loopback benchmarking only).
+    #[arg(long)]
+    no_tls: bool,
     /// A zoo model name or an ONNX file.
     #[arg(long)]
     model: String,
@@ -134,6 +155,9 @@ struct FunctionsArgs {
 
 #[derive(Args, Debug)]
 struct OpArgs {
+    /// With --transport tcp: plain TCP instead of TLS (loopback benchmarking only).
+    #[arg(long)]
+    no_tls: bool,
     /// Protocol variant: a name in protocols/ (e.g. 2pc-ttp) or a path to a YAML file.
     #[arg(long)]
     protocol: String,
@@ -197,6 +221,10 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Bench(BenchCommand::Functions(a)) => bench_functions(a),
         Command::Bench(BenchCommand::Model(a)) => bench_model(a),
         Command::Infer(a) => infer(a),
+        Command::Party(a) => {
+            let session = SessionFile::load(&a.session)?;
+            party_main(&session, a.id, a.launched)
+        }
     }
 }
 
@@ -226,6 +254,16 @@ fn print_model_report(r: &OpReport, json: bool) {
     }
 }
 
+/// A path as an absolute string (party processes may run elsewhere).
+fn abs_path(p: &std::path::Path) -> String {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string()
+}
+
+/// A model argument: zoo names stay, files become absolute paths.
+fn abs_model(m: &str) -> String {
+    if std::path::Path::new(m).is_file() { abs_path(std::path::Path::new(m)) } else { m.to_string() }
+}
+
 fn weights_privacy(public: bool) -> WeightPrivacy {
     if public { WeightPrivacy::Public } else { WeightPrivacy::Private }
 }
@@ -237,13 +275,20 @@ fn infer(a: InferArgs) -> Result<(), Error> {
         NpyArray::F32(t) => Input::F32(t),
         NpyArray::I64 { shape, data } => Input::Ids { shape, data },
     };
-    let mut graph = load_model(&a.model, input.shape(), a.seed.unwrap_or(0))?;
-    if let Some(w) = &a.weights {
-        load_weights(&mut graph, w, false)?;
-        fold_batch_norm(&mut graph)?;
-    }
+    let weights = a.weights.as_ref().map(|w| abs_path(w));
+    let graph = prepare_model(&a.model, input.shape(), a.seed.unwrap_or(0), weights.as_deref())?;
     let name = std::path::Path::new(&a.model).file_stem().map_or(a.model.clone(), |s| s.to_string_lossy().into_owned());
-    let run = run_model(&cfg, &name, &graph, &input, weights_privacy(a.public_model), 1, a.seed, transport)?;
+    let spec = JobSpec::Model {
+        model: abs_model(&a.model),
+        input_shape: input.shape().to_vec(),
+        input: Some(abs_path(&a.input)),
+        weights,
+        model_seed: a.seed.unwrap_or(0),
+        input_seed: 0,
+        public_model: a.public_model,
+        reps: 1,
+    };
+    let run = run_model(&cfg, &name, &graph, &input, weights_privacy(a.public_model), 1, a.seed, transport, &spec, !a.no_tls)?;
     write_npy_f32(&a.output, &run.output)?;
     print_model_report(&run.report, a.json);
     Ok(())
@@ -256,7 +301,17 @@ fn bench_model(a: ModelArgs) -> Result<(), Error> {
     let seed = a.seed.unwrap_or(1);
     let graph = load_model(&a.model, &shape, seed)?;
     let input = random_model_input(&graph, &shape, seed)?;
-    let run = run_model(&cfg, &a.model, &graph, &input, weights_privacy(a.public_model), a.reps, a.seed, transport)?;
+    let spec = JobSpec::Model {
+        model: abs_model(&a.model),
+        input_shape: shape.clone(),
+        input: None,
+        weights: None,
+        model_seed: seed,
+        input_seed: seed,
+        public_model: a.public_model,
+        reps: a.reps,
+    };
+    let run = run_model(&cfg, &a.model, &graph, &input, weights_privacy(a.public_model), a.reps, a.seed, transport, &spec, !a.no_tls)?;
     print_model_report(&run.report, a.json);
     Ok(())
 }
@@ -295,7 +350,7 @@ fn bench_op(a: OpArgs) -> Result<(), Error> {
         seed: a.seed,
         transport: TransportKind::parse(&a.transport)?,
     };
-    let report = run_op(&cfg, &spec)?;
+    let report = run_op_with(&cfg, &spec, !a.no_tls)?;
     if a.json {
         println!("{}", serde_json::to_string(&report).expect("reports serialise"));
     } else {

@@ -10,7 +10,7 @@ use crate::error::PartyId;
 use serde::Serialize;
 
 /// What a message is for; each phase is reported apart.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     /// Session set-up: seed exchange, handshakes, barriers between benchmark repetitions.
@@ -32,7 +32,7 @@ impl Phase {
 }
 
 /// One closed round: the phases it sent in and the bytes sent to each endpoint.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RoundRecord {
     /// Phases with at least one message in this round.
     pub phases: Vec<Phase>,
@@ -51,7 +51,7 @@ pub struct Meter {
 }
 
 /// A snapshot of a meter, or a difference of two snapshots.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct MeterReport {
     /// The endpoint.
     pub id: PartyId,

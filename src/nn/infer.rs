@@ -85,7 +85,7 @@ fn one_hot(shape: &[usize], ids: &[i64], vocab: usize) -> Result<F32Tensor> {
 }
 
 /// What one party brings back from private inference.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct InferRun {
     /// The revealed output.
     pub output: F32Tensor,

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use rayon::prelude::*;
 
 /// A dense row-major f32 tensor.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct F32Tensor {
     shape: Vec<usize>,
     data: Vec<f32>,

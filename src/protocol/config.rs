@@ -94,6 +94,9 @@ pub struct ProtocolConfig {
     /// The variant's name (file stem), filled in by the loader.
     #[serde(skip)]
     pub name: String,
+    /// What it was loaded from (a name or a path), so other processes can load it too.
+    #[serde(skip)]
+    pub source: String,
 }
 
 fn default_precision() -> u32 {
@@ -175,7 +178,9 @@ impl ProtocolConfig {
         let path = resolve(name_or_path)?;
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(&path).map_err(|e| Error::Io { path: shown.clone(), source: e })?;
-        Self::from_yaml(&text, &shown)
+        let mut cfg = Self::from_yaml(&text, &shown)?;
+        cfg.source = std::fs::canonicalize(&path).map(|p| p.display().to_string()).unwrap_or(shown);
+        Ok(cfg)
     }
 
     /// Overrides the fractional bits (the CLI's `--precision-bits`), re-validating.

@@ -18,14 +18,14 @@ pub mod bilinear;
 pub mod config;
 pub mod cost;
 pub mod prg;
-mod session;
+pub mod session;
 
 pub use additive::{AdditiveParty, Dealer};
 pub use replicated::{ReplicatedParty, Rss};
 pub use bilinear::BilinearOp;
 pub use config::{DealerKind, Family, FunctionConfig, ProtocolConfig, Truncation};
 pub use cost::Cost;
-pub use session::{simulate, Job, Outcome, PartyOutcome, SessionOptions};
+pub use session::{endpoints, run_endpoint, simulate, EndpointResult, Job, Outcome, PartyOutcome, SessionOptions};
 
 use crate::error::{PartyId, Result};
 use crate::net::MeterReport;

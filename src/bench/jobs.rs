@@ -1,0 +1,143 @@
+//! Jobs that can run in separate processes: a serialisable description every party turns into the
+//! same [`Job`], the party-process entry point, and the transport switch (simulator or TCP).
+
+use super::model::load_model;
+use super::{make_inputs, OpJob, OpSpec, PartyRun, TransportKind};
+use crate::error::{Error, PartyId, Result};
+use crate::launch::{launch_local, run_endpoint_process, LaunchOptions, SessionFile};
+use crate::net::MeterReport;
+use crate::nn::infer::{InferJob, InferRun, Input, WeightPrivacy};
+use crate::nn::io::{read_npy, NpyArray};
+use crate::protocol::{run_endpoint, simulate, EndpointResult, Job, Outcome, PartyOutcome, ProtocolConfig, SessionOptions};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// A job, as written into a session file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum JobSpec {
+    /// `bench op`: inputs regenerated from `input_seed` by every party.
+    BenchOp { op: String, shapes: Vec<Vec<usize>>, conv: [usize; 4], reps: usize, input_seed: u64 },
+    /// `infer` / `bench model`: the model (zoo name or ONNX path), its input (an .npy path, or a
+    /// random input from `input_seed`), and whether the weights are shared.
+    Model {
+        model: String,
+        input_shape: Vec<usize>,
+        input: Option<String>,
+        weights: Option<String>,
+        model_seed: u64,
+        input_seed: u64,
+        public_model: bool,
+        reps: usize,
+    },
+}
+
+/// Runs a job on every party of `cfg` over the chosen transport and returns the outcome.
+pub fn run_job<J>(cfg: &ProtocolConfig, opts: &SessionOptions, job: &J, spec: &JobSpec, transport: TransportKind, tls: bool) -> Result<Outcome<J::Output>>
+where
+    J: Job,
+    J::Output: DeserializeOwned,
+{
+    match transport {
+        TransportKind::Sim => simulate(cfg, opts, job),
+        TransportKind::Tcp => {
+            let lo = LaunchOptions {
+                tls,
+                timeout_s: opts.timeout.as_secs_f64(),
+                seed: opts.seed,
+                parties: Some(cfg.parties),
+                precision_bits: Some(cfg.precision_bits),
+            };
+            let lines = launch_local(cfg, serde_json::to_value(spec).expect("jobs serialise"), &lo)?;
+            let mut parties = Vec::new();
+            let mut dealer = None;
+            for (i, line) in lines.iter().enumerate() {
+                let r: EndpointLine<J::Output> = serde_json::from_str(line)
+                    .map_err(|e| Error::Net { party: i, peer: format!("endpoint {i}"), detail: format!("unreadable result: {e}") })?;
+                match r {
+                    EndpointLine::Party { output, report } => parties.push(PartyOutcome { output, report }),
+                    EndpointLine::Dealer { report } => dealer = Some(report),
+                }
+            }
+            Ok(Outcome { parties, dealer })
+        }
+    }
+}
+
+/// What a party process prints last.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum EndpointLine<T> {
+    Party { output: T, report: MeterReport },
+    Dealer { report: MeterReport },
+}
+
+/// Loads a model with optional safetensors weights, batch norm folded.
+pub fn prepare_model(model: &str, input_shape: &[usize], seed: u64, weights: Option<&str>) -> Result<crate::nn::graph::Graph> {
+    let mut graph = load_model(model, input_shape, seed)?;
+    if let Some(w) = weights {
+        crate::nn::weights::load_weights(&mut graph, std::path::Path::new(w), false)?;
+        crate::nn::passes::fold_batch_norm(&mut graph)?;
+    }
+    Ok(graph)
+}
+
+/// The input of a model job, as the data owner reads it.
+pub(crate) fn model_input(spec: &JobSpec, graph: &crate::nn::graph::Graph) -> Result<Input> {
+    let JobSpec::Model { input, input_shape, input_seed, .. } = spec else { unreachable!("a model job") };
+    match input {
+        Some(path) => Ok(match read_npy(path)? {
+            NpyArray::F32(t) => Input::F32(t),
+            NpyArray::I64 { shape, data } => Input::Ids { shape, data },
+        }),
+        None => super::random_model_input(graph, input_shape, *input_seed),
+    }
+}
+
+/// The `testbed party` entry point: runs endpoint `id` of a session and prints its JSON result.
+pub fn party_main(session: &SessionFile, id: PartyId, launched: bool) -> Result<()> {
+    fault_hook(id);
+    let spec: JobSpec = serde_json::from_value(session.job.clone()).map_err(|e| Error::config("session", format!("field `job`: {e}")))?;
+    let opts = SessionOptions { seed: session.seed, timeout: Duration::from_secs_f64(session.timeout_s.max(0.05)) };
+    let line = run_endpoint_process(session, id, launched, |cfg, transport| match &spec {
+        JobSpec::BenchOp { op, shapes, conv, reps, input_seed } => {
+            let spec = OpSpec::from_parts(op, shapes.clone(), *conv, *reps, Some(*input_seed), TransportKind::Tcp)?;
+            let (_, inputs) = make_inputs(cfg, &spec)?;
+            let job = OpJob { spec: &spec, inputs };
+            line::<PartyRun>(run_endpoint(cfg, Box::new(transport), &opts, &job)?)
+        }
+        JobSpec::Model { model, input_shape, model_seed, public_model, reps, weights, .. } => {
+            let graph = prepare_model(model, input_shape, *model_seed, weights.as_deref())?;
+            let input = model_input(&spec, &graph)?;
+            let weights = if *public_model { WeightPrivacy::Public } else { WeightPrivacy::Private };
+            let job = InferJob { graph: &graph, input: &input, weights, reps: *reps };
+            line::<InferRun>(run_endpoint(cfg, Box::new(transport), &opts, &job)?)
+        }
+    })?;
+    println!("{line}");
+    Ok(())
+}
+
+fn line<T: Serialize>(r: EndpointResult<T>) -> Result<String> {
+    let l = match r {
+        EndpointResult::Party(p) => EndpointLine::Party { output: p.output, report: p.report },
+        EndpointResult::Dealer(report) => EndpointLine::Dealer { report },
+    };
+    Ok(serde_json::to_string(&l).expect("results serialise"))
+}
+
+/// Test hook for fault tests: `TESTBED_FAULT_EXIT=ID:MS` makes party process ID exit abruptly
+/// (as if killed) MS milliseconds after it starts.
+fn fault_hook(id: PartyId) {
+    let Ok(v) = std::env::var("TESTBED_FAULT_EXIT") else { return };
+    let Some((who, ms)) = v.split_once(':') else { return };
+    if who.parse::<usize>().ok() == Some(id) {
+        if let Ok(ms) = ms.parse::<u64>() {
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(ms));
+                std::process::exit(137);
+            });
+        }
+    }
+}

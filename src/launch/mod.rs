@@ -1,0 +1,322 @@
+//! Running parties as separate processes over TCP: session files, the per-process party runner and
+//! the local launcher.
+//!
+//! A session file (YAML) describes one run for every endpoint: its id, the protocol variant, every
+//! endpoint's address (parties `0..N`, then the dealer where the protocol has one), TLS material,
+//! the job and the seed. Multi-host runs start `testbed party --id I --session SESSION.yaml` on
+//! each machine with the same file. The local launcher writes such a file with port 0 for every
+//! endpoint, starts one child process per endpoint, collects the ports each child actually bound,
+//! hands every child the full address list on its standard input (so no port is ever guessed),
+//! and gathers their one-line JSON results. Every child is reaped whatever happens.
+
+use crate::error::{Error, PartyId, Result};
+use crate::net::tcp::{config_hash, tls_name, TcpOptions, TcpTransport, TlsSetup};
+use crate::protocol::ProtocolConfig;
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// TLS files of one endpoint (PEM).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// This endpoint's certificate chain.
+    pub cert: PathBuf,
+    /// This endpoint's private key.
+    pub key: PathBuf,
+    /// Certificates trusted for the peers.
+    pub trusted: Vec<PathBuf>,
+}
+
+/// One endpoint of a session.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    /// `host:port` to listen on (and where the others reach it); port 0 only under the launcher.
+    pub address: String,
+    /// TLS identity; omit for plain TCP (loopback benchmarking only).
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
+}
+
+/// A session file: everything every endpoint must agree on.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SessionFile {
+    /// Identifies the run; endpoints of different sessions refuse each other.
+    pub session_id: u64,
+    /// Protocol variant: a name in protocols/ or a path.
+    pub protocol: String,
+    /// Parties override, for families that take any number.
+    #[serde(default)]
+    pub parties: Option<usize>,
+    /// Fractional bits override.
+    #[serde(default)]
+    pub precision_bits: Option<u32>,
+    /// Parties `0..N` in order, then the dealer where there is one.
+    pub endpoints: Vec<Endpoint>,
+    /// Seconds a party waits for a silent peer before failing.
+    #[serde(default = "default_timeout")]
+    pub timeout_s: f64,
+    /// Seed of the session's shares (reproducible runs); absent: OS entropy.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// The job, as the job runner understands it (see `bench::jobs`).
+    pub job: serde_json::Value,
+}
+
+fn default_timeout() -> f64 {
+    10.0
+}
+
+impl SessionFile {
+    /// Reads and parses a session file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Io { path: shown.clone(), source: e })?;
+        serde_saphyr::from_str(&text).map_err(|e| Error::config(&shown, one_line(&e.to_string())))
+    }
+
+    /// The protocol variant with the session's overrides.
+    pub fn protocol(&self) -> Result<ProtocolConfig> {
+        let mut cfg = ProtocolConfig::load(&self.protocol)?;
+        if let Some(n) = self.parties {
+            cfg = cfg.with_parties(n)?;
+        }
+        if let Some(b) = self.precision_bits {
+            cfg = cfg.with_precision(b)?;
+        }
+        Ok(cfg)
+    }
+
+    /// The hash every link's handshake compares: protocol configuration and job.
+    fn config_hash(&self, cfg: &ProtocolConfig) -> [u8; 32] {
+        let text = format!("{cfg:?}\n{}", self.job);
+        config_hash(text.as_bytes())
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+/// Runs endpoint `id` of a session in this process: binds its address (or, under the launcher,
+/// port 0, announcing the port on stdout and reading every address from stdin), connects to every
+/// other endpoint, and hands the transport to `run`.
+pub fn run_endpoint_process<T>(
+    session: &SessionFile,
+    id: PartyId,
+    launched: bool,
+    run: impl FnOnce(&ProtocolConfig, TcpTransport) -> Result<T>,
+) -> Result<T> {
+    let cfg = session.protocol()?;
+    let endpoints = crate::protocol::session::endpoints(&cfg);
+    if session.endpoints.len() != endpoints {
+        return Err(Error::config(
+            "session",
+            format!("protocol {} needs {endpoints} endpoints, the session lists {}", cfg.name, session.endpoints.len()),
+        ));
+    }
+    let me = session.endpoints.get(id).ok_or_else(|| Error::invalid("--id", format!("no endpoint {id} in the session")))?;
+    let listener = TcpListener::bind(&me.address).map_err(|e| Error::Io { path: me.address.clone(), source: e })?;
+    let addrs: Vec<SocketAddr> = if launched {
+        let port = listener.local_addr().map_err(|e| Error::Io { path: me.address.clone(), source: e })?.port();
+        println!("PORT {port}");
+        std::io::stdout().flush().ok();
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| Error::Io { path: "stdin".into(), source: e })?;
+        let list = line.trim().strip_prefix("ADDRS ").ok_or_else(|| Error::invalid("launcher", "expected the address list"))?;
+        list.split(',').map(|a| a.parse().map_err(|_| Error::invalid("launcher", format!("bad address {a}")))).collect::<Result<_>>()?
+    } else {
+        session
+            .endpoints
+            .iter()
+            .map(|e| {
+                use std::net::ToSocketAddrs;
+                e.address
+                    .to_socket_addrs()
+                    .ok()
+                    .and_then(|mut a| a.next())
+                    .ok_or_else(|| Error::config("session", format!("cannot resolve address {}", e.address)))
+            })
+            .collect::<Result<_>>()?
+    };
+    let tls = match &me.tls {
+        Some(t) => Some(TlsSetup::from_pem_files(&t.cert, &t.key, &t.trusted)?),
+        None => None,
+    };
+    let opts = TcpOptions {
+        session_id: session.session_id,
+        config_hash: session.config_hash(&cfg),
+        config_label: format!("{} / {}", cfg.name, session.job.get("kind").and_then(|k| k.as_str()).unwrap_or("job")),
+        timeout: Duration::from_secs_f64(session.timeout_s.max(0.05)),
+        tls,
+        ..TcpOptions::default()
+    };
+    let transport = TcpTransport::establish(id, listener, &addrs, &opts)?;
+    run(&cfg, transport)
+}
+
+/// Kills and reaps every child still running when dropped.
+struct Children(Vec<Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Options of a local launch.
+#[derive(Clone, Debug)]
+pub struct LaunchOptions {
+    /// Use TLS between the local processes (self-signed certificates made for this session).
+    pub tls: bool,
+    /// Seconds a party waits for a silent peer.
+    pub timeout_s: f64,
+    /// Seed of the shares.
+    pub seed: Option<u64>,
+    /// Parties override.
+    pub parties: Option<usize>,
+    /// Fractional bits override.
+    pub precision_bits: Option<u32>,
+}
+
+/// Starts every endpoint of `protocol` as a child process of this executable on loopback, runs
+/// `job`, and returns each endpoint's last stdout line (its JSON result), in endpoint order.
+pub fn launch_local(cfg: &ProtocolConfig, job: serde_json::Value, opts: &LaunchOptions) -> Result<Vec<String>> {
+    let protocol = if cfg.source.is_empty() { cfg.name.as_str() } else { cfg.source.as_str() };
+    let endpoints = crate::protocol::session::endpoints(cfg);
+    let dir = tempdir()?;
+    let tls_files = if opts.tls { Some(write_self_signed(&dir, endpoints)?) } else { None };
+    let session = SessionFile {
+        session_id: u64::from_le_bytes(crate::protocol::prg::os_seed()?[..8].try_into().expect("8 bytes")),
+        protocol: protocol.to_string(),
+        parties: opts.parties,
+        precision_bits: opts.precision_bits,
+        endpoints: (0..endpoints)
+            .map(|i| Endpoint { address: "127.0.0.1:0".into(), tls: tls_files.as_ref().map(|f| f[i].clone()) })
+            .collect(),
+        timeout_s: opts.timeout_s,
+        seed: opts.seed,
+        job,
+    };
+    let path = dir.join("session.yaml");
+    // JSON is valid YAML, and serde_json round-trips the job exactly.
+    let text = serde_json::to_string_pretty(&session).expect("sessions serialise");
+    std::fs::write(&path, text).map_err(|e| Error::Io { path: path.display().to_string(), source: e })?;
+    let exe = std::env::current_exe().map_err(|e| Error::Io { path: "current executable".into(), source: e })?;
+    let mut children = Children(Vec::new());
+    for i in 0..endpoints {
+        let child = Command::new(&exe)
+            .args(["party", "--id", &i.to_string(), "--session"])
+            .arg(&path)
+            .arg("--launched")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::Io { path: exe.display().to_string(), source: e })?;
+        children.0.push(child);
+    }
+    // Collect each child's port, then tell everyone every address.
+    let mut readers = Vec::new();
+    let mut ports = Vec::new();
+    for (i, c) in children.0.iter_mut().enumerate() {
+        let mut r = BufReader::new(c.stdout.take().expect("piped stdout"));
+        let mut line = String::new();
+        r.read_line(&mut line).map_err(|e| Error::Io { path: format!("endpoint {i}"), source: e })?;
+        let port = line.trim().strip_prefix("PORT ").and_then(|p| p.parse::<u16>().ok());
+        let Some(port) = port else {
+            let mut err = String::new();
+            c.stderr.take().map(|mut s| s.read_to_string(&mut err));
+            return Err(launch_error(i, endpoints, cfg, err.trim()));
+        };
+        ports.push(port);
+        readers.push(r);
+    }
+    let list = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
+    for c in &mut children.0 {
+        if let Some(stdin) = c.stdin.as_mut() {
+            let _ = writeln!(stdin, "ADDRS {list}");
+        }
+        c.stdin.take();
+    }
+    // Read every child's output in parallel (pipes must not fill up), then wait for them.
+    let handles: Vec<_> = readers
+        .into_iter()
+        .zip(children.0.iter_mut().map(|c| c.stderr.take().expect("piped stderr")))
+        .map(|(mut out, mut err)| {
+            std::thread::spawn(move || {
+                let mut o = String::new();
+                let mut e = String::new();
+                let _ = out.read_to_string(&mut o);
+                let _ = err.read_to_string(&mut e);
+                (o, e)
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    let mut status = vec![None; endpoints];
+    while status.iter().any(Option::is_none) && Instant::now() < deadline {
+        for (i, c) in children.0.iter_mut().enumerate() {
+            if status[i].is_none() {
+                if let Ok(Some(s)) = c.try_wait() {
+                    status[i] = Some((s.success(), Instant::now()));
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let outputs: Vec<(String, String)> = handles.into_iter().map(|h| h.join().unwrap_or_default()).collect();
+    // The first endpoint to fail is the root cause; the others report its disappearance.
+    let mut failed: Vec<(usize, Instant)> =
+        status.iter().enumerate().filter_map(|(i, s)| s.and_then(|(ok, t)| (!ok).then_some((i, t)))).collect();
+    failed.sort_by_key(|&(_, t)| t);
+    if let Some(&(i, _)) = failed.first() {
+        let msg = outputs[i].1.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("exited without a message").to_string();
+        return Err(launch_error(i, endpoints, cfg, msg.trim_start_matches("error: ")));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(outputs.into_iter().map(|(o, _)| o.lines().last().unwrap_or("").to_string()).collect())
+}
+
+fn launch_error(i: usize, endpoints: usize, cfg: &ProtocolConfig, msg: &str) -> Error {
+    let who = if cfg.has_dealer_endpoint() && i + 1 == endpoints { "dealer".to_string() } else { format!("party {i}") };
+    Error::Net { party: i, peer: who, detail: format!("process failed: {msg}") }
+}
+
+/// A fresh private folder under the system temp dir.
+fn tempdir() -> Result<PathBuf> {
+    let n = u64::from_le_bytes(crate::protocol::prg::os_seed()?[..8].try_into().expect("8 bytes"));
+    let dir = std::env::temp_dir().join(format!("testbed-session-{n:016x}"));
+    std::fs::create_dir_all(&dir).map_err(|e| Error::Io { path: dir.display().to_string(), source: e })?;
+    Ok(dir)
+}
+
+/// Self-signed certificates for a local session, one per endpoint, as PEM files; every endpoint
+/// trusts all of them.
+fn write_self_signed(dir: &Path, endpoints: usize) -> Result<Vec<TlsFiles>> {
+    let err = |e: rcgen::Error| Error::invalid("tls", format!("certificate generation: {e}"));
+    let io = |p: &Path, e: std::io::Error| Error::Io { path: p.display().to_string(), source: e };
+    let mut certs = Vec::new();
+    let mut out = Vec::new();
+    for i in 0..endpoints {
+        let ck = rcgen::generate_simple_self_signed(vec![tls_name(i)]).map_err(err)?;
+        let cert = dir.join(format!("endpoint{i}.crt"));
+        let key = dir.join(format!("endpoint{i}.key"));
+        std::fs::write(&cert, ck.cert.pem()).map_err(|e| io(&cert, e))?;
+        std::fs::write(&key, ck.signing_key.serialize_pem()).map_err(|e| io(&key, e))?;
+        certs.push(cert.clone());
+        out.push(TlsFiles { cert, key, trusted: Vec::new() });
+    }
+    for f in &mut out {
+        f.trusted = certs.clone();
+    }
+    Ok(out)
+}

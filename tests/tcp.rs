@@ -1,0 +1,177 @@
+//! Separate processes over TCP: parity with the simulator, faults, refused handshakes, TLS.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn testbed(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_testbed"));
+    c.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().expect("the testbed binary runs");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+fn json(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout.lines().last().expect("a JSON line")).expect("valid JSON")
+}
+
+const PROTOCOLS: [&str; 4] = ["2pc-ttp", "2pc-tfp-insecure", "3pc-replicated", "npc-additive"];
+
+#[test]
+fn ops_give_identical_results_and_counts_under_sim_and_tcp() {
+    for protocol in PROTOCOLS {
+        for op in [&["--op", "mul", "--shape", "500", "--shape", "500"][..], &["--op", "matmul", "--shape", "9x7", "--shape", "7x5"], &["--op", "relu", "--shape", "300"]] {
+            let mut base = vec!["bench", "op", "--protocol", protocol, "--seed", "11", "--reps", "2", "--json"];
+            base.extend_from_slice(op);
+            let (c1, sim, e1) = testbed(&[&base[..], &["--transport", "sim"]].concat(), &[]);
+            let (c2, tcp, e2) = testbed(&[&base[..], &["--transport", "tcp"]].concat(), &[]);
+            assert_eq!((c1, c2), (0, 0), "{protocol} {op:?}: {e1} {e2}");
+            let (s, t) = (json(&sim), json(&tcp));
+            for field in ["rounds_per_party", "bytes_sent_per_party", "bytes_offline_total", "offline_rounds", "bytes_control_total", "max_abs_err", "max_rel_err"] {
+                assert_eq!(s[field], t[field], "{protocol} {op:?}: {field}");
+            }
+            assert_eq!(t["transport"], "tcp");
+            assert!(t["framing_bytes_total"].as_u64().unwrap() > 0);
+        }
+    }
+}
+
+#[test]
+fn a_model_gives_the_same_output_bit_for_bit_under_sim_and_tcp() {
+    let dir = std::env::temp_dir().join(format!("testbed-parity-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for protocol in PROTOCOLS {
+        let mut outs = Vec::new();
+        for transport in ["sim", "tcp"] {
+            let out = dir.join(format!("{protocol}-{transport}.npy"));
+            let (code, stdout, err) = testbed(
+                &[
+                    "infer", "--model", "tests/data/onnx/lenet_small.onnx", "--input", "tests/data/onnx/lenet_small.input.npy",
+                    "--output", out.to_str().unwrap(), "--protocol", protocol, "--transport", transport, "--seed", "3", "--json",
+                ],
+                &[],
+            );
+            assert_eq!(code, 0, "{protocol} {transport}: {err}");
+            outs.push((std::fs::read(&out).unwrap(), json(&stdout)));
+        }
+        assert_eq!(outs[0].0, outs[1].0, "{protocol}: outputs differ");
+        for field in ["rounds_per_party", "bytes_sent_per_party", "bytes_offline_total"] {
+            assert_eq!(outs[0].1[field], outs[1].1[field], "{protocol}: {field}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_party_that_dies_makes_the_run_fail_within_the_timeout_naming_it() {
+    for protocol in PROTOCOLS {
+        let t0 = Instant::now();
+        let (code, _, err) = testbed(
+            &["bench", "op", "--protocol", protocol, "--op", "relu", "--shape", "20000", "--reps", "400", "--transport", "tcp", "--no-tls"],
+            &[("TESTBED_FAULT_EXIT", "1:400")],
+        );
+        let took = t0.elapsed();
+        assert_eq!(code, 1, "{protocol}: {err}");
+        assert!(err.contains("party 1"), "{protocol}: {err}");
+        assert!(took < Duration::from_secs(12), "{protocol}: took {took:?}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+}
+
+/// A free loopback port (bound then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn session_file(dir: &std::path::Path, name: &str, session_id: u64, ports: &[u16], tls: Option<(&[String], &[String], &[String])>) -> String {
+    let endpoints: Vec<serde_json::Value> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut e = serde_json::json!({ "address": format!("127.0.0.1:{p}") });
+            if let Some((certs, keys, trusted)) = tls {
+                e["tls"] = serde_json::json!({ "cert": certs[i], "key": keys[i], "trusted": trusted });
+            }
+            e
+        })
+        .collect();
+    let s = serde_json::json!({
+        "session_id": session_id, "protocol": "2pc-tfp-insecure", "endpoints": endpoints, "timeout_s": 3.0, "seed": 1,
+        "job": { "kind": "bench-op", "op": "mul", "shapes": [[10], [10]], "conv": [1, 0, 1, 1], "reps": 1, "input_seed": 1 },
+    });
+    let path = dir.join(name);
+    std::fs::write(&path, serde_json::to_string_pretty(&s).unwrap()).unwrap();
+    path.display().to_string()
+}
+
+fn run_pair(a: &str, b: &str) -> [(i32, String); 2] {
+    let spawn = |id: &str, f: &str| {
+        Command::new(env!("CARGO_BIN_EXE_testbed"))
+            .args(["party", "--id", id, "--session", f])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (p0, p1) = (spawn("0", a), spawn("1", b));
+    [p0, p1].map(|c| {
+        let o = c.wait_with_output().unwrap();
+        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned())
+    })
+}
+
+#[test]
+fn parties_with_mismatched_session_files_refuse_each_other() {
+    let dir = std::env::temp_dir().join(format!("testbed-mismatch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ports = [free_port(), free_port()];
+    let a = session_file(&dir, "a.yaml", 7, &ports, None);
+    let b = session_file(&dir, "b.yaml", 8, &ports, None);
+    for (code, err) in run_pair(&a, &b) {
+        assert_ne!(code, 0);
+        assert!(err.contains("session id differs"), "{err}");
+    }
+    // The same file on both sides works.
+    let ports = [free_port(), free_port()];
+    let ok = session_file(&dir, "ok.yaml", 9, &ports, None);
+    for (code, err) in run_pair(&ok, &ok) {
+        assert_eq!(code, 0, "{err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_party_with_an_untrusted_certificate_is_refused() {
+    let dir = std::env::temp_dir().join(format!("testbed-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut certs = Vec::new();
+    let mut keys = Vec::new();
+    for i in 0..3 {
+        let ck = rcgen::generate_simple_self_signed(vec![format!("testbed-party-{}", i % 2)]).unwrap();
+        let (c, k) = (dir.join(format!("c{i}.pem")), dir.join(format!("k{i}.pem")));
+        std::fs::write(&c, ck.cert.pem()).unwrap();
+        std::fs::write(&k, ck.signing_key.serialize_pem()).unwrap();
+        certs.push(c.display().to_string());
+        keys.push(k.display().to_string());
+    }
+    // Everyone trusts certificates 0 and 1; party 1 presents certificate 2 instead.
+    let trusted = vec![certs[0].clone(), certs[1].clone()];
+    let ports = [free_port(), free_port()];
+    let good = session_file(&dir, "good.yaml", 5, &ports, Some((&certs[..2], &keys[..2], &trusted)));
+    let rogue_certs = vec![certs[0].clone(), certs[2].clone()];
+    let rogue_keys = vec![keys[0].clone(), keys[2].clone()];
+    let bad = session_file(&dir, "bad.yaml", 5, &ports, Some((&rogue_certs, &rogue_keys, &trusted)));
+    let [(c0, e0), (c1, _)] = run_pair(&good, &bad);
+    assert!(c0 != 0 && c1 != 0, "{e0}");
+    assert!(e0.contains("party 1") && e0.to_lowercase().contains("certificate"), "{e0}");
+    // With the right certificates the TLS run succeeds.
+    let ports = [free_port(), free_port()];
+    let ok = session_file(&dir, "ok.yaml", 6, &ports, Some((&certs[..2], &keys[..2], &trusted)));
+    for (code, err) in run_pair(&ok, &ok) {
+        assert_eq!(code, 0, "{err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
