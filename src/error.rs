@@ -57,8 +57,9 @@ impl Error {
         Error::Config { file: file.into(), detail: detail.into() }
     }
 
-    /// True when the error is the user's input (exit code 2), false for runtime failures (exit 1).
+    /// True when the error is the user's input (exit code 2: a bad argument, file or field, a file
+    /// that cannot be read), false for runtime failures such as a vanished peer (exit 1).
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, Error::Shape { .. } | Error::Invalid { .. } | Error::Config { .. })
+        matches!(self, Error::Shape { .. } | Error::Invalid { .. } | Error::Config { .. } | Error::Io { .. })
     }
 }

@@ -79,3 +79,36 @@ fn bad_input_is_one_line_and_exit_code_2() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn infer_writes_its_output_and_bad_models_are_one_line_errors() {
+    let out = std::env::temp_dir().join(format!("testbed-cli-{}.npy", std::process::id()));
+    let out_s = out.to_str().unwrap();
+    let (code, stdout, err) = testbed(&[
+        "infer", "--model", "tests/data/onnx/cnn_bn.onnx", "--input", "tests/data/onnx/cnn_bn.input.npy", "--output", out_s,
+        "--protocol", "2pc-ttp", "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(last_json(&stdout)["model"], "cnn_bn");
+    assert!(out.exists());
+    let corrupt = std::env::temp_dir().join(format!("testbed-corrupt-{}.onnx", std::process::id()));
+    std::fs::write(&corrupt, b"not an onnx model at all").unwrap();
+    let cases: Vec<Vec<&str>> = vec![
+        // A corrupt model file.
+        vec!["infer", "--model", corrupt.to_str().unwrap(), "--input", "tests/data/onnx/cnn_bn.input.npy", "--output", out_s, "--protocol", "2pc-ttp"],
+        // An input whose shape does not fit the model.
+        vec!["infer", "--model", "tests/data/onnx/cnn_bn.onnx", "--input", "tests/data/onnx/lenet_small.input.npy", "--output", out_s, "--protocol", "2pc-ttp"],
+        // A missing input file.
+        vec!["infer", "--model", "tests/data/onnx/cnn_bn.onnx", "--input", "no/such.npy", "--output", out_s, "--protocol", "2pc-ttp"],
+        // An unknown zoo model.
+        vec!["bench", "model", "--model", "alexnet", "--input-shape", "1x3x32x32", "--protocol", "2pc-ttp"],
+    ];
+    for args in cases {
+        let (code, _, err) = testbed(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let _ = std::fs::remove_file(&out);
+    let _ = std::fs::remove_file(&corrupt);
+}

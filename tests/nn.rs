@@ -40,3 +40,28 @@ fn small_resnet_transformer_textcls_and_wav2letter_match_plaintext() {
     let ids = Input::Ids { shape: vec![2, 6], data: vec![1, 5, 9, 999, 0, 3, 7, 7, 7, 2, 100, 500] };
     check(&cfg, "textcls", &[2, 6], &ids, WeightPrivacy::Private, 0.02);
 }
+
+#[test]
+fn pytorch_exports_run_privately_within_tolerance_of_pytorch() {
+    use testbed::nn::io::{read_npy, NpyArray};
+    for name in ["lenet_small", "cnn_bn", "attn_small", "mlp_ln_gelu", "conv1d_small", "embed_cls"] {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/onnx");
+        let mut g = testbed::nn::onnx::load_onnx(&dir.join(format!("{name}.onnx"))).unwrap();
+        fold_batch_norm(&mut g).unwrap();
+        let x = match read_npy(dir.join(format!("{name}.input.npy"))).unwrap() {
+            NpyArray::F32(t) => Input::F32(t),
+            NpyArray::I64 { shape, data } => Input::Ids { shape, data },
+        };
+        let NpyArray::F32(want) = read_npy(dir.join(format!("{name}.expected.npy"))).unwrap() else { panic!("f32 expected") };
+        let plain = run_plain(&g, &x).unwrap();
+        assert!(plain.max_abs_diff(&want) < 1e-4, "{name}: plaintext backend differs from PyTorch");
+        for protocol in ["2pc-ttp", "3pc-replicated"] {
+            let cfg = ProtocolConfig::load(protocol).unwrap();
+            for weights in [WeightPrivacy::Private, WeightPrivacy::Public] {
+                let out = run(&cfg, 2, &InferJob { graph: &g, input: &x, weights, reps: 1 });
+                let err = out.parties[0].output.output.max_abs_diff(&want);
+                assert!(err <= 0.05, "{name} on {protocol} ({weights:?}): max abs error {err}");
+            }
+        }
+    }
+}
