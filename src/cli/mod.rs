@@ -4,6 +4,14 @@
 //! Exit codes: 0 success, 2 bad input (the one-line error names the file, field, op or party),
 //! 1 runtime failure.
 
+/// Prints a line to stdout; a closed pipe (`testbed ... | head`) is not an error worth a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 use crate::bench::model::{load_model, run_model};
 use crate::nn::infer::{Input, WeightPrivacy};
 use crate::nn::io::{read_npy, write_npy_f32, NpyArray};
@@ -248,7 +256,7 @@ fn print_model_report(r: &OpReport, json: bool) {
                 obj.insert("model".into(), name);
             }
         }
-        println!("{v}");
+        out!("{v}");
     } else {
         print_human(r);
     }
@@ -328,12 +336,12 @@ fn bench_functions(a: FunctionsArgs) -> Result<(), Error> {
     let dir = a.out.unwrap_or_else(|| std::path::Path::new("results/functions").join(&cfg.name));
     write_function_table(&rows, &cfg.name, &dir)?;
     for r in &rows {
-        println!(
+        out!(
             "{:<12} rounds {:>3}  bytes/elem {:>8.2}  max abs err {:.2e}  max rel err {:.2e}",
             r.function, r.rounds, r.bytes_per_element, r.max_abs_err, r.max_rel_err
         );
     }
-    println!("wrote {}", dir.join("functions.md").display());
+    out!("wrote {}", dir.join("functions.md").display());
     Ok(())
 }
 
@@ -352,7 +360,7 @@ fn bench_op(a: OpArgs) -> Result<(), Error> {
     };
     let report = run_op_with(&cfg, &spec, !a.no_tls)?;
     if a.json {
-        println!("{}", serde_json::to_string(&report).expect("reports serialise"));
+        out!("{}", serde_json::to_string(&report).expect("reports serialise"));
     } else {
         print_human(&report);
     }
@@ -360,9 +368,9 @@ fn bench_op(a: OpArgs) -> Result<(), Error> {
 }
 
 fn print_human(r: &OpReport) {
-    println!("{} on {} ({} parties, {}), shapes {}", r.op, r.protocol, r.parties, r.transport, r.shapes.join(", "));
-    println!("  wall          {:.6} s (median of {})", r.wall_s, r.reps);
-    println!("  rounds        {} (per party {:?})", r.rounds, r.rounds_per_party);
-    println!("  bytes sent    {:?} per party online, {} offline", r.bytes_sent_per_party, r.bytes_offline_total);
-    println!("  error         max abs {:.3e}, max rel {:.3e}", r.max_abs_err, r.max_rel_err);
+    out!("{} on {} ({} parties, {}), shapes {}", r.op, r.protocol, r.parties, r.transport, r.shapes.join(", "));
+    out!("  wall          {:.6} s (median of {})", r.wall_s, r.reps);
+    out!("  rounds        {} (per party {:?})", r.rounds, r.rounds_per_party);
+    out!("  bytes sent    {:?} per party online, {} offline", r.bytes_sent_per_party, r.bytes_offline_total);
+    out!("  error         max abs {:.3e}, max rel {:.3e}", r.max_abs_err, r.max_rel_err);
 }

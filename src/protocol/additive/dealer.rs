@@ -35,6 +35,9 @@ pub(crate) enum Request {
     /// A truncation mask: r uniform (additively shared), with shares of (r mod 2^63) >> bits and
     /// of r's top bit.
     Trunc { n: usize, bits: u32 },
+    /// n random words r, XOR-shared bitwise and additively shared (for A2B with more than two
+    /// parties: open x + r, then subtract r in binary).
+    EdaBits { n: usize },
 }
 
 const TAG_DONE: u64 = 0;
@@ -51,6 +54,7 @@ impl Request {
             Request::Bits { n } => (vec![vec![n.div_ceil(64)]], vec![vec![*n]]),
             Request::BitMul { n } => (vec![vec![n.div_ceil(64)], vec![*n]], vec![vec![*n], vec![*n]]),
             Request::Trunc { n, .. } => (vec![vec![*n]], vec![vec![*n], vec![*n]]),
+            Request::EdaBits { n } => (vec![vec![*n]], vec![vec![*n]]),
         })
     }
 
@@ -63,7 +67,7 @@ impl Request {
     fn common_is_xor(&self, k: usize) -> bool {
         match self {
             Request::And { .. } => true,
-            Request::Bits { .. } | Request::BitMul { .. } => k == 0,
+            Request::Bits { .. } | Request::BitMul { .. } | Request::EdaBits { .. } => k == 0,
             _ => false,
         }
     }
@@ -91,6 +95,7 @@ impl Request {
             Request::Bits { n } => out.extend([3, *n as u64]),
             Request::BitMul { n } => out.extend([4, *n as u64]),
             Request::Trunc { n, bits } => out.extend([5, *n as u64, *bits as u64]),
+            Request::EdaBits { n } => out.extend([6, *n as u64]),
         }
     }
 
@@ -118,6 +123,7 @@ impl Request {
                 }
                 Request::Trunc { n: small(w[0])?, bits: w[1] as u32 }
             }
+            6 => Request::EdaBits { n: small(take(words, 1)?[0])? },
             t => return Err(Error::invalid("dealer request", format!("unknown request tag {t}"))),
         };
         Ok(req)
@@ -253,6 +259,10 @@ impl TripleMaker {
                 let (first, second) = rest.split_at_mut(1);
                 fused(&mut first[0], &|i, s| bit(r, i).wrapping_sub(s));
                 fused(&mut second[0], &|i, s| a[i].wrapping_mul(bit(r, i)).wrapping_sub(s));
+            }
+            Request::EdaBits { .. } => {
+                let r = common[0].data();
+                fused(&mut rest[0], &|i, s| r[i].wrapping_sub(s));
             }
             Request::Trunc { bits, .. } => {
                 let (r, bits) = (common[0].data(), *bits);

@@ -27,6 +27,7 @@
 //! | truncate, dealer mask | 1 | 8(N−1)n | 16n |
 //! | B2A of n packed bits | 1 | 8(N−1)⌈n/64⌉ | 8n |
 //! | x·b for n elements and packed bits b | 1 | 8(N−1)(n + ⌈n/64⌉) | 16n |
+//! | A2B addends, N > 2 (open x + r) | 1 | 8(N−1)n | 8n |
 //!
 //! With the insecure first-party dealer the offline column is 0 (party 0 computes the corrections).
 
@@ -580,8 +581,23 @@ impl Protocol for AdditiveParty {
     }
 
     fn a2b_addends(&mut self, x: &RingTensor) -> Result<Vec<RingTensor>> {
-        // Each party XOR-shares its own share: no communication.
-        (0..self.parties).map(|j| self.share_bits(j, (self.id == j).then_some(x), x.shape())).collect()
+        if self.parties == 2 {
+            // Each party XOR-shares its own share: no communication.
+            return (0..2).map(|j| self.share_bits(j, (self.id == j).then_some(x), x.shape())).collect();
+        }
+        // More parties: N addends would cost O(N²) bytes to add up. Instead open c = x + r for a
+        // dealer word r shared both ways; then x = (c + 1) + ¬r, two addends whatever N is.
+        let reqs = [Request::EdaBits { n: x.len() }];
+        self.request(&reqs)?;
+        let mut draws = self.draw_all(&reqs)?;
+        self.fill_corrections(&reqs, &mut draws)?;
+        let d = draws.pop().expect("one request");
+        let r_arith = d.own.into_iter().next().ok_or_else(|| self.protocol_error("a2b", "missing random word"))?;
+        let masked = x.add(&r_arith.reshape(x.shape())?)?;
+        let c = self.open_words(masked.into_vec(), false)?;
+        let c1 = RingTensor::from_vec(x.shape(), c.into_iter().map(|v| v.wrapping_add(1)).collect())?;
+        let not_r = self.xor_public(&d.common[0].clone().reshape(x.shape())?, &RingTensor::full(x.shape(), u64::MAX))?;
+        Ok(vec![self.bit_constant(&c1), not_r])
     }
 
     fn zero_test_pair(&mut self, x: &RingTensor) -> Result<Option<(RingTensor, RingTensor)>> {

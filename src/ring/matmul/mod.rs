@@ -40,9 +40,15 @@ const MC: usize = 128;
 const B_BUDGET: usize = 1 << 20;
 /// Below this many columns, the dot-product path replaces padded register tiles.
 const NARROW_N: usize = 8;
+/// Up to this many columns, the simple loop beats the tiles (packing A is too costly).
+const SIMPLE_N: usize = 32;
+/// Up to this many elements of B (256 KiB, L2-resident), the simple loop beats the tiles.
+const SIMPLE_B: usize = 1 << 15;
 /// Up to this many rows, B is read in place instead of packed (packing would cost about as much
-/// as the product).
+/// as the product)...
 const DIRECT_M: usize = 16;
+/// ... unless B's rows are this long or longer (then strided reads alias in L1/L2).
+const DIRECT_MAX_N: usize = 2048;
 
 /// A matrix-multiplication code path. Use [`available_kernels`] to see which run on this CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -268,19 +274,57 @@ fn gemm<K: Micro>(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: us
         t => t,
     };
     let path = match plan.path {
-        Path::Auto if work < SMALL_WORK => Path::Simple,
-        Path::Auto if n < NARROW_N && n < K::NR => Path::Narrow,
-        Path::Auto if m <= DIRECT_M => Path::TiledDirect,
-        Path::Auto => Path::Tiled,
+        Path::Auto => auto_path(m, k, n),
         p => p,
     };
     match path {
-        // SAFETY: `run` only selects `K` when the CPU supports it; lengths were checked.
-        Path::Simple => unsafe { K::simple(a, b, c, m, k, n) },
+        Path::Simple => gemm_simple::<K>(a, b, c, m, k, n, threads),
         Path::Narrow => gemm_narrow::<K>(a, b, c, m, k, n, threads),
         Path::Tiled => gemm_tiled::<K>(a, b, c, m, k, n, threads, BMode::Packed),
         Path::TiledLocal => gemm_tiled::<K>(a, b, c, m, k, n, threads, BMode::Local),
         Path::TiledDirect | Path::Auto => gemm_tiled::<K>(a, b, c, m, k, n, threads, BMode::Direct),
+    }
+}
+
+/// The path for an `m×k×n` product (measured on AVX-512; the other kernels follow suit).
+fn auto_path(m: usize, k: usize, n: usize) -> Path {
+    let work = m * k * n;
+    if work < SMALL_WORK {
+        // Tiny: anything but the plain loop costs more than the product.
+        Path::Simple
+    } else if n < NARROW_N {
+        // Padded tiles would waste most of each vector.
+        Path::Narrow
+    } else if n <= SIMPLE_N || k * n <= SIMPLE_B {
+        // Few columns (packing A would cost as much as the product) or a B that stays in L2:
+        // the unpacked register-blocked loop is at least as fast as the tiles.
+        Path::Simple
+    } else if m <= DIRECT_M && n < DIRECT_MAX_N {
+        // Too few rows to amortise packing B; read it in place (long rows alias in the caches,
+        // hence the bound on `n`).
+        Path::TiledDirect
+    } else if m <= MC {
+        // One block of rows: each task packs its own B panels, each panel exactly once.
+        Path::TiledLocal
+    } else {
+        Path::Tiled
+    }
+}
+
+/// The unpacked register-blocked loop, split by blocks of rows across threads.
+#[allow(clippy::too_many_arguments)]
+fn gemm_simple<K: Micro>(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize, threads: usize) {
+    // Rows per task: a multiple of 4 (the loop's row block), about two tasks per thread.
+    let rows = m.div_ceil(2 * threads).next_multiple_of(4);
+    if threads > 1 && rows < m {
+        c.par_chunks_mut(rows * n).zip(a.par_chunks(rows * k)).for_each(|(cc, aa)| {
+            // SAFETY: `run` only selects `K` when the CPU supports it; each chunk pairs
+            // `cc.len() / n` rows of C with as many rows of A.
+            unsafe { K::simple(aa, b, cc, cc.len() / n, k, n) }
+        });
+    } else {
+        // SAFETY: as above, for the whole matrices (lengths checked by the caller).
+        unsafe { K::simple(a, b, c, m, k, n) }
     }
 }
 
