@@ -1,6 +1,6 @@
 //! Measures the share PRG's throughput (AES-128-CTR), one and all threads.
 use std::time::Instant;
-use testbed::protocol::prg::{seed_from_u64, Prg};
+use testbed::protocol::prg::{Prg, seed_from_u64};
 
 fn main() {
     let mut buf = vec![0u64; 1 << 22]; // 32 MiB

@@ -30,11 +30,19 @@ pub enum Error {
 
     /// A communication failure on the link to `peer`.
     #[error("party {party}: link to {peer}: {detail}")]
-    Net { party: PartyId, peer: String, detail: String },
+    Net {
+        party: PartyId,
+        peer: String,
+        detail: String,
+    },
 
     /// A protocol step that failed on one party.
     #[error("party {party}: {op}: {detail}")]
-    Protocol { party: PartyId, op: &'static str, detail: String },
+    Protocol {
+        party: PartyId,
+        op: &'static str,
+        detail: String,
+    },
 
     /// An I/O error with the path it concerns.
     #[error("{path}: {source}")]
@@ -44,22 +52,34 @@ pub enum Error {
 impl Error {
     /// A shape mismatch in `op`.
     pub fn shape(op: &'static str, detail: impl Into<String>) -> Self {
-        Error::Shape { op, detail: detail.into() }
+        Error::Shape {
+            op,
+            detail: detail.into(),
+        }
     }
 
     /// An invalid argument or option named `what`.
     pub fn invalid(what: impl Into<String>, detail: impl Into<String>) -> Self {
-        Error::Invalid { what: what.into(), detail: detail.into() }
+        Error::Invalid {
+            what: what.into(),
+            detail: detail.into(),
+        }
     }
 
     /// A configuration error in `file`.
     pub fn config(file: impl Into<String>, detail: impl Into<String>) -> Self {
-        Error::Config { file: file.into(), detail: detail.into() }
+        Error::Config {
+            file: file.into(),
+            detail: detail.into(),
+        }
     }
 
     /// True when the error is the user's input (exit code 2: a bad argument, file or field, a file
     /// that cannot be read), false for runtime failures such as a vanished peer (exit 1).
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, Error::Shape { .. } | Error::Invalid { .. } | Error::Config { .. } | Error::Io { .. })
+        matches!(
+            self,
+            Error::Shape { .. } | Error::Invalid { .. } | Error::Config { .. } | Error::Io { .. }
+        )
     }
 }

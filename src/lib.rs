@@ -13,9 +13,9 @@ compile_error!("testbed's wire format is little-endian u64 words; big-endian tar
 pub mod alloc;
 pub mod bench;
 pub mod cli;
-pub mod launch;
-pub mod func;
 pub mod error;
+pub mod func;
+pub mod launch;
 pub mod net;
 pub mod nn;
 pub mod protocol;

@@ -92,20 +92,11 @@ impl std::ops::Add for Cost {
 }
 
 fn c(rounds: u64, bytes: u64, offline: u64) -> Cost {
-    Cost {
-        rounds,
-        bytes,
-        offline,
-    }
+    Cost { rounds, bytes, offline }
 }
 
 /// Runs `op` on x (and y), returning the encoded inputs as reals, the outputs and the cost.
-fn apply(
-    cfg: &ProtocolConfig,
-    op: &Op,
-    xs: &[f64],
-    ys: Option<&[f64]>,
-) -> (Vec<f64>, Vec<f64>, Cost) {
+fn apply(cfg: &ProtocolConfig, op: &Op, xs: &[f64], ys: Option<&[f64]>) -> (Vec<f64>, Vec<f64>, Cost) {
     let f = cfg.precision_bits;
     let x = encode(xs, &[xs.len()], f).unwrap();
     let y = ys.map(|v| encode(v, &[v.len()], f).unwrap());
@@ -122,12 +113,7 @@ fn apply(
     for party in &out.parties[1..] {
         assert_eq!(party.output.0, got, "{}: parties disagree", cfg.name);
     }
-    let rounds = out
-        .parties
-        .iter()
-        .map(|p| p.output.1.rounds_online)
-        .max()
-        .unwrap();
+    let rounds = out.parties.iter().map(|p| p.output.1.rounds_online).max().unwrap();
     let bytes = out.parties[0].output.1.online();
     if cfg.family == Family::TwoPcTtp {
         for party in &out.parties {
@@ -140,22 +126,12 @@ fn apply(
         }
     }
     let offline = out.dealer.as_ref().map_or(0, |d| d.offline());
-    (
-        decode(&x, f),
-        got,
-        Cost {
-            rounds,
-            bytes,
-            offline,
-        },
-    )
+    (decode(&x, f), got, Cost { rounds, bytes, offline })
 }
 
 /// n points evenly spaced on [lo, hi].
 fn grid(lo: f64, hi: f64, n: usize) -> Vec<f64> {
-    (0..n)
-        .map(|i| lo + (hi - lo) * i as f64 / (n - 1) as f64)
-        .collect()
+    (0..n).map(|i| lo + (hi - lo) * i as f64 / (n - 1) as f64).collect()
 }
 
 fn with(f: impl Fn(&mut FunctionConfig)) -> ProtocolConfig {
@@ -190,11 +166,7 @@ fn name(cfg: &ProtocolConfig) -> String {
             } else {
                 ""
             },
-            if fc.reciprocal_all_pos {
-                "all_pos "
-            } else {
-                ""
-            },
+            if fc.reciprocal_all_pos { "all_pos " } else { "" },
             if fc.reciprocal_initial.is_some() || fc.sqrt_nr_initial.is_some() {
                 "public start"
             } else {
@@ -232,22 +204,12 @@ fn worst(
 }
 
 /// Absolute errors (and where the largest is).
-fn max_errors(
-    xs: &[f64],
-    got: &[f64],
-    want: impl Fn(f64) -> f64,
-    keep: impl Fn(f64) -> bool,
-) -> (f64, f64, f64) {
+fn max_errors(xs: &[f64], got: &[f64], want: impl Fn(f64) -> f64, keep: impl Fn(f64) -> bool) -> (f64, f64, f64) {
     worst(xs, got, want, keep, false)
 }
 
 /// Relative errors (and where the largest is).
-fn max_rel_errors(
-    xs: &[f64],
-    got: &[f64],
-    want: impl Fn(f64) -> f64,
-    keep: impl Fn(f64) -> bool,
-) -> (f64, f64, f64) {
+fn max_rel_errors(xs: &[f64], got: &[f64], want: impl Fn(f64) -> f64, keep: impl Fn(f64) -> bool) -> (f64, f64, f64) {
     worst(xs, got, want, keep, true)
 }
 
@@ -278,10 +240,7 @@ fn log_is_within_tolerance() {
         let xs = grid(0.1, 250.0, N);
         let (xs, got, _) = apply(&cfg, &Op::Log, &xs, None);
         let (abs, _, at) = max_errors(&xs, &got, f64::ln, |_| true);
-        eprintln!(
-            "log on {}: abs {abs:.2e} (x={at:.2}) on [0.1,250]",
-            name(&cfg)
-        );
+        eprintln!("log on {}: abs {abs:.2e} (x={at:.2}) on [0.1,250]", name(&cfg));
         // 0.07 is CrypTen's level (0.064); the bias correction brings it to ≈0.005.
         assert!(abs <= 0.07, "{}: log abs {abs}", cfg.name);
         assert!(
@@ -325,10 +284,7 @@ fn reciprocal_is_within_one_percent() {
 #[test]
 fn div_is_accurate() {
     for cfg in all_protocols() {
-        let ys: Vec<f64> = grid(0.5, 50.0, N / 2)
-            .iter()
-            .flat_map(|&v| [v, -v])
-            .collect();
+        let ys: Vec<f64> = grid(0.5, 50.0, N / 2).iter().flat_map(|&v| [v, -v]).collect();
         let xs: Vec<f64> = grid(-20.0, 20.0, ys.len()).iter().rev().copied().collect();
         let f = cfg.precision_bits;
         let yq = decode(&encode(&ys, &[ys.len()], f).unwrap(), f);
@@ -372,10 +328,7 @@ fn sqrt_and_inv_sqrt_are_within_one_percent() {
         ] {
             let (xq, got, _) = apply(&cfg, &op, &xs, None);
             let (_, rel, at) = max_rel_errors(&xq, &got, want, |_| true);
-            eprintln!(
-                "{op:?} on {}: rel {rel:.2e} (x={at:.2}) on [{lo},{hi}]",
-                name(&cfg)
-            );
+            eprintln!("{op:?} on {}: rel {rel:.2e} (x={at:.2}) on [{lo},{hi}]", name(&cfg));
             assert!(rel <= 0.01, "{}: {op:?} rel {rel} at {at}", name(&cfg));
         }
     }
@@ -390,27 +343,17 @@ fn sigmoid_and_tanh_are_within_1e_2_by_both_methods() {
     let cheb = |f: &mut FunctionConfig| f.sigmoid_tanh_method = "chebyshev".into();
     for cfg in configs(&[&cheb]) {
         let xs = grid(-10.0, 10.0, N);
-        for (op, want) in [
-            (Op::Sigmoid, sigmoid_f64 as fn(f64) -> f64),
-            (Op::Tanh, f64::tanh),
-        ] {
+        for (op, want) in [(Op::Sigmoid, sigmoid_f64 as fn(f64) -> f64), (Op::Tanh, f64::tanh)] {
             let (xq, got, _) = apply(&cfg, &op, &xs, None);
             let (abs, _, at) = max_errors(&xq, &got, want, |_| true);
-            eprintln!(
-                "{op:?} on {}: abs {abs:.2e} (x={at:.2}) on [-10,10]",
-                name(&cfg)
-            );
+            eprintln!("{op:?} on {}: abs {abs:.2e} (x={at:.2}) on [-10,10]", name(&cfg));
             assert!(abs <= 1e-2, "{}: {op:?} abs {abs} at {at}", name(&cfg));
         }
         // Far outside the grid the clamped (chebyshev) or sign-split (reciprocal) forms saturate.
         let far = [-400.0, -60.0, 60.0, 400.0];
         let (_, got, _) = apply(&cfg, &Op::Tanh, &far, None);
         for (x, g) in far.iter().zip(&got) {
-            assert!(
-                (g - x.signum()).abs() <= 1e-2,
-                "{}: tanh({x}) = {g}",
-                name(&cfg)
-            );
+            assert!((g - x.signum()).abs() <= 1e-2, "{}: tanh({x}) = {g}", name(&cfg));
         }
     }
 }
@@ -455,13 +398,7 @@ fn polynomial_and_pow_are_exact_up_to_a_few_ulps() {
         let coeffs = [0.5, -1.25, 0.75, 2.0, -0.3, 0.1, 0.0, 0.6];
         let (xq, got, _) = apply(&cfg, &Op::Poly(coeffs.to_vec()), &xs, None);
         // Each power x^k (|x| ≤ 1) is within k ulps; the sum adds one more.
-        let tol = ulp
-            * (2.0
-                + coeffs
-                    .iter()
-                    .enumerate()
-                    .map(|(k, c)| c.abs() * k as f64)
-                    .sum::<f64>());
+        let tol = ulp * (2.0 + coeffs.iter().enumerate().map(|(k, c)| c.abs() * k as f64).sum::<f64>());
         let eval = |x: f64| coeffs.iter().rev().fold(0.0, |acc, c| acc * x + c);
         let (abs, _, at) = max_errors(&xq, &got, eval, |_| true);
         eprintln!(
@@ -476,18 +413,10 @@ fn polynomial_and_pow_are_exact_up_to_a_few_ulps() {
             let (xq, got, _) = apply(&cfg, &Op::Pow(k), &xs, None);
             let (abs, _, at) = max_errors(&xq, &got, |x| x.powi(k), |_| true);
             let tol = ulp * (2 * k.max(1)) as f64;
-            assert!(
-                abs <= tol,
-                "{}: pow {k} abs {} ulps at {at}",
-                cfg.name,
-                abs / ulp
-            );
+            assert!(abs <= tol, "{}: pow {k} abs {} ulps at {at}", cfg.name, abs / ulp);
             worst = worst.max(abs / ulp / k.max(1) as f64);
         }
-        eprintln!(
-            "pow 0..9 on {}: max error {worst:.2} ulps per power of x",
-            cfg.name
-        );
+        eprintln!("pow 0..9 on {}: max error {worst:.2} ulps per power of x", cfg.name);
         // Negative powers go through the reciprocal.
         let xs = grid(0.3, 10.0, 500);
         for k in [-1, -2, -3] {
@@ -498,10 +427,7 @@ fn polynomial_and_pow_are_exact_up_to_a_few_ulps() {
                 let want = x.powi(k);
                 w = w.max((g - want).abs() / (0.01 * want.abs() + 4.0 * ulp));
             }
-            eprintln!(
-                "pow {k} on {}: |err| ≤ {w:.2}·(1% + 4 ulps) on [0.3,10]",
-                cfg.name
-            );
+            eprintln!("pow {k} on {}: |err| ≤ {w:.2}·(1% + 4 ulps) on [0.3,10]", cfg.name);
             assert!(w <= 1.0, "{}: pow {k}: {w}", cfg.name);
         }
     }
@@ -633,11 +559,7 @@ fn edge_parameters_still_compute() {
 // ---------------------------------------------------------------------------------------------
 
 fn ceil_log2(k: u64) -> u64 {
-    if k <= 1 {
-        0
-    } else {
-        64 - (k - 1).leading_zeros() as u64
-    }
+    if k <= 1 { 0 } else { 64 - (k - 1).leading_zeros() as u64 }
 }
 
 /// Odd Chebyshev polynomials up to odd degree `deg` by the doubling levels (see the module).
@@ -645,8 +567,7 @@ fn chebyshev_cost(deg: u64, n: u64) -> Cost {
     let mut total = Cost::default();
     let mut top = 1;
     while top < deg {
-        let m = (1..top).step_by(2).filter(|i| top + i <= deg).count() as u64
-            + u64::from(2 * top < deg);
+        let m = (1..top).step_by(2).filter(|i| top + i <= deg).count() as u64 + u64::from(2 * top < deg);
         total = total
             + if top == 1 {
                 c(1, 8 * n, 8 * n)
@@ -672,11 +593,7 @@ fn cost(op: &Op, fc: &FunctionConfig, n: u64, l: Cost, cl: Cost) -> Cost {
             let base = if fc.reciprocal_all_pos {
                 c(d + k + 2, (8 * d + 24 * k + 16) * n, (8 * d + 16 * k) * n)
             } else {
-                l + c(
-                    d + k + 2,
-                    (8 * d + 24 * k + 32) * n,
-                    (8 * d + 16 * k + 8) * n,
-                )
+                l + c(d + k + 2, (8 * d + 24 * k + 32) * n, (8 * d + 16 * k + 8) * n)
             };
             if *op == Op::Div {
                 base + c(0, 8 * n, 8 * n)
@@ -687,11 +604,7 @@ fn cost(op: &Op, fc: &FunctionConfig, n: u64, l: Cost, cl: Cost) -> Cost {
         Op::InvSqrt | Op::Sqrt => {
             let s = fc.sqrt_nr_iters as u64;
             let extra = if *op == Op::Sqrt { 16 * n } else { 0 };
-            c(
-                d + 2 * s,
-                (8 * d + 40 * s) * n + extra,
-                (8 * d + 24 * s) * n + extra,
-            )
+            c(d + 2 * s, (8 * d + 40 * s) * n + extra, (8 * d + 24 * s) * n + extra)
         }
         Op::Log => {
             let (d0, i, d, o) = (
@@ -720,21 +633,14 @@ fn cost(op: &Op, fc: &FunctionConfig, n: u64, l: Cost, cl: Cost) -> Cost {
             if fc.gelu_method == "erf" {
                 cl + chebyshev_cost(2 * fc.erf_iterations as u64 - 1, n) + c(1, 16 * n, 8 * n)
             } else if fc.sigmoid_tanh_method == "chebyshev" {
-                c(2, 24 * n, 16 * n)
-                    + cl
-                    + chebyshev_cost(fc.sigmoid_tanh_terms as u64 - 1, n)
-                    + c(1, 16 * n, 8 * n)
+                c(2, 24 * n, 16 * n) + cl + chebyshev_cost(fc.sigmoid_tanh_terms as u64 - 1, n) + c(1, 16 * n, 8 * n)
             } else {
                 l + c(14, 216 * n, 168 * n)
             }
         }
         Op::Poly(coeffs) => {
             let k = coeffs.len() as u64 - 1;
-            c(
-                ceil_log2(k),
-                8 * (ceil_log2(k) + k - 2) * n,
-                8 * (k - 1) * n,
-            )
+            c(ceil_log2(k), 8 * (ceil_log2(k) + k - 2) * n, 8 * (k - 1) * n)
         }
         Op::Pow(k) => match k {
             2 => c(1, 8 * n, 8 * n),

@@ -8,7 +8,11 @@ fn testbed(args: &[&str]) -> (i32, String, String) {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("the testbed binary runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 fn last_json(stdout: &str) -> serde_json::Value {
@@ -17,13 +21,38 @@ fn last_json(stdout: &str) -> serde_json::Value {
 
 #[test]
 fn bench_op_json_has_the_contract_fields_and_exact_counts() {
-    let (code, out, err) =
-        testbed(&["bench", "op", "--protocol", "2pc-ttp", "--op", "mul", "--shape", "1000", "--shape", "1000", "--reps", "3", "--seed", "1", "--json"]);
+    let (code, out, err) = testbed(&[
+        "bench",
+        "op",
+        "--protocol",
+        "2pc-ttp",
+        "--op",
+        "mul",
+        "--shape",
+        "1000",
+        "--shape",
+        "1000",
+        "--reps",
+        "3",
+        "--seed",
+        "1",
+        "--json",
+    ]);
     assert_eq!(code, 0, "{err}");
     let j = last_json(&out);
     for field in [
-        "op", "protocol", "transport", "parties", "wall_s", "rounds", "rounds_per_party", "bytes_sent_per_party",
-        "bytes_online_total", "bytes_offline_total", "max_abs_err", "max_rel_err",
+        "op",
+        "protocol",
+        "transport",
+        "parties",
+        "wall_s",
+        "rounds",
+        "rounds_per_party",
+        "bytes_sent_per_party",
+        "bytes_online_total",
+        "bytes_offline_total",
+        "max_abs_err",
+        "max_rel_err",
     ] {
         assert!(j.get(field).is_some(), "missing {field}: {j}");
     }
@@ -39,15 +68,43 @@ fn bench_op_json_has_the_contract_fields_and_exact_counts() {
 #[test]
 fn bench_op_matmul_and_conv_report_their_formulas() {
     let (code, out, err) = testbed(&[
-        "bench", "op", "--protocol", "2pc-ttp", "--op", "matmul", "--shape", "16x24", "--shape", "24x8", "--reps", "1", "--json",
+        "bench",
+        "op",
+        "--protocol",
+        "2pc-ttp",
+        "--op",
+        "matmul",
+        "--shape",
+        "16x24",
+        "--shape",
+        "24x8",
+        "--reps",
+        "1",
+        "--json",
     ]);
     assert_eq!(code, 0, "{err}");
     let j = last_json(&out);
-    assert_eq!(j["bytes_sent_per_party"], serde_json::json!([8 * (16 * 24 + 24 * 8), 8 * (16 * 24 + 24 * 8)]));
+    assert_eq!(
+        j["bytes_sent_per_party"],
+        serde_json::json!([8 * (16 * 24 + 24 * 8), 8 * (16 * 24 + 24 * 8)])
+    );
     assert_eq!(j["bytes_offline_total"], 8 * 16 * 8);
     let (code, out, err) = testbed(&[
-        "bench", "op", "--protocol", "2pc-ttp", "--op", "conv2d", "--shape", "1x3x10x10", "--shape", "4x3x3x3", "--padding",
-        "1", "--reps", "1", "--json",
+        "bench",
+        "op",
+        "--protocol",
+        "2pc-ttp",
+        "--op",
+        "conv2d",
+        "--shape",
+        "1x3x10x10",
+        "--shape",
+        "4x3x3x3",
+        "--padding",
+        "1",
+        "--reps",
+        "1",
+        "--json",
     ]);
     assert_eq!(code, 0, "{err}");
     let j = last_json(&out);
@@ -59,17 +116,129 @@ fn bench_op_matmul_and_conv_report_their_formulas() {
 #[test]
 fn bad_input_is_one_line_and_exit_code_2() {
     let cases: &[&[&str]] = &[
-        &["bench", "op", "--protocol", "2pc-ttp", "--op", "mul", "--shape", "10", "--shape", "11"],
-        &["bench", "op", "--protocol", "2pc-ttp", "--op", "frobnicate", "--shape", "10"],
-        &["bench", "op", "--protocol", "no-such-protocol", "--op", "mul", "--shape", "10", "--shape", "10"],
-        &["bench", "op", "--protocol", "tests/data/malformed.yaml", "--op", "mul", "--shape", "10", "--shape", "10"],
-        &["bench", "op", "--protocol", "tests/data/unknown-field.yaml", "--op", "mul", "--shape", "10", "--shape", "10"],
-        &["bench", "op", "--protocol", "2pc-ttp", "--op", "matmul", "--shape", "3x4", "--shape", "5x6"],
-        &["bench", "op", "--protocol", "2pc-ttp", "--op", "mul", "--shape", "3xz", "--shape", "3"],
+        &[
+            "bench",
+            "op",
+            "--protocol",
+            "2pc-ttp",
+            "--op",
+            "mul",
+            "--shape",
+            "10",
+            "--shape",
+            "11",
+        ],
+        &[
+            "bench",
+            "op",
+            "--protocol",
+            "2pc-ttp",
+            "--op",
+            "frobnicate",
+            "--shape",
+            "10",
+        ],
+        &[
+            "bench",
+            "op",
+            "--protocol",
+            "no-such-protocol",
+            "--op",
+            "mul",
+            "--shape",
+            "10",
+            "--shape",
+            "10",
+        ],
+        &[
+            "bench",
+            "op",
+            "--protocol",
+            "tests/data/malformed.yaml",
+            "--op",
+            "mul",
+            "--shape",
+            "10",
+            "--shape",
+            "10",
+        ],
+        &[
+            "bench",
+            "op",
+            "--protocol",
+            "tests/data/unknown-field.yaml",
+            "--op",
+            "mul",
+            "--shape",
+            "10",
+            "--shape",
+            "10",
+        ],
+        &[
+            "bench",
+            "op",
+            "--protocol",
+            "2pc-ttp",
+            "--op",
+            "matmul",
+            "--shape",
+            "3x4",
+            "--shape",
+            "5x6",
+        ],
+        &[
+            "bench",
+            "op",
+            "--protocol",
+            "2pc-ttp",
+            "--op",
+            "mul",
+            "--shape",
+            "3xz",
+            "--shape",
+            "3",
+        ],
         &["bench", "op", "--protocol", "2pc-ttp", "--op", "mul", "--shape", "3"],
-        &["bench", "op", "--protocol", "2pc-ttp", "--op", "mul", "--shape", "3", "--shape", "3", "--transport", "carrier-pigeon"],
-        &["bench", "op", "--protocol", "2pc-ttp", "--op", "mul", "--shape", "3", "--shape", "3", "--parties", "3"],
-        &["bench", "op", "--protocol", "2pc-ttp", "--op", "conv2d", "--shape", "1x3x4x4", "--shape", "2x5x3x3"],
+        &[
+            "bench",
+            "op",
+            "--protocol",
+            "2pc-ttp",
+            "--op",
+            "mul",
+            "--shape",
+            "3",
+            "--shape",
+            "3",
+            "--transport",
+            "carrier-pigeon",
+        ],
+        &[
+            "bench",
+            "op",
+            "--protocol",
+            "2pc-ttp",
+            "--op",
+            "mul",
+            "--shape",
+            "3",
+            "--shape",
+            "3",
+            "--parties",
+            "3",
+        ],
+        &[
+            "bench",
+            "op",
+            "--protocol",
+            "2pc-ttp",
+            "--op",
+            "conv2d",
+            "--shape",
+            "1x3x4x4",
+            "--shape",
+            "2x5x3x3",
+        ],
     ];
     for args in cases {
         let (code, out, err) = testbed(args);
@@ -85,8 +254,16 @@ fn infer_writes_its_output_and_bad_models_are_one_line_errors() {
     let out = std::env::temp_dir().join(format!("testbed-cli-{}.npy", std::process::id()));
     let out_s = out.to_str().unwrap();
     let (code, stdout, err) = testbed(&[
-        "infer", "--model", "tests/data/onnx/cnn_bn.onnx", "--input", "tests/data/onnx/cnn_bn.input.npy", "--output", out_s,
-        "--protocol", "2pc-ttp", "--json",
+        "infer",
+        "--model",
+        "tests/data/onnx/cnn_bn.onnx",
+        "--input",
+        "tests/data/onnx/cnn_bn.input.npy",
+        "--output",
+        out_s,
+        "--protocol",
+        "2pc-ttp",
+        "--json",
     ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(last_json(&stdout)["model"], "cnn_bn");
@@ -95,13 +272,52 @@ fn infer_writes_its_output_and_bad_models_are_one_line_errors() {
     std::fs::write(&corrupt, b"not an onnx model at all").unwrap();
     let cases: Vec<Vec<&str>> = vec![
         // A corrupt model file.
-        vec!["infer", "--model", corrupt.to_str().unwrap(), "--input", "tests/data/onnx/cnn_bn.input.npy", "--output", out_s, "--protocol", "2pc-ttp"],
+        vec![
+            "infer",
+            "--model",
+            corrupt.to_str().unwrap(),
+            "--input",
+            "tests/data/onnx/cnn_bn.input.npy",
+            "--output",
+            out_s,
+            "--protocol",
+            "2pc-ttp",
+        ],
         // An input whose shape does not fit the model.
-        vec!["infer", "--model", "tests/data/onnx/cnn_bn.onnx", "--input", "tests/data/onnx/lenet_small.input.npy", "--output", out_s, "--protocol", "2pc-ttp"],
+        vec![
+            "infer",
+            "--model",
+            "tests/data/onnx/cnn_bn.onnx",
+            "--input",
+            "tests/data/onnx/lenet_small.input.npy",
+            "--output",
+            out_s,
+            "--protocol",
+            "2pc-ttp",
+        ],
         // A missing input file.
-        vec!["infer", "--model", "tests/data/onnx/cnn_bn.onnx", "--input", "no/such.npy", "--output", out_s, "--protocol", "2pc-ttp"],
+        vec![
+            "infer",
+            "--model",
+            "tests/data/onnx/cnn_bn.onnx",
+            "--input",
+            "no/such.npy",
+            "--output",
+            out_s,
+            "--protocol",
+            "2pc-ttp",
+        ],
         // An unknown zoo model.
-        vec!["bench", "model", "--model", "alexnet", "--input-shape", "1x3x32x32", "--protocol", "2pc-ttp"],
+        vec![
+            "bench",
+            "model",
+            "--model",
+            "alexnet",
+            "--input-shape",
+            "1x3x32x32",
+            "--protocol",
+            "2pc-ttp",
+        ],
     ];
     for args in cases {
         let (code, _, err) = testbed(&args);

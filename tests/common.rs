@@ -2,7 +2,7 @@
 
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use testbed::protocol::{simulate, Job, Outcome, ProtocolConfig, SessionOptions};
+use testbed::protocol::{Job, Outcome, ProtocolConfig, SessionOptions, simulate};
 use testbed::ring::RingTensor;
 
 /// Every protocol variant shipped in protocols/ (the conformance suite runs on each); a variant
@@ -26,7 +26,10 @@ pub fn all_protocols() -> Vec<ProtocolConfig> {
 
 /// Runs a job with a fixed seed, panicking on failure.
 pub fn run<J: Job>(cfg: &ProtocolConfig, seed: u64, job: &J) -> Outcome<J::Output> {
-    let opts = SessionOptions { seed: Some(seed), ..Default::default() };
+    let opts = SessionOptions {
+        seed: Some(seed),
+        ..Default::default()
+    };
     simulate(cfg, &opts, job).unwrap_or_else(|e| panic!("{}: {e}", cfg.name))
 }
 
@@ -40,5 +43,7 @@ pub fn random_ring(shape: &[usize], seed: u64) -> RingTensor {
 /// Uniform reals in [lo, hi) (test data).
 pub fn random_reals(n: usize, lo: f64, hi: f64, seed: u64) -> Vec<f64> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    (0..n).map(|_| lo + (hi - lo) * ((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64)).collect()
+    (0..n)
+        .map(|_| lo + (hi - lo) * ((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64))
+        .collect()
 }

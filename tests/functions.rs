@@ -2,13 +2,13 @@
 //! comparisons exact, max/pooling/softmax/LayerNorm against float64, and costs pinned for 2pc-ttp.
 
 use crate::common::{all_protocols, random_reals, random_ring, run};
+use testbed::Result;
 use testbed::bench::funcs::Func;
-use testbed::bench::reference::{errors, F64Tensor};
+use testbed::bench::reference::{F64Tensor, errors};
 use testbed::func::{binary, compare, pool, reduce};
 use testbed::net::MeterReport;
-use testbed::protocol::{reveal, Job, Protocol, ProtocolConfig};
-use testbed::ring::{decode, encode, RingTensor};
-use testbed::Result;
+use testbed::protocol::{Job, Protocol, ProtocolConfig, reveal};
+use testbed::ring::{RingTensor, decode, encode};
 
 /// Runs a catalogue function on inputs owned by parties 0 and 1; returns decoded output and the
 /// function's own meter reading.
@@ -44,7 +44,10 @@ fn inputs(f: Func, shapes: &[Vec<usize>], seed: u64, frac: u32) -> (Vec<F64Tenso
         let n = s.iter().product();
         let v = random_reals(n, lo, hi, seed + k as u64);
         let e = encode(&v, s, frac).unwrap();
-        reals.push(F64Tensor { shape: s.clone(), data: decode(&e, frac) });
+        reals.push(F64Tensor {
+            shape: s.clone(),
+            data: decode(&e, frac),
+        });
         enc.push(e);
     }
     if matches!(f, Func::Eq | Func::Ne) {
@@ -124,7 +127,15 @@ fn compare_cost(f: Func, n: u64) -> (u64, u64) {
 fn comparison_costs_match_their_formulas() {
     let cfg = ProtocolConfig::load("2pc-ttp").unwrap();
     for n in [1usize, 64, 1000] {
-        for f in [Func::Ltz, Func::Lt, Func::Relu, Func::Abs, Func::Sign, Func::Eq, Func::Ne] {
+        for f in [
+            Func::Ltz,
+            Func::Lt,
+            Func::Relu,
+            Func::Abs,
+            Func::Sign,
+            Func::Eq,
+            Func::Ne,
+        ] {
             let shapes = vec![vec![n]; f.arity()];
             let cost = check(&cfg, f, &shapes, 0.0);
             let (rounds, bytes) = compare_cost(f, n as u64);
@@ -168,7 +179,12 @@ fn binary_circuits_are_exact_including_carries() {
         let (full, msb, low) = &out.parties[0].output;
         assert_eq!(full, &x, "{}: a2b", cfg.name);
         for (e, &v) in x.data().iter().enumerate() {
-            assert_eq!((msb.data()[e / 64] >> (e % 64)) & 1, v >> 63, "{}: msb of element {e}", cfg.name);
+            assert_eq!(
+                (msb.data()[e / 64] >> (e % 64)) & 1,
+                v >> 63,
+                "{}: msb of element {e}",
+                cfg.name
+            );
             assert_eq!(low.data()[e], v & 0x1fff, "{}: b2a of element {e}", cfg.name);
         }
     }
@@ -219,7 +235,9 @@ fn pooling_where_and_clamp_match_float64() {
         for oy in 0..ho {
             for ox in 0..wo {
                 let cells: Vec<f64> = (0..3)
-                    .flat_map(|dy| (0..3).filter_map(move |dx| at(c, (2 * oy + dy) as isize - 1, (2 * ox + dx) as isize - 1)))
+                    .flat_map(|dy| {
+                        (0..3).filter_map(move |dx| at(c, (2 * oy + dy) as isize - 1, (2 * ox + dx) as isize - 1))
+                    })
                     .collect();
                 avg.push(cells.iter().sum::<f64>() / 9.0);
             }
@@ -227,24 +245,76 @@ fn pooling_where_and_clamp_match_float64() {
         for oy in 0..ho_ceil {
             for ox in 0..wo_ceil {
                 let m = (0..3)
-                    .flat_map(|dy| (0..3).filter_map(move |dx| at(c, (2 * oy + dy) as isize - 1, (2 * ox + dx) as isize - 1)))
+                    .flat_map(|dy| {
+                        (0..3).filter_map(move |dx| at(c, (2 * oy + dy) as isize - 1, (2 * ox + dx) as isize - 1))
+                    })
                     .fold(f64::NEG_INFINITY, f64::max);
                 maxp.push(m);
             }
         }
     }
     for cfg in all_protocols() {
-        let got = run(&cfg, 1, &Rowwise { which: "avgpool", x: x.clone() }).parties.remove(0).output;
+        let got = run(
+            &cfg,
+            1,
+            &Rowwise {
+                which: "avgpool",
+                x: x.clone(),
+            },
+        )
+        .parties
+        .remove(0)
+        .output;
         assert!(errors(&got, &avg).0 <= 2e-4, "{}: avgpool", cfg.name);
-        let got = run(&cfg, 1, &Rowwise { which: "maxpool", x: x.clone() }).parties.remove(0).output;
+        let got = run(
+            &cfg,
+            1,
+            &Rowwise {
+                which: "maxpool",
+                x: x.clone(),
+            },
+        )
+        .parties
+        .remove(0)
+        .output;
         assert_eq!(got, maxp, "{}: maxpool ceil mode", cfg.name);
-        let got = run(&cfg, 1, &Rowwise { which: "where", x: x.clone() }).parties.remove(0).output;
+        let got = run(
+            &cfg,
+            1,
+            &Rowwise {
+                which: "where",
+                x: x.clone(),
+            },
+        )
+        .parties
+        .remove(0)
+        .output;
         let want: Vec<f64> = q.iter().map(|v| v.abs()).collect();
         assert_eq!(got, want, "{}: where", cfg.name);
-        let got = run(&cfg, 1, &Rowwise { which: "clamp", x: x.clone() }).parties.remove(0).output;
+        let got = run(
+            &cfg,
+            1,
+            &Rowwise {
+                which: "clamp",
+                x: x.clone(),
+            },
+        )
+        .parties
+        .remove(0)
+        .output;
         let want: Vec<f64> = q.iter().map(|v| v.clamp(-1.5, 2.0)).collect();
         assert!(errors(&got, &want).0 <= 1e-9, "{}: clamp", cfg.name);
-        let got = run(&cfg, 1, &Rowwise { which: "adaptive", x: x.clone() }).parties.remove(0).output;
+        let got = run(
+            &cfg,
+            1,
+            &Rowwise {
+                which: "adaptive",
+                x: x.clone(),
+            },
+        )
+        .parties
+        .remove(0)
+        .output;
         assert_eq!(got.len(), 2 * 3 * 2, "{}: adaptive pool shape", cfg.name);
     }
 }
@@ -263,9 +333,23 @@ fn softmax_and_layernorm_are_within_tolerance() {
         vals.extend(row.iter().map(|v| v * std * 3f64.sqrt() + 2.0));
     }
     let x = encode(&vals, &[5, 64], 16).unwrap();
-    let q = F64Tensor { shape: vec![5, 64], data: decode(&x, 16) };
+    let q = F64Tensor {
+        shape: vec![5, 64],
+        data: decode(&x, 16),
+    };
     let want = Func::LayerNorm.reference(&[q]);
-    let got = run(&cfg, 2, &Apply { f: Func::LayerNorm, inputs: vec![x] }).parties.remove(0).output.0;
+    let got = run(
+        &cfg,
+        2,
+        &Apply {
+            f: Func::LayerNorm,
+            inputs: vec![x],
+        },
+    )
+    .parties
+    .remove(0)
+    .output
+    .0;
     let (abs, _) = errors(&got, &want);
     assert!(abs <= 2e-2, "layernorm: {abs}");
     let _ = reduce::layer_norm::<testbed::protocol::AdditiveParty>;

@@ -1,13 +1,13 @@
 //! Integration tests: one binary, one module per area.
 
+mod approx;
 mod cli;
 mod common;
-mod protocol;
-mod approx;
 mod functions;
 mod nn;
-mod tcp;
 mod onnx;
+mod protocol;
+mod tcp;
 
 /// The same allocator as the binary, so large protocol buffers are reused instead of page-faulted.
 #[global_allocator]

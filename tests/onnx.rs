@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use testbed::nn::graph::{Const, DType, Graph, Op, ValueInfo};
 use testbed::nn::onnx::proto::{
-    AttributeProto, Dimension, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-    TensorShapeProto, TypeProto, TypeProtoTensor, ValueInfoProto, attribute_type, data_type,
+    AttributeProto, Dimension, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
+    TypeProto, TypeProtoTensor, ValueInfoProto, attribute_type, data_type,
 };
 use testbed::nn::onnx::{decode_model, default_opset, load_onnx, parse_onnx, supported_ops};
 
@@ -101,11 +101,7 @@ fn lenet_small() {
             },
         ]
     );
-    let gemm = g
-        .nodes
-        .iter()
-        .find(|n| matches!(n.op, Op::Gemm { .. }))
-        .unwrap();
+    let gemm = g.nodes.iter().find(|n| matches!(n.op, Op::Gemm { .. })).unwrap();
     assert_eq!(
         gemm.op,
         Op::Gemm {
@@ -148,12 +144,7 @@ fn cnn_bn() {
 #[test]
 fn mlp_ln_gelu() {
     let g = fixture("mlp_ln_gelu");
-    let want = [
-        ("Gelu", 1),
-        ("Gemm", 2),
-        ("LayerNormalization", 1),
-        ("LogSoftmax", 1),
-    ];
+    let want = [("Gelu", 1), ("Gemm", 2), ("LayerNormalization", 1), ("LogSoftmax", 1)];
     assert_eq!(op_counts(&g), BTreeMap::from(want));
     assert_eq!(g.inputs, input("input", DType::F32, &[5, 16]));
     let ops: Vec<&Op> = g.nodes.iter().map(|n| &n.op).collect();
@@ -200,15 +191,9 @@ fn attn_small() {
             .unwrap_or_else(|| panic!("no node {name}"))
     };
     // Axes inputs are folded into the attributes; shape inputs are constants.
-    assert_eq!(
-        find("/enc/self_attn/Unsqueeze").op,
-        Op::Unsqueeze { axes: vec![0] }
-    );
+    assert_eq!(find("/enc/self_attn/Unsqueeze").op, Op::Unsqueeze { axes: vec![0] });
     assert_eq!(find("/enc/self_attn/Unsqueeze").inputs.len(), 1);
-    assert_eq!(
-        find("/enc/self_attn/Squeeze").op,
-        Op::Squeeze { axes: vec![3] }
-    );
+    assert_eq!(find("/enc/self_attn/Squeeze").op, Op::Squeeze { axes: vec![3] });
     assert_eq!(
         find("/enc/self_attn/Transpose_1").op,
         Op::Transpose {
@@ -317,8 +302,7 @@ fn fixtures_match_pytorch_in_plaintext() {
             NpyArray::F32(t) => Input::F32(t),
             NpyArray::I64 { shape, data } => Input::Ids { shape, data },
         };
-        let NpyArray::F32(want) = read_npy(dir.join(format!("{name}.expected.npy"))).unwrap()
-        else {
+        let NpyArray::F32(want) = read_npy(dir.join(format!("{name}.expected.npy"))).unwrap() else {
             panic!("{name}: expected floats")
         };
         let got = run_plain(&g, &input).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -357,12 +341,7 @@ fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
     }
 }
 
-fn tiny_model(
-    op_type: &str,
-    inputs: &[&str],
-    initializer: Vec<TensorProto>,
-    opset: i64,
-) -> Vec<u8> {
+fn tiny_model(op_type: &str, inputs: &[&str], initializer: Vec<TensorProto>, opset: i64) -> Vec<u8> {
     let node = NodeProto {
         name: "n1".into(),
         op_type: op_type.into(),
@@ -389,9 +368,7 @@ fn tiny_model(
 }
 
 fn error_of(bytes: &[u8]) -> String {
-    let msg = parse_onnx(bytes, "bad.onnx")
-        .expect_err("must fail")
-        .to_string();
+    let msg = parse_onnx(bytes, "bad.onnx").expect_err("must fail").to_string();
     assert!(!msg.contains('\n'), "not one line: {msg}");
     msg
 }
@@ -400,10 +377,7 @@ fn error_of(bytes: &[u8]) -> String {
 fn tiny_model_round_trips() {
     let g = parse_onnx(&tiny_model("Relu", &["x"], vec![], 13), "tiny.onnx").unwrap();
     assert_eq!(g.nodes.len(), 1);
-    assert_eq!(
-        (g.nodes[0].name.as_str(), &g.nodes[0].op),
-        ("n1", &Op::Relu)
-    );
+    assert_eq!((g.nodes[0].name.as_str(), &g.nodes[0].op), ("n1", &Op::Relu));
 }
 
 #[test]
@@ -442,9 +416,7 @@ fn random_bytes() {
 fn unsupported_op() {
     let msg = error_of(&tiny_model("Foo", &["x"], vec![], 17));
     assert!(
-        msg.starts_with(
-            "unsupported op Foo in node \"n1\"; supported: Add, AveragePool, BatchNormalization,"
-        ),
+        msg.starts_with("unsupported op Foo in node \"n1\"; supported: Add, AveragePool, BatchNormalization,"),
         "{msg}"
     );
     assert!(msg.ends_with(&supported_ops().join(", ")), "{msg}");
@@ -454,10 +426,7 @@ fn unsupported_op() {
 #[test]
 fn missing_initializer() {
     let msg = error_of(&tiny_model("Gemm", &["x", "fc.weight"], vec![], 17));
-    assert_eq!(
-        msg,
-        "node \"n1\" (Gemm): missing initializer or input \"fc.weight\""
-    );
+    assert_eq!(msg, "node \"n1\" (Gemm): missing initializer or input \"fc.weight\"");
     // With the weight present the same model imports.
     let w = TensorProto {
         name: "fc.weight".into(),
@@ -466,11 +435,7 @@ fn missing_initializer() {
         float_data: vec![0.0; 9],
         ..Default::default()
     };
-    parse_onnx(
-        &tiny_model("Gemm", &["x", "fc.weight"], vec![w], 17),
-        "ok.onnx",
-    )
-    .unwrap();
+    parse_onnx(&tiny_model("Gemm", &["x", "fc.weight"], vec![w], 17), "ok.onnx").unwrap();
 }
 
 #[test]
@@ -511,8 +476,6 @@ fn wrong_attribute_type() {
 
 #[test]
 fn missing_file() {
-    let msg = load_onnx(Path::new("/nonexistent/model.onnx"))
-        .unwrap_err()
-        .to_string();
+    let msg = load_onnx(Path::new("/nonexistent/model.onnx")).unwrap_err().to_string();
     assert!(msg.starts_with("/nonexistent/model.onnx: "), "{msg}");
 }

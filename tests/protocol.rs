@@ -2,13 +2,13 @@
 //! products, truncation within one ulp, binary AND, and costs equal to the declared formulas.
 
 use crate::common::{all_protocols, random_reals, random_ring, run};
+use testbed::Result;
 use testbed::net::MeterReport;
 use testbed::protocol::{
-    fixed_bilinear_many, reveal, AdditiveParty, BilinearOp, DealerKind, Family, Job, Protocol, ProtocolConfig,
-    SessionOptions,
+    AdditiveParty, BilinearOp, DealerKind, Family, Job, Protocol, ProtocolConfig, SessionOptions, fixed_bilinear_many,
+    reveal,
 };
-use testbed::ring::{decode, encode, Conv1dParams, Conv2dParams, RingTensor};
-use testbed::Result;
+use testbed::ring::{Conv1dParams, Conv2dParams, RingTensor, decode, encode};
 
 /// Shares one tensor from each party, reveals them all, and reveals the first to each party.
 struct ShareReveal {
@@ -43,7 +43,14 @@ fn reveal_of_share_is_the_value_for_every_owner() {
     for cfg in all_protocols() {
         for bits in [false, true] {
             let values: Vec<_> = (0..3).map(|k| random_ring(&[3, 5], 10 + k)).collect();
-            let out = run(&cfg, 1, &ShareReveal { values: values.clone(), bits });
+            let out = run(
+                &cfg,
+                1,
+                &ShareReveal {
+                    values: values.clone(),
+                    bits,
+                },
+            );
             for party in &out.parties {
                 for (owner, got) in party.output.0.iter().enumerate() {
                     assert_eq!(got, &values[owner % 3], "{} owner {owner} bits {bits}", cfg.name);
@@ -101,11 +108,21 @@ impl Job for Product {
 }
 
 fn conv2d() -> BilinearOp {
-    BilinearOp::Conv2d(Conv2dParams { stride: [2, 1], padding: [1, 2], dilation: [1, 2], groups: 2 })
+    BilinearOp::Conv2d(Conv2dParams {
+        stride: [2, 1],
+        padding: [1, 2],
+        dilation: [1, 2],
+        groups: 2,
+    })
 }
 
 fn conv1d() -> BilinearOp {
-    BilinearOp::Conv1d(Conv1dParams { stride: 2, padding: 1, dilation: 1, groups: 1 })
+    BilinearOp::Conv1d(Conv1dParams {
+        stride: 2,
+        padding: 1,
+        dilation: 1,
+        groups: 1,
+    })
 }
 
 /// (x shape, y shape, op) cases shared by the exactness and cost tests.
@@ -155,7 +172,16 @@ fn every_product_costs_exactly_its_formula() {
         }
         for (xs, ys, op) in product_cases() {
             let (x, y) = (random_ring(&xs, 1), random_ring(&ys, 2));
-            let out = run(&cfg, 3, &Product { x: x.clone(), y: y.clone(), op, fixed: true });
+            let out = run(
+                &cfg,
+                3,
+                &Product {
+                    x: x.clone(),
+                    y: y.clone(),
+                    op,
+                    fixed: true,
+                },
+            );
             let n = cfg.parties;
             let want = match op {
                 Some(op) => {
@@ -164,7 +190,12 @@ fn every_product_costs_exactly_its_formula() {
                 }
                 None => AdditiveParty::square_cost(n, cfg.dealer, x.len()),
             }
-            .then(AdditiveParty::truncate_cost(n, cfg.truncation(), cfg.dealer, z_len(&x, &y, op)));
+            .then(AdditiveParty::truncate_cost(
+                n,
+                cfg.truncation(),
+                cfg.dealer,
+                z_len(&x, &y, op),
+            ));
             for party in &out.parties {
                 let m = &party.output.1;
                 let want = want;
@@ -188,9 +219,21 @@ fn the_issue_cost_figures_hold_for_2pc_ttp() {
     let cfg = ProtocolConfig::load("2pc-ttp").unwrap();
     let n = 1000;
     let c = AdditiveParty::bilinear_cost(2, DealerKind::Ttp, n, n, n);
-    assert_eq!((c.rounds, c.bytes_per_party, c.offline_bytes), (1, 16 * n as u64, 8 * n as u64));
+    assert_eq!(
+        (c.rounds, c.bytes_per_party, c.offline_bytes),
+        (1, 16 * n as u64, 8 * n as u64)
+    );
     let (m, k, p) = (17, 33, 9);
-    let out = run(&cfg, 5, &Product { x: random_ring(&[m, k], 1), y: random_ring(&[k, p], 2), op: Some(BilinearOp::MatMul), fixed: true });
+    let out = run(
+        &cfg,
+        5,
+        &Product {
+            x: random_ring(&[m, k], 1),
+            y: random_ring(&[k, p], 2),
+            op: Some(BilinearOp::MatMul),
+            fixed: true,
+        },
+    );
     assert_eq!(out.parties[0].output.1.online(), 8 * (m * k + k * p) as u64);
     assert_eq!(out.dealer.unwrap().offline(), 8 * (m * p) as u64);
 }
@@ -207,7 +250,16 @@ fn truncated_products_are_within_one_ulp() {
         let y = encode(&yr, &[n], f).unwrap();
         // The exact product of the encoded values, at scale 2^f.
         let exact: Vec<f64> = decode(&x, f).iter().zip(decode(&y, f)).map(|(a, b)| a * b).collect();
-        let out = run(&cfg, 11, &Product { x, y, op: Some(BilinearOp::Mul), fixed: true });
+        let out = run(
+            &cfg,
+            11,
+            &Product {
+                x,
+                y,
+                op: Some(BilinearOp::Mul),
+                fixed: true,
+            },
+        );
         let got = decode(&out.parties[0].output.0, f);
         for (g, e) in got.iter().zip(&exact) {
             assert!((g - e).abs() <= ulp, "{}: {g} vs {e}", cfg.name);
@@ -223,7 +275,16 @@ fn local_truncation_fails_at_the_documented_rate() {
     let v = 1u64 << 44;
     let x = RingTensor::from_vec(&[n], vec![v; n]).unwrap();
     let one = RingTensor::from_vec(&[n], vec![1u64 << 16; n]).unwrap();
-    let out = run(&cfg, 13, &Product { x, y: one, op: Some(BilinearOp::Mul), fixed: true });
+    let out = run(
+        &cfg,
+        13,
+        &Product {
+            x,
+            y: one,
+            op: Some(BilinearOp::Mul),
+            fixed: true,
+        },
+    );
     let got = out.parties[0].output.0.data();
     let wrong = got.iter().filter(|&&g| g.abs_diff(v) > 1).count() as f64 / n as f64;
     let p = (v as f64 * 65536.0) / 2f64.powi(64);
@@ -305,9 +366,14 @@ fn a_failing_party_makes_the_session_fail_without_hanging() {
         }
     }
     let cfg = ProtocolConfig::load("2pc-ttp").unwrap();
-    let opts = SessionOptions { seed: Some(1), timeout: std::time::Duration::from_secs(5) };
+    let opts = SessionOptions {
+        seed: Some(1),
+        timeout: std::time::Duration::from_secs(5),
+    };
     let t0 = std::time::Instant::now();
-    let err = testbed::protocol::simulate(&cfg, &opts, &Fails).unwrap_err().to_string();
+    let err = testbed::protocol::simulate(&cfg, &opts, &Fails)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("party 1 gives up"), "{err}");
     assert!(t0.elapsed().as_secs() < 5);
 }
@@ -373,7 +439,16 @@ fn replicated_products_and_truncation_cost_their_formulas() {
         let (x, y) = (random_ring(&xs, 1), random_ring(&ys, 2));
         let z = z_len(&x, &y, op);
         // The ring product alone: 1 round, 8|z| bytes sent by every party, nothing offline.
-        let raw = run(&cfg, 3, &Product { x: x.clone(), y: y.clone(), op, fixed: false });
+        let raw = run(
+            &cfg,
+            3,
+            &Product {
+                x: x.clone(),
+                y: y.clone(),
+                op,
+                fixed: false,
+            },
+        );
         let want = ReplicatedParty::bilinear_cost(z);
         for party in &raw.parties {
             assert_eq!(party.output.1.rounds_online, want.rounds, "{op:?}");
@@ -387,7 +462,11 @@ fn replicated_products_and_truncation_cost_their_formulas() {
         assert_eq!(rounds, want.then(t).rounds, "{op:?}");
         for (id, party) in fixed.parties.iter().enumerate() {
             let extra = if id == 1 { t.bytes_per_party } else { 0 };
-            assert_eq!(party.output.1.online(), want.bytes_per_party + extra, "{op:?} party {id}");
+            assert_eq!(
+                party.output.1.online(),
+                want.bytes_per_party + extra,
+                "{op:?} party {id}"
+            );
         }
     }
 }

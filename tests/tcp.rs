@@ -10,7 +10,11 @@ fn testbed(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
         c.env(k, v);
     }
     let out = c.output().expect("the testbed binary runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 fn json(stdout: &str) -> serde_json::Value {
@@ -22,14 +26,36 @@ const PROTOCOLS: [&str; 4] = ["2pc-ttp", "2pc-tfp-insecure", "3pc-replicated", "
 #[test]
 fn ops_give_identical_results_and_counts_under_sim_and_tcp() {
     for protocol in PROTOCOLS {
-        for op in [&["--op", "mul", "--shape", "500", "--shape", "500"][..], &["--op", "matmul", "--shape", "9x7", "--shape", "7x5"], &["--op", "relu", "--shape", "300"]] {
-            let mut base = vec!["bench", "op", "--protocol", protocol, "--seed", "11", "--reps", "2", "--json"];
+        for op in [
+            &["--op", "mul", "--shape", "500", "--shape", "500"][..],
+            &["--op", "matmul", "--shape", "9x7", "--shape", "7x5"],
+            &["--op", "relu", "--shape", "300"],
+        ] {
+            let mut base = vec![
+                "bench",
+                "op",
+                "--protocol",
+                protocol,
+                "--seed",
+                "11",
+                "--reps",
+                "2",
+                "--json",
+            ];
             base.extend_from_slice(op);
             let (c1, sim, e1) = testbed(&[&base[..], &["--transport", "sim"]].concat(), &[]);
             let (c2, tcp, e2) = testbed(&[&base[..], &["--transport", "tcp"]].concat(), &[]);
             assert_eq!((c1, c2), (0, 0), "{protocol} {op:?}: {e1} {e2}");
             let (s, t) = (json(&sim), json(&tcp));
-            for field in ["rounds_per_party", "bytes_sent_per_party", "bytes_offline_total", "offline_rounds", "bytes_control_total", "max_abs_err", "max_rel_err"] {
+            for field in [
+                "rounds_per_party",
+                "bytes_sent_per_party",
+                "bytes_offline_total",
+                "offline_rounds",
+                "bytes_control_total",
+                "max_abs_err",
+                "max_rel_err",
+            ] {
                 assert_eq!(s[field], t[field], "{protocol} {op:?}: {field}");
             }
             assert_eq!(t["transport"], "tcp");
@@ -48,8 +74,20 @@ fn a_model_gives_the_same_output_bit_for_bit_under_sim_and_tcp() {
             let out = dir.join(format!("{protocol}-{transport}.npy"));
             let (code, stdout, err) = testbed(
                 &[
-                    "infer", "--model", "tests/data/onnx/lenet_small.onnx", "--input", "tests/data/onnx/lenet_small.input.npy",
-                    "--output", out.to_str().unwrap(), "--protocol", protocol, "--transport", transport, "--seed", "3", "--json",
+                    "infer",
+                    "--model",
+                    "tests/data/onnx/lenet_small.onnx",
+                    "--input",
+                    "tests/data/onnx/lenet_small.input.npy",
+                    "--output",
+                    out.to_str().unwrap(),
+                    "--protocol",
+                    protocol,
+                    "--transport",
+                    transport,
+                    "--seed",
+                    "3",
+                    "--json",
                 ],
                 &[],
             );
@@ -69,7 +107,21 @@ fn a_party_that_dies_makes_the_run_fail_within_the_timeout_naming_it() {
     for protocol in PROTOCOLS {
         let t0 = Instant::now();
         let (code, _, err) = testbed(
-            &["bench", "op", "--protocol", protocol, "--op", "relu", "--shape", "20000", "--reps", "400", "--transport", "tcp", "--no-tls"],
+            &[
+                "bench",
+                "op",
+                "--protocol",
+                protocol,
+                "--op",
+                "relu",
+                "--shape",
+                "20000",
+                "--reps",
+                "400",
+                "--transport",
+                "tcp",
+                "--no-tls",
+            ],
             &[("TESTBED_FAULT_EXIT", "1:400")],
         );
         let took = t0.elapsed();
@@ -82,10 +134,20 @@ fn a_party_that_dies_makes_the_run_fail_within_the_timeout_naming_it() {
 
 /// A free loopback port (bound then released).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
-fn session_file(dir: &std::path::Path, name: &str, session_id: u64, ports: &[u16], tls: Option<(&[String], &[String], &[String])>) -> String {
+fn session_file(
+    dir: &std::path::Path,
+    name: &str,
+    session_id: u64,
+    ports: &[u16],
+    tls: Option<(&[String], &[String], &[String])>,
+) -> String {
     let endpoints: Vec<serde_json::Value> = ports
         .iter()
         .enumerate()
@@ -119,7 +181,10 @@ fn run_pair(a: &str, b: &str) -> [(i32, String); 2] {
     let (p0, p1) = (spawn("0", a), spawn("1", b));
     [p0, p1].map(|c| {
         let o = c.wait_with_output().unwrap();
-        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned())
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
     })
 }
 
@@ -166,7 +231,10 @@ fn a_party_with_an_untrusted_certificate_is_refused() {
     let bad = session_file(&dir, "bad.yaml", 5, &ports, Some((&rogue_certs, &rogue_keys, &trusted)));
     let [(c0, e0), (c1, _)] = run_pair(&good, &bad);
     assert!(c0 != 0 && c1 != 0, "{e0}");
-    assert!(e0.contains("party 1") && e0.to_lowercase().contains("certificate"), "{e0}");
+    assert!(
+        e0.contains("party 1") && e0.to_lowercase().contains("certificate"),
+        "{e0}"
+    );
     // With the right certificates the TLS run succeeds.
     let ports = [free_port(), free_port()];
     let ok = session_file(&dir, "ok.yaml", 6, &ports, Some((&certs[..2], &keys[..2], &trusted)));

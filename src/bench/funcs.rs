@@ -74,7 +74,11 @@ impl Func {
 
     /// The CLI name.
     pub fn name(self) -> &'static str {
-        Self::ALL.iter().find(|(_, f)| *f == self).map(|(n, _)| *n).unwrap_or("?")
+        Self::ALL
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
     }
 
     /// Number of tensor arguments.
@@ -104,17 +108,30 @@ impl Func {
     pub fn output_shape(self, shapes: &[Vec<usize>]) -> Result<Vec<usize>> {
         let name = self.name();
         if shapes.len() != self.arity() {
-            return Err(Error::invalid("--shape", format!("op {name} takes {} --shape argument(s), got {}", self.arity(), shapes.len())));
+            return Err(Error::invalid(
+                "--shape",
+                format!(
+                    "op {name} takes {} --shape argument(s), got {}",
+                    self.arity(),
+                    shapes.len()
+                ),
+            ));
         }
         let x = &shapes[0];
         if self.arity() == 2 && shapes[1] != *x {
-            return Err(Error::shape("compare", format!("shapes {:?} and {:?} differ", x, shapes[1])));
+            return Err(Error::shape(
+                "compare",
+                format!("shapes {:?} and {:?} differ", x, shapes[1]),
+            ));
         }
         match self {
             Func::Max => Ok(x[..x.len() - 1].to_vec()),
             Func::MaxPool2d => {
                 if x.len() != 4 || x[2] < 2 || x[3] < 2 {
-                    return Err(Error::shape("maxpool2d", format!("takes [N, C, H, W] with H, W >= 2, got {x:?}")));
+                    return Err(Error::shape(
+                        "maxpool2d",
+                        format!("takes [N, C, H, W] with H, W >= 2, got {x:?}"),
+                    ));
                 }
                 Ok(vec![x[0], x[1], x[2] / 2, x[3] / 2])
             }
@@ -180,7 +197,11 @@ impl Func {
         let x = &xs[0];
         let unary = |f: fn(f64) -> f64| x.data.iter().map(|&v| f(v)).collect::<Vec<_>>();
         let binary = |f: fn(f64, f64) -> bool| {
-            x.data.iter().zip(&xs[1].data).map(|(&a, &b)| if f(a, b) { 1.0 } else { 0.0 }).collect::<Vec<_>>()
+            x.data
+                .iter()
+                .zip(&xs[1].data)
+                .map(|(&a, &b)| if f(a, b) { 1.0 } else { 0.0 })
+                .collect::<Vec<_>>()
         };
         let k = *x.shape.last().unwrap_or(&1);
         let rows = |f: &dyn Fn(&[f64]) -> Vec<f64>| x.data.chunks(k).flat_map(f).collect::<Vec<_>>();

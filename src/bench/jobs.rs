@@ -2,13 +2,15 @@
 //! same [`Job`], the party-process entry point, and the transport switch (simulator or TCP).
 
 use super::model::load_model;
-use super::{make_inputs, OpJob, OpSpec, PartyRun, TransportKind};
+use super::{OpJob, OpSpec, PartyRun, TransportKind, make_inputs};
 use crate::error::{Error, PartyId, Result};
-use crate::launch::{launch_local, run_endpoint_process, LaunchOptions, SessionFile};
+use crate::launch::{LaunchOptions, SessionFile, launch_local, run_endpoint_process};
 use crate::net::MeterReport;
 use crate::nn::infer::{InferJob, InferRun, Input, WeightPrivacy};
-use crate::nn::io::{read_npy, NpyArray};
-use crate::protocol::{run_endpoint, simulate, EndpointResult, Job, Outcome, PartyOutcome, ProtocolConfig, SessionOptions};
+use crate::nn::io::{NpyArray, read_npy};
+use crate::protocol::{
+    EndpointResult, Job, Outcome, PartyOutcome, ProtocolConfig, SessionOptions, run_endpoint, simulate,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -18,7 +20,13 @@ use std::time::Duration;
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum JobSpec {
     /// `bench op`: inputs regenerated from `input_seed` by every party.
-    BenchOp { op: String, shapes: Vec<Vec<usize>>, conv: [usize; 4], reps: usize, input_seed: u64 },
+    BenchOp {
+        op: String,
+        shapes: Vec<Vec<usize>>,
+        conv: [usize; 4],
+        reps: usize,
+        input_seed: u64,
+    },
     /// `infer` / `bench model`: the model (zoo name or ONNX path), its input (an .npy path, or a
     /// random input from `input_seed`), and whether the weights are shared.
     Model {
@@ -34,7 +42,14 @@ pub enum JobSpec {
 }
 
 /// Runs a job on every party of `cfg` over the chosen transport and returns the outcome.
-pub fn run_job<J>(cfg: &ProtocolConfig, opts: &SessionOptions, job: &J, spec: &JobSpec, transport: TransportKind, tls: bool) -> Result<Outcome<J::Output>>
+pub fn run_job<J>(
+    cfg: &ProtocolConfig,
+    opts: &SessionOptions,
+    job: &J,
+    spec: &JobSpec,
+    transport: TransportKind,
+    tls: bool,
+) -> Result<Outcome<J::Output>>
 where
     J: Job,
     J::Output: DeserializeOwned,
@@ -53,8 +68,11 @@ where
             let mut parties = Vec::new();
             let mut dealer = None;
             for (i, line) in lines.iter().enumerate() {
-                let r: EndpointLine<J::Output> = serde_json::from_str(line)
-                    .map_err(|e| Error::Net { party: i, peer: format!("endpoint {i}"), detail: format!("unreadable result: {e}") })?;
+                let r: EndpointLine<J::Output> = serde_json::from_str(line).map_err(|e| Error::Net {
+                    party: i,
+                    peer: format!("endpoint {i}"),
+                    detail: format!("unreadable result: {e}"),
+                })?;
                 match r {
                     EndpointLine::Party { output, report } => parties.push(PartyOutcome { output, report }),
                     EndpointLine::Dealer { report } => dealer = Some(report),
@@ -74,7 +92,12 @@ enum EndpointLine<T> {
 }
 
 /// Loads a model with optional safetensors weights, batch norm folded.
-pub fn prepare_model(model: &str, input_shape: &[usize], seed: u64, weights: Option<&str>) -> Result<crate::nn::graph::Graph> {
+pub fn prepare_model(
+    model: &str,
+    input_shape: &[usize],
+    seed: u64,
+    weights: Option<&str>,
+) -> Result<crate::nn::graph::Graph> {
     let mut graph = load_model(model, input_shape, seed)?;
     if let Some(w) = weights {
         crate::nn::weights::load_weights(&mut graph, std::path::Path::new(w), false)?;
@@ -85,7 +108,15 @@ pub fn prepare_model(model: &str, input_shape: &[usize], seed: u64, weights: Opt
 
 /// The input of a model job, as the data owner reads it.
 pub(crate) fn model_input(spec: &JobSpec, graph: &crate::nn::graph::Graph) -> Result<Input> {
-    let JobSpec::Model { input, input_shape, input_seed, .. } = spec else { unreachable!("a model job") };
+    let JobSpec::Model {
+        input,
+        input_shape,
+        input_seed,
+        ..
+    } = spec
+    else {
+        unreachable!("a model job")
+    };
     match input {
         Some(path) => Ok(match read_npy(path)? {
             NpyArray::F32(t) => Input::F32(t),
@@ -98,20 +129,47 @@ pub(crate) fn model_input(spec: &JobSpec, graph: &crate::nn::graph::Graph) -> Re
 /// The `testbed party` entry point: runs endpoint `id` of a session and prints its JSON result.
 pub fn party_main(session: &SessionFile, id: PartyId, launched: bool) -> Result<()> {
     fault_hook(id);
-    let spec: JobSpec = serde_json::from_value(session.job.clone()).map_err(|e| Error::config("session", format!("field `job`: {e}")))?;
-    let opts = SessionOptions { seed: session.seed, timeout: Duration::from_secs_f64(session.timeout_s.max(0.05)) };
+    let spec: JobSpec = serde_json::from_value(session.job.clone())
+        .map_err(|e| Error::config("session", format!("field `job`: {e}")))?;
+    let opts = SessionOptions {
+        seed: session.seed,
+        timeout: Duration::from_secs_f64(session.timeout_s.max(0.05)),
+    };
     let line = run_endpoint_process(session, id, launched, |cfg, transport| match &spec {
-        JobSpec::BenchOp { op, shapes, conv, reps, input_seed } => {
+        JobSpec::BenchOp {
+            op,
+            shapes,
+            conv,
+            reps,
+            input_seed,
+        } => {
             let spec = OpSpec::from_parts(op, shapes.clone(), *conv, *reps, Some(*input_seed), TransportKind::Tcp)?;
             let (_, inputs) = make_inputs(cfg, &spec)?;
             let job = OpJob { spec: &spec, inputs };
             line::<PartyRun>(run_endpoint(cfg, Box::new(transport), &opts, &job)?)
         }
-        JobSpec::Model { model, input_shape, model_seed, public_model, reps, weights, .. } => {
+        JobSpec::Model {
+            model,
+            input_shape,
+            model_seed,
+            public_model,
+            reps,
+            weights,
+            ..
+        } => {
             let graph = prepare_model(model, input_shape, *model_seed, weights.as_deref())?;
             let input = model_input(&spec, &graph)?;
-            let weights = if *public_model { WeightPrivacy::Public } else { WeightPrivacy::Private };
-            let job = InferJob { graph: &graph, input: &input, weights, reps: *reps };
+            let weights = if *public_model {
+                WeightPrivacy::Public
+            } else {
+                WeightPrivacy::Private
+            };
+            let job = InferJob {
+                graph: &graph,
+                input: &input,
+                weights,
+                reps: *reps,
+            };
             line::<InferRun>(run_endpoint(cfg, Box::new(transport), &opts, &job)?)
         }
     })?;
@@ -121,7 +179,10 @@ pub fn party_main(session: &SessionFile, id: PartyId, launched: bool) -> Result<
 
 fn line<T: Serialize>(r: EndpointResult<T>) -> Result<String> {
     let l = match r {
-        EndpointResult::Party(p) => EndpointLine::Party { output: p.output, report: p.report },
+        EndpointResult::Party(p) => EndpointLine::Party {
+            output: p.output,
+            report: p.report,
+        },
         EndpointResult::Dealer(report) => EndpointLine::Dealer { report },
     };
     Ok(serde_json::to_string(&l).expect("results serialise"))
@@ -130,7 +191,9 @@ fn line<T: Serialize>(r: EndpointResult<T>) -> Result<String> {
 /// Test hook for fault tests: `TESTBED_FAULT_EXIT=ID:MS` makes party process ID exit abruptly
 /// (as if killed) MS milliseconds after it starts.
 fn fault_hook(id: PartyId) {
-    let Ok(v) = std::env::var("TESTBED_FAULT_EXIT") else { return };
+    let Ok(v) = std::env::var("TESTBED_FAULT_EXIT") else {
+        return;
+    };
     let Some((who, ms)) = v.split_once(':') else { return };
     if who.parse::<usize>().ok() == Some(id) {
         if let Ok(ms) = ms.parse::<u64>() {

@@ -12,14 +12,14 @@ pub mod model;
 pub mod reference;
 
 use crate::error::{Error, Result};
-use crate::protocol::{
-    fixed_bilinear_many, fixed_square_many, reveal, BilinearOp, DealerKind, Job, Protocol, ProtocolConfig,
-    SessionOptions,
-};
 use crate::net::MeterReport;
-use crate::ring::{decode, encode, numel, shape_string, Conv1dParams, Conv2dParams, RingTensor};
-use rand_core::{Rng, SeedableRng};
+use crate::protocol::{
+    BilinearOp, DealerKind, Job, Protocol, ProtocolConfig, SessionOptions, fixed_bilinear_many, fixed_square_many,
+    reveal,
+};
+use crate::ring::{Conv1dParams, Conv2dParams, RingTensor, decode, encode, numel, shape_string};
 use funcs::Func;
+use rand_core::{Rng, SeedableRng};
 use reference::F64Tensor;
 use serde::Serialize;
 use std::time::Instant;
@@ -52,11 +52,15 @@ impl OpKind {
         if let Some(f) = Func::parse(name) {
             return Ok(OpKind::Func(f));
         }
-        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, k)| *k).ok_or_else(|| {
-            let mut names: Vec<_> = Self::ALL.iter().map(|(n, _)| *n).collect();
-            names.extend(Func::ALL.iter().map(|(n, _)| *n));
-            Error::invalid("--op", format!("unknown op `{name}` (known: {})", names.join(", ")))
-        })
+        Self::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, k)| *k)
+            .ok_or_else(|| {
+                let mut names: Vec<_> = Self::ALL.iter().map(|(n, _)| *n).collect();
+                names.extend(Func::ALL.iter().map(|(n, _)| *n));
+                Error::invalid("--op", format!("unknown op `{name}` (known: {})", names.join(", ")))
+            })
     }
 
     /// The CLI name.
@@ -64,7 +68,11 @@ impl OpKind {
         if let OpKind::Func(f) = self {
             return f.name();
         }
-        Self::ALL.iter().find(|(_, k)| *k == self).map(|(n, _)| *n).unwrap_or("?")
+        Self::ALL
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
     }
 
     fn arity(self) -> usize {
@@ -95,7 +103,12 @@ pub struct ConvArgs {
 
 impl Default for ConvArgs {
     fn default() -> Self {
-        Self { stride: 1, padding: 0, dilation: 1, groups: 1 }
+        Self {
+            stride: 1,
+            padding: 0,
+            dilation: 1,
+            groups: 1,
+        }
     }
 }
 
@@ -122,7 +135,10 @@ impl TransportKind {
         match s {
             "sim" => Ok(TransportKind::Sim),
             "tcp" => Ok(TransportKind::Tcp),
-            _ => Err(Error::invalid("--transport", format!("unknown transport `{s}` (known: sim, tcp)"))),
+            _ => Err(Error::invalid(
+                "--transport",
+                format!("unknown transport `{s}` (known: sim, tcp)"),
+            )),
         }
     }
 }
@@ -140,9 +156,28 @@ pub struct OpSpec {
 
 impl OpSpec {
     /// Builds a spec from the plain fields a session file carries.
-    pub fn from_parts(op: &str, shapes: Vec<Vec<usize>>, conv: [usize; 4], reps: usize, seed: Option<u64>, transport: TransportKind) -> Result<Self> {
-        let conv = ConvArgs { stride: conv[0], padding: conv[1], dilation: conv[2], groups: conv[3] };
-        Ok(Self { op: OpKind::parse(op)?, shapes, conv, reps, seed, transport })
+    pub fn from_parts(
+        op: &str,
+        shapes: Vec<Vec<usize>>,
+        conv: [usize; 4],
+        reps: usize,
+        seed: Option<u64>,
+        transport: TransportKind,
+    ) -> Result<Self> {
+        let conv = ConvArgs {
+            stride: conv[0],
+            padding: conv[1],
+            dilation: conv[2],
+            groups: conv[3],
+        };
+        Ok(Self {
+            op: OpKind::parse(op)?,
+            shapes,
+            conv,
+            reps,
+            seed,
+            transport,
+        })
     }
 
     /// The bilinear op behind a product op.
@@ -173,7 +208,11 @@ impl OpSpec {
         if self.shapes.len() != self.op.arity() {
             return Err(Error::invalid(
                 "--shape",
-                format!("op {name} takes {} --shape argument(s), got {}", self.op.arity(), self.shapes.len()),
+                format!(
+                    "op {name} takes {} --shape argument(s), got {}",
+                    self.op.arity(),
+                    self.shapes.len()
+                ),
             ));
         }
         if self.reps == 0 {
@@ -187,7 +226,10 @@ impl OpSpec {
             (OpKind::Square, _) => Ok(x.clone()),
             (OpKind::Add, _) => {
                 if Some(x) != y {
-                    return Err(Error::shape("add", format!("shapes {} and {} differ", shape_string(x), shape_string(y.unwrap()))));
+                    return Err(Error::shape(
+                        "add",
+                        format!("shapes {} and {} differ", shape_string(x), shape_string(y.unwrap())),
+                    ));
                 }
                 Ok(x.clone())
             }
@@ -272,7 +314,11 @@ impl Job for OpJob<'_> {
             per_rep.push(p.meter().since(&before));
         }
         let z = reveal(p, &out.expect("at least one repetition"))?;
-        Ok(PartyRun { output: decode(&z, p.frac_bits()), wall, per_rep })
+        Ok(PartyRun {
+            output: decode(&z, p.frac_bits()),
+            wall,
+            per_rep,
+        })
     }
 }
 
@@ -317,7 +363,9 @@ pub fn random_inputs(shapes: &[Vec<usize>], (lo, hi): (f64, f64), seed: u64) -> 
         .iter()
         .map(|s| F64Tensor {
             shape: s.clone(),
-            data: (0..numel(s)).map(|_| lo + (hi - lo) * ((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64)).collect(),
+            data: (0..numel(s))
+                .map(|_| lo + (hi - lo) * ((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64))
+                .collect(),
         })
         .collect()
 }
@@ -342,7 +390,10 @@ pub(crate) fn make_inputs(cfg: &ProtocolConfig, spec: &OpSpec) -> Result<(Vec<F6
             y.data[i] = x.data[i];
         }
     }
-    let inputs = reals.iter().map(|t| encode(&t.data, &t.shape, f)).collect::<Result<Vec<_>>>()?;
+    let inputs = reals
+        .iter()
+        .map(|t| encode(&t.data, &t.shape, f))
+        .collect::<Result<Vec<_>>>()?;
     Ok((reals, inputs))
 }
 
@@ -352,7 +403,10 @@ pub fn run_op_with(cfg: &ProtocolConfig, spec: &OpSpec, tls: bool) -> Result<OpR
     let f = cfg.precision_bits;
     let (reals, inputs) = make_inputs(cfg, spec)?;
     let job = OpJob { spec, inputs };
-    let opts = SessionOptions { seed: spec.seed, ..Default::default() };
+    let opts = SessionOptions {
+        seed: spec.seed,
+        ..Default::default()
+    };
     let c = spec.conv;
     let job_spec = jobs::JobSpec::BenchOp {
         op: spec.op.name().to_string(),
@@ -367,8 +421,9 @@ pub fn run_op_with(cfg: &ProtocolConfig, spec: &OpSpec, tls: bool) -> Result<OpR
     let got = &outcome.parties[0].output.output;
     let (max_abs_err, max_rel_err) = reference::errors(got, &want);
     let reps = spec.reps;
-    let mut wall: Vec<f64> =
-        (0..reps).map(|r| outcome.parties.iter().map(|p| p.output.wall[r]).fold(0.0, f64::max)).collect();
+    let mut wall: Vec<f64> = (0..reps)
+        .map(|r| outcome.parties.iter().map(|p| p.output.wall[r]).fold(0.0, f64::max))
+        .collect();
     let wall_s_reps = wall.clone();
     wall.sort_by(f64::total_cmp);
     let wall_s = wall[reps / 2];
@@ -411,7 +466,10 @@ pub fn parse_shape(s: &str) -> Result<Vec<usize>> {
     let dims: std::result::Result<Vec<usize>, _> = s.split('x').map(str::parse::<usize>).collect();
     match dims {
         Ok(d) if !d.is_empty() && d.iter().all(|&x| x > 0) => Ok(d),
-        _ => Err(Error::invalid("--shape", format!("`{s}` is not a shape like 1000000 or 1x3x224x224"))),
+        _ => Err(Error::invalid(
+            "--shape",
+            format!("`{s}` is not a shape like 1000000 or 1x3x224x224"),
+        )),
     }
 }
 
@@ -476,21 +534,41 @@ pub fn function_table(cfg: &ProtocolConfig, n: usize, seed: u64) -> Result<Vec<F
 
 /// Writes the function table as `functions.md` and `functions.csv` in `dir` (atomically).
 pub fn write_function_table(rows: &[FunctionRow], protocol: &str, dir: &std::path::Path) -> Result<()> {
-    let io = |path: &std::path::Path, e: std::io::Error| Error::Io { path: path.display().to_string(), source: e };
+    let io = |path: &std::path::Path, e: std::io::Error| Error::Io {
+        path: path.display().to_string(),
+        source: e,
+    };
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let mut md = format!(
         "# Private functions on {protocol}\n\nErrors against float64 on each function's domain; bytes are sent per party per element.\n\n\
          | function | domain | shape | max abs err | max rel err | rounds | bytes/elem | offline bytes/elem |\n|---|---|---|---|---|---|---|---|\n"
     );
-    let mut csv = String::from("function,domain,shape,max_abs_err,max_rel_err,rounds,bytes_per_element,offline_bytes_per_element,wall_s\n");
+    let mut csv = String::from(
+        "function,domain,shape,max_abs_err,max_rel_err,rounds,bytes_per_element,offline_bytes_per_element,wall_s\n",
+    );
     for r in rows {
         md.push_str(&format!(
             "| {} | {} | {} | {:.2e} | {:.2e} | {} | {:.2} | {:.2} |\n",
-            r.function, r.domain, r.shape, r.max_abs_err, r.max_rel_err, r.rounds, r.bytes_per_element, r.offline_bytes_per_element
+            r.function,
+            r.domain,
+            r.shape,
+            r.max_abs_err,
+            r.max_rel_err,
+            r.rounds,
+            r.bytes_per_element,
+            r.offline_bytes_per_element
         ));
         csv.push_str(&format!(
             "{},\"{}\",{},{},{},{},{},{},{}\n",
-            r.function, r.domain, r.shape, r.max_abs_err, r.max_rel_err, r.rounds, r.bytes_per_element, r.offline_bytes_per_element, r.wall_s
+            r.function,
+            r.domain,
+            r.shape,
+            r.max_abs_err,
+            r.max_rel_err,
+            r.rounds,
+            r.bytes_per_element,
+            r.offline_bytes_per_element,
+            r.wall_s
         ));
     }
     for (name, text) in [("functions.md", md), ("functions.csv", csv)] {
@@ -504,15 +582,32 @@ pub fn write_function_table(rows: &[FunctionRow], protocol: &str, dir: &std::pat
 
 /// A random input for a model: token ids where the model's input is integer, else uniform reals
 /// in [−1, 1] (test data).
-pub fn random_model_input(graph: &crate::nn::graph::Graph, shape: &[usize], seed: u64) -> Result<crate::nn::infer::Input> {
+pub fn random_model_input(
+    graph: &crate::nn::graph::Graph,
+    shape: &[usize],
+    seed: u64,
+) -> Result<crate::nn::infer::Input> {
     use crate::nn::graph::DType;
     let int = graph.inputs.first().is_some_and(|i| i.dtype == DType::I64);
     let t = random_inputs(&[shape.to_vec()], (-1.0, 1.0), seed).remove(0);
     if int {
-        let vocab = crate::nn::exec::token_inputs(graph).values().copied().min().unwrap_or(2) as i64;
-        let data = t.data.iter().map(|&v| (((v + 1.0) / 2.0 * vocab as f64) as i64).clamp(0, vocab - 1)).collect();
-        return Ok(crate::nn::infer::Input::Ids { shape: shape.to_vec(), data });
+        let vocab = crate::nn::exec::token_inputs(graph)
+            .values()
+            .copied()
+            .min()
+            .unwrap_or(2) as i64;
+        let data = t
+            .data
+            .iter()
+            .map(|&v| (((v + 1.0) / 2.0 * vocab as f64) as i64).clamp(0, vocab - 1))
+            .collect();
+        return Ok(crate::nn::infer::Input::Ids {
+            shape: shape.to_vec(),
+            data,
+        });
     }
     let data = t.data.iter().map(|&v| v as f32).collect();
-    Ok(crate::nn::infer::Input::F32(crate::nn::tensor::F32Tensor::from_vec(shape, data)?))
+    Ok(crate::nn::infer::Input::F32(crate::nn::tensor::F32Tensor::from_vec(
+        shape, data,
+    )?))
 }

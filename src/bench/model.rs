@@ -1,12 +1,12 @@
 //! Private inference runs and model benchmarks (`testbed infer`, `testbed bench model`).
 
+use super::jobs::{JobSpec, run_job};
 use super::{OpReport, TransportKind};
 use crate::error::{Error, Result};
 use crate::nn::graph::Graph;
-use crate::nn::infer::{run_plain, InferJob, Input, WeightPrivacy};
+use crate::nn::infer::{InferJob, Input, WeightPrivacy, run_plain};
 use crate::nn::tensor::F32Tensor;
 use crate::nn::{onnx, passes, zoo};
-use super::jobs::{run_job, JobSpec};
 use crate::protocol::{DealerKind, ProtocolConfig, SessionOptions};
 use crate::ring::shape_string;
 use std::path::Path;
@@ -47,17 +47,34 @@ pub fn run_model(
         return Err(Error::invalid("--reps", "needs at least one repetition"));
     }
     let reference = run_plain(graph, input)?;
-    let job = InferJob { graph, input, weights, reps };
-    let opts = SessionOptions { seed, ..Default::default() };
+    let job = InferJob {
+        graph,
+        input,
+        weights,
+        reps,
+    };
+    let opts = SessionOptions {
+        seed,
+        ..Default::default()
+    };
     let outcome = run_job(cfg, &opts, &job, spec, transport, tls)?;
     let out = &outcome.parties[0].output;
     if out.output.shape() != reference.shape() {
-        return Err(Error::invalid("model", format!("private output shape {:?} differs from plaintext {:?}", out.output.shape(), reference.shape())));
+        return Err(Error::invalid(
+            "model",
+            format!(
+                "private output shape {:?} differs from plaintext {:?}",
+                out.output.shape(),
+                reference.shape()
+            ),
+        ));
     }
     let got: Vec<f64> = out.output.data().iter().map(|&v| v as f64).collect();
     let want: Vec<f64> = reference.data().iter().map(|&v| v as f64).collect();
     let (max_abs_err, max_rel_err) = super::reference::errors(&got, &want);
-    let mut wall: Vec<f64> = (0..reps).map(|r| outcome.parties.iter().map(|p| p.output.wall[r]).fold(0.0, f64::max)).collect();
+    let mut wall: Vec<f64> = (0..reps)
+        .map(|r| outcome.parties.iter().map(|p| p.output.wall[r]).fold(0.0, f64::max))
+        .collect();
     let wall_s_reps = wall.clone();
     wall.sort_by(f64::total_cmp);
     let meters: Vec<_> = outcome.parties.iter().map(|p| &p.output.meter).collect();
@@ -92,5 +109,8 @@ pub fn run_model(
         max_abs_err,
         max_rel_err,
     };
-    Ok(ModelRun { output: out.output.clone(), report })
+    Ok(ModelRun {
+        output: out.output.clone(),
+        report,
+    })
 }

@@ -26,7 +26,10 @@ pub fn matmul(a: &F64Tensor, b: &F64Tensor) -> F64Tensor {
             }
         }
     }
-    F64Tensor { shape: vec![m, n], data: c }
+    F64Tensor {
+        shape: vec![m, n],
+        data: c,
+    }
 }
 
 /// 2-D convolution, PyTorch semantics, no bias.
@@ -67,14 +70,28 @@ pub fn conv2d(x: &F64Tensor, w: &F64Tensor, p: &Conv2dParams) -> F64Tensor {
         }
     }
     let _ = c;
-    F64Tensor { shape: vec![n, o, ho, wo], data: out }
+    F64Tensor {
+        shape: vec![n, o, ho, wo],
+        data: out,
+    }
 }
 
 /// 1-D convolution, PyTorch semantics, no bias (a 2-D convolution with height 1).
 pub fn conv1d(x: &F64Tensor, w: &F64Tensor, p: &Conv1dParams) -> F64Tensor {
-    let x2 = F64Tensor { shape: vec![x.shape[0], x.shape[1], 1, x.shape[2]], data: x.data.clone() };
-    let w2 = F64Tensor { shape: vec![w.shape[0], w.shape[1], 1, w.shape[2]], data: w.data.clone() };
-    let p2 = Conv2dParams { stride: [1, p.stride], padding: [0, p.padding], dilation: [1, p.dilation], groups: p.groups };
+    let x2 = F64Tensor {
+        shape: vec![x.shape[0], x.shape[1], 1, x.shape[2]],
+        data: x.data.clone(),
+    };
+    let w2 = F64Tensor {
+        shape: vec![w.shape[0], w.shape[1], 1, w.shape[2]],
+        data: w.data.clone(),
+    };
+    let p2 = Conv2dParams {
+        stride: [1, p.stride],
+        padding: [0, p.padding],
+        dilation: [1, p.dilation],
+        groups: p.groups,
+    };
     let mut y = conv2d(&x2, &w2, &p2);
     y.shape = vec![y.shape[0], y.shape[1], y.shape[3]];
     y
@@ -99,13 +116,28 @@ mod tests {
 
     #[test]
     fn small_known_values() {
-        let a = F64Tensor { shape: vec![2, 2], data: vec![1.0, 2.0, 3.0, 4.0] };
-        let b = F64Tensor { shape: vec![2, 1], data: vec![1.0, -1.0] };
+        let a = F64Tensor {
+            shape: vec![2, 2],
+            data: vec![1.0, 2.0, 3.0, 4.0],
+        };
+        let b = F64Tensor {
+            shape: vec![2, 1],
+            data: vec![1.0, -1.0],
+        };
         assert_eq!(matmul(&a, &b).data, vec![-1.0, -1.0]);
         // 3x3 input of ones, 2x2 kernel of ones, padding 1: corner windows see 1 cell, edges 2, inside 4.
-        let x = F64Tensor { shape: vec![1, 1, 3, 3], data: vec![1.0; 9] };
-        let w = F64Tensor { shape: vec![1, 1, 2, 2], data: vec![1.0; 4] };
-        let p = Conv2dParams { padding: [1, 1], ..Default::default() };
+        let x = F64Tensor {
+            shape: vec![1, 1, 3, 3],
+            data: vec![1.0; 9],
+        };
+        let w = F64Tensor {
+            shape: vec![1, 1, 2, 2],
+            data: vec![1.0; 4],
+        };
+        let p = Conv2dParams {
+            padding: [1, 1],
+            ..Default::default()
+        };
         let y = conv2d(&x, &w, &p);
         assert_eq!(y.shape, vec![1, 1, 4, 4]);
         assert_eq!(&y.data[..4], &[1.0, 2.0, 2.0, 1.0]);

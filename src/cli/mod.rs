@@ -12,13 +12,16 @@ macro_rules! out {
     }};
 }
 
+use crate::bench::jobs::{JobSpec, party_main, prepare_model};
 use crate::bench::model::{load_model, run_model};
-use crate::nn::infer::{Input, WeightPrivacy};
-use crate::nn::io::{read_npy, write_npy_f32, NpyArray};
-use crate::bench::jobs::{party_main, prepare_model, JobSpec};
-use crate::launch::SessionFile;
-use crate::bench::{random_model_input, function_table, parse_shape, run_op_with, write_function_table, ConvArgs, OpKind, OpReport, OpSpec, TransportKind};
+use crate::bench::{
+    ConvArgs, OpKind, OpReport, OpSpec, TransportKind, function_table, parse_shape, random_model_input, run_op_with,
+    write_function_table,
+};
 use crate::error::Error;
+use crate::launch::SessionFile;
+use crate::nn::infer::{Input, WeightPrivacy};
+use crate::nn::io::{NpyArray, read_npy, write_npy_f32};
 use crate::protocol::ProtocolConfig;
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
@@ -264,16 +267,27 @@ fn print_model_report(r: &OpReport, json: bool) {
 
 /// A path as an absolute string (party processes may run elsewhere).
 fn abs_path(p: &std::path::Path) -> String {
-    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string()
+    std::fs::canonicalize(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// A model argument: zoo names stay, files become absolute paths.
 fn abs_model(m: &str) -> String {
-    if std::path::Path::new(m).is_file() { abs_path(std::path::Path::new(m)) } else { m.to_string() }
+    if std::path::Path::new(m).is_file() {
+        abs_path(std::path::Path::new(m))
+    } else {
+        m.to_string()
+    }
 }
 
 fn weights_privacy(public: bool) -> WeightPrivacy {
-    if public { WeightPrivacy::Public } else { WeightPrivacy::Private }
+    if public {
+        WeightPrivacy::Public
+    } else {
+        WeightPrivacy::Private
+    }
 }
 
 fn infer(a: InferArgs) -> Result<(), Error> {
@@ -285,7 +299,9 @@ fn infer(a: InferArgs) -> Result<(), Error> {
     };
     let weights = a.weights.as_ref().map(|w| abs_path(w));
     let graph = prepare_model(&a.model, input.shape(), a.seed.unwrap_or(0), weights.as_deref())?;
-    let name = std::path::Path::new(&a.model).file_stem().map_or(a.model.clone(), |s| s.to_string_lossy().into_owned());
+    let name = std::path::Path::new(&a.model)
+        .file_stem()
+        .map_or(a.model.clone(), |s| s.to_string_lossy().into_owned());
     let spec = JobSpec::Model {
         model: abs_model(&a.model),
         input_shape: input.shape().to_vec(),
@@ -296,7 +312,18 @@ fn infer(a: InferArgs) -> Result<(), Error> {
         public_model: a.public_model,
         reps: 1,
     };
-    let run = run_model(&cfg, &name, &graph, &input, weights_privacy(a.public_model), 1, a.seed, transport, &spec, !a.no_tls)?;
+    let run = run_model(
+        &cfg,
+        &name,
+        &graph,
+        &input,
+        weights_privacy(a.public_model),
+        1,
+        a.seed,
+        transport,
+        &spec,
+        !a.no_tls,
+    )?;
     write_npy_f32(&a.output, &run.output)?;
     print_model_report(&run.report, a.json);
     Ok(())
@@ -319,7 +346,18 @@ fn bench_model(a: ModelArgs) -> Result<(), Error> {
         public_model: a.public_model,
         reps: a.reps,
     };
-    let run = run_model(&cfg, &a.model, &graph, &input, weights_privacy(a.public_model), a.reps, a.seed, transport, &spec, !a.no_tls)?;
+    let run = run_model(
+        &cfg,
+        &a.model,
+        &graph,
+        &input,
+        weights_privacy(a.public_model),
+        a.reps,
+        a.seed,
+        transport,
+        &spec,
+        !a.no_tls,
+    )?;
     print_model_report(&run.report, a.json);
     Ok(())
 }
@@ -333,12 +371,18 @@ fn bench_functions(a: FunctionsArgs) -> Result<(), Error> {
         return Err(Error::invalid("--elements", "needs at least one element"));
     }
     let rows = function_table(&cfg, a.elements, a.seed)?;
-    let dir = a.out.unwrap_or_else(|| std::path::Path::new("results/functions").join(&cfg.name));
+    let dir = a
+        .out
+        .unwrap_or_else(|| std::path::Path::new("results/functions").join(&cfg.name));
     write_function_table(&rows, &cfg.name, &dir)?;
     for r in &rows {
         out!(
             "{:<12} rounds {:>3}  bytes/elem {:>8.2}  max abs err {:.2e}  max rel err {:.2e}",
-            r.function, r.rounds, r.bytes_per_element, r.max_abs_err, r.max_rel_err
+            r.function,
+            r.rounds,
+            r.bytes_per_element,
+            r.max_abs_err,
+            r.max_rel_err
         );
     }
     out!("wrote {}", dir.join("functions.md").display());
@@ -353,7 +397,12 @@ fn bench_op(a: OpArgs) -> Result<(), Error> {
     let spec = OpSpec {
         op: OpKind::parse(&a.op)?,
         shapes: a.shapes.iter().map(|s| parse_shape(s)).collect::<Result<_, _>>()?,
-        conv: ConvArgs { stride: a.stride, padding: a.padding, dilation: a.dilation, groups: a.groups },
+        conv: ConvArgs {
+            stride: a.stride,
+            padding: a.padding,
+            dilation: a.dilation,
+            groups: a.groups,
+        },
         reps: a.reps,
         seed: a.seed,
         transport: TransportKind::parse(&a.transport)?,
@@ -368,9 +417,24 @@ fn bench_op(a: OpArgs) -> Result<(), Error> {
 }
 
 fn print_human(r: &OpReport) {
-    out!("{} on {} ({} parties, {}), shapes {}", r.op, r.protocol, r.parties, r.transport, r.shapes.join(", "));
+    out!(
+        "{} on {} ({} parties, {}), shapes {}",
+        r.op,
+        r.protocol,
+        r.parties,
+        r.transport,
+        r.shapes.join(", ")
+    );
     out!("  wall          {:.6} s (median of {})", r.wall_s, r.reps);
     out!("  rounds        {} (per party {:?})", r.rounds, r.rounds_per_party);
-    out!("  bytes sent    {:?} per party online, {} offline", r.bytes_sent_per_party, r.bytes_offline_total);
-    out!("  error         max abs {:.3e}, max rel {:.3e}", r.max_abs_err, r.max_rel_err);
+    out!(
+        "  bytes sent    {:?} per party online, {} offline",
+        r.bytes_sent_per_party,
+        r.bytes_offline_total
+    );
+    out!(
+        "  error         max abs {:.3e}, max rel {:.3e}",
+        r.max_abs_err,
+        r.max_rel_err
+    );
 }

@@ -147,11 +147,7 @@ pub fn log<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
             continue;
         }
         let pw = powers(p, &h, order as usize)?;
-        let terms: Vec<(f64, &P::Share)> = pw
-            .iter()
-            .enumerate()
-            .map(|(k, s)| (1.0 / (k + 1) as f64, s))
-            .collect();
+        let terms: Vec<(f64, &P::Share)> = pw.iter().enumerate().map(|(k, s)| (1.0 / (k + 1) as f64, s)).collect();
         let step = lin(p, &terms, 0.0)?;
         y = p.sub(&y, &step)?;
     }
@@ -226,15 +222,7 @@ pub fn gelu<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
     if p.functions().gelu_method == "erf" {
         // Φ(x) = (1 + erf(x/√2))/2, then one product with x.
         let terms = p.functions().erf_iterations as usize;
-        let phi = odd_series_clamped(
-            p,
-            x,
-            Curve::Erf,
-            terms,
-            std::f64::consts::FRAC_1_SQRT_2,
-            0.5,
-            0.5,
-        )?;
+        let phi = odd_series_clamped(p, x, Curve::Erf, terms, std::f64::consts::FRAC_1_SQRT_2, 0.5, 0.5)?;
         return Ok(products(p, &[(x, &[(&phi, f)])])?.remove(0).remove(0));
     }
     // y = √(2/π)(x + 0.044715x³); GELU = x·(1 + tanh y)/2 = x·σ(2y).
@@ -315,10 +303,7 @@ fn lin<P: Protocol>(p: &mut P, terms: &[(f64, &P::Share)], c0: f64) -> Result<P:
         });
     }
     let Some(acc) = acc else {
-        return Err(Error::invalid(
-            "approx",
-            "a linear combination needs at least one term",
-        ));
+        return Err(Error::invalid("approx", "a linear combination needs at least one term"));
     };
     let y = shr(p, acc, f)?;
     add_at(p, &y, c0, f)
@@ -338,9 +323,7 @@ type Group<'a, S> = (&'a S, &'a [(&'a S, u32)]);
 /// product `[n,1,1]·[n,1,m]`, so the left factor is masked and opened once; a round of squares
 /// only uses `square_many`. All factors of a group share one shape.
 fn products<P: Protocol>(p: &mut P, groups: &[Group<'_, P::Share>]) -> Result<Vec<Vec<P::Share>>> {
-    let all_squares = groups
-        .iter()
-        .all(|(l, rs)| rs.len() == 1 && std::ptr::eq(*l, rs[0].0));
+    let all_squares = groups.iter().all(|(l, rs)| rs.len() == 1 && std::ptr::eq(*l, rs[0].0));
     let raw: Vec<Vec<P::Share>> = if all_squares {
         let xs: Vec<&P::Share> = groups.iter().map(|(l, _)| *l).collect();
         p.square_many(&xs)?.into_iter().map(|z| vec![z]).collect()
@@ -348,10 +331,7 @@ fn products<P: Protocol>(p: &mut P, groups: &[Group<'_, P::Share>]) -> Result<Ve
         let mut packed: Vec<Option<(P::Share, P::Share)>> = Vec::with_capacity(groups.len());
         for (l, rs) in groups {
             if rs.is_empty() {
-                return Err(Error::invalid(
-                    "approx",
-                    "a product group without right factors",
-                ));
+                return Err(Error::invalid("approx", "a product group without right factors"));
             }
             let shape = p.shape(l).to_vec();
             if let Some((r, _)) = rs.iter().find(|(r, _)| p.shape(r) != shape.as_slice()) {
@@ -396,10 +376,7 @@ fn products<P: Protocol>(p: &mut P, groups: &[Group<'_, P::Share>]) -> Result<Ve
         out
     };
     // Truncate: one call per distinct bit count.
-    let mut slots: Vec<Vec<Option<P::Share>>> = raw
-        .into_iter()
-        .map(|g| g.into_iter().map(Some).collect())
-        .collect();
+    let mut slots: Vec<Vec<Option<P::Share>>> = raw.into_iter().map(|g| g.into_iter().map(Some).collect()).collect();
     let mut counts: Vec<u32> = groups
         .iter()
         .flat_map(|(_, rs)| rs.iter().map(|r| r.1))
@@ -424,11 +401,7 @@ fn products<P: Protocol>(p: &mut P, groups: &[Group<'_, P::Share>]) -> Result<Ve
     }
     Ok(slots
         .into_iter()
-        .map(|g| {
-            g.into_iter()
-                .map(|s| s.expect("every product present"))
-                .collect()
-        })
+        .map(|g| g.into_iter().map(|s| s.expect("every product present")).collect())
         .collect())
 }
 
@@ -437,13 +410,9 @@ fn stack_last<P: Protocol>(p: &P, rs: &[(&P::Share, u32)], n: usize) -> Result<P
     let m = rs.len();
     let mut acc = p.linear(rs[0].0, &|t| t.clone().reshape(&[n]))?;
     for (r, _) in &rs[1..] {
-        acc = p.linear2(&acc, r, &|a, b| {
-            RingTensor::concat(&[a, &b.clone().reshape(&[n])?], 0)
-        })?;
+        acc = p.linear2(&acc, r, &|a, b| RingTensor::concat(&[a, &b.clone().reshape(&[n])?], 0))?;
     }
-    p.linear(&acc, &|t| {
-        t.clone().reshape(&[m, n])?.transpose()?.reshape(&[n, 1, m])
-    })
+    p.linear(&acc, &|t| t.clone().reshape(&[m, n])?.transpose()?.reshape(&[n, 1, m]))
 }
 
 /// x, x², …, x^k (k ≥ 1) by the doubling tree: ⌈log₂ k⌉ rounds; the round with top power
@@ -466,11 +435,7 @@ fn powers<P: Protocol>(p: &mut P, x: &P::Share, k: usize) -> Result<Vec<P::Share
 
 /// ⌈log₂ k⌉ for k ≥ 1.
 fn ceil_log2(k: u32) -> u32 {
-    if k <= 1 {
-        0
-    } else {
-        32 - (k - 1).leading_zeros()
-    }
+    if k <= 1 { 0 } else { 32 - (k - 1).leading_zeros() }
 }
 
 /// x^k for k ≥ 1: x^k = x^a·x^(k−a) (a = k/2 for even k, else the largest power of two below k),
@@ -635,11 +600,7 @@ fn exp_of_abs<P: Protocol>(
 
 /// num/x (or 1/x): initial guess, K − 1 coupled Newton steps, and a final x·r-first step that
 /// applies the sign and the numerator.
-fn reciprocal_core<P: Protocol>(
-    p: &mut P,
-    x: &P::Share,
-    num: Option<&P::Share>,
-) -> Result<P::Share> {
+fn reciprocal_core<P: Protocol>(p: &mut P, x: &P::Share, num: Option<&P::Share>) -> Result<P::Share> {
     let all_pos = p.functions().reciprocal_all_pos;
     reciprocal_core_pos(p, x, num, all_pos)
 }
@@ -658,11 +619,7 @@ fn reciprocal_core_pos<P: Protocol>(
     let cfg = p.functions();
     let (iters, initial, d) = (cfg.reciprocal_nr_iters, cfg.reciprocal_initial, cfg.exp_iterations);
     let f = p.frac_bits();
-    let l = if all_pos {
-        None
-    } else {
-        Some(compare::ltz(p, x)?)
-    };
+    let l = if all_pos { None } else { Some(compare::ltz(p, x)?) };
 
     // |x| and the initial guess r₀ (public or shared).
     enum Guess<S> {
@@ -796,11 +753,7 @@ fn sqrt_core_iters<P: Protocol>(p: &mut P, x: &P::Share, want_sqrt: bool, iters:
         None => {
             // y₀ = 2.2·exp(−x/2 − 0.2) + 0.2 − x/1024; x² rides along for √x.
             let arg = lin(p, &[(-0.5, x)], -0.2)?;
-            let side = if want_sqrt && iters >= 1 {
-                Some(x)
-            } else {
-                None
-            };
+            let side = if want_sqrt && iters >= 1 { Some(x) } else { None };
             let (e, sq) = exp_limit(p, &arg, d, side)?;
             x2 = sq;
             lin(p, &[(2.2, &e), (-1.0 / 1024.0, x)], 0.2)?
@@ -928,12 +881,7 @@ fn odd_chebyshev_coeffs(curve: Curve, r: f64, n: usize) -> Vec<f64> {
     (0..n)
         .map(|i| {
             let k = (2 * i + 1) as f64;
-            2.0 / nodes as f64
-                * theta
-                    .iter()
-                    .zip(&vals)
-                    .map(|(t, v)| v * (k * t).cos())
-                    .sum::<f64>()
+            2.0 / nodes as f64 * theta.iter().zip(&vals).map(|(t, v)| v * (k * t).cos()).sum::<f64>()
         })
         .collect()
 }
@@ -944,11 +892,7 @@ fn odd_chebyshev_fit(curve: Curve, n: usize) -> (f64, Vec<f64>) {
     type Cache = Mutex<HashMap<(Curve, usize), (f64, Vec<f64>)>>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    if let Some(hit) = cache
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&(curve, n))
-    {
+    if let Some(hit) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&(curve, n)) {
         return hit.clone();
     }
     let mut best: Option<(f64, f64, Vec<f64>)> = None;
@@ -1003,13 +947,7 @@ fn odd_series_clamped<P: Protocol>(
 }
 
 /// offset + scale·tanh(x·pre) by the Chebyshev method (`sigmoid_tanh_terms` terms).
-fn tanh_chebyshev<P: Protocol>(
-    p: &mut P,
-    x: &P::Share,
-    pre: f64,
-    scale: f64,
-    offset: f64,
-) -> Result<P::Share> {
+fn tanh_chebyshev<P: Protocol>(p: &mut P, x: &P::Share, pre: f64, scale: f64, offset: f64) -> Result<P::Share> {
     let terms = p.functions().sigmoid_tanh_terms as usize;
     // T₀ … T_{terms−1}: the odd ones are T₁ … T_{2n−1} with n = terms/2.
     odd_series_clamped(p, x, Curve::Tanh, terms / 2, pre, scale, offset)

@@ -22,7 +22,7 @@
 
 use crate::error::Result;
 use crate::protocol::Protocol;
-use crate::ring::{numel, RingTensor};
+use crate::ring::{RingTensor, numel};
 use rayon::prelude::*;
 
 /// The even-position bits of `w` packed into its low 32 bits (an inverse Morton spread).
@@ -65,7 +65,10 @@ pub fn split_even_odd(t: &RingTensor) -> (RingTensor, RingTensor) {
         odd.push(evens(lo >> 1) | (evens(hi >> 1) << 32));
     }
     let shape = [out_words];
-    (RingTensor::from_vec(&shape, even).expect("sized"), RingTensor::from_vec(&shape, odd).expect("sized"))
+    (
+        RingTensor::from_vec(&shape, even).expect("sized"),
+        RingTensor::from_vec(&shape, odd).expect("sized"),
+    )
 }
 
 /// Bit 63 of every word, packed.
@@ -138,7 +141,11 @@ pub fn slice_bits<P: Protocol>(p: &P, b: &P::BitShare, start: usize, n: usize) -
             let bit = start + 64 * k;
             let (q, r) = (bit / 64, bit % 64);
             let lo = w.get(q).copied().unwrap_or(0) >> r;
-            let hi = if r == 0 { 0 } else { w.get(q + 1).copied().unwrap_or(0) << (64 - r) };
+            let hi = if r == 0 {
+                0
+            } else {
+                w.get(q + 1).copied().unwrap_or(0) << (64 - r)
+            };
             *o = lo | hi;
         }
         if n % 64 != 0 {
@@ -202,11 +209,19 @@ pub fn msb_bits<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::BitShare> {
         let last = level == 5;
         let lhs = p.bit_linear(&prop, &|t| {
             let odd = half_bits(t, 1);
-            if last { Ok(odd) } else { RingTensor::concat(&[&odd, &odd], 0) }
+            if last {
+                Ok(odd)
+            } else {
+                RingTensor::concat(&[&odd, &odd], 0)
+            }
         })?;
         let rhs = p.bit_linear2(&g, &prop, &|gt, pt| {
             let g_lo = half_bits(gt, 0);
-            if last { Ok(g_lo) } else { RingTensor::concat(&[&g_lo, &half_bits(pt, 0)], 0) }
+            if last {
+                Ok(g_lo)
+            } else {
+                RingTensor::concat(&[&g_lo, &half_bits(pt, 0)], 0)
+            }
         })?;
         let g_hi = p.bit_linear(&g, &|t| Ok(half_bits(t, 1)))?;
         let r = p.and_many(&[(&lhs, &rhs)])?.remove(0);
@@ -237,8 +252,10 @@ fn trim(t: &RingTensor, n: usize) -> RingTensor {
 /// ¬(u ⊕ (−v)) with six halving levels.
 pub fn eq_zero_bits<P: Protocol>(p: &mut P, x: &P::Share) -> Result<Option<P::BitShare>> {
     let n = numel(p.shape(x));
-    let Some((u, v)) = p.zero_test_pair(x)? else { return Ok(None) };
-        let diff = p.bit_linear2(&u, &v, &|a, b| a.xor(b)?.reshape(&[a.len()]))?;
+    let Some((u, v)) = p.zero_test_pair(x)? else {
+        return Ok(None);
+    };
+    let diff = p.bit_linear2(&u, &v, &|a, b| a.xor(b)?.reshape(&[a.len()]))?;
     // NOT is a public XOR with all-ones: only one party's share flips.
     let mut w = p.xor_public(&diff, &RingTensor::full(&[n], u64::MAX))?;
     for _ in 0..6 {
@@ -280,7 +297,9 @@ pub fn a2b<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::BitShare> {
 pub fn b2a_low_bits<P: Protocol>(p: &mut P, x: &P::BitShare, k: u32) -> Result<P::Share> {
     let shape = p.bit_shape(x).to_vec();
     let n = numel(&shape);
-    let planes: Vec<P::BitShare> = (0..k).map(|i| p.bit_linear(x, &|t| Ok(pack_bit(t, i)))).collect::<Result<_>>()?;
+    let planes: Vec<P::BitShare> = (0..k)
+        .map(|i| p.bit_linear(x, &|t| Ok(pack_bit(t, i))))
+        .collect::<Result<_>>()?;
     let parts: Vec<(&P::BitShare, usize)> = planes.iter().map(|b| (b, n)).collect();
     let all = concat_bits(p, &parts)?;
     let ints = p.b2a_bits_many(&[(&all, k as usize * n)])?.remove(0);

@@ -21,7 +21,7 @@ use super::binary::{eq_zero_bits, msb_bits, not_bits, slice_bits};
 use super::fixed;
 use crate::error::Result;
 use crate::protocol::Protocol;
-use crate::ring::{numel, RingTensor};
+use crate::ring::{RingTensor, numel};
 
 /// Packed bits [x < 0].
 pub fn ltz_bits<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::BitShare> {
@@ -151,7 +151,9 @@ pub fn clamp<P: Protocol>(p: &mut P, x: &P::Share, lo: f64, hi: f64) -> Result<P
     let n = numel(&shape);
     let a = fixed::add_const(p, x, -lo)?;
     let b = fixed::add_const(p, x, -hi)?;
-    let both = p.linear2(&a, &b, &|u, v| RingTensor::concat(&[&u.clone().reshape(&[n])?, &v.clone().reshape(&[n])?], 0))?;
+    let both = p.linear2(&a, &b, &|u, v| {
+        RingTensor::concat(&[&u.clone().reshape(&[n])?, &v.clone().reshape(&[n])?], 0)
+    })?;
     let neg = msb_bits(p, &both)?;
     let pos = not_bits(p, &neg, 2 * n)?;
     let r = mul_bits(p, &both, &pos)?;

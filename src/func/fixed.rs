@@ -1,8 +1,8 @@
 //! Fixed-point arithmetic on shares: products with truncation, public constants, scaling.
 
 use crate::error::Result;
-use crate::protocol::{fixed_bilinear_many, fixed_square_many, BilinearOp, Protocol};
-use crate::ring::{encode_value, RingTensor};
+use crate::protocol::{BilinearOp, Protocol, fixed_bilinear_many, fixed_square_many};
+use crate::ring::{RingTensor, encode_value};
 
 /// The ring encoding of the real `c` at the session's precision.
 pub fn encode_const<P: Protocol>(p: &P, c: f64) -> u64 {

@@ -5,7 +5,7 @@ use super::{fixed, reduce};
 use crate::error::{Error, Result};
 use crate::protocol::Protocol;
 use crate::ring::pool::avg_pool2d_divisors;
-use crate::ring::{numel, RingTensor};
+use crate::ring::{RingTensor, numel};
 
 /// Max pooling over `[N, C, H, W]` (PyTorch geometry; padding never wins).
 pub fn max_pool2d<P: Protocol>(
@@ -30,10 +30,20 @@ pub fn max_pool2d<P: Protocol>(
 }
 
 /// Max pooling over `[N, C, L]`.
-pub fn max_pool1d<P: Protocol>(p: &mut P, x: &P::Share, kernel: usize, stride: usize, padding: usize, ceil_mode: bool) -> Result<P::Share> {
+pub fn max_pool1d<P: Protocol>(
+    p: &mut P,
+    x: &P::Share,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    ceil_mode: bool,
+) -> Result<P::Share> {
     let s = p.shape(x).to_vec();
     if s.len() != 3 {
-        return Err(Error::shape("max_pool1d", format!("input must be [N, C, L], got {s:?}")));
+        return Err(Error::shape(
+            "max_pool1d",
+            format!("input must be [N, C, L], got {s:?}"),
+        ));
     }
     let x4 = p.linear(x, &|t| t.clone().reshape(&[s[0], s[1], 1, s[2]]))?;
     let y = max_pool2d(p, &x4, [1, kernel], [1, stride], [0, padding], ceil_mode)?;
@@ -53,10 +63,20 @@ pub fn avg_pool2d<P: Protocol>(
 ) -> Result<P::Share> {
     let shape = p.shape(x).to_vec();
     if shape.len() != 4 {
-        return Err(Error::shape("avg_pool2d", format!("input must be [N, C, H, W], got {shape:?}")));
+        return Err(Error::shape(
+            "avg_pool2d",
+            format!("input must be [N, C, H, W], got {shape:?}"),
+        ));
     }
     let sums = p.linear(x, &|t| t.sum_pool2d_mode(kernel, stride, padding, ceil_mode))?;
-    let div = avg_pool2d_divisors([shape[2], shape[3]], kernel, stride, padding, ceil_mode, count_include_pad)?;
+    let div = avg_pool2d_divisors(
+        [shape[2], shape[3]],
+        kernel,
+        stride,
+        padding,
+        ceil_mode,
+        count_include_pad,
+    )?;
     divide_cells(p, &sums, &div)
 }
 
@@ -65,7 +85,10 @@ pub fn adaptive_avg_pool2d<P: Protocol>(p: &mut P, x: &P::Share, out: [usize; 2]
     let sums = p.linear(x, &|t| Ok(t.adaptive_sum_pool2d(out)?.0))?;
     let shape = p.shape(x).to_vec();
     if shape.len() != 4 {
-        return Err(Error::shape("adaptive_avg_pool2d", format!("input must be [N, C, H, W], got {shape:?}")));
+        return Err(Error::shape(
+            "adaptive_avg_pool2d",
+            format!("input must be [N, C, H, W], got {shape:?}"),
+        ));
     }
     let (_, sizes) = RingTensor::zeros(&[1, 1, shape[2], shape[3]]).adaptive_sum_pool2d(out)?;
     divide_cells(p, &sums, &sizes)

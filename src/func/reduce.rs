@@ -12,13 +12,16 @@ use super::binary::not_bits;
 use super::{approx, compare, fixed};
 use crate::error::{Error, Result};
 use crate::protocol::Protocol;
-use crate::ring::{numel, RingTensor};
+use crate::ring::{RingTensor, numel};
 
 /// Moves `dim` last and flattens to `[rows, k]`; returns the permutation used.
 fn to_rows<P: Protocol>(p: &P, x: &P::Share, dim: usize) -> Result<(P::Share, Vec<usize>, usize)> {
     let shape = p.shape(x).to_vec();
     if dim >= shape.len() {
-        return Err(Error::shape("reduce", format!("dimension {dim} out of range for shape {shape:?}")));
+        return Err(Error::shape(
+            "reduce",
+            format!("dimension {dim} out of range for shape {shape:?}"),
+        ));
     }
     let mut axes: Vec<usize> = (0..shape.len()).filter(|&a| a != dim).collect();
     axes.push(dim);
@@ -53,7 +56,13 @@ fn repeat_bits(t: &RingTensor, n: usize, times: usize) -> RingTensor {
 }
 
 /// Max over the last axis of `[rows, k]`, with the one-hot argmax `[rows, k]` when asked.
-fn tournament<P: Protocol>(p: &mut P, x: &P::Share, rows: usize, k: usize, onehot: bool) -> Result<(P::Share, Option<P::Share>)> {
+fn tournament<P: Protocol>(
+    p: &mut P,
+    x: &P::Share,
+    rows: usize,
+    k: usize,
+    onehot: bool,
+) -> Result<(P::Share, Option<P::Share>)> {
     let big = k.next_power_of_two();
     // Pad to a power of two with a public value far below any input (−2^(f+24)).
     let pad_value = fixed::encode_const(p, -((1u64 << 24) as f64));
@@ -116,7 +125,9 @@ fn tournament<P: Protocol>(p: &mut P, x: &P::Share, rows: usize, k: usize, oneho
 /// Columns 2j + `parity` of a `[rows, c]` tensor (c even), as `[rows·c/2]`.
 fn even_odd_cols(t: &RingTensor, rows: usize, c: usize, parity: usize) -> Result<RingTensor> {
     let d = t.data();
-    let out: Vec<u64> = (0..rows).flat_map(|r| (0..c / 2).map(move |j| d[r * c + 2 * j + parity])).collect();
+    let out: Vec<u64> = (0..rows)
+        .flat_map(|r| (0..c / 2).map(move |j| d[r * c + 2 * j + parity]))
+        .collect();
     RingTensor::from_vec(&[rows * (c / 2)], out)
 }
 
@@ -139,7 +150,12 @@ pub fn argmax<P: Protocol>(p: &mut P, x: &P::Share, dim: usize) -> Result<(P::Sh
     let (rows_x, axes, k) = to_rows(p, x, dim)?;
     let rows = numel(&shape) / k.max(1);
     let (v, oh) = tournament(p, &rows_x, rows, k, true)?;
-    let out_shape: Vec<usize> = shape.iter().enumerate().filter(|&(a, _)| a != dim).map(|(_, &d)| d).collect();
+    let out_shape: Vec<usize> = shape
+        .iter()
+        .enumerate()
+        .filter(|&(a, _)| a != dim)
+        .map(|(_, &d)| d)
+        .collect();
     let v = p.linear(&v, &|t| t.clone().reshape(&out_shape))?;
     let oh = from_rows(p, &oh.expect("asked for the one-hot"), &shape, &axes)?;
     Ok((v, oh))

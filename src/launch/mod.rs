@@ -10,7 +10,7 @@
 //! and gathers their one-line JSON results. Every child is reaped whatever happens.
 
 use crate::error::{Error, PartyId, Result};
-use crate::net::tcp::{config_hash, tls_name, TcpOptions, TcpTransport, TlsSetup};
+use crate::net::tcp::{TcpOptions, TcpTransport, TlsSetup, config_hash, tls_name};
 use crate::protocol::ProtocolConfig;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -76,7 +76,10 @@ impl SessionFile {
     /// Reads and parses a session file.
     pub fn load(path: &Path) -> Result<Self> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Io { path: shown.clone(), source: e })?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+            path: shown.clone(),
+            source: e,
+        })?;
         serde_saphyr::from_str(&text).map_err(|e| Error::config(&shown, one_line(&e.to_string())))
     }
 
@@ -100,7 +103,11 @@ impl SessionFile {
 }
 
 fn one_line(s: &str) -> String {
-    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Runs endpoint `id` of a session in this process: binds its address (or, under the launcher,
@@ -117,19 +124,46 @@ pub fn run_endpoint_process<T>(
     if session.endpoints.len() != endpoints {
         return Err(Error::config(
             "session",
-            format!("protocol {} needs {endpoints} endpoints, the session lists {}", cfg.name, session.endpoints.len()),
+            format!(
+                "protocol {} needs {endpoints} endpoints, the session lists {}",
+                cfg.name,
+                session.endpoints.len()
+            ),
         ));
     }
-    let me = session.endpoints.get(id).ok_or_else(|| Error::invalid("--id", format!("no endpoint {id} in the session")))?;
-    let listener = TcpListener::bind(&me.address).map_err(|e| Error::Io { path: me.address.clone(), source: e })?;
+    let me = session
+        .endpoints
+        .get(id)
+        .ok_or_else(|| Error::invalid("--id", format!("no endpoint {id} in the session")))?;
+    let listener = TcpListener::bind(&me.address).map_err(|e| Error::Io {
+        path: me.address.clone(),
+        source: e,
+    })?;
     let addrs: Vec<SocketAddr> = if launched {
-        let port = listener.local_addr().map_err(|e| Error::Io { path: me.address.clone(), source: e })?.port();
+        let port = listener
+            .local_addr()
+            .map_err(|e| Error::Io {
+                path: me.address.clone(),
+                source: e,
+            })?
+            .port();
         println!("PORT {port}");
         std::io::stdout().flush().ok();
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).map_err(|e| Error::Io { path: "stdin".into(), source: e })?;
-        let list = line.trim().strip_prefix("ADDRS ").ok_or_else(|| Error::invalid("launcher", "expected the address list"))?;
-        list.split(',').map(|a| a.parse().map_err(|_| Error::invalid("launcher", format!("bad address {a}")))).collect::<Result<_>>()?
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| Error::Io {
+            path: "stdin".into(),
+            source: e,
+        })?;
+        let list = line
+            .trim()
+            .strip_prefix("ADDRS ")
+            .ok_or_else(|| Error::invalid("launcher", "expected the address list"))?;
+        list.split(',')
+            .map(|a| {
+                a.parse()
+                    .map_err(|_| Error::invalid("launcher", format!("bad address {a}")))
+            })
+            .collect::<Result<_>>()?
     } else {
         session
             .endpoints
@@ -151,7 +185,11 @@ pub fn run_endpoint_process<T>(
     let opts = TcpOptions {
         session_id: session.session_id,
         config_hash: session.config_hash(&cfg),
-        config_label: format!("{} / {}", cfg.name, session.job.get("kind").and_then(|k| k.as_str()).unwrap_or("job")),
+        config_label: format!(
+            "{} / {}",
+            cfg.name,
+            session.job.get("kind").and_then(|k| k.as_str()).unwrap_or("job")
+        ),
         timeout: Duration::from_secs_f64(session.timeout_s.max(0.05)),
         tls,
         ..TcpOptions::default()
@@ -190,17 +228,28 @@ pub struct LaunchOptions {
 /// Starts every endpoint of `protocol` as a child process of this executable on loopback, runs
 /// `job`, and returns each endpoint's last stdout line (its JSON result), in endpoint order.
 pub fn launch_local(cfg: &ProtocolConfig, job: serde_json::Value, opts: &LaunchOptions) -> Result<Vec<String>> {
-    let protocol = if cfg.source.is_empty() { cfg.name.as_str() } else { cfg.source.as_str() };
+    let protocol = if cfg.source.is_empty() {
+        cfg.name.as_str()
+    } else {
+        cfg.source.as_str()
+    };
     let endpoints = crate::protocol::session::endpoints(cfg);
     let dir = tempdir()?;
-    let tls_files = if opts.tls { Some(write_self_signed(&dir, endpoints)?) } else { None };
+    let tls_files = if opts.tls {
+        Some(write_self_signed(&dir, endpoints)?)
+    } else {
+        None
+    };
     let session = SessionFile {
         session_id: u64::from_le_bytes(crate::protocol::prg::os_seed()?[..8].try_into().expect("8 bytes")),
         protocol: protocol.to_string(),
         parties: opts.parties,
         precision_bits: opts.precision_bits,
         endpoints: (0..endpoints)
-            .map(|i| Endpoint { address: "127.0.0.1:0".into(), tls: tls_files.as_ref().map(|f| f[i].clone()) })
+            .map(|i| Endpoint {
+                address: "127.0.0.1:0".into(),
+                tls: tls_files.as_ref().map(|f| f[i].clone()),
+            })
             .collect(),
         timeout_s: opts.timeout_s,
         seed: opts.seed,
@@ -209,8 +258,14 @@ pub fn launch_local(cfg: &ProtocolConfig, job: serde_json::Value, opts: &LaunchO
     let path = dir.join("session.yaml");
     // JSON is valid YAML, and serde_json round-trips the job exactly.
     let text = serde_json::to_string_pretty(&session).expect("sessions serialise");
-    std::fs::write(&path, text).map_err(|e| Error::Io { path: path.display().to_string(), source: e })?;
-    let exe = std::env::current_exe().map_err(|e| Error::Io { path: "current executable".into(), source: e })?;
+    std::fs::write(&path, text).map_err(|e| Error::Io {
+        path: path.display().to_string(),
+        source: e,
+    })?;
+    let exe = std::env::current_exe().map_err(|e| Error::Io {
+        path: "current executable".into(),
+        source: e,
+    })?;
     let mut children = Children(Vec::new());
     for i in 0..endpoints {
         let child = Command::new(&exe)
@@ -221,7 +276,10 @@ pub fn launch_local(cfg: &ProtocolConfig, job: serde_json::Value, opts: &LaunchO
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| Error::Io { path: exe.display().to_string(), source: e })?;
+            .map_err(|e| Error::Io {
+                path: exe.display().to_string(),
+                source: e,
+            })?;
         children.0.push(child);
     }
     // Collect each child's port, then tell everyone every address.
@@ -230,7 +288,10 @@ pub fn launch_local(cfg: &ProtocolConfig, job: serde_json::Value, opts: &LaunchO
     for (i, c) in children.0.iter_mut().enumerate() {
         let mut r = BufReader::new(c.stdout.take().expect("piped stdout"));
         let mut line = String::new();
-        r.read_line(&mut line).map_err(|e| Error::Io { path: format!("endpoint {i}"), source: e })?;
+        r.read_line(&mut line).map_err(|e| Error::Io {
+            path: format!("endpoint {i}"),
+            source: e,
+        })?;
         let port = line.trim().strip_prefix("PORT ").and_then(|p| p.parse::<u16>().ok());
         let Some(port) = port else {
             let mut err = String::new();
@@ -240,7 +301,11 @@ pub fn launch_local(cfg: &ProtocolConfig, job: serde_json::Value, opts: &LaunchO
         ports.push(port);
         readers.push(r);
     }
-    let list = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect::<Vec<_>>().join(",");
+    let list = ports
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
     for c in &mut children.0 {
         if let Some(stdin) = c.stdin.as_mut() {
             let _ = writeln!(stdin, "ADDRS {list}");
@@ -275,27 +340,50 @@ pub fn launch_local(cfg: &ProtocolConfig, job: serde_json::Value, opts: &LaunchO
     }
     let outputs: Vec<(String, String)> = handles.into_iter().map(|h| h.join().unwrap_or_default()).collect();
     // The first endpoint to fail is the root cause; the others report its disappearance.
-    let mut failed: Vec<(usize, Instant)> =
-        status.iter().enumerate().filter_map(|(i, s)| s.and_then(|(ok, t)| (!ok).then_some((i, t)))).collect();
+    let mut failed: Vec<(usize, Instant)> = status
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.and_then(|(ok, t)| (!ok).then_some((i, t))))
+        .collect();
     failed.sort_by_key(|&(_, t)| t);
     if let Some(&(i, _)) = failed.first() {
-        let msg = outputs[i].1.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("exited without a message").to_string();
+        let msg = outputs[i]
+            .1
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .last()
+            .unwrap_or("exited without a message")
+            .to_string();
         return Err(launch_error(i, endpoints, cfg, msg.trim_start_matches("error: ")));
     }
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(outputs.into_iter().map(|(o, _)| o.lines().last().unwrap_or("").to_string()).collect())
+    Ok(outputs
+        .into_iter()
+        .map(|(o, _)| o.lines().last().unwrap_or("").to_string())
+        .collect())
 }
 
 fn launch_error(i: usize, endpoints: usize, cfg: &ProtocolConfig, msg: &str) -> Error {
-    let who = if cfg.has_dealer_endpoint() && i + 1 == endpoints { "dealer".to_string() } else { format!("party {i}") };
-    Error::Net { party: i, peer: who, detail: format!("process failed: {msg}") }
+    let who = if cfg.has_dealer_endpoint() && i + 1 == endpoints {
+        "dealer".to_string()
+    } else {
+        format!("party {i}")
+    };
+    Error::Net {
+        party: i,
+        peer: who,
+        detail: format!("process failed: {msg}"),
+    }
 }
 
 /// A fresh private folder under the system temp dir.
 fn tempdir() -> Result<PathBuf> {
     let n = u64::from_le_bytes(crate::protocol::prg::os_seed()?[..8].try_into().expect("8 bytes"));
     let dir = std::env::temp_dir().join(format!("testbed-session-{n:016x}"));
-    std::fs::create_dir_all(&dir).map_err(|e| Error::Io { path: dir.display().to_string(), source: e })?;
+    std::fs::create_dir_all(&dir).map_err(|e| Error::Io {
+        path: dir.display().to_string(),
+        source: e,
+    })?;
     Ok(dir)
 }
 
@@ -303,7 +391,10 @@ fn tempdir() -> Result<PathBuf> {
 /// trusts all of them.
 fn write_self_signed(dir: &Path, endpoints: usize) -> Result<Vec<TlsFiles>> {
     let err = |e: rcgen::Error| Error::invalid("tls", format!("certificate generation: {e}"));
-    let io = |p: &Path, e: std::io::Error| Error::Io { path: p.display().to_string(), source: e };
+    let io = |p: &Path, e: std::io::Error| Error::Io {
+        path: p.display().to_string(),
+        source: e,
+    };
     let mut certs = Vec::new();
     let mut out = Vec::new();
     for i in 0..endpoints {
@@ -313,7 +404,11 @@ fn write_self_signed(dir: &Path, endpoints: usize) -> Result<Vec<TlsFiles>> {
         std::fs::write(&cert, ck.cert.pem()).map_err(|e| io(&cert, e))?;
         std::fs::write(&key, ck.signing_key.serialize_pem()).map_err(|e| io(&key, e))?;
         certs.push(cert.clone());
-        out.push(TlsFiles { cert, key, trusted: Vec::new() });
+        out.push(TlsFiles {
+            cert,
+            key,
+            trusted: Vec::new(),
+        });
     }
     for f in &mut out {
         f.trusted = certs.clone();

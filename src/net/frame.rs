@@ -30,7 +30,9 @@ pub fn read_frame(r: &mut impl Read, max_words: u64) -> Result<Option<Vec<u64>>>
     }
     let len = u64::from_le_bytes(header);
     if len > max_words {
-        return Err(frame_error(&format!("frame of {len} words exceeds the limit of {max_words}")));
+        return Err(frame_error(&format!(
+            "frame of {len} words exceeds the limit of {max_words}"
+        )));
     }
     let mut words = vec![0u64; len as usize];
     match read_exact_or_eof(r, bytemuck::cast_slice_mut(&mut words))? {
@@ -88,7 +90,10 @@ mod tests {
         assert!(read_frame(&mut &buf[..5], 10).is_err(), "truncated header");
         assert!(read_frame(&mut &buf[..], 3).is_err(), "over the limit");
         let huge = u64::MAX.to_le_bytes();
-        assert!(read_frame(&mut &huge[..], 1 << 30).is_err(), "no allocation for absurd lengths");
+        assert!(
+            read_frame(&mut &huge[..], 1 << 30).is_err(),
+            "no allocation for absurd lengths"
+        );
     }
 
     proptest! {

@@ -87,7 +87,10 @@ impl Meter {
     pub(crate) fn on_send(&mut self, phase: Phase, to: PartyId, bytes: u64) {
         self.bytes[phase.index()][to] += bytes;
         let endpoints = self.bytes[0].len();
-        let round = self.open.get_or_insert_with(|| RoundRecord { phases: Vec::new(), bytes_to: vec![0; endpoints] });
+        let round = self.open.get_or_insert_with(|| RoundRecord {
+            phases: Vec::new(),
+            bytes_to: vec![0; endpoints],
+        });
         round.bytes_to[to] += bytes;
         if !round.phases.contains(&phase) {
             round.phases.push(phase);

@@ -57,12 +57,20 @@ impl Net {
     pub fn new(transport: Box<dyn Transport>, dealer: Option<PartyId>) -> Self {
         let endpoints = transport.endpoints();
         let id = transport.id();
-        Self { transport, meter: Meter::new(id, endpoints), dealer }
+        Self {
+            transport,
+            meter: Meter::new(id, endpoints),
+            dealer,
+        }
     }
 
     /// How endpoint `id` is named in messages: `party 2`, or `dealer`.
     pub fn peer_name(&self, id: PartyId) -> String {
-        if Some(id) == self.dealer { "dealer".to_string() } else { format!("party {id}") }
+        if Some(id) == self.dealer {
+            "dealer".to_string()
+        } else {
+            format!("party {id}")
+        }
     }
 
     /// This endpoint's id.
@@ -111,7 +119,11 @@ impl Net {
     /// Rewrites a transport error so it names the peer as the session knows it (`dealer`).
     fn name_peer(&self, e: Error, peer: PartyId) -> Error {
         match e {
-            Error::Net { party, detail, .. } => Error::Net { party, peer: self.peer_name(peer), detail },
+            Error::Net { party, detail, .. } => Error::Net {
+                party,
+                peer: self.peer_name(peer),
+                detail,
+            },
             other => other,
         }
     }

@@ -18,7 +18,8 @@ pub struct SimTransport {
 /// Builds a fully connected network of `endpoints` endpoints; a `recv` that waits longer than
 /// `timeout` fails naming the silent peer.
 pub fn network(endpoints: usize, timeout: Duration) -> Vec<SimTransport> {
-    let mut to: Vec<Vec<Option<Sender<Message>>>> = (0..endpoints).map(|_| (0..endpoints).map(|_| None).collect()).collect();
+    let mut to: Vec<Vec<Option<Sender<Message>>>> =
+        (0..endpoints).map(|_| (0..endpoints).map(|_| None).collect()).collect();
     let mut from: Vec<Vec<Option<Receiver<Message>>>> =
         (0..endpoints).map(|_| (0..endpoints).map(|_| None).collect()).collect();
     for (i, row) in to.iter_mut().enumerate() {
@@ -39,7 +40,11 @@ pub fn network(endpoints: usize, timeout: Duration) -> Vec<SimTransport> {
 
 impl SimTransport {
     fn link_error(&self, peer: PartyId, detail: &str) -> Error {
-        Error::Net { party: self.id, peer: format!("endpoint {peer}"), detail: detail.to_string() }
+        Error::Net {
+            party: self.id,
+            peer: format!("endpoint {peer}"),
+            detail: detail.to_string(),
+        }
     }
 }
 
@@ -53,12 +58,20 @@ impl Transport for SimTransport {
     }
 
     fn send(&mut self, to: PartyId, msg: Message) -> Result<()> {
-        let link = self.to.get(to).and_then(Option::as_ref).ok_or_else(|| self.link_error(to, "no such link"))?;
+        let link = self
+            .to
+            .get(to)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| self.link_error(to, "no such link"))?;
         link.send(msg).map_err(|_| self.link_error(to, "peer has gone away"))
     }
 
     fn recv(&mut self, from: PartyId) -> Result<Message> {
-        let link = self.from.get(from).and_then(Option::as_ref).ok_or_else(|| self.link_error(from, "no such link"))?;
+        let link = self
+            .from
+            .get(from)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| self.link_error(from, "no such link"))?;
         link.recv_timeout(self.timeout).map_err(|e| match e {
             RecvTimeoutError::Timeout => self.link_error(from, &format!("no message within {:?}", self.timeout)),
             RecvTimeoutError::Disconnected => self.link_error(from, "peer has gone away"),

@@ -135,15 +135,9 @@ impl Clone for TlsSetup {
 impl std::fmt::Debug for TlsSetup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsSetup")
-            .field(
-                "cert_chain",
-                &format_args!("{} certificate(s)", self.cert_chain.len()),
-            )
+            .field("cert_chain", &format_args!("{} certificate(s)", self.cert_chain.len()))
             .field("key", &"<redacted>")
-            .field(
-                "trusted",
-                &format_args!("{} certificate(s)", self.trusted.len()),
-            )
+            .field("trusted", &format_args!("{} certificate(s)", self.trusted.len()))
             .finish()
     }
 }
@@ -161,8 +155,7 @@ impl TlsSetup {
 
     /// [`TlsSetup::self_signed_session`], with generation failures as errors.
     pub fn try_self_signed_session(endpoints: usize) -> Result<Vec<TlsSetup>> {
-        let gen_err =
-            |e: rcgen::Error| Error::invalid("tls", format!("certificate generation: {e}"));
+        let gen_err = |e: rcgen::Error| Error::invalid("tls", format!("certificate generation: {e}"));
         let mut made = Vec::with_capacity(endpoints);
         for i in 0..endpoints {
             let name = tls_name(i);
@@ -197,12 +190,8 @@ impl TlsSetup {
         let cert_chain = read_pem_certs(cert.as_ref())?;
         let key_path = key.as_ref();
         let key_pem = read_file(key_path)?;
-        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
-            Error::config(
-                key_path.display().to_string(),
-                format!("no private key found: {e}"),
-            )
-        })?;
+        let key = PrivateKeyDer::from_pem_slice(&key_pem)
+            .map_err(|e| Error::config(key_path.display().to_string(), format!("no private key found: {e}")))?;
         let mut anchors = Vec::new();
         for path in trusted {
             anchors.extend(read_pem_certs(path.as_ref())?);
@@ -229,17 +218,9 @@ fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     let pem = read_file(path)?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| {
-            Error::config(
-                path.display().to_string(),
-                format!("bad pem certificate: {e}"),
-            )
-        })?;
+        .map_err(|e| Error::config(path.display().to_string(), format!("bad pem certificate: {e}")))?;
     if certs.is_empty() {
-        return Err(Error::config(
-            path.display().to_string(),
-            "no pem certificate found",
-        ));
+        return Err(Error::config(path.display().to_string(), "no pem certificate found"));
     }
     Ok(certs)
 }
@@ -252,8 +233,7 @@ struct TlsConfigs {
 
 impl TlsConfigs {
     fn new(setup: &TlsSetup) -> Result<Self> {
-        let bad =
-            |what: &str, e: &dyn std::fmt::Display| Error::invalid("tls", format!("{what}: {e}"));
+        let bad = |what: &str, e: &dyn std::fmt::Display| Error::invalid("tls", format!("{what}: {e}"));
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = RootCertStore::empty();
         for (k, cert) in setup.trusted.iter().enumerate() {
@@ -262,10 +242,9 @@ impl TlsConfigs {
                 .map_err(|e| bad(&format!("trusted certificate {k}"), &e))?;
         }
         let roots = Arc::new(roots);
-        let verifier =
-            WebPkiClientVerifier::builder_with_provider(Arc::clone(&roots), Arc::clone(&provider))
-                .build()
-                .map_err(|e| bad("client verifier", &e))?;
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::clone(&roots), Arc::clone(&provider))
+            .build()
+            .map_err(|e| bad("client verifier", &e))?;
         let mut server = ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| bad("server config", &e))?
@@ -303,17 +282,13 @@ struct Counted {
 impl Write for Counted {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.sock.write(buf)?;
-        self.counters
-            .socket_written
-            .fetch_add(n as u64, Ordering::AcqRel);
+        self.counters.socket_written.fetch_add(n as u64, Ordering::AcqRel);
         Ok(n)
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         let n = self.sock.write_vectored(bufs)?;
-        self.counters
-            .socket_written
-            .fetch_add(n as u64, Ordering::AcqRel);
+        self.counters.socket_written.fetch_add(n as u64, Ordering::AcqRel);
         Ok(n)
     }
 
@@ -492,10 +467,7 @@ impl Write for WriteHalf {
 
 /// One lowercase line for an I/O failure on a link.
 fn io_detail(e: &io::Error) -> String {
-    if let Some(tls) = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-    {
+    if let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
         return format!("tls: {tls}");
     }
     match e.kind() {
@@ -664,12 +636,7 @@ impl Setup<'_> {
     /// Runs the handshake on a fresh connection. `dialled` is the peer this endpoint dialled, or
     /// `None` for an accepted connection, in which case `connected[j]` tells which peers already
     /// have a link. Returns the peer's id and the link's halves.
-    fn handshake(
-        &self,
-        stream: TcpStream,
-        dialled: Option<PartyId>,
-        connected: &[bool],
-    ) -> Result<(PartyId, LinkIo)> {
+    fn handshake(&self, stream: TcpStream, dialled: Option<PartyId>, connected: &[bool]) -> Result<(PartyId, LinkIo)> {
         let remote = stream
             .peer_addr()
             .map(|a| a.to_string())
@@ -685,12 +652,8 @@ impl Setup<'_> {
             )
         };
         stream.set_nodelay(true).map_err(setup_io)?;
-        stream
-            .set_read_timeout(Some(self.io_timeout))
-            .map_err(setup_io)?;
-        stream
-            .set_write_timeout(Some(self.io_timeout))
-            .map_err(setup_io)?;
+        stream.set_read_timeout(Some(self.io_timeout)).map_err(setup_io)?;
+        stream.set_write_timeout(Some(self.io_timeout)).map_err(setup_io)?;
         let mut read = ReadHalf::new(stream.try_clone().map_err(setup_io)?);
         let mut write = WriteHalf {
             sock: Counted {
@@ -711,9 +674,7 @@ impl Setup<'_> {
             None => {
                 let theirs = self.recv_hs(&mut read, PREAMBLE_WORDS as u64, &peer_name)?;
                 if theirs.len() < 2 || theirs[0] != MAGIC {
-                    return Err(
-                        self.fail(peer_name, "not a testbed endpoint (bad handshake magic)")
-                    );
+                    return Err(self.fail(peer_name, "not a testbed endpoint (bad handshake magic)"));
                 }
                 if theirs.len() == PREAMBLE_WORDS && theirs[2] < self.endpoints as u64 {
                     peer_name = format!("party {}", theirs[2]);
@@ -826,8 +787,7 @@ impl Setup<'_> {
                 theirs.len()
             ));
         }
-        let (their_id, their_count, their_tls, their_view_of_us) =
-            (theirs[2], theirs[3], theirs[4], theirs[5]);
+        let (their_id, their_count, their_tls, their_view_of_us) = (theirs[2], theirs[3], theirs[4], theirs[5]);
         if their_count != self.endpoints as u64 {
             return Err(format!(
                 "endpoint count differs (ours {}, theirs {their_count})",
@@ -888,8 +848,7 @@ impl Setup<'_> {
             return Err(bad());
         }
         let label_len = theirs[7];
-        if label_len > MAX_LABEL_BYTES as u64
-            || theirs.len() != SESSION_FIXED_WORDS + (label_len as usize).div_ceil(8)
+        if label_len > MAX_LABEL_BYTES as u64 || theirs.len() != SESSION_FIXED_WORDS + (label_len as usize).div_ceil(8)
         {
             return Err(bad());
         }
@@ -949,9 +908,7 @@ impl Setup<'_> {
                 .into()
         };
         let mut io = Counted {
-            sock: stream
-                .try_clone()
-                .map_err(|e| self.fail(peer_name, io_detail(&e)))?,
+            sock: stream.try_clone().map_err(|e| self.fail(peer_name, io_detail(&e)))?,
             counters: Arc::clone(&self.counters),
         };
         while conn.is_handshaking() {
@@ -979,8 +936,7 @@ impl Setup<'_> {
                 .peer_certificates()
                 .and_then(|c| c.first())
                 .ok_or_else(|| tls_fail(&"no client certificate"))?;
-            let valid = webpki::EndEntityCert::try_from(leaf)
-                .and_then(|ee| ee.verify_is_valid_for_subject_name(&name));
+            let valid = webpki::EndEntityCert::try_from(leaf).and_then(|ee| ee.verify_is_valid_for_subject_name(&name));
             if valid.is_err() {
                 return Err(tls_fail(&format!(
                     "client certificate is not valid for {}",
@@ -1005,11 +961,7 @@ fn label_bytes_str(label: &str) -> &str {
 }
 
 fn hex_prefix(hash: &[u8; 32]) -> String {
-    hash[..4]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>()
-        + "…"
+    hash[..4].iter().map(|b| format!("{b:02x}")).collect::<String>() + "…"
 }
 
 impl TcpTransport {
@@ -1063,16 +1015,10 @@ impl TcpTransport {
                     connected[peer] = true;
                     ios[peer] = Some(io);
                 }
-                Err(e)
-                    if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted =>
-                {
+                Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {
                     if Instant::now() >= deadline {
-                        let missing: Vec<usize> =
-                            (id + 1..endpoints).filter(|&j| !connected[j]).collect();
-                        let others = missing[1..]
-                            .iter()
-                            .map(|j| format!("party {j}"))
-                            .collect::<Vec<_>>();
+                        let missing: Vec<usize> = (id + 1..endpoints).filter(|&j| !connected[j]).collect();
+                        let others = missing[1..].iter().map(|j| format!("party {j}")).collect::<Vec<_>>();
                         let also = if others.is_empty() {
                             String::new()
                         } else {
@@ -1095,14 +1041,12 @@ impl TcpTransport {
         for (peer, io) in ios.into_iter().enumerate() {
             links.push(match io {
                 None => None,
-                Some(io) => Some(
-                    spawn_link(id, peer, io, opts.max_frame_words, &counters).map_err(|e| {
-                        setup.fail(
-                            format!("party {peer}"),
-                            format!("cannot start link threads: {}", io_detail(&e)),
-                        )
-                    })?,
-                ),
+                Some(io) => Some(spawn_link(id, peer, io, opts.max_frame_words, &counters).map_err(|e| {
+                    setup.fail(
+                        format!("party {peer}"),
+                        format!("cannot start link threads: {}", io_detail(&e)),
+                    )
+                })?),
             });
         }
         Ok(TcpTransport {
@@ -1134,8 +1078,7 @@ impl TcpTransport {
         let deadline = Instant::now() + self.timeout;
         loop {
             let idle = self.links.iter().flatten().all(|l| {
-                l.writer.flushed.load(Ordering::Acquire) >= l.queued
-                    || l.writer.failed.load(Ordering::Acquire)
+                l.writer.flushed.load(Ordering::Acquire) >= l.queued || l.writer.failed.load(Ordering::Acquire)
             });
             if idle || Instant::now() >= deadline {
                 return;
@@ -1323,9 +1266,7 @@ mod tests {
     use std::thread;
 
     fn listeners(n: usize) -> (Vec<TcpListener>, Vec<SocketAddr>) {
-        let ls: Vec<TcpListener> = (0..n)
-            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-            .collect();
+        let ls: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").unwrap()).collect();
         let addrs = ls.iter().map(|l| l.local_addr().unwrap()).collect();
         (ls, addrs)
     }
@@ -1447,10 +1388,7 @@ mod tests {
         let opts = base_opts();
         let results = exchange(mesh(3, &opts), 16 << 20);
         for (sent, framing, handshake) in results {
-            assert_eq!(
-                handshake,
-                2 * plain_handshake_bytes_per_link(&opts.config_label)
-            );
+            assert_eq!(handshake, 2 * plain_handshake_bytes_per_link(&opts.config_label));
             assert_eq!(
                 framing,
                 8 * sent + handshake,
@@ -1462,10 +1400,7 @@ mod tests {
     #[test]
     fn three_endpoints_exchange_large_messages_over_tls() {
         let results = exchange(
-            mesh_with(tls_opts(3))
-                .into_iter()
-                .map(|r| r.unwrap())
-                .collect(),
+            mesh_with(tls_opts(3)).into_iter().map(|r| r.unwrap()).collect(),
             16 << 20,
         );
         for (sent, framing, handshake) in results {
@@ -1490,10 +1425,7 @@ mod tests {
         let mut ts = mesh(2, &opts);
         let mut b = ts.pop().unwrap();
         let mut a = ts.pop().unwrap();
-        assert_eq!(
-            a.framing_bytes(),
-            plain_handshake_bytes_per_link(&opts.config_label)
-        );
+        assert_eq!(a.framing_bytes(), plain_handshake_bytes_per_link(&opts.config_label));
         for k in 0..10 {
             a.send(1, Arc::new(vec![k; k as usize])).unwrap();
         }
@@ -1549,10 +1481,7 @@ mod tests {
             config_label: "other job".to_string(),
             ..base_opts()
         };
-        let errs = expect_both_fail(
-            mesh_with(vec![base_opts(), other]),
-            &["configuration hash differs"],
-        );
+        let errs = expect_both_fail(mesh_with(vec![base_opts(), other]), &["configuration hash differs"]);
         assert!(
             errs[0].contains("\"test\"") && errs[0].contains("\"other job\""),
             "{}",
@@ -1576,10 +1505,7 @@ mod tests {
             thread::spawn(move || TcpTransport::establish(0, l0, &addrs, &base_opts()))
         };
         let b = thread::spawn(move || TcpTransport::establish(1, l1, &addrs, &base_opts()));
-        let errs = expect_both_fail(
-            vec![a.join().unwrap(), b.join().unwrap()],
-            &["endpoint count differs"],
-        );
+        let errs = expect_both_fail(vec![a.join().unwrap(), b.join().unwrap()], &["endpoint count differs"]);
         assert_eq!(
             errs[0],
             "party 0: link to party 1: endpoint count differs (ours 2, theirs 3)"
@@ -1604,11 +1530,7 @@ mod tests {
             .into_iter()
             .enumerate()
             .map(|(id, l)| {
-                let a = if id == 2 {
-                    swapped.clone()
-                } else {
-                    addrs.clone()
-                };
+                let a = if id == 2 { swapped.clone() } else { addrs.clone() };
                 let o = opts.clone();
                 thread::spawn(move || {
                     let start = Instant::now();
@@ -1624,9 +1546,7 @@ mod tests {
         );
         assert_eq!(
             res[1].0.as_deref(),
-            Some(
-                "party 1: link to party 2: party id: party 2 dialled party 0, but this is party 1"
-            )
+            Some("party 1: link to party 2: party id: party 2 dialled party 0, but this is party 1")
         );
         assert!(
             res[1].1 < Duration::from_secs(1) && res[2].1 < Duration::from_secs(1),
@@ -1644,10 +1564,7 @@ mod tests {
         let mut opts = tls_opts(2);
         opts[1].tls = None;
         let errs = expect_both_fail(mesh_with(opts), &["tls differs"]);
-        assert_eq!(
-            errs[0],
-            "party 0: link to party 1: tls differs (ours on, theirs off)"
-        );
+        assert_eq!(errs[0], "party 0: link to party 1: tls differs (ours on, theirs off)");
     }
 
     #[test]
@@ -1668,8 +1585,7 @@ mod tests {
             } else {
                 vec![opts.clone(); 2]
             };
-            let mut ts: Vec<TcpTransport> =
-                mesh_with(opts).into_iter().map(|r| r.unwrap()).collect();
+            let mut ts: Vec<TcpTransport> = mesh_with(opts).into_iter().map(|r| r.unwrap()).collect();
             let b = ts.pop().unwrap();
             let mut a = ts.pop().unwrap();
 
@@ -1690,15 +1606,8 @@ mod tests {
             });
             let start = Instant::now();
             let err = a.recv(1).unwrap_err().to_string();
-            assert!(
-                start.elapsed() < Duration::from_secs(2),
-                "{:?}",
-                start.elapsed()
-            );
-            assert_eq!(
-                err, "party 0: link to party 1: connection closed",
-                "tls {tls}"
-            );
+            assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+            assert_eq!(err, "party 0: link to party 1: connection closed", "tls {tls}");
             // The failure is sticky, and sending eventually fails too.
             assert!(a.recv(1).is_err());
             crash.join().unwrap();
@@ -1772,10 +1681,7 @@ mod tests {
                 [&4u64.to_le_bytes()[..], &[1, 2, 3]].concat(),
                 "bad frame: stream ended inside a frame of 4 words",
             ),
-            (
-                vec![1, 2, 3],
-                "bad frame: stream ended inside a frame header",
-            ),
+            (vec![1, 2, 3], "bad frame: stream ended inside a frame header"),
         ];
         for (garbage, wanted) in cases {
             let (mut ls, addrs) = listeners(2);
@@ -1804,10 +1710,7 @@ mod tests {
                 .err()
                 .unwrap()
                 .to_string();
-            assert!(
-                err.starts_with("party 0: link to endpoint at 127.0.0.1:"),
-                "{err}"
-            );
+            assert!(err.starts_with("party 0: link to endpoint at 127.0.0.1:"), "{err}");
             assert!(start.elapsed() < Duration::from_secs(2));
             stray.join().unwrap();
         }
@@ -1830,11 +1733,7 @@ mod tests {
         tls1.key = stranger.key;
         let start = Instant::now();
         let errs = establish_errors(opts);
-        assert!(
-            start.elapsed() < Duration::from_secs(3),
-            "{:?}",
-            start.elapsed()
-        );
+        assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
         let e0 = errs[0].as_deref().expect("party 0 must refuse party 1");
         assert!(
             e0.starts_with("party 0: link to party 1: tls: invalid peer certificate"),
@@ -1885,9 +1784,7 @@ mod tests {
         );
         let e1 = errs[1].as_deref().expect("party 1 must fail too");
         assert!(
-            e1.contains(
-                "connection closed during the handshake (the peer may have refused our certificate)"
-            ),
+            e1.contains("connection closed during the handshake (the peer may have refused our certificate)"),
             "{e1}"
         );
 
@@ -1950,19 +1847,8 @@ mod tests {
         let mut ts = mesh(2, &base_opts());
         assert!(ts[0].send(0, Arc::new(vec![])).is_err());
         assert!(ts[0].send(5, Arc::new(vec![])).is_err());
-        assert!(
-            ts[0]
-                .recv(0)
-                .unwrap_err()
-                .to_string()
-                .contains("no such link")
-        );
-        let single = TcpTransport::establish(
-            0,
-            TcpListener::bind("127.0.0.1:0").unwrap(),
-            &[],
-            &base_opts(),
-        );
+        assert!(ts[0].recv(0).unwrap_err().to_string().contains("no such link"));
+        let single = TcpTransport::establish(0, TcpListener::bind("127.0.0.1:0").unwrap(), &[], &base_opts());
         assert!(single.is_err());
     }
 
@@ -1971,13 +1857,8 @@ mod tests {
     fn throughput_of_a_128_mib_message() {
         let words = 16 << 20;
         for tls in [false, true] {
-            let opts = if tls {
-                tls_opts(2)
-            } else {
-                vec![base_opts(); 2]
-            };
-            let mut ts: Vec<TcpTransport> =
-                mesh_with(opts).into_iter().map(|r| r.unwrap()).collect();
+            let opts = if tls { tls_opts(2) } else { vec![base_opts(); 2] };
+            let mut ts: Vec<TcpTransport> = mesh_with(opts).into_iter().map(|r| r.unwrap()).collect();
             let msg = Arc::new(big_payload(0, words));
             let mut best = f64::MAX;
             for _ in 0..3 {

@@ -9,10 +9,10 @@
 use super::graph::{Const, DType, Graph, Node, Op};
 use super::plain;
 use super::tensor::F32Tensor;
-use crate::ring::RingTensor;
-use std::sync::Arc;
 use crate::error::{Error, Result};
+use crate::ring::RingTensor;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A value flowing through the graph.
 #[derive(Clone, Debug)]
@@ -53,7 +53,10 @@ pub trait Backend {
 
 /// Errors of a node, with its name and op type prefixed.
 pub fn node_error(node: &Node, detail: impl std::fmt::Display) -> Error {
-    Error::invalid(format!("node \"{}\" ({})", node.name, node.op.onnx_name()), detail.to_string())
+    Error::invalid(
+        format!("node \"{}\" ({})", node.name, node.op.onnx_name()),
+        detail.to_string(),
+    )
 }
 
 /// Runs `graph` with the given input values (by graph input order); `params` replaces
@@ -65,7 +68,10 @@ pub fn run<B: Backend>(
     params: HashMap<String, Value<B::T>>,
 ) -> Result<Vec<Value<B::T>>> {
     if inputs.len() != graph.inputs.len() {
-        return Err(Error::invalid("model", format!("expects {} inputs, got {}", graph.inputs.len(), inputs.len())));
+        return Err(Error::invalid(
+            "model",
+            format!("expects {} inputs, got {}", graph.inputs.len(), inputs.len()),
+        ));
     }
     let mut env: HashMap<&str, Value<B::T>> = HashMap::new();
     for (info, v) in graph.inputs.iter().zip(inputs) {
@@ -93,7 +99,9 @@ pub fn run<B: Backend>(
                 args.push(None);
                 continue;
             }
-            let v = env.get(name.as_str()).ok_or_else(|| node_error(node, format!("input \"{name}\" is not defined")))?;
+            let v = env
+                .get(name.as_str())
+                .ok_or_else(|| node_error(node, format!("input \"{name}\" is not defined")))?;
             args.push(Some(v));
         }
         let all_public = args.iter().all(|a| !matches!(a, Some(Value::Data(_))));
@@ -104,7 +112,10 @@ pub fn run<B: Backend>(
             backend.eval(node, &args)?
         };
         if outs.len() < node.outputs.len() {
-            return Err(node_error(node, format!("produced {} outputs, expected {}", outs.len(), node.outputs.len())));
+            return Err(node_error(
+                node,
+                format!("produced {} outputs, expected {}", outs.len(), node.outputs.len()),
+            ));
         }
         for (name, v) in node.outputs.iter().zip(outs) {
             env.insert(name.as_str(), v);
@@ -118,7 +129,10 @@ pub fn run<B: Backend>(
     graph
         .outputs
         .iter()
-        .map(|o| env.remove(o.as_str()).ok_or_else(|| Error::invalid("model", format!("output \"{o}\" was not produced"))))
+        .map(|o| {
+            env.remove(o.as_str())
+                .ok_or_else(|| Error::invalid("model", format!("output \"{o}\" was not produced")))
+        })
         .collect()
 }
 
@@ -129,7 +143,9 @@ pub fn token_inputs(graph: &Graph) -> HashMap<String, usize> {
     let mut out = HashMap::new();
     for node in &graph.nodes {
         if let Op::Gather { axis } = node.op {
-            let (Some(table), Some(ids)) = (node.inputs.first(), node.inputs.get(1)) else { continue };
+            let (Some(table), Some(ids)) = (node.inputs.first(), node.inputs.get(1)) else {
+                continue;
+            };
             let is_int_input = graph.inputs.iter().any(|i| &i.name == ids && i.dtype == DType::I64);
             if let (true, Some(t)) = (is_int_input, graph.initializers.get(table)) {
                 let ax = if axis < 0 { axis + t.shape().len() as i64 } else { axis };

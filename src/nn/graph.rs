@@ -48,13 +48,25 @@ pub struct ValueInfo {
 pub enum Op {
     // ----- linear algebra -----
     /// Y = alpha·op(A)·op(B) + beta·C (C optional, broadcast).
-    Gemm { alpha: f32, beta: f32, trans_a: bool, trans_b: bool },
+    Gemm {
+        alpha: f32,
+        beta: f32,
+        trans_a: bool,
+        trans_b: bool,
+    },
     /// numpy-style matmul (batched, broadcasting).
     MatMul,
     /// Convolution: inputs X, W, optional B.
-    Conv { strides: Vec<usize>, pads: Vec<usize>, dilations: Vec<usize>, group: usize },
+    Conv {
+        strides: Vec<usize>,
+        pads: Vec<usize>,
+        dilations: Vec<usize>,
+        group: usize,
+    },
     /// Inference batch normalisation: inputs X, scale, B, mean, var.
-    BatchNormalization { epsilon: f32 },
+    BatchNormalization {
+        epsilon: f32,
+    },
     // ----- elementwise (numpy broadcasting for binary ops) -----
     Add,
     Sub,
@@ -71,40 +83,80 @@ pub enum Op {
     Tanh,
     Erf,
     /// GELU; `tanh` selects the tanh approximation.
-    Gelu { tanh: bool },
+    Gelu {
+        tanh: bool,
+    },
     // ----- reductions and normalisation -----
-    Softmax { axis: i64 },
-    LogSoftmax { axis: i64 },
+    Softmax {
+        axis: i64,
+    },
+    LogSoftmax {
+        axis: i64,
+    },
     /// LayerNormalization over axes `axis..`: inputs X, scale, optional B.
-    LayerNormalization { axis: i64, epsilon: f32 },
-    ReduceMean { axes: Vec<i64>, keepdims: bool },
-    ReduceSum { axes: Vec<i64>, keepdims: bool },
+    LayerNormalization {
+        axis: i64,
+        epsilon: f32,
+    },
+    ReduceMean {
+        axes: Vec<i64>,
+        keepdims: bool,
+    },
+    ReduceSum {
+        axes: Vec<i64>,
+        keepdims: bool,
+    },
     // ----- pooling -----
-    MaxPool { kernel: Vec<usize>, strides: Vec<usize>, pads: Vec<usize>, ceil_mode: bool },
-    AveragePool { kernel: Vec<usize>, strides: Vec<usize>, pads: Vec<usize>, ceil_mode: bool, count_include_pad: bool },
+    MaxPool {
+        kernel: Vec<usize>,
+        strides: Vec<usize>,
+        pads: Vec<usize>,
+        ceil_mode: bool,
+    },
+    AveragePool {
+        kernel: Vec<usize>,
+        strides: Vec<usize>,
+        pads: Vec<usize>,
+        ceil_mode: bool,
+        count_include_pad: bool,
+    },
     GlobalAveragePool,
     // ----- shape and data movement (local on shares) -----
-    Flatten { axis: i64 },
+    Flatten {
+        axis: i64,
+    },
     /// Target shape from the second input (a public I64 value; 0 copies, −1 infers).
     Reshape,
-    Transpose { perm: Vec<usize> },
-    Concat { axis: i64 },
+    Transpose {
+        perm: Vec<usize>,
+    },
+    Concat {
+        axis: i64,
+    },
     /// Axes from the attribute (opset < 13) or the second input.
-    Unsqueeze { axes: Vec<i64> },
-    Squeeze { axes: Vec<i64> },
+    Unsqueeze {
+        axes: Vec<i64>,
+    },
+    Squeeze {
+        axes: Vec<i64>,
+    },
     /// starts, ends, axes, steps from inputs 1..5 (public I64).
     Slice,
     /// Constant-mode pad: pads from input 1, value from input 2 (optional).
     Pad,
     /// Gather along `axis` with indices from input 1 (public, or private token ids for embedding).
-    Gather { axis: i64 },
+    Gather {
+        axis: i64,
+    },
     Identity,
     /// Identity at inference.
     Dropout,
     /// The shape of input 0, as a public I64 vector.
     Shape,
     /// Element type conversion (a no-op on shares; converts public constants).
-    Cast { to: DType },
+    Cast {
+        to: DType,
+    },
     /// A constant value (usually folded away at import).
     Constant(Const),
 }

@@ -7,7 +7,7 @@
 //! them in plaintext before sharing (preprocessing stays on the data owner's side), so the ids stay
 //! private and each lookup is a product with the embedding table.
 
-use super::exec::{run, token_inputs, Value};
+use super::exec::{Value, run, token_inputs};
 use super::graph::{Const, Graph};
 use super::plain::PlainBackend;
 use super::private::PrivateBackend;
@@ -41,7 +41,10 @@ impl Input {
     pub fn to_const(&self) -> Const {
         match self {
             Input::F32(t) => Const::F32(t.clone()),
-            Input::Ids { shape, data } => Const::I64 { shape: shape.clone(), data: data.clone() },
+            Input::Ids { shape, data } => Const::I64 {
+                shape: shape.clone(),
+                data: data.clone(),
+            },
         }
     }
 }
@@ -75,7 +78,10 @@ fn one_hot(shape: &[usize], ids: &[i64], vocab: usize) -> Result<F32Tensor> {
     let mut data = vec![0.0f32; ids.len() * vocab];
     for (i, &id) in ids.iter().enumerate() {
         if id < 0 || id as usize >= vocab {
-            return Err(Error::invalid("input", format!("token id {id} is outside the vocabulary of {vocab}")));
+            return Err(Error::invalid(
+                "input",
+                format!("token id {id} is outside the vocabulary of {vocab}"),
+            ));
         }
         data[i * vocab + id as usize] = 1.0;
     }
@@ -117,16 +123,28 @@ impl Job for InferJob<'_> {
         };
         // The data owner's input: reals, or one-hot encoded token ids.
         let tokens = token_inputs(self.graph);
-        let input_name = &self.graph.inputs.first().ok_or_else(|| Error::invalid("model", "has no input"))?.name;
+        let input_name = &self
+            .graph
+            .inputs
+            .first()
+            .ok_or_else(|| Error::invalid("model", "has no input"))?
+            .name;
         let plain_input = match (self.input, tokens.get(input_name)) {
             (Input::F32(t), _) => t.clone(),
             (Input::Ids { shape, data }, Some(&vocab)) => one_hot(shape, data, vocab)?,
             (Input::Ids { .. }, None) => {
-                return Err(Error::invalid("input", "integer input, but the model does not use it as token ids of an embedding"));
+                return Err(Error::invalid(
+                    "input",
+                    "integer input, but the model does not use it as token ids of an embedding",
+                ));
             }
         };
         let mine = p.id() == data_owner;
-        let x = p.share(data_owner, if mine { Some(enc(&plain_input)?) } else { None }.as_ref(), plain_input.shape())?;
+        let x = p.share(
+            data_owner,
+            if mine { Some(enc(&plain_input)?) } else { None }.as_ref(),
+            plain_input.shape(),
+        )?;
         // The model owner's weights: every real parameter with more than one element.
         let mut params = HashMap::new();
         if self.weights == WeightPrivacy::Public {
@@ -134,7 +152,13 @@ impl Job for InferJob<'_> {
             for (name, c) in &self.graph.initializers {
                 if let Const::F32(t) = c {
                     if t.data().len() > 1 {
-                        params.insert(name.clone(), Value::Encoded { ring: std::sync::Arc::new(enc(t)?), frac: f });
+                        params.insert(
+                            name.clone(),
+                            Value::Encoded {
+                                ring: std::sync::Arc::new(enc(t)?),
+                                frac: f,
+                            },
+                        );
                     }
                 }
             }
@@ -175,6 +199,10 @@ impl Job for InferJob<'_> {
                 _ => return Err(Error::invalid("model", "the output is not a real tensor")),
             },
         };
-        Ok(InferRun { output, wall, meter: meter.expect("at least one repetition") })
+        Ok(InferRun {
+            output,
+            wall,
+            meter: meter.expect("at least one repetition"),
+        })
     }
 }

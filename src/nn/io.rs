@@ -58,9 +58,7 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>> {
 /// renamed over the target.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = path
-        .file_name()
-        .ok_or_else(|| file_err(path, "not a file path"))?;
+    let name = path.file_name().ok_or_else(|| file_err(path, "not a file path"))?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
     tmp_name.push(format!(
@@ -99,8 +97,7 @@ fn decode<T, const N: usize>(bytes: &[u8], f: impl Fn([u8; N]) -> T) -> Vec<T> {
 pub fn read_npy(path: impl AsRef<Path>) -> Result<NpyArray> {
     let path = path.as_ref();
     let bytes = read_bytes(path)?;
-    let npy = npyz::NpyFile::new(&bytes[..])
-        .map_err(|e| file_err(path, format!("not a valid .npy file: {e}")))?;
+    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| file_err(path, format!("not a valid .npy file: {e}")))?;
     let header = npy.header().clone();
     if header.order() != Order::C {
         return Err(file_err(path, "fortran-order arrays are not supported"));
@@ -109,10 +106,7 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<NpyArray> {
     let ts = match &dtype {
         npyz::DType::Plain(ts) => ts.clone(),
         other => {
-            return Err(file_err(
-                path,
-                format!("unsupported dtype {}", other.descr()),
-            ));
+            return Err(file_err(path, format!("unsupported dtype {}", other.descr())));
         }
     };
     let kind = match (ts.type_char(), ts.size_field(), ts.endianness()) {
@@ -151,10 +145,7 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<NpyArray> {
         ));
     }
     Ok(match kind {
-        'f' => NpyArray::F32(F32Tensor::from_vec(
-            &shape,
-            decode(body, f32::from_le_bytes),
-        )?),
+        'f' => NpyArray::F32(F32Tensor::from_vec(&shape, decode(body, f32::from_le_bytes))?),
         'd' => NpyArray::F32(F32Tensor::from_vec(
             &shape,
             decode(body, |b| f64::from_le_bytes(b) as f32),
@@ -170,11 +161,7 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<NpyArray> {
     })
 }
 
-fn npy_bytes<T: npyz::AutoSerialize + Copy>(
-    path: &Path,
-    shape: &[usize],
-    data: &[T],
-) -> Result<Vec<u8>> {
+fn npy_bytes<T: npyz::AutoSerialize + Copy>(path: &Path, shape: &[usize], data: &[T]) -> Result<Vec<u8>> {
     let shape: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
     let mut buf = Vec::new();
     let result = (|| {
@@ -230,8 +217,8 @@ fn f16_to_f32(h: u16) -> f32 {
 pub fn load_safetensors(path: impl AsRef<Path>) -> Result<BTreeMap<String, F32Tensor>> {
     let path = path.as_ref();
     let bytes = read_bytes(path)?;
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| file_err(path, format!("not a valid safetensors file: {e}")))?;
+    let st =
+        SafeTensors::deserialize(&bytes).map_err(|e| file_err(path, format!("not a valid safetensors file: {e}")))?;
     let mut out = BTreeMap::new();
     for (name, view) in st.iter() {
         let raw = view.data();
@@ -239,40 +226,26 @@ pub fn load_safetensors(path: impl AsRef<Path>) -> Result<BTreeMap<String, F32Te
             Dtype::F32 => decode(raw, f32::from_le_bytes),
             Dtype::F64 => decode(raw, |b| f64::from_le_bytes(b) as f32),
             Dtype::F16 => decode(raw, |b| f16_to_f32(u16::from_le_bytes(b))),
-            Dtype::BF16 => decode(raw, |b| {
-                f32::from_bits((u16::from_le_bytes(b) as u32) << 16)
-            }),
+            Dtype::BF16 => decode(raw, |b| f32::from_bits((u16::from_le_bytes(b) as u32) << 16)),
             other => {
                 return Err(file_err(
                     path,
-                    format!(
-                        "tensor {name}: unsupported dtype {other:?} (want F32, F64, F16 or BF16)"
-                    ),
+                    format!("tensor {name}: unsupported dtype {other:?} (want F32, F64, F16 or BF16)"),
                 ));
             }
         };
-        let t = F32Tensor::from_vec(view.shape(), data)
-            .map_err(|e| file_err(path, format!("tensor {name}: {e}")))?;
+        let t = F32Tensor::from_vec(view.shape(), data).map_err(|e| file_err(path, format!("tensor {name}: {e}")))?;
         out.insert(name.to_string(), t);
     }
     Ok(out)
 }
 
 /// Saves `tensors` as float32 entries of a safetensors file (atomically).
-pub fn save_safetensors(
-    path: impl AsRef<Path>,
-    tensors: &BTreeMap<String, F32Tensor>,
-) -> Result<()> {
+pub fn save_safetensors(path: impl AsRef<Path>, tensors: &BTreeMap<String, F32Tensor>) -> Result<()> {
     let path = path.as_ref();
     let raw: Vec<(&String, &F32Tensor, Vec<u8>)> = tensors
         .iter()
-        .map(|(name, t)| {
-            (
-                name,
-                t,
-                t.data().iter().flat_map(|x| x.to_le_bytes()).collect(),
-            )
-        })
+        .map(|(name, t)| (name, t, t.data().iter().flat_map(|x| x.to_le_bytes()).collect()))
         .collect();
     let mut views = Vec::with_capacity(raw.len());
     for (name, t, bytes) in &raw {
@@ -280,8 +253,7 @@ pub fn save_safetensors(
             .map_err(|e| file_err(path, format!("tensor {name}: {e}")))?;
         views.push((name.as_str(), v));
     }
-    let bytes = safetensors::serialize(views, None)
-        .map_err(|e| file_err(path, format!("cannot serialise: {e}")))?;
+    let bytes = safetensors::serialize(views, None).map_err(|e| file_err(path, format!("cannot serialise: {e}")))?;
     write_atomic(path, &bytes)
 }
 
@@ -307,21 +279,13 @@ mod tests {
         let n = shape.iter().product();
         F32Tensor::from_vec(
             shape,
-            (0..n)
-                .map(|_| (r.next_u32() >> 8) as f32 / 65536.0 - 128.0)
-                .collect(),
+            (0..n).map(|_| (r.next_u32() >> 8) as f32 / 65536.0 - 128.0).collect(),
         )
         .unwrap()
     }
 
     /// Writes an arbitrary npy file with npyz (for dtypes the module does not write itself).
-    fn write_raw<T: npyz::Serialize + Copy>(
-        path: &Path,
-        dtype: &str,
-        order: Order,
-        shape: &[u64],
-        data: &[T],
-    ) {
+    fn write_raw<T: npyz::Serialize + Copy>(path: &Path, dtype: &str, order: Order, shape: &[u64], data: &[T]) {
         let mut buf = Vec::new();
         let mut w = npyz::WriteOptions::<T>::new()
             .dtype(npyz::DType::Plain(dtype.parse().unwrap()))
@@ -430,14 +394,8 @@ mod tests {
                 "bigendian.npy",
                 Box::new(|p| write_raw(p, ">f4", Order::C, &[2], &[1f32, 2.])),
             ),
-            (
-                "u1.npy",
-                Box::new(|p| write_raw(p, "|u1", Order::C, &[2], &[1u8, 2])),
-            ),
-            (
-                "i2.npy",
-                Box::new(|p| write_raw(p, "<i2", Order::C, &[2], &[1i16, 2])),
-            ),
+            ("u1.npy", Box::new(|p| write_raw(p, "|u1", Order::C, &[2], &[1u8, 2]))),
+            ("i2.npy", Box::new(|p| write_raw(p, "<i2", Order::C, &[2], &[1i16, 2]))),
             (
                 "garbage.npy",
                 Box::new(|p| std::fs::write(p, b"this is not an npy file at all").unwrap()),
@@ -470,10 +428,7 @@ mod tests {
         let missing = dir.join("missing.npy");
         one_line_naming(&read_npy(&missing).unwrap_err(), &missing);
         let bad_dir = dir.join("no/such/dir/x.npy");
-        one_line_naming(
-            &write_npy_f32(&bad_dir, &F32Tensor::scalar(1.0)).unwrap_err(),
-            &bad_dir,
-        );
+        one_line_naming(&write_npy_f32(&bad_dir, &F32Tensor::scalar(1.0)).unwrap_err(), &bad_dir);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -511,18 +466,13 @@ mod tests {
             f32::INFINITY,
             -0.0,
         ];
-        let f16_bits: [u16; 8] = [
-            0x3c00, 0xc100, 0x0000, 0x7bff, 0x0400, 0x0001, 0x7c00, 0x8000,
-        ];
+        let f16_bits: [u16; 8] = [0x3c00, 0xc100, 0x0000, 0x7bff, 0x0400, 0x0001, 0x7c00, 0x8000];
         let f16: Vec<u8> = f16_bits.iter().flat_map(|b| b.to_le_bytes()).collect();
         let bf16: Vec<u8> = vals
             .iter()
             .flat_map(|v| ((v.to_bits() >> 16) as u16).to_le_bytes())
             .collect();
-        let f64b: Vec<u8> = vals
-            .iter()
-            .flat_map(|&v| (v as f64).to_le_bytes())
-            .collect();
+        let f64b: Vec<u8> = vals.iter().flat_map(|&v| (v as f64).to_le_bytes()).collect();
         let views = vec![
             ("h", TensorView::new(Dtype::F16, vec![2, 4], &f16).unwrap()),
             ("b", TensorView::new(Dtype::BF16, vec![8], &bf16).unwrap()),

@@ -3,14 +3,14 @@
 //!
 //! May import every layer below (`ring`, `net`, `protocol`, `func`).
 
+pub mod exec;
 pub mod graph;
+pub mod infer;
 pub mod io;
 pub mod onnx;
-pub mod tensor;
-pub mod exec;
-pub mod infer;
 pub mod passes;
 pub mod plain;
 pub mod private;
+pub mod tensor;
 pub mod weights;
 pub mod zoo;

@@ -18,7 +18,10 @@ pub fn fold_batch_norm(graph: &mut Graph) -> Result<usize> {
         };
         let bn = graph.nodes[i].clone();
         let x = &bn.inputs[0];
-        let producer = graph.nodes.iter().position(|n| n.outputs.len() == 1 && &n.outputs[0] == x && matches!(n.op, Op::Conv { .. }));
+        let producer = graph
+            .nodes
+            .iter()
+            .position(|n| n.outputs.len() == 1 && &n.outputs[0] == x && matches!(n.op, Op::Conv { .. }));
         let readers = graph.nodes.iter().filter(|n| n.inputs.contains(x)).count();
         let params: Option<Vec<&F32Tensor>> = bn.inputs[1..5]
             .iter()
@@ -49,11 +52,17 @@ pub fn fold_batch_norm(graph: &mut Graph) -> Result<usize> {
             Some(Const::F32(b)) => b.data().to_vec(),
             _ => vec![0.0; c],
         };
-        let bd: Vec<f32> = (0..c).map(|o| (b_old[o] - mean.data()[o]) * s[o] + beta.data()[o]).collect();
+        let bd: Vec<f32> = (0..c)
+            .map(|o| (b_old[o] - mean.data()[o]) * s[o] + beta.data()[o])
+            .collect();
         let wname = format!("{}.folded_weight", bn.name);
         let bname = format!("{}.folded_bias", bn.name);
-        graph.initializers.insert(wname.clone(), Const::F32(F32Tensor::from_vec(w.shape(), wd)?));
-        graph.initializers.insert(bname.clone(), Const::F32(F32Tensor::from_vec(&[c], bd)?));
+        graph
+            .initializers
+            .insert(wname.clone(), Const::F32(F32Tensor::from_vec(w.shape(), wd)?));
+        graph
+            .initializers
+            .insert(bname.clone(), Const::F32(F32Tensor::from_vec(&[c], bd)?));
         let node = &mut graph.nodes[j];
         node.inputs = vec![node.inputs[0].clone(), wname, bname];
         node.outputs = bn.outputs.clone();

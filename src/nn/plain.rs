@@ -1,7 +1,7 @@
 //! Plaintext evaluation of graph nodes on float32 (and small integer) tensors: the reference
 //! backend, and the evaluator of public values inside private models.
 
-use super::exec::{node_error, Backend, Value};
+use super::exec::{Backend, Value, node_error};
 use super::graph::{Const, DType, Node, Op};
 use super::tensor::F32Tensor;
 use crate::error::Result;
@@ -47,7 +47,10 @@ fn to_f32(c: &Const) -> Result<F32Tensor> {
 }
 
 fn to_i64(t: &F32Tensor) -> Const {
-    Const::I64 { shape: t.shape().to_vec(), data: t.data().iter().map(|&v| v.round() as i64).collect() }
+    Const::I64 {
+        shape: t.shape().to_vec(),
+        data: t.data().iter().map(|&v| v.round() as i64).collect(),
+    }
 }
 
 /// The integers of a public value (shapes, axes, indices).
@@ -61,32 +64,70 @@ pub fn ints(c: &Const) -> Vec<i64> {
 /// Evaluates one node on public values.
 pub fn eval(node: &Node, inputs: &[Option<Const>]) -> Result<Vec<Const>> {
     let arg = |k: usize| -> Result<&Const> {
-        inputs.get(k).and_then(Option::as_ref).ok_or_else(|| node_error(node, format!("missing input {k}")))
+        inputs
+            .get(k)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| node_error(node, format!("missing input {k}")))
     };
     let f = |k: usize| -> Result<F32Tensor> { to_f32(arg(k)?) };
-    let opt = |k: usize| -> Result<Option<F32Tensor>> { inputs.get(k).and_then(Option::as_ref).map(to_f32).transpose() };
+    let opt =
+        |k: usize| -> Result<Option<F32Tensor>> { inputs.get(k).and_then(Option::as_ref).map(to_f32).transpose() };
     // Integer-in, integer-out for the ops that move or combine shape vectors.
     let all_int = inputs.iter().flatten().all(|c| matches!(c, Const::I64 { .. }));
     let wrap = |t: F32Tensor| -> Vec<Const> { vec![if all_int { to_i64(&t) } else { Const::F32(t) }] };
     let e = |r: Result<F32Tensor>| r.map_err(|err| node_error(node, err));
     let out = match &node.op {
-        Op::Gemm { alpha, beta, trans_a, trans_b } => {
+        Op::Gemm {
+            alpha,
+            beta,
+            trans_a,
+            trans_b,
+        } => {
             let c = opt(2)?;
-            vec![Const::F32(e(f(0)?.gemm(&f(1)?, c.as_ref(), *alpha, *beta, *trans_a, *trans_b))?)]
+            vec![Const::F32(e(f(0)?.gemm(
+                &f(1)?,
+                c.as_ref(),
+                *alpha,
+                *beta,
+                *trans_a,
+                *trans_b,
+            ))?)]
         }
         Op::MatMul => vec![Const::F32(e(f(0)?.matmul(&f(1)?))?)],
-        Op::Conv { strides, pads, dilations, group } => {
+        Op::Conv {
+            strides,
+            pads,
+            dilations,
+            group,
+        } => {
             let b = opt(2)?;
-            vec![Const::F32(e(f(0)?.conv(&f(1)?, b.as_ref(), strides, pads, dilations, *group))?)]
+            vec![Const::F32(e(f(0)?.conv(
+                &f(1)?,
+                b.as_ref(),
+                strides,
+                pads,
+                dilations,
+                *group,
+            ))?)]
         }
-        Op::BatchNormalization { epsilon } => vec![Const::F32(e(f(0)?.batch_norm(&f(1)?, &f(2)?, &f(3)?, &f(4)?, *epsilon))?)],
+        Op::BatchNormalization { epsilon } => vec![Const::F32(e(f(0)?.batch_norm(
+            &f(1)?,
+            &f(2)?,
+            &f(3)?,
+            &f(4)?,
+            *epsilon,
+        ))?)],
         Op::Add => wrap(e(f(0)?.add(&f(1)?))?),
         Op::Sub => wrap(e(f(0)?.sub(&f(1)?))?),
         Op::Mul => wrap(e(f(0)?.mul(&f(1)?))?),
         Op::Div => {
             let q = e(f(0)?.div(&f(1)?))?;
             // Integer division truncates, as ONNX does for integer tensors.
-            if all_int { vec![to_i64(&q.map(f32::trunc))] } else { vec![Const::F32(q)] }
+            if all_int {
+                vec![to_i64(&q.map(f32::trunc))]
+            } else {
+                vec![Const::F32(q)]
+            }
         }
         Op::Pow => vec![Const::F32(e(f(0)?.pow(&f(1)?))?)],
         Op::Neg => wrap(f(0)?.neg()),
@@ -111,16 +152,37 @@ pub fn eval(node: &Node, inputs: &[Option<Const>]) -> Result<Vec<Const>> {
         }
         Op::ReduceMean { axes, keepdims } => vec![Const::F32(e(f(0)?.reduce_mean(axes, *keepdims))?)],
         Op::ReduceSum { axes, keepdims } => wrap(e(f(0)?.reduce_sum(axes, *keepdims))?),
-        Op::MaxPool { kernel, strides, pads, ceil_mode } => vec![Const::F32(e(f(0)?.max_pool(kernel, strides, pads, *ceil_mode))?)],
-        Op::AveragePool { kernel, strides, pads, ceil_mode, count_include_pad } => {
-            vec![Const::F32(e(f(0)?.avg_pool(kernel, strides, pads, *ceil_mode, *count_include_pad))?)]
+        Op::MaxPool {
+            kernel,
+            strides,
+            pads,
+            ceil_mode,
+        } => vec![Const::F32(e(f(0)?.max_pool(kernel, strides, pads, *ceil_mode))?)],
+        Op::AveragePool {
+            kernel,
+            strides,
+            pads,
+            ceil_mode,
+            count_include_pad,
+        } => {
+            vec![Const::F32(e(f(0)?.avg_pool(
+                kernel,
+                strides,
+                pads,
+                *ceil_mode,
+                *count_include_pad,
+            ))?)]
         }
         Op::GlobalAveragePool => vec![Const::F32(e(f(0)?.global_avg_pool())?)],
         Op::Flatten { axis } => wrap(e(f(0)?.flatten(*axis))?),
         Op::Reshape => wrap(e(f(0)?.reshape(&ints(arg(1)?)))?),
         Op::Transpose { perm } => {
             let x = f(0)?;
-            let perm: Vec<usize> = if perm.is_empty() { (0..x.shape().len()).rev().collect() } else { perm.clone() };
+            let perm: Vec<usize> = if perm.is_empty() {
+                (0..x.shape().len()).rev().collect()
+            } else {
+                perm.clone()
+            };
             wrap(e(x.transpose(&perm))?)
         }
         Op::Concat { axis } => {
@@ -167,7 +229,10 @@ pub fn eval(node: &Node, inputs: &[Option<Const>]) -> Result<Vec<Const>> {
         Op::Identity | Op::Dropout => vec![arg(0)?.clone()],
         Op::Shape => {
             let s = arg(0)?.shape();
-            vec![Const::I64 { shape: vec![s.len()], data: s.iter().map(|&d| d as i64).collect() }]
+            vec![Const::I64 {
+                shape: vec![s.len()],
+                data: s.iter().map(|&d| d as i64).collect(),
+            }]
         }
         Op::Cast { to } => match to {
             DType::F32 => vec![Const::F32(f(0)?)],

@@ -7,14 +7,14 @@
 //! in plaintext on an index tensor and then applied to each share as a gather, so the plaintext
 //! implementation of their semantics is the only one.
 
-use super::exec::{node_error, Backend, Value};
+use super::exec::{Backend, Value, node_error};
 use super::graph::{Const, Node, Op};
 use super::plain;
 use super::tensor::F32Tensor;
 use crate::error::{Error, Result};
 use crate::func::{approx, compare, fixed, pool, reduce};
-use crate::protocol::{fixed_bilinear_many, BilinearOp, Protocol};
-use crate::ring::{encode, numel, Conv1dParams, Conv2dParams, RingTensor};
+use crate::protocol::{BilinearOp, Protocol, fixed_bilinear_many};
+use crate::ring::{Conv1dParams, Conv2dParams, RingTensor, encode, numel};
 
 /// Runs nodes on shares held by one party of protocol `P`.
 pub struct PrivateBackend<'a, P: Protocol> {
@@ -34,7 +34,9 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
     fn ring_of(&self, v: &V<P>) -> Result<std::sync::Arc<RingTensor>> {
         match v {
             Value::Encoded { ring, frac } if *frac == self.p.frac_bits() => Ok(ring.clone()),
-            other => Ok(std::sync::Arc::new(self.enc(&as_f32(&other.public().expect("a public value"))?)?)),
+            other => Ok(std::sync::Arc::new(
+                self.enc(&as_f32(&other.public().expect("a public value"))?)?,
+            )),
         }
     }
 
@@ -140,7 +142,11 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
             _ => {
                 let x = self.broadcast(&self.data(a)?, &out)?;
                 let y = self.broadcast(&self.data(b)?, &out)?;
-                if subtract { self.p.sub(&x, &y) } else { self.p.add(&x, &y) }
+                if subtract {
+                    self.p.sub(&x, &y)
+                } else {
+                    self.p.add(&x, &y)
+                }
             }
         }
     }
@@ -151,7 +157,9 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
         let widen = |this: &Self, v: &V<P>| -> Result<V<P>> {
             Ok(match v {
                 Value::Data(x) => Value::Data(this.broadcast(x, &out)?),
-                other => Value::Public(Const::F32(as_f32(&other.public().expect("public"))?.broadcast_to(&out)?)),
+                other => Value::Public(Const::F32(
+                    as_f32(&other.public().expect("public"))?.broadcast_to(&out)?,
+                )),
             })
         };
         let (a, b) = (widen(self, a)?, widen(self, b)?);
@@ -163,11 +171,22 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
     }
 
     fn conv(&mut self, node: &Node, x: &P::Share, w: &V<P>, bias: Option<&V<P>>) -> Result<P::Share> {
-        let Op::Conv { strides, pads, dilations, group } = &node.op else { unreachable!() };
+        let Op::Conv {
+            strides,
+            pads,
+            dilations,
+            group,
+        } = &node.op
+        else {
+            unreachable!()
+        };
         let xs = self.p.shape(x).to_vec();
         let spatial = xs.len().saturating_sub(2);
         if !(1..=2).contains(&spatial) || pads.len() != 2 * spatial {
-            return Err(node_error(node, format!("only 1-D and 2-D convolutions are supported (input {xs:?})")));
+            return Err(node_error(
+                node,
+                format!("only 1-D and 2-D convolutions are supported (input {xs:?})"),
+            ));
         }
         // Asymmetric padding: pad explicitly, then convolve unpadded.
         let symmetric = (0..spatial).all(|i| pads[i] == pads[i + spatial]);
@@ -189,7 +208,12 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
                 groups: *group,
             })
         } else {
-            BilinearOp::Conv1d(Conv1dParams { stride: strides[0], padding: pad[0], dilation: dilations[0], groups: *group })
+            BilinearOp::Conv1d(Conv1dParams {
+                stride: strides[0],
+                padding: pad[0],
+                dilation: dilations[0],
+                groups: *group,
+            })
         };
         let y = self.product(&Value::Data(x), w, op)?;
         match bias {
@@ -215,7 +239,9 @@ fn as_f32(c: &Const) -> Result<F32Tensor> {
 
 fn reshape_value<P: Protocol>(b: &PrivateBackend<'_, P>, v: &V<P>, shape: &[usize]) -> Result<V<P>> {
     Ok(match v {
-        Value::Public(_) | Value::Encoded { .. } => Value::Public(Const::F32(as_f32(&v.public().expect("public"))?.reshape_exact(shape)?)),
+        Value::Public(_) | Value::Encoded { .. } => {
+            Value::Public(Const::F32(as_f32(&v.public().expect("public"))?.reshape_exact(shape)?))
+        }
         Value::Data(x) => {
             let s = shape.to_vec();
             Value::Data(b.p.linear(x, &|t| t.clone().reshape(&s))?)
@@ -242,7 +268,16 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
 
     fn eval(&mut self, node: &Node, raw_inputs: &[Option<&V<P>>]) -> Result<Vec<V<P>>> {
         // Pre-encoded public values stay encoded for products; other ops see them as plain publics.
-        let keep_encoded = matches!(node.op, Op::MatMul | Op::Gemm { trans_a: false, trans_b: false, .. } | Op::Conv { .. });
+        let keep_encoded = matches!(
+            node.op,
+            Op::MatMul
+                | Op::Gemm {
+                    trans_a: false,
+                    trans_b: false,
+                    ..
+                }
+                | Op::Conv { .. }
+        );
         let inputs: Vec<Option<V<P>>> = raw_inputs
             .iter()
             .map(|v| {
@@ -254,7 +289,10 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
             .collect();
         let inputs = &inputs[..];
         let arg = |k: usize| -> Result<&V<P>> {
-            inputs.get(k).and_then(Option::as_ref).ok_or_else(|| node_error(node, format!("missing input {k}")))
+            inputs
+                .get(k)
+                .and_then(Option::as_ref)
+                .ok_or_else(|| node_error(node, format!("missing input {k}")))
         };
         let first_data = || -> Result<P::Share> {
             match arg(0)? {
@@ -268,14 +306,21 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
                 let y = self.matmul(arg(0)?, arg(1)?)?;
                 one(y)
             }
-            Op::Gemm { alpha, beta, trans_a, trans_b } => {
+            Op::Gemm {
+                alpha,
+                beta,
+                trans_a,
+                trans_b,
+            } => {
                 let t = |this: &Self, v: &V<P>, tr: bool| -> Result<V<P>> {
                     if !tr {
                         return Ok(v.clone());
                     }
                     Ok(match v {
                         Value::Data(x) => Value::Data(this.move_data(x, &|m| m.transpose(&[1, 0]))?),
-                        other => Value::Public(Const::F32(as_f32(&other.public().expect("public"))?.transpose(&[1, 0])?)),
+                        other => Value::Public(Const::F32(
+                            as_f32(&other.public().expect("public"))?.transpose(&[1, 0])?,
+                        )),
                     })
                 };
                 let (a, b) = (t(self, arg(0)?, *trans_a)?, t(self, arg(1)?, *trans_b)?);
@@ -335,7 +380,9 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
                     one(y)
                 }
                 (a, d) => {
-                    let Value::Data(d) = d else { unreachable!("handled above") };
+                    let Value::Data(d) = d else {
+                        unreachable!("handled above")
+                    };
                     let r = approx::reciprocal(self.p, d)?;
                     let y = self.mul_values(a, &Value::Data(r))?;
                     one(y)
@@ -343,7 +390,9 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
             },
             Op::Pow => {
                 let x = first_data()?;
-                let Value::Public(e) = arg(1)? else { return Err(node_error(node, "the exponent must be public")) };
+                let Value::Public(e) = arg(1)? else {
+                    return Err(node_error(node, "the exponent must be public"));
+                };
                 let e = as_f32(e)?;
                 if e.data().len() != 1 {
                     return Err(node_error(node, "the exponent must be a scalar"));
@@ -358,7 +407,10 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
                 } else if e.fract() == 0.0 {
                     approx::pow(self.p, &x, e as i32)?
                 } else {
-                    return Err(node_error(node, format!("exponent {e} is not supported (integers and 0.5 are)")));
+                    return Err(node_error(
+                        node,
+                        format!("exponent {e} is not supported (integers and 0.5 are)"),
+                    ));
                 };
                 one(y)
             }
@@ -406,7 +458,9 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
                 let mut axes: Vec<usize> = if axes.is_empty() {
                     (0..shape.len()).collect()
                 } else {
-                    axes.iter().map(|&a| axis(node, a, shape.len())).collect::<Result<_>>()?
+                    axes.iter()
+                        .map(|&a| axis(node, a, shape.len()))
+                        .collect::<Result<_>>()?
                 };
                 axes.sort_unstable();
                 let count: usize = axes.iter().map(|&a| shape[a]).product();
@@ -420,12 +474,30 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
                 }
                 one(y)
             }
-            Op::MaxPool { kernel, strides, pads, ceil_mode } | Op::AveragePool { kernel, strides, pads, ceil_mode, .. } => {
+            Op::MaxPool {
+                kernel,
+                strides,
+                pads,
+                ceil_mode,
+            }
+            | Op::AveragePool {
+                kernel,
+                strides,
+                pads,
+                ceil_mode,
+                ..
+            } => {
                 let x = first_data()?;
                 let xs = self.p.shape(&x).to_vec();
                 let spatial = kernel.len();
-                if !(1..=2).contains(&spatial) || pads.len() != 2 * spatial || (0..spatial).any(|i| pads[i] != pads[i + spatial]) {
-                    return Err(node_error(node, "only 1-D/2-D pooling with symmetric padding is supported"));
+                if !(1..=2).contains(&spatial)
+                    || pads.len() != 2 * spatial
+                    || (0..spatial).any(|i| pads[i] != pads[i + spatial])
+                {
+                    return Err(node_error(
+                        node,
+                        "only 1-D/2-D pooling with symmetric padding is supported",
+                    ));
                 }
                 // 1-D pooling runs as 2-D with height 1.
                 let (x4, k, s, pd) = if spatial == 1 {
@@ -436,7 +508,9 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
                 };
                 let y = match &node.op {
                     Op::MaxPool { .. } => pool::max_pool2d(self.p, &x4, k, s, pd, *ceil_mode)?,
-                    Op::AveragePool { count_include_pad, .. } => pool::avg_pool2d(self.p, &x4, k, s, pd, *ceil_mode, *count_include_pad)?,
+                    Op::AveragePool { count_include_pad, .. } => {
+                        pool::avg_pool2d(self.p, &x4, k, s, pd, *ceil_mode, *count_include_pad)?
+                    }
                     _ => unreachable!(),
                 };
                 let y = if spatial == 1 {
@@ -454,7 +528,9 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
                 let (n, c) = (xs[0], xs[1]);
                 let mut out = vec![n, c];
                 out.extend(std::iter::repeat_n(1, xs.len() - 2));
-                let s = self.p.linear(&x, &|t| t.clone().reshape(&[n, c, spatial])?.sum_axis(2, false)?.reshape(&out))?;
+                let s = self.p.linear(&x, &|t| {
+                    t.clone().reshape(&[n, c, spatial])?.sum_axis(2, false)?.reshape(&out)
+                })?;
                 one(fixed::mul_const(self.p, &s, 1.0 / spatial as f64)?)
             }
             Op::Gather { axis: a } if matches!(arg(1)?, Value::Data(_)) => {
@@ -467,7 +543,10 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
             }
             Op::Shape => {
                 let s = self.shape(arg(0)?);
-                Ok(vec![Value::Public(Const::I64 { shape: vec![s.len()], data: s.iter().map(|&d| d as i64).collect() })])
+                Ok(vec![Value::Public(Const::I64 {
+                    shape: vec![s.len()],
+                    data: s.iter().map(|&d| d as i64).collect(),
+                })])
             }
             Op::Identity | Op::Dropout | Op::Cast { .. } => Ok(vec![arg(0)?.clone()]),
             Op::Constant(c) => Ok(vec![Value::Public(c.clone())]),
@@ -475,8 +554,10 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
                 // Concatenate shares: each part's data placed by an index map over the stacked parts.
                 let parts: Vec<P::Share> = (0..inputs.len()).map(|k| self.data(arg(k)?)).collect::<Result<_>>()?;
                 let shapes: Vec<Vec<usize>> = parts.iter().map(|x| self.p.shape(x).to_vec()).collect();
-                let flat: Vec<P::Share> =
-                    parts.iter().map(|x| self.p.linear(x, &|t| t.clone().reshape(&[t.len()]))).collect::<Result<_>>()?;
+                let flat: Vec<P::Share> = parts
+                    .iter()
+                    .map(|x| self.p.linear(x, &|t| t.clone().reshape(&[t.len()])))
+                    .collect::<Result<_>>()?;
                 let mut all = flat[0].clone();
                 for f in &flat[1..] {
                     all = self.p.linear2(&all, f, &|a, b| RingTensor::concat(&[a, b], 0))?;
@@ -514,13 +595,18 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
                     .iter()
                     .map(|a| match a {
                         None => Ok(None),
-                        Some(Value::Data(_)) => Err(node_error(node, "parameters of a data-movement op must be public")),
+                        Some(Value::Data(_)) => {
+                            Err(node_error(node, "parameters of a data-movement op must be public"))
+                        }
                         Some(other) => Ok(other.public()),
                     })
                     .collect::<Result<_>>()?;
                 if let (Op::Pad, Some(Some(v))) = (&node.op, rest.get(1)) {
                     if as_f32(v)?.data().iter().any(|&x| x != 0.0) {
-                        return Err(node_error(node, "padding shares with a non-zero constant is not supported"));
+                        return Err(node_error(
+                            node,
+                            "padding shares with a non-zero constant is not supported",
+                        ));
                     }
                 }
                 let node = node.clone();

@@ -16,13 +16,29 @@ pub fn load_weights(graph: &mut Graph, path: &Path, complete: bool) -> Result<us
         match graph.initializers.get(name) {
             Some(Const::F32(old)) if old.shape() == t.shape() => {}
             Some(c) => {
-                return Err(Error::config(&file, format!("tensor `{name}` has shape {:?}, the model expects {:?}", t.shape(), c.shape())));
+                return Err(Error::config(
+                    &file,
+                    format!(
+                        "tensor `{name}` has shape {:?}, the model expects {:?}",
+                        t.shape(),
+                        c.shape()
+                    ),
+                ));
             }
-            None => return Err(Error::config(&file, format!("tensor `{name}` is not a parameter of the model"))),
+            None => {
+                return Err(Error::config(
+                    &file,
+                    format!("tensor `{name}` is not a parameter of the model"),
+                ));
+            }
         }
     }
     if complete {
-        if let Some(missing) = graph.initializers.iter().find(|(k, c)| matches!(c, Const::F32(_)) && !tensors.contains_key(*k)) {
+        if let Some(missing) = graph
+            .initializers
+            .iter()
+            .find(|(k, c)| matches!(c, Const::F32(_)) && !tensors.contains_key(*k))
+        {
             return Err(Error::config(&file, format!("missing tensor `{}`", missing.0)));
         }
     }
@@ -38,7 +54,13 @@ pub fn save_weights(graph: &Graph, path: &Path) -> Result<()> {
     let map: BTreeMap<_, _> = graph
         .initializers
         .iter()
-        .filter_map(|(k, c)| if let Const::F32(t) = c { Some((k.clone(), t.clone())) } else { None })
+        .filter_map(|(k, c)| {
+            if let Const::F32(t) = c {
+                Some((k.clone(), t.clone()))
+            } else {
+                None
+            }
+        })
         .collect();
     save_safetensors(path, &map)
 }

@@ -11,7 +11,16 @@ use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 /// The zoo's model names.
-pub const MODELS: [&str; 8] = ["lenet", "resnet18", "resnet34", "resnet50", "wav2letter", "textcls", "transformer", "mlp"];
+pub const MODELS: [&str; 8] = [
+    "lenet",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "wav2letter",
+    "textcls",
+    "transformer",
+    "mlp",
+];
 
 /// Builds zoo model `name` with random weights from `seed`, for inputs of shape `input` (used for
 /// shape-dependent sizes such as the classifier input of LeNet).
@@ -26,7 +35,12 @@ pub fn build(name: &str, input: &[usize], seed: u64) -> Result<Graph> {
         "textcls" => textcls(&mut b, input)?,
         "transformer" => transformer(&mut b, input)?,
         "mlp" => mlp(&mut b, input)?,
-        _ => return Err(Error::invalid("--model", format!("unknown zoo model `{name}` (known: {})", MODELS.join(", ")))),
+        _ => {
+            return Err(Error::invalid(
+                "--model",
+                format!("unknown zoo model `{name}` (known: {})", MODELS.join(", ")),
+            ));
+        }
     }
     Ok(b.graph)
 }
@@ -41,7 +55,11 @@ pub struct Builder {
 impl Builder {
     /// An empty graph; parameters drawn from `seed`.
     pub fn new(seed: u64) -> Self {
-        Self { graph: Graph::default(), rng: Xoshiro256PlusPlus::seed_from_u64(seed), count: 0 }
+        Self {
+            graph: Graph::default(),
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+            count: 0,
+        }
     }
 
     fn fresh(&mut self, op: &str) -> String {
@@ -51,14 +69,20 @@ impl Builder {
 
     /// Declares a graph input.
     pub fn input(&mut self, name: &str, dtype: DType, shape: &[usize]) -> String {
-        self.graph.inputs.push(ValueInfo { name: name.into(), dtype, shape: shape.iter().map(|&d| Some(d)).collect() });
+        self.graph.inputs.push(ValueInfo {
+            name: name.into(),
+            dtype,
+            shape: shape.iter().map(|&d| Some(d)).collect(),
+        });
         name.into()
     }
 
     /// A parameter uniform in ±bound.
     pub fn param(&mut self, name: &str, shape: &[usize], bound: f32) -> String {
         let n: usize = shape.iter().product();
-        let data = (0..n).map(|_| ((self.rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * bound).collect();
+        let data = (0..n)
+            .map(|_| ((self.rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * bound)
+            .collect();
         self.constant(name, F32Tensor::from_vec(shape, data).expect("sized"))
     }
 
@@ -71,7 +95,13 @@ impl Builder {
     /// An integer constant (shapes, axes).
     pub fn ints(&mut self, data: &[i64]) -> String {
         let name = self.fresh("const");
-        self.graph.initializers.insert(name.clone(), Const::I64 { shape: vec![data.len()], data: data.to_vec() });
+        self.graph.initializers.insert(
+            name.clone(),
+            Const::I64 {
+                shape: vec![data.len()],
+                data: data.to_vec(),
+            },
+        );
         name
     }
 
@@ -79,7 +109,12 @@ impl Builder {
     pub fn node(&mut self, op: Op, inputs: &[&str]) -> String {
         let name = self.fresh(op.onnx_name());
         let out = name.clone();
-        self.graph.nodes.push(Node { name, op, inputs: inputs.iter().map(|s| s.to_string()).collect(), outputs: vec![out.clone()] });
+        self.graph.nodes.push(Node {
+            name,
+            op,
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            outputs: vec![out.clone()],
+        });
         out
     }
 
@@ -90,7 +125,18 @@ impl Builder {
 
     /// Conv (1-D or 2-D by `k.len()`) with weight `{prefix}.weight` and optional bias.
     #[allow(clippy::too_many_arguments)]
-    pub fn conv(&mut self, x: &str, prefix: &str, cin: usize, cout: usize, k: &[usize], stride: usize, pad: usize, groups: usize, bias: bool) -> String {
+    pub fn conv(
+        &mut self,
+        x: &str,
+        prefix: &str,
+        cin: usize,
+        cout: usize,
+        k: &[usize],
+        stride: usize,
+        pad: usize,
+        groups: usize,
+        bias: bool,
+    ) -> String {
         let mut wshape = vec![cout, cin / groups];
         wshape.extend_from_slice(k);
         let fan_in = (cin / groups) * k.iter().product::<usize>();
@@ -101,7 +147,12 @@ impl Builder {
             inputs.push(self.param(&format!("{prefix}.bias"), &[cout], bound));
         }
         let s = k.len();
-        let op = Op::Conv { strides: vec![stride; s], pads: vec![pad; 2 * s], dilations: vec![1; s], group: groups };
+        let op = Op::Conv {
+            strides: vec![stride; s],
+            pads: vec![pad; 2 * s],
+            dilations: vec![1; s],
+            group: groups,
+        };
         let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
         self.node(op, &refs)
     }
@@ -122,7 +173,15 @@ impl Builder {
         let bound = 1.0 / (fin as f32).sqrt();
         let w = self.param(&format!("{prefix}.weight"), &[fout, fin], bound);
         let b = self.param(&format!("{prefix}.bias"), &[fout], bound);
-        self.node(Op::Gemm { alpha: 1.0, beta: 1.0, trans_a: false, trans_b: true }, &[x, &w, &b])
+        self.node(
+            Op::Gemm {
+                alpha: 1.0,
+                beta: 1.0,
+                trans_a: false,
+                trans_b: true,
+            },
+            &[x, &w, &b],
+        )
     }
 
     /// ReLU.
@@ -133,7 +192,10 @@ impl Builder {
 
 fn rank(input: &[usize], want: usize, model: &str) -> Result<()> {
     if input.len() != want {
-        return Err(Error::invalid("--input-shape", format!("{model} takes a rank-{want} input, got {input:?}")));
+        return Err(Error::invalid(
+            "--input-shape",
+            format!("{model} takes a rank-{want} input, got {input:?}"),
+        ));
     }
     Ok(())
 }
@@ -144,7 +206,16 @@ fn lenet(b: &mut Builder, input: &[usize]) -> Result<()> {
     rank(input, 4, "lenet")?;
     let x = b.input("input", DType::F32, input);
     let pool = |b: &mut Builder, x: &str| {
-        b.node(Op::AveragePool { kernel: vec![2, 2], strides: vec![2, 2], pads: vec![0; 4], ceil_mode: false, count_include_pad: true }, &[x])
+        b.node(
+            Op::AveragePool {
+                kernel: vec![2, 2],
+                strides: vec![2, 2],
+                pads: vec![0; 4],
+                ceil_mode: false,
+                count_include_pad: true,
+            },
+            &[x],
+        )
     };
     let h = b.conv(&x, "conv1", input[1], 16, &[5, 5], 1, 0, 1, true);
     let h = b.relu(&h);
@@ -181,7 +252,15 @@ fn resnet(b: &mut Builder, input: &[usize], blocks: &[usize; 4], bottleneck: boo
     let h = b.conv(&x, "conv1", input[1], 64, &[7, 7], 2, 3, 1, false);
     let h = b.bn(&h, "bn1", 64);
     let h = b.relu(&h);
-    let mut h = b.node(Op::MaxPool { kernel: vec![3, 3], strides: vec![2, 2], pads: vec![1; 4], ceil_mode: false }, &[&h]);
+    let mut h = b.node(
+        Op::MaxPool {
+            kernel: vec![3, 3],
+            strides: vec![2, 2],
+            pads: vec![1; 4],
+            ceil_mode: false,
+        },
+        &[&h],
+    );
     let expansion = if bottleneck { 4 } else { 1 };
     let mut cin = 64;
     for (stage, &n) in blocks.iter().enumerate() {
@@ -207,7 +286,17 @@ fn resnet(b: &mut Builder, input: &[usize], blocks: &[usize; 4], bottleneck: boo
                 b.bn(&y, &format!("{p}.bn2"), width)
             };
             let shortcut = if stride != 1 || cin != cout {
-                let s = b.conv(&h, &format!("{p}.downsample.0"), cin, cout, &[1, 1], stride, 0, 1, false);
+                let s = b.conv(
+                    &h,
+                    &format!("{p}.downsample.0"),
+                    cin,
+                    cout,
+                    &[1, 1],
+                    stride,
+                    0,
+                    1,
+                    false,
+                );
                 b.bn(&s, &format!("{p}.downsample.1"), cout)
             } else {
                 h.clone()
@@ -232,7 +321,17 @@ fn wav2letter(b: &mut Builder, input: &[usize], classes: usize) -> Result<()> {
     let mut h = b.conv(&x, "acoustic_model.0", input[1], 250, &[48], 2, 23, 1, true);
     h = b.relu(&h);
     for i in 0..7 {
-        h = b.conv(&h, &format!("acoustic_model.{}", 2 + 2 * i), 250, 250, &[7], 1, 3, 1, true);
+        h = b.conv(
+            &h,
+            &format!("acoustic_model.{}", 2 + 2 * i),
+            250,
+            250,
+            &[7],
+            1,
+            3,
+            1,
+            true,
+        );
         h = b.relu(&h);
     }
     h = b.conv(&h, "acoustic_model.16", 250, 2000, &[32], 1, 16, 1, true);
@@ -252,7 +351,13 @@ fn textcls(b: &mut Builder, input: &[usize]) -> Result<()> {
     let ids = b.input("input", DType::I64, input);
     let table = b.param("embedding.weight", &[1000, 64], 1.0);
     let e = b.node(Op::Gather { axis: 0 }, &[&table, &ids]);
-    let m = b.node(Op::ReduceMean { axes: vec![1], keepdims: false }, &[&e]);
+    let m = b.node(
+        Op::ReduceMean {
+            axes: vec![1],
+            keepdims: false,
+        },
+        &[&e],
+    );
     let h = b.linear(&m, "fc1", 64, 64);
     let h = b.relu(&h);
     let y = b.linear(&h, "fc2", 64, 2);
@@ -267,7 +372,10 @@ fn transformer(b: &mut Builder, input: &[usize]) -> Result<()> {
     let (n, t, d) = (input[0], input[1], input[2]);
     let heads = 4;
     if d % heads != 0 {
-        return Err(Error::invalid("--input-shape", format!("transformer width {d} is not divisible by {heads} heads")));
+        return Err(Error::invalid(
+            "--input-shape",
+            format!("transformer width {d} is not divisible by {heads} heads"),
+        ));
     }
     let dh = d / heads;
     let x = b.input("input", DType::F32, input);
@@ -285,7 +393,10 @@ fn transformer(b: &mut Builder, input: &[usize]) -> Result<()> {
         let (q, k, v) = (split(b, "q_proj"), split(b, "k_proj"), split(b, "v_proj"));
         let kt = b.node(Op::Transpose { perm: vec![0, 1, 3, 2] }, &[&k]);
         let scores = b.node(Op::MatMul, &[&q, &kt]);
-        let scale = b.constant(&format!("{p}.scale"), F32Tensor::from_vec(&[1], vec![1.0 / (dh as f32).sqrt()]).expect("sized"));
+        let scale = b.constant(
+            &format!("{p}.scale"),
+            F32Tensor::from_vec(&[1], vec![1.0 / (dh as f32).sqrt()]).expect("sized"),
+        );
         let scores = b.node(Op::Mul, &[&scores, &scale]);
         let attn = b.node(Op::Softmax { axis: -1 }, &[&scores]);
         let ctx = b.node(Op::MatMul, &[&attn, &v]);
@@ -294,20 +405,44 @@ fn transformer(b: &mut Builder, input: &[usize]) -> Result<()> {
         let ctx = b.node(Op::Reshape, &[&ctx, &flat_shape2]);
         let o = b.linear(&ctx, &format!("{p}.self_attn.out_proj"), d, d);
         let r = b.node(Op::Add, &[&flat, &o]);
-        let g1 = b.constant(&format!("{p}.norm1.weight"), F32Tensor::from_vec(&[d], vec![1.0; d]).expect("sized"));
+        let g1 = b.constant(
+            &format!("{p}.norm1.weight"),
+            F32Tensor::from_vec(&[d], vec![1.0; d]).expect("sized"),
+        );
         let b1 = b.constant(&format!("{p}.norm1.bias"), F32Tensor::zeros(&[d]));
-        let r = b.node(Op::LayerNormalization { axis: -1, epsilon: 1e-5 }, &[&r, &g1, &b1]);
+        let r = b.node(
+            Op::LayerNormalization {
+                axis: -1,
+                epsilon: 1e-5,
+            },
+            &[&r, &g1, &b1],
+        );
         let f = b.linear(&r, &format!("{p}.linear1"), d, 2 * d);
         let f = b.node(Op::Gelu { tanh: false }, &[&f]);
         let f = b.linear(&f, &format!("{p}.linear2"), 2 * d, d);
         let r2 = b.node(Op::Add, &[&r, &f]);
-        let g2 = b.constant(&format!("{p}.norm2.weight"), F32Tensor::from_vec(&[d], vec![1.0; d]).expect("sized"));
+        let g2 = b.constant(
+            &format!("{p}.norm2.weight"),
+            F32Tensor::from_vec(&[d], vec![1.0; d]).expect("sized"),
+        );
         let b2 = b.constant(&format!("{p}.norm2.bias"), F32Tensor::zeros(&[d]));
-        let r2 = b.node(Op::LayerNormalization { axis: -1, epsilon: 1e-5 }, &[&r2, &g2, &b2]);
+        let r2 = b.node(
+            Op::LayerNormalization {
+                axis: -1,
+                epsilon: 1e-5,
+            },
+            &[&r2, &g2, &b2],
+        );
         let back = b.ints(&[n as i64, t as i64, d as i64]);
         h = b.node(Op::Reshape, &[&r2, &back]);
     }
-    let m = b.node(Op::ReduceMean { axes: vec![1], keepdims: false }, &[&h]);
+    let m = b.node(
+        Op::ReduceMean {
+            axes: vec![1],
+            keepdims: false,
+        },
+        &[&h],
+    );
     let y = b.linear(&m, "classifier", d, 2);
     b.output(&y);
     Ok(())

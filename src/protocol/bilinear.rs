@@ -65,7 +65,9 @@ impl BilinearOp {
         match self {
             BilinearOp::Mul => out.push(0),
             BilinearOp::MatMul => out.push(1),
-            BilinearOp::Conv1d(p) => out.extend([2, p.stride as u64, p.padding as u64, p.dilation as u64, p.groups as u64]),
+            BilinearOp::Conv1d(p) => {
+                out.extend([2, p.stride as u64, p.padding as u64, p.dilation as u64, p.groups as u64])
+            }
             BilinearOp::Conv2d(p) => out.extend([
                 3,
                 p.stride[0] as u64,
@@ -159,8 +161,18 @@ mod tests {
         let ops = [
             BilinearOp::Mul,
             BilinearOp::MatMul,
-            BilinearOp::Conv1d(Conv1dParams { stride: 2, padding: 1, dilation: 3, groups: 4 }),
-            BilinearOp::Conv2d(Conv2dParams { stride: [1, 2], padding: [3, 4], dilation: [5, 6], groups: 7 }),
+            BilinearOp::Conv1d(Conv1dParams {
+                stride: 2,
+                padding: 1,
+                dilation: 3,
+                groups: 4,
+            }),
+            BilinearOp::Conv2d(Conv2dParams {
+                stride: [1, 2],
+                padding: [3, 4],
+                dilation: [5, 6],
+                groups: 7,
+            }),
         ];
         let mut w = Vec::new();
         for op in &ops {

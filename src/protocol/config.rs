@@ -168,7 +168,10 @@ impl ProtocolConfig {
     pub fn from_yaml(text: &str, file: &str) -> Result<Self> {
         let mut cfg: ProtocolConfig =
             serde_saphyr::from_str(text).map_err(|e| Error::config(file, one_line(&e.to_string())))?;
-        cfg.name = Path::new(file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        cfg.name = Path::new(file)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         cfg.validate(file)?;
         Ok(cfg)
     }
@@ -177,9 +180,14 @@ impl ProtocolConfig {
     pub fn load(name_or_path: &str) -> Result<Self> {
         let path = resolve(name_or_path)?;
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::Io { path: shown.clone(), source: e })?;
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::Io {
+            path: shown.clone(),
+            source: e,
+        })?;
         let mut cfg = Self::from_yaml(&text, &shown)?;
-        cfg.source = std::fs::canonicalize(&path).map(|p| p.display().to_string()).unwrap_or(shown);
+        cfg.source = std::fs::canonicalize(&path)
+            .map(|p| p.display().to_string())
+            .unwrap_or(shown);
         Ok(cfg)
     }
 
@@ -203,38 +211,66 @@ impl ProtocolConfig {
         let field = |f: &str, d: String| Error::config(file, format!("field `{f}`: {d}"));
         match self.family {
             Family::TwoPcTtp if self.parties != 2 => {
-                return Err(field("parties", format!("2pc-ttp has exactly 2 parties, not {}", self.parties)));
+                return Err(field(
+                    "parties",
+                    format!("2pc-ttp has exactly 2 parties, not {}", self.parties),
+                ));
             }
             Family::ThreePcReplicated if self.parties != 3 => {
-                return Err(field("parties", format!("3pc-replicated has exactly 3 parties, not {}", self.parties)));
+                return Err(field(
+                    "parties",
+                    format!("3pc-replicated has exactly 3 parties, not {}", self.parties),
+                ));
             }
             Family::NpcAdditive if self.parties < 2 => {
-                return Err(field("parties", format!("npc-additive needs at least 2 parties, not {}", self.parties)));
+                return Err(field(
+                    "parties",
+                    format!("npc-additive needs at least 2 parties, not {}", self.parties),
+                ));
             }
             _ => {}
         }
         if self.truncation() == Truncation::Local && self.parties != 2 && self.family != Family::ThreePcReplicated {
-            return Err(field("truncation", format!("local truncation needs 2 parties, not {}", self.parties)));
+            return Err(field(
+                "truncation",
+                format!("local truncation needs 2 parties, not {}", self.parties),
+            ));
         }
         if self.parties > 64 {
-            return Err(field("parties", format!("{} parties is more than the 64 supported", self.parties)));
+            return Err(field(
+                "parties",
+                format!("{} parties is more than the 64 supported", self.parties),
+            ));
         }
         if !(1..=30).contains(&self.precision_bits) {
-            return Err(field("precision_bits", format!("{} is outside 1..=30", self.precision_bits)));
+            return Err(field(
+                "precision_bits",
+                format!("{} is outside 1..=30", self.precision_bits),
+            ));
         }
         let f = &self.functions;
         let one_of = |name: &str, value: &str, allowed: &[&str]| {
             if allowed.contains(&value) {
                 Ok(())
             } else {
-                Err(field(&format!("functions.{name}"), format!("`{value}` is not one of {}", allowed.join(", "))))
+                Err(field(
+                    &format!("functions.{name}"),
+                    format!("`{value}` is not one of {}", allowed.join(", ")),
+                ))
             }
         };
-        one_of("sigmoid_tanh_method", &f.sigmoid_tanh_method, &["reciprocal", "chebyshev"])?;
+        one_of(
+            "sigmoid_tanh_method",
+            &f.sigmoid_tanh_method,
+            &["reciprocal", "chebyshev"],
+        )?;
         one_of("gelu_method", &f.gelu_method, &["tanh", "erf"])?;
         one_of("max_method", &f.max_method, &["log_reduction", "pairwise"])?;
         if f.exp_iterations > 20 || f.log_exp_iterations > 20 {
-            return Err(field("functions.exp_iterations", "at most 20 (more overflows the ring)".into()));
+            return Err(field(
+                "functions.exp_iterations",
+                "at most 20 (more overflows the ring)".into(),
+            ));
         }
         if self.dealer == DealerKind::FirstParty && !self.insecure {
             return Err(field(
@@ -261,14 +297,21 @@ impl ProtocolConfig {
 
 /// Finds the YAML file for a protocol name or path.
 fn resolve(name_or_path: &str) -> Result<PathBuf> {
-    let looks_like_path = name_or_path.contains('/') || name_or_path.ends_with(".yaml") || name_or_path.ends_with(".yml");
+    let looks_like_path =
+        name_or_path.contains('/') || name_or_path.ends_with(".yaml") || name_or_path.ends_with(".yml");
     if looks_like_path {
         let p = PathBuf::from(name_or_path);
-        return if p.is_file() { Ok(p) } else { Err(Error::config(name_or_path, "no such protocol file")) };
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(Error::config(name_or_path, "no such protocol file"))
+        };
     }
     let candidates = [
         PathBuf::from("protocols").join(format!("{name_or_path}.yaml")),
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("protocols").join(format!("{name_or_path}.yaml")),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("protocols")
+            .join(format!("{name_or_path}.yaml")),
     ];
     for c in &candidates {
         if c.is_file() {
@@ -276,7 +319,10 @@ fn resolve(name_or_path: &str) -> Result<PathBuf> {
         }
     }
     let known = known_names();
-    Err(Error::invalid("--protocol", format!("unknown protocol `{name_or_path}` (known: {})", known.join(", "))))
+    Err(Error::invalid(
+        "--protocol",
+        format!("unknown protocol `{name_or_path}` (known: {})", known.join(", ")),
+    ))
 }
 
 /// Names of the protocol files shipped in the crate's `protocols/` folder.
@@ -297,7 +343,11 @@ pub fn known_names() -> Vec<String> {
 
 /// Folds a multi-line parser message (snippets, carets) into one line.
 fn one_line(s: &str) -> String {
-    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -324,7 +374,10 @@ mod tests {
             let msg = e.to_string();
             assert!(msg.starts_with("p.yaml: ") && !msg.contains('\n'), "{msg}");
         }
-        let ok = ProtocolConfig::from_yaml("family: 2pc-ttp\nparties: 2\ndealer: first-party\ninsecure: true\n", "t.yaml");
+        let ok = ProtocolConfig::from_yaml(
+            "family: 2pc-ttp\nparties: 2\ndealer: first-party\ninsecure: true\n",
+            "t.yaml",
+        );
         assert!(ok.is_ok());
     }
 

@@ -13,19 +13,19 @@
 //! trusted not to collude. Shares, masks and triples come from AES-128-CTR seeded from the OS.
 
 mod additive;
-mod replicated;
 pub mod bilinear;
 pub mod config;
 pub mod cost;
 pub mod prg;
+mod replicated;
 pub mod session;
 
 pub use additive::{AdditiveParty, Dealer};
-pub use replicated::{ReplicatedParty, Rss};
 pub use bilinear::BilinearOp;
 pub use config::{DealerKind, Family, FunctionConfig, ProtocolConfig, Truncation};
 pub use cost::Cost;
-pub use session::{endpoints, run_endpoint, simulate, EndpointResult, Job, Outcome, PartyOutcome, SessionOptions};
+pub use replicated::{ReplicatedParty, Rss};
+pub use session::{EndpointResult, Job, Outcome, PartyOutcome, SessionOptions, endpoints, run_endpoint, simulate};
 
 use crate::error::{PartyId, Result};
 use crate::net::MeterReport;
@@ -157,14 +157,21 @@ pub trait Protocol: Send {
     /// order). No truncation: the result has x's scale. The default converts the bits and then
     /// multiplies (two rounds); families may do it in one.
     fn mul_bits_many(&mut self, items: &[(&Self::Share, &Self::BitShare)]) -> Result<Vec<Self::Share>> {
-        let conv: Vec<(&Self::BitShare, usize)> = items.iter().map(|(x, b)| (*b, crate::ring::numel(self.shape(x)))).collect();
+        let conv: Vec<(&Self::BitShare, usize)> = items
+            .iter()
+            .map(|(x, b)| (*b, crate::ring::numel(self.shape(x))))
+            .collect();
         let bits = self.b2a_bits_many(&conv)?;
         let mut shaped = Vec::with_capacity(items.len());
         for ((x, _), b) in items.iter().zip(&bits) {
             let shape = self.shape(x).to_vec();
             shaped.push(self.linear(b, &|t| t.clone().reshape(&shape))?);
         }
-        let prods: Vec<_> = items.iter().zip(&shaped).map(|((x, _), b)| (*x, b, BilinearOp::Mul)).collect();
+        let prods: Vec<_> = items
+            .iter()
+            .zip(&shaped)
+            .map(|((x, _), b)| (*x, b, BilinearOp::Mul))
+            .collect();
         self.bilinear_many(&prods)
     }
 

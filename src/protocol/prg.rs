@@ -36,7 +36,10 @@ impl std::fmt::Debug for Prg {
 impl Prg {
     /// A generator keyed by `seed`, positioned at the start of its stream.
     pub fn new(seed: &Seed) -> Self {
-        Self { cipher: Aes128::new(&Array(*seed)), counter: 0 }
+        Self {
+            cipher: Aes128::new(&Array(*seed)),
+            counter: 0,
+        }
     }
 
     /// A generator keyed from the operating system's entropy source.

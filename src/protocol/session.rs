@@ -4,13 +4,13 @@
 //! family). [`run_endpoint`] runs it on one endpoint whatever the transport; [`simulate`] runs all
 //! endpoints as threads over the simulator transport and collects outputs and meters.
 
+use super::Protocol;
 use super::additive::{AdditiveParty, Dealer};
-use super::replicated::ReplicatedParty;
 use super::config::{Family, ProtocolConfig};
 use super::prg::{Prg, Seed, seed_from_u64};
-use super::Protocol;
+use super::replicated::ReplicatedParty;
 use crate::error::{Error, PartyId, Result};
-use crate::net::{sim, MeterReport, Net, Phase, Transport};
+use crate::net::{MeterReport, Net, Phase, Transport, sim};
 use std::time::Duration;
 
 /// The program every party runs.
@@ -32,7 +32,10 @@ pub struct SessionOptions {
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        Self { seed: None, timeout: Duration::from_secs(10) }
+        Self {
+            seed: None,
+            timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -83,13 +86,19 @@ pub fn run_endpoint<J: Job>(
             } else {
                 let mut party = AdditiveParty::setup(cfg, net, opts)?;
                 let output = job.run(&mut party)?;
-                Ok(EndpointResult::Party(PartyOutcome { output, report: party.finish()? }))
+                Ok(EndpointResult::Party(PartyOutcome {
+                    output,
+                    report: party.finish()?,
+                }))
             }
         }
         Family::ThreePcReplicated => {
             let mut party = ReplicatedParty::setup(cfg, net, opts)?;
             let output = job.run(&mut party)?;
-            Ok(EndpointResult::Party(PartyOutcome { output, report: party.finish()? }))
+            Ok(EndpointResult::Party(PartyOutcome {
+                output,
+                report: party.finish()?,
+            }))
         }
     }
 }
@@ -107,7 +116,11 @@ pub fn simulate<J: Job>(cfg: &ProtocolConfig, opts: &SessionOptions, job: &J) ->
             .enumerate()
             .map(|(i, h)| {
                 h.join().unwrap_or_else(|_| {
-                    Err(Error::Protocol { party: i, op: "job", detail: "the party's thread panicked".into() })
+                    Err(Error::Protocol {
+                        party: i,
+                        op: "job",
+                        detail: "the party's thread panicked".into(),
+                    })
                 })
             })
             .collect()

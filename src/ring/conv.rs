@@ -87,19 +87,11 @@ struct Geometry {
 
 impl Geometry {
     /// Checks stride, dilation and kernel size and computes the output size of one axis.
-    fn new(
-        op: &'static str,
-        chw: [usize; 3],
-        kernel: [usize; 2],
-        p: &Conv2dParams,
-    ) -> Result<Self> {
+    fn new(op: &'static str, chw: [usize; 3], kernel: [usize; 2], p: &Conv2dParams) -> Result<Self> {
         let [c, h, w] = chw;
         let [kh, kw] = kernel;
         if p.stride.contains(&0) {
-            return Err(Error::invalid(
-                op,
-                format!("stride {:?} must be positive", p.stride),
-            ));
+            return Err(Error::invalid(op, format!("stride {:?} must be positive", p.stride)));
         }
         if p.dilation.contains(&0) {
             return Err(Error::invalid(
@@ -108,21 +100,14 @@ impl Geometry {
             ));
         }
         if kh == 0 || kw == 0 {
-            return Err(Error::shape(
-                op,
-                format!("kernel size {kh}x{kw} must be positive"),
-            ));
+            return Err(Error::shape(op, format!("kernel size {kh}x{kw} must be positive")));
         }
         let mut out = [0usize; 2];
         for (ax, (&n, &k)) in [h, w].iter().zip(&kernel).enumerate() {
             let padded = p.padding[ax].checked_mul(2).and_then(|x| x.checked_add(n));
-            let span = p.dilation[ax]
-                .checked_mul(k - 1)
-                .and_then(|x| x.checked_add(1));
+            let span = p.dilation[ax].checked_mul(k - 1).and_then(|x| x.checked_add(1));
             match (padded, span) {
-                (Some(padded), Some(span)) if span <= padded => {
-                    out[ax] = (padded - span) / p.stride[ax] + 1
-                }
+                (Some(padded), Some(span)) if span <= padded => out[ax] = (padded - span) / p.stride[ax] + 1,
                 _ => {
                     return Err(Error::shape(
                         op,
@@ -179,11 +164,7 @@ impl Geometry {
     /// Output positions `lo..hi` along an axis whose input index `o·stride + off − pad` lies in
     /// `0..n`.
     fn valid_range(n: usize, out: usize, stride: usize, off: usize, pad: usize) -> (usize, usize) {
-        let lo = if off >= pad {
-            0
-        } else {
-            (pad - off).div_ceil(stride)
-        };
+        let lo = if off >= pad { 0 } else { (pad - off).div_ceil(stride) };
         let hi = if n + pad <= off {
             0
         } else {
@@ -200,10 +181,8 @@ impl Geometry {
         let ch = row / (self.kw * self.kh);
         let plane = &image[ch * self.h * self.w..(ch + 1) * self.h * self.w];
         let (sh, sw) = (self.stride[0], self.stride[1]);
-        let (ylo, yhi) =
-            Self::valid_range(self.h, self.ho, sh, ki * self.dilation[0], self.padding[0]);
-        let (xlo, xhi) =
-            Self::valid_range(self.w, self.wo, sw, kj * self.dilation[1], self.padding[1]);
+        let (ylo, yhi) = Self::valid_range(self.h, self.ho, sh, ki * self.dilation[0], self.padding[0]);
+        let (xlo, xhi) = Self::valid_range(self.w, self.wo, sw, kj * self.dilation[1], self.padding[1]);
         if xlo == xhi {
             return;
         }
@@ -245,12 +224,7 @@ impl Geometry {
 /// result is `[C·kh·kw, Ho·Wo]` with row `(c·kh + i)·kw + j` holding input pixel
 /// `(c, oy·sh + i·dh − ph, ox·sw + j·dw − pw)` (zero outside the image) in column `oy·Wo + ox`.
 /// `p.groups` is ignored. Errors when the sizes do not fit.
-pub fn im2col2d(
-    image: &[u64],
-    chw: [usize; 3],
-    kernel: [usize; 2],
-    p: &Conv2dParams,
-) -> Result<Vec<u64>> {
+pub fn im2col2d(image: &[u64], chw: [usize; 3], kernel: [usize; 2], p: &Conv2dParams) -> Result<Vec<u64>> {
     let g = Geometry::new("im2col2d", chw, kernel, p)?;
     let expect = chw.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
     if expect != Some(image.len()) {
@@ -295,10 +269,7 @@ impl ConvPlan {
         if c % p.groups != 0 || o % p.groups != 0 {
             return Err(Error::shape(
                 op,
-                format!(
-                    "groups {} do not divide {c} input and {o} output channels",
-                    p.groups
-                ),
+                format!("groups {} do not divide {c} input and {o} output channels", p.groups),
             ));
         }
         if cg * p.groups != c {
@@ -420,10 +391,7 @@ impl RingTensor {
     pub fn conv1d(&self, weight: &RingTensor, p: &Conv1dParams) -> Result<RingTensor> {
         let plan = conv1d_plan(self.shape(), weight.shape(), p)?;
         let shape = vec![plan.n, plan.o, plan.geom.wo];
-        Ok(RingTensor::from_parts(
-            shape,
-            plan.run(self.data(), weight.data()),
-        ))
+        Ok(RingTensor::from_parts(shape, plan.run(self.data(), weight.data())))
     }
 }
 
@@ -456,15 +424,12 @@ mod tests {
                             let ch = grp * cg + ic;
                             for i in 0..kh {
                                 for j in 0..kw {
-                                    let iy = (oy * p.stride[0] + i * p.dilation[0]) as isize
-                                        - p.padding[0] as isize;
-                                    let ix = (ox * p.stride[1] + j * p.dilation[1]) as isize
-                                        - p.padding[1] as isize;
+                                    let iy = (oy * p.stride[0] + i * p.dilation[0]) as isize - p.padding[0] as isize;
+                                    let ix = (ox * p.stride[1] + j * p.dilation[1]) as isize - p.padding[1] as isize;
                                     if iy < 0 || ix < 0 || iy >= h as isize || ix >= wd as isize {
                                         continue;
                                     }
-                                    let xv = x.data()
-                                        [((b * c + ch) * h + iy as usize) * wd + ix as usize];
+                                    let xv = x.data()[((b * c + ch) * h + iy as usize) * wd + ix as usize];
                                     let wv = w.data()[((oc * cg + ic) * kh + i) * kw + j];
                                     acc = acc.wrapping_add(xv.wrapping_mul(wv));
                                 }
@@ -494,9 +459,7 @@ mod tests {
                             let ix = (ox * p.stride + j * p.dilation) as isize - p.padding as isize;
                             if ix >= 0 && (ix as usize) < l {
                                 let xv = x.data()[(b * c + ch) * l + ix as usize];
-                                acc = acc.wrapping_add(
-                                    xv.wrapping_mul(w.data()[(oc * cg + ic) * k + j]),
-                                );
+                                acc = acc.wrapping_add(xv.wrapping_mul(w.data()[(oc * cg + ic) * k + j]));
                             }
                         }
                     }
@@ -507,12 +470,7 @@ mod tests {
         RingTensor::from_vec(&[n, o, lo], out).unwrap()
     }
 
-    fn p2(
-        stride: [usize; 2],
-        padding: [usize; 2],
-        dilation: [usize; 2],
-        groups: usize,
-    ) -> Conv2dParams {
+    fn p2(stride: [usize; 2], padding: [usize; 2], dilation: [usize; 2], groups: usize) -> Conv2dParams {
         Conv2dParams {
             stride,
             padding,
@@ -540,11 +498,7 @@ mod tests {
             ([1, 1, 2, 2], [1, 1, 3, 3], p2([1, 1], [3, 3], [1, 1], 1)),
             ([1, 2, 5, 17], [3, 2, 4, 3], p2([3, 4], [3, 2], [2, 3], 1)),
             ([2, 8, 15, 15], [8, 2, 3, 3], p2([2, 2], [1, 1], [2, 2], 4)),
-            (
-                [1, 16, 20, 20],
-                [16, 16, 3, 3],
-                p2([1, 1], [1, 1], [1, 1], 1),
-            ),
+            ([1, 16, 20, 20], [16, 16, 3, 3], p2([1, 1], [1, 1], [1, 1], 1)),
             ([0, 2, 5, 5], [2, 2, 3, 3], Conv2dParams::default()),
             ([1, 0, 5, 5], [2, 0, 3, 3], Conv2dParams::default()),
             ([2, 3, 5, 5], [0, 3, 3, 3], Conv2dParams::default()),
@@ -553,11 +507,7 @@ mod tests {
             let x = rand_tensor(&xs, &mut rng);
             let w = rand_tensor(&ws, &mut rng);
             let got = x.conv2d(&w, &p).unwrap();
-            assert_eq!(
-                got,
-                naive_conv2d(&x, &w, &p),
-                "input {xs:?} weight {ws:?} {p:?}"
-            );
+            assert_eq!(got, naive_conv2d(&x, &w, &p), "input {xs:?} weight {ws:?} {p:?}");
             assert_eq!(p.output_shape(&xs, &ws).unwrap(), got.shape());
         }
     }
@@ -621,11 +571,7 @@ mod tests {
             let x = rand_tensor(&xs, &mut rng);
             let w = rand_tensor(&ws, &mut rng);
             let got = x.conv1d(&w, &p).unwrap();
-            assert_eq!(
-                got,
-                naive_conv1d(&x, &w, &p),
-                "input {xs:?} weight {ws:?} {p:?}"
-            );
+            assert_eq!(got, naive_conv1d(&x, &w, &p), "input {xs:?} weight {ws:?} {p:?}");
             assert_eq!(p.output_shape(&xs, &ws).unwrap(), got.shape());
         }
     }
@@ -679,45 +625,15 @@ mod tests {
         assert!(x.conv2d(&w, &Conv2dParams { groups: 0, ..d }).is_err());
         assert!(x.conv2d(&w, &Conv2dParams { groups: 2, ..d }).is_err());
         assert!(
-            x.conv2d(
-                &rand_tensor(&[3, 2, 3, 3], &mut rng),
-                &Conv2dParams { groups: 2, ..d }
-            )
-            .is_err()
+            x.conv2d(&rand_tensor(&[3, 2, 3, 3], &mut rng), &Conv2dParams { groups: 2, ..d })
+                .is_err()
         );
         // Stride / dilation zero.
-        assert!(
-            x.conv2d(
-                &w,
-                &Conv2dParams {
-                    stride: [0, 1],
-                    ..d
-                }
-            )
-            .is_err()
-        );
-        assert!(
-            x.conv2d(
-                &w,
-                &Conv2dParams {
-                    dilation: [1, 0],
-                    ..d
-                }
-            )
-            .is_err()
-        );
+        assert!(x.conv2d(&w, &Conv2dParams { stride: [0, 1], ..d }).is_err());
+        assert!(x.conv2d(&w, &Conv2dParams { dilation: [1, 0], ..d }).is_err());
         // Kernel larger than the padded input (also through dilation), empty kernel.
         assert!(x.conv2d(&rand_tensor(&[4, 4, 7, 3], &mut rng), &d).is_err());
-        assert!(
-            x.conv2d(
-                &w,
-                &Conv2dParams {
-                    dilation: [3, 3],
-                    ..d
-                }
-            )
-            .is_err()
-        );
+        assert!(x.conv2d(&w, &Conv2dParams { dilation: [3, 3], ..d }).is_err());
         assert!(
             x.conv2d(
                 &w,
@@ -765,11 +681,8 @@ mod tests {
         assert!(x1.conv1d(&w1, &Conv1dParams { groups: 3, ..d1 }).is_err());
         assert!(x1.conv1d(&rand_tensor(&[2, 4, 9], &mut rng), &d1).is_err());
         assert!(
-            x1.conv1d(
-                &rand_tensor(&[2, 4, 9], &mut rng),
-                &Conv1dParams { padding: 1, ..d1 }
-            )
-            .is_ok()
+            x1.conv1d(&rand_tensor(&[2, 4, 9], &mut rng), &Conv1dParams { padding: 1, ..d1 })
+                .is_ok()
         );
         assert!(d1.output_shape(&[2, 4], &[2, 4, 3]).is_err());
     }

@@ -25,7 +25,10 @@ pub fn decode_value(v: u64, frac_bits: u32) -> f64 {
 /// Encodes a slice of reals into a ring tensor of the given shape.
 pub fn encode(values: &[f64], shape: &[usize], frac_bits: u32) -> Result<RingTensor> {
     if frac_bits > 62 {
-        return Err(Error::invalid("precision_bits", format!("{frac_bits} fractional bits do not fit a 64-bit ring")));
+        return Err(Error::invalid(
+            "precision_bits",
+            format!("{frac_bits} fractional bits do not fit a 64-bit ring"),
+        ));
     }
     RingTensor::from_vec(shape, values.iter().map(|&x| encode_value(x, frac_bits)).collect())
 }
@@ -42,7 +45,18 @@ mod tests {
     #[test]
     fn round_trip_is_within_half_an_ulp() {
         let ulp = 1.0 / 65536.0;
-        for &x in &[0.0, 1.0, -1.0, 0.3, -0.3, -1000.99, 1000.99, 12345.678, -0.5 * ulp, 1e-9] {
+        for &x in &[
+            0.0,
+            1.0,
+            -1.0,
+            0.3,
+            -0.3,
+            -1000.99,
+            1000.99,
+            12345.678,
+            -0.5 * ulp,
+            1e-9,
+        ] {
             let y = decode_value(encode_value(x, 16), 16);
             assert!((x - y).abs() <= 0.5 * ulp + 1e-12, "{x} -> {y}");
         }

@@ -21,14 +21,7 @@ struct Window {
 }
 
 /// Windows of a strided, padded pooling along an axis of length `n` (PyTorch output size rules).
-fn pool_windows(
-    op: &'static str,
-    n: usize,
-    k: usize,
-    s: usize,
-    p: usize,
-    ceil_mode: bool,
-) -> Result<Vec<Window>> {
+fn pool_windows(op: &'static str, n: usize, k: usize, s: usize, p: usize, ceil_mode: bool) -> Result<Vec<Window>> {
     if k == 0 || s == 0 {
         return Err(Error::invalid(
             op,
@@ -48,10 +41,7 @@ fn pool_windows(
     if n + 2 * p < k {
         return Err(Error::shape(
             op,
-            format!(
-                "kernel {k} is larger than the padded input {} (padding {p})",
-                n + 2 * p
-            ),
+            format!("kernel {k} is larger than the padded input {} (padding {p})", n + 2 * p),
         ));
     }
     let mut out = (n + 2 * p - k + if ceil_mode { s - 1 } else { 0 }) / s + 1;
@@ -101,14 +91,7 @@ fn sum(x: &[u64]) -> u64 {
 }
 
 /// Window sums of `planes` row-major `h × w` planes: output `[planes, ys.len(), xs.len()]`.
-fn window_sums(
-    data: &[u64],
-    planes: usize,
-    h: usize,
-    w: usize,
-    ys: &[Window],
-    xs: &[Window],
-) -> Vec<u64> {
+fn window_sums(data: &[u64], planes: usize, h: usize, w: usize, ys: &[Window], xs: &[Window]) -> Vec<u64> {
     let (ho, wo) = (ys.len(), xs.len());
     let mut out = vec![0u64; planes * ho * wo];
     if out.is_empty() {
@@ -132,10 +115,7 @@ fn window_sums(
     if data.len() >= PAR_THRESHOLD && planes > 1 {
         out.par_chunks_mut(ho * wo)
             .zip(data.par_chunks(h * w))
-            .for_each_init(
-                || vec![0u64; h * wo],
-                |rows, (dst, src)| plane(rows, dst, src),
-            );
+            .for_each_init(|| vec![0u64; h * wo], |rows, (dst, src)| plane(rows, dst, src));
     } else {
         let mut rows = vec![0u64; h * wo];
         for (dst, src) in out.chunks_mut(ho * wo).zip(data.chunks(h * w)) {
@@ -147,22 +127,16 @@ fn window_sums(
 
 /// `[N, C, H, W]` of a rank-4 tensor, or a shape error.
 fn nchw(op: &'static str, shape: &[usize]) -> Result<[usize; 4]> {
-    shape.try_into().map_err(|_| {
-        Error::shape(
-            op,
-            format!("input must be [N, C, H, W], got {}", shape_string(shape)),
-        )
-    })
+    shape
+        .try_into()
+        .map_err(|_| Error::shape(op, format!("input must be [N, C, H, W], got {}", shape_string(shape))))
 }
 
 /// `[N, C, L]` of a rank-3 tensor, or a shape error.
 fn ncl(op: &'static str, shape: &[usize]) -> Result<[usize; 3]> {
-    shape.try_into().map_err(|_| {
-        Error::shape(
-            op,
-            format!("input must be [N, C, L], got {}", shape_string(shape)),
-        )
-    })
+    shape
+        .try_into()
+        .map_err(|_| Error::shape(op, format!("input must be [N, C, L], got {}", shape_string(shape))))
 }
 
 /// The divisors PyTorch's `avg_pool2d` uses for each output cell (row-major `[Ho, Wo]`) of an input
@@ -195,12 +169,7 @@ pub fn avg_pool2d_divisors(
 
 impl RingTensor {
     /// Window sums of a 2-D pooling over `[N, C, H, W]` (zero padding, floor mode).
-    pub fn sum_pool2d(
-        &self,
-        kernel: [usize; 2],
-        stride: [usize; 2],
-        padding: [usize; 2],
-    ) -> Result<RingTensor> {
+    pub fn sum_pool2d(&self, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> Result<RingTensor> {
         self.sum_pool2d_mode(kernel, stride, padding, false)
     }
 
@@ -227,13 +196,7 @@ impl RingTensor {
     }
 
     /// [`RingTensor::sum_pool1d`] with PyTorch's `ceil_mode` choice.
-    pub fn sum_pool1d_mode(
-        &self,
-        kernel: usize,
-        stride: usize,
-        padding: usize,
-        ceil_mode: bool,
-    ) -> Result<RingTensor> {
+    pub fn sum_pool1d_mode(&self, kernel: usize, stride: usize, padding: usize, ceil_mode: bool) -> Result<RingTensor> {
         let op = "sum_pool1d";
         let [n, c, l] = ncl(op, self.shape())?;
         let xs = pool_windows(op, l, kernel, stride, padding, ceil_mode)?;
@@ -258,10 +221,7 @@ impl RingTensor {
             .flat_map(|y| xs.iter().map(move |x| (y.padded_len * x.padded_len) as u64))
             .collect();
         let data = window_sums(self.data(), n * c, h, w, &ys, &xs);
-        Ok((
-            RingTensor::from_parts(vec![n, c, out[0], out[1]], data),
-            sizes,
-        ))
+        Ok((RingTensor::from_parts(vec![n, c, out[0], out[1]], data), sizes))
     }
 
     /// Adaptive pooling sums over `[N, C, L]` to `[N, C, out]`, with each window's element count.
@@ -304,13 +264,7 @@ mod tests {
     }
 
     /// Sum over the window by direct nested loops, skipping padding.
-    fn naive_pool2d(
-        x: &RingTensor,
-        k: [usize; 2],
-        s: [usize; 2],
-        p: [usize; 2],
-        ceil: bool,
-    ) -> RingTensor {
+    fn naive_pool2d(x: &RingTensor, k: [usize; 2], s: [usize; 2], p: [usize; 2], ceil: bool) -> RingTensor {
         let [n, c, h, w] = x.shape().try_into().unwrap();
         let ho = torch_out(h, k[0], s[0], p[0], ceil);
         let wo = torch_out(w, k[1], s[1], p[1], ceil);
@@ -324,9 +278,7 @@ mod tests {
                             let iy = (oy * s[0] + i) as i64 - p[0] as i64;
                             let ix = (ox * s[1] + j) as i64 - p[1] as i64;
                             if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < w {
-                                acc = acc.wrapping_add(
-                                    x.data()[(pl * h + iy as usize) * w + ix as usize],
-                                );
+                                acc = acc.wrapping_add(x.data()[(pl * h + iy as usize) * w + ix as usize]);
                             }
                         }
                     }
@@ -368,15 +320,10 @@ mod tests {
         // A case where ceil mode adds a partial window.
         let x = rand_tensor(&[1, 1, 6, 6], 9);
         assert_eq!(
-            x.sum_pool2d_mode([3, 3], [2, 2], [0, 0], true)
-                .unwrap()
-                .shape(),
+            x.sum_pool2d_mode([3, 3], [2, 2], [0, 0], true).unwrap().shape(),
             &[1, 1, 3, 3]
         );
-        assert_eq!(
-            x.sum_pool2d([3, 3], [2, 2], [0, 0]).unwrap().shape(),
-            &[1, 1, 2, 2]
-        );
+        assert_eq!(x.sum_pool2d([3, 3], [2, 2], [0, 0]).unwrap().shape(), &[1, 1, 2, 2]);
     }
 
     #[test]
@@ -388,11 +335,7 @@ mod tests {
                 let got = x.sum_pool1d_mode(k, s, p, ceil).unwrap();
                 let want = naive_pool2d(&x4, [1, k], [1, s], [0, p], ceil);
                 let lo = want.shape()[3];
-                assert_eq!(
-                    got,
-                    want.reshape(&[2, 3, lo]).unwrap(),
-                    "k{k} s{s} p{p} ceil {ceil}"
-                );
+                assert_eq!(got, want.reshape(&[2, 3, lo]).unwrap(), "k{k} s{s} p{p} ceil {ceil}");
             }
         }
         assert_eq!(
@@ -461,11 +404,7 @@ mod tests {
     #[test]
     fn pool_errors() {
         let x = rand_tensor(&[1, 2, 4, 4], 1);
-        assert!(
-            rand_tensor(&[2, 4, 4], 1)
-                .sum_pool2d([2, 2], [2, 2], [0, 0])
-                .is_err()
-        );
+        assert!(rand_tensor(&[2, 4, 4], 1).sum_pool2d([2, 2], [2, 2], [0, 0]).is_err());
         assert!(x.sum_pool2d([0, 2], [2, 2], [0, 0]).is_err());
         assert!(x.sum_pool2d([2, 2], [2, 0], [0, 0]).is_err());
         assert!(x.sum_pool2d([2, 2], [2, 2], [2, 0]).is_err());
@@ -536,7 +475,11 @@ impl RingTensor {
                         for kx in 0..kw {
                             let x = (ox * stride[1] + kx) as isize - padding[1] as isize;
                             let inside = y >= 0 && (y as usize) < h && x >= 0 && (x as usize) < w;
-                            out.push(if inside { plane[y as usize * w + x as usize] } else { fill });
+                            out.push(if inside {
+                                plane[y as usize * w + x as usize]
+                            } else {
+                                fill
+                            });
                         }
                     }
                 }

@@ -45,10 +45,7 @@ fn wrapping_sum_seq(x: &[u64]) -> u64 {
             *a = a.wrapping_add(v);
         }
     }
-    let tail = chunks
-        .remainder()
-        .iter()
-        .fold(0u64, |s, &v| s.wrapping_add(v));
+    let tail = chunks.remainder().iter().fold(0u64, |s, &v| s.wrapping_add(v));
     acc.iter().fold(tail, |s, &v| s.wrapping_add(v))
 }
 
@@ -123,20 +120,13 @@ fn coalesce_permutation(shape: &[usize], axes: &[usize]) -> (Vec<usize>, Vec<usi
             dims1.push(d);
         }
     }
-    let perm1: Vec<usize> = axes
-        .iter()
-        .filter(|&&a| shape[a] != 1)
-        .map(|&a| renumber[a])
-        .collect();
+    let perm1: Vec<usize> = axes.iter().filter(|&&a| shape[a] != 1).map(|&a| renumber[a]).collect();
 
     // Groups of input axes that are consecutive in the output: (first input axis, merged size).
     let mut groups: Vec<(usize, usize)> = Vec::new();
     for (i, &a) in perm1.iter().enumerate() {
         if i > 0 && a == perm1[i - 1] + 1 {
-            groups
-                .last_mut()
-                .expect("a group exists after the first axis")
-                .1 *= dims1[a];
+            groups.last_mut().expect("a group exists after the first axis").1 *= dims1[a];
         } else {
             groups.push((a, dims1[a]));
         }
@@ -243,11 +233,9 @@ fn permute_data(src: &[u64], dims: &[usize], perm: &[usize]) -> Vec<u64> {
     let do_matrix = |mi: usize, m: &mut [u64], parallel: bool| {
         let base = strided_offset(mi, outer_dims, outer_str);
         if parallel {
-            m.par_chunks_mut(TILE_ROWS * l)
-                .enumerate()
-                .for_each(|(g, rows)| {
-                    tile_rows(rows, src, base + g * TILE_ROWS * sb, l, sa, sb);
-                });
+            m.par_chunks_mut(TILE_ROWS * l).enumerate().for_each(|(g, rows)| {
+                tile_rows(rows, src, base + g * TILE_ROWS * sb, l, sa, sb);
+            });
         } else {
             for (g, rows) in m.chunks_mut(TILE_ROWS * l).enumerate() {
                 tile_rows(rows, src, base + g * TILE_ROWS * sb, l, sa, sb);
@@ -268,13 +256,7 @@ fn permute_data(src: &[u64], dims: &[usize], perm: &[usize]) -> Vec<u64> {
 }
 
 /// Copies `src` (shape `dims`) into `dst` (shape `out_dims`, pre-filled) at offsets `pads[i].0`.
-fn pad_copy(
-    dst: &mut [u64],
-    src: &[u64],
-    dims: &[usize],
-    pads: &[(usize, usize)],
-    out_dims: &[usize],
-) {
+fn pad_copy(dst: &mut [u64], src: &[u64], dims: &[usize], pads: &[(usize, usize)], out_dims: &[usize]) {
     if dims.len() == 1 {
         dst[pads[0].0..pads[0].0 + dims[0]].copy_from_slice(src);
         return;
@@ -298,11 +280,7 @@ fn pad_copy(
 
 /// `(outer, dim, inner)` sizes around `axis`.
 fn split_at_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
-    (
-        numel(&shape[..axis]),
-        shape[axis],
-        numel(&shape[axis + 1..]),
-    )
+    (numel(&shape[..axis]), shape[axis], numel(&shape[axis + 1..]))
 }
 
 impl RingTensor {
@@ -327,10 +305,7 @@ impl RingTensor {
         if r < 2 {
             return Err(Error::shape(
                 "transpose",
-                format!(
-                    "needs rank >= 2, got shape {} (rank {r})",
-                    shape_string(self.shape())
-                ),
+                format!("needs rank >= 2, got shape {} (rank {r})", shape_string(self.shape())),
             ));
         }
         let mut axes: Vec<usize> = (0..r).collect();
@@ -345,11 +320,7 @@ impl RingTensor {
         if axes.len() != r {
             return Err(Error::shape(
                 "permute",
-                format!(
-                    "{} axes given for shape {} (rank {r})",
-                    axes.len(),
-                    shape_string(shape)
-                ),
+                format!("{} axes given for shape {} (rank {r})", axes.len(), shape_string(shape)),
             ));
         }
         let mut seen = vec![false; r];
@@ -412,11 +383,8 @@ impl RingTensor {
         let mut total = 0usize;
         for p in parts {
             let s = p.shape();
-            let fits = s.len() == shape0.len()
-                && s.iter()
-                    .zip(shape0)
-                    .enumerate()
-                    .all(|(i, (a, b))| i == axis || a == b);
+            let fits =
+                s.len() == shape0.len() && s.iter().zip(shape0).enumerate().all(|(i, (a, b))| i == axis || a == b);
             if !fits {
                 return Err(Error::shape(
                     "concat",
@@ -433,8 +401,7 @@ impl RingTensor {
         }
         let mut out_shape = shape0.to_vec();
         out_shape[axis] = total;
-        let n =
-            checked_numel(&out_shape).ok_or_else(|| Error::shape("concat", "result too large"))?;
+        let n = checked_numel(&out_shape).ok_or_else(|| Error::shape("concat", "result too large"))?;
         let (outer, _, inner) = split_at_axis(shape0, axis);
         let out_row = total * inner;
         if n == 0 {
@@ -480,24 +447,15 @@ impl RingTensor {
         let too_large = || {
             Error::shape(
                 "pad",
-                format!(
-                    "padding {pads:?} of shape {} is too large",
-                    shape_string(shape)
-                ),
+                format!("padding {pads:?} of shape {} is too large", shape_string(shape)),
             )
         };
         let mut out_shape = Vec::with_capacity(shape.len());
         for (&d, &(b, a)) in shape.iter().zip(pads) {
-            out_shape.push(
-                d.checked_add(b)
-                    .and_then(|x| x.checked_add(a))
-                    .ok_or_else(too_large)?,
-            );
+            out_shape.push(d.checked_add(b).and_then(|x| x.checked_add(a)).ok_or_else(too_large)?);
         }
         let n = checked_numel(&out_shape).ok_or_else(too_large)?;
-        if n.checked_mul(8)
-            .is_none_or(|bytes| bytes > isize::MAX as usize)
-        {
+        if n.checked_mul(8).is_none_or(|bytes| bytes > isize::MAX as usize) {
             return Err(too_large());
         }
         if shape.is_empty() {
@@ -513,9 +471,7 @@ impl RingTensor {
                 out[b0 * out_sub..(b0 + shape[0]) * out_sub]
                     .par_chunks_mut(out_sub)
                     .zip(src.par_chunks(in_sub))
-                    .for_each(|(dst, s)| {
-                        pad_copy(dst, s, &shape[1..], &pads[1..], &out_shape[1..])
-                    });
+                    .for_each(|(dst, s)| pad_copy(dst, s, &shape[1..], &pads[1..], &out_shape[1..]));
             } else {
                 pad_copy(&mut out, src, shape, pads, &out_shape);
             }
@@ -589,11 +545,7 @@ impl RingTensor {
         let fail = || {
             Error::shape(
                 "broadcast_to",
-                format!(
-                    "cannot broadcast {} to {}",
-                    shape_string(s0),
-                    shape_string(shape)
-                ),
+                format!("cannot broadcast {} to {}", shape_string(s0), shape_string(shape)),
             )
         };
         if s0.len() > r {
@@ -605,9 +557,7 @@ impl RingTensor {
             return Err(fail());
         }
         let n = checked_numel(shape).ok_or_else(fail)?;
-        if n.checked_mul(8)
-            .is_none_or(|bytes| bytes > isize::MAX as usize)
-        {
+        if n.checked_mul(8).is_none_or(|bytes| bytes > isize::MAX as usize) {
             return Err(fail());
         }
         if n == 0 {
@@ -707,8 +657,7 @@ impl RingTensor {
         }
         let mut out_shape = self.shape().to_vec();
         out_shape[axis] = indices.len();
-        let n = checked_numel(&out_shape)
-            .ok_or_else(|| Error::shape("index_select", "result too large"))?;
+        let n = checked_numel(&out_shape).ok_or_else(|| Error::shape("index_select", "result too large"))?;
         let src = self.data();
         let mut out = Vec::with_capacity(n);
         for o in 0..outer {
@@ -813,11 +762,7 @@ mod tests {
         for (si, s) in shapes.iter().enumerate() {
             let t = rand_tensor(s, si as u64);
             for p in all_perms(s.len()) {
-                assert_eq!(
-                    t.permute(&p).unwrap(),
-                    naive_permute(&t, &p),
-                    "shape {s:?} perm {p:?}"
-                );
+                assert_eq!(t.permute(&p).unwrap(), naive_permute(&t, &p), "shape {s:?} perm {p:?}");
             }
         }
     }
@@ -834,11 +779,7 @@ mod tests {
             (vec![9, 8, 7, 6, 5], vec![4, 2, 0, 3, 1]),
         ] {
             let t = rand_tensor(&s, 7);
-            assert_eq!(
-                t.permute(&p).unwrap(),
-                naive_permute(&t, &p),
-                "shape {s:?} perm {p:?}"
-            );
+            assert_eq!(t.permute(&p).unwrap(), naive_permute(&t, &p), "shape {s:?} perm {p:?}");
         }
     }
 
@@ -882,10 +823,7 @@ mod tests {
         assert!(t.permute(&[0, 1, 2, 3]).is_err());
         assert!(rand_tensor(&[5], 1).transpose().is_err());
         assert!(RingTensor::scalar(3).transpose().is_err());
-        assert_eq!(
-            RingTensor::scalar(3).permute(&[]).unwrap(),
-            RingTensor::scalar(3)
-        );
+        assert_eq!(RingTensor::scalar(3).permute(&[]).unwrap(), RingTensor::scalar(3));
         let e = RingTensor::zeros(&[0, 3]).transpose().unwrap();
         assert_eq!(e.shape(), &[3, 0]);
     }
@@ -927,10 +865,7 @@ mod tests {
         }
         // Large, parallel paths.
         let big = rand_tensor(&[64, 300, 3], 5);
-        let parts = [
-            big.slice(1, 0, 123).unwrap(),
-            big.slice(1, 123, 300).unwrap(),
-        ];
+        let parts = [big.slice(1, 0, 123).unwrap(), big.slice(1, 123, 300).unwrap()];
         assert_eq!(RingTensor::concat(&[&parts[0], &parts[1]], 1).unwrap(), big);
     }
 
@@ -987,14 +922,8 @@ mod tests {
         assert!(t.pad(&[(1, 1)], 0).is_err());
         assert!(t.pad(&[(1, 1), (0, 0), (0, 0)], 0).is_err());
         assert!(t.pad(&[(usize::MAX, 1), (0, 0)], 0).is_err());
-        assert!(
-            t.pad(&[(usize::MAX / 4, 0), (usize::MAX / 4, 0)], 0)
-                .is_err()
-        );
-        assert_eq!(
-            RingTensor::scalar(5).pad(&[], 0).unwrap(),
-            RingTensor::scalar(5)
-        );
+        assert!(t.pad(&[(usize::MAX / 4, 0), (usize::MAX / 4, 0)], 0).is_err());
+        assert_eq!(RingTensor::scalar(5).pad(&[], 0).unwrap(), RingTensor::scalar(5));
     }
 
     #[test]
@@ -1030,11 +959,7 @@ mod tests {
                     } else {
                         es.remove(axis);
                     }
-                    assert_eq!(
-                        r,
-                        RingTensor::from_vec(&es, expect).unwrap(),
-                        "shape {s:?} axis {axis}"
-                    );
+                    assert_eq!(r, RingTensor::from_vec(&es, expect).unwrap(), "shape {s:?} axis {axis}");
                 }
             }
             assert!(t.sum_axis(s.len(), false).is_err());
@@ -1073,11 +998,7 @@ mod tests {
         assert!(t.broadcast_to(&[3]).is_err());
         assert!(t.broadcast_to(&[2, 4]).is_err());
         assert!(t.broadcast_to(&[3, 3]).is_err());
-        assert!(
-            rand_tensor(&[1], 1)
-                .broadcast_to(&[usize::MAX, usize::MAX])
-                .is_err()
-        );
+        assert!(rand_tensor(&[1], 1).broadcast_to(&[usize::MAX, usize::MAX]).is_err());
     }
 
     #[test]

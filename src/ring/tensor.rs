@@ -20,7 +20,13 @@ pub struct RingTensor {
 impl std::fmt::Debug for RingTensor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let shown: Vec<_> = self.data.iter().take(8).collect();
-        write!(f, "RingTensor{:?}{:?}{}", self.shape, shown, if self.data.len() > 8 { "…" } else { "" })
+        write!(
+            f,
+            "RingTensor{:?}{:?}{}",
+            self.shape,
+            shown,
+            if self.data.len() > 8 { "…" } else { "" }
+        )
     }
 }
 
@@ -40,10 +46,18 @@ impl RingTensor {
         if numel(shape) != data.len() {
             return Err(Error::shape(
                 "from_vec",
-                format!("shape {} holds {} elements, got {}", shape_string(shape), numel(shape), data.len()),
+                format!(
+                    "shape {} holds {} elements, got {}",
+                    shape_string(shape),
+                    numel(shape),
+                    data.len()
+                ),
             ));
         }
-        Ok(Self { shape: shape.to_vec(), data })
+        Ok(Self {
+            shape: shape.to_vec(),
+            data,
+        })
     }
 
     /// Internal constructor for kernels that already guarantee `numel(shape) == data.len()`.
@@ -54,17 +68,26 @@ impl RingTensor {
 
     /// All-zero tensor.
     pub fn zeros(shape: &[usize]) -> Self {
-        Self { shape: shape.to_vec(), data: vec![0; numel(shape)] }
+        Self {
+            shape: shape.to_vec(),
+            data: vec![0; numel(shape)],
+        }
     }
 
     /// Tensor filled with one value.
     pub fn full(shape: &[usize], value: u64) -> Self {
-        Self { shape: shape.to_vec(), data: vec![value; numel(shape)] }
+        Self {
+            shape: shape.to_vec(),
+            data: vec![value; numel(shape)],
+        }
     }
 
     /// Rank-0 tensor holding one value.
     pub fn scalar(value: u64) -> Self {
-        Self { shape: vec![], data: vec![value] }
+        Self {
+            shape: vec![],
+            data: vec![value],
+        }
     }
 
     /// The shape.
@@ -102,7 +125,11 @@ impl RingTensor {
         if numel(shape) != self.data.len() {
             return Err(Error::shape(
                 "reshape",
-                format!("cannot reshape {} into {}", shape_string(&self.shape), shape_string(shape)),
+                format!(
+                    "cannot reshape {} into {}",
+                    shape_string(&self.shape),
+                    shape_string(shape)
+                ),
             ));
         }
         self.shape = shape.to_vec();
@@ -114,7 +141,11 @@ impl RingTensor {
         if self.shape != other.shape {
             return Err(Error::shape(
                 op,
-                format!("shapes {} and {} differ", shape_string(&self.shape), shape_string(&other.shape)),
+                format!(
+                    "shapes {} and {} differ",
+                    shape_string(&self.shape),
+                    shape_string(&other.shape)
+                ),
             ));
         }
         Ok(())
@@ -127,7 +158,10 @@ impl RingTensor {
         } else {
             self.data.iter().map(|&x| f(x)).collect()
         };
-        Self { shape: self.shape.clone(), data }
+        Self {
+            shape: self.shape.clone(),
+            data,
+        }
     }
 
     /// Applies `f` to each element in place.
@@ -143,18 +177,33 @@ impl RingTensor {
     pub fn zip(&self, other: &Self, op: &'static str, f: impl Fn(u64, u64) -> u64 + Sync + Send) -> Result<Self> {
         self.check_same_shape(other, op)?;
         let data = if self.data.len() >= PAR_THRESHOLD {
-            self.data.par_iter().zip(other.data.par_iter()).map(|(&a, &b)| f(a, b)).collect()
+            self.data
+                .par_iter()
+                .zip(other.data.par_iter())
+                .map(|(&a, &b)| f(a, b))
+                .collect()
         } else {
             self.data.iter().zip(&other.data).map(|(&a, &b)| f(a, b)).collect()
         };
-        Ok(Self { shape: self.shape.clone(), data })
+        Ok(Self {
+            shape: self.shape.clone(),
+            data,
+        })
     }
 
     /// `self[i] = f(self[i], other[i])` in place.
-    pub fn zip_inplace(&mut self, other: &Self, op: &'static str, f: impl Fn(u64, u64) -> u64 + Sync + Send) -> Result<()> {
+    pub fn zip_inplace(
+        &mut self,
+        other: &Self,
+        op: &'static str,
+        f: impl Fn(u64, u64) -> u64 + Sync + Send,
+    ) -> Result<()> {
         self.check_same_shape(other, op)?;
         if self.data.len() >= PAR_THRESHOLD {
-            self.data.par_iter_mut().zip(other.data.par_iter()).for_each(|(a, &b)| *a = f(*a, b));
+            self.data
+                .par_iter_mut()
+                .zip(other.data.par_iter())
+                .for_each(|(a, &b)| *a = f(*a, b));
         } else {
             self.data.iter_mut().zip(&other.data).for_each(|(a, &b)| *a = f(*a, b));
         }

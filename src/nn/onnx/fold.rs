@@ -73,11 +73,7 @@ pub(super) fn norm_axis(axis: i64, rank: usize) -> FoldResult<usize> {
     if axis < -r || axis >= r {
         return Err(format!("axis {axis} is out of range for rank {rank}"));
     }
-    Ok(if axis < 0 {
-        (axis + r) as usize
-    } else {
-        axis as usize
-    })
+    Ok(if axis < 0 { (axis + r) as usize } else { axis as usize })
 }
 
 /// The same values under a new shape with the same element count.
@@ -129,20 +125,10 @@ pub(super) fn cast(c: &Const, to: i32) -> FoldResult<Const> {
             Const::F32(_) => Ok(c.clone()),
             Const::I64 { data, .. } => make_f32(&shape, data.iter().map(|&v| v as f32).collect()),
         },
-        dt::INT64
-        | dt::INT32
-        | dt::INT16
-        | dt::INT8
-        | dt::UINT8
-        | dt::UINT16
-        | dt::UINT32
-        | dt::UINT64
-        | dt::BOOL => {
+        dt::INT64 | dt::INT32 | dt::INT16 | dt::INT8 | dt::UINT8 | dt::UINT16 | dt::UINT32 | dt::UINT64 | dt::BOOL => {
             let wide: Vec<i64> = match c {
                 Const::I64 { data, .. } => data.clone(),
-                Const::F32(t) if to == dt::BOOL => {
-                    t.data().iter().map(|&v| (v != 0.0) as i64).collect()
-                }
+                Const::F32(t) if to == dt::BOOL => t.data().iter().map(|&v| (v != 0.0) as i64).collect(),
                 Const::F32(t) => t.data().iter().map(|&v| v as i64).collect(),
             };
             let narrow = |v: i64| match to {
@@ -186,9 +172,7 @@ pub(super) fn gather(data: &Const, indices: &Const, axis: i64) -> FoldResult<Con
     let mut resolved = Vec::with_capacity(idx.len());
     for &i in idx {
         if i < -n || i >= n {
-            return Err(format!(
-                "index {i} is out of range for axis {axis} of size {n}"
-            ));
+            return Err(format!("index {i} is out of range for axis {axis} of size {n}"));
         }
         resolved.push(if i < 0 { (i + n) as usize } else { i as usize });
     }
@@ -221,13 +205,7 @@ pub(super) fn unsqueeze_shape(shape: &[usize], axes: &[i64]) -> FoldResult<Vec<u
     let mut rest = shape.iter();
     Ok(inserted
         .iter()
-        .map(|&ins| {
-            if ins {
-                1
-            } else {
-                *rest.next().expect("counts match")
-            }
-        })
+        .map(|&ins| if ins { 1 } else { *rest.next().expect("counts match") })
         .collect())
 }
 
@@ -252,12 +230,7 @@ pub(super) fn squeeze(c: &Const, axes: &[i64]) -> FoldResult<Const> {
         }
         drop[a] = true;
     }
-    let out: Vec<usize> = shape
-        .iter()
-        .zip(&drop)
-        .filter(|(_, d)| !**d)
-        .map(|(&s, _)| s)
-        .collect();
+    let out: Vec<usize> = shape.iter().zip(&drop).filter(|(_, d)| !**d).map(|(&s, _)| s).collect();
     with_shape(c, &out)
 }
 
@@ -273,11 +246,7 @@ pub(super) fn flatten(c: &Const, axis: i64) -> FoldResult<Const> {
 }
 
 /// The output shape of ONNX `Reshape` (0 copies the input dimension unless `allowzero`, −1 infers).
-pub(super) fn reshape_shape(
-    input: &[usize],
-    target: &[i64],
-    allowzero: bool,
-) -> FoldResult<Vec<usize>> {
+pub(super) fn reshape_shape(input: &[usize], target: &[i64], allowzero: bool) -> FoldResult<Vec<usize>> {
     let mut out = Vec::with_capacity(target.len());
     let mut infer = None;
     for (i, &t) in target.iter().enumerate() {
@@ -288,12 +257,9 @@ pub(super) fn reshape_shape(
                 out.push(1);
             }
             0 if !allowzero => {
-                let &d = input.get(i).ok_or_else(|| {
-                    format!(
-                        "shape entry {i} is 0 but the input has rank {}",
-                        input.len()
-                    )
-                })?;
+                let &d = input
+                    .get(i)
+                    .ok_or_else(|| format!("shape entry {i} is 0 but the input has rank {}", input.len()))?;
                 out.push(d);
             }
             t if t < 0 => return Err(format!("shape entry {t} is negative")),
@@ -356,11 +322,7 @@ pub(super) fn concat(parts: &[&Const], axis: i64) -> FoldResult<Const> {
     out_shape[axis] = 0;
     for p in parts {
         let s = p.shape();
-        if s.len() != rank
-            || s.iter()
-                .enumerate()
-                .any(|(d, &n)| d != axis && n != first.shape()[d])
-        {
+        if s.len() != rank || s.iter().enumerate().any(|(d, &n)| d != axis && n != first.shape()[d]) {
             return Err(format!(
                 "cannot concatenate shapes {:?} and {:?} on axis {axis}",
                 first.shape(),
@@ -445,21 +407,11 @@ pub(super) fn slice(
         } else if s > 0 {
             (fix(starts[k]).clamp(0, d), fix(ends[k]).clamp(0, d))
         } else {
-            (
-                fix(starts[k]).clamp(0, d - 1),
-                fix(ends[k]).clamp(-1, d - 1),
-            )
+            (fix(starts[k]).clamp(0, d - 1), fix(ends[k]).clamp(-1, d - 1))
         };
         // ceil((e - b) / s) when positive, in i128 so extreme steps cannot overflow.
-        let (span, st) = (
-            (e as i128 - b as i128) * s.signum() as i128,
-            (s as i128).abs(),
-        );
-        let n = if d == 0 || span <= 0 {
-            0
-        } else {
-            (span - 1) / st + 1
-        };
+        let (span, st) = ((e as i128 - b as i128) * s.signum() as i128, (s as i128).abs());
+        let n = if d == 0 || span <= 0 { 0 } else { (span - 1) / st + 1 };
         first[a] = b;
         step[a] = s;
         count[a] = n as usize;
@@ -480,11 +432,7 @@ pub(super) fn slice(
 pub(super) fn broadcast_shape(a: &[usize], b: &[usize]) -> FoldResult<Vec<usize>> {
     let r = a.len().max(b.len());
     let get = |s: &[usize], i: usize| {
-        if i + s.len() >= r {
-            s[i + s.len() - r]
-        } else {
-            1
-        }
+        if i + s.len() >= r { s[i + s.len() - r] } else { 1 }
     };
     (0..r)
         .map(|i| match (get(a, i), get(b, i)) {
@@ -503,13 +451,7 @@ fn broadcast_positions(shape: &[usize], out: &[usize]) -> Vec<usize> {
     for_each_index(out, |ix| {
         pos.push(
             (0..shape.len())
-                .map(|d| {
-                    if shape[d] == 1 {
-                        0
-                    } else {
-                        ix[d + off] * st[d]
-                    }
-                })
+                .map(|d| if shape[d] == 1 { 0 } else { ix[d + off] * st[d] })
                 .sum(),
         );
     });
@@ -533,10 +475,7 @@ pub(super) fn binary(op: BinOp, a: &Const, b: &Const) -> FoldResult<Const> {
                 BinOp::Mul => u * v,
                 BinOp::Div => u / v,
             };
-            make_f32(
-                &out,
-                pa.iter().zip(&pb).map(|(&i, &j)| f(x[i], y[j])).collect(),
-            )
+            make_f32(&out, pa.iter().zip(&pb).map(|(&i, &j)| f(x[i], y[j])).collect())
         }
         (Const::I64 { data: x, .. }, Const::I64 { data: y, .. }) => {
             let mut data = Vec::with_capacity(pa.len());
@@ -572,41 +511,22 @@ mod tests {
     fn gather_axis0_and_axis1() {
         let d = i(&[2, 3], &[1, 2, 3, 4, 5, 6]);
         assert_eq!(gather(&d, &i(&[], &[1]), 0).unwrap(), i(&[3], &[4, 5, 6]));
-        assert_eq!(
-            gather(&d, &i(&[2], &[-1, 0]), 1).unwrap(),
-            i(&[2, 2], &[3, 1, 6, 4])
-        );
-        assert!(
-            gather(&d, &i(&[], &[2]), 0)
-                .unwrap_err()
-                .contains("out of range")
-        );
+        assert_eq!(gather(&d, &i(&[2], &[-1, 0]), 1).unwrap(), i(&[2, 2], &[3, 1, 6, 4]));
+        assert!(gather(&d, &i(&[], &[2]), 0).unwrap_err().contains("out of range"));
     }
 
     #[test]
     fn shape_ops() {
         let c = f(&[2, 3], &[0., 1., 2., 3., 4., 5.]);
         assert_eq!(unsqueeze(&c, &[0, -1]).unwrap().shape(), &[1, 2, 3, 1]);
-        assert_eq!(
-            squeeze(&unsqueeze(&c, &[1]).unwrap(), &[]).unwrap().shape(),
-            &[2, 3]
-        );
+        assert_eq!(squeeze(&unsqueeze(&c, &[1]).unwrap(), &[]).unwrap().shape(), &[2, 3]);
         assert!(squeeze(&c, &[0]).is_err());
         assert_eq!(reshape(&c, &[0, -1], false).unwrap().shape(), &[2, 3]);
         assert_eq!(reshape(&c, &[-1], false).unwrap().shape(), &[6]);
         assert!(reshape(&c, &[4, -1], false).is_err());
-        assert_eq!(
-            flatten(&unsqueeze(&c, &[0]).unwrap(), 2).unwrap().shape(),
-            &[2, 3]
-        );
-        assert_eq!(
-            transpose(&c, &[1, 0]).unwrap(),
-            f(&[3, 2], &[0., 3., 1., 4., 2., 5.])
-        );
-        assert_eq!(
-            transpose(&c, &[]).unwrap(),
-            f(&[3, 2], &[0., 3., 1., 4., 2., 5.])
-        );
+        assert_eq!(flatten(&unsqueeze(&c, &[0]).unwrap(), 2).unwrap().shape(), &[2, 3]);
+        assert_eq!(transpose(&c, &[1, 0]).unwrap(), f(&[3, 2], &[0., 3., 1., 4., 2., 5.]));
+        assert_eq!(transpose(&c, &[]).unwrap(), f(&[3, 2], &[0., 3., 1., 4., 2., 5.]));
         assert!(transpose(&c, &[0, 0]).is_err());
     }
 
@@ -614,10 +534,7 @@ mod tests {
     fn concat_and_slice() {
         let a = i(&[2, 1], &[1, 2]);
         let b = i(&[2, 2], &[3, 4, 5, 6]);
-        assert_eq!(
-            concat(&[&a, &b], -1).unwrap(),
-            i(&[2, 3], &[1, 3, 4, 2, 5, 6])
-        );
+        assert_eq!(concat(&[&a, &b], -1).unwrap(), i(&[2, 3], &[1, 3, 4, 2, 5, 6]));
         assert_eq!(
             concat(&[&i(&[1], &[7]), &i(&[2], &[8, 9])], 0).unwrap(),
             i(&[3], &[7, 8, 9])
@@ -632,14 +549,8 @@ mod tests {
             i(&[3], &[4, 2, 0])
         );
         assert_eq!(slice(&v, &[3], &[1], None, None).unwrap(), i(&[0], &[]));
-        assert_eq!(
-            slice(&v, &[0], &[5], None, Some(&[i64::MAX])).unwrap(),
-            i(&[1], &[0])
-        );
-        assert_eq!(
-            slice(&v, &[4], &[0], None, Some(&[i64::MIN])).unwrap(),
-            i(&[1], &[4])
-        );
+        assert_eq!(slice(&v, &[0], &[5], None, Some(&[i64::MAX])).unwrap(), i(&[1], &[0]));
+        assert_eq!(slice(&v, &[4], &[0], None, Some(&[i64::MIN])).unwrap(), i(&[1], &[4]));
         assert_eq!(
             slice(&i(&[0], &[]), &[0], &[-1], None, Some(&[-1])).unwrap(),
             i(&[0], &[])
@@ -671,14 +582,8 @@ mod tests {
             cast(&f(&[3], &[1.7, -1.7, 0.0]), data_type::INT64).unwrap(),
             i(&[3], &[1, -1, 0])
         );
-        assert_eq!(
-            cast(&f(&[2], &[2.5, 0.0]), data_type::BOOL).unwrap(),
-            i(&[2], &[1, 0])
-        );
-        assert_eq!(
-            cast(&i(&[1], &[3]), data_type::FLOAT).unwrap(),
-            f(&[1], &[3.0])
-        );
+        assert_eq!(cast(&f(&[2], &[2.5, 0.0]), data_type::BOOL).unwrap(), i(&[2], &[1, 0]));
+        assert_eq!(cast(&i(&[1], &[3]), data_type::FLOAT).unwrap(), f(&[1], &[3.0]));
         assert_eq!(shape_of(&[2, 3, 4], 1, None), i(&[2], &[3, 4]));
         assert_eq!(shape_of(&[2, 3, 4], 0, Some(-1)), i(&[2], &[2, 3]));
     }

@@ -7,8 +7,7 @@
 
 use super::fold::{self, BinOp};
 use super::proto::{
-    AttributeProto, ModelProto, NodeProto, TensorProto, ValueInfoProto, attribute_type as at,
-    data_type as dt,
+    AttributeProto, ModelProto, NodeProto, TensorProto, ValueInfoProto, attribute_type as at, data_type as dt,
 };
 use crate::error::{Error, Result};
 use crate::nn::graph::{Const, DType, Graph, Node, Op, ValueInfo};
@@ -97,9 +96,7 @@ pub fn parse_onnx(bytes: &[u8], file: &str) -> Result<Graph> {
 pub fn decode_model(bytes: &[u8], file: &str) -> Result<ModelProto> {
     ModelProto::decode(bytes).map_err(|e| {
         let msg = e.to_string();
-        let detail = msg
-            .strip_prefix("failed to decode Protobuf message: ")
-            .unwrap_or(&msg);
+        let detail = msg.strip_prefix("failed to decode Protobuf message: ").unwrap_or(&msg);
         Error::config(
             file,
             format!("not a valid onnx model (protobuf decoding failed: {detail})"),
@@ -115,12 +112,7 @@ pub fn default_opset(model: &ModelProto, file: &str) -> Result<i64> {
         .iter()
         .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
         .map(|o| o.version)
-        .ok_or_else(|| {
-            Error::config(
-                file,
-                "onnx model has no opset_import for the default domain",
-            )
-        })?;
+        .ok_or_else(|| Error::config(file, "onnx model has no opset_import for the default domain"))?;
     if !(MIN_OPSET..=MAX_OPSET).contains(&version) {
         return Err(Error::config(
             file,
@@ -140,10 +132,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn err(&self, detail: impl Display) -> Error {
-        Error::invalid(
-            format!("node \"{}\" ({})", self.name, self.op_type),
-            detail.to_string(),
-        )
+        Error::invalid(format!("node \"{}\" ({})", self.name, self.op_type), detail.to_string())
     }
 }
 
@@ -224,9 +213,7 @@ impl<'a> Attrs<'a> {
             None => Ok(default),
             Some(0) => Ok(false),
             Some(1) => Ok(true),
-            Some(v) => Err(self
-                .ctx
-                .err(format!("attribute {name} is {v}, expected 0 or 1"))),
+            Some(v) => Err(self.ctx.err(format!("attribute {name} is {v}, expected 0 or 1"))),
         }
     }
 
@@ -262,9 +249,7 @@ impl<'a> Attrs<'a> {
             return Ok(None);
         };
         if let Some(bad) = v.iter().find(|&&x| x < 0) {
-            return Err(self
-                .ctx
-                .err(format!("attribute {name} has a negative value {bad}")));
+            return Err(self.ctx.err(format!("attribute {name} has a negative value {bad}")));
         }
         Ok(Some(v.into_iter().map(|x| x as usize).collect()))
     }
@@ -320,10 +305,7 @@ fn tensor_to_const(t: &TensorProto) -> std::result::Result<Const, String> {
         if got == n {
             Ok(())
         } else {
-            Err(format!(
-                "tensor holds {got} values, expected {n} for dims {:?}",
-                t.dims
-            ))
+            Err(format!("tensor holds {got} values, expected {n} for dims {:?}", t.dims))
         }
     };
     let use_raw = !raw.is_empty();
@@ -358,10 +340,7 @@ fn tensor_to_const(t: &TensorProto) -> std::result::Result<Const, String> {
         dt::UINT8 => int32s(|v| v as u8 as i64),
         dt::BOOL if use_raw => ints(from_raw(raw, n, |b: [u8; 1]| (b[0] != 0) as i64)?),
         dt::BOOL => int32s(|v| (v != 0) as i64),
-        other => Err(format!(
-            "tensor data type {} is not supported",
-            dt::name(other)
-        )),
+        other => Err(format!("tensor data type {} is not supported", dt::name(other))),
     }
 }
 
@@ -369,14 +348,9 @@ fn tensor_to_const(t: &TensorProto) -> std::result::Result<Const, String> {
 fn dtype_of(elem_type: i32) -> Option<DType> {
     match elem_type {
         dt::FLOAT | dt::DOUBLE | dt::FLOAT16 | dt::BFLOAT16 => Some(DType::F32),
-        dt::INT64
-        | dt::INT32
-        | dt::INT16
-        | dt::INT8
-        | dt::UINT8
-        | dt::UINT16
-        | dt::UINT32
-        | dt::BOOL => Some(DType::I64),
+        dt::INT64 | dt::INT32 | dt::INT16 | dt::INT8 | dt::UINT8 | dt::UINT16 | dt::UINT32 | dt::BOOL => {
+            Some(DType::I64)
+        }
         _ => None,
     }
 }
@@ -514,16 +488,8 @@ impl Importer {
         }
         let nodes = remove_unused(self.nodes, &outputs);
         let nodes = fuse_gelu(nodes, &self.consts, &outputs);
-        let live: HashSet<&String> = nodes
-            .iter()
-            .flat_map(|n| n.inputs.iter())
-            .chain(&outputs)
-            .collect();
-        let initializers: BTreeMap<String, Const> = self
-            .consts
-            .into_iter()
-            .filter(|(k, _)| live.contains(k))
-            .collect();
+        let live: HashSet<&String> = nodes.iter().flat_map(|n| n.inputs.iter()).chain(&outputs).collect();
+        let initializers: BTreeMap<String, Const> = self.consts.into_iter().filter(|(k, _)| live.contains(k)).collect();
         Ok(Graph {
             inputs: self.inputs,
             outputs,
@@ -566,11 +532,7 @@ impl Importer {
                 SUPPORTED.join(", "),
             ));
         }
-        if let Some(missing) = n
-            .input
-            .iter()
-            .find(|i| !i.is_empty() && !self.defined.contains(*i))
-        {
+        if let Some(missing) = n.input.iter().find(|i| !i.is_empty() && !self.defined.contains(*i)) {
             return Err(ctx.err(format!("missing initializer or input \"{missing}\"")));
         }
         let p = self.parse(&ctx, n)?;
@@ -594,19 +556,11 @@ impl Importer {
 
     /// The constant value of input `i`, if it is one.
     fn const_input<'s>(&'s self, ins: &[String], i: usize) -> Option<&'s Const> {
-        ins.get(i)
-            .filter(|s| !s.is_empty())
-            .and_then(|s| self.consts.get(s))
+        ins.get(i).filter(|s| !s.is_empty()).and_then(|s| self.consts.get(s))
     }
 
     /// The integers of constant input `i` (axes, shapes); `None` when the input is omitted.
-    fn const_ints(
-        &self,
-        ctx: &Ctx,
-        ins: &[String],
-        i: usize,
-        what: &str,
-    ) -> Result<Option<Vec<i64>>> {
+    fn const_ints(&self, ctx: &Ctx, ins: &[String], i: usize, what: &str) -> Result<Option<Vec<i64>>> {
         let Some(name) = ins.get(i).filter(|s| !s.is_empty()) else {
             return Ok(None);
         };
@@ -655,10 +609,7 @@ impl Importer {
                 let w = self.const_input(ins, 1);
                 let w_kernel = match w {
                     Some(w) if w.shape().len() < 3 => {
-                        return Err(ctx.err(format!(
-                            "weight has shape {:?}, expected rank 3 or more",
-                            w.shape()
-                        )));
+                        return Err(ctx.err(format!("weight has shape {:?}, expected rank 3 or more", w.shape())));
                     }
                     Some(w) => Some(w.shape()[2..].to_vec()),
                     None => None,
@@ -666,9 +617,7 @@ impl Importer {
                 let s = self.spatial(ctx, &mut a, w_kernel, &ins[0], false)?;
                 let group = a.int_or("group", 1)?;
                 if group < 1 {
-                    return Err(ctx.err(format!(
-                        "attribute group is {group}, expected a positive value"
-                    )));
+                    return Err(ctx.err(format!("attribute group is {group}, expected a positive value")));
                 }
                 Op::Conv {
                     strides: s.strides,
@@ -681,9 +630,7 @@ impl Importer {
                 arity(ctx, ins, 5, 5)?;
                 a.ignore("momentum");
                 if a.bool_or("training_mode", false)? {
-                    return Err(
-                        ctx.err("training_mode=1 is not supported (export the model in eval mode)")
-                    );
+                    return Err(ctx.err("training_mode=1 is not supported (export the model in eval mode)"));
                 }
                 optional_outputs = 2;
                 Op::BatchNormalization {
@@ -700,8 +647,7 @@ impl Importer {
                     _ => Op::Pow,
                 }
             }
-            "Neg" | "Sqrt" | "Exp" | "Log" | "Reciprocal" | "Relu" | "Sigmoid" | "Tanh" | "Erf"
-            | "Identity" => {
+            "Neg" | "Sqrt" | "Exp" | "Log" | "Reciprocal" | "Relu" | "Sigmoid" | "Tanh" | "Erf" | "Identity" => {
                 arity(ctx, ins, 1, 1)?;
                 match n.op_type.as_str() {
                     "Neg" => Op::Neg,
@@ -722,9 +668,7 @@ impl Importer {
                     None | Some("none") => false,
                     Some("tanh") => true,
                     Some(other) => {
-                        return Err(ctx.err(format!(
-                            "attribute approximate is \"{other}\", expected none or tanh"
-                        )));
+                        return Err(ctx.err(format!("attribute approximate is \"{other}\", expected none or tanh")));
                     }
                 };
                 Op::Gelu { tanh }
@@ -839,9 +783,7 @@ impl Importer {
                     return Err(ctx.err("an input is empty"));
                 }
                 Op::Concat {
-                    axis: a
-                        .int("axis")?
-                        .ok_or_else(|| ctx.err("attribute axis is required"))?,
+                    axis: a.int("axis")?.ok_or_else(|| ctx.err("attribute axis is required"))?,
                 }
             }
             "Unsqueeze" | "Squeeze" => {
@@ -871,9 +813,7 @@ impl Importer {
                 arity(ctx, ins, 2, 4)?;
                 let mode = a.string("mode")?.unwrap_or_else(|| "constant".into());
                 if mode != "constant" {
-                    return Err(ctx.err(format!(
-                        "attribute mode \"{mode}\" is not supported, only constant"
-                    )));
+                    return Err(ctx.err(format!("attribute mode \"{mode}\" is not supported, only constant")));
                 }
                 if ins.get(3).is_some_and(|s| !s.is_empty()) {
                     return Err(ctx.err("the axes input is not supported"));
@@ -908,34 +848,22 @@ impl Importer {
             "Cast" => {
                 arity(ctx, ins, 1, 1)?;
                 a.ignore("saturate");
-                cast_to = a
-                    .int("to")?
-                    .ok_or_else(|| ctx.err("attribute to is required"))?
-                    as i32;
-                let to = dtype_of(cast_to).ok_or_else(|| {
-                    ctx.err(format!("cast to {} is not supported", dt::name(cast_to)))
-                })?;
+                cast_to = a.int("to")?.ok_or_else(|| ctx.err("attribute to is required"))? as i32;
+                let to = dtype_of(cast_to)
+                    .ok_or_else(|| ctx.err(format!("cast to {} is not supported", dt::name(cast_to))))?;
                 Op::Cast { to }
             }
             "Constant" => {
                 arity(ctx, ins, 0, 0)?;
                 let mut values = Vec::new();
                 if let Some(t) = a.tensor("value")? {
-                    values.push(
-                        tensor_to_const(t).map_err(|d| ctx.err(format!("attribute value: {d}")))?,
-                    );
+                    values.push(tensor_to_const(t).map_err(|d| ctx.err(format!("attribute value: {d}")))?);
                 }
                 if let Some(v) = a.float("value_float")? {
-                    values.push(Const::F32(crate::nn::tensor::F32Tensor::from_vec(
-                        &[],
-                        vec![v],
-                    )?));
+                    values.push(Const::F32(crate::nn::tensor::F32Tensor::from_vec(&[], vec![v])?));
                 }
                 if let Some(v) = a.floats("value_floats")? {
-                    values.push(Const::F32(crate::nn::tensor::F32Tensor::from_vec(
-                        &[v.len()],
-                        v,
-                    )?));
+                    values.push(Const::F32(crate::nn::tensor::F32Tensor::from_vec(&[v.len()], v)?));
                 }
                 if let Some(v) = a.int("value_int")? {
                     values.push(Const::I64 {
@@ -951,10 +879,7 @@ impl Importer {
                 }
                 a.finish()?;
                 if values.len() != 1 {
-                    return Err(ctx.err(format!(
-                        "has {} value attributes, expected exactly one",
-                        values.len()
-                    )));
+                    return Err(ctx.err(format!("has {} value attributes, expected exactly one", values.len())));
                 }
                 Op::Constant(values.pop().expect("one value"))
             }
@@ -1032,18 +957,10 @@ impl Importer {
             .or(pads.as_ref().map(|p| p.len() / 2))
             .or(self.rank_of(x).filter(|&r| r >= 3).map(|r| r - 2))
             .ok_or_else(|| ctx.err("cannot tell the number of spatial axes: no kernel_shape attribute and the weight is not a constant"))?;
-        let check = |name: &str,
-                     v: Option<Vec<usize>>,
-                     len: usize,
-                     default: usize,
-                     min: usize|
-         -> Result<Vec<usize>> {
+        let check = |name: &str, v: Option<Vec<usize>>, len: usize, default: usize, min: usize| -> Result<Vec<usize>> {
             let v = v.unwrap_or_else(|| vec![default; len]);
             if v.len() != len {
-                return Err(ctx.err(format!(
-                    "attribute {name} has {} values, expected {len}",
-                    v.len()
-                )));
+                return Err(ctx.err(format!("attribute {name} has {} values, expected {len}", v.len())));
             }
             if v.iter().any(|&x| x < min) {
                 return Err(ctx.err(format!("attribute {name} {v:?} has a value below {min}")));
@@ -1058,19 +975,17 @@ impl Importer {
         let pads = match auto_pad.as_str() {
             "NOTSET" => pads,
             "VALID" | "SAME_UPPER" | "SAME_LOWER" if explicit && pads.iter().any(|&p| p != 0) => {
-                return Err(ctx.err(format!(
-                    "attributes pads and auto_pad {auto_pad} are both set"
-                )));
+                return Err(ctx.err(format!("attributes pads and auto_pad {auto_pad} are both set")));
             }
             "VALID" => vec![0; 2 * k],
             "SAME_UPPER" | "SAME_LOWER" => {
-                let kernel = kernel.as_ref().ok_or_else(|| {
-                    ctx.err(format!(
-                        "auto_pad {auto_pad} needs kernel_shape or a constant weight"
-                    ))
-                })?;
+                let kernel = kernel
+                    .as_ref()
+                    .ok_or_else(|| ctx.err(format!("auto_pad {auto_pad} needs kernel_shape or a constant weight")))?;
                 if strides.iter().any(|&s| s != 1) {
-                    return Err(ctx.err(format!("auto_pad {auto_pad} with strides {strides:?} is not supported, only with strides 1")));
+                    return Err(ctx.err(format!(
+                        "auto_pad {auto_pad} with strides {strides:?} is not supported, only with strides 1"
+                    )));
                 }
                 let mut out = vec![0; 2 * k];
                 for i in 0..k {
@@ -1101,10 +1016,7 @@ impl Importer {
     /// Evaluates the node at load time when it is public plumbing on constants.
     fn try_fold(&self, ctx: &Ctx, p: &Parsed) -> Result<Option<Const>> {
         let c = |i: usize| self.const_input(&p.inputs, i);
-        let all_const = p
-            .inputs
-            .iter()
-            .all(|s| s.is_empty() || self.consts.contains_key(s));
+        let all_const = p.inputs.iter().all(|s| s.is_empty() || self.consts.contains_key(s));
         let ints = |i: usize| c(i).map(fold::ints).transpose();
         let value = match &p.op {
             Op::Constant(v) => Ok(v.clone()),
@@ -1129,12 +1041,10 @@ impl Importer {
             Op::Unsqueeze { axes } => fold::unsqueeze(c(0).expect("const"), axes),
             Op::Squeeze { axes } => fold::squeeze(c(0).expect("const"), axes),
             Op::Flatten { axis } => fold::flatten(c(0).expect("const"), *axis),
-            Op::Reshape => ints(1)
-                .and_then(|t| fold::reshape(c(0).expect("const"), t.expect("const"), p.allowzero)),
+            Op::Reshape => ints(1).and_then(|t| fold::reshape(c(0).expect("const"), t.expect("const"), p.allowzero)),
             Op::Transpose { perm } => fold::transpose(c(0).expect("const"), perm),
             Op::Concat { axis } => {
-                let parts: Vec<&Const> =
-                    (0..p.inputs.len()).map(|i| c(i).expect("const")).collect();
+                let parts: Vec<&Const> = (0..p.inputs.len()).map(|i| c(i).expect("const")).collect();
                 fold::concat(&parts, *axis)
             }
             Op::Slice => (|| {
@@ -1159,13 +1069,10 @@ impl Importer {
             Op::Shape if p.shape_range != (0, None) => {
                 Err(ctx.err("attributes start/end need a constant or static input shape"))
             }
-            Op::Reshape if p.allowzero => {
-                match self.const_input(&p.inputs, 1).map(fold::ints) {
-                    Some(Ok(v)) if !v.contains(&0) => Ok(()),
-                    _ => Err(ctx
-                        .err("allowzero=1 is only supported with a constant shape without zeros")),
-                }
-            }
+            Op::Reshape if p.allowzero => match self.const_input(&p.inputs, 1).map(fold::ints) {
+                Some(Ok(v)) if !v.contains(&0) => Ok(()),
+                _ => Err(ctx.err("allowzero=1 is only supported with a constant shape without zeros")),
+            },
             _ => Ok(()),
         }
     }
@@ -1225,9 +1132,7 @@ fn fuse_gelu(nodes: Vec<Node>, consts: &HashMap<String, Const>, outputs: &[Strin
     }
     let scalar = |name: &str, v: f32| match consts.get(name) {
         Some(Const::F32(t)) => {
-            t.data().len() == 1
-                && t.shape().len() <= 1
-                && (t.data()[0] - v).abs() <= 1e-4 * v.abs().max(1.0)
+            t.data().len() == 1 && t.shape().len() <= 1 && (t.data()[0] - v).abs() <= 1e-4 * v.abs().max(1.0)
         }
         _ => false,
     };
@@ -1493,10 +1398,7 @@ mod tests {
             Op::Gelu { tanh: false },
             Op::Softmax { axis: 0 },
             Op::LogSoftmax { axis: 0 },
-            Op::LayerNormalization {
-                axis: 0,
-                epsilon: 0.0,
-            },
+            Op::LayerNormalization { axis: 0, epsilon: 0.0 },
             Op::ReduceMean {
                 axes: vec![],
                 keepdims: true,
@@ -1539,10 +1441,7 @@ mod tests {
             assert!(SUPPORTED.contains(n), "{n} missing from SUPPORTED");
         }
         assert_eq!(names.len(), SUPPORTED.len());
-        assert!(
-            SUPPORTED.windows(2).all(|w| w[0] < w[1]),
-            "SUPPORTED must be sorted"
-        );
+        assert!(SUPPORTED.windows(2).all(|w| w[0] < w[1]), "SUPPORTED must be sorted");
     }
 
     #[test]
@@ -1573,12 +1472,7 @@ mod tests {
             ),
             (
                 "mlp_ln_gelu",
-                &[
-                    ("Gelu", 1),
-                    ("Gemm", 2),
-                    ("LayerNormalization", 1),
-                    ("LogSoftmax", 1),
-                ],
+                &[("Gelu", 1), ("Gemm", 2), ("LayerNormalization", 1), ("LogSoftmax", 1)],
             ),
             (
                 "attn_small",
@@ -1598,14 +1492,8 @@ mod tests {
                     ("Unsqueeze", 1),
                 ],
             ),
-            (
-                "conv1d_small",
-                &[("Conv", 3), ("LogSoftmax", 1), ("Relu", 2)],
-            ),
-            (
-                "embed_cls",
-                &[("Gather", 1), ("Gemm", 1), ("ReduceMean", 1)],
-            ),
+            ("conv1d_small", &[("Conv", 3), ("LogSoftmax", 1), ("Relu", 2)]),
+            ("embed_cls", &[("Gather", 1), ("Gemm", 1), ("ReduceMean", 1)]),
         ];
         for (name, want) in expect {
             let g = fixture(name);
@@ -1613,12 +1501,7 @@ mod tests {
             assert_eq!(counts(&g), want, "{name}");
             assert_eq!(g.outputs, vec!["output".to_string()], "{name}");
             // Every node input is available and every initializer is used.
-            let mut avail: HashSet<&String> = g
-                .inputs
-                .iter()
-                .map(|i| &i.name)
-                .chain(g.initializers.keys())
-                .collect();
+            let mut avail: HashSet<&String> = g.inputs.iter().map(|i| &i.name).chain(g.initializers.keys()).collect();
             for n in &g.nodes {
                 assert!(
                     n.inputs.iter().all(|i| i.is_empty() || avail.contains(i)),
@@ -1667,26 +1550,11 @@ mod tests {
             }
         );
         let g = fixture("attn_small");
-        let unsq = g
-            .nodes
-            .iter()
-            .find(|n| matches!(n.op, Op::Unsqueeze { .. }))
-            .unwrap();
-        assert_eq!(
-            (&unsq.op, unsq.inputs.len()),
-            (&Op::Unsqueeze { axes: vec![0] }, 1)
-        );
-        let sq = g
-            .nodes
-            .iter()
-            .find(|n| matches!(n.op, Op::Squeeze { .. }))
-            .unwrap();
+        let unsq = g.nodes.iter().find(|n| matches!(n.op, Op::Unsqueeze { .. })).unwrap();
+        assert_eq!((&unsq.op, unsq.inputs.len()), (&Op::Unsqueeze { axes: vec![0] }, 1));
+        let sq = g.nodes.iter().find(|n| matches!(n.op, Op::Squeeze { .. })).unwrap();
         assert_eq!(sq.op, Op::Squeeze { axes: vec![3] });
-        let gelu = g
-            .nodes
-            .iter()
-            .find(|n| matches!(n.op, Op::Gelu { .. }))
-            .unwrap();
+        let gelu = g.nodes.iter().find(|n| matches!(n.op, Op::Gelu { .. })).unwrap();
         assert_eq!(
             (gelu.inputs[0].as_str(), gelu.outputs[0].as_str()),
             ("/enc/linear1/Add_output_0", "/enc/Mul_1_output_0")
@@ -1863,10 +1731,7 @@ mod tests {
                     "Conv",
                     &["x", "w"],
                     &["y"],
-                    vec![
-                        str_attr("auto_pad", "SAME_UPPER"),
-                        ints_attr("dilations", &[2, 1]),
-                    ],
+                    vec![str_attr("auto_pad", "SAME_UPPER"), ints_attr("dilations", &[2, 1])],
                 )],
                 vec![w.clone()],
                 &[1, 2, 8, 8],
@@ -1890,10 +1755,7 @@ mod tests {
                     "MaxPool",
                     &["x"],
                     &["y"],
-                    vec![
-                        ints_attr("kernel_shape", &[2]),
-                        str_attr("auto_pad", "SAME_LOWER"),
-                    ],
+                    vec![ints_attr("kernel_shape", &[2]), str_attr("auto_pad", "SAME_LOWER")],
                 )],
                 vec![],
                 &[1, 2, 8],
@@ -1917,10 +1779,7 @@ mod tests {
                     "Conv",
                     &["x", "w"],
                     &["y"],
-                    vec![
-                        str_attr("auto_pad", "SAME_UPPER"),
-                        ints_attr("strides", &[2, 2]),
-                    ],
+                    vec![str_attr("auto_pad", "SAME_UPPER"), ints_attr("strides", &[2, 2])],
                 )],
                 vec![w.clone()],
                 &[1, 2, 8, 8],
@@ -1936,12 +1795,7 @@ mod tests {
         );
         let err = parse_onnx(
             &model(
-                vec![node(
-                    "Conv",
-                    &["x", "w"],
-                    &["y"],
-                    vec![ints_attr("pads", &[1, 1, 1])],
-                )],
+                vec![node("Conv", &["x", "w"], &["y"], vec![ints_attr("pads", &[1, 1, 1])])],
                 vec![w],
                 &[1, 2, 8, 8],
                 13,
@@ -1983,12 +1837,7 @@ mod tests {
             ),
             (
                 model(
-                    vec![node(
-                        "Softmax",
-                        &["x"],
-                        &["y"],
-                        vec![ints_attr("axis", &[1])],
-                    )],
+                    vec![node("Softmax", &["x"], &["y"], vec![ints_attr("axis", &[1])])],
                     vec![],
                     &[1],
                     17,
@@ -2006,12 +1855,7 @@ mod tests {
             ),
             (
                 model(
-                    vec![node(
-                        "Pad",
-                        &["x", "p"],
-                        &["y"],
-                        vec![str_attr("mode", "reflect")],
-                    )],
+                    vec![node("Pad", &["x", "p"], &["y"], vec![str_attr("mode", "reflect")])],
                     vec![i64_init("p", &[2], &[0, 0])],
                     &[1],
                     17,
@@ -2019,12 +1863,7 @@ mod tests {
                 "attribute mode \"reflect\" is not supported",
             ),
             (
-                model(
-                    vec![node("Unsqueeze", &["x", "x"], &["y"], vec![])],
-                    vec![],
-                    &[1],
-                    17,
-                ),
+                model(vec![node("Unsqueeze", &["x", "x"], &["y"], vec![])], vec![], &[1], 17),
                 "axes input \"x\" must be a constant",
             ),
             (
@@ -2135,10 +1974,7 @@ mod tests {
         let d = TensorProto {
             dims: vec![2],
             data_type: dt::DOUBLE,
-            raw_data: [0.5f64, -2.0]
-                .iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect(),
+            raw_data: [0.5f64, -2.0].iter().flat_map(|v| v.to_le_bytes()).collect(),
             ..Default::default()
         };
         assert_eq!(

@@ -11,6 +11,4 @@ mod fold;
 mod import;
 pub mod proto;
 
-pub use import::{
-    MAX_OPSET, MIN_OPSET, decode_model, default_opset, load_onnx, parse_onnx, supported_ops,
-};
+pub use import::{MAX_OPSET, MIN_OPSET, decode_model, default_opset, load_onnx, parse_onnx, supported_ops};

@@ -9,20 +9,24 @@
 //!
 //! The same [`TripleMaker`] runs inside party 0 for the insecure "first party" variant.
 
-use super::super::bilinear::{small, take, BilinearOp};
+use super::super::bilinear::{BilinearOp, small, take};
 use super::super::config::ProtocolConfig;
 use super::super::prg::Prg;
-use super::super::session::{exchange_seeds, SessionOptions};
+use super::super::session::{SessionOptions, exchange_seeds};
 use crate::error::{Error, Result};
 use crate::net::{MeterReport, Net, Phase};
-use crate::ring::{numel, RingTensor};
+use crate::ring::{RingTensor, numel};
 use rayon::prelude::*;
 
 /// Correlated randomness one op needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Request {
     /// A Beaver triple (a, b, c = f(a, b)) with a of shape `x`, b of shape `y`.
-    Bilinear { op: BilinearOp, x: Vec<usize>, y: Vec<usize> },
+    Bilinear {
+        op: BilinearOp,
+        x: Vec<usize>,
+        y: Vec<usize>,
+    },
     /// A square pair (r, r²).
     Square { shape: Vec<usize> },
     /// A binary triple (a, b, a AND b) over 64-bit lanes.
@@ -110,20 +114,36 @@ impl Request {
         let req = match take(words, 1)?[0] {
             0 => {
                 let op = BilinearOp::decode(words)?;
-                Request::Bilinear { op, x: shape(words)?, y: shape(words)? }
+                Request::Bilinear {
+                    op,
+                    x: shape(words)?,
+                    y: shape(words)?,
+                }
             }
             1 => Request::Square { shape: shape(words)? },
             2 => Request::And { shape: shape(words)? },
-            3 => Request::Bits { n: small(take(words, 1)?[0])? },
-            4 => Request::BitMul { n: small(take(words, 1)?[0])? },
+            3 => Request::Bits {
+                n: small(take(words, 1)?[0])?,
+            },
+            4 => Request::BitMul {
+                n: small(take(words, 1)?[0])?,
+            },
             5 => {
                 let w = take(words, 2)?;
                 if w[1] == 0 || w[1] >= 63 {
-                    return Err(Error::invalid("dealer request", format!("cannot truncate by {} bits", w[1])));
+                    return Err(Error::invalid(
+                        "dealer request",
+                        format!("cannot truncate by {} bits", w[1]),
+                    ));
                 }
-                Request::Trunc { n: small(w[0])?, bits: w[1] as u32 }
+                Request::Trunc {
+                    n: small(w[0])?,
+                    bits: w[1] as u32,
+                }
             }
-            6 => Request::EdaBits { n: small(take(words, 1)?[0])? },
+            6 => Request::EdaBits {
+                n: small(take(words, 1)?[0])?,
+            },
             t => return Err(Error::invalid("dealer request", format!("unknown request tag {t}"))),
         };
         Ok(req)
@@ -151,9 +171,14 @@ fn decode_message(msg: &[u64]) -> Result<Option<Vec<Request>>> {
         TAG_DONE => Ok(None),
         TAG_BATCH => {
             let count = small(take(&mut words, 1)?[0])?;
-            let reqs = (0..count.min(1 << 16)).map(|_| Request::decode(&mut words)).collect::<Result<Vec<_>>>()?;
+            let reqs = (0..count.min(1 << 16))
+                .map(|_| Request::decode(&mut words))
+                .collect::<Result<Vec<_>>>()?;
             if reqs.len() != count || !words.is_empty() {
-                return Err(Error::invalid("dealer request", "batch length does not match its contents"));
+                return Err(Error::invalid(
+                    "dealer request",
+                    "batch length does not match its contents",
+                ));
             }
             Ok(Some(reqs))
         }
@@ -174,7 +199,11 @@ pub(crate) struct Draws {
 pub(crate) fn draw(prg: &mut Prg, id: usize, req: &Request) -> Result<Draws> {
     let (common, own) = req.layout()?;
     let common = common.iter().map(|s| prg.tensor(s)).collect();
-    let own = if id == 0 { Vec::new() } else { own.iter().map(|s| prg.tensor(s)).collect() };
+    let own = if id == 0 {
+        Vec::new()
+    } else {
+        own.iter().map(|s| prg.tensor(s)).collect()
+    };
     Ok(Draws { common, own })
 }
 
@@ -220,22 +249,36 @@ impl TripleMaker {
                 continue;
             }
             for (k, t) in d.common.into_iter().enumerate() {
-                if req.common_is_xor(k) { common[k].xor_assign(&t)? } else { common[k].add_assign(&t)? }
+                if req.common_is_xor(k) {
+                    common[k].xor_assign(&t)?
+                } else {
+                    common[k].add_assign(&t)?
+                }
             }
             if rest.is_empty() {
                 rest = d.own;
             } else {
                 for (acc, t) in rest.iter_mut().zip(&d.own) {
-                    if matches!(req, Request::And { .. }) { acc.xor_assign(t)? } else { acc.add_assign(t)? }
+                    if matches!(req, Request::And { .. }) {
+                        acc.xor_assign(t)?
+                    } else {
+                        acc.add_assign(t)?
+                    }
                 }
             }
         }
         // Each product is written over the others' sum, in one fused pass where it is elementwise.
         let fused = |rest: &mut RingTensor, f: &(dyn Fn(usize, u64) -> u64 + Sync)| {
-            rest.data_mut().par_iter_mut().enumerate().with_min_len(1 << 12).for_each(|(i, r)| *r = f(i, *r));
+            rest.data_mut()
+                .par_iter_mut()
+                .enumerate()
+                .with_min_len(1 << 12)
+                .for_each(|(i, r)| *r = f(i, *r));
         };
         match req {
-            Request::Bilinear { op: BilinearOp::Mul, .. } => {
+            Request::Bilinear {
+                op: BilinearOp::Mul, ..
+            } => {
                 let (a, b) = (common[0].data(), common[1].data());
                 fused(&mut rest[0], &|i, r| a[i].wrapping_mul(b[i]).wrapping_sub(r));
             }
@@ -267,7 +310,9 @@ impl TripleMaker {
             Request::Trunc { bits, .. } => {
                 let (r, bits) = (common[0].data(), *bits);
                 let (first, second) = rest.split_at_mut(1);
-                fused(&mut first[0], &|i, s| ((r[i] & (u64::MAX >> 1)) >> bits).wrapping_sub(s));
+                fused(&mut first[0], &|i, s| {
+                    ((r[i] & (u64::MAX >> 1)) >> bits).wrapping_sub(s)
+                });
                 fused(&mut second[0], &|i, s| (r[i] >> 63).wrapping_sub(s));
             }
         }
@@ -289,8 +334,16 @@ impl Dealer {
     /// Exchanges seeds with every party (the dealer is endpoint `parties`).
     pub fn setup(cfg: &ProtocolConfig, mut net: Net, opts: &SessionOptions) -> Result<Self> {
         let (pair, _own) = exchange_seeds(&mut net, opts.seed)?;
-        let prgs = pair.into_iter().take(cfg.parties).map(|p| p.expect("a seed with every party")).collect();
-        Ok(Self { net, parties: cfg.parties, maker: TripleMaker::new(prgs) })
+        let prgs = pair
+            .into_iter()
+            .take(cfg.parties)
+            .map(|p| p.expect("a seed with every party"))
+            .collect();
+        Ok(Self {
+            net,
+            parties: cfg.parties,
+            maker: TripleMaker::new(prgs),
+        })
     }
 
     /// Serves requests until party 0 sends "done"; returns the dealer's traffic.
@@ -314,8 +367,16 @@ mod tests {
     #[test]
     fn requests_round_trip_and_garbage_is_an_error() {
         let reqs = vec![
-            Request::Bilinear { op: BilinearOp::MatMul, x: vec![2, 3], y: vec![3, 4] },
-            Request::Bilinear { op: BilinearOp::Conv2d(Conv2dParams::default()), x: vec![1, 1, 4, 4], y: vec![2, 1, 3, 3] },
+            Request::Bilinear {
+                op: BilinearOp::MatMul,
+                x: vec![2, 3],
+                y: vec![3, 4],
+            },
+            Request::Bilinear {
+                op: BilinearOp::Conv2d(Conv2dParams::default()),
+                x: vec![1, 1, 4, 4],
+                y: vec![2, 1, 3, 3],
+            },
             Request::Square { shape: vec![5] },
             Request::And { shape: vec![2, 2] },
         ];

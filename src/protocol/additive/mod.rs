@@ -39,14 +39,14 @@ use super::bilinear::BilinearOp;
 use super::config::{DealerKind, FunctionConfig, ProtocolConfig, Truncation};
 use super::cost::Cost;
 use super::prg::Prg;
-use super::session::{barrier, exchange_seeds, SessionOptions};
+use super::session::{SessionOptions, barrier, exchange_seeds};
 use super::{Linear2Fn, LinearFn, Protocol};
 use crate::error::{Error, PartyId, Result};
-use crate::net::{into_words, MeterReport, Net, Phase};
-use std::sync::Arc;
-use crate::ring::{numel, RingTensor};
-use dealer::{draw, encode_batch, encode_done, Draws, Request, TripleMaker};
+use crate::net::{MeterReport, Net, Phase, into_words};
+use crate::ring::{RingTensor, numel};
+use dealer::{Draws, Request, TripleMaker, draw, encode_batch, encode_done};
 use rayon::prelude::*;
+use std::sync::Arc;
 
 /// Where party 0's triple corrections come from.
 enum Corrections {
@@ -83,7 +83,11 @@ impl AdditiveParty {
             DealerKind::Ttp => {
                 let dealer = cfg.parties;
                 let prg = pair[dealer].take().expect("a seed with the dealer");
-                let corr = if id == 0 { Corrections::Dealer(dealer) } else { Corrections::None };
+                let corr = if id == 0 {
+                    Corrections::Dealer(dealer)
+                } else {
+                    Corrections::None
+                };
                 (prg, corr)
             }
             DealerKind::FirstParty => {
@@ -125,7 +129,11 @@ impl AdditiveParty {
 
     /// Cost of opening n elements to all N parties.
     pub fn reveal_cost(parties: usize, n: usize) -> Cost {
-        Cost { rounds: 1, bytes_per_party: 8 * (parties as u64 - 1) * n as u64, offline_bytes: 0 }
+        Cost {
+            rounds: 1,
+            bytes_per_party: 8 * (parties as u64 - 1) * n as u64,
+            offline_bytes: 0,
+        }
     }
 
     /// Cost of one Beaver product f(x, y) with |x|, |y| input and |z| output elements.
@@ -224,7 +232,12 @@ impl AdditiveParty {
         let mut msg = Vec::with_capacity(xs.iter().map(|x| x.len()).sum());
         for (x, d) in xs.iter().zip(&draws) {
             let r = d.common[0].data();
-            msg.extend(x.data().iter().zip(r).map(|(&v, &r)| v.wrapping_add(r).wrapping_add(offset)));
+            msg.extend(
+                x.data()
+                    .iter()
+                    .zip(r)
+                    .map(|(&v, &r)| v.wrapping_add(r).wrapping_add(offset)),
+            );
         }
         let opened = self.open_words(msg, false)?;
         self.fill_corrections(&reqs, &mut draws)?;
@@ -301,7 +314,11 @@ impl AdditiveParty {
     }
 
     fn protocol_error(&self, op: &'static str, detail: impl Into<String>) -> Error {
-        Error::Protocol { party: self.id, op, detail: detail.into() }
+        Error::Protocol {
+            party: self.id,
+            op,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -404,7 +421,11 @@ impl Protocol for AdditiveParty {
     }
 
     fn constant(&self, c: &RingTensor) -> RingTensor {
-        if self.id == 0 { c.clone() } else { RingTensor::zeros(c.shape()) }
+        if self.id == 0 {
+            c.clone()
+        } else {
+            RingTensor::zeros(c.shape())
+        }
     }
 
     fn linear(&self, x: &RingTensor, f: LinearFn<'_>) -> Result<RingTensor> {
@@ -450,7 +471,11 @@ impl Protocol for AdditiveParty {
             .iter()
             .map(|(x, y, op)| {
                 op.output_shape(x.shape(), y.shape())?;
-                Ok(Request::Bilinear { op: *op, x: x.shape().to_vec(), y: y.shape().to_vec() })
+                Ok(Request::Bilinear {
+                    op: *op,
+                    x: x.shape().to_vec(),
+                    y: y.shape().to_vec(),
+                })
             })
             .collect::<Result<_>>()?;
         self.request(&reqs)?;
@@ -471,14 +496,31 @@ impl Protocol for AdditiveParty {
             let (delta, tail) = tail.split_at(y.len());
             rest = tail;
             let [a, b] = <[RingTensor; 2]>::try_from(d.common).expect("a and b");
-            let c = d.own.into_iter().next().ok_or_else(|| self.protocol_error(op.name(), "missing triple correction"))?;
-            out.push(beaver_combine(self.id, *op, (x.shape(), eps), (y.shape(), delta), &a, &b, c)?);
+            let c = d
+                .own
+                .into_iter()
+                .next()
+                .ok_or_else(|| self.protocol_error(op.name(), "missing triple correction"))?;
+            out.push(beaver_combine(
+                self.id,
+                *op,
+                (x.shape(), eps),
+                (y.shape(), delta),
+                &a,
+                &b,
+                c,
+            )?);
         }
         Ok(out)
     }
 
     fn square_many(&mut self, xs: &[&RingTensor]) -> Result<Vec<RingTensor>> {
-        let reqs: Vec<Request> = xs.iter().map(|x| Request::Square { shape: x.shape().to_vec() }).collect();
+        let reqs: Vec<Request> = xs
+            .iter()
+            .map(|x| Request::Square {
+                shape: x.shape().to_vec(),
+            })
+            .collect();
         self.request(&reqs)?;
         let mut draws = self.draw_all(&reqs)?;
         let mut msg = Vec::with_capacity(xs.iter().map(|x| x.len()).sum());
@@ -493,17 +535,25 @@ impl Protocol for AdditiveParty {
             let (eps, tail) = rest.split_at(x.len());
             rest = tail;
             // x² = (ε + r)² = s + 2εr + ε²; party 0 adds the public ε².
-            let s = d.own.into_iter().next().ok_or_else(|| self.protocol_error("square", "missing square correction"))?;
+            let s = d
+                .own
+                .into_iter()
+                .next()
+                .ok_or_else(|| self.protocol_error("square", "missing square correction"))?;
             let party0 = self.id == 0;
             let mut z = s;
             let r = d.common[0].data();
-            z.data_mut().par_iter_mut().zip(eps.par_iter()).zip(r.par_iter()).for_each(|((z, &e), &r)| {
-                let mut v = z.wrapping_add(e.wrapping_mul(r).wrapping_mul(2));
-                if party0 {
-                    v = v.wrapping_add(e.wrapping_mul(e));
-                }
-                *z = v;
-            });
+            z.data_mut()
+                .par_iter_mut()
+                .zip(eps.par_iter())
+                .zip(r.par_iter())
+                .for_each(|((z, &e), &r)| {
+                    let mut v = z.wrapping_add(e.wrapping_mul(r).wrapping_mul(2));
+                    if party0 {
+                        v = v.wrapping_add(e.wrapping_mul(e));
+                    }
+                    *z = v;
+                });
             out.push(z);
         }
         Ok(out)
@@ -519,7 +569,10 @@ impl Protocol for AdditiveParty {
         if self.parties != 2 {
             return Err(self.protocol_error(
                 "truncate",
-                format!("local truncation needs exactly 2 parties (this session has {})", self.parties),
+                format!(
+                    "local truncation needs exactly 2 parties (this session has {})",
+                    self.parties
+                ),
             ));
         }
         let party0 = self.id == 0;
@@ -541,7 +594,9 @@ impl Protocol for AdditiveParty {
             .iter()
             .map(|(x, y)| {
                 x.check_same_shape(y, "and")?;
-                Ok(Request::And { shape: x.shape().to_vec() })
+                Ok(Request::And {
+                    shape: x.shape().to_vec(),
+                })
             })
             .collect::<Result<_>>()?;
         self.request(&reqs)?;
@@ -563,14 +618,22 @@ impl Protocol for AdditiveParty {
             rest = tail;
             // x∧y = c ⊕ (e∧b) ⊕ (a∧d) ⊕ (e∧d), the last term at party 0 only.
             let (a, b) = (d.common[0].data(), d.common[1].data());
-            let mut z = d.own.into_iter().next().ok_or_else(|| self.protocol_error("and", "missing triple correction"))?;
-            z.data_mut().par_iter_mut().enumerate().with_min_len(1 << 12).for_each(|(i, z)| {
-                let mut v = *z ^ (e[i] & b[i]) ^ (a[i] & dl[i]);
-                if party0 {
-                    v ^= e[i] & dl[i];
-                }
-                *z = v;
-            });
+            let mut z = d
+                .own
+                .into_iter()
+                .next()
+                .ok_or_else(|| self.protocol_error("and", "missing triple correction"))?;
+            z.data_mut()
+                .par_iter_mut()
+                .enumerate()
+                .with_min_len(1 << 12)
+                .for_each(|(i, z)| {
+                    let mut v = *z ^ (e[i] & b[i]) ^ (a[i] & dl[i]);
+                    if party0 {
+                        v ^= e[i] & dl[i];
+                    }
+                    *z = v;
+                });
             out.push(z);
         }
         Ok(out)
@@ -583,7 +646,9 @@ impl Protocol for AdditiveParty {
     fn a2b_addends(&mut self, x: &RingTensor) -> Result<Vec<RingTensor>> {
         if self.parties == 2 {
             // Each party XOR-shares its own share: no communication.
-            return (0..2).map(|j| self.share_bits(j, (self.id == j).then_some(x), x.shape())).collect();
+            return (0..2)
+                .map(|j| self.share_bits(j, (self.id == j).then_some(x), x.shape()))
+                .collect();
         }
         // More parties: N addends would cost O(N²) bytes to add up. Instead open c = x + r for a
         // dealer word r shared both ways; then x = (c + 1) + ¬r, two addends whatever N is.
@@ -592,11 +657,18 @@ impl Protocol for AdditiveParty {
         let mut draws = self.draw_all(&reqs)?;
         self.fill_corrections(&reqs, &mut draws)?;
         let d = draws.pop().expect("one request");
-        let r_arith = d.own.into_iter().next().ok_or_else(|| self.protocol_error("a2b", "missing random word"))?;
+        let r_arith = d
+            .own
+            .into_iter()
+            .next()
+            .ok_or_else(|| self.protocol_error("a2b", "missing random word"))?;
         let masked = x.add(&r_arith.reshape(x.shape())?)?;
         let c = self.open_words(masked.into_vec(), false)?;
         let c1 = RingTensor::from_vec(x.shape(), c.into_iter().map(|v| v.wrapping_add(1)).collect())?;
-        let not_r = self.xor_public(&d.common[0].clone().reshape(x.shape())?, &RingTensor::full(x.shape(), u64::MAX))?;
+        let not_r = self.xor_public(
+            &d.common[0].clone().reshape(x.shape())?,
+            &RingTensor::full(x.shape(), u64::MAX),
+        )?;
         Ok(vec![self.bit_constant(&c1), not_r])
     }
 
@@ -630,12 +702,20 @@ impl Protocol for AdditiveParty {
         for (&(b, n), d) in items.iter().zip(draws) {
             let (c, tail) = rest.split_at(b.len());
             rest = tail;
-            let mut r = d.own.into_iter().next().ok_or_else(|| self.protocol_error("b2a", "missing random bits"))?;
-            r.data_mut().par_iter_mut().enumerate().with_min_len(1 << 12).for_each(|(e, r)| {
-                if dealer::bit(c, e) == 1 {
-                    *r = (party0 as u64).wrapping_sub(*r);
-                }
-            });
+            let mut r = d
+                .own
+                .into_iter()
+                .next()
+                .ok_or_else(|| self.protocol_error("b2a", "missing random bits"))?;
+            r.data_mut()
+                .par_iter_mut()
+                .enumerate()
+                .with_min_len(1 << 12)
+                .for_each(|(e, r)| {
+                    if dealer::bit(c, e) == 1 {
+                        *r = (party0 as u64).wrapping_sub(*r);
+                    }
+                });
             debug_assert_eq!(r.len(), n);
             out.push(r);
         }
@@ -671,10 +751,18 @@ impl Protocol for AdditiveParty {
                 return Err(self.protocol_error("mul_bits", "missing bit triple"));
             };
             let (xv, rv) = (x.data(), r.data());
-            z.data_mut().par_iter_mut().enumerate().with_min_len(1 << 12).for_each(|(i, z)| {
-                let xr = eps[i].wrapping_mul(rv[i]).wrapping_add(*z);
-                *z = if dealer::bit(c, i) == 1 { xv[i].wrapping_sub(xr) } else { xr };
-            });
+            z.data_mut()
+                .par_iter_mut()
+                .enumerate()
+                .with_min_len(1 << 12)
+                .for_each(|(i, z)| {
+                    let xr = eps[i].wrapping_mul(rv[i]).wrapping_add(*z);
+                    *z = if dealer::bit(c, i) == 1 {
+                        xv[i].wrapping_sub(xr)
+                    } else {
+                        xr
+                    };
+                });
             out.push(RingTensor::from_vec(x.shape(), z.into_vec())?);
         }
         Ok(out)
@@ -684,7 +772,10 @@ impl Protocol for AdditiveParty {
 /// Errors unless `b` holds exactly ⌈n/64⌉ packed words.
 fn check_packed(b: &RingTensor, n: usize, op: &'static str) -> Result<()> {
     if b.len() != n.div_ceil(64) {
-        return Err(Error::shape(op, format!("{} packed words cannot hold {n} bits", b.len())));
+        return Err(Error::shape(
+            op,
+            format!("{} packed words cannot hold {n} bits", b.len()),
+        ));
     }
     Ok(())
 }
@@ -703,10 +794,16 @@ fn beaver_combine(
         // One fused pass: c + ε·b' + a·δ with b' = b (+ δ at party 0).
         let party0 = id == 0;
         let (a, b) = (a.data(), b.data());
-        c.data_mut().par_iter_mut().enumerate().with_min_len(1 << 12).for_each(|(i, z)| {
-            let bb = if party0 { b[i].wrapping_add(delta[i]) } else { b[i] };
-            *z = z.wrapping_add(eps[i].wrapping_mul(bb)).wrapping_add(a[i].wrapping_mul(delta[i]));
-        });
+        c.data_mut()
+            .par_iter_mut()
+            .enumerate()
+            .with_min_len(1 << 12)
+            .for_each(|(i, z)| {
+                let bb = if party0 { b[i].wrapping_add(delta[i]) } else { b[i] };
+                *z = z
+                    .wrapping_add(eps[i].wrapping_mul(bb))
+                    .wrapping_add(a[i].wrapping_mul(delta[i]));
+            });
         return Ok(c);
     }
     let eps = RingTensor::from_vec(eps_shape, eps.to_vec())?;
@@ -719,7 +816,13 @@ fn beaver_combine(
 
 /// Shares `value` from `owner` with no communication: non-owners draw their share from the PRG
 /// they share with the owner; the owner draws the same words and keeps value − Σ draws (or ⊕).
-fn share_with(p: &mut AdditiveParty, owner: PartyId, value: Option<&RingTensor>, shape: &[usize], xor: bool) -> Result<RingTensor> {
+fn share_with(
+    p: &mut AdditiveParty,
+    owner: PartyId,
+    value: Option<&RingTensor>,
+    shape: &[usize],
+    xor: bool,
+) -> Result<RingTensor> {
     if owner >= p.parties {
         return Err(Error::invalid("share", format!("there is no party {owner}")));
     }
@@ -731,7 +834,11 @@ fn share_with(p: &mut AdditiveParty, owner: PartyId, value: Option<&RingTensor>,
     if value.shape() != shape {
         return Err(Error::shape(
             "share",
-            format!("value has shape {:?} but the public shape is {:?}", value.shape(), shape),
+            format!(
+                "value has shape {:?} but the public shape is {:?}",
+                value.shape(),
+                shape
+            ),
         ));
     }
     let mut mine = value.clone();

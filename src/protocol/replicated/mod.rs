@@ -36,10 +36,10 @@ use super::bilinear::BilinearOp;
 use super::config::{FunctionConfig, ProtocolConfig};
 use super::cost::Cost;
 use super::prg::Prg;
-use super::session::{barrier, exchange_seeds, SessionOptions};
+use super::session::{SessionOptions, barrier, exchange_seeds};
 use super::{Linear2Fn, LinearFn, Protocol};
 use crate::error::{Error, PartyId, Result};
-use crate::net::{into_words, MeterReport, Net, Phase};
+use crate::net::{MeterReport, Net, Phase, into_words};
 use crate::ring::RingTensor;
 
 /// One party's replicated share: (x_i, x_{i+1}).
@@ -53,7 +53,10 @@ pub struct Rss {
 
 impl Rss {
     fn map(&self, f: LinearFn<'_>) -> Result<Rss> {
-        Ok(Rss { a: f(&self.a)?, b: f(&self.b)? })
+        Ok(Rss {
+            a: f(&self.a)?,
+            b: f(&self.b)?,
+        })
     }
 }
 
@@ -76,7 +79,14 @@ impl ReplicatedParty {
         let (mut pair, _own) = exchange_seeds(&mut net, opts.seed)?;
         let next = pair[(id + 1) % 3].take().expect("a seed with every party");
         let prev = pair[(id + 2) % 3].take().expect("a seed with every party");
-        Ok(Self { id, frac_bits: cfg.precision_bits, functions: cfg.functions.clone(), net, next, prev })
+        Ok(Self {
+            id,
+            frac_bits: cfg.precision_bits,
+            functions: cfg.functions.clone(),
+            net,
+            next,
+            prev,
+        })
     }
 
     /// Ends the session and returns this party's traffic.
@@ -86,17 +96,29 @@ impl ReplicatedParty {
 
     /// Cost of a bilinear product with |z| output elements.
     pub fn bilinear_cost(z: usize) -> Cost {
-        Cost { rounds: 1, bytes_per_party: 8 * z as u64, offline_bytes: 0 }
+        Cost {
+            rounds: 1,
+            bytes_per_party: 8 * z as u64,
+            offline_bytes: 0,
+        }
     }
 
     /// Cost of truncating n elements.
     pub fn truncate_cost(n: usize) -> Cost {
-        Cost { rounds: 1, bytes_per_party: 8 * n as u64, offline_bytes: 0 }
+        Cost {
+            rounds: 1,
+            bytes_per_party: 8 * n as u64,
+            offline_bytes: 0,
+        }
     }
 
     /// Cost of opening n elements to all.
     pub fn reveal_cost(n: usize) -> Cost {
-        Cost { rounds: 1, bytes_per_party: 8 * n as u64, offline_bytes: 0 }
+        Cost {
+            rounds: 1,
+            bytes_per_party: 8 * n as u64,
+            offline_bytes: 0,
+        }
     }
 
     fn next_id(&self) -> PartyId {
@@ -146,9 +168,16 @@ impl ReplicatedParty {
         // x_{o+1} = r from the PRG of parties o and o+1; x_{o+2} = 0; x_o = v − r, sent to o+2.
         let id = self.id;
         if id == owner {
-            let v = value.ok_or_else(|| Error::Protocol { party: id, op: "share", detail: "the owner must supply the value".into() })?;
+            let v = value.ok_or_else(|| Error::Protocol {
+                party: id,
+                op: "share",
+                detail: "the owner must supply the value".into(),
+            })?;
             if v.shape() != shape {
-                return Err(Error::shape("share", format!("value has shape {:?} but the public shape is {:?}", v.shape(), shape)));
+                return Err(Error::shape(
+                    "share",
+                    format!("value has shape {:?} but the public shape is {:?}", v.shape(), shape),
+                ));
             }
             let r = self.next.tensor(shape);
             let xo = if xor { v.xor(&r)? } else { v.sub(&r)? };
@@ -156,11 +185,17 @@ impl ReplicatedParty {
             Ok(Rss { a: xo, b: r })
         } else if id == (owner + 1) % 3 {
             let r = self.prev.tensor(shape);
-            Ok(Rss { a: r, b: RingTensor::zeros(shape) })
+            Ok(Rss {
+                a: r,
+                b: RingTensor::zeros(shape),
+            })
         } else {
             let n = crate::ring::numel(shape);
             let xo = into_words(self.net.recv(owner, n)?);
-            Ok(Rss { a: RingTensor::zeros(shape), b: RingTensor::from_vec(shape, xo)? })
+            Ok(Rss {
+                a: RingTensor::zeros(shape),
+                b: RingTensor::from_vec(shape, xo)?,
+            })
         }
     }
 
@@ -179,14 +214,19 @@ impl ReplicatedParty {
             .map(|x| {
                 let third = &got[at..at + x.a.len()];
                 at += x.a.len();
-                let data = x
-                    .a
-                    .data()
-                    .iter()
-                    .zip(x.b.data())
-                    .zip(third)
-                    .map(|((&a, &b), &c)| if xor { a ^ b ^ c } else { a.wrapping_add(b).wrapping_add(c) })
-                    .collect();
+                let data =
+                    x.a.data()
+                        .iter()
+                        .zip(x.b.data())
+                        .zip(third)
+                        .map(|((&a, &b), &c)| {
+                            if xor {
+                                a ^ b ^ c
+                            } else {
+                                a.wrapping_add(b).wrapping_add(c)
+                            }
+                        })
+                        .collect();
                 RingTensor::from_vec(x.a.shape(), data)
             })
             .collect()
@@ -200,7 +240,10 @@ impl ReplicatedParty {
         } else if (self.id + 1) % 3 == k {
             Rss { a: zeros, b: v.clone() }
         } else {
-            Rss { a: zeros.clone(), b: zeros }
+            Rss {
+                a: zeros.clone(),
+                b: zeros,
+            }
         }
     }
 }
@@ -257,7 +300,13 @@ impl Protocol for ReplicatedParty {
             return Ok(None);
         }
         let third = self.net.recv((to + 1) % 3, x.a.len())?;
-        let data = x.a.data().iter().zip(x.b.data()).zip(third.iter()).map(|((&a, &b), &c)| a.wrapping_add(b).wrapping_add(c)).collect();
+        let data =
+            x.a.data()
+                .iter()
+                .zip(x.b.data())
+                .zip(third.iter())
+                .map(|((&a, &b), &c)| a.wrapping_add(b).wrapping_add(c))
+                .collect();
         Ok(Some(RingTensor::from_vec(x.a.shape(), data)?))
     }
 
@@ -278,7 +327,10 @@ impl Protocol for ReplicatedParty {
     }
 
     fn linear2(&self, x: &Rss, y: &Rss, f: Linear2Fn<'_>) -> Result<Rss> {
-        Ok(Rss { a: f(&x.a, &y.a)?, b: f(&x.b, &y.b)? })
+        Ok(Rss {
+            a: f(&x.a, &y.a)?,
+            b: f(&x.b, &y.b)?,
+        })
     }
 
     fn add_public(&self, x: &Rss, c: &RingTensor) -> Result<Rss> {
@@ -295,7 +347,10 @@ impl Protocol for ReplicatedParty {
     }
 
     fn bit_linear2(&self, x: &Rss, y: &Rss, f: Linear2Fn<'_>) -> Result<Rss> {
-        Ok(Rss { a: f(&x.a, &y.a)?, b: f(&x.b, &y.b)? })
+        Ok(Rss {
+            a: f(&x.a, &y.a)?,
+            b: f(&x.b, &y.b)?,
+        })
     }
 
     fn xor_public(&self, x: &Rss, c: &RingTensor) -> Result<Rss> {
@@ -332,7 +387,10 @@ impl Protocol for ReplicatedParty {
                 .into_iter()
                 .map(|x| {
                     let r = self.next.tensor(x.a.shape());
-                    Rss { a: x.a.map(shift), b: r }
+                    Rss {
+                        a: x.a.map(shift),
+                        b: r,
+                    }
                 })
                 .collect()),
             1 => {
@@ -357,7 +415,10 @@ impl Protocol for ReplicatedParty {
                         let n = x.a.len();
                         let y2 = RingTensor::from_vec(x.a.shape(), got[at..at + n].to_vec())?;
                         at += n;
-                        Ok(Rss { a: y2, b: x.b.map(shift) })
+                        Ok(Rss {
+                            a: y2,
+                            b: x.b.map(shift),
+                        })
                     })
                     .collect()
             }
@@ -370,7 +431,9 @@ impl Protocol for ReplicatedParty {
             x.a.check_same_shape(&y.a, "and")?;
             let (xa, xb, ya, yb) = (x.a.data(), x.b.data(), y.a.data(), y.b.data());
             let alpha = self.zero_share(x.a.shape(), true);
-            let z: Vec<u64> = (0..xa.len()).map(|i| (xa[i] & ya[i]) ^ (xa[i] & yb[i]) ^ (xb[i] & ya[i]) ^ alpha.data()[i]).collect();
+            let z: Vec<u64> = (0..xa.len())
+                .map(|i| (xa[i] & ya[i]) ^ (xa[i] & yb[i]) ^ (xb[i] & ya[i]) ^ alpha.data()[i])
+                .collect();
             zs.push(RingTensor::from_vec(x.a.shape(), z)?);
         }
         self.reshare(zs)
@@ -386,11 +449,20 @@ impl Protocol for ReplicatedParty {
             .map(|k| {
                 let zeros = RingTensor::zeros(x.a.shape());
                 if self.id == k {
-                    Rss { a: x.a.clone(), b: zeros }
+                    Rss {
+                        a: x.a.clone(),
+                        b: zeros,
+                    }
                 } else if (self.id + 1) % 3 == k {
-                    Rss { a: zeros, b: x.b.clone() }
+                    Rss {
+                        a: zeros,
+                        b: x.b.clone(),
+                    }
                 } else {
-                    Rss { a: zeros.clone(), b: zeros }
+                    Rss {
+                        a: zeros.clone(),
+                        b: zeros,
+                    }
                 }
             })
             .collect())
@@ -405,7 +477,10 @@ impl Protocol for ReplicatedParty {
         let mut us = Vec::with_capacity(items.len());
         for &(b, n) in items {
             if b.a.len() != n.div_ceil(64) {
-                return Err(Error::shape("b2a", format!("{} packed words cannot hold {n} bits", b.a.len())));
+                return Err(Error::shape(
+                    "b2a",
+                    format!("{} packed words cannot hold {n} bits", b.a.len()),
+                ));
             }
             let u = (self.id == 0).then(|| unpack(&b.a.xor(&b.b).expect("same shapes"), n));
             us.push(self.share(0, u.as_ref(), &[n])?);

@@ -2,17 +2,20 @@
 //!
 //! # Structure
 //!
-//! * Three micro-kernels compute a small register tile `C[MR×NR] += A_panel · B_panel`:
-//!   [`Kernel::Avx512`] (`vpmullq`, x86_64 with AVX-512F/DQ), [`Kernel::Avx2`] (64-bit products
-//!   built from 32-bit multiplies) and [`Kernel::Portable`] (plain Rust that the compiler
-//!   vectorises). The fastest one the CPU supports is detected once and cached.
-//! * A cache-blocked driver ([`gemm`]) packs `B` into column panels `NR` wide covering all of
-//!   `k` (zero-padded), packs `A` into row panels `MR` tall for one `KC`-deep slice at a time,
-//!   and runs the micro-kernel over the tiles. The tiles of `C` are split into tasks (blocks of
-//!   rows, and of columns when there are few row blocks) that rayon runs in parallel.
-//! * Small products skip packing and threads and use a simple `i-k-j` loop (compiled once per
-//!   instruction set, so it is vectorised with the best multiply available); products with very
-//!   few output columns use dot products against a transposed `B` instead of padded tiles.
+//! * Three kernel sets, detected once and cached ([`best_kernel`]): [`Kernel::Avx512`]
+//!   (`vpmullq`, x86_64 with AVX-512F/DQ), [`Kernel::Avx2`] (64-bit products built from 32-bit
+//!   multiplies) and [`Kernel::Portable`] (plain Rust that the compiler vectorises). Each has a
+//!   micro-kernel computing a register tile `C[MR×NR] += A_panel · B_panel` and register-blocked
+//!   loops for unpacked operands.
+//! * The driver (`gemm`) picks a path by shape (`auto_path`):
+//!   - *simple*: tiny products, few columns, or a `B` small enough to stay in L2 — `C` rows
+//!     times column strips summed over all of `k` in registers, no packing;
+//!   - *narrow* (fewer than 8 columns): dot products against a transposed `B`;
+//!   - *tiled*: the cache-blocked product. `A` is packed per task into row panels `MR` tall and
+//!     `KC` deep; `B` into column panels `NR` wide — up front for many rows, per task and panel
+//!     when one block of rows does it all, or not at all (read in place) for very few rows.
+//!     The tiles of `C` are split into tasks (blocks of `MC` rows, and of columns when there are
+//!     few row blocks) that rayon runs in parallel.
 //!
 //! Every entry point *accumulates* into `C` internally; [`matmul_slices`] starts from zeros.
 
@@ -79,8 +82,7 @@ impl Kernel {
             Kernel::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => {
-                std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx512dq")
+                std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512dq")
             }
             #[cfg(not(target_arch = "x86_64"))]
             _ => false,
@@ -90,7 +92,10 @@ impl Kernel {
 
 /// The kernels this CPU can run, slowest first (the last one is what [`matmul_into`] uses).
 pub fn available_kernels() -> Vec<Kernel> {
-    [Kernel::Portable, Kernel::Avx2, Kernel::Avx512].into_iter().filter(|k| k.is_available()).collect()
+    [Kernel::Portable, Kernel::Avx2, Kernel::Avx512]
+        .into_iter()
+        .filter(|k| k.is_available())
+        .collect()
 }
 
 /// The fastest kernel this CPU supports, detected on first use and cached.
@@ -125,26 +130,67 @@ pub fn matmul_into(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: u
 /// When the kernel is not available on this CPU (see [`Kernel::is_available`]) or the slice
 /// lengths are wrong.
 pub fn matmul_with(kernel: Kernel, a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize) {
-    assert!(kernel.is_available(), "matmul: kernel {} is not available on this CPU", kernel.name());
     check_lengths(a, b, c, m, k, n);
     run(kernel, a, b, c, m, k, n, Plan::AUTO);
 }
 
 pub static TUNE_KC: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-fn tune_kc() -> usize { match TUNE_KC.load(std::sync::atomic::Ordering::Relaxed) { 0 => KC, x => x } }
+fn tune_kc() -> usize {
+    match TUNE_KC.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => KC,
+        x => x,
+    }
+}
 pub static TUNE_MC: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-fn tune_mc() -> usize { match TUNE_MC.load(std::sync::atomic::Ordering::Relaxed) { 0 => MC, x => x } }
+fn tune_mc() -> usize {
+    match TUNE_MC.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => MC,
+        x => x,
+    }
+}
 #[doc(hidden)]
-pub fn __tune(kernel: Kernel, path: u8, threads: usize, a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize) {
-    let path = [Path::Auto, Path::Simple, Path::Narrow, Path::Tiled, Path::TiledDirect, Path::TiledLocal][path as usize];
+pub fn __tune(
+    kernel: Kernel,
+    path: u8,
+    threads: usize,
+    a: &[u64],
+    b: &[u64],
+    c: &mut [u64],
+    m: usize,
+    k: usize,
+    n: usize,
+) {
+    let path = [
+        Path::Auto,
+        Path::Simple,
+        Path::Narrow,
+        Path::Tiled,
+        Path::TiledDirect,
+        Path::TiledLocal,
+    ][path as usize];
     run(kernel, a, b, c, m, k, n, Plan { path, threads });
 }
 
 fn check_lengths(a: &[u64], b: &[u64], c: &[u64], m: usize, k: usize, n: usize) {
     let len = |x: usize, y: usize| x.checked_mul(y).expect("matmul: dimension product overflows usize");
-    assert_eq!(a.len(), len(m, k), "matmul: a holds {} elements, expected {m}x{k}", a.len());
-    assert_eq!(b.len(), len(k, n), "matmul: b holds {} elements, expected {k}x{n}", b.len());
-    assert_eq!(c.len(), len(m, n), "matmul: c holds {} elements, expected {m}x{n}", c.len());
+    assert_eq!(
+        a.len(),
+        len(m, k),
+        "matmul: a holds {} elements, expected {m}x{k}",
+        a.len()
+    );
+    assert_eq!(
+        b.len(),
+        len(k, n),
+        "matmul: b holds {} elements, expected {k}x{n}",
+        b.len()
+    );
+    assert_eq!(
+        c.len(),
+        len(m, n),
+        "matmul: c holds {} elements, expected {m}x{n}",
+        c.len()
+    );
 }
 
 /// Which algorithm [`gemm`] uses; `Auto` picks by shape, the others exist so tests can force
@@ -172,14 +218,25 @@ struct Plan {
 }
 
 impl Plan {
-    const AUTO: Plan = Plan { path: Path::Auto, threads: 0 };
-    const SERIAL: Plan = Plan { path: Path::Auto, threads: 1 };
+    const AUTO: Plan = Plan {
+        path: Path::Auto,
+        threads: 0,
+    };
+    const SERIAL: Plan = Plan {
+        path: Path::Auto,
+        threads: 1,
+    };
 }
 
-/// Dispatches to the driver monomorphised for `kernel`; lengths are already checked and the
-/// kernel is available (both checked by every public caller).
+/// Dispatches to the driver monomorphised for `kernel` (slice lengths already checked).
 #[allow(clippy::too_many_arguments)]
 fn run(kernel: Kernel, a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize, plan: Plan) {
+    // The SIMD kernels' safety rests on this (a cached feature lookup, so cheap).
+    assert!(
+        kernel.is_available(),
+        "matmul: kernel {} is not available on this CPU",
+        kernel.name()
+    );
     match kernel {
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx512 => gemm::<avx512::Avx512>(a, b, c, m, k, n, plan),
@@ -317,11 +374,13 @@ fn gemm_simple<K: Micro>(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize
     // Rows per task: a multiple of 4 (the loop's row block), about two tasks per thread.
     let rows = m.div_ceil(2 * threads).next_multiple_of(4);
     if threads > 1 && rows < m {
-        c.par_chunks_mut(rows * n).zip(a.par_chunks(rows * k)).for_each(|(cc, aa)| {
-            // SAFETY: `run` only selects `K` when the CPU supports it; each chunk pairs
-            // `cc.len() / n` rows of C with as many rows of A.
-            unsafe { K::simple(aa, b, cc, cc.len() / n, k, n) }
-        });
+        c.par_chunks_mut(rows * n)
+            .zip(a.par_chunks(rows * k))
+            .for_each(|(cc, aa)| {
+                // SAFETY: `run` only selects `K` when the CPU supports it; each chunk pairs
+                // `cc.len() / n` rows of C with as many rows of A.
+                unsafe { K::simple(aa, b, cc, cc.len() / n, k, n) }
+            });
     } else {
         // SAFETY: as above, for the whole matrices (lengths checked by the caller).
         unsafe { K::simple(a, b, c, m, k, n) }
@@ -393,14 +452,21 @@ fn gemm_tiled<K: Micro>(
                 _ => m,
             };
             let row_blocks = m.div_ceil(mc);
-            let col_groups = if threads > 1 { (2 * threads).div_ceil(row_blocks).clamp(1, panels) } else { 1 };
+            let col_groups = if threads > 1 {
+                (2 * threads).div_ceil(row_blocks).clamp(1, panels)
+            } else {
+                1
+            };
             let panels_per_group = panels.div_ceil(col_groups);
             let col_groups = panels.div_ceil(panels_per_group);
 
             let task = |t: usize| {
                 let (rb, cg) = (t / col_groups, t % col_groups);
                 let (r0, r1) = (rb * mc, (rb * mc + mc).min(m));
-                let (p0, p1) = (cg * panels_per_group, (cg * panels_per_group + panels_per_group).min(panels));
+                let (p0, p1) = (
+                    cg * panels_per_group,
+                    (cg * panels_per_group + panels_per_group).min(panels),
+                );
                 let rows = r1 - r0;
                 let rpanels = rows.div_ceil(mr);
                 // Scratch: the packed A block, then (for `Local`) one B panel, 64-byte aligned.
@@ -461,10 +527,12 @@ fn gemm_narrow<K: Micro>(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize
     }
     if threads > 1 {
         let rows = m.div_ceil(4 * threads).max(1);
-        c.par_chunks_mut(rows * n).zip(a.par_chunks(rows * k)).for_each(|(cc, aa)| {
-            // SAFETY: `run` only selects `K` when the CPU supports it.
-            unsafe { K::dots(aa, &bt, cc, cc.len() / n, k, n) }
-        });
+        c.par_chunks_mut(rows * n)
+            .zip(a.par_chunks(rows * k))
+            .for_each(|(cc, aa)| {
+                // SAFETY: `run` only selects `K` when the CPU supports it.
+                unsafe { K::dots(aa, &bt, cc, cc.len() / n, k, n) }
+            });
     } else {
         // SAFETY: as above.
         unsafe { K::dots(a, &bt, c, m, k, n) };
@@ -556,7 +624,10 @@ impl RingTensor {
     pub fn matmul(&self, other: &RingTensor) -> Result<RingTensor> {
         let (sa, sb) = (self.shape(), other.shape());
         let fail = |why: &str| {
-            Error::shape("matmul", format!("cannot multiply {} by {}: {why}", shape_string(sa), shape_string(sb)))
+            Error::shape(
+                "matmul",
+                format!("cannot multiply {} by {}: {why}", shape_string(sa), shape_string(sb)),
+            )
         };
         if sa.len() < 2 || sb.len() < 2 {
             return Err(fail("both operands need at least 2 dimensions"));
@@ -587,7 +658,16 @@ impl RingTensor {
         let batch: usize = batch_dims.iter().product();
         if bb.is_empty() {
             // `[..B,m,k]·[k,n]` is one `[B·m, k]·[k,n]` product (also covers plain 2-D).
-            run(best_kernel(), self.data(), other.data(), &mut out, batch * m, k, n, Plan::AUTO);
+            run(
+                best_kernel(),
+                self.data(),
+                other.data(),
+                &mut out,
+                batch * m,
+                k,
+                n,
+                Plan::AUTO,
+            );
         } else {
             let sa = if ba.is_empty() { 0 } else { m * k };
             batched(self.data(), other.data(), &mut out, batch, sa, k * n, m, k, n);
@@ -633,7 +713,13 @@ mod tests {
             let mut c = c0.clone();
             matmul_with(kernel, &a, &b, &mut c, m, k, n);
             assert_eq!(c, want_acc, "{} {m}x{k}x{n}", kernel.name());
-            for path in [Path::Simple, Path::Narrow, Path::Tiled, Path::TiledLocal, Path::TiledDirect] {
+            for path in [
+                Path::Simple,
+                Path::Narrow,
+                Path::Tiled,
+                Path::TiledLocal,
+                Path::TiledDirect,
+            ] {
                 // 3 threads: more tasks than the pool has threads, whatever the work.
                 for threads in [1, 3] {
                     let mut c = c0.clone();
@@ -668,7 +754,15 @@ mod tests {
     #[test]
     fn empty_dimensions() {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(2);
-        for &(m, k, n) in &[(0, 0, 0), (0, 5, 7), (5, 0, 7), (5, 7, 0), (300, 0, 300), (0, 300, 300), (300, 300, 0)] {
+        for &(m, k, n) in &[
+            (0, 0, 0),
+            (0, 5, 7),
+            (5, 0, 7),
+            (5, 7, 0),
+            (300, 0, 300),
+            (0, 300, 300),
+            (300, 300, 0),
+        ] {
             check(&mut rng, m, k, n);
         }
         // k = 0 leaves an accumulated C unchanged and gives zeros from scratch.
@@ -696,6 +790,26 @@ mod tests {
             (17, 700, 200),
             (260, 260, 260),
         ] {
+            check(&mut rng, m, k, n);
+        }
+    }
+
+    #[test]
+    fn auto_path_covers_every_path() {
+        // One shape per branch of `auto_path`, each checked against the oracle.
+        let cases = [
+            ((5, 6, 7), Path::Simple),
+            ((300, 200, 5), Path::Narrow),
+            ((300, 200, 24), Path::Simple),
+            ((100, 150, 150), Path::Simple),
+            ((10, 300, 200), Path::TiledDirect),
+            ((10, 20, 2100), Path::TiledLocal),
+            ((100, 300, 200), Path::TiledLocal),
+            ((200, 300, 200), Path::Tiled),
+        ];
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(8);
+        for ((m, k, n), path) in cases {
+            assert_eq!(auto_path(m, k, n), path, "{m}x{k}x{n}");
             check(&mut rng, m, k, n);
         }
     }
@@ -776,7 +890,11 @@ mod tests {
             let (a, b) = (tensor(&mut rng, sa), tensor(&mut rng, sb));
             let c = a.matmul(&b).unwrap();
             let (m, k, n) = (sa[sa.len() - 2], sa[sa.len() - 1], sb[sb.len() - 1]);
-            let mut want_shape = if a_batched { sa[..sa.len() - 2].to_vec() } else { sb[..sb.len() - 2].to_vec() };
+            let mut want_shape = if a_batched {
+                sa[..sa.len() - 2].to_vec()
+            } else {
+                sb[..sb.len() - 2].to_vec()
+            };
             want_shape.extend([m, n]);
             assert_eq!(c.shape(), want_shape.as_slice(), "{sa:?}·{sb:?}");
             for i in 0..batch {
@@ -804,6 +922,24 @@ mod tests {
             match t(sa).matmul(&t(sb)) {
                 Err(e @ Error::Shape { op: "matmul", .. }) => assert!(e.is_bad_input()),
                 other => panic!("{sa:?}·{sb:?} gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn many_small_batches_run_in_parallel() {
+        // 64 products of 20×30·30×20: each below the parallel threshold, together above the
+        // small one, so `batched` spreads them over threads; also the broadcast forms.
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(9);
+        let (a, b) = (tensor(&mut rng, &[64, 20, 30]), tensor(&mut rng, &[64, 30, 20]));
+        let (a2, b2) = (tensor(&mut rng, &[20, 30]), tensor(&mut rng, &[30, 20]));
+        for (x, y, xb, yb) in [(&a, &b, true, true), (&a2, &b, false, true), (&a, &b2, true, false)] {
+            let c = x.matmul(y).unwrap();
+            assert_eq!(c.shape(), &[64, 20, 20]);
+            for i in 0..64 {
+                let xi = slice2(x, if xb { i } else { 0 });
+                let yi = slice2(y, if yb { i } else { 0 });
+                assert_eq!(slice2(&c, i), naive(&xi, &yi, 20, 30, 20), "batch {i}");
             }
         }
     }

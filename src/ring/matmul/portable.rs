@@ -25,7 +25,10 @@ impl Micro for Portable {
         // SAFETY: the caller guarantees `a` holds `kc` packed steps of `MR` values and `b` holds
         // `kc` rows of `NR` values `ldb` apart, so both spans are readable.
         let (a, b) = unsafe {
-            (std::slice::from_raw_parts(a, kc * MR), std::slice::from_raw_parts(b, (kc - 1) * ldb + NR))
+            (
+                std::slice::from_raw_parts(a, kc * MR),
+                std::slice::from_raw_parts(b, (kc - 1) * ldb + NR),
+            )
         };
         let acc = tile_product(a, b, ldb);
         for (i, row) in acc.iter().enumerate().take(mr) {
@@ -112,7 +115,15 @@ fn strip_row<const R: usize, const W: usize>(a: &[u64], b: &[u64], c: &mut [u64]
 
 /// `C[i0..i0+R, j0..j0+W] += A[i0..i0+R, :] · B[:, j0..j0+W]`.
 #[inline(always)]
-fn strip<const R: usize, const W: usize>(a: &[u64], b: &[u64], c: &mut [u64], k: usize, n: usize, i0: usize, j0: usize) {
+fn strip<const R: usize, const W: usize>(
+    a: &[u64],
+    b: &[u64],
+    c: &mut [u64],
+    k: usize,
+    n: usize,
+    i0: usize,
+    j0: usize,
+) {
     let mut acc = [[0u64; W]; R];
     let rows: [&[u64]; R] = std::array::from_fn(|r| &a[(i0 + r) * k..][..k]);
     for (l, brow) in b.chunks_exact(n).take(k).enumerate() {
@@ -147,5 +158,7 @@ pub(super) fn dots_body(a: &[u64], bt: &[u64], c: &mut [u64], m: usize, k: usize
 /// Wrapping dot product (a plain reduction, which the compiler vectorises and interleaves).
 #[inline(always)]
 fn dot(x: &[u64], y: &[u64]) -> u64 {
-    x.iter().zip(y).fold(0u64, |s, (&p, &q)| s.wrapping_add(p.wrapping_mul(q)))
+    x.iter()
+        .zip(y)
+        .fold(0u64, |s, (&p, &q)| s.wrapping_add(p.wrapping_mul(q)))
 }
