@@ -420,32 +420,67 @@ pub fn run_op_with(cfg: &ProtocolConfig, spec: &OpSpec, tls: bool) -> Result<OpR
     let want = plaintext(spec, &reals);
     let got = &outcome.parties[0].output.output;
     let (max_abs_err, max_rel_err) = reference::errors(got, &want);
-    let reps = spec.reps;
+    let walls: Vec<&[f64]> = outcome.parties.iter().map(|p| p.output.wall.as_slice()).collect();
+    let first: Vec<&MeterReport> = outcome.parties.iter().map(|p| &p.output.per_rep[0]).collect();
+    let shapes = spec.shapes.iter().map(|s| shape_string(s)).collect();
+    let _ = f;
+    Ok(assemble_report(
+        cfg,
+        ReportHead {
+            name: spec.op.name(),
+            transport: spec.transport,
+            shapes,
+            reps: spec.reps,
+        },
+        &walls,
+        &first,
+        &outcome,
+        (max_abs_err, max_rel_err),
+    ))
+}
+
+/// What a report says about the run itself.
+pub(crate) struct ReportHead<'a> {
+    pub name: &'a str,
+    pub transport: TransportKind,
+    pub shapes: Vec<String>,
+    pub reps: usize,
+}
+
+/// Builds the `--json` report from a session's outcome: per-party wall times (the slowest party per
+/// repetition, median over repetitions), the first repetition's meter of each party, the dealer's
+/// offline traffic per repetition, and setup/framing over the session.
+pub(crate) fn assemble_report<T>(
+    cfg: &ProtocolConfig,
+    head: ReportHead<'_>,
+    walls: &[&[f64]],
+    first: &[&MeterReport],
+    outcome: &crate::protocol::Outcome<T>,
+    (max_abs_err, max_rel_err): (f64, f64),
+) -> OpReport {
+    let reps = head.reps;
     let mut wall: Vec<f64> = (0..reps)
-        .map(|r| outcome.parties.iter().map(|p| p.output.wall[r]).fold(0.0, f64::max))
+        .map(|r| walls.iter().map(|w| w[r]).fold(0.0, f64::max))
         .collect();
     let wall_s_reps = wall.clone();
     wall.sort_by(f64::total_cmp);
-    let wall_s = wall[reps / 2];
-    let first: Vec<&MeterReport> = outcome.parties.iter().map(|p| &p.output.per_rep[0]).collect();
     let rounds_per_party: Vec<u64> = first.iter().map(|m| m.rounds_online).collect();
     let bytes_sent_per_party: Vec<u64> = first.iter().map(|m| m.online()).collect();
-    let control: u64 = first.iter().map(|m| m.control()).sum();
     let (offline, offline_rounds) = match (&outcome.dealer, cfg.dealer) {
         (Some(d), DealerKind::Ttp) => (d.offline() / reps as u64, d.rounds_offline / reps as u64),
         _ => (0, 0),
     };
-    let all_reports = outcome.parties.iter().map(|p| &p.report).chain(outcome.dealer.iter());
-    let (setup, framing) = all_reports.fold((0, 0), |(s, fr), m| (s + m.setup(), fr + m.framing_bytes));
-    Ok(OpReport {
-        op: spec.op.name().to_string(),
+    let all = outcome.parties.iter().map(|p| &p.report).chain(outcome.dealer.iter());
+    let (setup, framing) = all.fold((0, 0), |(s, fr), m| (s + m.setup(), fr + m.framing_bytes));
+    OpReport {
+        op: head.name.to_string(),
         protocol: cfg.name.clone(),
-        transport: spec.transport.name().into(),
+        transport: head.transport.name().into(),
         parties: cfg.parties,
-        shapes: spec.shapes.iter().map(|s| shape_string(s)).collect(),
-        precision_bits: f,
+        shapes: head.shapes,
+        precision_bits: cfg.precision_bits,
         reps,
-        wall_s,
+        wall_s: wall[reps / 2],
         wall_s_reps,
         rounds: rounds_per_party.iter().copied().max().unwrap_or(0),
         rounds_per_party,
@@ -453,12 +488,12 @@ pub fn run_op_with(cfg: &ProtocolConfig, spec: &OpSpec, tls: bool) -> Result<OpR
         bytes_sent_per_party,
         bytes_offline_total: offline,
         offline_rounds,
-        bytes_control_total: control,
+        bytes_control_total: first.iter().map(|m| m.control()).sum(),
         bytes_setup_total: setup,
         framing_bytes_total: framing,
         max_abs_err,
         max_rel_err,
-    })
+    }
 }
 
 /// Parses `1x3x224x224` (or `1000000`) into dimensions.

@@ -2,12 +2,14 @@
 
 use super::jobs::{JobSpec, run_job};
 use super::{OpReport, TransportKind};
+use super::{ReportHead, assemble_report};
 use crate::error::{Error, Result};
+use crate::net::MeterReport;
 use crate::nn::graph::Graph;
 use crate::nn::infer::{InferJob, Input, WeightPrivacy, run_plain};
 use crate::nn::tensor::F32Tensor;
 use crate::nn::{onnx, passes, zoo};
-use crate::protocol::{DealerKind, ProtocolConfig, SessionOptions};
+use crate::protocol::{ProtocolConfig, SessionOptions};
 use crate::ring::shape_string;
 use std::path::Path;
 
@@ -72,43 +74,15 @@ pub fn run_model(
     let got: Vec<f64> = out.output.data().iter().map(|&v| v as f64).collect();
     let want: Vec<f64> = reference.data().iter().map(|&v| v as f64).collect();
     let (max_abs_err, max_rel_err) = super::reference::errors(&got, &want);
-    let mut wall: Vec<f64> = (0..reps)
-        .map(|r| outcome.parties.iter().map(|p| p.output.wall[r]).fold(0.0, f64::max))
-        .collect();
-    let wall_s_reps = wall.clone();
-    wall.sort_by(f64::total_cmp);
-    let meters: Vec<_> = outcome.parties.iter().map(|p| &p.output.meter).collect();
-    let rounds_per_party: Vec<u64> = meters.iter().map(|m| m.rounds_online).collect();
-    let bytes_sent_per_party: Vec<u64> = meters.iter().map(|m| m.online()).collect();
-    // The dealer serves weight/input sharing too (nothing) and every repetition alike.
-    let (offline, offline_rounds) = match (&outcome.dealer, cfg.dealer) {
-        (Some(d), DealerKind::Ttp) => (d.offline() / reps as u64, d.rounds_offline / reps as u64),
-        _ => (0, 0),
-    };
-    let all = outcome.parties.iter().map(|p| &p.report).chain(outcome.dealer.iter());
-    let (setup, framing) = all.fold((0, 0), |(s, f), m| (s + m.setup(), f + m.framing_bytes));
-    let report = OpReport {
-        op: name.to_string(),
-        protocol: cfg.name.clone(),
-        transport: transport.name().into(),
-        parties: cfg.parties,
+    let walls: Vec<&[f64]> = outcome.parties.iter().map(|p| p.output.wall.as_slice()).collect();
+    let first: Vec<&MeterReport> = outcome.parties.iter().map(|p| &p.output.meter).collect();
+    let head = ReportHead {
+        name,
+        transport,
         shapes: vec![shape_string(input.shape())],
-        precision_bits: cfg.precision_bits,
         reps,
-        wall_s: wall[reps / 2],
-        wall_s_reps,
-        rounds: rounds_per_party.iter().copied().max().unwrap_or(0),
-        rounds_per_party,
-        bytes_online_total: bytes_sent_per_party.iter().sum(),
-        bytes_sent_per_party,
-        bytes_offline_total: offline,
-        offline_rounds,
-        bytes_control_total: meters.iter().map(|m| m.control()).sum(),
-        bytes_setup_total: setup,
-        framing_bytes_total: framing,
-        max_abs_err,
-        max_rel_err,
     };
+    let report = assemble_report(cfg, head, &walls, &first, &outcome, (max_abs_err, max_rel_err));
     Ok(ModelRun {
         output: out.output.clone(),
         report,

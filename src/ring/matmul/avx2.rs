@@ -52,7 +52,7 @@ impl Micro for Avx2 {
     }
 }
 
-/// The portable `i-k-j` loop compiled with AVX2.
+/// The portable register-blocked loop (2 rows × 8 columns) compiled with AVX2.
 #[target_feature(enable = "avx2")]
 unsafe fn simple_avx2(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize) {
     portable::simple_body::<2, 8>(a, b, c, m, k, n);
@@ -68,7 +68,8 @@ unsafe fn dots_avx2(a: &[u64], bt: &[u64], c: &mut [u64], m: usize, k: usize, n:
 ///
 /// # Safety
 /// AVX2 is available; `a` holds `kc·A_STEP` readable values and `b` `kc` rows of `NR` readable
-/// values `ldb` apart; `c` is a readable and writable `R × nr` block (row stride `ldc`, `1 <= nr <= NR`) owned by the caller.
+/// values `ldb` apart; `c` is a readable and writable `R × nr` block (row stride `ldc`,
+/// `1 <= nr <= NR`) that no other thread accesses.
 #[target_feature(enable = "avx2")]
 unsafe fn tile_rows<const R: usize>(
     kc: usize,

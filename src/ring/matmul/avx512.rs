@@ -47,7 +47,7 @@ impl Micro for Avx512 {
     }
 }
 
-/// The portable `i-k-j` loop compiled with AVX-512 (vectorised with `vpmullq`).
+/// The portable register-blocked loop (4 rows × 16 columns) compiled with AVX-512.
 #[target_feature(enable = "avx512f,avx512dq")]
 unsafe fn simple_avx512(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize) {
     portable::simple_body::<4, 16>(a, b, c, m, k, n);
@@ -63,7 +63,8 @@ unsafe fn dots_avx512(a: &[u64], bt: &[u64], c: &mut [u64], m: usize, k: usize, 
 ///
 /// # Safety
 /// AVX-512F/DQ are available; `a` holds `kc·MR` readable values and `b` `kc` rows of `NR`
-/// readable values `ldb` apart; `c` is a readable and writable `R × nr` block (row stride `ldc`, `1 <= nr <= NR`) owned by the caller.
+/// readable values `ldb` apart; `c` is a readable and writable `R × nr` block (row stride `ldc`,
+/// `1 <= nr <= NR`) that no other thread accesses.
 #[target_feature(enable = "avx512f,avx512dq")]
 unsafe fn tile_rows<const R: usize>(
     kc: usize,

@@ -134,43 +134,6 @@ pub fn matmul_with(kernel: Kernel, a: &[u64], b: &[u64], c: &mut [u64], m: usize
     run(kernel, a, b, c, m, k, n, Plan::AUTO);
 }
 
-pub static TUNE_KC: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-fn tune_kc() -> usize {
-    match TUNE_KC.load(std::sync::atomic::Ordering::Relaxed) {
-        0 => KC,
-        x => x,
-    }
-}
-pub static TUNE_MC: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-fn tune_mc() -> usize {
-    match TUNE_MC.load(std::sync::atomic::Ordering::Relaxed) {
-        0 => MC,
-        x => x,
-    }
-}
-#[doc(hidden)]
-pub fn __tune(
-    kernel: Kernel,
-    path: u8,
-    threads: usize,
-    a: &[u64],
-    b: &[u64],
-    c: &mut [u64],
-    m: usize,
-    k: usize,
-    n: usize,
-) {
-    let path = [
-        Path::Auto,
-        Path::Simple,
-        Path::Narrow,
-        Path::Tiled,
-        Path::TiledDirect,
-        Path::TiledLocal,
-    ][path as usize];
-    run(kernel, a, b, c, m, k, n, Plan { path, threads });
-}
-
 fn check_lengths(a: &[u64], b: &[u64], c: &[u64], m: usize, k: usize, n: usize) {
     let len = |x: usize, y: usize| x.checked_mul(y).expect("matmul: dimension product overflows usize");
     assert_eq!(
@@ -413,8 +376,7 @@ fn gemm_tiled<K: Micro>(
 ) {
     let (mr, nr) = (K::MR, K::NR);
     let a_step = mr * if K::A_ROT { 2 } else { 1 };
-    let kc_blk = tune_kc();
-    let kc_max = kc_blk.min(k);
+    let kc_max = KC.min(k);
     // Columns per block of B: with up-front packing as many panels as the budget allows.
     let nc = match mode {
         BMode::Packed => ((B_BUDGET / k).max(nr) / nr * nr).min(n.div_ceil(nr) * nr),
@@ -448,7 +410,7 @@ fn gemm_tiled<K: Micro>(
             // Tasks: blocks of `mc` rows (one block unless B is packed up front), split further
             // by columns until there are a few tasks per thread.
             let mc = match mode {
-                BMode::Packed => tune_mc().min(m.div_ceil(mr) * mr),
+                BMode::Packed => MC.min(m.div_ceil(mr) * mr),
                 _ => m,
             };
             let row_blocks = m.div_ceil(mc);
@@ -474,8 +436,8 @@ fn gemm_tiled<K: Micro>(
                 let b_len = if mode == BMode::Local { kc_max * nr } else { 0 };
                 with_scratch(&A_SCRATCH, a_len + b_len, |scratch| {
                     let (ap, bl) = scratch.split_at_mut(a_len);
-                    for pc in (0..k).step_by(kc_blk) {
-                        let kc = kc_blk.min(k - pc);
+                    for pc in (0..k).step_by(KC) {
+                        let kc = KC.min(k - pc);
                         pack_a(a, k, r0, rows, pc, kc, mr, K::A_ROT, ap);
                         for p in p0..p1 {
                             let col = p * nr;
@@ -868,11 +830,13 @@ mod tests {
         assert_eq!(c.data(), naive(a.data(), b.data(), 5, 7, 3).as_slice());
     }
 
+    /// (a shape, b shape, batch count, a batched, b batched)
+    type Case = (&'static [usize], &'static [usize], usize, bool, bool);
+
     #[test]
     fn tensor_batched_and_broadcast() {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
-        // (a shape, b shape, batch count, a batched, b batched)
-        let cases: &[(&[usize], &[usize], usize, bool, bool)] = &[
+        let cases: &[Case] = &[
             (&[3, 5, 7], &[3, 7, 4], 3, true, true),
             (&[2, 3, 5, 7], &[2, 3, 7, 4], 6, true, true),
             (&[4, 5, 7], &[7, 6], 4, true, false),
