@@ -308,7 +308,7 @@ fn gemm<K: Micro>(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: us
 
 /// The path for an `m×k×n` product (measured on AVX-512; the other kernels follow suit).
 fn auto_path(m: usize, k: usize, n: usize) -> Path {
-    let work = m * k * n;
+    let work = m.saturating_mul(k).saturating_mul(n);
     if work < SMALL_WORK {
         // Tiny: anything but the plain loop costs more than the product.
         Path::Simple
@@ -410,7 +410,8 @@ fn gemm_tiled<K: Micro>(
             // Tasks: blocks of `mc` rows (one block unless B is packed up front), split further
             // by columns until there are a few tasks per thread.
             let mc = match mode {
-                BMode::Packed => MC.min(m.div_ceil(mr) * mr),
+                // As many blocks as `MC` requires, of about equal height (balances the threads).
+                BMode::Packed => m.div_ceil(m.div_ceil(MC)).next_multiple_of(mr),
                 _ => m,
             };
             let row_blocks = m.div_ceil(mc);
