@@ -61,6 +61,12 @@ fn inputs(f: Func, shapes: &[Vec<usize>], seed: u64, frac: u32) -> (Vec<F64Tenso
 }
 
 fn check(cfg: &ProtocolConfig, f: Func, shapes: &[Vec<usize>], tol: f64) -> MeterReport {
+    check_with_dealer(cfg, f, shapes, tol).0
+}
+
+/// [`check`], also returning the dealer's offline bytes over the session (the op's alone: input
+/// sharing and the final reveal use no dealer).
+fn check_with_dealer(cfg: &ProtocolConfig, f: Func, shapes: &[Vec<usize>], tol: f64) -> (MeterReport, u64) {
     let (reals, enc) = inputs(f, shapes, 17, cfg.precision_bits);
     let want = f.reference(&reals);
     let out = run(cfg, 5, &Apply { f, inputs: enc });
@@ -70,7 +76,7 @@ fn check(cfg: &ProtocolConfig, f: Func, shapes: &[Vec<usize>], tol: f64) -> Mete
     for party in &out.parties[1..] {
         assert_eq!(&party.output.0, got, "parties disagree");
     }
-    cost.clone()
+    (cost.clone(), out.dealer.as_ref().map_or(0, |d| d.offline()))
 }
 
 #[test]
@@ -97,7 +103,20 @@ fn max_argmax_and_maxpool_are_exact() {
     }
 }
 
-/// Exact costs of the comparison functions on 2pc-ttp, n elements (see src/func/compare.rs).
+/// Exact costs of the comparison functions on 2pc-ttp, n elements (see src/func/compare.rs):
+/// (rounds, bytes sent per party, dealer offline bytes). Every AND word costs 16 bytes online
+/// (ε and δ) and 8 offline; B2A of n bits 8⌈n/64⌉ online and 8n offline; x·b 8(n + ⌈n/64⌉)
+/// online and 16n offline.
+fn compare_cost_full(f: Func, n: u64) -> (u64, u64, u64) {
+    let (rounds, bytes) = compare_cost(f, n);
+    let words = n.div_ceil(64);
+    let (tail_online, tail_offline) = match f {
+        Func::Relu | Func::Abs => (8 * (words + n), 16 * n),
+        _ => (8 * words, 8 * n),
+    };
+    (rounds, bytes, (bytes - tail_online) / 2 + tail_offline)
+}
+
 fn compare_cost(f: Func, n: u64) -> (u64, u64) {
     let words = |bits: u64| bits.div_ceil(64);
     // The MSB circuit: g = a∧b on n words, then levels with 2 ANDs on halving word counts.
@@ -137,10 +156,11 @@ fn comparison_costs_match_their_formulas() {
             Func::Ne,
         ] {
             let shapes = vec![vec![n]; f.arity()];
-            let cost = check(&cfg, f, &shapes, 0.0);
-            let (rounds, bytes) = compare_cost(f, n as u64);
+            let (cost, offline) = check_with_dealer(&cfg, f, &shapes, 0.0);
+            let (rounds, bytes, want_offline) = compare_cost_full(f, n as u64);
             assert_eq!(cost.rounds_online, rounds, "{} n={n}", f.name());
             assert_eq!(cost.online(), bytes, "{} n={n}", f.name());
+            assert_eq!(offline, want_offline, "{} n={n}: offline bytes", f.name());
         }
     }
     // Better than CrypTen's ReLU: 9 rounds and 232 bytes per element per party.
