@@ -8,6 +8,11 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use std::hint::black_box;
 use testbed::ring::matmul::{matmul_into, matmul_slices};
 
+/// The binary's allocator (mimalloc keeping freed pages), so allocating benchmarks measure what
+/// the `testbed` command would see rather than the kernel zeroing fresh pages.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Deterministic full-width pseudo-random words (splitmix64), so every run multiplies the same data.
 fn words(len: usize, seed: u64) -> Vec<u64> {
     let mut s = seed;
@@ -23,6 +28,7 @@ fn words(len: usize, seed: u64) -> Vec<u64> {
 }
 
 fn bench_matmul(c: &mut Criterion) {
+    testbed::alloc::keep_freed_memory();
     let mut group = c.benchmark_group("matmul");
     group.sample_size(10);
     for &s in &[64usize, 256, 512, 1024] {
@@ -36,7 +42,7 @@ fn bench_matmul(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("square", s), &s, |bench, &s| {
             bench.iter(|| matmul_slices(black_box(&a), black_box(&b), s, s, s))
         });
-        // The accumulating form, reusing the output buffer (no allocation).
+        // The accumulating form into a reused output buffer (no allocation).
         let mut out = vec![0u64; s * s];
         group.bench_with_input(BenchmarkId::new("square_into", s), &s, |bench, &s| {
             bench.iter(|| matmul_into(black_box(&a), black_box(&b), &mut out, s, s, s))

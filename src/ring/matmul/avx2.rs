@@ -50,12 +50,45 @@ impl Micro for Avx2 {
         // SAFETY: the caller guarantees AVX2.
         unsafe { dots_avx2(a, bt, c, m, k, n) }
     }
+
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn stream(
+        a: &[u64],
+        b: &[u64],
+        c: &mut [u64],
+        m: usize,
+        k: usize,
+        n: usize,
+        j0: usize,
+        w: usize,
+        ldc: usize,
+    ) {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { stream_avx2(a, b, c, m, k, n, j0, w, ldc) }
+    }
 }
 
 /// The portable register-blocked loop (2 rows × 8 columns) compiled with AVX2.
 #[target_feature(enable = "avx2")]
 unsafe fn simple_avx2(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize) {
     portable::simple_body::<2, 8>(a, b, c, m, k, n);
+}
+
+/// The portable row-streaming loop compiled with AVX2.
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn stream_avx2(
+    a: &[u64],
+    b: &[u64],
+    c: &mut [u64],
+    m: usize,
+    k: usize,
+    n: usize,
+    j0: usize,
+    w: usize,
+    ldc: usize,
+) {
+    portable::stream_body(a, b, c, m, k, n, j0, w, ldc);
 }
 
 /// The portable dot-product loop compiled with AVX2.

@@ -45,12 +45,45 @@ impl Micro for Avx512 {
         // SAFETY: the caller guarantees AVX-512F/DQ.
         unsafe { dots_avx512(a, bt, c, m, k, n) }
     }
+
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn stream(
+        a: &[u64],
+        b: &[u64],
+        c: &mut [u64],
+        m: usize,
+        k: usize,
+        n: usize,
+        j0: usize,
+        w: usize,
+        ldc: usize,
+    ) {
+        // SAFETY: the caller guarantees AVX-512F/DQ.
+        unsafe { stream_avx512(a, b, c, m, k, n, j0, w, ldc) }
+    }
 }
 
 /// The portable register-blocked loop (4 rows × 16 columns) compiled with AVX-512.
 #[target_feature(enable = "avx512f,avx512dq")]
 unsafe fn simple_avx512(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize) {
     portable::simple_body::<4, 16>(a, b, c, m, k, n);
+}
+
+/// The portable row-streaming loop compiled with AVX-512F/DQ.
+#[target_feature(enable = "avx512f,avx512dq")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn stream_avx512(
+    a: &[u64],
+    b: &[u64],
+    c: &mut [u64],
+    m: usize,
+    k: usize,
+    n: usize,
+    j0: usize,
+    w: usize,
+    ldc: usize,
+) {
+    portable::stream_body(a, b, c, m, k, n, j0, w, ldc);
 }
 
 /// The portable dot-product loop compiled with AVX-512.

@@ -11,6 +11,8 @@
 //!   - *simple*: tiny products, few columns, or a `B` small enough to stay in L2 — `C` rows
 //!     times column strips summed over all of `k` in registers, no packing;
 //!   - *narrow* (fewer than 8 columns): dot products against a transposed `B`;
+//!   - *stream* (one or two rows, i.e. vector-matrix products): rows of `B` read once, in order,
+//!     and scaled into `C`;
 //!   - *tiled*: the cache-blocked product. `A` is packed per task into row panels `MR` tall and
 //!     `KC` deep; `B` into column panels `NR` wide — up front for many rows, per task and panel
 //!     when one block of rows does it all, or not at all (read in place) for very few rows.
@@ -47,6 +49,8 @@ const NARROW_N: usize = 8;
 const SIMPLE_N: usize = 32;
 /// Up to this many elements of B (256 KiB, L2-resident), the simple loop beats the tiles.
 const SIMPLE_B: usize = 1 << 15;
+/// Up to this many rows, rows of B are streamed into C (vector-matrix products).
+const STREAM_M: usize = 2;
 /// Up to this many rows, B is read in place instead of packed (packing would cost about as much
 /// as the product)...
 const DIRECT_M: usize = 16;
@@ -165,6 +169,8 @@ enum Path {
     Simple,
     /// Dot products against a transposed B.
     Narrow,
+    /// Rows of B streamed in order into very few rows of C.
+    Stream,
     /// Packed A and packed B.
     Tiled,
     /// Packed A; B packed by each task, a `KC × NR` panel at a time.
@@ -241,6 +247,24 @@ trait Micro {
     /// # Safety
     /// The CPU supports the kernel's instruction set.
     unsafe fn dots(a: &[u64], bt: &[u64], c: &mut [u64], m: usize, k: usize, n: usize);
+
+    /// `C[i, 0..w] += Σ_l a[i, l] · b[l, j0 .. j0+w]` for `i < m` (`a` is `m×k`, `b` is `k×n`,
+    /// rows of `c` are `ldc` apart), streaming the rows of `b` (for very few rows of `C`).
+    ///
+    /// # Safety
+    /// The CPU supports the kernel's instruction set.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn stream(
+        a: &[u64],
+        b: &[u64],
+        c: &mut [u64],
+        m: usize,
+        k: usize,
+        n: usize,
+        j0: usize,
+        w: usize,
+        ldc: usize,
+    );
 }
 
 /// A raw pointer to `C` that tasks on several threads write through, each to its own tiles.
@@ -289,7 +313,8 @@ fn gemm<K: Micro>(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: us
     }
     let work = m.saturating_mul(k).saturating_mul(n);
     let threads = match plan.threads {
-        0 if work >= PAR_WORK => rayon::current_num_threads().max(1),
+        // Enough multiply-adds, or a B so large that just reading it is worth two cores.
+        0 if work >= PAR_WORK || k.saturating_mul(n) >= PAR_WORK / 2 => rayon::current_num_threads().max(1),
         0 => 1,
         t => t,
     };
@@ -300,6 +325,7 @@ fn gemm<K: Micro>(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: us
     match path {
         Path::Simple => gemm_simple::<K>(a, b, c, m, k, n, threads),
         Path::Narrow => gemm_narrow::<K>(a, b, c, m, k, n, threads),
+        Path::Stream => gemm_stream::<K>(a, b, c, m, k, n, threads),
         Path::Tiled => gemm_tiled::<K>(a, b, c, m, k, n, threads, BMode::Packed),
         Path::TiledLocal => gemm_tiled::<K>(a, b, c, m, k, n, threads, BMode::Local),
         Path::TiledDirect | Path::Auto => gemm_tiled::<K>(a, b, c, m, k, n, threads, BMode::Direct),
@@ -319,6 +345,9 @@ fn auto_path(m: usize, k: usize, n: usize) -> Path {
         // Few columns (packing A would cost as much as the product) or a B that stays in L2:
         // the unpacked register-blocked loop is at least as fast as the tiles.
         Path::Simple
+    } else if m <= STREAM_M {
+        // One or two rows: nothing to reuse, so read B once, in order.
+        Path::Stream
     } else if m <= DIRECT_M && n < DIRECT_MAX_N {
         // Too few rows to amortise packing B; read it in place (long rows alias in the caches,
         // hence the bound on `n`).
@@ -476,6 +505,36 @@ fn gemm_tiled<K: Micro>(
                 (0..tasks).for_each(task);
             }
         });
+    }
+}
+
+/// Very few rows: stream B once, in row order. Threads take column ranges, each into a private
+/// buffer (`m × width`, small next to B) that is then added into `c`.
+#[allow(clippy::too_many_arguments)]
+fn gemm_stream<K: Micro>(a: &[u64], b: &[u64], c: &mut [u64], m: usize, k: usize, n: usize, threads: usize) {
+    let width = n.div_ceil(2 * threads).next_multiple_of(64);
+    if threads > 1 && width < n {
+        let parts: Vec<(usize, Vec<u64>)> = (0..n.div_ceil(width))
+            .into_par_iter()
+            .map(|t| {
+                let (j0, w) = (t * width, width.min(n - t * width));
+                let mut part = vec![0u64; m * w];
+                // SAFETY: `run` only selects `K` when the CPU supports it.
+                unsafe { K::stream(a, b, &mut part, m, k, n, j0, w, w) };
+                (j0, part)
+            })
+            .collect();
+        for (j0, part) in parts {
+            let w = part.len() / m;
+            for (crow, prow) in c.chunks_exact_mut(n).zip(part.chunks_exact(w)) {
+                for (d, &x) in crow[j0..j0 + w].iter_mut().zip(prow) {
+                    *d = d.wrapping_add(x);
+                }
+            }
+        }
+    } else {
+        // SAFETY: as above.
+        unsafe { K::stream(a, b, c, m, k, n, 0, n, n) };
     }
 }
 
@@ -765,6 +824,8 @@ mod tests {
             ((300, 200, 5), Path::Narrow),
             ((300, 200, 24), Path::Simple),
             ((100, 150, 150), Path::Simple),
+            ((2, 300, 200), Path::Stream),
+            ((1, 1000, 1000), Path::Stream),
             ((10, 300, 200), Path::TiledDirect),
             ((10, 20, 2100), Path::TiledLocal),
             ((100, 300, 200), Path::TiledLocal),

@@ -48,6 +48,21 @@ impl Micro for Portable {
     unsafe fn dots(a: &[u64], bt: &[u64], c: &mut [u64], m: usize, k: usize, n: usize) {
         dots_body(a, bt, c, m, k, n);
     }
+
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn stream(
+        a: &[u64],
+        b: &[u64],
+        c: &mut [u64],
+        m: usize,
+        k: usize,
+        n: usize,
+        j0: usize,
+        w: usize,
+        ldc: usize,
+    ) {
+        stream_body(a, b, c, m, k, n, j0, w, ldc);
+    }
 }
 
 /// The `MR×NR` register tile of one packed A panel times a B panel (rows `ldb` apart).
@@ -138,6 +153,39 @@ fn strip<const R: usize, const W: usize>(
     for (r, acc_r) in acc.iter().enumerate() {
         for (d, &s) in c[(i0 + r) * n + j0..][..W].iter_mut().zip(acc_r) {
             *d = d.wrapping_add(s);
+        }
+    }
+}
+
+/// Columns of `C` updated together by [`stream_body`] (a 4 KiB row segment stays in L1).
+const STREAM_CHUNK: usize = 512;
+
+/// `C[i, 0..width] += Σ_l A[i, l] · B[l, j0 .. j0+width]` for the `m` rows of `a` (`m×k`), with
+/// `B` row-major `k×n` and rows of `C` `ldc` apart: for each `l`, a row segment of `B` is
+/// streamed once and scaled into every row of `C` (an axpy), so `B` is read in order, once.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn stream_body(
+    a: &[u64],
+    b: &[u64],
+    c: &mut [u64],
+    m: usize,
+    k: usize,
+    n: usize,
+    j0: usize,
+    width: usize,
+    ldc: usize,
+) {
+    for cb in (0..width).step_by(STREAM_CHUNK) {
+        let w = STREAM_CHUNK.min(width - cb);
+        for l in 0..k {
+            let brow = &b[l * n + j0 + cb..][..w];
+            for i in 0..m {
+                let x = a[i * k + l];
+                for (d, &y) in c[i * ldc + cb..][..w].iter_mut().zip(brow) {
+                    *d = d.wrapping_add(x.wrapping_mul(y));
+                }
+            }
         }
     }
 }
