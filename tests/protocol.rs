@@ -470,3 +470,31 @@ fn replicated_products_and_truncation_cost_their_formulas() {
         }
     }
 }
+
+#[test]
+fn reveal_costs_its_formula_on_every_family() {
+    use testbed::protocol::ReplicatedParty;
+    struct Open(RingTensor);
+    impl Job for Open {
+        type Output = MeterReport;
+        fn run<P: Protocol>(&self, p: &mut P) -> Result<MeterReport> {
+            let x = p.share(0, (p.id() == 0).then_some(&self.0), self.0.shape())?;
+            p.barrier()?;
+            let before = p.meter();
+            reveal(p, &x)?;
+            Ok(p.meter().since(&before))
+        }
+    }
+    for cfg in all_protocols() {
+        let n = 333;
+        let out = run(&cfg, 4, &Open(random_ring(&[n], 8)));
+        let want = match cfg.family {
+            Family::ThreePcReplicated => ReplicatedParty::reveal_cost(n),
+            _ => AdditiveParty::reveal_cost(cfg.parties, n),
+        };
+        for party in &out.parties {
+            assert_eq!(party.output.rounds_online, want.rounds, "{}", cfg.name);
+            assert_eq!(party.output.online(), want.bytes_per_party, "{}", cfg.name);
+        }
+    }
+}
