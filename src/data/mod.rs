@@ -97,6 +97,45 @@ impl Dataset {
     }
 }
 
+/// A data set split into training and test samples.
+#[derive(Clone, Debug)]
+pub struct Split {
+    pub train: Dataset,
+    pub test: Dataset,
+}
+
+/// The data sets known by name (`--data NAME`, `data:` in experiments).
+pub const NAMES: [&str; 1] = ["digits"];
+
+/// Loads data set `name` with its train/test split. Every loader registers here, so the CLI and
+/// experiments resolve names in one place.
+pub fn load(name: &str) -> Result<Split> {
+    match name {
+        // sklearn ships no split: a fixed shuffle, 1,437 training and 360 test samples (80/20).
+        "digits" => split_shuffled(digits::load(false)?, 360, 0x5eed),
+        _ => Err(Error::invalid(
+            "data set",
+            format!("unknown data set `{name}` (known: {})", NAMES.join(", ")),
+        )),
+    }
+}
+
+/// Shuffles `all` with a fixed seed and keeps the last `test` samples for testing.
+pub fn split_shuffled(all: Dataset, test: usize, seed: u64) -> Result<Split> {
+    use rand_core::{Rng, SeedableRng};
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut idx: Vec<usize> = (0..all.len()).collect();
+    for i in (1..idx.len()).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        idx.swap(i, j);
+    }
+    let cut = all.len().saturating_sub(test);
+    Ok(Split {
+        train: all.subset(format!("{}/train", all.name), &idx[..cut])?,
+        test: all.subset(format!("{}/test", all.name), &idx[cut..])?,
+    })
+}
+
 /// Where fetched data lives: `$TESTBED_DATA`, else `data/` in the current directory (the
 /// repository root when commands run from there, as the README's do).
 pub fn data_dir() -> PathBuf {
@@ -142,6 +181,12 @@ mod tests {
         let x = F32Tensor::zeros(&[2, 1]);
         assert!(Dataset::new("t", x.clone(), vec![0], 2).is_err());
         assert!(Dataset::new("t", x, vec![0, 2], 2).is_err());
+    }
+
+    #[test]
+    fn unknown_names_list_the_known_ones() {
+        let e = load("nope").unwrap_err().to_string();
+        assert!(e.contains("digits"), "{e}");
     }
 
     #[test]
