@@ -21,5 +21,6 @@ pub mod net;
 pub mod nn;
 pub mod protocol;
 pub mod ring;
+pub mod train;
 
 pub use error::{Error, PartyId, Result};

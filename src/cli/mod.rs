@@ -43,6 +43,74 @@ enum Command {
     Infer(InferArgs),
     /// Runs one party (or the dealer) of a session described by a session file.
     Party(PartyArgs),
+    /// Trains a model in plaintext or privately and reports loss and accuracy.
+    Train(TrainArgs),
+}
+
+#[derive(Args, Debug)]
+struct TrainArgs {
+    /// A zoo model name, `logreg` (one linear layer) or an ONNX file.
+    #[arg(long)]
+    model: String,
+    /// A data set name (see `testbed::data::NAMES`).
+    #[arg(long)]
+    data: String,
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// Samples per mini-batch.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Learning rate.
+    #[arg(long, default_value_t = 0.1)]
+    lr: f64,
+    /// sgd or adam (adam: plaintext only).
+    #[arg(long, default_value = "sgd")]
+    optimizer: String,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.0)]
+    momentum: f64,
+    /// L2 weight decay.
+    #[arg(long, default_value_t = 0.0)]
+    weight_decay: f64,
+    /// Nesterov momentum.
+    #[arg(long)]
+    nesterov: bool,
+    /// Zero gradient elements whose magnitude exceeds this (CrypTen's grad_threshold).
+    #[arg(long)]
+    grad_threshold: Option<f64>,
+    /// ce, nll, mse, bce or bce-logits (default: nll for models ending in LogSoftmax, else ce).
+    #[arg(long)]
+    loss: Option<String>,
+    /// `plaintext`, or a protocol variant (a name in protocols/ or a path) for private training.
+    #[arg(long, default_value = "plaintext")]
+    protocol: String,
+    /// Number of parties (where the family allows it).
+    #[arg(long)]
+    parties: Option<usize>,
+    /// Fractional bits (overrides the protocol file).
+    #[arg(long)]
+    precision_bits: Option<u32>,
+    /// Private training: who owns the data, `rows` or `features`.
+    #[arg(long, default_value = "rows")]
+    split: String,
+    /// Train on the first N training samples only.
+    #[arg(long)]
+    subset: Option<usize>,
+    /// Initial weights (safetensors, by tensor name) instead of the zoo's random ones.
+    #[arg(long)]
+    weights: Option<std::path::PathBuf>,
+    /// Write the trained weights here (safetensors; every epoch in plaintext).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    /// Seed of the initial weights, the batch order and (private) the shares.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// sim only: private training runs its parties in this process.
+    #[arg(long, default_value = "sim")]
+    transport: String,
+    /// Print one line of JSON last.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -232,6 +300,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Bench(BenchCommand::Functions(a)) => bench_functions(a),
         Command::Bench(BenchCommand::Model(a)) => bench_model(a),
         Command::Infer(a) => infer(a),
+        Command::Train(a) => train(a),
         Command::Party(a) => {
             let session = SessionFile::load(&a.session)?;
             party_main(&session, a.id, a.launched)
@@ -359,6 +428,94 @@ fn bench_model(a: ModelArgs) -> Result<(), Error> {
         !a.no_tls,
     )?;
     print_model_report(&run.report, a.json);
+    Ok(())
+}
+
+fn train(a: TrainArgs) -> Result<(), Error> {
+    use crate::nn::autograd::{Loss, Sgd};
+    use crate::train::{Optimizer, TrainConfig, build_model, private::DataSplit};
+    if a.transport != "sim" {
+        return Err(Error::invalid(
+            "--transport",
+            "training runs over the simulator only (sim)",
+        ));
+    }
+    let mut split = crate::data::load(&a.data)?;
+    if let Some(n) = a.subset {
+        split.train = split.train.take(n)?;
+    }
+    let mut shape = vec![a.batch];
+    shape.extend_from_slice(split.train.sample_shape());
+    let mut graph = build_model(&a.model, &shape, split.train.classes, a.seed)?;
+    if let Some(w) = &a.weights {
+        crate::nn::weights::load_weights(&mut graph, w, false)?;
+    }
+    let ends_in_log_softmax = graph.nodes.last().is_some_and(|n| {
+        matches!(n.op, crate::nn::graph::Op::LogSoftmax { .. }) && graph.outputs.first() == n.outputs.first()
+    });
+    let loss = match &a.loss {
+        Some(l) => Loss::parse(l)?,
+        None if ends_in_log_softmax => Loss::Nll,
+        None => Loss::CrossEntropy,
+    };
+    let optimizer = match a.optimizer.as_str() {
+        "sgd" => Optimizer::Sgd(Sgd {
+            lr: a.lr,
+            momentum: a.momentum,
+            weight_decay: a.weight_decay,
+            nesterov: a.nesterov,
+            grad_threshold: a.grad_threshold,
+        }),
+        "adam" => Optimizer::Adam {
+            lr: a.lr,
+            weight_decay: a.weight_decay,
+        },
+        other => return Err(Error::invalid("--optimizer", format!("`{other}` is not sgd or adam"))),
+    };
+    let cfg = TrainConfig {
+        epochs: a.epochs,
+        batch: a.batch,
+        optimizer,
+        loss,
+        seed: a.seed,
+        progress: true,
+    };
+    let name = std::path::Path::new(&a.model)
+        .file_stem()
+        .map_or(a.model.clone(), |s| s.to_string_lossy().into_owned());
+    let (trained, report) = if a.protocol == "plaintext" {
+        crate::train::train_plain(&graph, &name, &split, &cfg, a.out.as_deref())?
+    } else {
+        let proto = protocol(&a.protocol, a.parties, a.precision_bits)?;
+        let data_split = DataSplit::parse(&a.split)?;
+        crate::train::private::train_private(&proto, &graph, &name, &split, &cfg, data_split, Some(a.seed))?
+    };
+    if let Some(out) = &a.out {
+        crate::nn::weights::save_weights(&trained, out)?;
+    }
+    if a.json {
+        out!("{}", serde_json::to_string(&report).expect("reports serialise"));
+    } else {
+        out!(
+            "trained {} on {} ({}, {} epochs): loss {:.4}, train accuracy {:.4}, test accuracy {:.4}, {:.3} s/epoch",
+            report.model,
+            report.data,
+            report.protocol,
+            report.epochs,
+            report.final_loss,
+            report.train_accuracy,
+            report.test_accuracy,
+            report.seconds_per_epoch
+        );
+        if report.protocol != "plaintext" {
+            out!(
+                "  rounds {}, bytes sent per party {:?}, {:.0} bytes per sample",
+                report.rounds,
+                report.bytes_sent_per_party,
+                report.bytes_per_sample
+            );
+        }
+    }
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //!
 //! May import every layer below (`ring`, `net`, `protocol`, `func`).
 
+pub mod autograd;
 pub mod exec;
 pub mod graph;
 pub mod infer;

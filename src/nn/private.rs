@@ -123,6 +123,12 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
         Ok(self.p.truncate_many(vec![raw], bits)?.remove(0))
     }
 
+    /// Fixed-point product f(a, b) of two values, at least one shared: a local product and a
+    /// truncation when one is public, the protocol's Beaver/replicated product otherwise.
+    pub fn bilinear_values(&mut self, a: &V<P>, b: &V<P>, op: BilinearOp) -> Result<P::Share> {
+        self.product(a, b, op)
+    }
+
     /// Elementwise a + s·b with numpy broadcasting.
     fn add_values(&mut self, a: &V<P>, b: &V<P>, subtract: bool) -> Result<P::Share> {
         let out = plain::broadcast_shape(&self.shape(a), &self.shape(b))?;

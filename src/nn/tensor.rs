@@ -10,6 +10,8 @@
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 
+mod grad;
+
 /// A dense row-major f32 tensor.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct F32Tensor {

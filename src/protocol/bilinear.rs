@@ -6,6 +6,7 @@
 //! encodes itself as a few words.
 
 use crate::error::{Error, Result};
+use crate::ring::conv::{grad_input_shape, grad_weight_shape};
 use crate::ring::{Conv1dParams, Conv2dParams, RingTensor};
 
 /// A map linear in each of its two arguments.
@@ -19,6 +20,13 @@ pub enum BilinearOp {
     Conv1d(Conv1dParams),
     /// 2-D convolution: x is the input `[N, C, H, W]`, y the weight `[O, C/g, kh, kw]`.
     Conv2d(Conv2dParams),
+    /// Weight gradient of a 2-D convolution (training): x is the input `[N, C, H, W]`, y the
+    /// output gradient `[N, O, Ho, Wo]`, the result `[O, C/g, kh, kw]` for kernel `kernel`.
+    Conv2dGradWeight { params: Conv2dParams, kernel: [usize; 2] },
+    /// Input gradient of a 2-D convolution (training): x is the output gradient
+    /// `[N, O, Ho, Wo]`, y the weight `[O, C/g, kh, kw]`, the result `[N, C, H, W]` with
+    /// `input` = (H, W).
+    Conv2dGradInput { params: Conv2dParams, input: [usize; 2] },
 }
 
 impl BilinearOp {
@@ -29,6 +37,8 @@ impl BilinearOp {
             BilinearOp::MatMul => "matmul",
             BilinearOp::Conv1d(_) => "conv1d",
             BilinearOp::Conv2d(_) => "conv2d",
+            BilinearOp::Conv2dGradWeight { .. } => "conv2d_grad_weight",
+            BilinearOp::Conv2dGradInput { .. } => "conv2d_grad_input",
         }
     }
 
@@ -39,6 +49,8 @@ impl BilinearOp {
             BilinearOp::MatMul => x.matmul(y),
             BilinearOp::Conv1d(p) => x.conv1d(y, p),
             BilinearOp::Conv2d(p) => x.conv2d(y, p),
+            BilinearOp::Conv2dGradWeight { params, kernel } => x.conv2d_grad_weight(y, *kernel, params),
+            BilinearOp::Conv2dGradInput { params, input } => x.conv2d_grad_input(y, *input, params),
         }
     }
 
@@ -57,6 +69,8 @@ impl BilinearOp {
             }
             BilinearOp::Conv1d(p) => p.output_shape(x, y),
             BilinearOp::Conv2d(p) => p.output_shape(x, y),
+            BilinearOp::Conv2dGradWeight { params, kernel } => grad_weight_shape(x, y, *kernel, params),
+            BilinearOp::Conv2dGradInput { params, input } => grad_input_shape(x, y, *input, params),
         }
     }
 
@@ -68,16 +82,20 @@ impl BilinearOp {
             BilinearOp::Conv1d(p) => {
                 out.extend([2, p.stride as u64, p.padding as u64, p.dilation as u64, p.groups as u64])
             }
-            BilinearOp::Conv2d(p) => out.extend([
-                3,
-                p.stride[0] as u64,
-                p.stride[1] as u64,
-                p.padding[0] as u64,
-                p.padding[1] as u64,
-                p.dilation[0] as u64,
-                p.dilation[1] as u64,
-                p.groups as u64,
-            ]),
+            BilinearOp::Conv2d(p) => {
+                out.push(3);
+                encode_conv2d(p, out);
+            }
+            BilinearOp::Conv2dGradWeight { params, kernel } => {
+                out.push(4);
+                encode_conv2d(params, out);
+                out.extend(kernel.map(|k| k as u64));
+            }
+            BilinearOp::Conv2dGradInput { params, input } => {
+                out.push(5);
+                encode_conv2d(params, out);
+                out.extend(input.map(|k| k as u64));
+            }
         }
     }
 
@@ -96,19 +114,51 @@ impl BilinearOp {
                     groups: small(w[3])?,
                 })
             }
-            3 => {
-                let w = take(words, 7)?;
-                BilinearOp::Conv2d(Conv2dParams {
-                    stride: [small(w[0])?, small(w[1])?],
-                    padding: [small(w[2])?, small(w[3])?],
-                    dilation: [small(w[4])?, small(w[5])?],
-                    groups: small(w[6])?,
-                })
+            3 => BilinearOp::Conv2d(decode_conv2d(words)?),
+            4 => {
+                let params = decode_conv2d(words)?;
+                let k = take(words, 2)?;
+                BilinearOp::Conv2dGradWeight {
+                    params,
+                    kernel: [small(k[0])?, small(k[1])?],
+                }
+            }
+            5 => {
+                let params = decode_conv2d(words)?;
+                let k = take(words, 2)?;
+                BilinearOp::Conv2dGradInput {
+                    params,
+                    input: [small(k[0])?, small(k[1])?],
+                }
             }
             t => return Err(Error::invalid("dealer request", format!("unknown bilinear op tag {t}"))),
         };
         Ok(op)
     }
+}
+
+/// The seven words of a 2-D convolution's parameters.
+fn encode_conv2d(p: &Conv2dParams, out: &mut Vec<u64>) {
+    out.extend([
+        p.stride[0] as u64,
+        p.stride[1] as u64,
+        p.padding[0] as u64,
+        p.padding[1] as u64,
+        p.dilation[0] as u64,
+        p.dilation[1] as u64,
+        p.groups as u64,
+    ]);
+}
+
+/// Reads the seven words of [`encode_conv2d`].
+fn decode_conv2d(words: &mut &[u64]) -> Result<Conv2dParams> {
+    let w = take(words, 7)?;
+    Ok(Conv2dParams {
+        stride: [small(w[0])?, small(w[1])?],
+        padding: [small(w[2])?, small(w[3])?],
+        dilation: [small(w[4])?, small(w[5])?],
+        groups: small(w[6])?,
+    })
 }
 
 /// Output shape of a (possibly batched, possibly broadcast) matmul, mirroring `RingTensor::matmul`.
@@ -173,6 +223,19 @@ mod tests {
                 dilation: [5, 6],
                 groups: 7,
             }),
+            BilinearOp::Conv2dGradWeight {
+                params: Conv2dParams::default(),
+                kernel: [3, 5],
+            },
+            BilinearOp::Conv2dGradInput {
+                params: Conv2dParams {
+                    stride: [2, 2],
+                    padding: [1, 0],
+                    dilation: [1, 1],
+                    groups: 2,
+                },
+                input: [28, 27],
+            },
         ];
         let mut w = Vec::new();
         for op in &ops {
@@ -185,6 +248,7 @@ mod tests {
         assert!(rest.is_empty());
         assert!(BilinearOp::decode(&mut &[9u64][..]).is_err());
         assert!(BilinearOp::decode(&mut &[3u64, 1][..]).is_err());
+        assert!(BilinearOp::decode(&mut &[4u64, 1, 1, 0, 0, 1, 1, 1, 3][..]).is_err());
     }
 
     #[test]

@@ -11,6 +11,9 @@ use super::{RingTensor, shape_string};
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 
+mod grad;
+pub use grad::{grad_input_shape, grad_weight_shape};
+
 /// Hyper-parameters of a 2-D convolution (PyTorch semantics, symmetric zero padding).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Conv2dParams {
