@@ -8,6 +8,8 @@ mod nn;
 mod onnx;
 mod protocol;
 mod tcp;
+mod train;
+mod train_loop;
 
 /// The same allocator as the binary, so large protocol buffers are reused instead of page-faulted.
 #[global_allocator]

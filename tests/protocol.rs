@@ -125,6 +125,27 @@ fn conv1d() -> BilinearOp {
     })
 }
 
+fn conv2d_params() -> Conv2dParams {
+    match conv2d() {
+        BilinearOp::Conv2d(p) => p,
+        _ => unreachable!(),
+    }
+}
+
+fn conv2d_grad_weight() -> BilinearOp {
+    BilinearOp::Conv2dGradWeight {
+        params: conv2d_params(),
+        kernel: [3, 3],
+    }
+}
+
+fn conv2d_grad_input() -> BilinearOp {
+    BilinearOp::Conv2dGradInput {
+        params: conv2d_params(),
+        input: [7, 6],
+    }
+}
+
 /// (x shape, y shape, op) cases shared by the exactness and cost tests.
 fn product_cases() -> Vec<(Vec<usize>, Vec<usize>, Option<BilinearOp>)> {
     vec![
@@ -134,6 +155,9 @@ fn product_cases() -> Vec<(Vec<usize>, Vec<usize>, Option<BilinearOp>)> {
         (vec![3, 5, 4], vec![3, 4, 6], Some(BilinearOp::MatMul)),
         (vec![2, 4, 7, 6], vec![6, 2, 3, 3], Some(conv2d())),
         (vec![2, 3, 11], vec![4, 3, 3], Some(conv1d())),
+        // Training: the two convolution gradients (input x gradient, and gradient x weight).
+        (vec![2, 4, 7, 6], vec![2, 6, 4, 6], Some(conv2d_grad_weight())),
+        (vec![2, 6, 4, 6], vec![6, 2, 3, 3], Some(conv2d_grad_input())),
         (vec![257], vec![257], None),
     ]
 }

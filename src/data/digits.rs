@@ -42,3 +42,29 @@ pub fn load(image: bool) -> Result<Dataset> {
     let shape: Vec<usize> = if image { vec![n, 1, 8, 8] } else { vec![n, 64] };
     Dataset::new("digits", F32Tensor::from_vec(&shape, data)?, labels, 10)
 }
+
+/// `[n, 1, 8, 8]` images zero-padded to `[n, 1, size, size]` with the digit centred.
+pub fn padded(images: &Dataset, size: usize) -> Result<Dataset> {
+    let shape = images.inputs.shape();
+    if shape.len() != 4 || shape[2] > size || shape[3] > size {
+        return Err(Error::invalid(
+            format!("data set {}", images.name),
+            format!("cannot pad images {shape:?} to {size}x{size}"),
+        ));
+    }
+    let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3]);
+    let (top, left) = ((size - h) / 2, (size - w) / 2);
+    let mut data = vec![0.0f32; n * c * size * size];
+    for (p, plane) in images.inputs.data().chunks(h * w).enumerate() {
+        for y in 0..h {
+            let at = p * size * size + (top + y) * size + left;
+            data[at..at + w].copy_from_slice(&plane[y * w..(y + 1) * w]);
+        }
+    }
+    Dataset::new(
+        format!("{}-{size}x{size}", images.name),
+        F32Tensor::from_vec(&[n, c, size, size], data)?,
+        images.labels.clone(),
+        images.classes,
+    )
+}

@@ -105,7 +105,7 @@ pub struct Split {
 }
 
 /// The data sets known by name (`--data NAME`, `data:` in experiments).
-pub const NAMES: [&str; 1] = ["digits"];
+pub const NAMES: [&str; 2] = ["digits", "digits-28x28"];
 
 /// Loads data set `name` with its train/test split. Every loader registers here, so the CLI and
 /// experiments resolve names in one place.
@@ -113,6 +113,8 @@ pub fn load(name: &str) -> Result<Split> {
     match name {
         // sklearn ships no split: a fixed shuffle, 1,437 training and 360 test samples (80/20).
         "digits" => split_shuffled(digits::load(false)?, 360, 0x5eed),
+        // The same images zero-padded to 1×28×28 (centred), for LeNet-style models; same split.
+        "digits-28x28" => split_shuffled(digits::padded(&digits::load(true)?, 28)?, 360, 0x5eed),
         _ => Err(Error::invalid(
             "data set",
             format!("unknown data set `{name}` (known: {})", NAMES.join(", ")),

@@ -248,6 +248,9 @@ pub fn train_private(
     session_seed: Option<u64>,
 ) -> Result<(Graph, TrainReport)> {
     check_config(cfg, split)?;
+    if !matches!(cfg.optimizer, Optimizer::Sgd(_)) {
+        return Err(Error::invalid("--optimizer", "private training supports sgd only"));
+    }
     let width = output_width(graph, &split.train)?;
     let job = TrainJob {
         graph,
