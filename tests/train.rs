@@ -335,7 +335,7 @@ fn forward_plain(graph: &Graph, x: &Value<F32Tensor>, params: &HashMap<String, V
         b: &mut b,
         maps: &mut maps,
     };
-    let tape = forward(&mut cx, graph, vec![x.clone()], params, &BTreeSet::new(), true).unwrap();
+    let tape = forward(&mut cx, graph, vec![x.clone()], params.clone(), &BTreeSet::new(), true).unwrap();
     cx.data(tape.value(&graph.outputs[0]).unwrap()).unwrap()
 }
 
@@ -360,7 +360,7 @@ fn plain_grads(graph: &Graph, x: &Value<F32Tensor>, w: &F32Tensor) -> BTreeMap<S
     let train = trainable_params(graph);
     let params: HashMap<String, Value<F32Tensor>> =
         params_of(graph).into_iter().map(|(k, t)| (k, Value::Data(t))).collect();
-    let tape = forward(&mut cx, graph, vec![x.clone()], &params, &train, true).unwrap();
+    let tape = forward(&mut cx, graph, vec![x.clone()], params, &train, true).unwrap();
     let g = backward(&mut cx, graph, &tape, vec![(graph.outputs[0].clone(), w.clone())]).unwrap();
     g.into_iter().collect()
 }
@@ -493,7 +493,7 @@ impl Job for GradJob<'_> {
                 b: &mut b,
                 maps: &mut maps,
             };
-            let tape = forward(&mut cx, self.graph, vec![Value::Data(x)], &params, &train, true)?;
+            let tape = forward(&mut cx, self.graph, vec![Value::Data(x)], params, &train, true)?;
             let seed = cx.b.lift(self.w)?;
             backward(&mut cx, self.graph, &tape, vec![(self.graph.outputs[0].clone(), seed)])?
         };

@@ -88,14 +88,6 @@ impl<T: Clone> Model<T> {
             maps: MapCache::default(),
         }
     }
-
-    fn values(&self) -> HashMap<String, Value<T>> {
-        let mut v: HashMap<String, Value<T>> = self.buffers.iter().map(|(k, b)| (k.clone(), b.clone())).collect();
-        for (k, p) in &self.params {
-            v.insert(k.clone(), Value::Data(p.clone()));
-        }
-        v
-    }
 }
 
 /// Names of the batch-norm running statistics of a graph.
@@ -122,13 +114,18 @@ pub fn step<B: crate::nn::autograd::AutodiffBackend>(
     want_loss: bool,
 ) -> Result<(B::T, Option<B::T>, HashMap<String, B::T>)> {
     let mut maps = std::mem::take(&mut model.maps);
+    // The parameters move into the tape and back, so large weights are never copied.
+    let mut values: HashMap<String, Value<B::T>> = model.buffers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let names: Vec<String> = model.params.keys().cloned().collect();
+    for (k, p) in std::mem::take(&mut model.params) {
+        values.insert(k, Value::Data(p));
+    }
     let result = (|| {
         let mut cx = Ctx {
             b: &mut *b,
             maps: &mut maps,
         };
-        let values = model.values();
-        let tape = forward(&mut cx, graph, vec![Value::Data(x)], &values, &model.trainable, true)?;
+        let mut tape = forward(&mut cx, graph, vec![Value::Data(x)], values, &model.trainable, true)?;
         let out_name = graph
             .outputs
             .first()
@@ -136,8 +133,16 @@ pub fn step<B: crate::nn::autograd::AutodiffBackend>(
         let out = cx.data(tape.value(out_name)?)?;
         let (g, l) = loss.grad(&mut cx, &out, target, want_loss)?;
         let grads = backward(&mut cx, graph, &tape, vec![(out_name.clone(), g)])?;
-        for (name, v) in tape.buffers {
+        for (name, v) in std::mem::take(&mut tape.buffers) {
             model.buffers.insert(name, v);
+        }
+        for k in &names {
+            match tape.values.remove(k) {
+                Some(Value::Data(p)) => {
+                    model.params.insert(k.clone(), p);
+                }
+                _ => return Err(Error::invalid("model", format!("parameter {k} was lost"))),
+            }
         }
         Ok((out, l, grads))
     })();

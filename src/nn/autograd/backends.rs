@@ -19,22 +19,92 @@ use super::{AutodiffBackend, ConvAttrs, IndexMap};
 use crate::error::{Error, Result};
 use crate::func::binary::{msb_bits, not_bits, slice_bits};
 use crate::func::{approx, compare, fixed, reduce};
-use crate::nn::exec::Value;
+use crate::nn::exec::{Backend, Value, node_error};
+use crate::nn::graph::{Const, Node, Op};
 use crate::nn::plain::PlainBackend;
 use crate::nn::private::PrivateBackend;
 use crate::nn::tensor::F32Tensor;
 use crate::protocol::{BilinearOp, Protocol};
 use crate::ring::{Conv2dParams, RingTensor, encode};
+use std::borrow::Cow;
 
-fn f32_of(v: &Value<F32Tensor>) -> Result<F32Tensor> {
+/// An f32 operand, borrowed when it is backend data or a public f32 constant.
+fn f32_of(v: &Value<F32Tensor>) -> Result<Cow<'_, F32Tensor>> {
     match v {
-        Value::Data(t) => Ok(t.clone()),
-        other => super::tape::as_f32(&other.public().expect("a public value")),
+        Value::Data(t) | Value::Public(Const::F32(t)) => Ok(Cow::Borrowed(t)),
+        other => Ok(Cow::Owned(super::tape::as_f32(
+            &other.public().expect("a public value"),
+        )?)),
     }
+}
+
+/// The hot ops of training on borrowed f32 operands (`PlainBackend::eval` copies its inputs into
+/// constants first, which costs a copy of every weight per use).
+fn eval_borrowed(node: &Node, args: &[Option<&Value<F32Tensor>>]) -> Option<Result<F32Tensor>> {
+    let f = |k: usize| -> Option<Cow<'_, F32Tensor>> {
+        match args.get(k).copied().flatten()? {
+            Value::Data(t) | Value::Public(Const::F32(t)) => Some(Cow::Borrowed(t)),
+            _ => None,
+        }
+    };
+    let opt = |k: usize| -> Option<Option<Cow<'_, F32Tensor>>> {
+        match args.get(k).copied().flatten() {
+            None => Some(None),
+            Some(_) => f(k).map(Some),
+        }
+    };
+    let r = match &node.op {
+        Op::Conv {
+            strides,
+            pads,
+            dilations,
+            group,
+        } => {
+            let b = opt(2)?;
+            let (x, w) = (f(0)?, f(1)?);
+            x.conv(&w, b.as_deref(), strides, pads, dilations, *group)
+        }
+        Op::Gemm {
+            alpha,
+            beta,
+            trans_a,
+            trans_b,
+        } => {
+            let c = opt(2)?;
+            let (a, b) = (f(0)?, f(1)?);
+            a.gemm(&b, c.as_deref(), *alpha, *beta, *trans_a, *trans_b)
+        }
+        Op::MatMul => {
+            let (a, b) = (f(0)?, f(1)?);
+            a.matmul(&b)
+        }
+        Op::Add => {
+            let (a, b) = (f(0)?, f(1)?);
+            a.add(&b)
+        }
+        Op::Sub => {
+            let (a, b) = (f(0)?, f(1)?);
+            a.sub(&b)
+        }
+        Op::Mul => {
+            let (a, b) = (f(0)?, f(1)?);
+            a.mul(&b)
+        }
+        Op::Relu => Ok(f(0)?.relu()),
+        _ => return None,
+    };
+    Some(r.map_err(|e| node_error(node, e)))
 }
 
 impl AutodiffBackend for PlainBackend {
     type Mask = F32Tensor;
+
+    fn eval_node(&mut self, node: &Node, args: &[Option<&Value<F32Tensor>>]) -> Result<Vec<Value<F32Tensor>>> {
+        match eval_borrowed(node, args) {
+            Some(r) => Ok(vec![Value::Data(r?)]),
+            None => self.eval(node, args),
+        }
+    }
 
     fn lift(&self, c: &F32Tensor) -> Result<F32Tensor> {
         Ok(c.clone())
@@ -54,6 +124,20 @@ impl AutodiffBackend for PlainBackend {
 
     fn scale_many(&mut self, items: &[(&F32Tensor, f64)]) -> Result<Vec<F32Tensor>> {
         Ok(items.iter().map(|(x, c)| x.scale(*c as f32)).collect())
+    }
+
+    fn sub_scaled_many(&mut self, items: Vec<(&mut F32Tensor, &F32Tensor, f64)>) -> Result<()> {
+        for (p, g, c) in items {
+            if p.shape() != g.shape() {
+                return Err(Error::shape(
+                    "sgd",
+                    format!("gradient {:?} for {:?}", g.shape(), p.shape()),
+                ));
+            }
+            let c = c as f32;
+            p.data_mut().iter_mut().zip(g.data()).for_each(|(w, &d)| *w -= c * d);
+        }
+        Ok(())
     }
 
     fn relu_masked(&mut self, x: &F32Tensor) -> Result<(F32Tensor, F32Tensor)> {
@@ -109,7 +193,8 @@ impl AutodiffBackend for PlainBackend {
         c: &ConvAttrs,
         input: &[usize],
     ) -> Result<F32Tensor> {
-        dy.conv_grad_input(&f32_of(w)?, input, &c.strides, &c.pads, &c.dilations, c.group)
+        let w = f32_of(w)?;
+        dy.conv_grad_input(&w, input, &c.strides, &c.pads, &c.dilations, c.group)
     }
 
     fn conv_grad_weight(

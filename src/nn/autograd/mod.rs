@@ -28,6 +28,7 @@ pub use optim::{Adam, Sgd};
 pub use tape::{Ctx, MapCache, Tape, backward, forward, trainable_params};
 
 use super::exec::{Backend, Value};
+use super::graph::Node;
 use super::tensor::F32Tensor;
 use crate::error::{Error, Result};
 use crate::ring::RingTensor;
@@ -49,6 +50,10 @@ pub trait AutodiffBackend: Backend {
     /// protocol, so the backward product needs no conversion).
     type Mask: Clone;
 
+    /// Evaluates one node, as [`Backend::eval`] does (a backend may avoid copies here).
+    fn eval_node(&mut self, node: &Node, args: &[Option<&Value<Self::T>>]) -> Result<Vec<Value<Self::T>>> {
+        self.eval(node, args)
+    }
     /// A public value as a backend tensor (a trivial sharing; no communication).
     fn lift(&self, c: &F32Tensor) -> Result<Self::T>;
     /// The same elements with another shape.
@@ -59,6 +64,18 @@ pub trait AutodiffBackend: Backend {
     fn sub(&self, a: &Self::T, b: &Self::T) -> Result<Self::T>;
     /// x_i · c_i for public reals: all items share one truncation round on a protocol.
     fn scale_many(&mut self, items: &[(&Self::T, f64)]) -> Result<Vec<Self::T>>;
+    /// p ← p − c·g for each item (the SGD update): one truncation for all items on a protocol;
+    /// in place where the backend can.
+    fn sub_scaled_many(&mut self, items: Vec<(&mut Self::T, &Self::T, f64)>) -> Result<()> {
+        let scaled = {
+            let refs: Vec<(&Self::T, f64)> = items.iter().map(|(_, g, c)| (*g, *c)).collect();
+            self.scale_many(&refs)?
+        };
+        for ((p, _, _), s) in items.into_iter().zip(scaled) {
+            *p = self.sub(p, &s)?;
+        }
+        Ok(())
+    }
     /// max(x, 0) and the mask [x > 0].
     fn relu_masked(&mut self, x: &Self::T) -> Result<(Self::T, Self::Mask)>;
     /// g · mask (exact).

@@ -84,12 +84,14 @@ impl Sgd {
                 velocity.insert(n.clone(), vi);
             }
         }
-        let items: Vec<(&B::T, f64)> = g.iter().map(|x| (x, self.lr)).collect();
-        let steps = b.scale_many(&items)?;
-        for (n, s) in names.iter().zip(steps) {
-            let p = params.get_mut(n).expect("a parameter");
-            *p = b.sub(p, &s)?;
-        }
+        let lr = self.lr;
+        let items: Vec<(&mut B::T, &B::T, f64)> = params
+            .iter_mut()
+            .filter(|(k, _)| grads.contains_key(*k))
+            .zip(&g)
+            .map(|((_, p), gi)| (p, gi, lr))
+            .collect();
+        b.sub_scaled_many(items)?;
         Ok(())
     }
 }

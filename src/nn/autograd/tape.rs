@@ -42,7 +42,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
             let consts: Vec<Option<Const>> = args.iter().map(|a| a.and_then(Value::public)).collect();
             return Ok(plain::eval(node, &consts)?.into_iter().map(Value::Public).collect());
         }
-        self.b.eval(node, args)
+        self.b.eval_node(node, args)
     }
 
     /// One op on values, as an anonymous node.
@@ -211,14 +211,15 @@ pub fn trainable_params(graph: &Graph) -> BTreeSet<String> {
         .collect()
 }
 
-/// Runs `graph` on `inputs` (by graph input order), with `params` replacing initializers by name,
+/// Runs `graph` on `inputs` (by graph input order), with `params` replacing initializers by name
+/// (moved into the tape; take them back from [`Tape::values`]),
 /// recording what backward needs. `trainable` names the values gradients are wanted for; `train`
 /// switches batch norm to batch statistics.
 pub fn forward<B: AutodiffBackend>(
     cx: &mut Ctx<'_, B>,
     graph: &Graph,
     inputs: Vec<Value<B::T>>,
-    params: &HashMap<String, Value<B::T>>,
+    mut params: HashMap<String, Value<B::T>>,
     trainable: &BTreeSet<String>,
     train: bool,
 ) -> Result<Tape<B>> {
@@ -233,7 +234,7 @@ pub fn forward<B: AutodiffBackend>(
         values.insert(info.name.clone(), v);
     }
     for (name, c) in &graph.initializers {
-        let v = params.get(name).cloned().unwrap_or_else(|| Value::Public(c.clone()));
+        let v = params.remove(name).unwrap_or_else(|| Value::Public(c.clone()));
         values.entry(name.clone()).or_insert(v);
     }
     let mut requires: HashSet<String> = trainable.iter().filter(|n| values.contains_key(*n)).cloned().collect();

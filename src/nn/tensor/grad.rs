@@ -95,6 +95,10 @@ impl F32Tensor {
         let plane = g.ho * g.wo;
         let in_image = c * g.h * g.w;
         let len = o * kk;
+        // Per image and group: dW_g [og, kk] += dY_g [og, plane] · colsᵀ [plane, kk]. Small
+        // weights: images split across threads, one accumulator each; large weights: chunks of
+        // images in turn, each product split across threads (no per-thread copies of a large dW).
+        let split_products = len >= 1 << 18;
         let image = |img: usize, acc: &mut Vec<f32>, cols: &mut Vec<f32>| {
             for gi in 0..group {
                 let chans = &self.data[img * in_image + gi * cg * g.h * g.w..][..cg * g.h * g.w];
@@ -113,20 +117,57 @@ impl F32Tensor {
                     rs: 1,
                     cs: plane,
                 };
-                sgemm_into(
-                    og,
-                    plane,
-                    kk,
-                    1.0,
-                    a,
-                    b,
-                    1.0,
-                    &mut acc[gi * og * kk..(gi + 1) * og * kk],
-                    false,
-                );
+                let c = &mut acc[gi * og * kk..(gi + 1) * og * kk];
+                sgemm_into(og, plane, kk, 1.0, a, b, 1.0, c, false);
             }
         };
-        let data = if nimg > 1 && nimg * len * plane >= 1 << 18 {
+        let data = if split_products {
+            // Images in chunks, their im2col matrices side by side ([kk, chunk·plane]), so each
+            // product has a long inner dimension; each product is split across threads.
+            let chunk = ((1usize << 22) / (kk * plane).max(1)).clamp(1, nimg.max(1));
+            let mut acc = vec![0.0f32; len];
+            let (mut cols, mut wide, mut dyw) = (Vec::new(), Vec::new(), Vec::new());
+            for first in (0..nimg).step_by(chunk) {
+                let imgs = chunk.min(nimg - first);
+                let width = imgs * plane;
+                for gi in 0..group {
+                    wide.clear();
+                    wide.resize(kk * width, 0.0f32);
+                    dyw.clear();
+                    dyw.resize(og * width, 0.0f32);
+                    for j in 0..imgs {
+                        let img = first + j;
+                        let chans = &self.data[img * in_image + gi * cg * g.h * g.w..][..cg * g.h * g.w];
+                        cols.resize(kk * plane, 0.0);
+                        im2col(&g, cg, chans, &mut cols);
+                        for r in 0..kk {
+                            wide[r * width + j * plane..r * width + (j + 1) * plane]
+                                .copy_from_slice(&cols[r * plane..(r + 1) * plane]);
+                        }
+                        for r in 0..og {
+                            let src = (img * o + gi * og + r) * plane;
+                            dyw[r * width + j * plane..r * width + (j + 1) * plane]
+                                .copy_from_slice(&dy.data[src..src + plane]);
+                        }
+                    }
+                    let a = MatRef {
+                        data: &dyw,
+                        off: 0,
+                        rs: width,
+                        cs: 1,
+                    };
+                    let b = MatRef {
+                        data: &wide,
+                        off: 0,
+                        rs: 1,
+                        cs: width,
+                    };
+                    let c = &mut acc[gi * og * kk..(gi + 1) * og * kk];
+                    sgemm_into(og, width, kk, 1.0, a, b, 1.0, c, true);
+                }
+            }
+            acc
+        } else if nimg > 1 && nimg * len * plane >= 1 << 18 {
             (0..nimg)
                 .into_par_iter()
                 .fold(
@@ -229,11 +270,13 @@ mod tests {
     /// ⟨conv(x, W), g⟩ = ⟨x, dX⟩ = ⟨W, dW⟩ (adjoints), for 1-D and 2-D geometries.
     #[test]
     fn gradients_are_adjoints_of_the_convolution() {
-        let cases: [(&[usize], &[usize], &[usize], &[usize], &[usize], usize); 4] = [
+        let cases: [(&[usize], &[usize], &[usize], &[usize], &[usize], usize); 5] = [
             (&[2, 3, 7, 6], &[4, 3, 3, 2], &[1, 1], &[0, 0, 0, 0], &[1, 1], 1),
             (&[3, 4, 9, 8], &[6, 2, 3, 3], &[2, 1], &[1, 2, 0, 1], &[1, 2], 2),
             (&[2, 3, 20], &[5, 3, 4], &[2], &[3, 3], &[1], 1),
             (&[65, 2, 9, 9], &[3, 2, 3, 3], &[1, 1], &[1, 1, 1, 1], &[1, 1], 1),
+            // A weight large enough for the chunked, thread-split weight gradient.
+            (&[3, 64, 9, 9], &[64, 64, 8, 8], &[1, 1], &[0, 0, 0, 0], &[1, 1], 1),
         ];
         for (xs, ws, s, p, d, group) in cases {
             let (x, w) = (t(xs, 1), t(ws, 2));

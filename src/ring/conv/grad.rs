@@ -134,7 +134,9 @@ impl RingTensor {
             }
         };
         let len = groups * kk * og;
-        let acc = if plan.n > 1 && plan.n * len * hw >= 1 << 16 {
+        // Large weights: images in turn (the ring matmul splits each product across threads),
+        // so no thread holds a copy of a large dW.
+        let acc = if plan.n > 1 && len < 1 << 18 && plan.n * len * hw >= 1 << 16 {
             (0..plan.n)
                 .into_par_iter()
                 .fold(
