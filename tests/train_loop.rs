@@ -209,6 +209,22 @@ fn train_command_reports_json_and_writes_loadable_weights() {
     assert!(v["rounds"].as_u64().unwrap() > 0);
     assert!(v["bytes_per_sample"].as_f64().unwrap() > 0.0);
     assert_eq!(v["bytes_sent_per_party"].as_array().unwrap().len(), 2);
+    // Over TCP (party processes): the same result and the same counts as the simulator.
+    let mut tcp = args.clone();
+    tcp.extend(["--transport", "tcp", "--no-tls"]);
+    let (code, out_tcp, err) = testbed(&tcp);
+    assert_eq!(code, 0, "{err}");
+    let t: serde_json::Value = serde_json::from_str(out_tcp.lines().last().unwrap()).unwrap();
+    assert_eq!(t["transport"], "tcp");
+    for key in [
+        "test_accuracy",
+        "final_loss",
+        "rounds",
+        "bytes_sent_per_party",
+        "bytes_offline_total",
+    ] {
+        assert_eq!(t[key], v[key], "{key}: tcp {} vs sim {}", t[key], v[key]);
+    }
     // Bad input: one line, exit code 2.
     for bad in [
         &["train", "--model", "nope", "--data", "digits"][..],

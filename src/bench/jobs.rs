@@ -39,6 +39,81 @@ pub enum JobSpec {
         public_model: bool,
         reps: usize,
     },
+    /// `train` on shares: every party loads the data set and builds the model itself, then
+    /// uses only what it owns (see `train::private`).
+    Train {
+        model: String,
+        data: String,
+        subset: Option<usize>,
+        weights: Option<String>,
+        epochs: usize,
+        batch: usize,
+        lr: f64,
+        momentum: f64,
+        weight_decay: f64,
+        nesterov: bool,
+        grad_threshold: Option<f64>,
+        loss: String,
+        split: String,
+        seed: u64,
+    },
+}
+
+/// The training set, model and configuration a `train` job describes.
+pub fn train_setup(
+    spec: &JobSpec,
+) -> Result<(
+    crate::data::Split,
+    crate::nn::graph::Graph,
+    crate::train::TrainConfig,
+    crate::train::private::DataSplit,
+)> {
+    use crate::nn::autograd::{Loss, Sgd};
+    use crate::train::{Optimizer, TrainConfig, build_model, private::DataSplit};
+    let JobSpec::Train {
+        model,
+        data,
+        subset,
+        weights,
+        epochs,
+        batch,
+        lr,
+        momentum,
+        weight_decay,
+        nesterov,
+        grad_threshold,
+        loss,
+        split,
+        seed,
+    } = spec
+    else {
+        return Err(Error::invalid("job", "not a training job"));
+    };
+    let mut sets = crate::data::load(data)?;
+    if let Some(n) = subset {
+        sets.train = sets.train.take(*n)?;
+    }
+    let mut shape = vec![*batch];
+    shape.extend_from_slice(sets.train.sample_shape());
+    let mut graph = build_model(model, &shape, sets.train.classes, *seed)?;
+    if let Some(w) = weights {
+        crate::nn::weights::load_weights(&mut graph, std::path::Path::new(w), false)?;
+    }
+    let cfg = TrainConfig {
+        epochs: *epochs,
+        batch: *batch,
+        optimizer: Optimizer::Sgd(Sgd {
+            lr: *lr,
+            momentum: *momentum,
+            weight_decay: *weight_decay,
+            nesterov: *nesterov,
+            grad_threshold: *grad_threshold,
+        }),
+        loss: Loss::parse(loss)?,
+        seed: *seed,
+        progress: false,
+    };
+    Ok((sets, graph, cfg, DataSplit::parse(split)?))
 }
 
 /// Runs a job on every party of `cfg` over the chosen transport and returns the outcome.
@@ -171,6 +246,18 @@ pub fn party_main(session: &SessionFile, id: PartyId, launched: bool) -> Result<
                 reps: *reps,
             };
             line::<InferRun>(run_endpoint(cfg, Box::new(transport), &opts, &job)?)
+        }
+        JobSpec::Train { .. } => {
+            let (sets, graph, train, data_split) = train_setup(&spec)?;
+            let width = crate::train::output_width(&graph, &sets.train)?;
+            let job = crate::train::private::TrainJob {
+                graph: &graph,
+                data: &sets.train,
+                cfg: &train,
+                split: data_split,
+                width,
+            };
+            line::<crate::train::private::TrainRun>(run_endpoint(cfg, Box::new(transport), &opts, &job)?)
         }
     })?;
     println!("{line}");

@@ -12,7 +12,7 @@ macro_rules! out {
     }};
 }
 
-use crate::bench::jobs::{JobSpec, party_main, prepare_model};
+use crate::bench::jobs::{JobSpec, party_main, prepare_model, train_setup};
 use crate::bench::model::{load_model, run_model};
 use crate::bench::{
     ConvArgs, OpKind, OpReport, OpSpec, TransportKind, function_table, parse_shape, random_model_input, run_op_with,
@@ -105,9 +105,12 @@ struct TrainArgs {
     /// Seed of the initial weights, the batch order and (private) the shares.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// sim only: private training runs its parties in this process.
+    /// Private training: sim (parties are threads) or tcp (one process per party).
     #[arg(long, default_value = "sim")]
     transport: String,
+    /// With --transport tcp: plain TCP instead of TLS (loopback benchmarking only).
+    #[arg(long)]
+    no_tls: bool,
     /// Print one line of JSON last.
     #[arg(long)]
     json: bool,
@@ -432,53 +435,44 @@ fn bench_model(a: ModelArgs) -> Result<(), Error> {
 }
 
 fn train(a: TrainArgs) -> Result<(), Error> {
-    use crate::nn::autograd::{Loss, Sgd};
-    use crate::train::{Optimizer, TrainConfig, build_model, private::DataSplit};
-    if a.transport != "sim" {
-        return Err(Error::invalid(
-            "--transport",
-            "training runs over the simulator only (sim)",
-        ));
-    }
-    let mut split = crate::data::load(&a.data)?;
-    if let Some(n) = a.subset {
-        split.train = split.train.take(n)?;
-    }
-    let mut shape = vec![a.batch];
-    shape.extend_from_slice(split.train.sample_shape());
-    let mut graph = build_model(&a.model, &shape, split.train.classes, a.seed)?;
-    if let Some(w) = &a.weights {
-        crate::nn::weights::load_weights(&mut graph, w, false)?;
-    }
+    use crate::train::Optimizer;
+    let transport = TransportKind::parse(&a.transport)?;
+    let weights = a.weights.as_ref().map(|w| abs_path(w));
+    let mut spec = JobSpec::Train {
+        model: abs_model(&a.model),
+        data: a.data.clone(),
+        subset: a.subset,
+        weights,
+        epochs: a.epochs,
+        batch: a.batch,
+        lr: a.lr,
+        momentum: a.momentum,
+        weight_decay: a.weight_decay,
+        nesterov: a.nesterov,
+        grad_threshold: a.grad_threshold,
+        loss: a.loss.clone().unwrap_or_else(|| "ce".into()),
+        split: a.split.clone(),
+        seed: a.seed,
+    };
+    let (split, graph, mut cfg, data_split) = train_setup(&spec)?;
+    // The loss defaults to nll for models ending in LogSoftmax, else ce.
     let ends_in_log_softmax = graph.nodes.last().is_some_and(|n| {
         matches!(n.op, crate::nn::graph::Op::LogSoftmax { .. }) && graph.outputs.first() == n.outputs.first()
     });
-    let loss = match &a.loss {
-        Some(l) => Loss::parse(l)?,
-        None if ends_in_log_softmax => Loss::Nll,
-        None => Loss::CrossEntropy,
-    };
-    let optimizer = match a.optimizer.as_str() {
-        "sgd" => Optimizer::Sgd(Sgd {
-            lr: a.lr,
-            momentum: a.momentum,
-            weight_decay: a.weight_decay,
-            nesterov: a.nesterov,
-            grad_threshold: a.grad_threshold,
-        }),
+    if a.loss.is_none() && ends_in_log_softmax {
+        cfg.loss = crate::nn::autograd::Loss::Nll;
+        if let JobSpec::Train { loss, .. } = &mut spec {
+            *loss = "nll".into();
+        }
+    }
+    cfg.progress = true;
+    cfg.optimizer = match a.optimizer.as_str() {
+        "sgd" => cfg.optimizer,
         "adam" => Optimizer::Adam {
             lr: a.lr,
             weight_decay: a.weight_decay,
         },
         other => return Err(Error::invalid("--optimizer", format!("`{other}` is not sgd or adam"))),
-    };
-    let cfg = TrainConfig {
-        epochs: a.epochs,
-        batch: a.batch,
-        optimizer,
-        loss,
-        seed: a.seed,
-        progress: true,
     };
     let name = std::path::Path::new(&a.model)
         .file_stem()
@@ -487,8 +481,21 @@ fn train(a: TrainArgs) -> Result<(), Error> {
         crate::train::train_plain(&graph, &name, &split, &cfg, a.out.as_deref())?
     } else {
         let proto = protocol(&a.protocol, a.parties, a.precision_bits)?;
-        let data_split = DataSplit::parse(&a.split)?;
-        crate::train::private::train_private(&proto, &graph, &name, &split, &cfg, data_split, Some(a.seed))?
+        let tls = !a.no_tls;
+        let runner = |job: &crate::train::private::TrainJob<'_>, opts: &crate::protocol::SessionOptions| {
+            crate::bench::jobs::run_job(&proto, opts, job, &spec, transport, tls)
+        };
+        crate::train::private::train_private_with(
+            &proto,
+            &graph,
+            &name,
+            &split,
+            &cfg,
+            data_split,
+            Some(a.seed),
+            transport.name(),
+            runner,
+        )?
     };
     if let Some(out) = &a.out {
         crate::nn::weights::save_weights(&trained, out)?;

@@ -103,6 +103,7 @@ pub fn buffer_names(graph: &Graph) -> BTreeSet<String> {
 /// One training step: forward on `x`, loss against `target`, backward, and (for SGD) the update.
 /// Returns the model output and, with `want_loss`, the loss; gradients are returned for
 /// optimisers applied by the caller.
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
 pub fn step<B: crate::nn::autograd::AutodiffBackend>(
     b: &mut B,
     graph: &Graph,

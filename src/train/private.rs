@@ -17,7 +17,7 @@ use crate::nn::exec::Value;
 use crate::nn::graph::Graph;
 use crate::nn::private::PrivateBackend;
 use crate::nn::tensor::F32Tensor;
-use crate::protocol::{DealerKind, Job, Protocol, ProtocolConfig, SessionOptions, simulate};
+use crate::protocol::{DealerKind, Job, Outcome, Protocol, ProtocolConfig, SessionOptions, simulate};
 use crate::ring::{RingTensor, decode, encode};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -237,7 +237,6 @@ impl Job for TrainJob<'_> {
 
 /// Trains `graph` privately under protocol `proto` (simulated parties) and evaluates the revealed
 /// weights in plaintext. `session_seed` makes shares reproducible.
-#[allow(clippy::too_many_arguments)]
 pub fn train_private(
     proto: &ProtocolConfig,
     graph: &Graph,
@@ -246,6 +245,24 @@ pub fn train_private(
     cfg: &TrainConfig,
     data_split: DataSplit,
     session_seed: Option<u64>,
+) -> Result<(Graph, TrainReport)> {
+    let sim = |job: &TrainJob<'_>, opts: &SessionOptions| simulate(proto, opts, job);
+    train_private_with(proto, graph, name, split, cfg, data_split, session_seed, "sim", sim)
+}
+
+/// [`train_private`] with the parties run by `runner` (the simulator, or party processes over TCP;
+/// `transport` names it in the report).
+#[allow(clippy::too_many_arguments)]
+pub fn train_private_with(
+    proto: &ProtocolConfig,
+    graph: &Graph,
+    name: &str,
+    split: &Split,
+    cfg: &TrainConfig,
+    data_split: DataSplit,
+    session_seed: Option<u64>,
+    transport: &str,
+    runner: impl FnOnce(&TrainJob<'_>, &SessionOptions) -> Result<Outcome<TrainRun>>,
 ) -> Result<(Graph, TrainReport)> {
     check_config(cfg, split)?;
     if !matches!(cfg.optimizer, Optimizer::Sgd(_)) {
@@ -264,7 +281,7 @@ pub fn train_private(
         timeout: Duration::from_secs(600),
     };
     let t0 = Instant::now();
-    let outcome = simulate(proto, &opts, &job)?;
+    let outcome = runner(&job, &opts)?;
     let wall = t0.elapsed().as_secs_f64();
     let weights = outcome
         .parties
@@ -289,7 +306,7 @@ pub fn train_private(
         model: name.to_string(),
         data: split.train.name.trim_end_matches("/train").to_string(),
         protocol: proto.name.clone(),
-        transport: "sim".into(),
+        transport: transport.into(),
         parties: proto.parties,
         epochs: cfg.epochs,
         batch: cfg.batch,

@@ -208,13 +208,11 @@ fn channel_shape(xs: &[usize]) -> Vec<usize> {
     s
 }
 
+/// (x̂, inv, mean, var) of a normalisation.
+type Stats<T> = (T, T, T, T);
+
 /// x̂ = (x − mean)·inv, inv = 1/√(var + eps) over `axes` (kept as size 1): (x̂, inv, mean, var).
-fn normalize<B: AutodiffBackend>(
-    cx: &mut Ctx<'_, B>,
-    x: &B::T,
-    axes: Vec<i64>,
-    eps: f32,
-) -> Result<(B::T, B::T, B::T, B::T)> {
+fn normalize<B: AutodiffBackend>(cx: &mut Ctx<'_, B>, x: &B::T, axes: Vec<i64>, eps: f32) -> Result<Stats<B::T>> {
     let xv = Value::Data(x.clone());
     let mean = cx.t(
         Op::ReduceMean {
@@ -343,7 +341,9 @@ pub(crate) fn backward_node<B: AutodiffBackend>(
                 out[2] = Some(cx.t(Op::ReduceSum { axes, keepdims: false }, &[&gv])?);
             }
         }
-        Op::Add | Op::Sub => {
+        Op::Add | Op::Sub =>
+        {
+            #[allow(clippy::needless_range_loop)]
             for k in 0..2 {
                 if want(k) {
                     let s = cx.shape(a(k)?);
@@ -356,7 +356,9 @@ pub(crate) fn backward_node<B: AutodiffBackend>(
                 }
             }
         }
-        Op::Mul => {
+        Op::Mul =>
+        {
+            #[allow(clippy::needless_range_loop)]
             for k in 0..2 {
                 if want(k) {
                     let s = cx.shape(a(k)?);

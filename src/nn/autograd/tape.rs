@@ -191,15 +191,10 @@ pub fn trainable_params(graph: &Graph) -> BTreeSet<String> {
         for (k, name) in node.inputs.iter().enumerate() {
             let is_stat = matches!(node.op, Op::BatchNormalization { .. }) && k >= 3;
             let is_weight = matches!(node.op, Op::Gemm { .. } | Op::Conv { .. }) && k >= 1;
+            let scalar = matches!(graph.initializers.get(name), Some(Const::F32(t)) if t.numel() <= 1);
             let e = slots.entry(name.as_str()).or_insert(true);
-            if is_stat {
+            if is_stat || (scalar && !is_weight) {
                 *e = false;
-            } else if !is_weight {
-                if let Some(Const::F32(t)) = graph.initializers.get(name) {
-                    if t.numel() <= 1 {
-                        *e = false;
-                    }
-                }
             }
         }
     }

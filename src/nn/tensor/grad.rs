@@ -50,7 +50,7 @@ fn plan(
             format!("input {xs:?}, weight {ws:?} and gradient {dy:?} must all be 3-d or 4-d"),
         ));
     }
-    if group == 0 || xs[1] % group != 0 || ws[0] % group != 0 || ws[1] * group != xs[1] {
+    if group == 0 || !xs[1].is_multiple_of(group) || !ws[0].is_multiple_of(group) || ws[1] * group != xs[1] {
         return Err(Error::shape(
             op,
             format!("input {xs:?} and weight {ws:?} do not fit group {group}"),
@@ -268,9 +268,18 @@ mod tests {
     }
 
     /// ⟨conv(x, W), g⟩ = ⟨x, dX⟩ = ⟨W, dW⟩ (adjoints), for 1-D and 2-D geometries.
+    type ConvCase = (
+        &'static [usize],
+        &'static [usize],
+        &'static [usize],
+        &'static [usize],
+        &'static [usize],
+        usize,
+    );
+
     #[test]
     fn gradients_are_adjoints_of_the_convolution() {
-        let cases: [(&[usize], &[usize], &[usize], &[usize], &[usize], usize); 5] = [
+        let cases: [ConvCase; 5] = [
             (&[2, 3, 7, 6], &[4, 3, 3, 2], &[1, 1], &[0, 0, 0, 0], &[1, 1], 1),
             (&[3, 4, 9, 8], &[6, 2, 3, 3], &[2, 1], &[1, 2, 0, 1], &[1, 2], 2),
             (&[2, 3, 20], &[5, 3, 4], &[2], &[3, 3], &[1], 1),
