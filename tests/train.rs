@@ -632,3 +632,20 @@ fn private_gradients_equal_plaintext_gradients() {
         }
     }
 }
+
+#[test]
+fn trainable_parameters_exclude_statistics_and_stray_scalars() {
+    let mut b = Builder::new(1);
+    let x = b.input("input", DType::F32, &[2, 1, 4, 4]);
+    let h = b.conv(&x, "conv", 1, 1, &[1, 1], 1, 0, 1, true);
+    let g = b.constant("bn.weight", F32Tensor::full(&[1], 1.0));
+    let be = b.constant("bn.bias", F32Tensor::zeros(&[1]));
+    let m = b.constant("bn.running_mean", F32Tensor::zeros(&[1]));
+    let v = b.constant("bn.running_var", F32Tensor::full(&[1], 1.0));
+    let h = b.node(Op::BatchNormalization { epsilon: 1e-5 }, &[&h, &g, &be, &m, &v]);
+    let s = b.constant("scale", F32Tensor::scalar(0.5));
+    let y = b.node(Op::Mul, &[&h, &s]);
+    b.output(&y);
+    let names: Vec<String> = trainable_params(&b.graph).into_iter().collect();
+    assert_eq!(names, ["bn.bias", "bn.weight", "conv.bias", "conv.weight"]);
+}

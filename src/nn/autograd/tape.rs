@@ -183,14 +183,18 @@ impl<B: AutodiffBackend> Tape<B> {
 }
 
 /// The trainable parameters of a graph: its real initializers, except batch-norm running
-/// statistics and one-element constants that are not a Gemm/Conv weight or bias (e.g. an
-/// attention scale).
+/// statistics and one-element constants that are not the weight, bias, scale or shift of a
+/// Gemm, Conv or normalisation (e.g. an attention scale).
 pub fn trainable_params(graph: &Graph) -> BTreeSet<String> {
     let mut slots: HashMap<&str, bool> = HashMap::new();
     for node in &graph.nodes {
         for (k, name) in node.inputs.iter().enumerate() {
             let is_stat = matches!(node.op, Op::BatchNormalization { .. }) && k >= 3;
-            let is_weight = matches!(node.op, Op::Gemm { .. } | Op::Conv { .. }) && k >= 1;
+            let is_weight = match node.op {
+                Op::Gemm { .. } | Op::Conv { .. } => k >= 1,
+                Op::BatchNormalization { .. } | Op::LayerNormalization { .. } => k == 1 || k == 2,
+                _ => false,
+            };
             let scalar = matches!(graph.initializers.get(name), Some(Const::F32(t)) if t.numel() <= 1);
             let e = slots.entry(name.as_str()).or_insert(true);
             if is_stat || (scalar && !is_weight) {
