@@ -266,7 +266,7 @@ impl<'a> Attrs<'a> {
 }
 
 /// Converts a `TensorProto` into a [`Const`]: FLOAT/DOUBLE to F32, integer and BOOL types to I64.
-fn tensor_to_const(t: &TensorProto) -> std::result::Result<Const, String> {
+pub(super) fn tensor_to_const(t: &TensorProto) -> std::result::Result<Const, String> {
     if t.data_location == 1 || !t.external_data.is_empty() {
         return Err("tensor data is stored in an external file, which is not supported".into());
     }
