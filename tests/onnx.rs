@@ -90,12 +90,14 @@ fn lenet_small() {
                 kernel: vec![2, 2],
                 strides: vec![2, 2],
                 pads: vec![0; 4],
+                dilations: vec![1, 1],
                 ceil_mode: false
             },
             &Op::AveragePool {
                 kernel: vec![2, 2],
                 strides: vec![2, 2],
                 pads: vec![0; 4],
+                dilations: vec![1, 1],
                 ceil_mode: false,
                 count_include_pad: false
             },

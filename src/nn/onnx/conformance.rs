@@ -32,7 +32,7 @@ use super::import::{default_opset, supported_ops};
 use super::proto::{OperatorSetIdProto, TensorProto, data_type as dt};
 use super::{decode_model, parse_onnx};
 use crate::error::{Error, Result};
-use crate::nn::graph::{Const, Graph, Op};
+use crate::nn::graph::{Const, Graph, Op, ReduceKind};
 use crate::nn::infer::{InferJob, Input, WeightPrivacy, run_plain_all};
 use crate::nn::passes;
 use crate::nn::tensor::F32Tensor;
@@ -187,8 +187,12 @@ fn private_spec(op: &Op) -> PrivateSpec {
         Op::Log => s(t(0.01, 0.0), Some((0.1, 250.0)), false),
         // reciprocal: 0.3% relative for 0.1 ≤ |x| ≤ 100.
         Op::Reciprocal | Op::Div => s(t(1e-3, 3e-3), Some((0.1, 100.0)), true),
-        // sqrt: 1% relative on [0.1, 100].
+        // sqrt: 1% relative on [0.1, 100]; ReduceL2 takes it of the sum of squares, so its
+        // domain is checked on the output (√0.1 to 10).
         Op::Sqrt => s(t(1e-3, 0.01), Some((0.1, 100.0)), false),
+        Op::Reduce {
+            kind: ReduceKind::L2, ..
+        } => s(t(1e-3, 0.01), Some((0.1f64.sqrt(), 10.0)), false),
         // sigmoid, tanh, erf, GELU: 1e-2 absolute.
         Op::Sigmoid | Op::Tanh | Op::Erf | Op::Gelu { .. } => s(t(1e-2, 0.0), None, false),
         // softmax, log-softmax, layer norm: 2e-2 absolute.
@@ -197,11 +201,15 @@ fn private_spec(op: &Op) -> PrivateSpec {
     }
 }
 
-/// Which input of a private op its domain applies to (the denominator of Div).
-fn domain_input(op: &Op) -> usize {
+/// Which value of a private op its domain applies to: input `k` (the denominator of Div) or,
+/// with `None`, the output (ReduceL2).
+fn domain_input(op: &Op) -> Option<usize> {
     match op {
-        Op::Div => 1,
-        _ => 0,
+        Op::Div => Some(1),
+        Op::Reduce {
+            kind: ReduceKind::L2, ..
+        } => None,
+        _ => Some(0),
     }
 }
 
@@ -212,7 +220,8 @@ pub fn param_slot(op_type: &str, k: usize) -> bool {
         "Reshape" | "Expand" | "Tile" | "Squeeze" | "Unsqueeze" | "Split" | "Pow" => k == 1,
         "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceL1" | "ReduceL2" | "ReduceSumSquare"
         | "ReduceProd" | "ReduceLogSum" | "ReduceLogSumExp" => k == 1,
-        "Pad" | "Clip" | "Slice" => k >= 1,
+        // Batch-norm statistics are the model's weights.
+        "Pad" | "Clip" | "Slice" | "BatchNormalization" => k >= 1,
         "ConstantOfShape" | "Range" => true,
         _ => false,
     }
@@ -472,7 +481,8 @@ fn run_case_inner(dir: &Path, opts: &Options, r: &mut CaseResult) -> Result<Stat
             let job = InferJob {
                 graph: &graph,
                 inputs: &inputs,
-                weights: WeightPrivacy::Private,
+                // Node tests carry no weights: initializers are the frozen public parameters.
+                weights: WeightPrivacy::Public,
                 reps: 1,
             };
             let session = SessionOptions {
@@ -560,9 +570,12 @@ fn private_tolerance(graph: &Graph, inputs: &[Input]) -> Result<(Tolerance, Opti
         let spec = private_spec(&node.op);
         tol = tol.max(spec.tol);
         let Some((lo, hi)) = spec.domain else { continue };
-        let k = domain_input(&node.op);
+        let name = match domain_input(&node.op) {
+            Some(k) => node.inputs.get(k),
+            None => node.outputs.first(),
+        };
         // Only private operands are approximated: a public one (an initializer) is exact.
-        let Some(name) = node.inputs.get(k) else { continue };
+        let Some(name) = name else { continue };
         if graph.initializers.contains_key(name) {
             continue;
         }
@@ -580,8 +593,13 @@ fn private_tolerance(graph: &Graph, inputs: &[Input]) -> Result<(Tolerance, Opti
             return Ok((
                 tol,
                 Some(format!(
-                    "{} input {x} of node \"{}\" is outside {range}",
+                    "{} {} {x} of node \"{}\" is outside {range}",
                     node.op.onnx_name(),
+                    if domain_input(&node.op).is_some() {
+                        "input"
+                    } else {
+                        "output"
+                    },
                     node.name
                 )),
             ));
