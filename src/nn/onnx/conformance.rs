@@ -649,12 +649,47 @@ pub fn totals(results: &[CaseResult]) -> Counts {
     c
 }
 
+/// How the cases are run, for the top of the report.
+const HEADER: &str = "# ONNX operator conformance
+
+ONNX's own node tests (`data/node` of Debian's `libonnx-testdata` 1.12.0: a `model.onnx` and
+input/expected-output `TensorProto`s per case), run by `testbed onnx-conformance` (this file is its
+`--out`; fetch the data with `scripts/fetch-data.sh onnx-testdata`). `tests/onnx_node.rs` runs the
+same cases in `cargo test` and fails if any supported case fails or if support shrinks.
+
+How a case runs:
+
+- **Skipped** when an op is not in the importer's list (the unsupported ops are listed at the
+  end), the data types are not float32 data with int64/int32/bool parameters, or the opset is
+  not covered. ONNX stamps each case with the opset of its op's newest definition, so Conv cases
+  are opset 11: a case below 13 runs (re-stamped 13) when each of its ops has the same definition
+  at its opset as at 13, and is skipped otherwise (e.g. Unsqueeze at opset 11).
+- **Unsupported variant**: every op is supported, but an attribute or input form is rejected with
+  an error saying so (edge/reflect Pad, MaxPool's Indices output, training-mode Dropout...).
+- Otherwise the model is imported, run on the plaintext backend and then privately with the
+  private inference job of `testbed infer` (`InferJob`) on each protocol, and compared with the
+  expected outputs. The data owner (the last party) secret-shares every real-valued graph input.
+  Integer and boolean inputs and real inputs in a parameter slot (shapes, pads, axes, clip bounds,
+  exponents, batch-norm statistics) are frozen into the model as public initializers first, as
+  a PyTorch export has them; a case left without private inputs checks public evaluation only
+  and is listed below.
+- Tolerances: plaintext |got − want| ≤ 1e-4 + 1e-4·|want|. Private: linear algebra, data
+  movement and comparisons 2e-3 + 1e-3·|want|; the least accurate function of the case sets the
+  rest, with the figures `tests/approx.rs` pins on each function's domain: exp 4e-3 + 6%, log 0.01
+  on [0.1, 250], reciprocal and division 0.3% for 0.1 ≤ |x| ≤ 100, sqrt (and ReduceL2) 1% on
+  [0.1, 100], sigmoid/tanh/erf/GELU 0.01, softmax/log-softmax/LayerNorm 0.02.
+- **Pass (plaintext; private outside domain)**: when a private function gets an input outside the
+  domain its accuracy is stated for (computed from the plaintext intermediate values), the private
+  run is not compared and the case says which input it was; the plaintext run still must pass.
+
+";
+
 /// The report as markdown: overall counts, a table per supported op, the failing and rejected
 /// cases with their messages, and the unsupported ops by number of cases.
 pub fn markdown(results: &[CaseResult], protocols: &[ProtocolConfig]) -> String {
     let t = totals(results);
     let names: Vec<&str> = protocols.iter().map(|p| p.name.as_str()).collect();
-    let mut s = String::new();
+    let mut s = String::from(HEADER);
     s.push_str(&format!(
         "Cases: {} · pass {} · pass in plaintext, private outside a function's domain {} · fail {} · \
          supported op, unsupported variant {} · skipped {}\n\n",
