@@ -213,3 +213,82 @@ fn infer_bad_models_and_inputs_are_one_line_errors_with_exit_2() {
     assert!(err.contains("scripts/fetch-data.sh onnx-testdata"), "{err}");
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// One-node graph `op(x, extra...)` on a private x of `shape` (extra inputs are initializers).
+fn one_node(op: Op, shape: &[usize], extra: &[(&str, Const)]) -> Graph {
+    let mut g = Graph {
+        inputs: vec![ValueInfo {
+            name: "x".into(),
+            dtype: DType::F32,
+            shape: shape.iter().map(|&d| Some(d)).collect(),
+        }],
+        outputs: vec!["y".into()],
+        nodes: vec![Node {
+            name: "n".into(),
+            op,
+            inputs: std::iter::once("x")
+                .chain(extra.iter().map(|e| e.0))
+                .map(String::from)
+                .collect(),
+            outputs: vec!["y".into()],
+        }],
+        ..Default::default()
+    };
+    for (name, c) in extra {
+        g.initializers.insert(name.to_string(), c.clone());
+    }
+    g
+}
+
+/// The private ops built on one ReLU (Max, Min and Clip with one bound: b + relu(a − b) and the
+/// like; LeakyRelu: αx + (1 − α)·relu(x)) cost exactly one ReLU of the output size: the linear
+/// parts and public-constant products add no round and no byte.
+#[test]
+fn relu_based_ops_cost_one_relu() {
+    let shape = [4, 25];
+    let x = Input::F32(F32Tensor::from_vec(&shape, (0..100).map(|i| i as f32 / 10.0 - 5.0).collect()).unwrap());
+    let other = Const::F32(F32Tensor::full(&[25], 0.5));
+    let cases = [
+        ("Max", one_node(Op::Max, &shape, &[("b", other.clone())])),
+        ("Min", one_node(Op::Min, &shape, &[("b", other)])),
+        ("LeakyRelu", one_node(Op::LeakyRelu { alpha: 0.1 }, &shape, &[])),
+        (
+            "Clip",
+            one_node(
+                Op::Clip {
+                    min: Some(-1.0),
+                    max: None,
+                },
+                &shape,
+                &[],
+            ),
+        ),
+    ];
+    let relu = one_node(Op::Relu, &shape, &[]);
+    for name in ["2pc-ttp", "3pc-replicated"] {
+        let cfg = ProtocolConfig::load(name).unwrap();
+        let cost = |g: &Graph| {
+            let out = crate::common::run(
+                &cfg,
+                3,
+                &InferJob {
+                    graph: g,
+                    inputs: std::slice::from_ref(&x),
+                    weights: WeightPrivacy::Public,
+                    reps: 1,
+                },
+            );
+            let m = &out.parties[0].output.meter;
+            let got = out.parties[0].output.outputs[0].clone();
+            (m.rounds_online, m.bytes_online.iter().sum::<u64>(), got)
+        };
+        let (r, b, _) = cost(&relu);
+        assert!(r > 0 && b > 0);
+        for (op, g) in &cases {
+            let (rounds, bytes, got) = cost(g);
+            assert_eq!((rounds, bytes), (r, b), "{op} on {name}");
+            let want = run_plain(g, &x).unwrap();
+            assert!(got.max_abs_diff(&want) <= 1e-3, "{op} on {name}");
+        }
+    }
+}

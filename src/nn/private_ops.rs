@@ -2,7 +2,15 @@
 //! Abs, Sign, LeakyRelu, HardSigmoid, Clip, Max/Min/Sum/Mean, comparisons, Where, ReduceMax/Min/
 //! SumSquare/L1/L2, Expand and GlobalMaxPool. Each is built from the exact comparison circuits of
 //! `func::compare` (ReLU, |x|, the sign bit), local linear maps and fixed-point products, so its
-//! cost is that of the functions it calls (written next to them).
+//! cost is that of the functions it calls (written next to them):
+//!
+//! - Max, Min (per extra input), LeakyRelu, Clip with one bound: one ReLU of the output size
+//!   (asserted by `tests/onnx_node.rs`); Clip with both bounds and HardSigmoid: one `clamp`.
+//! - Less, Greater, GreaterOrEqual, LessOrEqual: one `ltz` of n; Equal: one `eq`; Sign: one `ltz`
+//!   of 2n. The 0/1 result becomes fixed point locally.
+//! - Where: one fixed-point product of n (a public condition: a public-operand product).
+//! - ReduceMax/Min: one `max_values` over the reduced group; ReduceSumSquare: one square;
+//!   ReduceL1: one `abs`; ReduceL2: one square and one `sqrt`; GlobalMaxPool: one `max_values`.
 
 use super::exec::{Value, node_error};
 use super::graph::{Const, Node, Op, ReduceKind};
