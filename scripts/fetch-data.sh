@@ -35,12 +35,30 @@ fetch_digits() {
   echo "digits: $out/digits.csv.gz" >&2
 }
 
-sets_test=(digits)
-sets_all=(digits)
+# ONNX's own operator test cases (model.onnx + test_data_set_*/input_K.pb, output_K.pb), from
+# Debian's libonnx-testdata (onnx 1.12.0); only the node tests are kept.
+fetch_onnx_testdata() {
+  local out="$DATA/onnx-testdata"
+  [ -d "$out/node" ] && return 0
+  deb libonnx-testdata "$TMP/onnx"
+  local src="$TMP/onnx/usr/share/libonnx-testdata/data/node"
+  [ -d "$src" ] || { echo "error: libonnx-testdata has no data/node folder" >&2; exit 1; }
+  rm -rf "$out.partial"
+  mkdir -p "$out.partial"
+  cp -r "$src" "$out.partial/node"
+  rm -rf "$TMP/onnx"
+  rm -rf "$out"
+  mv "$out.partial" "$out"
+  echo "onnx-testdata: $out/node ($(ls "$out/node" | wc -l) cases)" >&2
+}
+
+sets_test=(digits onnx-testdata)
+sets_all=(digits onnx-testdata)
 
 fetch() {
   case "$1" in
     digits) fetch_digits ;;
+    onnx-testdata) fetch_onnx_testdata ;;
     test) for s in "${sets_test[@]}"; do fetch "$s"; done ;;
     all) for s in "${sets_all[@]}"; do fetch "$s"; done ;;
     *) echo "error: unknown data set '$1' (known: ${sets_all[*]}, test, all)" >&2; exit 2 ;;

@@ -6,6 +6,7 @@ mod common;
 mod functions;
 mod nn;
 mod onnx;
+mod onnx_node;
 mod protocol;
 mod tcp;
 mod train;

@@ -21,12 +21,12 @@ fn check(cfg: &ProtocolConfig, model: &str, shape: &[usize], x: &Input, weights:
         3,
         &InferJob {
             graph: &g,
-            input: x,
+            inputs: std::slice::from_ref(x),
             weights,
             reps: 1,
         },
     );
-    let got = &out.parties[0].output.output;
+    let got = &out.parties[0].output.outputs[0];
     assert_eq!(got.shape(), want.shape(), "{model} on {}", cfg.name);
     let err = got.max_abs_diff(&want);
     assert!(
@@ -126,12 +126,12 @@ fn pytorch_exports_run_privately_within_tolerance_of_pytorch() {
                     2,
                     &InferJob {
                         graph: &g,
-                        input: &x,
+                        inputs: std::slice::from_ref(&x),
                         weights,
                         reps: 1,
                     },
                 );
-                let err = out.parties[0].output.output.max_abs_diff(&want);
+                let err = out.parties[0].output.outputs[0].max_abs_diff(&want);
                 assert!(err <= 0.05, "{name} on {protocol} ({weights:?}): max abs error {err}");
             }
         }

@@ -90,12 +90,14 @@ fn lenet_small() {
                 kernel: vec![2, 2],
                 strides: vec![2, 2],
                 pads: vec![0; 4],
+                dilations: vec![1, 1],
                 ceil_mode: false
             },
             &Op::AveragePool {
                 kernel: vec![2, 2],
                 strides: vec![2, 2],
                 pads: vec![0; 4],
+                dilations: vec![1, 1],
                 ceil_mode: false,
                 count_include_pad: false
             },
@@ -341,7 +343,7 @@ fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
     }
 }
 
-fn tiny_model(op_type: &str, inputs: &[&str], initializer: Vec<TensorProto>, opset: i64) -> Vec<u8> {
+pub fn tiny_model(op_type: &str, inputs: &[&str], initializer: Vec<TensorProto>, opset: i64) -> Vec<u8> {
     let node = NodeProto {
         name: "n1".into(),
         op_type: op_type.into(),
@@ -416,7 +418,7 @@ fn random_bytes() {
 fn unsupported_op() {
     let msg = error_of(&tiny_model("Foo", &["x"], vec![], 17));
     assert!(
-        msg.starts_with("unsupported op Foo in node \"n1\"; supported: Add, AveragePool, BatchNormalization,"),
+        msg.starts_with("unsupported op Foo in node \"n1\"; supported: Abs, Add, AveragePool, BatchNormalization,"),
         "{msg}"
     );
     assert!(msg.ends_with(&supported_ops().join(", ")), "{msg}");

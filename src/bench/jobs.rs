@@ -241,7 +241,7 @@ pub fn party_main(session: &SessionFile, id: PartyId, launched: bool) -> Result<
             };
             let job = InferJob {
                 graph: &graph,
-                input: &input,
+                inputs: std::slice::from_ref(&input),
                 weights,
                 reps: *reps,
             };

@@ -51,7 +51,7 @@ pub fn run_model(
     let reference = run_plain(graph, input)?;
     let job = InferJob {
         graph,
-        input,
+        inputs: std::slice::from_ref(input),
         weights,
         reps,
     };
@@ -61,17 +61,18 @@ pub fn run_model(
     };
     let outcome = run_job(cfg, &opts, &job, spec, transport, tls)?;
     let out = &outcome.parties[0].output;
-    if out.output.shape() != reference.shape() {
+    let output = &out.outputs[0];
+    if output.shape() != reference.shape() {
         return Err(Error::invalid(
             "model",
             format!(
                 "private output shape {:?} differs from plaintext {:?}",
-                out.output.shape(),
+                output.shape(),
                 reference.shape()
             ),
         ));
     }
-    let got: Vec<f64> = out.output.data().iter().map(|&v| v as f64).collect();
+    let got: Vec<f64> = output.data().iter().map(|&v| v as f64).collect();
     let want: Vec<f64> = reference.data().iter().map(|&v| v as f64).collect();
     let (max_abs_err, max_rel_err) = super::reference::errors(&got, &want);
     let walls: Vec<&[f64]> = outcome.parties.iter().map(|p| p.output.wall.as_slice()).collect();
@@ -84,7 +85,7 @@ pub fn run_model(
     };
     let report = assemble_report(cfg, head, &walls, &first, &outcome, (max_abs_err, max_rel_err));
     Ok(ModelRun {
-        output: out.output.clone(),
+        output: output.clone(),
         report,
     })
 }

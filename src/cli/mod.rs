@@ -45,6 +45,8 @@ enum Command {
     Party(PartyArgs),
     /// Trains a model in plaintext or privately and reports loss and accuracy.
     Train(TrainArgs),
+    /// Runs ONNX's node test cases (libonnx-testdata) in plaintext and privately; prints the table.
+    OnnxConformance(ConformanceArgs),
 }
 
 #[derive(Args, Debug)]
@@ -114,6 +116,28 @@ struct TrainArgs {
     /// Print one line of JSON last.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Args, Debug)]
+struct ConformanceArgs {
+    /// The folder of cases (default: data/onnx-testdata/node, fetched by `scripts/fetch-data.sh onnx-testdata`).
+    #[arg(long)]
+    dir: Option<std::path::PathBuf>,
+    /// Protocols of the private runs (repeatable; default 2pc-ttp and 3pc-replicated; `none` for plaintext only).
+    #[arg(long = "protocol")]
+    protocols: Vec<String>,
+    /// Only cases whose name contains this.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Also write the markdown report here.
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    /// Print one line per case.
+    #[arg(long)]
+    verbose: bool,
+    /// Seed of the private sessions.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(Args, Debug)]
@@ -304,6 +328,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Bench(BenchCommand::Model(a)) => bench_model(a),
         Command::Infer(a) => infer(a),
         Command::Train(a) => train(a),
+        Command::OnnxConformance(a) => onnx_conformance(a),
         Command::Party(a) => {
             let session = SessionFile::load(&a.session)?;
             party_main(&session, a.id, a.launched)
@@ -398,6 +423,51 @@ fn infer(a: InferArgs) -> Result<(), Error> {
     )?;
     write_npy_f32(&a.output, &run.output)?;
     print_model_report(&run.report, a.json);
+    Ok(())
+}
+
+fn onnx_conformance(a: ConformanceArgs) -> Result<(), Error> {
+    use crate::nn::onnx::conformance::{self, Options};
+    let dir = match a.dir {
+        Some(d) => d,
+        None => crate::data::require("onnx-testdata", "onnx-testdata/node")?,
+    };
+    let names = if a.protocols.is_empty() {
+        vec!["2pc-ttp".to_string(), "3pc-replicated".to_string()]
+    } else {
+        a.protocols.into_iter().filter(|p| p != "none").collect()
+    };
+    let protocols = names
+        .iter()
+        .map(|n| protocol(n, None, None))
+        .collect::<Result<Vec<_>, _>>()?;
+    let opts = Options {
+        protocols: &protocols,
+        seed: a.seed,
+    };
+    let mut results = Vec::new();
+    for case in conformance::list_cases(&dir)? {
+        let name = case
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if a.filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
+            continue;
+        }
+        let r = conformance::run_case(&case, &opts);
+        if a.verbose {
+            out!("{}: {} {}", r.name, r.status.label(), r.status.detail());
+        }
+        results.push(r);
+    }
+    let md = conformance::markdown(&results, &protocols);
+    if let Some(path) = &a.out {
+        std::fs::write(path, &md).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
+    out!("{md}");
     Ok(())
 }
 

@@ -212,6 +212,12 @@ pub fn log_softmax<P: Protocol>(p: &mut P, x: &P::Share, dim: usize) -> Result<P
 
 /// LayerNorm over the last axis without affine parameters: (x − mean) / √(var + eps).
 pub fn layer_norm<P: Protocol>(p: &mut P, x: &P::Share, eps: f64) -> Result<P::Share> {
+    Ok(layer_norm_stats(p, x, eps)?.0)
+}
+
+/// [`layer_norm`] and its statistics: (normalised x, mean, 1/√(var + eps)), the statistics with
+/// the last axis kept at size 1. Same cost as [`layer_norm`] (the statistics are intermediates).
+pub fn layer_norm_stats<P: Protocol>(p: &mut P, x: &P::Share, eps: f64) -> Result<(P::Share, P::Share, P::Share)> {
     let shape = p.shape(x).to_vec();
     let last = shape.len() - 1;
     let k = shape[last] as f64;
@@ -226,5 +232,5 @@ pub fn layer_norm<P: Protocol>(p: &mut P, x: &P::Share, eps: f64) -> Result<P::S
     let iters = p.functions().layernorm_nr_iters;
     let inv = approx::inv_sqrt_iters(p, &var, iters)?;
     let ib = p.linear(&inv, &|t| t.broadcast_to(&shape))?;
-    fixed::mul(p, &d, &ib)
+    Ok((fixed::mul(p, &d, &ib)?, mean, inv))
 }

@@ -111,12 +111,14 @@ pub enum Op {
         kernel: Vec<usize>,
         strides: Vec<usize>,
         pads: Vec<usize>,
+        dilations: Vec<usize>,
         ceil_mode: bool,
     },
     AveragePool {
         kernel: Vec<usize>,
         strides: Vec<usize>,
         pads: Vec<usize>,
+        dilations: Vec<usize>,
         ceil_mode: bool,
         count_include_pad: bool,
     },
@@ -159,6 +161,59 @@ pub enum Op {
     },
     /// A constant value (usually folded away at import).
     Constant(Const),
+    // ----- further elementwise, comparison and reduction ops -----
+    Abs,
+    /// −1, 0 or 1.
+    Sign,
+    LeakyRelu {
+        alpha: f32,
+    },
+    /// max(0, min(1, αx + β)).
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
+    /// Bounds from the (constant) inputs 1 and 2; `None` when omitted.
+    Clip {
+        min: Option<f32>,
+        max: Option<f32>,
+    },
+    /// Elementwise over any number of inputs (numpy broadcasting).
+    Max,
+    Min,
+    Sum,
+    Mean,
+    /// Comparisons: 1 where true, 0 elsewhere.
+    Equal,
+    Greater,
+    Less,
+    GreaterOrEqual,
+    LessOrEqual,
+    /// Input 0 (condition, 0/1) selects input 1 where true, input 2 elsewhere.
+    Where,
+    /// ReduceMax, ReduceMin, ReduceSumSquare, ReduceL1, ReduceL2.
+    Reduce {
+        kind: ReduceKind,
+        axes: Vec<i64>,
+        keepdims: bool,
+    },
+    /// Broadcast input 0 to the shape in input 1 (public I64), numpy-style.
+    Expand,
+    /// A tensor of the shape in input 0 (public I64), filled with the value.
+    ConstantOfShape(Const),
+    GlobalMaxPool,
+    /// The number of elements of input 0, as a public I64 scalar.
+    Size,
+}
+
+/// The reductions of [`Op::Reduce`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReduceKind {
+    Max,
+    Min,
+    SumSquare,
+    L1,
+    L2,
 }
 
 impl Op {
@@ -206,6 +261,32 @@ impl Op {
             Op::Shape => "Shape",
             Op::Cast { .. } => "Cast",
             Op::Constant(_) => "Constant",
+            Op::Abs => "Abs",
+            Op::Sign => "Sign",
+            Op::LeakyRelu { .. } => "LeakyRelu",
+            Op::HardSigmoid { .. } => "HardSigmoid",
+            Op::Clip { .. } => "Clip",
+            Op::Max => "Max",
+            Op::Min => "Min",
+            Op::Sum => "Sum",
+            Op::Mean => "Mean",
+            Op::Equal => "Equal",
+            Op::Greater => "Greater",
+            Op::Less => "Less",
+            Op::GreaterOrEqual => "GreaterOrEqual",
+            Op::LessOrEqual => "LessOrEqual",
+            Op::Where => "Where",
+            Op::Reduce { kind, .. } => match kind {
+                ReduceKind::Max => "ReduceMax",
+                ReduceKind::Min => "ReduceMin",
+                ReduceKind::SumSquare => "ReduceSumSquare",
+                ReduceKind::L1 => "ReduceL1",
+                ReduceKind::L2 => "ReduceL2",
+            },
+            Op::Expand => "Expand",
+            Op::ConstantOfShape(_) => "ConstantOfShape",
+            Op::GlobalMaxPool => "GlobalMaxPool",
+            Op::Size => "Size",
         }
     }
 }

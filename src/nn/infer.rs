@@ -8,7 +8,7 @@
 //! private and each lookup is a product with the embedding table.
 
 use super::exec::{Value, run, token_inputs};
-use super::graph::{Const, Graph};
+use super::graph::{Const, DType, Graph};
 use super::plain::PlainBackend;
 use super::private::PrivateBackend;
 use super::tensor::F32Tensor;
@@ -56,21 +56,82 @@ pub enum WeightPrivacy {
     Public,
 }
 
-/// Runs the graph in plaintext (the reference).
-pub fn run_plain(graph: &Graph, input: &Input) -> Result<F32Tensor> {
-    let mut b = PlainBackend;
-    let v = match input {
-        Input::F32(t) => Value::Data(t.clone()),
-        other => Value::Public(other.to_const()),
-    };
-    let out = run(graph, &mut b, vec![v], HashMap::new())?.remove(0);
-    match out {
-        Value::Data(t) => Ok(t),
+/// Checks that `inputs` fit the graph's inputs: one per graph input, each with the declared rank
+/// and fixed dimensions, reals for real inputs and integers for integer ones.
+pub fn check_inputs(graph: &Graph, inputs: &[Input]) -> Result<()> {
+    if inputs.len() != graph.inputs.len() {
+        return Err(Error::invalid(
+            "input",
+            format!("the model has {} inputs, got {}", graph.inputs.len(), inputs.len()),
+        ));
+    }
+    for (info, x) in graph.inputs.iter().zip(inputs) {
+        let what = || format!("input \"{}\"", info.name);
+        // An empty declared shape is a scalar or an unknown rank: the importer cannot tell them apart.
+        let fits = info.shape.is_empty()
+            || (info.shape.len() == x.shape().len()
+                && info.shape.iter().zip(x.shape()).all(|(d, &n)| d.is_none_or(|d| d == n)));
+        if !fits {
+            let want: Vec<String> = info
+                .shape
+                .iter()
+                .map(|d| d.map_or("?".into(), |d| d.to_string()))
+                .collect();
+            return Err(Error::shape(
+                "input",
+                format!(
+                    "\"{}\" has shape {:?}, the model expects [{}]",
+                    info.name,
+                    x.shape(),
+                    want.join(", ")
+                ),
+            ));
+        }
+        match (info.dtype, x) {
+            (DType::F32, Input::Ids { .. }) => {
+                return Err(Error::invalid(what(), "the model expects reals, got integers"));
+            }
+            (DType::I64, Input::F32(_)) => {
+                return Err(Error::invalid(what(), "the model expects integers, got reals"));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A graph output as a real tensor (integer outputs are converted).
+fn output_tensor<T>(v: Value<T>, data: impl FnOnce(T) -> Result<F32Tensor>) -> Result<F32Tensor> {
+    match v {
+        Value::Data(t) => data(t),
         other => match other.public() {
             Some(Const::F32(t)) => Ok(t),
-            _ => Err(Error::invalid("model", "the output is not a real tensor")),
+            Some(Const::I64 { shape, data }) => F32Tensor::from_vec(&shape, data.iter().map(|&v| v as f32).collect()),
+            None => Err(Error::invalid("model", "an output has no value")),
         },
     }
+}
+
+/// Runs the graph in plaintext (the reference) on one input; returns the first output.
+pub fn run_plain(graph: &Graph, input: &Input) -> Result<F32Tensor> {
+    Ok(run_plain_all(graph, std::slice::from_ref(input))?.remove(0))
+}
+
+/// Runs the graph in plaintext on all its inputs (in graph order); returns every output.
+pub fn run_plain_all(graph: &Graph, inputs: &[Input]) -> Result<Vec<F32Tensor>> {
+    check_inputs(graph, inputs)?;
+    let mut b = PlainBackend;
+    let values = inputs
+        .iter()
+        .map(|x| match x {
+            Input::F32(t) => Value::Data(t.clone()),
+            other => Value::Public(other.to_const()),
+        })
+        .collect();
+    run(graph, &mut b, values, HashMap::new())?
+        .into_iter()
+        .map(|v| output_tensor(v, Ok))
+        .collect()
 }
 
 /// One-hot rows for token ids (vocabulary `vocab`): `[.., vocab]`.
@@ -93,8 +154,8 @@ fn one_hot(shape: &[usize], ids: &[i64], vocab: usize) -> Result<F32Tensor> {
 /// What one party brings back from private inference.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct InferRun {
-    /// The revealed output.
-    pub output: F32Tensor,
+    /// The revealed outputs, in graph order.
+    pub outputs: Vec<F32Tensor>,
     /// Seconds for each repetition (sharing of weights and input excluded).
     pub wall: Vec<f64>,
     /// Traffic of the first repetition.
@@ -104,8 +165,9 @@ pub struct InferRun {
 /// The private inference program every party runs.
 pub struct InferJob<'a> {
     pub graph: &'a Graph,
-    /// The input, as its owner holds it (every party gets the job; only the owner's copy is used).
-    pub input: &'a Input,
+    /// One input per graph input, in graph order, as the data owner holds them (every party gets
+    /// the job; only the owner's copy is used).
+    pub inputs: &'a [Input],
     pub weights: WeightPrivacy,
     pub reps: usize,
 }
@@ -121,30 +183,29 @@ impl Job for InferJob<'_> {
             let v: Vec<f64> = t.data().iter().map(|&x| x as f64).collect();
             encode(&v, t.shape(), f)
         };
-        // The data owner's input: reals, or one-hot encoded token ids.
+        // The data owner's inputs: reals, or one-hot encoded token ids. Only the owner's values are
+        // read; the other parties learn the shapes, which the model fixes anyway.
+        check_inputs(self.graph, self.inputs)?;
         let tokens = token_inputs(self.graph);
-        let input_name = &self
-            .graph
-            .inputs
-            .first()
-            .ok_or_else(|| Error::invalid("model", "has no input"))?
-            .name;
-        let plain_input = match (self.input, tokens.get(input_name)) {
-            (Input::F32(t), _) => t.clone(),
-            (Input::Ids { shape, data }, Some(&vocab)) => one_hot(shape, data, vocab)?,
-            (Input::Ids { .. }, None) => {
-                return Err(Error::invalid(
-                    "input",
-                    "integer input, but the model does not use it as token ids of an embedding",
-                ));
-            }
-        };
         let mine = p.id() == data_owner;
-        let x = p.share(
-            data_owner,
-            if mine { Some(enc(&plain_input)?) } else { None }.as_ref(),
-            plain_input.shape(),
-        )?;
+        let mut xs = Vec::with_capacity(self.inputs.len());
+        for (info, input) in self.graph.inputs.iter().zip(self.inputs) {
+            let plain_input = match (input, tokens.get(&info.name)) {
+                (Input::F32(t), _) => t.clone(),
+                (Input::Ids { shape, data }, Some(&vocab)) => one_hot(shape, data, vocab)?,
+                (Input::Ids { .. }, None) => {
+                    return Err(Error::invalid(
+                        format!("input \"{}\"", info.name),
+                        "integer input, but the model does not use it as token ids of an embedding",
+                    ));
+                }
+            };
+            xs.push(p.share(
+                data_owner,
+                if mine { Some(enc(&plain_input)?) } else { None }.as_ref(),
+                plain_input.shape(),
+            )?);
+        }
         // The model owner's weights: every real parameter with more than one element.
         let mut params = HashMap::new();
         if self.weights == WeightPrivacy::Public {
@@ -182,25 +243,40 @@ impl Job for InferJob<'_> {
             let t0 = Instant::now();
             let y = {
                 let mut b = PrivateBackend::new(p);
-                run(self.graph, &mut b, vec![Value::Data(x.clone())], params.clone())?.remove(0)
+                let xs = xs.iter().map(|x| Value::Data(x.clone())).collect();
+                run(self.graph, &mut b, xs, params.clone())?
             };
             wall.push(t0.elapsed().as_secs_f64());
             meter.get_or_insert_with(|| p.meter().since(&before));
             out = Some(y);
         }
-        let output = match out.expect("at least one repetition") {
-            Value::Data(s) => {
-                let r = crate::protocol::reveal(p, &s)?;
-                let v: Vec<f32> = decode(&r, f).iter().map(|&x| x as f32).collect();
-                F32Tensor::from_vec(r.shape(), v)?
-            }
-            other => match other.public() {
-                Some(Const::F32(t)) => t,
-                _ => return Err(Error::invalid("model", "the output is not a real tensor")),
-            },
+        // Reveal every private output in one round.
+        let out = out.expect("at least one repetition");
+        let shares: Vec<&P::Share> = out
+            .iter()
+            .filter_map(|v| match v {
+                Value::Data(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        let revealed = if shares.is_empty() {
+            Vec::new()
+        } else {
+            p.reveal_many(&shares)?
         };
+        let mut revealed = revealed.into_iter();
+        let outputs = out
+            .into_iter()
+            .map(|y| {
+                output_tensor(y, |_| {
+                    let r = revealed.next().expect("one per private output");
+                    let v: Vec<f32> = decode(&r, f).iter().map(|&x| x as f32).collect();
+                    F32Tensor::from_vec(r.shape(), v)
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(InferRun {
-            output,
+            outputs,
             wall,
             meter: meter.expect("at least one repetition"),
         })

@@ -69,8 +69,13 @@ pub fn fold_batch_norm(graph: &mut Graph) -> Result<usize> {
         graph.nodes.remove(i);
         folded += 1;
     }
-    // Drop initializers nothing reads any more.
-    let used: std::collections::HashSet<String> = graph.nodes.iter().flat_map(|n| n.inputs.iter().cloned()).collect();
+    // Drop initializers nothing reads any more (a graph output may be an initializer itself).
+    let used: std::collections::HashSet<String> = graph
+        .nodes
+        .iter()
+        .flat_map(|n| n.inputs.iter().cloned())
+        .chain(graph.outputs.iter().cloned())
+        .collect();
     graph.initializers.retain(|k, _| used.contains(k));
     Ok(folded)
 }

@@ -11,6 +11,7 @@ use super::exec::{Backend, Value, node_error};
 use super::graph::{Const, Node, Op};
 use super::plain;
 use super::tensor::F32Tensor;
+use super::window::Windows;
 use crate::error::{Error, Result};
 use crate::func::{approx, compare, fixed, pool, reduce};
 use crate::protocol::{BilinearOp, Protocol, fixed_bilinear_many};
@@ -22,7 +23,7 @@ pub struct PrivateBackend<'a, P: Protocol> {
     pub p: &'a mut P,
 }
 
-type V<P> = Value<<P as Protocol>::Share>;
+pub(super) type V<P> = Value<<P as Protocol>::Share>;
 
 impl<'a, P: Protocol> PrivateBackend<'a, P> {
     /// A backend over party `p`.
@@ -40,7 +41,7 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
         }
     }
 
-    fn enc(&self, t: &F32Tensor) -> Result<RingTensor> {
+    pub(super) fn enc(&self, t: &F32Tensor) -> Result<RingTensor> {
         let v: Vec<f64> = t.data().iter().map(|&x| x as f64).collect();
         encode(&v, t.shape(), self.p.frac_bits())
     }
@@ -50,7 +51,7 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
         Ok(self.p.constant(&self.enc(&as_f32(c)?)?))
     }
 
-    fn data(&self, v: &V<P>) -> Result<P::Share> {
+    pub(super) fn data(&self, v: &V<P>) -> Result<P::Share> {
         match v {
             Value::Data(x) => Ok(x.clone()),
             Value::Public(c) => self.share_public(c),
@@ -58,7 +59,7 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
         }
     }
 
-    fn shape(&self, v: &V<P>) -> Vec<usize> {
+    pub(super) fn shape(&self, v: &V<P>) -> Vec<usize> {
         match v {
             Value::Data(x) => self.p.shape(x).to_vec(),
             Value::Public(c) => c.shape().to_vec(),
@@ -69,7 +70,7 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
     /// Applies a pure data-movement op (given as its plaintext form) to a share: the op is run on
     /// index tensors to learn where each output element comes from, then every share component is
     /// gathered the same way. Positions the op fills with a constant get that constant.
-    fn move_data(&self, x: &P::Share, f: &dyn Fn(&F32Tensor) -> Result<F32Tensor>) -> Result<P::Share> {
+    pub(super) fn move_data(&self, x: &P::Share, f: &dyn Fn(&F32Tensor) -> Result<F32Tensor>) -> Result<P::Share> {
         let shape = self.p.shape(x).to_vec();
         let n = numel(&shape);
         // Source index i+1 split as hi·4096 + lo so every part is exact in f32 (0 marks "filled").
@@ -95,7 +96,7 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
         })
     }
 
-    fn broadcast(&self, x: &P::Share, to: &[usize]) -> Result<P::Share> {
+    pub(super) fn broadcast(&self, x: &P::Share, to: &[usize]) -> Result<P::Share> {
         if self.p.shape(x) == to {
             return Ok(x.clone());
         }
@@ -129,8 +130,78 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
         self.product(a, b, op)
     }
 
+    /// General pooling (any rank, padding, dilation): each share component's windows are
+    /// gathered locally by the public [`Windows`] map, then reduced: a max tournament over the
+    /// window (padding gets a public value far below any input), or a sum times the public
+    /// reciprocal of each window's divisor.
+    #[allow(clippy::too_many_arguments)]
+    fn pool_windows(
+        &mut self,
+        node: &Node,
+        x: &P::Share,
+        kernel: &[usize],
+        strides: &[usize],
+        pads: &[usize],
+        dilations: &[usize],
+        ceil_mode: bool,
+    ) -> Result<P::Share> {
+        let xs = self.p.shape(x).to_vec();
+        if xs.len() < 3 {
+            return Err(node_error(node, format!("input {xs:?} has no spatial axes")));
+        }
+        let w = Windows::new(&xs[2..], kernel, strides, pads, dilations, ceil_mode).map_err(|e| node_error(node, e))?;
+        let plane: usize = xs[2..].iter().product();
+        let (nc, cells, k) = (xs[0] * xs[1], w.cells(), w.k);
+        let wshape = [xs[0], xs[1], cells, k];
+        let windows = self
+            .p
+            .linear(x, &|t| RingTensor::from_vec(&wshape, w.gather(t.data(), plane, 0)))?;
+        let mut out_shape = xs[..2].to_vec();
+        out_shape.extend_from_slice(&w.out);
+        let y = match &node.op {
+            Op::MaxPool { .. } => {
+                let low = fixed::encode_const(self.p, -((1u64 << 24) as f64));
+                let mask: Vec<u64> = (0..nc)
+                    .flat_map(|_| w.src.iter().map(|s| if s.is_some() { 0 } else { low }))
+                    .collect();
+                let windows = self.p.add_public(&windows, &RingTensor::from_vec(&wshape, mask)?)?;
+                reduce::max_values(self.p, &windows, 3)?
+            }
+            Op::AveragePool { count_include_pad, .. } => {
+                let sums = self.p.linear(&windows, &|t| t.sum_axis(3, false))?;
+                let div = if *count_include_pad {
+                    w.padded_count.clone()
+                } else {
+                    w.input_count()
+                };
+                let f: Vec<f64> = (0..nc * cells).map(|i| 1.0 / div[i % cells].max(1) as f64).collect();
+                fixed::mul_public(self.p, &sums, &f)?
+            }
+            _ => return Err(node_error(node, "not a pooling op")),
+        };
+        self.p.linear(&y, &|t| t.clone().reshape(&out_shape))
+    }
+
+    /// x^e for a public scalar exponent: square, sqrt, or a product chain for integers.
+    fn pow_scalar(&mut self, node: &Node, x: &P::Share, e: f32) -> Result<P::Share> {
+        Ok(if e == 2.0 {
+            fixed::square(self.p, x)?
+        } else if e == 0.5 {
+            approx::sqrt(self.p, x)?
+        } else if e == 1.0 {
+            x.clone()
+        } else if e.fract() == 0.0 && e.abs() <= 64.0 {
+            approx::pow(self.p, x, e as i32)?
+        } else {
+            return Err(node_error(
+                node,
+                format!("exponent {e} is not supported (integers and 0.5 are)"),
+            ));
+        })
+    }
+
     /// Elementwise a + s·b with numpy broadcasting.
-    fn add_values(&mut self, a: &V<P>, b: &V<P>, subtract: bool) -> Result<P::Share> {
+    pub(super) fn add_values(&mut self, a: &V<P>, b: &V<P>, subtract: bool) -> Result<P::Share> {
         let out = plain::broadcast_shape(&self.shape(a), &self.shape(b))?;
         let neg = |this: &Self, v: P::Share| if subtract { this.p.neg(&v) } else { Ok(v) };
         match (a, b) {
@@ -158,7 +229,7 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
     }
 
     /// Elementwise product with numpy broadcasting.
-    fn mul_values(&mut self, a: &V<P>, b: &V<P>) -> Result<P::Share> {
+    pub(super) fn mul_values(&mut self, a: &V<P>, b: &V<P>) -> Result<P::Share> {
         let out = plain::broadcast_shape(&self.shape(a), &self.shape(b))?;
         let widen = |this: &Self, v: &V<P>| -> Result<V<P>> {
             Ok(match v {
@@ -236,7 +307,7 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
 }
 
 /// A public constant as f32.
-fn as_f32(c: &Const) -> Result<F32Tensor> {
+pub(super) fn as_f32(c: &Const) -> Result<F32Tensor> {
     match c {
         Const::F32(t) => Ok(t.clone()),
         Const::I64 { shape, data } => F32Tensor::from_vec(shape, data.iter().map(|&v| v as f32).collect()),
@@ -352,21 +423,37 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
             }
             Op::BatchNormalization { epsilon } => {
                 let x = first_data()?;
-                let params: Vec<F32Tensor> = (1..5)
-                    .map(|k| match arg(k)? {
-                        Value::Data(_) => Err(node_error(node, "private batch-norm statistics are not supported")),
-                        other => as_f32(&other.public().expect("public")),
-                    })
-                    .collect::<Result<_>>()?;
-                let (g, b, m, v) = (&params[0], &params[1], &params[2], &params[3]);
-                let c = g.data().len();
-                let scale: Vec<f32> = (0..c).map(|i| g.data()[i] / (v.data()[i] + epsilon).sqrt()).collect();
-                let shift: Vec<f32> = (0..c).map(|i| b.data()[i] - m.data()[i] * scale[i]).collect();
                 let xs = self.p.shape(&x).to_vec();
+                let c = *xs.get(1).ok_or_else(|| node_error(node, "input has no channel axis"))?;
                 let mut cshape = vec![1; xs.len()];
                 cshape[1] = c;
-                let s = Value::Public(Const::F32(F32Tensor::from_vec(&cshape, scale)?));
-                let t = Value::Public(Const::F32(F32Tensor::from_vec(&cshape, shift)?));
+                let params: Vec<&V<P>> = (1..5).map(arg).collect::<Result<_>>()?;
+                let (s, t) = if params.iter().all(|v| !matches!(v, Value::Data(_))) {
+                    // Public statistics: scale and shift in plaintext.
+                    let v: Vec<F32Tensor> = params
+                        .iter()
+                        .map(|v| as_f32(&v.public().expect("public")))
+                        .collect::<Result<_>>()?;
+                    if v.iter().any(|t| t.data().len() != c) {
+                        return Err(node_error(node, format!("parameters must have {c} values")));
+                    }
+                    let (g, b, m, var) = (&v[0], &v[1], &v[2], &v[3]);
+                    let scale: Vec<f32> = (0..c).map(|i| g.data()[i] / (var.data()[i] + epsilon).sqrt()).collect();
+                    let shift: Vec<f32> = (0..c).map(|i| b.data()[i] - m.data()[i] * scale[i]).collect();
+                    (
+                        Value::Public(Const::F32(F32Tensor::from_vec(&cshape, scale)?)),
+                        Value::Public(Const::F32(F32Tensor::from_vec(&cshape, shift)?)),
+                    )
+                } else {
+                    // Private statistics (a private model): s = γ/√(var + ε), t = β − mean·s.
+                    let var = self.data(&reshape_value(self, params[3], &cshape)?)?;
+                    let var = fixed::add_const(self.p, &var, *epsilon as f64)?;
+                    let inv = approx::inv_sqrt(self.p, &var)?;
+                    let s = self.mul_values(&Value::Data(inv), &reshape_value(self, params[0], &cshape)?)?;
+                    let ms = self.mul_values(&reshape_value(self, params[2], &cshape)?, &Value::Data(s.clone()))?;
+                    let t = self.add_values(&reshape_value(self, params[1], &cshape)?, &Value::Data(ms), true)?;
+                    (Value::Data(s), Value::Data(t))
+                };
                 let y = self.mul_values(&Value::Data(x), &s)?;
                 let y = self.add_values(&Value::Data(y), &t, false)?;
                 one(y)
@@ -395,30 +482,41 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
                 }
             },
             Op::Pow => {
-                let x = first_data()?;
-                let Value::Public(e) = arg(1)? else {
-                    return Err(node_error(node, "the exponent must be public"));
-                };
-                let e = as_f32(e)?;
-                if e.data().len() != 1 {
-                    return Err(node_error(node, "the exponent must be a scalar"));
-                }
-                let e = e.data()[0];
-                let y = if e == 2.0 {
-                    fixed::square(self.p, &x)?
-                } else if e == 0.5 {
-                    approx::sqrt(self.p, &x)?
-                } else if e == 1.0 {
-                    x
-                } else if e.fract() == 0.0 {
-                    approx::pow(self.p, &x, e as i32)?
-                } else {
+                let Value::Data(x) = arg(0)? else {
                     return Err(node_error(
                         node,
-                        format!("exponent {e} is not supported (integers and 0.5 are)"),
+                        "a public base with a private exponent is not supported",
                     ));
                 };
-                one(y)
+                let e = match arg(1)? {
+                    Value::Data(_) => return Err(node_error(node, "a private exponent is not supported")),
+                    other => as_f32(&other.public().expect("public"))?,
+                };
+                let out = plain::broadcast_shape(self.p.shape(x), e.shape())?;
+                let x = self.broadcast(x, &out)?;
+                let e = e.broadcast_to(&out)?;
+                let mut distinct: Vec<f32> = e.data().to_vec();
+                distinct.sort_by(f32::total_cmp);
+                distinct.dedup();
+                if distinct.len() > 8 {
+                    return Err(node_error(node, "more than 8 distinct exponents are not supported"));
+                }
+                // One power per distinct exponent, each kept where the exponent has that value.
+                let mut y: Option<P::Share> = None;
+                for &k in &distinct {
+                    let pk = self.pow_scalar(node, &x, k)?;
+                    let part = if distinct.len() == 1 {
+                        pk
+                    } else {
+                        let mask = e.map(|v| if v == k { 1.0 } else { 0.0 });
+                        self.mul_values(&Value::Data(pk), &Value::Public(Const::F32(mask)))?
+                    };
+                    y = Some(match y {
+                        None => part,
+                        Some(acc) => self.p.add(&acc, &part)?,
+                    });
+                }
+                one(y.expect("at least one element"))
             }
             Op::Neg => {
                 let y = self.p.neg(&first_data()?)?;
@@ -444,19 +542,25 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
                 one(y)
             }
             Op::LayerNormalization { axis: a, epsilon } => {
+                // Normalise over axes `axis..` as rows of a [outer, inner] matrix.
                 let x = first_data()?;
-                let rank = self.p.shape(&x).len();
-                if axis(node, *a, rank)? != rank - 1 {
-                    return Err(node_error(node, "only normalisation over the last axis is supported"));
-                }
-                let mut y = reduce::layer_norm(self.p, &x, *epsilon as f64)?;
+                let xs = self.p.shape(&x).to_vec();
+                let ax = axis(node, *a, xs.len())?;
+                let (outer, inner): (usize, usize) = (xs[..ax].iter().product(), xs[ax..].iter().product());
+                let rows = self.p.linear(&x, &|t| t.clone().reshape(&[outer, inner]))?;
+                let (y, mean, inv) = reduce::layer_norm_stats(self.p, &rows, *epsilon as f64)?;
+                let mut y = self.p.linear(&y, &|t| t.clone().reshape(&xs))?;
                 if let Some(Some(g)) = inputs.get(1) {
                     y = self.mul_values(&Value::Data(y), g)?;
                 }
                 if let Some(Some(b)) = inputs.get(2) {
                     y = self.add_values(&Value::Data(y), b, false)?;
                 }
-                one(y)
+                let mut stat_shape = xs[..ax].to_vec();
+                stat_shape.resize(xs.len(), 1);
+                let mean = self.p.linear(&mean, &|t| t.clone().reshape(&stat_shape))?;
+                let inv = self.p.linear(&inv, &|t| t.clone().reshape(&stat_shape))?;
+                Ok(vec![Value::Data(y), Value::Data(mean), Value::Data(inv)])
             }
             Op::ReduceMean { axes, keepdims } | Op::ReduceSum { axes, keepdims } => {
                 let x = first_data()?;
@@ -484,26 +588,28 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
                 kernel,
                 strides,
                 pads,
+                dilations,
                 ceil_mode,
             }
             | Op::AveragePool {
                 kernel,
                 strides,
                 pads,
+                dilations,
                 ceil_mode,
                 ..
             } => {
                 let x = first_data()?;
                 let xs = self.p.shape(&x).to_vec();
                 let spatial = kernel.len();
-                if !(1..=2).contains(&spatial)
-                    || pads.len() != 2 * spatial
-                    || (0..spatial).any(|i| pads[i] != pads[i + spatial])
-                {
-                    return Err(node_error(
-                        node,
-                        "only 1-D/2-D pooling with symmetric padding is supported",
-                    ));
+                let fast = (1..=2).contains(&spatial)
+                    && xs.len() == spatial + 2
+                    && pads.len() == 2 * spatial
+                    && (0..spatial).all(|i| pads[i] == pads[i + spatial] && 2 * pads[i] <= kernel[i])
+                    && dilations.iter().all(|&d| d == 1);
+                if !fast {
+                    let y = self.pool_windows(node, &x, kernel, strides, pads, dilations, *ceil_mode)?;
+                    return one(y);
                 }
                 // 1-D pooling runs as 2-D with height 1.
                 let (x4, k, s, pd) = if spatial == 1 {
@@ -554,8 +660,37 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
                     data: s.iter().map(|&d| d as i64).collect(),
                 })])
             }
-            Op::Identity | Op::Dropout | Op::Cast { .. } => Ok(vec![arg(0)?.clone()]),
+            Op::Identity | Op::Cast { .. } => Ok(vec![arg(0)?.clone()]),
+            Op::Dropout => {
+                // Inference: identity, and an all-true mask.
+                let shape = self.shape(arg(0)?);
+                let mask = Const::I64 {
+                    data: vec![1; numel(&shape)],
+                    shape,
+                };
+                Ok(vec![arg(0)?.clone(), Value::Public(mask)])
+            }
             Op::Constant(c) => Ok(vec![Value::Public(c.clone())]),
+            Op::Abs
+            | Op::Sign
+            | Op::LeakyRelu { .. }
+            | Op::HardSigmoid { .. }
+            | Op::Clip { .. }
+            | Op::Max
+            | Op::Min
+            | Op::Sum
+            | Op::Mean
+            | Op::Equal
+            | Op::Greater
+            | Op::Less
+            | Op::GreaterOrEqual
+            | Op::LessOrEqual
+            | Op::Where
+            | Op::Reduce { .. }
+            | Op::Expand
+            | Op::ConstantOfShape(_)
+            | Op::GlobalMaxPool
+            | Op::Size => self.eval_more(node, inputs),
             Op::Concat { .. } => {
                 // Concatenate shares: each part's data placed by an index map over the stacked parts.
                 let parts: Vec<P::Share> = (0..inputs.len()).map(|k| self.data(arg(k)?)).collect::<Result<_>>()?;
@@ -607,15 +742,27 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
                         Some(other) => Ok(other.public()),
                     })
                     .collect::<Result<_>>()?;
-                if let (Op::Pad, Some(Some(v))) = (&node.op, rest.get(1)) {
-                    if as_f32(v)?.data().iter().any(|&x| x != 0.0) {
-                        return Err(node_error(
-                            node,
-                            "padding shares with a non-zero constant is not supported",
-                        ));
-                    }
-                }
+                // A non-zero pad value: pad with zeros, then add the value at the padded positions.
+                let pad_value = match (&node.op, rest.get(1)) {
+                    (Op::Pad, Some(Some(v))) => as_f32(v)?.data().first().copied().unwrap_or(0.0),
+                    _ => 0.0,
+                };
                 let node = node.clone();
+                if pad_value != 0.0 {
+                    let ones = F32Tensor::full(&self.p.shape(&x).to_vec(), 1.0);
+                    let mut args = vec![Some(Const::F32(ones))];
+                    args.extend(rest.iter().cloned());
+                    args[2] = None;
+                    let filled = as_f32(&plain::eval(&node, &args)?.remove(0))?.map(|m| (1.0 - m) * pad_value);
+                    let y = self.move_data(&x, &|t| {
+                        let mut a = vec![Some(Const::F32(t.clone()))];
+                        a.extend(rest.iter().cloned());
+                        a[2] = None;
+                        as_f32(&plain::eval(&node, &a)?.remove(0))
+                    })?;
+                    let y = self.p.add_public(&y, &self.enc(&filled)?)?;
+                    return one(y);
+                }
                 let y = self.move_data(&x, &|t| {
                     let mut args = vec![Some(Const::F32(t.clone()))];
                     args.extend(rest.iter().cloned());

@@ -1741,6 +1741,25 @@ impl F32Tensor {
         Ok(y)
     }
 
+    /// The mean and 1/√(var + eps) that [`layer_norm`](Self::layer_norm) uses, shaped like the
+    /// input with axes `axis..` of size 1 (ONNX LayerNormalization's optional outputs).
+    pub fn layer_norm_moments(&self, axis: i64, eps: f32) -> Result<(Self, Self)> {
+        let ax = norm_axis("layer_norm", axis, self.rank())?;
+        let inner: usize = self.shape[ax..].iter().product();
+        let mut shape = self.shape[..ax].to_vec();
+        shape.resize(self.rank(), 1);
+        let (mut means, mut invs) = (Vec::new(), Vec::new());
+        if inner > 0 {
+            for row in self.data.chunks_exact(inner) {
+                let mean = row.iter().map(|&x| x as f64).sum::<f64>() / inner as f64;
+                let var = row.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / inner as f64;
+                means.push(mean as f32);
+                invs.push((1.0 / (var + eps as f64).sqrt()) as f32);
+            }
+        }
+        Ok((Self::from_vec(&shape, means)?, Self::from_vec(&shape, invs)?))
+    }
+
     /// Inference BatchNormalization over channel axis 1:
     /// `(x − mean) / √(var + eps) · scale + bias`, every parameter of shape `[C]`.
     pub fn batch_norm(&self, scale: &Self, bias: &Self, mean: &Self, var: &Self, eps: f32) -> Result<Self> {

@@ -90,6 +90,14 @@ fn pool2d(node: &Node, xs: &[usize], kernel: &[usize], strides: &[usize], pads: 
     })
 }
 
+/// Training supports pooling windows without dilation.
+fn undilated(node: &Node, dilations: &[usize]) -> Result<()> {
+    if dilations.iter().any(|&d| d != 1) {
+        return Err(node_error(node, "training supports pooling without dilation"));
+    }
+    Ok(())
+}
+
 struct PoolGeom {
     x4: Vec<usize>,
     k: [usize; 2],
@@ -126,8 +134,10 @@ pub(crate) fn forward_node<B: AutodiffBackend>(
             kernel,
             strides,
             pads,
+            dilations,
             ceil_mode,
         } if private_x => {
+            undilated(node, dilations)?;
             let x = cx.data(arg(node, args, 0)?)?;
             let xs = cx.b.shape_of(&x);
             let geo = pool2d(node, &xs, kernel, strides, pads)?;
@@ -561,9 +571,11 @@ pub(crate) fn backward_node<B: AutodiffBackend>(
             kernel,
             strides,
             pads,
+            dilations,
             ceil_mode,
             count_include_pad,
         } => {
+            undilated(node, dilations)?;
             let xs = cx.shape(a(0)?);
             let geo = pool2d(node, &xs, kernel, strides, pads)?;
             let map = geo.map(cx, *ceil_mode)?;

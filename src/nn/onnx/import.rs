@@ -10,7 +10,7 @@ use super::proto::{
     AttributeProto, ModelProto, NodeProto, TensorProto, ValueInfoProto, attribute_type as at, data_type as dt,
 };
 use crate::error::{Error, Result};
-use crate::nn::graph::{Const, DType, Graph, Node, Op, ValueInfo};
+use crate::nn::graph::{Const, DType, Graph, Node, Op, ReduceKind, ValueInfo};
 use prost::Message;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Display;
@@ -22,48 +22,72 @@ pub const MIN_OPSET: i64 = 13;
 pub const MAX_OPSET: i64 = 17;
 
 /// ONNX operator types the importer maps to an [`Op`] (one per variant), sorted.
-const SUPPORTED: [&str; 41] = [
+const SUPPORTED: [&str; 65] = [
+    "Abs",
     "Add",
     "AveragePool",
     "BatchNormalization",
     "Cast",
+    "Clip",
     "Concat",
     "Constant",
+    "ConstantOfShape",
     "Conv",
     "Div",
     "Dropout",
+    "Equal",
     "Erf",
     "Exp",
+    "Expand",
     "Flatten",
     "Gather",
     "Gelu",
     "Gemm",
     "GlobalAveragePool",
+    "GlobalMaxPool",
+    "Greater",
+    "GreaterOrEqual",
+    "HardSigmoid",
     "Identity",
     "LayerNormalization",
+    "LeakyRelu",
+    "Less",
+    "LessOrEqual",
     "Log",
     "LogSoftmax",
     "MatMul",
+    "Max",
     "MaxPool",
+    "Mean",
+    "Min",
     "Mul",
     "Neg",
     "Pad",
     "Pow",
     "Reciprocal",
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceMax",
     "ReduceMean",
+    "ReduceMin",
     "ReduceSum",
+    "ReduceSumSquare",
     "Relu",
     "Reshape",
     "Shape",
     "Sigmoid",
+    "Sign",
+    "Size",
     "Slice",
     "Softmax",
     "Sqrt",
     "Squeeze",
     "Sub",
+    "Sum",
     "Tanh",
     "Transpose",
     "Unsqueeze",
+    "Where",
 ];
 
 /// The ONNX operator types [`parse_onnx`] accepts, sorted.
@@ -266,7 +290,7 @@ impl<'a> Attrs<'a> {
 }
 
 /// Converts a `TensorProto` into a [`Const`]: FLOAT/DOUBLE to F32, integer and BOOL types to I64.
-fn tensor_to_const(t: &TensorProto) -> std::result::Result<Const, String> {
+pub(super) fn tensor_to_const(t: &TensorProto) -> std::result::Result<Const, String> {
     if t.data_location == 1 || !t.external_data.is_empty() {
         return Err("tensor data is stored in an external file, which is not supported".into());
     }
@@ -371,7 +395,8 @@ fn value_shape(v: &ValueInfoProto) -> Option<Vec<Option<usize>>> {
 struct Parsed {
     op: Op,
     inputs: Vec<String>,
-    output: String,
+    /// The first output, then the extra outputs the op produces (empty names: omitted).
+    outputs: Vec<String>,
     /// `Cast.to` as an ONNX data type (folding distinguishes BOOL and the integer widths).
     cast_to: i32,
     /// `Shape` start/end (opset 15).
@@ -536,12 +561,15 @@ impl Importer {
             return Err(ctx.err(format!("missing initializer or input \"{missing}\"")));
         }
         let p = self.parse(&ctx, n)?;
-        if self.defined.contains(&p.output) {
-            return Err(ctx.err(format!("output \"{}\" is already defined", p.output)));
+        for o in p.outputs.iter().filter(|o| !o.is_empty()) {
+            if !self.defined.insert(o.clone()) {
+                return Err(ctx.err(format!("output \"{o}\" is already defined")));
+            }
         }
-        self.defined.insert(p.output.clone());
-        if let Some(c) = self.try_fold(&ctx, &p)? {
-            self.consts.insert(p.output, c);
+        if p.outputs.len() > 1 {
+            // Multi-output nodes are never folded.
+        } else if let Some(c) = self.try_fold(&ctx, &p)? {
+            self.consts.insert(p.outputs[0].clone(), c);
             return Ok(());
         }
         self.check_unfolded(&ctx, &p)?;
@@ -549,7 +577,7 @@ impl Importer {
             name,
             op: p.op,
             inputs: p.inputs,
-            outputs: vec![p.output],
+            outputs: p.outputs,
         });
         Ok(())
     }
@@ -588,8 +616,10 @@ impl Importer {
         let mut cast_to = 0;
         let mut shape_range = (0, None);
         let mut allowzero = false;
-        // How many outputs after the first may appear (unused) and are dropped.
+        // How many outputs after the first may appear (unused) and are dropped, and how many of
+        // them the op can compute.
         let mut optional_outputs = 0;
+        let mut computed_outputs = 0;
         let op = match n.op_type.as_str() {
             "Gemm" => {
                 arity(ctx, ins, 2, 3)?;
@@ -662,6 +692,106 @@ impl Importer {
                     _ => Op::Identity,
                 }
             }
+            "Abs" | "Sign" | "GlobalMaxPool" | "Size" => {
+                arity(ctx, ins, 1, 1)?;
+                match n.op_type.as_str() {
+                    "Abs" => Op::Abs,
+                    "Sign" => Op::Sign,
+                    "GlobalMaxPool" => Op::GlobalMaxPool,
+                    _ => Op::Size,
+                }
+            }
+            "LeakyRelu" => {
+                arity(ctx, ins, 1, 1)?;
+                Op::LeakyRelu {
+                    alpha: a.float_or("alpha", 0.01)?,
+                }
+            }
+            "HardSigmoid" => {
+                arity(ctx, ins, 1, 1)?;
+                Op::HardSigmoid {
+                    alpha: a.float_or("alpha", 0.2)?,
+                    beta: a.float_or("beta", 0.5)?,
+                }
+            }
+            "Clip" => {
+                arity(ctx, ins, 1, 3)?;
+                let bound = |i: usize, what: &str| -> Result<Option<f32>> {
+                    let Some(name) = ins.get(i).filter(|s| !s.is_empty()) else {
+                        return Ok(None);
+                    };
+                    match self.consts.get(name) {
+                        Some(c) if c.shape().iter().product::<usize>() == 1 => Ok(Some(match c {
+                            Const::F32(t) => t.data()[0],
+                            Const::I64 { data, .. } => data[0] as f32,
+                        })),
+                        Some(_) => Err(ctx.err(format!("{what} input \"{name}\" must be a scalar"))),
+                        None => Err(ctx.err(format!(
+                            "{what} input \"{name}\" is not a constant, which is not supported"
+                        ))),
+                    }
+                };
+                let (min, max) = (bound(1, "min")?, bound(2, "max")?);
+                inputs.truncate(1);
+                Op::Clip { min, max }
+            }
+            "Max" | "Min" | "Sum" | "Mean" => {
+                arity(ctx, ins, 1, usize::MAX)?;
+                if ins.iter().any(|i| i.is_empty()) {
+                    return Err(ctx.err("an input is empty"));
+                }
+                match n.op_type.as_str() {
+                    "Max" => Op::Max,
+                    "Min" => Op::Min,
+                    "Sum" => Op::Sum,
+                    _ => Op::Mean,
+                }
+            }
+            "Equal" | "Greater" | "Less" | "GreaterOrEqual" | "LessOrEqual" => {
+                arity(ctx, ins, 2, 2)?;
+                match n.op_type.as_str() {
+                    "Equal" => Op::Equal,
+                    "Greater" => Op::Greater,
+                    "Less" => Op::Less,
+                    "GreaterOrEqual" => Op::GreaterOrEqual,
+                    _ => Op::LessOrEqual,
+                }
+            }
+            "Where" => {
+                arity(ctx, ins, 3, 3)?;
+                Op::Where
+            }
+            "ReduceMax" | "ReduceMin" | "ReduceSumSquare" | "ReduceL1" | "ReduceL2" => {
+                // Opset 13: axes is an attribute (an input from opset 18).
+                arity(ctx, ins, 1, 1)?;
+                let kind = match n.op_type.as_str() {
+                    "ReduceMax" => ReduceKind::Max,
+                    "ReduceMin" => ReduceKind::Min,
+                    "ReduceSumSquare" => ReduceKind::SumSquare,
+                    "ReduceL1" => ReduceKind::L1,
+                    _ => ReduceKind::L2,
+                };
+                Op::Reduce {
+                    kind,
+                    axes: a.ints("axes")?.unwrap_or_default(),
+                    keepdims: a.bool_or("keepdims", true)?,
+                }
+            }
+            "Expand" => {
+                arity(ctx, ins, 2, 2)?;
+                Op::Expand
+            }
+            "ConstantOfShape" => {
+                arity(ctx, ins, 1, 1)?;
+                let value = match a.tensor("value")? {
+                    Some(t) => tensor_to_const(t).map_err(|d| ctx.err(format!("attribute value: {d}")))?,
+                    None => Const::F32(crate::nn::tensor::F32Tensor::from_vec(&[1], vec![0.0])?),
+                };
+                if value.shape().iter().product::<usize>() != 1 {
+                    return Err(ctx.err("attribute value must hold one element"));
+                }
+                Op::ConstantOfShape(value)
+            }
             "Gelu" => {
                 arity(ctx, ins, 1, 1)?;
                 let tanh = match a.string("approximate")?.as_deref() {
@@ -686,6 +816,7 @@ impl Importer {
                 arity(ctx, ins, 2, 3)?;
                 a.ignore("stash_type");
                 optional_outputs = 2;
+                computed_outputs = 2;
                 Op::LayerNormalization {
                     axis: a.int_or("axis", -1)?,
                     epsilon: a.float_or("epsilon", 1e-5)?,
@@ -714,32 +845,22 @@ impl Importer {
                 a.ignore("storage_order");
                 optional_outputs = 1;
                 let s = self.spatial(ctx, &mut a, None, &ins[0], true)?;
-                if s.dilations.iter().any(|&d| d != 1) {
-                    return Err(ctx.err(format!(
-                        "attribute dilations {:?} is not supported, only 1",
-                        s.dilations
-                    )));
-                }
                 Op::MaxPool {
                     kernel: s.kernel.expect("required"),
                     strides: s.strides,
                     pads: s.pads,
+                    dilations: s.dilations,
                     ceil_mode: a.bool_or("ceil_mode", false)?,
                 }
             }
             "AveragePool" => {
                 arity(ctx, ins, 1, 1)?;
                 let s = self.spatial(ctx, &mut a, None, &ins[0], true)?;
-                if s.dilations.iter().any(|&d| d != 1) {
-                    return Err(ctx.err(format!(
-                        "attribute dilations {:?} is not supported, only 1",
-                        s.dilations
-                    )));
-                }
                 Op::AveragePool {
                     kernel: s.kernel.expect("required"),
                     strides: s.strides,
                     pads: s.pads,
+                    dilations: s.dilations,
                     ceil_mode: a.bool_or("ceil_mode", false)?,
                     count_include_pad: a.bool_or("count_include_pad", false)?,
                 }
@@ -833,10 +954,11 @@ impl Importer {
                 if let Some(t) = ins.get(2).filter(|s| !s.is_empty()) {
                     match self.consts.get(t).map(fold::ints) {
                         Some(Ok(v)) if v.iter().all(|&x| x == 0) => {}
-                        _ => return Err(ctx.err("training_mode must be a constant false")),
+                        _ => return Err(ctx.err("training_mode must be a constant false: training is not supported")),
                     }
                 }
                 optional_outputs = 1;
+                computed_outputs = 1;
                 inputs.truncate(1);
                 Op::Dropout
             }
@@ -886,19 +1008,20 @@ impl Importer {
             other => return Err(ctx.err(format!("op {other} is not supported"))),
         };
         a.finish()?;
-        let output = self.node_output(ctx, n, optional_outputs)?;
+        let outputs = self.node_outputs(ctx, n, optional_outputs, computed_outputs)?;
         Ok(Parsed {
             op,
             inputs,
-            output,
+            outputs,
             cast_to,
             shape_range,
             allowzero,
         })
     }
 
-    /// The node's single output; optional extra outputs may be present only when unused.
-    fn node_output(&self, ctx: &Ctx, n: &NodeProto, optional: usize) -> Result<String> {
+    /// The node's outputs: the first is required; of the `optional` extra ones, the first
+    /// `computed` are kept when some node or the graph reads them, and the others must be unused.
+    fn node_outputs(&self, ctx: &Ctx, n: &NodeProto, optional: usize, computed: usize) -> Result<Vec<String>> {
         let first = n
             .output
             .first()
@@ -911,15 +1034,17 @@ impl Importer {
                 1 + optional
             )));
         }
-        if let Some(extra) = n.output[1..]
-            .iter()
-            .find(|o| !o.is_empty() && self.consumed.contains(*o))
-        {
-            return Err(ctx.err(format!(
-                "output \"{extra}\" is used, but only the first output is supported"
-            )));
+        let used = |o: &String| !o.is_empty() && self.consumed.contains(o);
+        if let Some(extra) = n.output.iter().skip(1 + computed).find(|o| used(o)) {
+            return Err(ctx.err(format!("output \"{extra}\" is used, which is not supported")));
         }
-        Ok(first.clone())
+        let mut outs = vec![first.clone()];
+        let kept = n.output.iter().take(1 + computed).skip(1);
+        outs.extend(kept.map(|o| if used(o) { o.clone() } else { String::new() }));
+        while outs.len() > 1 && outs.last().is_some_and(String::is_empty) {
+            outs.pop();
+        }
+        Ok(outs)
     }
 
     /// Kernel, strides, pads (after `auto_pad`) and dilations of a Conv or pool.
@@ -982,14 +1107,26 @@ impl Importer {
                 let kernel = kernel
                     .as_ref()
                     .ok_or_else(|| ctx.err(format!("auto_pad {auto_pad} needs kernel_shape or a constant weight")))?;
-                if strides.iter().any(|&s| s != 1) {
+                // Output size ceil(n / s): the total padding depends on the input size unless s = 1.
+                let dims: Option<Vec<usize>> = self
+                    .input_shapes
+                    .get(x)
+                    .filter(|s| s.len() == k + 2)
+                    .and_then(|s| s[2..].iter().copied().collect());
+                if strides.iter().any(|&s| s != 1) && dims.is_none() {
                     return Err(ctx.err(format!(
-                        "auto_pad {auto_pad} with strides {strides:?} is not supported, only with strides 1"
+                        "auto_pad {auto_pad} with strides {strides:?} is not supported unless the input shape is static"
                     )));
                 }
                 let mut out = vec![0; 2 * k];
                 for i in 0..k {
-                    let total = dilations[i] * (kernel[i] - 1);
+                    let span = dilations[i] * (kernel[i] - 1) + 1;
+                    let total = match &dims {
+                        Some(d) if strides[i] != 1 => {
+                            ((d[i].div_ceil(strides[i]) - 1) * strides[i] + span).saturating_sub(d[i])
+                        }
+                        _ => span - 1,
+                    };
                     let small = total / 2;
                     let (begin, end) = if auto_pad == "SAME_UPPER" {
                         (small, total - small)
@@ -1034,7 +1171,46 @@ impl Importer {
                     return Ok(None);
                 }
             }
+            Op::Size => {
+                let dims = match c(0) {
+                    Some(x) => Some(x.shape().to_vec()),
+                    None => self
+                        .input_shapes
+                        .get(&p.inputs[0])
+                        .and_then(|s| s.iter().copied().collect::<Option<Vec<usize>>>()),
+                };
+                match dims {
+                    Some(d) => Ok(Const::I64 {
+                        shape: vec![],
+                        data: vec![d.iter().product::<usize>() as i64],
+                    }),
+                    None => return Ok(None),
+                }
+            }
             _ if !all_const => return Ok(None),
+            // Shape plumbing of newer exports, evaluated by the plaintext backend.
+            Op::Expand
+            | Op::ConstantOfShape(_)
+            | Op::Where
+            | Op::Equal
+            | Op::Greater
+            | Op::Less
+            | Op::GreaterOrEqual
+            | Op::LessOrEqual
+            | Op::Max
+            | Op::Min
+            | Op::Sum
+            | Op::Abs
+            | Op::Sign => {
+                let node = Node {
+                    name: ctx.name.to_string(),
+                    op: p.op.clone(),
+                    inputs: p.inputs.clone(),
+                    outputs: p.outputs.clone(),
+                };
+                let args: Vec<Option<Const>> = (0..p.inputs.len()).map(|i| c(i).cloned()).collect();
+                return Ok(Some(crate::nn::plain::eval(&node, &args)?.remove(0)));
+            }
             Op::Identity | Op::Dropout => Ok(c(0).expect("const").clone()),
             Op::Cast { .. } => fold::cast(c(0).expect("const"), p.cast_to),
             Op::Gather { axis } => fold::gather(c(0).expect("const"), c(1).expect("const"), *axis),
@@ -1411,12 +1587,14 @@ mod tests {
                 kernel: vec![],
                 strides: vec![],
                 pads: vec![],
+                dilations: vec![],
                 ceil_mode: false,
             },
             Op::AveragePool {
                 kernel: vec![],
                 strides: vec![],
                 pads: vec![],
+                dilations: vec![],
                 ceil_mode: false,
                 count_include_pad: false,
             },
@@ -1434,8 +1612,40 @@ mod tests {
             Op::Dropout,
             Op::Shape,
             Op::Cast { to: DType::F32 },
-            Op::Constant(c),
+            Op::Constant(c.clone()),
+            Op::Abs,
+            Op::Sign,
+            Op::LeakyRelu { alpha: 0.0 },
+            Op::HardSigmoid { alpha: 0.0, beta: 0.0 },
+            Op::Clip { min: None, max: None },
+            Op::Max,
+            Op::Min,
+            Op::Sum,
+            Op::Mean,
+            Op::Equal,
+            Op::Greater,
+            Op::Less,
+            Op::GreaterOrEqual,
+            Op::LessOrEqual,
+            Op::Where,
+            Op::Expand,
+            Op::ConstantOfShape(c),
+            Op::GlobalMaxPool,
+            Op::Size,
         ];
+        let reduces = [
+            ReduceKind::Max,
+            ReduceKind::Min,
+            ReduceKind::SumSquare,
+            ReduceKind::L1,
+            ReduceKind::L2,
+        ]
+        .map(|kind| Op::Reduce {
+            kind,
+            axes: vec![],
+            keepdims: true,
+        });
+        let all: Vec<Op> = all.into_iter().chain(reduces).collect();
         let names: Vec<&str> = all.iter().map(Op::onnx_name).collect();
         for n in &names {
             assert!(SUPPORTED.contains(n), "{n} missing from SUPPORTED");
@@ -1770,10 +1980,12 @@ mod tests {
                 kernel: vec![2],
                 strides: vec![1],
                 pads: vec![1, 0],
+                dilations: vec![1],
                 ceil_mode: false
             }
         );
-        let err = parse_onnx(
+        // Strides: the padding follows the static input size (8 → 4 outputs: total 1 + 2·1 = 3).
+        let g = parse_onnx(
             &model(
                 vec![node(
                     "Conv",
@@ -1787,10 +1999,34 @@ mod tests {
             ),
             "m",
         )
+        .unwrap();
+        assert_eq!(
+            g.nodes[0].op,
+            Op::Conv {
+                strides: vec![2, 2],
+                pads: vec![0, 1, 1, 2],
+                dilations: vec![1, 1],
+                group: 1
+            }
+        );
+        let err = parse_onnx(
+            &model(
+                vec![node(
+                    "Conv",
+                    &["x", "w"],
+                    &["y"],
+                    vec![str_attr("auto_pad", "SAME_UPPER"), ints_attr("strides", &[2, 2])],
+                )],
+                vec![w.clone()],
+                &[1, 2, -1, 8],
+                13,
+            ),
+            "m",
+        )
         .unwrap_err();
         assert!(
             err.to_string()
-                .contains("auto_pad SAME_UPPER with strides [2, 2] is not supported"),
+                .contains("auto_pad SAME_UPPER with strides [2, 2] is not supported unless the input shape is static"),
             "{err}"
         );
         let err = parse_onnx(
@@ -1815,7 +2051,7 @@ mod tests {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (
                 model(vec![node("Foo", &["x"], &["y"], vec![])], vec![], &[1], 17),
-                "unsupported op Foo in node \"Foo_0\"; supported: Add, AveragePool, ",
+                "unsupported op Foo in node \"Foo_0\"; supported: Abs, Add, AveragePool, ",
             ),
             (
                 model(

@@ -6,7 +6,10 @@
 //!   with ONNX defaults, fold public shape plumbing into initializers, drop unused nodes and fuse
 //!   the exported erf-GELU pattern.
 //! - `fold`: the small plaintext evaluator used for folding.
+//! - [`conformance`]: ONNX's own node tests run through import, the plaintext backend and private
+//!   inference.
 
+pub mod conformance;
 mod fold;
 mod import;
 pub mod proto;
