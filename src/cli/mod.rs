@@ -43,6 +43,17 @@ enum Command {
     Infer(InferArgs),
     /// Runs one party (or the dealer) of a session described by a session file.
     Party(PartyArgs),
+    /// Converts a PyTorch state-dict checkpoint (.pth) to safetensors, without torch: the pickle
+    /// is read by a restricted interpreter that accepts tensor data only.
+    ConvertPth(ConvertPthArgs),
+}
+
+#[derive(Args, Debug)]
+struct ConvertPthArgs {
+    /// The checkpoint (`torch.save(model.state_dict(), ...)`).
+    input: std::path::PathBuf,
+    /// The safetensors file to write (float tensors as f32).
+    output: std::path::PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -235,6 +246,14 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Party(a) => {
             let session = SessionFile::load(&a.session)?;
             party_main(&session, a.id, a.launched)
+        }
+        Command::ConvertPth(a) => {
+            let (n, skipped) = crate::data::mnist::convert_pth(&a.input, &a.output)?;
+            out!("{}: {n} tensors", a.output.display());
+            if !skipped.is_empty() {
+                out!("skipped integer tensors: {}", skipped.join(", "));
+            }
+            Ok(())
         }
     }
 }
