@@ -11,6 +11,7 @@
 //! characters) becomes `[UNK]`.
 
 use crate::error::{Error, Result};
+use crate::nn::graph::Const;
 use std::collections::HashMap;
 use std::path::Path;
 use unicode_normalization::UnicodeNormalization;
@@ -144,6 +145,8 @@ impl WordPiece {
         let n = ids.len();
         ids.resize(len, self.pad);
         Encoding {
+            batch: 1,
+            len,
             input_ids: ids.iter().map(|&i| i as i64).collect(),
             attention_mask: (0..len).map(|i| (i < n) as i64).collect(),
             token_type_ids: vec![0; len],
@@ -152,7 +155,11 @@ impl WordPiece {
 
     /// A batch of texts at sequence length `len`: each of the three tensors is `[texts, len]`.
     pub fn encode_batch(&self, texts: &[&str], len: usize) -> Encoding {
-        let mut out = Encoding::default();
+        let mut out = Encoding {
+            batch: texts.len(),
+            len,
+            ..Default::default()
+        };
         for t in texts {
             let e = self.encode_padded(t, len);
             out.input_ids.extend(e.input_ids);
@@ -166,9 +173,41 @@ impl WordPiece {
 /// The inputs of a BERT encoder, row-major `[batch, len]` int64 values.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Encoding {
+    pub batch: usize,
+    pub len: usize,
     pub input_ids: Vec<i64>,
     pub attention_mask: Vec<i64>,
     pub token_type_ids: Vec<i64>,
+}
+
+impl Encoding {
+    /// The tensors a model's graph inputs ask for, in the order of `names` (BERT exports name
+    /// them `input_ids`, `attention_mask` and, in some, `token_type_ids`; paraphrase-MiniLM-L3-v2
+    /// takes the first two), each `[batch, len]`.
+    pub fn for_inputs<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Result<Vec<Const>> {
+        names
+            .into_iter()
+            .map(|name| {
+                let data = match name {
+                    "input_ids" => &self.input_ids,
+                    "attention_mask" => &self.attention_mask,
+                    "token_type_ids" => &self.token_type_ids,
+                    other => {
+                        return Err(Error::invalid(
+                            "model",
+                            format!(
+                                "graph input `{other}` is not a BERT input (input_ids, attention_mask, token_type_ids)"
+                            ),
+                        ));
+                    }
+                };
+                Ok(Const::I64 {
+                    shape: vec![self.batch, self.len],
+                    data: data.clone(),
+                })
+            })
+            .collect()
+    }
 }
 
 fn is_cjk(c: char) -> bool {
