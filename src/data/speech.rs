@@ -65,7 +65,7 @@ impl Default for SpeechConfig {
             snr_db: (10.0, 40.0),
             real_copies: 0,
             cmvn: true,
-            seed: 0x5bee_c4,
+            seed: 0x005b_eec4,
         }
     }
 }
@@ -294,10 +294,9 @@ pub fn load_from(cfg: &SpeechConfig, synth_dir: &Path, real_dir: &Path, cache_di
         fnv(&list, 0xcbf2_9ce4_8422_2325),
     );
     let cache = cache_dir.join(format!("features-{key:016x}.safetensors"));
-    if cache.exists() {
-        if let Ok(sets) = from_cache(&cache) {
-            return Ok(sets);
-        }
+    // A cache file that cannot be read (interrupted write, older layout) is recomputed.
+    if let Ok(sets) = from_cache(&cache) {
+        return Ok(sets);
     }
     let sets = compute(cfg, synth_dir, real_dir)?;
     std::fs::create_dir_all(cache_dir).map_err(|source| Error::Io {

@@ -55,8 +55,11 @@ pub fn read_lexicon(path: &Path) -> Result<Vec<Entry>> {
 /// Polarity threshold: |mean valence| ≥ this is a clear polarity.
 pub const THRESHOLD: f32 = 1.0;
 
+/// Words with their labels.
+pub type Labelled = Vec<(String, usize)>;
+
 /// The labelled words: (word, 1 for positive / 0 for negative), in lexicon order.
-pub fn polar_words(lexicon: &[Entry]) -> Vec<(String, usize)> {
+pub fn polar_words(lexicon: &[Entry]) -> Labelled {
     lexicon
         .iter()
         .filter(|e| !e.token.is_empty() && e.token.bytes().all(|b| b.is_ascii_lowercase()))
@@ -73,7 +76,7 @@ pub fn polar_words(lexicon: &[Entry]) -> Vec<(String, usize)> {
 }
 
 /// The fixed split of the labelled words: (train, test), 20 % test, shuffled with a fixed seed.
-pub fn split_words(words: Vec<(String, usize)>) -> (Vec<(String, usize)>, Vec<(String, usize)>) {
+pub fn split_words(words: Labelled) -> (Labelled, Labelled) {
     let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(0x7ade);
     let mut w = words;
     for i in (1..w.len()).rev() {
