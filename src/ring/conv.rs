@@ -309,14 +309,22 @@ impl ConvPlan {
 
     /// Runs the convolution on row-major input and weight data of the checked shapes.
     fn run(&self, input: &[u64], weight: &[u64]) -> Vec<u64> {
+        let mut out = vec![0u64; self.n * self.o * self.geom.cols()];
+        self.run_into(input, weight, &mut out);
+        out
+    }
+
+    /// Adds the convolution into `out` (the output's size, row-major), so that a sum of several
+    /// convolutions (a Beaver product's terms) needs no temporary outputs.
+    fn run_into(&self, input: &[u64], weight: &[u64], out: &mut [u64]) {
         let g = &self.geom;
         let og = self.o / self.groups;
         let kk = g.rows();
         let hw = g.cols();
         let in_group = g.c * g.h * g.w;
-        let mut out = vec![0u64; self.n * self.o * hw];
+        debug_assert_eq!(out.len(), self.n * self.o * hw);
         if out.is_empty() {
-            return out;
+            return;
         }
         let task = |idx: usize, dst: &mut [u64]| {
             let (img, grp) = (idx / self.groups, idx % self.groups);
@@ -342,7 +350,6 @@ impl ConvPlan {
                 task(i, dst);
             }
         }
-        out
     }
 }
 
@@ -393,6 +400,37 @@ impl RingTensor {
         let shape = vec![plan.n, plan.o, plan.geom.wo];
         Ok(RingTensor::from_parts(shape, plan.run(self.data(), weight.data())))
     }
+
+    /// `out += conv2d(self, weight)`; errors when `out` does not have the output's shape.
+    pub fn conv2d_acc(&self, weight: &RingTensor, p: &Conv2dParams, out: &mut RingTensor) -> Result<()> {
+        let plan = ConvPlan::new("conv2d", self.shape(), weight.shape(), p)?;
+        check_out("conv2d", &plan.output_shape(), out)?;
+        plan.run_into(self.data(), weight.data(), out.data_mut());
+        Ok(())
+    }
+
+    /// `out += conv1d(self, weight)`; errors when `out` does not have the output's shape.
+    pub fn conv1d_acc(&self, weight: &RingTensor, p: &Conv1dParams, out: &mut RingTensor) -> Result<()> {
+        let plan = conv1d_plan(self.shape(), weight.shape(), p)?;
+        check_out("conv1d", &[plan.n, plan.o, plan.geom.wo], out)?;
+        plan.run_into(self.data(), weight.data(), out.data_mut());
+        Ok(())
+    }
+}
+
+/// Errors unless `out` has shape `want` (the target of an accumulating kernel).
+pub(crate) fn check_out(op: &'static str, want: &[usize], out: &RingTensor) -> Result<()> {
+    if out.shape() != want {
+        return Err(Error::shape(
+            op,
+            format!(
+                "accumulator has shape {} but the result has shape {}",
+                shape_string(out.shape()),
+                shape_string(want)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

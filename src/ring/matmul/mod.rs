@@ -635,15 +635,8 @@ fn batched(a: &[u64], b: &[u64], c: &mut [u64], batch: usize, sa: usize, sb: usi
 }
 
 impl RingTensor {
-    /// Matrix product over Z_2^64.
-    ///
-    /// * `[m,k]·[k,n] -> [m,n]`;
-    /// * batched `[..B,m,k]·[..B,k,n] -> [..B,m,n]` with identical batch dimensions `..B`;
-    /// * a 2-D operand broadcast against a batched one: `[..B,m,k]·[k,n]` and `[m,k]·[..B,k,n]`.
-    ///
-    /// Any other combination of shapes (rank below 2, inner dimensions that differ, batch
-    /// dimensions that differ) is an [`Error::Shape`].
-    pub fn matmul(&self, other: &RingTensor) -> Result<RingTensor> {
+    /// Checks the shapes of `self · other` (see [`RingTensor::matmul`]).
+    fn matmul_plan(&self, other: &RingTensor) -> Result<MatmulPlan> {
         let (sa, sb) = (self.shape(), other.shape());
         let fail = |why: &str| {
             Error::shape(
@@ -672,29 +665,69 @@ impl RingTensor {
         let Some(len) = len else {
             return Err(fail("the result has too many elements"));
         };
-        let mut out = vec![0u64; len];
-        if len == 0 || k == 0 {
-            return Ok(RingTensor::from_parts(shape, out));
+        Ok(MatmulPlan {
+            shape,
+            len,
+            batch_a: !ba.is_empty(),
+            batch_b: !bb.is_empty(),
+            m,
+            k,
+            n,
+        })
+    }
+
+    /// Matrix product over Z_2^64.
+    ///
+    /// * `[m,k]·[k,n] -> [m,n]`;
+    /// * batched `[..B,m,k]·[..B,k,n] -> [..B,m,n]` with identical batch dimensions `..B`;
+    /// * a 2-D operand broadcast against a batched one: `[..B,m,k]·[k,n]` and `[m,k]·[..B,k,n]`.
+    ///
+    /// Any other combination of shapes (rank below 2, inner dimensions that differ, batch
+    /// dimensions that differ) is an [`Error::Shape`].
+    pub fn matmul(&self, other: &RingTensor) -> Result<RingTensor> {
+        let plan = self.matmul_plan(other)?;
+        let mut out = vec![0u64; plan.len];
+        plan.run(self, other, &mut out);
+        Ok(RingTensor::from_parts(plan.shape, out))
+    }
+
+    /// `out += self · other` (see [`RingTensor::matmul`]); errors when `out` does not have the
+    /// product's shape.
+    pub fn matmul_acc(&self, other: &RingTensor, out: &mut RingTensor) -> Result<()> {
+        let plan = self.matmul_plan(other)?;
+        crate::ring::conv::check_out("matmul", &plan.shape, out)?;
+        plan.run(self, other, out.data_mut());
+        Ok(())
+    }
+}
+
+/// A checked matrix product: output shape and the dimensions of each 2-D product.
+struct MatmulPlan {
+    shape: Vec<usize>,
+    len: usize,
+    batch_a: bool,
+    batch_b: bool,
+    m: usize,
+    k: usize,
+    n: usize,
+}
+
+impl MatmulPlan {
+    /// Adds the product into `out` (`len` elements).
+    fn run(&self, a: &RingTensor, b: &RingTensor, out: &mut [u64]) {
+        let (m, k, n) = (self.m, self.k, self.n);
+        if self.len == 0 || k == 0 {
+            return;
         }
         // Cannot overflow: `batch · m · n = len` with every factor non-zero.
-        let batch: usize = batch_dims.iter().product();
-        if bb.is_empty() {
+        let batch = self.len / (m * n);
+        if !self.batch_b {
             // `[..B,m,k]·[k,n]` is one `[B·m, k]·[k,n]` product (also covers plain 2-D).
-            run(
-                best_kernel(),
-                self.data(),
-                other.data(),
-                &mut out,
-                batch * m,
-                k,
-                n,
-                Plan::AUTO,
-            );
+            run(best_kernel(), a.data(), b.data(), out, batch * m, k, n, Plan::AUTO);
         } else {
-            let sa = if ba.is_empty() { 0 } else { m * k };
-            batched(self.data(), other.data(), &mut out, batch, sa, k * n, m, k, n);
+            let sa = if self.batch_a { m * k } else { 0 };
+            batched(a.data(), b.data(), out, batch, sa, k * n, m, k, n);
         }
-        Ok(RingTensor::from_parts(shape, out))
     }
 }
 
