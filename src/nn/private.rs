@@ -764,14 +764,24 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
                     }
                 }
                 let node = node.clone();
-                let y = self.move_data(&x, &|t| {
+                let plain_op = |t: &F32Tensor| -> Result<F32Tensor> {
                     let mut args = vec![Some(Const::F32(t.clone()))];
                     args.extend(rest.iter().cloned());
                     match plain::eval(&node, &args)?.remove(0) {
                         Const::F32(r) => Ok(r),
                         Const::I64 { .. } => Err(Error::invalid("data movement", "unexpected integer result")),
                     }
-                })?;
+                };
+                if matches!(
+                    node.op,
+                    Op::Flatten { .. } | Op::Reshape | Op::Unsqueeze { .. } | Op::Squeeze { .. }
+                ) {
+                    // Row-major order is kept: the plaintext op on zeros gives the new shape,
+                    // and the share only relabels its shape (no index maps, no gather).
+                    let out = plain_op(&F32Tensor::zeros(self.p.shape(&x)))?.shape().to_vec();
+                    return one(self.p.linear(&x, &|t| t.clone().reshape(&out))?);
+                }
+                let y = self.move_data(&x, &plain_op)?;
                 one(y)
             }
         }
