@@ -277,6 +277,10 @@ pub struct OpReport {
     pub framing_bytes_total: u64,
     pub max_abs_err: f64,
     pub max_rel_err: f64,
+    /// Each party's traffic for the first repetition, with its round log (for network cost
+    /// models; not part of the `--json` line).
+    #[serde(skip)]
+    pub meters: Vec<MeterReport>,
 }
 
 /// What each party brings back from an op benchmark.
@@ -493,6 +497,7 @@ pub(crate) fn assemble_report<T>(
         framing_bytes_total: framing,
         max_abs_err,
         max_rel_err,
+        meters: first.iter().map(|m| (*m).clone()).collect(),
     }
 }
 
