@@ -3,6 +3,7 @@
 mod approx;
 mod cli;
 mod common;
+mod experiment;
 mod functions;
 mod nn;
 mod onnx;

@@ -61,6 +61,9 @@ struct RunArgs {
     /// Keep the folder's runs.csv and skip the runs it already has (after a crash or a kill).
     #[arg(long)]
     resume: bool,
+    /// Check the file and list the runs without running anything.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Args, Debug)]
@@ -284,6 +287,21 @@ fn run(cli: Cli) -> Result<(), Error> {
 fn run_experiment(a: RunArgs) -> Result<(), Error> {
     let exp = crate::experiment::Experiment::load(&a.experiment)?;
     let out = a.out.unwrap_or_else(|| exp.out_dir.clone());
+    if a.dry_run {
+        let runs = exp.runs()?;
+        for r in &runs {
+            let params: Vec<String> = r.columns.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            out!(
+                "{} {} rep {} {}",
+                r.run_id,
+                exp.tasks[r.task].name,
+                r.rep,
+                params.join(" ")
+            );
+        }
+        out!("{}: {} runs -> {}", exp.name, runs.len(), out.display());
+        return Ok(());
+    }
     let opts = crate::experiment::RunOptions { out, resume: a.resume };
     let r = crate::experiment::run_experiment(&exp, &opts)?;
     out!(

@@ -47,13 +47,21 @@ pub fn compare(current: &[ConfigSummary], baseline: &[ConfigSummary], m: &Compar
         .map(|c| c.param("network").to_string())
         .unwrap_or_default();
     let mut out = Comparison::default();
+    // Show the parameters that vary within a task and protocol (the rest is the same everywhere).
+    let varies = |k: &str| {
+        current.iter().any(|a| {
+            current
+                .iter()
+                .any(|b| a.task == b.task && a.param("protocol") == b.param("protocol") && a.param(k) != b.param(k))
+        })
+    };
     for c in current.iter().filter(|c| c.param("network") == first_net) {
         let base = baseline.iter().find(|b| b.config_id == c.config_id);
         let params: Vec<String> = c
             .params
             .iter()
-            .filter(|(k, _)| !["protocol", "family", "network"].contains(&k.as_str()) && !k.is_empty())
-            .filter(|(_, v)| !v.is_empty())
+            .filter(|(k, v)| !["protocol", "family", "network"].contains(&k.as_str()) && !v.is_empty())
+            .filter(|(k, _)| varies(k))
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         let mut cells: Vec<(String, Option<f64>, Option<f64>)> = FIGURES

@@ -132,9 +132,14 @@ impl Ctx<'_> {
         error_at(self.text, self.file, v, detail)
     }
 
-    /// Re-anchors a library error (whose message names the problem) at a spanned value.
+    /// Re-anchors a library error (whose message names the problem) at a spanned value; the
+    /// command-line flag a library message names is dropped (the position names the field).
     fn wrap<T>(&self, v: &S<T>, e: Error) -> Error {
-        self.err(v, e.to_string())
+        let detail = match e {
+            Error::Invalid { what, detail } if what.starts_with("--") || what == "value" => detail,
+            other => other.to_string(),
+        };
+        self.err(v, detail)
     }
 }
 

@@ -280,7 +280,8 @@ pub fn field_path(text: &str, line: usize, column: usize) -> Option<String> {
     let here = *lines.get(line.checked_sub(1)?)?;
     let upto: String = here.chars().take(column.saturating_sub(1)).collect();
     // The key on this line before the position (`key: value`, `- key: value`, `key: [a, b]`).
-    let (mut path, mut indent) = match key_of(&upto) {
+    // Else the key that starts at the position (an unknown field is reported at its key).
+    let (mut path, mut indent) = match key_of(&upto).or_else(|| key_of(here).filter(|(_, i)| *i + 1 >= column)) {
         Some((k, i)) => (vec![k], i),
         None => (Vec::new(), indent_of(here)),
     };

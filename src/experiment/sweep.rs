@@ -192,7 +192,13 @@ fn make_run(
     rep: usize,
     network: usize,
 ) -> Result<RunSpec> {
-    let bad = |v: &S<serde_json::Value>, e: Error| error_at(&exp.text, &exp.file, v, e.to_string());
+    let bad = |v: &S<serde_json::Value>, e: Error| {
+        let detail = match e {
+            Error::Invalid { what, detail } if what.starts_with("--") => detail,
+            other => other.to_string(),
+        };
+        error_at(&exp.text, &exp.file, v, detail)
+    };
     let mut cfg = base.clone();
     let mut transport = TransportKind::Sim;
     let mut batch = task.batch_size;
@@ -295,7 +301,7 @@ pub fn check_function(key: &str, value: &serde_json::Value) -> Result<()> {
     }
     serde_json::from_value::<crate::protocol::config::FunctionConfig>(f)
         .map(|_| ())
-        .map_err(|e| Error::invalid(format!("functions.{key}"), e.to_string()))
+        .map_err(|e| Error::invalid("value", e.to_string()))
 }
 
 /// A short, stable hex hash (first 8 bytes of SHA-256).
