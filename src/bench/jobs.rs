@@ -49,6 +49,8 @@ pub enum JobSpec {
         public_model: bool,
         samples: String,
         batch_size: usize,
+        /// Unmeasured runs of the first batch before the evaluation.
+        warmup: usize,
     },
 }
 
@@ -191,6 +193,7 @@ pub fn party_main(session: &SessionFile, id: PartyId, launched: bool) -> Result<
             public_model,
             samples,
             batch_size,
+            warmup,
         } => {
             let graph = prepare_model(model, input_shape, *model_seed, weights.as_deref())?;
             let samples = match read_npy(samples)? {
@@ -206,6 +209,7 @@ pub fn party_main(session: &SessionFile, id: PartyId, launched: bool) -> Result<
                 } else {
                     WeightPrivacy::Private
                 },
+                warmup: *warmup,
             };
             line::<EvalRun>(run_endpoint(cfg, Box::new(transport), &opts, &job)?)
         }

@@ -28,6 +28,9 @@ pub struct Experiment {
     /// Fixed settings first, then the sweep in the order written.
     pub dims: Vec<Dim>,
     pub repetitions: usize,
+    /// Unmeasured repetitions at the start of each run's session (first-touch memory, thread
+    /// start-up), so wall times are warm.
+    pub warmup: usize,
     pub seed: u64,
     pub tls: bool,
     /// results/<name> unless `outputs.dir` says otherwise.
@@ -238,6 +241,7 @@ fn build(ctx: &Ctx, raw: ExperimentFile) -> Result<Experiment> {
         networks,
         dims,
         repetitions,
+        warmup: raw.warmup.unwrap_or(1),
         seed,
         tls: raw.tls.unwrap_or(true),
         out_dir,

@@ -207,9 +207,11 @@ struct Accuracy {
 }
 
 impl Measurement {
+    /// From a benchmark whose first repetitions were warm-up: the last repetition's time (the
+    /// counts of every repetition are the same).
     fn from_report(r: OpReport) -> Self {
         Self {
-            wall_s: r.wall_s,
+            wall_s: r.wall_s_reps.last().copied().unwrap_or(r.wall_s),
             rounds: r.rounds,
             bytes_sent_per_party: r.bytes_sent_per_party.iter().copied().max().unwrap_or(0),
             bytes_online_total: r.bytes_online_total,
@@ -256,7 +258,7 @@ fn execute(exp: &Experiment, task: &Task, run: &RunSpec, models: &mut Models) ->
                 op: *op,
                 shapes: shapes.clone(),
                 conv: Default::default(),
-                reps: 1,
+                reps: exp.warmup + 1,
                 seed: Some(seed),
                 transport: run.transport,
             };
@@ -275,7 +277,7 @@ fn execute(exp: &Experiment, task: &Task, run: &RunSpec, models: &mut Models) ->
                 model_seed: seed,
                 input_seed: seed,
                 public_model: privacy(run) == WeightPrivacy::Public,
-                reps: 1,
+                reps: exp.warmup + 1,
             };
             let r = run_model(
                 &run.cfg,
@@ -283,7 +285,7 @@ fn execute(exp: &Experiment, task: &Task, run: &RunSpec, models: &mut Models) ->
                 &graph,
                 &input,
                 privacy(run),
-                1,
+                exp.warmup + 1,
                 Some(seed),
                 run.transport,
                 &spec,
@@ -331,6 +333,7 @@ fn evaluate(
         graph: &graph,
         batches: &batches,
         weights: privacy(run),
+        warmup: exp.warmup,
     };
     // Party processes read the samples from a file (only with tcp).
     let tmp = match run.transport {
@@ -345,6 +348,7 @@ fn evaluate(
         public_model: privacy(run) == WeightPrivacy::Public,
         samples: tmp.as_ref().map(|t| t.0.display().to_string()).unwrap_or_default(),
         batch_size: batch,
+        warmup: exp.warmup,
     };
     let opts = SessionOptions {
         seed: Some(exp.seed),
@@ -365,8 +369,10 @@ fn evaluate(
     let flat = |v: &[Vec<f64>]| v.iter().flatten().copied().collect::<Vec<f64>>();
     let (max_abs_err, max_rel_err) = errors(&flat(&got), &flat(&want));
     let meters: Vec<MeterReport> = outcome.parties.iter().map(|p| p.output.meter.clone()).collect();
+    // The dealer's traffic is counted over the session: every batch (the warm-up ones too) has
+    // the same shape and so the same cost; keep the measured batches' share.
     let bytes_offline_total = match (&outcome.dealer, run.cfg.dealer) {
-        (Some(d), DealerKind::Ttp) => d.offline(),
+        (Some(d), DealerKind::Ttp) => d.offline() / (batches.len() + exp.warmup) as u64 * batches.len() as u64,
         _ => 0,
     };
     Ok(Measurement {

@@ -96,6 +96,9 @@ pub struct ExperimentFile {
     /// Runs per configuration; summaries report medians.
     #[serde(default)]
     pub repetitions: Option<S<usize>>,
+    /// Unmeasured warm-up repetitions at the start of each run (default 1; 0 measures a cold start).
+    #[serde(default)]
+    pub warmup: Option<usize>,
     /// Seed of inputs, random weights and shares (rounds and bytes do not depend on it).
     #[serde(default)]
     pub seed: Option<u64>,

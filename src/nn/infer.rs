@@ -242,6 +242,8 @@ pub struct EvalJob<'a> {
     pub graph: &'a Graph,
     pub batches: &'a [Input],
     pub weights: WeightPrivacy,
+    /// Unmeasured runs of the first batch before the measured region (warm-up).
+    pub warmup: usize,
 }
 
 impl Job for EvalJob<'_> {
@@ -249,6 +251,11 @@ impl Job for EvalJob<'_> {
 
     fn run<P: Protocol>(&self, p: &mut P) -> Result<EvalRun> {
         let params = share_params(p, self.graph, self.weights)?;
+        for input in self.batches.iter().take(1).cycle().take(self.warmup) {
+            let x = share_input(p, self.graph, input)?;
+            let mut b = PrivateBackend::new(p);
+            run(self.graph, &mut b, vec![Value::Data(x)], params.clone())?;
+        }
         p.barrier()?;
         let before = p.meter();
         let t0 = Instant::now();
