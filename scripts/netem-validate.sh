@@ -75,6 +75,15 @@ shape() {
   done
 }
 
+unshape() {
+  for ((i = 0; i < ENDPOINTS; i++)); do
+    for ((j = 0; j < ENDPOINTS; j++)); do
+      [ "$i" = "$j" ] && continue
+      ip netns exec "$PREFIX-$i" tc qdisc del dev "v$i-$j" root 2>/dev/null || true
+    done
+  done
+}
+
 # Workloads: name, session job (JSON), experiment task (YAML).
 WORKLOADS=(relu-100k matmul-256 mul-1m lenet softmax-1k)
 job() {
@@ -102,7 +111,8 @@ task() {
   echo "tasks:"
   for w in "${WORKLOADS[@]}"; do task "$w"; done
   echo "protocols: [$PROTOCOL]"
-  echo "networks: [lan, wan]"
+  echo "networks: [none, lan, wan]"
+  echo "network_profiles: { none: { bandwidth_mbit: 1.0e9, latency_ms: 0 } }"
   echo "repetitions: $REPS"
   echo "outputs: { plots: false }"
 } > "$WORK/predict.yaml"
@@ -147,10 +157,11 @@ measure() {
   for r in "${relays[@]}"; do wait "$r" 2>/dev/null || true; done
 }
 
-# Profiles: name, tbf rate, tbf burst, one-way latency (ms): the built-in lan and wan.
-for spec in "lan 3gbit 4mb 0.3" "wan 400mbit 1mb 40"; do
+# Profiles: name, tbf rate, tbf burst, one-way latency (ms): `none` (no shaping, no delay: the
+# floor of the software stack and the relay), then the built-in lan and wan.
+for spec in "none - - 0" "lan 3gbit 4mb 0.3" "wan 400mbit 1mb 40"; do
   read -r profile rate burst delay <<< "$spec"
-  shape "$rate" "$burst"
+  if [ "$rate" = - ]; then unshape; else shape "$rate" "$burst"; fi
   for w in "${WORKLOADS[@]}"; do
     echo "measuring $w on $profile ..." >&2
     measure "$profile" "$delay" "$w"
@@ -162,7 +173,7 @@ import json, os, statistics, sys
 work, out, protocol, parties, workloads = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5:]
 summary = json.load(open(os.path.join(work, "predicted", "summary.json")))
 rows = []
-for profile in ["lan", "wan"]:
+for profile in ["none", "lan", "wan"]:
     for w in workloads:
         walls = []
         for e in range(parties):

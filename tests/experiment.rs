@@ -574,3 +574,61 @@ networks: [wan]
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn tcp_runs_count_and_price_like_the_simulator() {
+    let dir = scratch("tcp");
+    let exp = dir.join("exp.yaml");
+    std::fs::write(
+        &exp,
+        "name: tcp
+tasks:
+  - { name: relu, kind: op, op: relu, shapes: [[500]] }
+  - { name: digits, kind: accuracy, model: mlp, data: digits, samples: 6, batch_size: 4 }
+protocols: [2pc-ttp, 3pc-replicated]
+networks: [wan]
+tls: false
+sweep:
+  transport: [sim, tcp]
+",
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let (code, _, err) = output(testbed_cmd(&[
+        "run",
+        exp.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let (t, _) = Table::read(&out.join("runs.csv")).unwrap();
+    assert_eq!(t.rows.len(), 8);
+    for task in ["relu", "digits"] {
+        for protocol in ["2pc-ttp", "3pc-replicated"] {
+            let pick = |transport: &str| {
+                t.rows
+                    .iter()
+                    .find(|r| {
+                        t.get(r, "task") == task
+                            && t.get(r, "protocol") == protocol
+                            && t.get(r, "transport") == transport
+                    })
+                    .unwrap()
+            };
+            let (sim, tcp) = (pick("sim"), pick("tcp"));
+            for col in [
+                "rounds",
+                "bytes_sent_per_party",
+                "bytes_online_total",
+                "bytes_offline_total",
+                "agreement",
+            ] {
+                assert_eq!(t.get(sim, col), t.get(tcp, col), "{task} {protocol} {col}");
+            }
+            // The round logs came back from the party processes: the same network term.
+            let comm = |r: &Vec<String>| t.num(r, "predicted_s").unwrap() - t.num(r, "wall_s").unwrap();
+            assert!((comm(sim) - comm(tcp)).abs() < 1e-9, "{task} {protocol}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
