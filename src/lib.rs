@@ -15,6 +15,7 @@ pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod experiment;
 pub mod func;
 pub mod launch;
 pub mod net;

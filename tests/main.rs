@@ -4,6 +4,7 @@ mod approx;
 mod cli;
 mod common;
 mod data;
+mod experiment;
 mod functions;
 mod nn;
 mod onnx;

@@ -6,7 +6,7 @@ use super::{OpJob, OpSpec, PartyRun, TransportKind, make_inputs};
 use crate::error::{Error, PartyId, Result};
 use crate::launch::{LaunchOptions, SessionFile, launch_local, run_endpoint_process};
 use crate::net::MeterReport;
-use crate::nn::infer::{InferJob, InferRun, Input, WeightPrivacy};
+use crate::nn::infer::{EvalJob, EvalRun, InferJob, InferRun, Input, WeightPrivacy, split_batches};
 use crate::nn::io::{NpyArray, read_npy};
 use crate::protocol::{
     EndpointResult, Job, Outcome, PartyOutcome, ProtocolConfig, SessionOptions, run_endpoint, simulate,
@@ -56,6 +56,19 @@ pub enum JobSpec {
         loss: String,
         split: String,
         seed: u64,
+    },
+    /// A private evaluation: the model as in `Model`, and the samples (an .npy file of `[n, ...]`)
+    /// run in batches of `batch_size` in one session, weights shared once.
+    Eval {
+        model: String,
+        input_shape: Vec<usize>,
+        weights: Option<String>,
+        model_seed: u64,
+        public_model: bool,
+        samples: String,
+        batch_size: usize,
+        /// Unmeasured runs of the first batch before the evaluation.
+        warmup: usize,
     },
 }
 
@@ -258,6 +271,34 @@ pub fn party_main(session: &SessionFile, id: PartyId, launched: bool) -> Result<
                 width,
             };
             line::<crate::train::private::TrainRun>(run_endpoint(cfg, Box::new(transport), &opts, &job)?)
+        }
+        JobSpec::Eval {
+            model,
+            input_shape,
+            weights,
+            model_seed,
+            public_model,
+            samples,
+            batch_size,
+            warmup,
+        } => {
+            let graph = prepare_model(model, input_shape, *model_seed, weights.as_deref())?;
+            let samples = match read_npy(samples)? {
+                NpyArray::F32(t) => t,
+                NpyArray::I64 { .. } => return Err(Error::invalid("samples", "expected float32 samples")),
+            };
+            let batches = split_batches(&graph, &samples, *batch_size)?;
+            let job = EvalJob {
+                graph: &graph,
+                batches: &batches,
+                weights: if *public_model {
+                    WeightPrivacy::Public
+                } else {
+                    WeightPrivacy::Private
+                },
+                warmup: *warmup,
+            };
+            line::<EvalRun>(run_endpoint(cfg, Box::new(transport), &opts, &job)?)
         }
     })?;
     println!("{line}");

@@ -277,6 +277,10 @@ pub struct OpReport {
     pub framing_bytes_total: u64,
     pub max_abs_err: f64,
     pub max_rel_err: f64,
+    /// Each party's traffic for the first repetition, with its round log (for network cost
+    /// models; not part of the `--json` line).
+    #[serde(skip)]
+    pub meters: Vec<MeterReport>,
     /// Model benchmarks with private weights: the one-time preparation of the weights (per
     /// session, before the timed inferences; reported apart like the sharing of the weights).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -512,6 +516,7 @@ pub(crate) fn assemble_report<T>(
         max_abs_err,
         max_rel_err,
         weight_setup: None,
+        meters: first.iter().map(|m| (*m).clone()).collect(),
     }
 }
 

@@ -50,6 +50,12 @@ enum Command {
     /// Converts a PyTorch state-dict checkpoint (.pth) to safetensors, without torch: the pickle
     /// is read by a restricted interpreter that accepts tensor data only.
     ConvertPth(ConvertPthArgs),
+    /// Runs an experiment (YAML): writes runs.csv, summary.json, summary.md and plots.
+    Run(RunArgs),
+    /// Re-draws the plots of a results folder from its runs.csv.
+    Plot(PlotArgs),
+    /// Runs an experiment and compares it with a baseline summary.json; exit 1 on a regression.
+    Compare(CompareArgs),
 }
 
 #[derive(Args, Debug)]
@@ -149,6 +155,42 @@ struct ConformanceArgs {
     /// Seed of the private sessions.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// The experiment file.
+    experiment: std::path::PathBuf,
+    /// Results folder (default: results/<experiment name>).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    /// Keep the folder's runs.csv and skip the runs it already has (after a crash or a kill).
+    #[arg(long)]
+    resume: bool,
+    /// Check the file and list the runs without running anything.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Args, Debug)]
+struct PlotArgs {
+    /// A results folder with a runs.csv.
+    results: std::path::PathBuf,
+    /// The parameter plot lines run along (default: the first swept one).
+    #[arg(long)]
+    line: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct CompareArgs {
+    /// The experiment file.
+    experiment: std::path::PathBuf,
+    /// The baseline: a summary.json of an earlier run of the same experiment.
+    #[arg(long)]
+    baseline: std::path::PathBuf,
+    /// Where to run (default: a fresh folder under the system's temporary directory).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -352,7 +394,98 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
             Ok(())
         }
+        Command::Run(a) => run_experiment(a),
+        Command::Plot(a) => plot(a),
+        Command::Compare(a) => compare(a),
     }
+}
+
+fn run_experiment(a: RunArgs) -> Result<(), Error> {
+    let exp = crate::experiment::Experiment::load(&a.experiment)?;
+    let out = a.out.unwrap_or_else(|| exp.out_dir.clone());
+    if a.dry_run {
+        let runs = exp.runs()?;
+        for r in &runs {
+            let params: Vec<String> = r.columns.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            out!(
+                "{} {} rep {} {}",
+                r.run_id,
+                exp.tasks[r.task].name,
+                r.rep,
+                params.join(" ")
+            );
+        }
+        out!("{}: {} runs -> {}", exp.name, runs.len(), out.display());
+        return Ok(());
+    }
+    let opts = crate::experiment::RunOptions { out, resume: a.resume };
+    let r = crate::experiment::run_experiment(&exp, &opts)?;
+    out!(
+        "{}: {} runs ({} run now, {} already done) -> {}",
+        exp.name,
+        r.total,
+        r.ran,
+        r.skipped,
+        r.out.join("runs.csv").display()
+    );
+    if let Ok(md) = std::fs::read_to_string(r.out.join("summary.md")) {
+        out!(
+            "{}",
+            md.lines().filter(|l| l.starts_with('|')).collect::<Vec<_>>().join("\n")
+        );
+    }
+    for f in &r.files {
+        out!("wrote {}", f.display());
+    }
+    Ok(())
+}
+
+fn plot(a: PlotArgs) -> Result<(), Error> {
+    for f in crate::experiment::plot::redraw(&a.results, a.line.as_deref())? {
+        out!("wrote {}", f.display());
+    }
+    Ok(())
+}
+
+/// Prints the comparison table; a regression exits with code 1 (after the table is printed).
+fn compare(a: CompareArgs) -> Result<(), Error> {
+    use crate::experiment::{compare, results};
+    let exp = crate::experiment::Experiment::load(&a.experiment)?;
+    let baseline = results::read_summary(&a.baseline)?;
+    let out = match a.out {
+        Some(o) => o,
+        None => {
+            let n = u64::from_le_bytes(crate::protocol::prg::os_seed()?[..8].try_into().expect("8 bytes"));
+            std::env::temp_dir().join(format!("testbed-compare-{}-{n:016x}", exp.name))
+        }
+    };
+    let opts = crate::experiment::RunOptions {
+        out: out.clone(),
+        resume: false,
+    };
+    crate::experiment::run_experiment(&exp, &opts)?;
+    let current = results::read_summary(&out.join("summary.json"))?;
+    let c = compare::compare(&current, &baseline, &exp.compare);
+    out!("{}", compare::render(&c).trim_end());
+    out!(
+        "{}: {} configurations compared with {}, {} regression(s); results in {}",
+        exp.name,
+        c.lines.len(),
+        a.baseline.display(),
+        c.regressions,
+        out.display()
+    );
+    if c.regressions > 0 {
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        eprintln!(
+            "error: {} regression(s) against {}",
+            c.regressions,
+            a.baseline.display()
+        );
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 /// Loads a protocol with the command line's overrides.

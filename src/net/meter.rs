@@ -3,8 +3,9 @@
 //! Bytes are payload bytes this endpoint SENDS (8 per word), per destination and per phase. A round
 //! is one step in which the endpoint sends its messages and then waits: the meter opens a round at
 //! the first send after a receive and closes it at the next receive (or at the end). A round counts
-//! towards every phase it sent something in. Each closed round is kept with its bytes per link, so
-//! a network model can price it (latency + slowest link / bandwidth).
+//! towards every phase it sent something in. Each closed round is kept with its bytes per link, sent
+//! and received (what arrived while waiting at the end of the round), so a network model can price
+//! it (latency + slowest link / bandwidth; see `experiment::netmodel`).
 
 use crate::error::PartyId;
 use serde::Serialize;
@@ -38,6 +39,10 @@ pub struct RoundRecord {
     pub phases: Vec<Phase>,
     /// Bytes sent to each endpoint id in this round.
     pub bytes_to: Vec<u64>,
+    /// Bytes received from each endpoint id while waiting at the end of this round (after the
+    /// round's sends, before the next round's first send).
+    #[serde(default)]
+    pub bytes_from: Vec<u64>,
 }
 
 /// Counters of one endpoint.
@@ -48,6 +53,9 @@ pub struct Meter {
     rounds: [u64; PHASES],
     open: Option<RoundRecord>,
     log: Vec<RoundRecord>,
+    /// True while the last closed round's wait is going on (no send since it closed), so receives
+    /// are booked to it.
+    waiting: bool,
 }
 
 /// A snapshot of a meter, or a difference of two snapshots.
@@ -65,8 +73,9 @@ pub struct MeterReport {
     pub rounds_control: u64,
     pub rounds_offline: u64,
     pub rounds_online: u64,
-    /// Closed rounds in order, with per-link bytes (for network cost models).
-    #[serde(skip)]
+    /// Closed rounds in order, with per-link bytes (for network cost models). Serialised, so the
+    /// results of party processes carry it too.
+    #[serde(default)]
     pub log: Vec<RoundRecord>,
     /// Transport framing overhead (length prefixes, TLS), not included in any payload figure.
     pub framing_bytes: u64,
@@ -81,15 +90,18 @@ impl Meter {
             rounds: [0; PHASES],
             open: None,
             log: Vec::new(),
+            waiting: false,
         }
     }
 
     pub(crate) fn on_send(&mut self, phase: Phase, to: PartyId, bytes: u64) {
         self.bytes[phase.index()][to] += bytes;
         let endpoints = self.bytes[0].len();
+        self.waiting = false;
         let round = self.open.get_or_insert_with(|| RoundRecord {
             phases: Vec::new(),
             bytes_to: vec![0; endpoints],
+            bytes_from: vec![0; endpoints],
         });
         round.bytes_to[to] += bytes;
         if !round.phases.contains(&phase) {
@@ -98,7 +110,20 @@ impl Meter {
     }
 
     pub(crate) fn on_recv(&mut self) {
-        self.close_round();
+        if self.open.is_some() {
+            self.close_round();
+            self.waiting = true;
+        }
+    }
+
+    /// Books a received message to the round whose wait it ends (receives before this endpoint's
+    /// first send belong to no round of its own and are not booked).
+    pub(crate) fn on_received(&mut self, from: PartyId, bytes: u64) {
+        if self.waiting {
+            if let Some(last) = self.log.last_mut() {
+                last.bytes_from[from] += bytes;
+            }
+        }
     }
 
     /// Closes the open round, if any (called on receive and at the end of a session).
@@ -185,9 +210,12 @@ mod tests {
         m.on_send(Phase::Online, 2, 80);
         m.on_send(Phase::Control, 2, 16);
         m.on_recv();
+        m.on_received(1, 40);
         m.on_recv(); // a second receive without sends opens no round
+        m.on_received(2, 16);
         m.on_send(Phase::Online, 1, 8);
         m.close_round();
+        m.on_received(2, 24); // a receive after the end: no wait is open
         let r = m.report();
         assert_eq!(r.rounds_online, 2);
         assert_eq!(r.rounds_control, 1);
@@ -195,6 +223,8 @@ mod tests {
         assert_eq!(r.bytes_control, vec![0, 0, 16]);
         assert_eq!(r.log.len(), 2);
         assert_eq!(r.log[0].bytes_to, vec![0, 80, 96]);
+        assert_eq!(r.log[0].bytes_from, vec![0, 40, 16]);
+        assert_eq!(r.log[1].bytes_from, vec![0, 0, 0]);
         let later = r.clone();
         assert_eq!(later.since(&r).online(), 0);
     }

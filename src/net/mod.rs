@@ -113,6 +113,9 @@ impl Net {
     pub fn recv_any(&mut self, from: PartyId) -> Result<Message> {
         self.meter.on_recv();
         let got = self.transport.recv(from);
+        if let Ok(m) = &got {
+            self.meter.on_received(from, 8 * m.len() as u64);
+        }
         got.map_err(|e| self.name_peer(e, from))
     }
 

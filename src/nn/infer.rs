@@ -186,64 +186,8 @@ impl Job for InferJob<'_> {
     type Output = InferRun;
 
     fn run<P: Protocol>(&self, p: &mut P) -> Result<InferRun> {
-        let model_owner = 0;
-        let data_owner = p.parties() - 1;
-        let f = p.frac_bits();
-        let enc = |t: &F32Tensor| -> Result<crate::ring::RingTensor> {
-            let v: Vec<f64> = t.data().iter().map(|&x| x as f64).collect();
-            encode(&v, t.shape(), f)
-        };
-        // The data owner's inputs: reals, or one-hot encoded token ids. Only the owner's values are
-        // read; the other parties learn the shapes, which the model fixes anyway.
-        check_inputs(self.graph, self.inputs)?;
-        let tokens = token_inputs(self.graph);
-        let mine = p.id() == data_owner;
-        let mut xs = Vec::with_capacity(self.inputs.len());
-        for (info, input) in self.graph.inputs.iter().zip(self.inputs) {
-            let plain_input = match (input, tokens.get(&info.name)) {
-                (Input::F32(t), _) => t.clone(),
-                (Input::Ids { shape, data }, Some(&vocab)) => one_hot(shape, data, vocab)?,
-                (Input::Ids { .. }, None) => {
-                    return Err(Error::invalid(
-                        format!("input \"{}\"", info.name),
-                        "integer input, but the model does not use it as token ids of an embedding",
-                    ));
-                }
-            };
-            xs.push(p.share(
-                data_owner,
-                if mine { Some(enc(&plain_input)?) } else { None }.as_ref(),
-                plain_input.shape(),
-            )?);
-        }
-        // The model owner's weights: every real parameter with more than one element.
-        let mut params = HashMap::new();
-        if self.weights == WeightPrivacy::Public {
-            // Encode a public model's weights once, not at every use.
-            for (name, c) in &self.graph.initializers {
-                if let Const::F32(t) = c {
-                    if t.data().len() > 1 {
-                        params.insert(
-                            name.clone(),
-                            Value::Encoded {
-                                ring: std::sync::Arc::new(enc(t)?),
-                                frac: f,
-                            },
-                        );
-                    }
-                }
-            }
-        }
-        if self.weights == WeightPrivacy::Private {
-            for (name, c) in &self.graph.initializers {
-                if let Const::F32(t) = c {
-                    if t.data().len() > 1 {
-                        let v = if p.id() == model_owner { Some(enc(t)?) } else { None };
-                        params.insert(name.clone(), Value::Data(p.share(model_owner, v.as_ref(), t.shape())?));
-                    }
-                }
-            }
-        }
+        let xs = share_inputs(p, self.graph, self.inputs)?;
+        let params = share_params(p, self.graph, self.weights)?;
         p.barrier()?;
         let before = p.meter();
         let t0 = Instant::now();
@@ -266,31 +210,7 @@ impl Job for InferJob<'_> {
             meter.get_or_insert_with(|| p.meter().since(&before));
             out = Some(y);
         }
-        // Reveal every private output in one round.
-        let out = out.expect("at least one repetition");
-        let shares: Vec<&P::Share> = out
-            .iter()
-            .filter_map(|v| match v {
-                Value::Data(s) => Some(s),
-                _ => None,
-            })
-            .collect();
-        let revealed = if shares.is_empty() {
-            Vec::new()
-        } else {
-            p.reveal_many(&shares)?
-        };
-        let mut revealed = revealed.into_iter();
-        let outputs = out
-            .into_iter()
-            .map(|y| {
-                output_tensor(y, |_| {
-                    let r = revealed.next().expect("one per private output");
-                    let v: Vec<f32> = decode(&r, f).iter().map(|&x| x as f32).collect();
-                    F32Tensor::from_vec(r.shape(), v)
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let outputs = reveal_outputs(p, out.expect("at least one repetition"))?;
         Ok(InferRun {
             outputs,
             wall,
@@ -300,4 +220,188 @@ impl Job for InferJob<'_> {
             prepared: prepared.len(),
         })
     }
+}
+
+/// Encodes a real tensor at the protocol's fixed-point precision.
+fn encode_f32<P: Protocol>(p: &P, t: &F32Tensor) -> Result<crate::ring::RingTensor> {
+    let v: Vec<f64> = t.data().iter().map(|&x| x as f64).collect();
+    encode(&v, t.shape(), p.frac_bits())
+}
+
+/// The data owner's (last party's) input, secret-shared: reals, or one-hot encoded token ids.
+fn share_inputs<P: Protocol>(p: &mut P, graph: &Graph, inputs: &[Input]) -> Result<Vec<P::Share>> {
+    check_inputs(graph, inputs)?;
+    let data_owner = p.parties() - 1;
+    let tokens = token_inputs(graph);
+    let mut xs = Vec::with_capacity(inputs.len());
+    for (info, input) in graph.inputs.iter().zip(inputs) {
+        let plain_input = match (input, tokens.get(&info.name)) {
+            (Input::F32(t), _) => t.clone(),
+            (Input::Ids { shape, data }, Some(&vocab)) => one_hot(shape, data, vocab)?,
+            (Input::Ids { .. }, None) => {
+                return Err(Error::invalid(
+                    format!("input \"{}\"", info.name),
+                    "integer input, but the model does not use it as token ids of an embedding",
+                ));
+            }
+        };
+        let mine = if p.id() == data_owner {
+            Some(encode_f32(p, &plain_input)?)
+        } else {
+            None
+        };
+        xs.push(p.share(data_owner, mine.as_ref(), plain_input.shape())?);
+    }
+    Ok(xs)
+}
+
+/// The model owner's (party 0's) weights, every real parameter with more than one element: shared
+/// (private model) or encoded once (public model), by initializer name.
+fn share_params<P: Protocol>(
+    p: &mut P,
+    graph: &Graph,
+    weights: WeightPrivacy,
+) -> Result<HashMap<String, Value<P::Share>>> {
+    let model_owner = 0;
+    let f = p.frac_bits();
+    let mut params = HashMap::new();
+    for (name, c) in &graph.initializers {
+        let Const::F32(t) = c else { continue };
+        if t.data().len() <= 1 {
+            continue;
+        }
+        let v = match weights {
+            // Encode a public model's weights once, not at every use.
+            WeightPrivacy::Public => Value::Encoded {
+                ring: std::sync::Arc::new(encode_f32(p, t)?),
+                frac: f,
+            },
+            WeightPrivacy::Private => {
+                let mine = if p.id() == model_owner {
+                    Some(encode_f32(p, t)?)
+                } else {
+                    None
+                };
+                Value::Data(p.share(model_owner, mine.as_ref(), t.shape())?)
+            }
+        };
+        params.insert(name.clone(), v);
+    }
+    Ok(params)
+}
+
+/// Reveals the graph outputs to every party as reals, every private one in the same round.
+fn reveal_outputs<P: Protocol>(p: &mut P, outs: Vec<Value<P::Share>>) -> Result<Vec<F32Tensor>> {
+    let shares: Vec<&P::Share> = outs
+        .iter()
+        .filter_map(|v| match v {
+            Value::Data(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    let revealed = if shares.is_empty() {
+        Vec::new()
+    } else {
+        p.reveal_many(&shares)?
+    };
+    let f = p.frac_bits();
+    let mut revealed = revealed.into_iter();
+    outs.into_iter()
+        .map(|y| {
+            output_tensor(y, |_| {
+                let r = revealed.next().expect("one per private output");
+                let v: Vec<f32> = decode(&r, f).iter().map(|&x| x as f32).collect();
+                F32Tensor::from_vec(r.shape(), v)
+            })
+        })
+        .collect()
+}
+
+/// What one party brings back from a private evaluation over many batches.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct EvalRun {
+    /// The revealed output of each batch, in order.
+    pub outputs: Vec<F32Tensor>,
+    /// Seconds for the whole evaluation (weight sharing and preparation excluded; input sharing,
+    /// inference and reveal of every batch included).
+    pub wall: f64,
+    /// Traffic of the whole evaluation (the same region as `wall`).
+    pub meter: MeterReport,
+}
+
+/// Private evaluation of one model on many batches in one session: the weights are shared (or
+/// encoded) once, then each batch is shared by the data owner, run and revealed. Every party gets
+/// the job; only the data owner's copy of the batches is used (the others need their shapes).
+pub struct EvalJob<'a> {
+    pub graph: &'a Graph,
+    pub batches: &'a [Input],
+    pub weights: WeightPrivacy,
+    /// Unmeasured runs of the first batch before the measured region (warm-up).
+    pub warmup: usize,
+}
+
+impl Job for EvalJob<'_> {
+    type Output = EvalRun;
+
+    fn run<P: Protocol>(&self, p: &mut P) -> Result<EvalRun> {
+        let params = share_params(p, self.graph, self.weights)?;
+        let prepared = prepare_weights(p, self.graph, &params)?;
+        for input in self.batches.iter().take(1).cycle().take(self.warmup) {
+            let xs = share_inputs(p, self.graph, std::slice::from_ref(input))?;
+            let mut b = PrivateBackend::with_prepared(p, &prepared);
+            run_borrowed(self.graph, &mut b, xs.into_iter().map(Value::Data).collect(), &params)?;
+        }
+        p.barrier()?;
+        let before = p.meter();
+        let t0 = Instant::now();
+        let mut outputs = Vec::with_capacity(self.batches.len());
+        for input in self.batches {
+            let xs = share_inputs(p, self.graph, std::slice::from_ref(input))?;
+            let y = {
+                let mut b = PrivateBackend::with_prepared(p, &prepared);
+                run_borrowed(self.graph, &mut b, xs.into_iter().map(Value::Data).collect(), &params)?
+            };
+            outputs.push(reveal_outputs(p, y)?.swap_remove(0));
+        }
+        Ok(EvalRun {
+            outputs,
+            wall: t0.elapsed().as_secs_f64(),
+            meter: p.meter().since(&before),
+        })
+    }
+}
+
+/// Splits stacked samples `[n, ...]` into model inputs of `batch` samples each; the last batch is
+/// padded with zero samples so every batch has the same shape (and cost). Samples become token ids
+/// when the model's input is integer.
+pub fn split_batches(graph: &Graph, samples: &F32Tensor, batch: usize) -> Result<Vec<Input>> {
+    let n = samples.shape().first().copied().unwrap_or(0);
+    if batch == 0 || n == 0 {
+        return Err(Error::invalid(
+            "batch_size",
+            "needs at least one sample and a batch of one or more",
+        ));
+    }
+    let per: usize = samples.shape()[1..].iter().product();
+    let ids = graph
+        .inputs
+        .first()
+        .is_some_and(|i| i.dtype == super::graph::DType::I64);
+    let mut shape = samples.shape().to_vec();
+    shape[0] = batch;
+    let mut out = Vec::with_capacity(n.div_ceil(batch));
+    for start in (0..n).step_by(batch) {
+        let end = (start + batch).min(n);
+        let mut data = samples.data()[start * per..end * per].to_vec();
+        data.resize(batch * per, 0.0);
+        out.push(if ids {
+            Input::Ids {
+                shape: shape.clone(),
+                data: data.iter().map(|&v| v.round() as i64).collect(),
+            }
+        } else {
+            Input::F32(F32Tensor::from_vec(&shape, data)?)
+        });
+    }
+    Ok(out)
 }

@@ -104,8 +104,9 @@ fn default_precision() -> u32 {
 }
 
 /// How the nonlinear functions are approximated: the `functions:` section of a protocol file.
-/// Defaults are CrypTen's (configs/default.yaml), so results compare like for like.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+/// Defaults are CrypTen's (configs/default.yaml), so results compare like for like. Serialisable so
+/// experiments can sweep its fields by name.
+#[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FunctionConfig {
     /// exp(x) = (1 + x/2^d)^(2^d) with d = this.
