@@ -1,16 +1,42 @@
 //! The private backend's elementwise, comparison and reduction ops beyond the core layers:
 //! Abs, Sign, LeakyRelu, HardSigmoid, Clip, Max/Min/Sum/Mean, comparisons, Where, ReduceMax/Min/
-//! SumSquare/L1/L2, Expand and GlobalMaxPool. Each is built from the exact comparison circuits of
-//! `func::compare` (ReLU, |x|, the sign bit), local linear maps and fixed-point products, so its
-//! cost is that of the functions it calls (written next to them):
+//! SumSquare/L1/L2, Expand, GlobalMaxPool, ArgMax/ArgMin and Split. Each is built from the exact
+//! comparison circuits of `func::compare` (ReLU, |x|, the sign bit), local linear maps and
+//! fixed-point products.
 //!
-//! - Max, Min (per extra input), LeakyRelu, Clip with one bound: one ReLU of the output size
-//!   (asserted by `tests/onnx_node.rs`); Clip with both bounds and HardSigmoid: one `clamp`.
-//! - Less, Greater, GreaterOrEqual, LessOrEqual: one `ltz` of n; Equal: one `eq`; Sign: one `ltz`
-//!   of 2n. The 0/1 result becomes fixed point locally.
-//! - Where: one fixed-point product of n (a public condition: a public-operand product).
-//! - ReduceMax/Min: one `max_values` over the reduced group; ReduceSumSquare: one square;
-//!   ReduceL1: one `abs`; ReduceL2: one square and one `sqrt`; GlobalMaxPool: one `max_values`.
+//! # Cost
+//!
+//! A private op costs exactly the `func` functions and truncations it calls, in order: its linear
+//! parts (data movement, broadcasting, sums, public additions, products with public integers) are
+//! local. [`calls`] declares that list for these ops and for the other private ops of
+//! `nn::private` (BatchNormalization, Pow, LayerNormalization, N-d pooling windows, the
+//! elementwise functions, softmax, products with public weights), in terms of the functions whose
+//! own formulas are written next to them (`func::compare`, `func::approx`, `func::reduce`, the
+//! protocols' tables); `tests/onnx_node.rs` runs each op privately and asserts that every
+//! party's online rounds and bytes and the dealer's offline bytes equal those of [`run_calls`] on
+//! 2pc-ttp, 3pc-replicated and npc-additive. With n the output size:
+//!
+//! | op | calls |
+//! |---|---|
+//! | Abs | `abs`(n) |
+//! | Sign | `ltz`(2n): both sign bits in one circuit |
+//! | LeakyRelu | `relu`(n), one truncation of n (αx + (1 − α)·relu(x) is summed before it) |
+//! | HardSigmoid | one truncation of n (αx), `clamp`(n) |
+//! | Clip | both bounds: `clamp`(n); one bound: `relu`(n) (lo + relu(x − lo)); none, or min ≥ max: nothing |
+//! | Max, Min | `relu` of the running output size per extra input (b + relu(a − b)) |
+//! | Sum; Mean | nothing; one truncation of n |
+//! | Less, Greater, LessOrEqual, GreaterOrEqual; Equal | `ltz`(n); `eq`(n) |
+//! | Where | public condition: nothing (a local select); private: one fixed-point product of n |
+//! | ReduceMax, ReduceMin; GlobalMaxPool | `max_values` over the reduced groups |
+//! | ReduceSumSquare; ReduceL1; ReduceL2 | `square`(input); `abs`(input); `square`(input), `sqrt`(n) |
+//! | ArgMax, ArgMin | `argmax` over the reduced axis (the index is a local product, below) |
+//! | Expand, Split, Size | nothing |
+//!
+//! **ArgMax/ArgMin** output int64 indices in ONNX. Privately the one-hot argmax of
+//! `reduce::argmax` (integers 0/1 at scale 1) is multiplied locally by the public fixed-point
+//! index vector and summed, which gives a fixed-point share of the index with no truncation: it
+//! is exact and reveals to the integer itself (ArgMin is the argmax of −x; `select_last_index`
+//! reverses the axis first, as ties go to the earlier index).
 
 use super::exec::{Value, node_error};
 use super::graph::{Const, Node, Op, ReduceKind};
@@ -36,12 +62,16 @@ impl<P: Protocol> PrivateBackend<'_, P> {
             Op::Abs => compare::abs(self.p, &x0()?)?,
             Op::Sign => self.sign(&x0()?)?,
             Op::LeakyRelu { alpha } => {
-                // αx + (1 − α)·relu(x).
+                // αx + (1 − α)·relu(x), summed at double scale and truncated once.
                 let x = x0()?;
                 let r = compare::relu(self.p, &x)?;
-                let a = fixed::mul_const(self.p, &x, *alpha as f64)?;
-                let b = fixed::mul_const(self.p, &r, 1.0 - *alpha as f64)?;
-                self.p.add(&a, &b)?
+                let a = self.p.mul_scalar(&x, fixed::encode_const(self.p, *alpha as f64))?;
+                let b = self
+                    .p
+                    .mul_scalar(&r, fixed::encode_const(self.p, 1.0 - *alpha as f64))?;
+                let sum = self.p.add(&a, &b)?;
+                let bits = self.p.frac_bits();
+                self.p.truncate_many(vec![sum], bits)?.remove(0)
             }
             Op::HardSigmoid { alpha, beta } => {
                 let x = fixed::mul_const(self.p, &x0()?, *alpha as f64)?;
@@ -122,16 +152,25 @@ impl<P: Protocol> PrivateBackend<'_, P> {
                 let shape = plain::broadcast_shape(&shape, &self.shape(y))?;
                 let xb = self.broadcast(&self.data(x)?, &shape)?;
                 let yb = self.broadcast(&self.data(y)?, &shape)?;
-                let d = self.p.sub(&xb, &yb)?;
-                let c = match c {
-                    Value::Data(s) => Value::Data(self.broadcast(s, &shape)?),
-                    other => {
-                        let m = as_f32(&other.public().expect("public"))?.map(|v| (v != 0.0) as u8 as f32);
-                        Value::Public(Const::F32(m.broadcast_to(&shape)?))
+                match c {
+                    Value::Data(s) => {
+                        let d = self.p.sub(&xb, &yb)?;
+                        let c = Value::Data(self.broadcast(s, &shape)?);
+                        let picked = self.mul_values(&Value::Data(d), &c)?;
+                        self.p.add(&yb, &picked)?
                     }
-                };
-                let picked = self.mul_values(&Value::Data(d), &c)?;
-                self.p.add(&yb, &picked)?
+                    other => {
+                        // A public condition picks each element locally.
+                        let m = as_f32(&other.public().expect("public"))?.broadcast_to(&shape)?;
+                        let pick: Vec<bool> = m.data().iter().map(|&v| v != 0.0).collect();
+                        self.p.linear2(&xb, &yb, &|a, b| {
+                            let data = (a.data().iter().zip(b.data()).zip(&pick))
+                                .map(|((&u, &v), &c)| if c { u } else { v })
+                                .collect();
+                            RingTensor::from_vec(a.shape(), data)
+                        })?
+                    }
+                }
             }
             Op::Reduce { kind, axes, keepdims } => {
                 let x = x0()?;
@@ -192,6 +231,58 @@ impl<P: Protocol> PrivateBackend<'_, P> {
                     shape: vec![],
                     data: vec![n],
                 })]);
+            }
+            Op::ArgMax {
+                axis,
+                keepdims,
+                select_last_index,
+                min,
+            } => {
+                let x = x0()?;
+                let shape = self.p.shape(&x).to_vec();
+                let ax = plain::axis_of(*axis, shape.len()).map_err(|e| node_error(node, e))?;
+                let k = shape[ax];
+                if k == 0 {
+                    return Err(node_error(node, "the axis is empty"));
+                }
+                let x = if *select_last_index {
+                    let a = ax as i64;
+                    self.move_data(&x, &|t| t.slice(&[-1], &[i64::MIN], &[a], &[-1]))?
+                } else {
+                    x
+                };
+                let x = if *min { self.p.neg(&x)? } else { x };
+                let (_, onehot) = reduce::argmax(self.p, &x, ax)?;
+                // Σ_j onehot_j · j with j public fixed point: an integer share times a public
+                // value, exact and local.
+                let (inner, f) = (shape[ax + 1..].iter().product::<usize>(), self.p.frac_bits());
+                let index: Vec<u64> = (0..numel(&shape))
+                    .map(|i| {
+                        let j = (i / inner) % k;
+                        (if *select_last_index { k - 1 - j } else { j } as u64) << f
+                    })
+                    .collect();
+                let index = RingTensor::from_vec(&shape, index)?;
+                let keep = *keepdims;
+                self.p.linear(&onehot, &|t| t.mul(&index)?.sum_axis(ax, keep))?
+            }
+            Op::Split { axis, parts } => {
+                let x = x0()?;
+                let shape = self.p.shape(&x).to_vec();
+                let ax = plain::axis_of(*axis, shape.len()).map_err(|e| node_error(node, e))?;
+                let split = match inputs.get(1).and_then(Option::as_ref) {
+                    Some(Value::Data(_)) => return Err(node_error(node, "private split sizes are not supported")),
+                    Some(v) => v.public(),
+                    None => None,
+                };
+                let sizes = plain::split_sizes(shape[ax], *parts, split.as_ref()).map_err(|e| node_error(node, e))?;
+                let mut at = 0;
+                let mut outs = Vec::with_capacity(sizes.len());
+                for s in sizes {
+                    outs.push(Value::Data(self.p.linear(&x, &|t| t.slice(ax, at, at + s))?));
+                    at += s;
+                }
+                return Ok(outs);
             }
             Op::ConstantOfShape(_) => return Err(node_error(node, "a private shape is not supported")),
             _ => return Err(node_error(node, "not handled by the private backend")),
