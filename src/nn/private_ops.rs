@@ -43,6 +43,7 @@ use super::graph::{Const, Node, Op, ReduceKind};
 use super::plain::{self, reduce_layout};
 use super::private::{PrivateBackend, V, as_f32};
 use super::tensor::F32Tensor;
+use super::window::Windows;
 use crate::error::Result;
 use crate::func::{approx, compare, fixed, reduce};
 use crate::protocol::Protocol;
@@ -326,4 +327,321 @@ impl<P: Protocol> PrivateBackend<'_, P> {
 fn one_minus<P: Protocol>(p: &P, b: &P::Share) -> Result<P::Share> {
     let neg = p.neg(b)?;
     p.add_public(&neg, &RingTensor::full(p.shape(b), 1))
+}
+
+/// One function call of a private op, for its cost: an op costs exactly its [`calls`], made in
+/// order (everything else it does is local). Sizes are element counts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Call {
+    /// `compare::relu`.
+    Relu(usize),
+    /// `compare::abs`.
+    Abs(usize),
+    /// `compare::ltz`.
+    Ltz(usize),
+    /// `compare::eq`.
+    Eq(usize),
+    /// `compare::clamp`.
+    Clamp(usize),
+    /// `reduce::max_values` over `rows` groups of `k`.
+    MaxValues {
+        rows: usize,
+        k: usize,
+    },
+    /// `reduce::argmax` (the one-hot) over `rows` groups of `k`.
+    Argmax {
+        rows: usize,
+        k: usize,
+    },
+    /// `reduce::softmax` (`log`: `log_softmax`) over `rows` groups of `k`.
+    Softmax {
+        rows: usize,
+        k: usize,
+        log: bool,
+    },
+    /// One truncation: a product with public reals (`fixed::mul_const`, a public weight).
+    Trunc(usize),
+    /// `fixed::square`.
+    Square(usize),
+    /// `fixed::mul`: a fixed-point product of two shared tensors.
+    Mul(usize),
+    /// `approx::pow` with a public integer exponent.
+    Pow(usize, i32),
+    /// `approx::sqrt`, `inv_sqrt`, and `inv_sqrt_iters` with `layernorm_nr_iters` steps.
+    Sqrt(usize),
+    InvSqrt(usize),
+    LayerNormInvSqrt(usize),
+    /// The elementwise functions of `func::approx`.
+    Exp(usize),
+    Log(usize),
+    Reciprocal(usize),
+    Sigmoid(usize),
+    Tanh(usize),
+    Erf(usize),
+    Gelu(usize),
+}
+
+/// One input of a node as its cost sees it: the shape, and the value when public.
+#[derive(Clone, Debug)]
+pub struct Operand {
+    pub shape: Vec<usize>,
+    pub public: Option<Const>,
+}
+
+/// The calls a private op makes on inputs `ins` (see the module table); `None` for the ops whose
+/// cost is not declared here (products of two private tensors other than elementwise ones, the
+/// 1-D/2-D pooling kernels of `func::pool`, which are costed there).
+pub fn calls(op: &Op, ins: &[Operand]) -> Result<Option<Vec<Call>>> {
+    use Call as C;
+    let shape = |k: usize| -> Result<&[usize]> {
+        ins.get(k)
+            .map(|o| o.shape.as_slice())
+            .ok_or_else(|| crate::Error::invalid(op.onnx_name(), format!("missing input {k}")))
+    };
+    let private = |k: usize| ins.get(k).is_some_and(|o| o.public.is_none());
+    let n = numel(shape(0)?);
+    let bcast = |a: &[usize], b: &[usize]| plain::broadcast_shape(a, b);
+    // A fixed-point product: Beaver/replicated with two private operands, else a truncation.
+    let product = |both_private: bool, n: usize| if both_private { C::Mul(n) } else { C::Trunc(n) };
+    let v = match op {
+        Op::Abs => vec![C::Abs(n)],
+        Op::Sign => vec![C::Ltz(2 * n)],
+        Op::LeakyRelu { .. } => vec![C::Relu(n), C::Trunc(n)],
+        Op::HardSigmoid { .. } => vec![C::Trunc(n), C::Clamp(n)],
+        Op::Clip { min, max } => match (min, max) {
+            (Some(lo), Some(hi)) if lo < hi => vec![C::Clamp(n)],
+            (Some(_), None) | (None, Some(_)) => vec![C::Relu(n)],
+            _ => vec![],
+        },
+        Op::Max | Op::Min | Op::Sum | Op::Mean => {
+            let mut out = shape(0)?.to_vec();
+            let mut v = Vec::new();
+            for k in 1..ins.len() {
+                out = bcast(&out, shape(k)?)?;
+                if matches!(op, Op::Max | Op::Min) {
+                    v.push(C::Relu(numel(&out)));
+                }
+            }
+            if *op == Op::Mean {
+                v.push(C::Trunc(numel(&out)));
+            }
+            v
+        }
+        Op::Equal | Op::Greater | Op::Less | Op::GreaterOrEqual | Op::LessOrEqual => {
+            let m = numel(&bcast(shape(0)?, shape(1)?)?);
+            vec![if *op == Op::Equal { C::Eq(m) } else { C::Ltz(m) }]
+        }
+        Op::Where => {
+            let out = bcast(&bcast(shape(0)?, shape(1)?)?, shape(2)?)?;
+            if private(0) { vec![C::Mul(numel(&out))] } else { vec![] }
+        }
+        Op::Reduce { kind, axes, keepdims } => {
+            let (_, rows, k, _) = plain::reduce_layout(shape(0)?, axes, *keepdims)?;
+            match kind {
+                ReduceKind::Max | ReduceKind::Min => vec![C::MaxValues { rows, k }],
+                ReduceKind::SumSquare => vec![C::Square(n)],
+                ReduceKind::L1 => vec![C::Abs(n)],
+                ReduceKind::L2 => vec![C::Square(n), C::Sqrt(rows)],
+            }
+        }
+        Op::GlobalMaxPool => {
+            let s = shape(0)?;
+            let nc = s.iter().take(2).product::<usize>();
+            vec![C::MaxValues {
+                rows: nc,
+                k: n / nc.max(1),
+            }]
+        }
+        Op::ArgMax { axis, .. } => {
+            let s = shape(0)?;
+            let k = s[plain::axis_of(*axis, s.len())?];
+            vec![C::Argmax { rows: n / k.max(1), k }]
+        }
+        Op::Expand | Op::Split { .. } | Op::Size | Op::Neg | Op::Add | Op::Sub | Op::ReduceSum { .. } => vec![],
+        Op::Flatten { .. }
+        | Op::Reshape
+        | Op::Transpose { .. }
+        | Op::Unsqueeze { .. }
+        | Op::Squeeze { .. }
+        | Op::Slice
+        | Op::Pad
+        | Op::Concat { .. }
+        | Op::Identity
+        | Op::Dropout
+        | Op::Cast { .. } => vec![],
+        Op::Gather { .. } if !private(1) => vec![],
+        Op::Relu => vec![C::Relu(n)],
+        Op::Sqrt => vec![C::Sqrt(n)],
+        Op::Exp => vec![C::Exp(n)],
+        Op::Log => vec![C::Log(n)],
+        Op::Reciprocal => vec![C::Reciprocal(n)],
+        Op::Sigmoid => vec![C::Sigmoid(n)],
+        Op::Tanh => vec![C::Tanh(n)],
+        Op::Erf => vec![C::Erf(n)],
+        Op::Gelu { .. } => vec![C::Gelu(n)],
+        Op::Softmax { axis } | Op::LogSoftmax { axis } => {
+            let s = shape(0)?;
+            let k = s[plain::axis_of(*axis, s.len())?];
+            let log = matches!(op, Op::LogSoftmax { .. });
+            vec![C::Softmax {
+                rows: n / k.max(1),
+                k,
+                log,
+            }]
+        }
+        Op::Mul => {
+            let out = numel(&bcast(shape(0)?, shape(1)?)?);
+            vec![product(private(0) && private(1), out)]
+        }
+        Op::Div => {
+            let out = numel(&bcast(shape(0)?, shape(1)?)?);
+            if private(1) {
+                vec![C::Reciprocal(numel(shape(1)?)), C::Mul(out)]
+            } else {
+                vec![C::Trunc(out)]
+            }
+        }
+        Op::ReduceMean { axes, keepdims } => {
+            let axes: Vec<i64> = axes.clone();
+            let (_, rows, _, _) = plain::reduce_layout(shape(0)?, &axes, *keepdims)?;
+            vec![C::Trunc(rows)]
+        }
+        Op::GlobalAveragePool => vec![C::Trunc(shape(0)?.iter().take(2).product())],
+        Op::Pow => {
+            let e = ins
+                .get(1)
+                .and_then(|o| o.public.as_ref())
+                .ok_or_else(|| crate::Error::invalid("Pow", "a private exponent is not supported"))?;
+            let e = super::private::as_f32(e)?;
+            let out = numel(&bcast(shape(0)?, e.shape())?);
+            let mut distinct: Vec<f32> = e.data().to_vec();
+            distinct.sort_by(f32::total_cmp);
+            distinct.dedup();
+            let mut v = Vec::new();
+            for &k in &distinct {
+                match k {
+                    2.0 => v.push(C::Square(out)),
+                    0.5 => v.push(C::Sqrt(out)),
+                    1.0 => {}
+                    k => v.push(C::Pow(out, k as i32)),
+                }
+                if distinct.len() > 1 {
+                    v.push(C::Trunc(out));
+                }
+            }
+            v
+        }
+        Op::BatchNormalization { .. } => {
+            let c = shape(0)?.get(1).copied().unwrap_or(1);
+            if (1..5).any(private) {
+                // s = γ·inv_sqrt(var + ε); t = β − mean·s; y = x·s + t.
+                vec![C::InvSqrt(c), product(private(1), c), product(private(3), c), C::Mul(n)]
+            } else {
+                vec![C::Trunc(n)]
+            }
+        }
+        Op::LayerNormalization { axis, .. } => {
+            let s = shape(0)?;
+            let rows: usize = s[..plain::axis_of(*axis, s.len())?].iter().product();
+            let mut v = vec![
+                C::Trunc(rows),
+                C::Square(n),
+                C::Trunc(rows),
+                C::LayerNormInvSqrt(rows),
+                C::Mul(n),
+            ];
+            if ins.len() > 1 {
+                v.push(product(private(1), n));
+            }
+            v
+        }
+        Op::MaxPool {
+            kernel,
+            strides,
+            pads,
+            dilations,
+            ceil_mode,
+        }
+        | Op::AveragePool {
+            kernel,
+            strides,
+            pads,
+            dilations,
+            ceil_mode,
+            ..
+        } => {
+            let s = shape(0)?;
+            let spatial = kernel.len();
+            let fast = (1..=2).contains(&spatial)
+                && s.len() == spatial + 2
+                && pads.len() == 2 * spatial
+                && (0..spatial).all(|i| pads[i] == pads[i + spatial] && 2 * pads[i] <= kernel[i])
+                && dilations.iter().all(|&d| d == 1);
+            if fast || s.len() < 3 {
+                return Ok(None);
+            }
+            let w = Windows::new(&s[2..], kernel, strides, pads, dilations, *ceil_mode)?;
+            let rows = s[0] * s[1] * w.cells();
+            if matches!(op, Op::MaxPool { .. }) {
+                vec![C::MaxValues { rows, k: w.k }]
+            } else {
+                vec![C::Trunc(rows)]
+            }
+        }
+        Op::MatMul | Op::Gemm { .. } | Op::Conv { .. } | Op::Gather { .. } => return Ok(None),
+        Op::Shape | Op::Constant(_) | Op::ConstantOfShape(_) => vec![],
+    };
+    Ok(Some(v))
+}
+
+/// Makes `calls` in order on zero shares (costs depend on sizes only): the reference that the
+/// tests meter an op against.
+pub fn run_calls<P: Protocol>(p: &mut P, calls: &[Call]) -> Result<()> {
+    let zeros = |p: &P, shape: &[usize]| p.constant(&RingTensor::zeros(shape));
+    for call in calls {
+        match *call {
+            Call::Relu(n) => drop(compare::relu(p, &zeros(p, &[n]))?),
+            Call::Abs(n) => drop(compare::abs(p, &zeros(p, &[n]))?),
+            Call::Ltz(n) => drop(compare::ltz(p, &zeros(p, &[n]))?),
+            Call::Eq(n) => {
+                let z = zeros(p, &[n]);
+                drop(compare::eq(p, &z, &z)?)
+            }
+            Call::Clamp(n) => drop(compare::clamp(p, &zeros(p, &[n]), 0.0, 1.0)?),
+            Call::MaxValues { rows, k } => drop(reduce::max_values(p, &zeros(p, &[rows, k]), 1)?),
+            Call::Argmax { rows, k } => drop(reduce::argmax(p, &zeros(p, &[rows, k]), 1)?),
+            Call::Softmax { rows, k, log } => {
+                let z = zeros(p, &[rows, k]);
+                drop(if log {
+                    reduce::log_softmax(p, &z, 1)?
+                } else {
+                    reduce::softmax(p, &z, 1)?
+                })
+            }
+            Call::Trunc(n) => {
+                let bits = p.frac_bits();
+                drop(p.truncate_many(vec![zeros(p, &[n])], bits)?)
+            }
+            Call::Square(n) => drop(fixed::square(p, &zeros(p, &[n]))?),
+            Call::Mul(n) => {
+                let z = zeros(p, &[n]);
+                drop(fixed::mul(p, &z, &z)?)
+            }
+            Call::Pow(n, k) => drop(approx::pow(p, &zeros(p, &[n]), k)?),
+            Call::Sqrt(n) => drop(approx::sqrt(p, &zeros(p, &[n]))?),
+            Call::InvSqrt(n) => drop(approx::inv_sqrt(p, &zeros(p, &[n]))?),
+            Call::LayerNormInvSqrt(n) => {
+                let iters = p.functions().layernorm_nr_iters;
+                drop(approx::inv_sqrt_iters(p, &zeros(p, &[n]), iters)?)
+            }
+            Call::Exp(n) => drop(approx::exp(p, &zeros(p, &[n]))?),
+            Call::Log(n) => drop(approx::log(p, &zeros(p, &[n]))?),
+            Call::Reciprocal(n) => drop(approx::reciprocal(p, &zeros(p, &[n]))?),
+            Call::Sigmoid(n) => drop(approx::sigmoid(p, &zeros(p, &[n]))?),
+            Call::Tanh(n) => drop(approx::tanh(p, &zeros(p, &[n]))?),
+            Call::Erf(n) => drop(approx::erf(p, &zeros(p, &[n]))?),
+            Call::Gelu(n) => drop(approx::gelu(p, &zeros(p, &[n]))?),
+        }
+    }
+    Ok(())
 }
