@@ -2087,7 +2087,7 @@ mod tests {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (
                 model(vec![node("Foo", &["x"], &["y"], vec![])], vec![], &[1], 17),
-                "unsupported op Foo in node \"Foo_0\"; supported: Abs, Add, AveragePool, ",
+                "unsupported op Foo in node \"Foo_0\"; supported: Abs, Add, ArgMax, ArgMin, AveragePool, ",
             ),
             (
                 model(
