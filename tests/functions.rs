@@ -143,6 +143,64 @@ fn compare_cost(f: Func, n: u64) -> (u64, u64) {
 }
 
 #[test]
+fn max_costs_k_minus_one_comparisons_per_row() {
+    // Each level compares neighbours (an odd one out waits) at the cost of a ReLU of its
+    // comparisons: ⌈log2 k⌉ levels of 8 rounds, k − 1 comparisons per row in all.
+    let cfg = ProtocolConfig::load("2pc-ttp").unwrap();
+    for (rows, k) in [(5usize, 9usize), (3, 40), (7, 2), (2, 7), (4, 1)] {
+        let (cost, offline) = check_with_dealer(&cfg, Func::Max, &[vec![rows, k]], 0.0);
+        let (mut rounds, mut bytes, mut want_offline, mut compared) = (0, 0, 0, 0);
+        let mut c = k;
+        while c > 1 {
+            let n = (rows * (c / 2)) as u64;
+            let (r, b, o) = compare_cost_full(Func::Relu, n);
+            (rounds, bytes, want_offline, compared) = (rounds + r, bytes + b, want_offline + o, compared + n);
+            c = c / 2 + c % 2;
+        }
+        assert_eq!(compared, (rows * (k - 1)) as u64);
+        assert_eq!(rounds, 8 * (k as f64).log2().ceil() as u64, "{rows}x{k}");
+        assert_eq!(cost.rounds_online, rounds, "{rows}x{k}");
+        assert_eq!(cost.online(), bytes, "{rows}x{k}");
+        assert_eq!(offline, want_offline, "{rows}x{k}: offline bytes");
+    }
+}
+
+/// 3x3 stride-2 max pooling (padding 1, ceil mode) of party 0's `[N, C, H, W]`, revealed, with
+/// its meter reading.
+struct MaxPool3x3(RingTensor);
+
+impl Job for MaxPool3x3 {
+    type Output = (RingTensor, MeterReport);
+    fn run<P: Protocol>(&self, p: &mut P) -> Result<Self::Output> {
+        let x = p.share(0, (p.id() == 0).then_some(&self.0), self.0.shape())?;
+        p.barrier()?;
+        let before = p.meter();
+        let y = pool::max_pool2d(p, &x, [3, 3], [2, 2], [1, 1], true)?;
+        let cost = p.meter().since(&before);
+        Ok((reveal(p, &y)?, cost))
+    }
+}
+
+#[test]
+fn overlapping_max_pool_runs_as_row_then_column_passes() {
+    // [1, 2, 7, 6] → 4x4 outputs per channel: a 1x3 pass over the 7 rows (2·7·4 windows of 3),
+    // then a 3x1 pass (2·4·4 windows of 3), two levels each: 56, 56, 32 and 32 comparisons (176)
+    // instead of 32·8 = 256 for whole 3x3 windows, in as many rounds.
+    let cfg = ProtocolConfig::load("2pc-ttp").unwrap();
+    let x = random_ring(&[1, 2, 7, 6], 5).map(|v| v >> 40);
+    let out = run(&cfg, 2, &MaxPool3x3(x));
+    let (mut rounds, mut bytes) = (0, 0);
+    for n in [56u64, 56, 32, 32] {
+        let (r, b, _) = compare_cost_full(Func::Relu, n);
+        (rounds, bytes) = (rounds + r, bytes + b);
+    }
+    let cost = &out.parties[0].output.1;
+    assert_eq!(cost.rounds_online, rounds);
+    assert_eq!(rounds, 32, "as many levels as a 9-way tournament");
+    assert_eq!(cost.online(), bytes);
+}
+
+#[test]
 fn comparison_costs_match_their_formulas() {
     let cfg = ProtocolConfig::load("2pc-ttp").unwrap();
     for n in [1usize, 64, 1000] {

@@ -3,6 +3,7 @@
 mod approx;
 mod cli;
 mod common;
+mod data;
 mod functions;
 mod nn;
 mod onnx;

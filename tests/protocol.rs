@@ -237,6 +237,105 @@ fn every_product_costs_exactly_its_formula() {
     }
 }
 
+/// y (party 0's, a weight) prepared once, then one product per x (party 1's), each revealed, with
+/// the preparation's and each product's meter readings.
+struct PreparedProducts {
+    xs: Vec<RingTensor>,
+    y: RingTensor,
+    op: BilinearOp,
+}
+
+impl Job for PreparedProducts {
+    type Output = (Vec<RingTensor>, MeterReport, Vec<MeterReport>);
+    fn run<P: Protocol>(&self, p: &mut P) -> Result<Self::Output> {
+        let y = p.share(0, (p.id() == 0).then_some(&self.y), self.y.shape())?;
+        p.barrier()?;
+        let before = p.meter();
+        let prep = p.prepare_many(&[&y])?.remove(0);
+        let prepare = p.meter().since(&before);
+        let (mut outs, mut costs) = (Vec::new(), Vec::new());
+        for x in &self.xs {
+            let last = p.parties() - 1;
+            let x = p.share(last, (p.id() == last).then_some(x), x.shape())?;
+            p.barrier()?;
+            let before = p.meter();
+            let z = p.bilinear_prepared_many(&[(&x, &y, &prep, self.op)])?.remove(0);
+            costs.push(p.meter().since(&before));
+            outs.push(reveal(p, &z)?);
+        }
+        Ok((outs, prepare, costs))
+    }
+}
+
+#[test]
+fn prepared_products_are_exact_and_cost_their_formulas() {
+    use testbed::protocol::ReplicatedParty;
+    for cfg in all_protocols() {
+        for (k, (xs, ys, op)) in product_cases().into_iter().enumerate() {
+            let Some(op) = op else { continue };
+            let y = random_ring(&ys, 300 + k as u64);
+            // Two products with the same prepared y: fresh masks each time, both exact.
+            let xs: Vec<RingTensor> = (0..2).map(|i| random_ring(&xs, 400 + 10 * k as u64 + i)).collect();
+            let out = run(
+                &cfg,
+                9,
+                &PreparedProducts {
+                    xs: xs.clone(),
+                    y: y.clone(),
+                    op,
+                },
+            );
+            let z = op.apply(&xs[0], &y).unwrap().len();
+            let n = cfg.parties;
+            let (prepare, product) = match cfg.family {
+                Family::ThreePcReplicated => (Default::default(), ReplicatedParty::bilinear_cost(z)),
+                _ => (
+                    AdditiveParty::prepare_cost(n, y.len()),
+                    AdditiveParty::bilinear_prepared_cost(n, cfg.dealer, xs[0].len(), z),
+                ),
+            };
+            for party in &out.parties {
+                let (outs, prep_cost, costs) = &party.output;
+                for (x, got) in xs.iter().zip(outs) {
+                    assert_eq!(*got, op.apply(x, &y).unwrap(), "{} {op:?}", cfg.name);
+                }
+                let what = format!("{} {op:?} party {}", cfg.name, party.report.id);
+                assert_eq!(prep_cost.rounds_online, prepare.rounds, "{what}");
+                assert_eq!(prep_cost.online(), prepare.bytes_per_party, "{what}");
+                for c in costs {
+                    assert_eq!(c.rounds_online, product.rounds, "{what}");
+                    assert_eq!(c.online(), product.bytes_per_party, "{what}");
+                }
+            }
+            // The preparation has nothing offline; each product has its own correction.
+            let offline = out.dealer.as_ref().map_or(0, |d| d.offline());
+            assert_eq!(
+                offline,
+                prepare.offline_bytes + 2 * product.offline_bytes,
+                "{}",
+                cfg.name
+            );
+        }
+    }
+}
+
+#[test]
+fn a_prepared_product_sends_only_the_activation_mask() {
+    // 2pc-ttp, [m,k]·[k,p] with the weight prepared: 8mk per party online (not 8(mk + kp)), 8mp
+    // offline, and the one-time opening of the weight costs 8kp.
+    let (m, k, p) = (3, 40, 50);
+    let c = AdditiveParty::bilinear_prepared_cost(2, DealerKind::Ttp, m * k, m * p);
+    assert_eq!(
+        (c.rounds, c.bytes_per_party, c.offline_bytes),
+        (1, 8 * (m * k) as u64, 8 * (m * p) as u64)
+    );
+    let s = AdditiveParty::prepare_cost(2, k * p);
+    assert_eq!(
+        (s.rounds, s.bytes_per_party, s.offline_bytes),
+        (1, 8 * (k * p) as u64, 0)
+    );
+}
+
 #[test]
 fn the_issue_cost_figures_hold_for_2pc_ttp() {
     // mul = 16n per party and 8n offline; matmul [m,k]x[k,p] = 8(mk+kp) and 8mp; conv2d = 8(|X|+|W|) and 8|Y|.

@@ -277,6 +277,24 @@ pub struct OpReport {
     pub framing_bytes_total: u64,
     pub max_abs_err: f64,
     pub max_rel_err: f64,
+    /// Model benchmarks with private weights: the one-time preparation of the weights (per
+    /// session, before the timed inferences; reported apart like the sharing of the weights).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_setup: Option<WeightSetup>,
+}
+
+/// The one-time preparation of a private model's weights (a Beaver family opens each product
+/// weight's mask once).
+#[derive(Clone, Debug, Serialize)]
+pub struct WeightSetup {
+    /// Weight uses prepared.
+    pub weights: usize,
+    /// The slowest party's time.
+    pub wall_s: f64,
+    /// Rounds on the critical path.
+    pub rounds: u64,
+    /// Payload bytes each party sends.
+    pub bytes_sent_per_party: Vec<u64>,
 }
 
 /// What each party brings back from an op benchmark.
@@ -493,6 +511,7 @@ pub(crate) fn assemble_report<T>(
         framing_bytes_total: framing,
         max_abs_err,
         max_rel_err,
+        weight_setup: None,
     }
 }
 

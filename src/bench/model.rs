@@ -1,7 +1,7 @@
 //! Private inference runs and model benchmarks (`testbed infer`, `testbed bench model`).
 
 use super::jobs::{JobSpec, run_job};
-use super::{OpReport, TransportKind};
+use super::{OpReport, TransportKind, WeightSetup};
 use super::{ReportHead, assemble_report};
 use crate::error::{Error, Result};
 use crate::net::MeterReport;
@@ -83,7 +83,17 @@ pub fn run_model(
         shapes: vec![shape_string(input.shape())],
         reps,
     };
-    let report = assemble_report(cfg, head, &walls, &first, &outcome, (max_abs_err, max_rel_err));
+    let mut report = assemble_report(cfg, head, &walls, &first, &outcome, (max_abs_err, max_rel_err));
+    let prepared = outcome.parties[0].output.prepared;
+    if prepared > 0 {
+        let setups: Vec<&MeterReport> = outcome.parties.iter().map(|p| &p.output.setup_meter).collect();
+        report.weight_setup = Some(WeightSetup {
+            weights: prepared,
+            wall_s: outcome.parties.iter().map(|p| p.output.setup_wall).fold(0.0, f64::max),
+            rounds: setups.iter().map(|m| m.rounds_online).max().unwrap_or(0),
+            bytes_sent_per_party: setups.iter().map(|m| m.online()).collect(),
+        });
+    }
     Ok(ModelRun {
         output: output.clone(),
         report,

@@ -47,6 +47,17 @@ enum Command {
     Train(TrainArgs),
     /// Runs ONNX's node test cases (libonnx-testdata) in plaintext and privately; prints the table.
     OnnxConformance(ConformanceArgs),
+    /// Converts a PyTorch state-dict checkpoint (.pth) to safetensors, without torch: the pickle
+    /// is read by a restricted interpreter that accepts tensor data only.
+    ConvertPth(ConvertPthArgs),
+}
+
+#[derive(Args, Debug)]
+struct ConvertPthArgs {
+    /// The checkpoint (`torch.save(model.state_dict(), ...)`).
+    input: std::path::PathBuf,
+    /// The safetensors file to write (float tensors as f32).
+    output: std::path::PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -332,6 +343,14 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Party(a) => {
             let session = SessionFile::load(&a.session)?;
             party_main(&session, a.id, a.launched)
+        }
+        Command::ConvertPth(a) => {
+            let (n, skipped) = crate::data::mnist::convert_pth(&a.input, &a.output)?;
+            out!("{}: {n} tensors", a.output.display());
+            if !skipped.is_empty() {
+                out!("skipped integer tensors: {}", skipped.join(", "));
+            }
+            Ok(())
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Data sets for training and accuracy experiments: labelled samples as one f32 tensor.
 //!
-//! May import `crate::error` and `crate::nn::tensor` only. Loaders read the files that
+//! May import `crate::error` and `crate::nn` (tensors, tensor files, and the zoo for the pretrained
+//! MNIST CNN). Loaders read the files that
 //! `scripts/fetch-data.sh` installs under the data directory ([`data_dir`]); a missing file is a
 //! bad-input error that prints the exact command that fetches it. Preprocessing (scaling pixels,
 //! MFCC features) happens here, in plaintext, on the data owner's side.
@@ -9,7 +10,16 @@ use crate::error::{Error, Result};
 use crate::nn::tensor::F32Tensor;
 use std::path::{Path, PathBuf};
 
+pub mod audio;
 pub mod digits;
+pub mod fashion;
+pub mod idx;
+pub mod mfcc;
+pub mod mnist;
+pub mod pth;
+pub mod speech;
+pub mod vader;
+pub mod wordpiece;
 
 /// Labelled samples: `inputs` is `[n, ...sample shape]`, `labels[i]` the class of sample i.
 #[derive(Clone, Debug)]
@@ -105,7 +115,16 @@ pub struct Split {
 }
 
 /// The data sets known by name (`--data NAME`, `data:` in experiments).
-pub const NAMES: [&str; 2] = ["digits", "digits-28x28"];
+pub const NAMES: [&str; 8] = [
+    "digits",
+    "digits-28x28",
+    "fashion-mnist",
+    "mnist5k",
+    "speech",
+    "speech-real-aug",
+    "speech-synth",
+    "vader",
+];
 
 /// Loads data set `name` with its train/test split. Every loader registers here, so the CLI and
 /// experiments resolve names in one place.
@@ -115,6 +134,35 @@ pub fn load(name: &str) -> Result<Split> {
         "digits" => split_shuffled(digits::load(false)?, 360, 0x5eed),
         // The same images zero-padded to 1×28×28 (centred), for LeNet-style models; same split.
         "digits-28x28" => split_shuffled(digits::padded(&digits::load(true)?, 28)?, 360, 0x5eed),
+        "fashion-mnist" => fashion::load(),
+        // An evaluation set (for the pretrained CNN): all 5,000 samples are test samples, the
+        // training part is empty. Pixels in [0, 1]; see `mnist::load_5k` for the CNN's scaling.
+        "mnist5k" => {
+            let mut test = mnist::load_5k(mnist::Pixels::Unit)?;
+            test.name = "mnist5k/test".into();
+            let train = test.subset("mnist5k/train", &[])?;
+            Ok(Split { train, test })
+        }
+        // Spoken digits, MFCC `[n, 40, 100]`: train on espeak-ng voices, test on real speech (the
+        // 10 recordings; with 9 perturbed copies each in `speech-real-aug`) or on held-out voices.
+        "speech" | "speech-real-aug" | "speech-synth" => {
+            let cfg = speech::SpeechConfig {
+                real_copies: if name == "speech-real-aug" { 9 } else { 0 },
+                ..Default::default()
+            };
+            let sets = speech::load(&cfg)?;
+            let test = if name == "speech-synth" {
+                sets.heldout
+            } else {
+                sets.real
+            };
+            Ok(Split {
+                train: sets.train,
+                test,
+            })
+        }
+        // Word polarity: WordPiece ids `[n, 8]` of VADER words, labels negative 0 / positive 1.
+        "vader" => vader::load(8),
         _ => Err(Error::invalid(
             "data set",
             format!("unknown data set `{name}` (known: {})", NAMES.join(", ")),

@@ -1,12 +1,15 @@
 //! Reductions along a dimension: max / argmax (log-depth tournament), softmax, log-softmax,
 //! LayerNorm.
 //!
-//! max along a dimension of length k: the row is padded to K = 2^⌈log2 k⌉ with a very negative
-//! public value, then ⌈log2 k⌉ halving levels each compare the two halves (one MSB circuit,
-//! 7 rounds) and keep the larger with one bit-product round: 8 rounds per level. The argmax
-//! one-hot is carried along: each candidate keeps the one-hot of its subtree, and a level selects
-//! [c·oh_a, (1−c)·oh_b] in the same product round. Ties go to the earlier index (no random
-//! tie-break).
+//! max along a dimension of length k: ⌈log2 k⌉ levels, each comparing neighbouring candidates
+//! (one MSB circuit, 7 rounds) and keeping the larger with one bit-product round: 8 rounds per
+//! level. A level with c candidates makes ⌊c/2⌋ comparisons per row and an odd last candidate
+//! waits for the next level, so a row costs k − 1 comparisons in all (a 3x3 max-pool window 8,
+//! not the 15 of padding it to 16); each level costs what a ReLU of its comparisons costs
+//! (`compare.rs`). The argmax pads the row to K = 2^⌈log2 k⌉ with a very negative public value
+//! instead (K − 1 comparisons), so that every candidate's one-hot spans equally many entries; a
+//! level selects [c·oh_a, (1−c)·oh_b] in the same product round. Ties go to the earlier index (no
+//! random tie-break).
 
 use super::binary::not_bits;
 use super::{approx, compare, fixed};
@@ -53,6 +56,39 @@ fn repeat_bits(t: &RingTensor, n: usize, times: usize) -> RingTensor {
         }
     }
     RingTensor::from_vec(&[out.len()], out).expect("sized")
+}
+
+/// Max over the last axis of `[rows, k]` as `[rows]`: neighbours compared level by level, an odd
+/// last candidate carried to the next level (k − 1 comparisons per row).
+fn max_rows<P: Protocol>(p: &mut P, x: &P::Share, rows: usize, k: usize) -> Result<P::Share> {
+    let mut v = x.clone();
+    let mut c = k;
+    while c > 1 {
+        let half = c / 2;
+        let a = p.linear(&v, &|t| even_odd_cols(t, rows, c, 0))?;
+        let b = p.linear(&v, &|t| even_odd_cols(t, rows, c, 1))?;
+        let d = p.sub(&a, &b)?;
+        let neg = compare::ltz_bits(p, &d)?;
+        let ge = not_bits(p, &neg, rows * half)?;
+        let picked = p.mul_bits_many(&[(&d, &ge)])?.remove(0);
+        let won = p.add(&b, &picked)?;
+        v = if c % 2 == 1 {
+            // Append each row's last candidate after its winners.
+            p.linear2(&won, &v, &|w, t| {
+                let (w, t) = (w.data(), t.data());
+                let mut out = Vec::with_capacity(rows * (half + 1));
+                for r in 0..rows {
+                    out.extend_from_slice(&w[r * half..(r + 1) * half]);
+                    out.push(t[r * c + c - 1]);
+                }
+                RingTensor::from_vec(&[rows * (half + 1)], out)
+            })?
+        } else {
+            won
+        };
+        c = half + c % 2;
+    }
+    p.linear(&v, &|t| t.clone().reshape(&[rows]))
 }
 
 /// Max over the last axis of `[rows, k]`, with the one-hot argmax `[rows, k]` when asked.
@@ -122,7 +158,7 @@ fn tournament<P: Protocol>(
     Ok((v, oh))
 }
 
-/// Columns 2j + `parity` of a `[rows, c]` tensor (c even), as `[rows·c/2]`.
+/// Columns 2j + `parity`, j < ⌊c/2⌋, of a `[rows, c]` tensor, as `[rows·⌊c/2⌋]`.
 fn even_odd_cols(t: &RingTensor, rows: usize, c: usize, parity: usize) -> Result<RingTensor> {
     let d = t.data();
     let out: Vec<u64> = (0..rows)
@@ -171,7 +207,11 @@ pub fn max_values<P: Protocol>(p: &mut P, x: &P::Share, dim: usize) -> Result<P:
     let shape = p.shape(x).to_vec();
     let (rows_x, _, k) = to_rows(p, x, dim)?;
     let rows = numel(&shape) / k.max(1);
-    let (v, _) = tournament(p, &rows_x, rows, k, false)?;
+    let v = if k == 0 {
+        tournament(p, &rows_x, rows, k, false)?.0
+    } else {
+        max_rows(p, &rows_x, rows, k)?
+    };
     let mut keep = shape.clone();
     keep[dim] = 1;
     p.linear(&v, &|t| {

@@ -11,6 +11,7 @@ use super::plain;
 use super::tensor::F32Tensor;
 use crate::error::{Error, Result};
 use crate::ring::RingTensor;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -67,19 +68,42 @@ pub fn run<B: Backend>(
     inputs: Vec<Value<B::T>>,
     params: HashMap<String, Value<B::T>>,
 ) -> Result<Vec<Value<B::T>>> {
+    let mut params = params;
+    run_env(graph, backend, inputs, |name| params.remove(name).map(Cow::Owned))
+}
+
+/// [`run`] with borrowed parameters, so that repeated runs do not copy the weights.
+pub fn run_borrowed<B: Backend>(
+    graph: &Graph,
+    backend: &mut B,
+    inputs: Vec<Value<B::T>>,
+    params: &HashMap<String, Value<B::T>>,
+) -> Result<Vec<Value<B::T>>> {
+    run_env(graph, backend, inputs, |name| params.get(name).map(Cow::Borrowed))
+}
+
+/// The interpreter loop; `param(name)` gives the value replacing initializer `name`, if any.
+fn run_env<'p, B: Backend>(
+    graph: &Graph,
+    backend: &mut B,
+    inputs: Vec<Value<B::T>>,
+    mut param: impl FnMut(&str) -> Option<Cow<'p, Value<B::T>>>,
+) -> Result<Vec<Value<B::T>>>
+where
+    B::T: 'p,
+{
     if inputs.len() != graph.inputs.len() {
         return Err(Error::invalid(
             "model",
             format!("expects {} inputs, got {}", graph.inputs.len(), inputs.len()),
         ));
     }
-    let mut env: HashMap<&str, Value<B::T>> = HashMap::new();
+    let mut env: HashMap<&str, Cow<'p, Value<B::T>>> = HashMap::new();
     for (info, v) in graph.inputs.iter().zip(inputs) {
-        env.insert(info.name.as_str(), v);
+        env.insert(info.name.as_str(), Cow::Owned(v));
     }
-    let mut params = params;
     for (name, c) in &graph.initializers {
-        let v = params.remove(name).unwrap_or_else(|| Value::Public(c.clone()));
+        let v = param(name).unwrap_or_else(|| Cow::Owned(Value::Public(c.clone())));
         env.entry(name.as_str()).or_insert(v);
     }
     // Drop each value after its last use, to bound memory on big models.
@@ -102,7 +126,7 @@ pub fn run<B: Backend>(
             let v = env
                 .get(name.as_str())
                 .ok_or_else(|| node_error(node, format!("input \"{name}\" is not defined")))?;
-            args.push(Some(v));
+            args.push(Some(&**v));
         }
         let all_public = args.iter().all(|a| !matches!(a, Some(Value::Data(_))));
         let outs = if all_public {
@@ -118,7 +142,7 @@ pub fn run<B: Backend>(
             ));
         }
         for (name, v) in node.outputs.iter().zip(outs) {
-            env.insert(name.as_str(), v);
+            env.insert(name.as_str(), Cow::Owned(v));
         }
         for name in &node.inputs {
             if last_use.get(name.as_str()) == Some(&i) && !graph.initializers.contains_key(name) {
@@ -131,6 +155,7 @@ pub fn run<B: Backend>(
         .iter()
         .map(|o| {
             env.remove(o.as_str())
+                .map(Cow::into_owned)
                 .ok_or_else(|| Error::invalid("model", format!("output \"{o}\" was not produced")))
         })
         .collect()

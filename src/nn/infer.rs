@@ -6,11 +6,15 @@
 //! cheaper public-operand products. Integer inputs are token ids: the data owner one-hot encodes
 //! them in plaintext before sharing (preprocessing stays on the data owner's side), so the ids stay
 //! private and each lookup is a product with the embedding table.
+//!
+//! A private model's product weights are prepared once after sharing (a Beaver family opens each
+//! weight's mask δ = W − b then; see `crate::protocol::Protocol::prepare_many`). That setup is
+//! timed and metered apart from the inferences, like the sharing of the weights itself.
 
-use super::exec::{Value, run, token_inputs};
+use super::exec::{Value, run, run_borrowed, token_inputs};
 use super::graph::{Const, DType, Graph};
 use super::plain::PlainBackend;
-use super::private::PrivateBackend;
+use super::private::{PrivateBackend, prepare_weights};
 use super::tensor::F32Tensor;
 use crate::error::{Error, Result};
 use crate::net::MeterReport;
@@ -160,6 +164,12 @@ pub struct InferRun {
     pub wall: Vec<f64>,
     /// Traffic of the first repetition.
     pub meter: MeterReport,
+    /// Seconds spent preparing the private weights (once per session, before the repetitions).
+    pub setup_wall: f64,
+    /// Traffic of that preparation.
+    pub setup_meter: MeterReport,
+    /// Number of weight uses prepared.
+    pub prepared: usize,
 }
 
 /// The private inference program every party runs.
@@ -234,6 +244,12 @@ impl Job for InferJob<'_> {
                 }
             }
         }
+        p.barrier()?;
+        let before = p.meter();
+        let t0 = Instant::now();
+        let prepared = prepare_weights(p, self.graph, &params)?;
+        let setup_wall = t0.elapsed().as_secs_f64();
+        let setup_meter = p.meter().since(&before);
         let mut wall = Vec::new();
         let mut meter = None;
         let mut out = None;
@@ -242,9 +258,9 @@ impl Job for InferJob<'_> {
             let before = p.meter();
             let t0 = Instant::now();
             let y = {
-                let mut b = PrivateBackend::new(p);
+                let mut b = PrivateBackend::with_prepared(p, &prepared);
                 let xs = xs.iter().map(|x| Value::Data(x.clone())).collect();
-                run(self.graph, &mut b, xs, params.clone())?
+                run_borrowed(self.graph, &mut b, xs, &params)?
             };
             wall.push(t0.elapsed().as_secs_f64());
             meter.get_or_insert_with(|| p.meter().since(&before));
@@ -279,6 +295,9 @@ impl Job for InferJob<'_> {
             outputs,
             wall,
             meter: meter.expect("at least one repetition"),
+            setup_wall,
+            setup_meter,
+            prepared: prepared.len(),
         })
     }
 }

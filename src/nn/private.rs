@@ -5,10 +5,14 @@
 //! product of two shared operands is a Beaver (or replicated) product. Pure data-movement ops
 //! (reshape, transpose, slice, pad, concat, gather with public indices, broadcast) are computed once
 //! in plaintext on an index tensor and then applied to each share as a gather, so the plaintext
-//! implementation of their semantics is the only one.
+//! implementation of their semantics is the only one (reshapes of a contiguous share only relabel
+//! its shape).
+//!
+//! Private weights are prepared once per session ([`prepare_weights`]): a Beaver family opens each
+//! weight's mask then, so every later product with it opens only the activation's mask.
 
-use super::exec::{Backend, Value, node_error};
-use super::graph::{Const, Node, Op};
+use super::exec::{Backend, Value, node_error, token_inputs};
+use super::graph::{Const, Graph, Node, Op};
 use super::plain;
 use super::tensor::F32Tensor;
 use super::window::Windows;
@@ -16,19 +20,136 @@ use crate::error::{Error, Result};
 use crate::func::{approx, compare, fixed, pool, reduce};
 use crate::protocol::{BilinearOp, Protocol, fixed_bilinear_many};
 use crate::ring::{Conv1dParams, Conv2dParams, RingTensor, encode, numel};
+use std::borrow::Cow;
+use std::collections::HashMap;
 
 /// Runs nodes on shares held by one party of protocol `P`.
 pub struct PrivateBackend<'a, P: Protocol> {
     /// The party.
     pub p: &'a mut P,
+    /// Weights prepared as right operands of products, if any.
+    prepared: Option<&'a PreparedWeights<P>>,
 }
 
 pub(super) type V<P> = Value<<P as Protocol>::Share>;
 
+/// A prepared weight as a product takes it: its share when that is not the stored one, and the
+/// protocol's prepared state.
+type Prep<'a, P> = (Option<&'a <P as Protocol>::Share>, &'a <P as Protocol>::Prepared);
+
+/// A weight as a product node uses it: input `name` as stored, or transposed (Gemm's transB).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct WeightUse {
+    pub name: String,
+    pub transposed: bool,
+}
+
+/// Private weights prepared as fixed right operands (see [`crate::protocol::Protocol::prepare_many`]):
+/// per use, the share in the form the product takes when it is not the stored one (a transpose),
+/// and the protocol's prepared state.
+pub struct PreparedWeights<P: Protocol> {
+    map: HashMap<WeightUse, (Option<P::Share>, P::Prepared)>,
+}
+
+impl<P: Protocol> PreparedWeights<P> {
+    /// Number of prepared weight uses.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when no weight is prepared.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+/// The initializers that are the right operand of a product (Conv and MatMul weights, Gemm's B,
+/// the table of an embedding looked up with private token ids), in node order without repeats.
+pub fn product_weights(graph: &Graph) -> Vec<WeightUse> {
+    let tokens = token_inputs(graph);
+    let mut out: Vec<WeightUse> = Vec::new();
+    for node in &graph.nodes {
+        let (k, transposed) = match &node.op {
+            Op::Conv { .. } | Op::MatMul => (1, false),
+            Op::Gemm {
+                trans_a: false,
+                trans_b,
+                ..
+            } => (1, *trans_b),
+            Op::Gather { axis: 0 } if node.inputs.get(1).is_some_and(|i| tokens.contains_key(i)) => (0, false),
+            _ => continue,
+        };
+        let Some(name) = node.inputs.get(k) else { continue };
+        let u = WeightUse {
+            name: name.clone(),
+            transposed,
+        };
+        if graph.initializers.contains_key(name) && !out.contains(&u) {
+            out.push(u);
+        }
+    }
+    out
+}
+
+/// Prepares every private weight of `params` that `graph` uses as a product's right operand, all
+/// in one round (a setup step: its cost belongs with the sharing of the weights).
+pub fn prepare_weights<P: Protocol>(
+    p: &mut P,
+    graph: &Graph,
+    params: &HashMap<String, V<P>>,
+) -> Result<PreparedWeights<P>> {
+    let mut uses = Vec::new();
+    let mut forms: Vec<Option<P::Share>> = Vec::new();
+    for u in product_weights(graph) {
+        let Some(Value::Data(w)) = params.get(&u.name) else {
+            continue;
+        };
+        forms.push(if u.transposed && p.shape(w).len() == 2 {
+            Some(p.linear(w, &|t| t.transpose())?)
+        } else if u.transposed {
+            continue;
+        } else {
+            None
+        });
+        uses.push(u);
+    }
+    let operands: Vec<&P::Share> = uses
+        .iter()
+        .zip(&forms)
+        .map(|(u, f)| match (f, params.get(&u.name)) {
+            (Some(t), _) => t,
+            (None, Some(Value::Data(w))) => w,
+            _ => unreachable!("only private weights are kept"),
+        })
+        .collect();
+    let preps = p.prepare_many(&operands)?;
+    let map = uses.into_iter().zip(forms.into_iter().zip(preps)).collect();
+    Ok(PreparedWeights { map })
+}
+
 impl<'a, P: Protocol> PrivateBackend<'a, P> {
     /// A backend over party `p`.
     pub fn new(p: &'a mut P) -> Self {
-        Self { p }
+        Self { p, prepared: None }
+    }
+
+    /// A backend over party `p` whose products with the weights in `prepared` use their prepared
+    /// form.
+    pub fn with_prepared(p: &'a mut P, prepared: &'a PreparedWeights<P>) -> Self {
+        Self {
+            p,
+            prepared: Some(prepared),
+        }
+    }
+
+    /// The prepared form of input `k` of `node` (used transposed or not), if it was prepared.
+    fn prepared_input(&self, node: &Node, k: usize, transposed: bool) -> Option<Prep<'a, P>> {
+        let name = node.inputs.get(k)?;
+        let (form, prep) = self.prepared?.map.get(&WeightUse {
+            name: name.clone(),
+            transposed,
+        })?;
+        Some((form.as_ref(), prep))
     }
 
     /// The ring encoding of a public value (reusing a pre-encoded one).
@@ -56,6 +177,28 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
             Value::Data(x) => Ok(x.clone()),
             Value::Public(c) => self.share_public(c),
             Value::Encoded { .. } => Ok(self.p.constant(self.ring_of(v)?.as_ref())),
+        }
+    }
+
+    /// A Gemm operand, transposed when `tr` (borrowed when not).
+    fn gemm_operand<'v>(&self, v: &'v V<P>, tr: bool) -> Result<Cow<'v, V<P>>> {
+        if !tr {
+            return Ok(Cow::Borrowed(v));
+        }
+        Ok(Cow::Owned(match v {
+            Value::Data(x) if self.p.shape(x).len() == 2 => Value::Data(self.p.linear(x, &|m| m.transpose())?),
+            Value::Data(x) => Value::Data(self.move_data(x, &|m| m.transpose(&[1, 0]))?),
+            other => Value::Public(Const::F32(
+                as_f32(&other.public().expect("public"))?.transpose(&[1, 0])?,
+            )),
+        }))
+    }
+
+    /// Like [`Self::data`], borrowing a shared value instead of copying it.
+    fn data_ref<'v>(&self, v: &'v V<P>) -> Result<Cow<'v, P::Share>> {
+        match v {
+            Value::Data(x) => Ok(Cow::Borrowed(x)),
+            other => Ok(Cow::Owned(self.data(other)?)),
         }
     }
 
@@ -106,7 +249,22 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
 
     /// Fixed-point product of two values under op `f` (at least one shared).
     fn product(&mut self, a: &V<P>, b: &V<P>, op: BilinearOp) -> Result<P::Share> {
+        self.product_with(a, b, op, None)
+    }
+
+    /// [`Self::product`], with `b` a prepared weight when `prep` is given (its share replaced by
+    /// the prepared form when that is a transpose).
+    fn product_with(&mut self, a: &V<P>, b: &V<P>, op: BilinearOp, prep: Option<Prep<'_, P>>) -> Result<P::Share> {
         let bits = self.p.frac_bits();
+        if let (Value::Data(x), Some((form, pr))) = (a, prep) {
+            let y = match (form, b) {
+                (Some(t), _) => t,
+                (None, Value::Data(w)) => w,
+                _ => return Err(Error::invalid("product", "a prepared weight must be private")),
+            };
+            let raw = self.p.bilinear_prepared_many(&[(x, y, pr, op)])?;
+            return self.p.truncate_many(raw, bits).map(|mut v| v.remove(0));
+        }
         let raw = match (a, b) {
             (Value::Data(x), c) if !matches!(c, Value::Data(_)) => {
                 let c = self.ring_of(c)?;
@@ -117,8 +275,9 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
                 self.p.bilinear_public_left(&c, y, op)?
             }
             _ => {
-                let (x, y) = (self.data(a)?, self.data(b)?);
-                return Ok(fixed_bilinear_many(self.p, &[(&x, &y, op)])?.remove(0));
+                // Both shared: borrow them (a weight share can be large).
+                let (x, y) = (self.data_ref(a)?, self.data_ref(b)?);
+                return Ok(fixed_bilinear_many(self.p, &[(&*x, &*y, op)])?.remove(0));
             }
         };
         Ok(self.p.truncate_many(vec![raw], bits)?.remove(0))
@@ -243,10 +402,6 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
         self.product(&a, &b, BilinearOp::Mul)
     }
 
-    fn matmul(&mut self, a: &V<P>, b: &V<P>) -> Result<P::Share> {
-        self.product(a, b, BilinearOp::MatMul)
-    }
-
     fn conv(&mut self, node: &Node, x: &P::Share, w: &V<P>, bias: Option<&V<P>>) -> Result<P::Share> {
         let Op::Conv {
             strides,
@@ -292,7 +447,8 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
                 groups: *group,
             })
         };
-        let y = self.product(&Value::Data(x), w, op)?;
+        let prep = self.prepared_input(node, 1, false);
+        let y = self.product_with(&Value::Data(x), w, op, prep)?;
         match bias {
             None => Ok(y),
             Some(b) => {
@@ -380,7 +536,8 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
         let one = |v: P::Share| Ok(vec![Value::Data(v)]);
         match &node.op {
             Op::MatMul => {
-                let y = self.matmul(arg(0)?, arg(1)?)?;
+                let prep = self.prepared_input(node, 1, false);
+                let y = self.product_with(arg(0)?, arg(1)?, BilinearOp::MatMul, prep)?;
                 one(y)
             }
             Op::Gemm {
@@ -389,19 +546,15 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
                 trans_a,
                 trans_b,
             } => {
-                let t = |this: &Self, v: &V<P>, tr: bool| -> Result<V<P>> {
-                    if !tr {
-                        return Ok(v.clone());
-                    }
-                    Ok(match v {
-                        Value::Data(x) => Value::Data(this.move_data(x, &|m| m.transpose(&[1, 0]))?),
-                        other => Value::Public(Const::F32(
-                            as_f32(&other.public().expect("public"))?.transpose(&[1, 0])?,
-                        )),
-                    })
+                // A prepared B already holds its transposed share.
+                let prep = if *trans_a {
+                    None
+                } else {
+                    self.prepared_input(node, 1, *trans_b)
                 };
-                let (a, b) = (t(self, arg(0)?, *trans_a)?, t(self, arg(1)?, *trans_b)?);
-                let mut y = self.matmul(&a, &b)?;
+                let a = self.gemm_operand(arg(0)?, *trans_a)?;
+                let b = self.gemm_operand(arg(1)?, *trans_b && prep.is_none())?;
+                let mut y = self.product_with(&a, &b, BilinearOp::MatMul, prep)?;
                 if *alpha != 1.0 {
                     y = fixed::mul_const(self.p, &y, *alpha as f64)?;
                 }
@@ -650,7 +803,8 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
                 if *a != 0 {
                     return Err(node_error(node, "private indices are supported for axis 0 only"));
                 }
-                let y = self.matmul(arg(1)?, arg(0)?)?;
+                let prep = self.prepared_input(node, 0, false);
+                let y = self.product_with(arg(1)?, arg(0)?, BilinearOp::MatMul, prep)?;
                 one(y)
             }
             Op::Shape => {
@@ -765,14 +919,24 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
                     let y = self.p.add_public(&y, &self.enc(&filled)?)?;
                     return one(y);
                 }
-                let y = self.move_data(&x, &|t| {
+                let plain_op = |t: &F32Tensor| -> Result<F32Tensor> {
                     let mut args = vec![Some(Const::F32(t.clone()))];
                     args.extend(rest.iter().cloned());
                     match plain::eval(&node, &args)?.remove(0) {
                         Const::F32(r) => Ok(r),
                         Const::I64 { .. } => Err(Error::invalid("data movement", "unexpected integer result")),
                     }
-                })?;
+                };
+                if matches!(
+                    node.op,
+                    Op::Flatten { .. } | Op::Reshape | Op::Unsqueeze { .. } | Op::Squeeze { .. }
+                ) {
+                    // Row-major order is kept: the plaintext op on zeros gives the new shape,
+                    // and the share only relabels its shape (no index maps, no gather).
+                    let out = plain_op(&F32Tensor::zeros(self.p.shape(&x)))?.shape().to_vec();
+                    return one(self.p.linear(&x, &|t| t.clone().reshape(&out))?);
+                }
+                let y = self.move_data(&x, &plain_op)?;
                 one(y)
             }
         }

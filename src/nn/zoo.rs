@@ -11,8 +11,9 @@ use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 /// The zoo's model names.
-pub const MODELS: [&str; 8] = [
+pub const MODELS: [&str; 9] = [
     "lenet",
+    "mnist_cnn",
     "resnet18",
     "resnet34",
     "resnet50",
@@ -28,6 +29,7 @@ pub fn build(name: &str, input: &[usize], seed: u64) -> Result<Graph> {
     let mut b = Builder::new(seed);
     match name {
         "lenet" => lenet(&mut b, input)?,
+        "mnist_cnn" => mnist_cnn(&mut b, input)?,
         "resnet18" => resnet(&mut b, input, &[2, 2, 2, 2], false)?,
         "resnet34" => resnet(&mut b, input, &[3, 4, 6, 3], false)?,
         "resnet50" => resnet(&mut b, input, &[3, 4, 6, 3], true)?,
@@ -229,6 +231,44 @@ fn lenet(b: &mut Builder, input: &[usize]) -> Result<()> {
     let h = b.linear(&h, "fc1", 16 * hh * ww, 100);
     let h = b.relu(&h);
     let y = b.linear(&h, "fc2", 100, 10);
+    b.output(&y);
+    Ok(())
+}
+
+/// The pretrained MNIST CNN of PyPI `digit-recognizer-py` (weights: `testbed::data::mnist`), with
+/// its state-dict names: three blocks Conv3×3 (padding 1) → ReLU → MaxPool2 with 32, 64 and 128
+/// channels (`conv_layers.{0,3,6}`; 28 → 14 → 7 → 3), Flatten, Linear(1152, 256) → ReLU →
+/// Linear(256, 10) (`fc_layers.{0,2}`). Inputs are 1×28×28 images normalised as
+/// (x/255 − 0.1307)/0.3081.
+fn mnist_cnn(b: &mut Builder, input: &[usize]) -> Result<()> {
+    rank(input, 4, "mnist_cnn")?;
+    if input[1..] != [1, 28, 28] {
+        return Err(Error::invalid(
+            "--input-shape",
+            format!("mnist_cnn takes Nx1x28x28 images, got {input:?}"),
+        ));
+    }
+    let mut h = b.input("input", DType::F32, input);
+    let mut cin = 1;
+    for (i, cout) in [32, 64, 128].into_iter().enumerate() {
+        h = b.conv(&h, &format!("conv_layers.{}", 3 * i), cin, cout, &[3, 3], 1, 1, 1, true);
+        h = b.relu(&h);
+        h = b.node(
+            Op::MaxPool {
+                kernel: vec![2, 2],
+                strides: vec![2, 2],
+                pads: vec![0; 4],
+                dilations: vec![1, 1],
+                ceil_mode: false,
+            },
+            &[&h],
+        );
+        cin = cout;
+    }
+    let h = b.node(Op::Flatten { axis: 1 }, &[&h]);
+    let h = b.linear(&h, "fc_layers.0", 128 * 3 * 3, 256);
+    let h = b.relu(&h);
+    let y = b.linear(&h, "fc_layers.2", 256, 10);
     b.output(&y);
     Ok(())
 }

@@ -8,6 +8,7 @@
 use crate::error::{Error, Result};
 use crate::ring::conv::{grad_input_shape, grad_weight_shape};
 use crate::ring::{Conv1dParams, Conv2dParams, RingTensor};
+use rayon::prelude::*;
 
 /// A map linear in each of its two arguments.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -51,6 +52,31 @@ impl BilinearOp {
             BilinearOp::Conv2d(p) => x.conv2d(y, p),
             BilinearOp::Conv2dGradWeight { params, kernel } => x.conv2d_grad_weight(y, *kernel, params),
             BilinearOp::Conv2dGradInput { params, input } => x.conv2d_grad_input(y, *input, params),
+        }
+    }
+
+    /// `out += f(x, y)` on plain ring tensors, with no temporary for the product (Beaver
+    /// products sum several such terms); errors when `out` does not have f's output shape.
+    pub fn apply_acc(&self, x: &RingTensor, y: &RingTensor, out: &mut RingTensor) -> Result<()> {
+        match self {
+            BilinearOp::Mul => {
+                x.check_same_shape(y, "mul")?;
+                out.check_same_shape(x, "mul")?;
+                let (x, y) = (x.data(), y.data());
+                out.data_mut()
+                    .par_iter_mut()
+                    .enumerate()
+                    .with_min_len(1 << 12)
+                    .for_each(|(i, z)| *z = z.wrapping_add(x[i].wrapping_mul(y[i])));
+                Ok(())
+            }
+            BilinearOp::MatMul => x.matmul_acc(y, out),
+            BilinearOp::Conv1d(p) => x.conv1d_acc(y, p, out),
+            BilinearOp::Conv2d(p) => x.conv2d_acc(y, p, out),
+            // Training-only gradients: computed into a temporary, then added.
+            BilinearOp::Conv2dGradWeight { .. } | BilinearOp::Conv2dGradInput { .. } => {
+                out.add_assign(&self.apply(x, y)?)
+            }
         }
     }
 

@@ -20,7 +20,7 @@ pub mod prg;
 mod replicated;
 pub mod session;
 
-pub use additive::{AdditiveParty, Dealer};
+pub use additive::{AdditiveParty, Dealer, PreparedOperand};
 pub use bilinear::BilinearOp;
 pub use config::{DealerKind, Family, FunctionConfig, ProtocolConfig, Truncation};
 pub use cost::Cost;
@@ -46,6 +46,10 @@ pub trait Protocol: Send {
     type Share: Clone + Send + std::fmt::Debug;
     /// This party's share of a XOR-shared tensor whose elements are 64 independent bits each.
     type BitShare: Clone + Send + std::fmt::Debug;
+
+    /// What a party keeps of a shared tensor prepared as the right operand of many products (a
+    /// model weight); see [`Protocol::prepare_many`].
+    type Prepared: Clone + Send + std::fmt::Debug;
 
     /// This party's id, in `0..parties()`.
     fn id(&self) -> PartyId;
@@ -132,6 +136,16 @@ pub trait Protocol: Send {
     /// f(x, y) for each item, all in one round, without truncation (the result carries the sum of
     /// the operands' fractional bits).
     fn bilinear_many(&mut self, items: &[(&Self::Share, &Self::Share, BilinearOp)]) -> Result<Vec<Self::Share>>;
+    /// Prepares shared tensors as right operands of later [`Protocol::bilinear_prepared_many`]
+    /// calls (a setup step, like sharing the weights): Beaver families open each one's mask here,
+    /// in one round, so that its products open only the left operand's mask.
+    fn prepare_many(&mut self, ys: &[&Self::Share]) -> Result<Vec<Self::Prepared>>;
+    /// f(x, y) for each item `(x, y, prep, op)`, where `prep` is what [`Protocol::prepare_many`]
+    /// returned for y; all in one round, without truncation.
+    fn bilinear_prepared_many(
+        &mut self,
+        items: &[(&Self::Share, &Self::Share, &Self::Prepared, BilinearOp)],
+    ) -> Result<Vec<Self::Share>>;
     /// x² for each tensor, in one round, without truncation.
     fn square_many(&mut self, xs: &[&Self::Share]) -> Result<Vec<Self::Share>>;
     /// Divides each shared value by 2^bits (fixed-point truncation after a product). The result may

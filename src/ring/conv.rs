@@ -177,7 +177,8 @@ impl Geometry {
         (lo.min(hi), hi)
     }
 
-    /// Writes im2col row `(ch, ki, kj)` of `image` into `dst` (`ho·wo`, already zero).
+    /// Writes im2col row `(ch, ki, kj)` of `image` into `dst` (`ho·wo`), zeros where the kernel
+    /// tap falls in the padding (every element is written, so `dst` may hold anything).
     fn fill_row(&self, dst: &mut [u64], image: &[u64], row: usize) {
         let kj = row % self.kw;
         let ki = (row / self.kw) % self.kh;
@@ -186,15 +187,21 @@ impl Geometry {
         let (sh, sw) = (self.stride[0], self.stride[1]);
         let (ylo, yhi) = Self::valid_range(self.h, self.ho, sh, ki * self.dilation[0], self.padding[0]);
         let (xlo, xhi) = Self::valid_range(self.w, self.wo, sw, kj * self.dilation[1], self.padding[1]);
-        if xlo == xhi {
+        if xlo == xhi || ylo == yhi {
+            dst.fill(0);
             return;
         }
         let run = xhi - xlo;
         let ix0 = xlo * sw + kj * self.dilation[1] - self.padding[1];
+        dst[..ylo * self.wo].fill(0);
+        dst[yhi * self.wo..].fill(0);
         for oy in ylo..yhi {
             let iy = oy * sh + ki * self.dilation[0] - self.padding[0];
             let src = &plane[iy * self.w + ix0..];
-            let d = &mut dst[oy * self.wo + xlo..oy * self.wo + xhi];
+            let line = &mut dst[oy * self.wo..(oy + 1) * self.wo];
+            line[..xlo].fill(0);
+            line[xhi..].fill(0);
+            let d = &mut line[xlo..xhi];
             if sw == 1 {
                 d.copy_from_slice(&src[..run]);
             } else {
@@ -205,7 +212,7 @@ impl Geometry {
         }
     }
 
-    /// im2col of one image (`c·h·w` elements) into `cols` (`rows()·cols()`, already zero).
+    /// im2col of one image (`c·h·w` elements) into `cols` (`rows()·cols()`; overwritten).
     fn im2col_into(&self, image: &[u64], cols: &mut [u64]) {
         let n = self.cols();
         if n == 0 {
@@ -221,6 +228,23 @@ impl Geometry {
             }
         }
     }
+}
+
+thread_local! {
+    /// Per-thread im2col buffer, reused across convolutions.
+    static COLS: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on a scratch slice of `len` words (contents unspecified) from this thread's buffer.
+/// A nested call (none today) would get a fresh buffer, as the outer one is moved out meanwhile.
+fn with_cols<R>(len: usize, f: impl FnOnce(&mut [u64]) -> R) -> R {
+    let mut buf = COLS.with(|c| std::mem::take(&mut *c.borrow_mut()));
+    if buf.len() < len {
+        buf = vec![0u64; len];
+    }
+    let r = f(&mut buf[..len]);
+    COLS.with(|c| *c.borrow_mut() = buf);
+    r
 }
 
 /// The im2col matrix of one image: `image` is `[C, H, W]` (row-major, `chw = [C, H, W]`), the
@@ -312,14 +336,22 @@ impl ConvPlan {
 
     /// Runs the convolution on row-major input and weight data of the checked shapes.
     fn run(&self, input: &[u64], weight: &[u64]) -> Vec<u64> {
+        let mut out = vec![0u64; self.n * self.o * self.geom.cols()];
+        self.run_into(input, weight, &mut out);
+        out
+    }
+
+    /// Adds the convolution into `out` (the output's size, row-major), so that a sum of several
+    /// convolutions (a Beaver product's terms) needs no temporary outputs.
+    fn run_into(&self, input: &[u64], weight: &[u64], out: &mut [u64]) {
         let g = &self.geom;
         let og = self.o / self.groups;
         let kk = g.rows();
         let hw = g.cols();
         let in_group = g.c * g.h * g.w;
-        let mut out = vec![0u64; self.n * self.o * hw];
+        debug_assert_eq!(out.len(), self.n * self.o * hw);
         if out.is_empty() {
-            return out;
+            return;
         }
         let task = |idx: usize, dst: &mut [u64]| {
             let (img, grp) = (idx / self.groups, idx % self.groups);
@@ -329,9 +361,12 @@ impl ConvPlan {
             if g.is_pointwise() {
                 matmul_into(wg, image, dst, og, kk, hw);
             } else {
-                let mut cols = vec![0u64; kk * hw];
-                g.im2col_into(image, &mut cols);
-                matmul_into(wg, &cols, dst, og, kk, hw);
+                // The im2col matrix lives in a per-thread buffer reused across convolutions
+                // (fresh pages cost more than the copy); every element is overwritten.
+                with_cols(kk * hw, |cols| {
+                    g.im2col_into(image, cols);
+                    matmul_into(wg, cols, dst, og, kk, hw);
+                });
             }
         };
         let tasks = self.n * self.groups;
@@ -345,7 +380,6 @@ impl ConvPlan {
                 task(i, dst);
             }
         }
-        out
     }
 }
 
@@ -396,6 +430,37 @@ impl RingTensor {
         let shape = vec![plan.n, plan.o, plan.geom.wo];
         Ok(RingTensor::from_parts(shape, plan.run(self.data(), weight.data())))
     }
+
+    /// `out += conv2d(self, weight)`; errors when `out` does not have the output's shape.
+    pub fn conv2d_acc(&self, weight: &RingTensor, p: &Conv2dParams, out: &mut RingTensor) -> Result<()> {
+        let plan = ConvPlan::new("conv2d", self.shape(), weight.shape(), p)?;
+        check_out("conv2d", &plan.output_shape(), out)?;
+        plan.run_into(self.data(), weight.data(), out.data_mut());
+        Ok(())
+    }
+
+    /// `out += conv1d(self, weight)`; errors when `out` does not have the output's shape.
+    pub fn conv1d_acc(&self, weight: &RingTensor, p: &Conv1dParams, out: &mut RingTensor) -> Result<()> {
+        let plan = conv1d_plan(self.shape(), weight.shape(), p)?;
+        check_out("conv1d", &[plan.n, plan.o, plan.geom.wo], out)?;
+        plan.run_into(self.data(), weight.data(), out.data_mut());
+        Ok(())
+    }
+}
+
+/// Errors unless `out` has shape `want` (the target of an accumulating kernel).
+pub(crate) fn check_out(op: &'static str, want: &[usize], out: &RingTensor) -> Result<()> {
+    if out.shape() != want {
+        return Err(Error::shape(
+            op,
+            format!(
+                "accumulator has shape {} but the result has shape {}",
+                shape_string(out.shape()),
+                shape_string(want)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -607,6 +672,11 @@ mod tests {
                 }
             }
         }
+        // A reused buffer holds stale values: every element, padding included, is overwritten.
+        let g = Geometry::new("im2col2d", [c, h, w], [kh, kw], &p).unwrap();
+        let mut stale = vec![u64::MAX; cols.len()];
+        g.im2col_into(&img, &mut stale);
+        assert_eq!(stale, cols);
         assert!(im2col2d(&img[1..], [c, h, w], [kh, kw], &p).is_err());
         assert!(im2col2d(&img, [c, h, w], [0, kw], &p).is_err());
         assert!(im2col2d(&img, [c, h, w], [20, kw], &p).is_err());

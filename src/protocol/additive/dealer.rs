@@ -7,6 +7,12 @@
 //! talk to each other about triples. Party 0 names the triples it needs in a request (control
 //! traffic: a few words per op, reported apart from payload).
 //!
+//! Prepared operands (model weights): for a shared y used as the right operand of many products,
+//! a [`Request::Prepare`] makes every party draw its share of a mask b once; the parties open
+//! δ = y − b once, and the dealer keeps b. Each later [`Request::BilinearPrepared`] draws a fresh
+//! a and deals c = f(a, b) with the same b, so a product opens only ε = x − a. See the security
+//! argument in the parent module.
+//!
 //! The same [`TripleMaker`] runs inside party 0 for the insecure "first party" variant.
 
 use super::super::bilinear::{BilinearOp, small, take};
@@ -42,6 +48,16 @@ pub(crate) enum Request {
     /// n random words r, XOR-shared bitwise and additively shared (for A2B with more than two
     /// parties: open x + r, then subtract r in binary).
     EdaBits { n: usize },
+    /// A mask b of `shape` for a prepared operand; the dealer keeps b in the next table slot.
+    Prepare { shape: Vec<usize> },
+    /// A triple (a, b, c = f(a, b)) with a fresh a of shape `x` and the b of prepared operand
+    /// `slot` (of shape `y`).
+    BilinearPrepared {
+        op: BilinearOp,
+        x: Vec<usize>,
+        y: Vec<usize>,
+        slot: usize,
+    },
 }
 
 const TAG_DONE: u64 = 0;
@@ -59,6 +75,8 @@ impl Request {
             Request::BitMul { n } => (vec![vec![n.div_ceil(64)], vec![*n]], vec![vec![*n], vec![*n]]),
             Request::Trunc { n, .. } => (vec![vec![*n]], vec![vec![*n], vec![*n]]),
             Request::EdaBits { n } => (vec![vec![*n]], vec![vec![*n]]),
+            Request::Prepare { shape } => (vec![shape.clone()], vec![]),
+            Request::BilinearPrepared { op, x, y, .. } => (vec![x.clone()], vec![op.output_shape(x, y)?]),
         })
     }
 
@@ -100,6 +118,17 @@ impl Request {
             Request::BitMul { n } => out.extend([4, *n as u64]),
             Request::Trunc { n, bits } => out.extend([5, *n as u64, *bits as u64]),
             Request::EdaBits { n } => out.extend([6, *n as u64]),
+            Request::Prepare { shape: s } => {
+                out.push(7);
+                shape(out, s);
+            }
+            Request::BilinearPrepared { op, x, y, slot } => {
+                out.push(8);
+                op.encode(out);
+                shape(out, x);
+                shape(out, y);
+                out.push(*slot as u64);
+            }
         }
     }
 
@@ -144,6 +173,16 @@ impl Request {
             6 => Request::EdaBits {
                 n: small(take(words, 1)?[0])?,
             },
+            7 => Request::Prepare { shape: shape(words)? },
+            8 => {
+                let op = BilinearOp::decode(words)?;
+                Request::BilinearPrepared {
+                    op,
+                    x: shape(words)?,
+                    y: shape(words)?,
+                    slot: small(take(words, 1)?[0])?,
+                }
+            }
             t => return Err(Error::invalid("dealer request", format!("unknown request tag {t}"))),
         };
         Ok(req)
@@ -215,12 +254,17 @@ pub(crate) fn bit(words: &[u64], e: usize) -> u64 {
 /// Regenerates every party's draws and computes party 0's corrections.
 pub(crate) struct TripleMaker {
     prgs: Vec<Prg>,
+    /// The masks b of prepared operands, by slot.
+    prepared: Vec<RingTensor>,
 }
 
 impl TripleMaker {
     /// `prgs[i]` must be a copy of the PRG party i draws from.
     pub(crate) fn new(prgs: Vec<Prg>) -> Self {
-        Self { prgs }
+        Self {
+            prgs,
+            prepared: Vec::new(),
+        }
     }
 
     /// Party 0's corrections for a batch, concatenated (a single request is not copied).
@@ -239,6 +283,17 @@ impl TripleMaker {
     pub(crate) fn correction(&mut self, req: &Request) -> Result<Vec<u64>> {
         if self.prgs.len() < 2 {
             return Err(Error::invalid("dealer", "a dealer needs at least two parties"));
+        }
+        if let Request::BilinearPrepared { y, slot, .. } = req {
+            match self.prepared.get(*slot) {
+                Some(b) if b.shape() == &y[..] => {}
+                _ => {
+                    return Err(Error::invalid(
+                        "dealer request",
+                        format!("no prepared operand of shape {y:?} in slot {slot}"),
+                    ));
+                }
+            }
         }
         let mut common: Vec<RingTensor> = Vec::new();
         let mut rest: Vec<RingTensor> = Vec::new();
@@ -283,7 +338,16 @@ impl TripleMaker {
                 fused(&mut rest[0], &|i, r| a[i].wrapping_mul(b[i]).wrapping_sub(r));
             }
             Request::Bilinear { op, .. } => {
-                rest[0] = op.apply(&common[0], &common[1])?.sub(&rest[0])?;
+                rest[0].map_inplace(u64::wrapping_neg);
+                op.apply_acc(&common[0], &common[1], &mut rest[0])?;
+            }
+            Request::BilinearPrepared { op, slot, .. } => {
+                rest[0].map_inplace(u64::wrapping_neg);
+                op.apply_acc(&common[0], &self.prepared[*slot], &mut rest[0])?;
+            }
+            Request::Prepare { .. } => {
+                self.prepared.push(common.pop().expect("one mask"));
+                return Ok(Vec::new());
             }
             Request::Square { .. } => {
                 let a = common[0].data();
@@ -353,7 +417,10 @@ impl Dealer {
             let msg = self.net.recv_any(0)?;
             let Some(reqs) = decode_message(&msg)? else { break };
             let out = self.maker.corrections(&reqs)?;
-            self.net.send(Phase::Offline, 0, out)?;
+            // Batches with nothing to correct (mask preparation) get no reply.
+            if !out.is_empty() {
+                self.net.send(Phase::Offline, 0, out)?;
+            }
         }
         Ok(self.net.finish())
     }
@@ -379,9 +446,32 @@ mod tests {
             },
             Request::Square { shape: vec![5] },
             Request::And { shape: vec![2, 2] },
+            Request::Prepare { shape: vec![3, 4] },
+            Request::BilinearPrepared {
+                op: BilinearOp::MatMul,
+                x: vec![2, 3],
+                y: vec![3, 4],
+                slot: 0,
+            },
         ];
         let msg = encode_batch(&reqs);
         assert_eq!(decode_message(&msg).unwrap().unwrap(), reqs);
+        // Preparing answers nothing; a product needs a prepared slot of the right shape.
+        let prgs = (0..2)
+            .map(|i| Prg::new(&super::super::super::prg::seed_from_u64(1, i)))
+            .collect();
+        let mut maker = TripleMaker::new(prgs);
+        let product = |y: Vec<usize>, slot| Request::BilinearPrepared {
+            op: BilinearOp::MatMul,
+            x: vec![2, 3],
+            y,
+            slot,
+        };
+        assert!(maker.correction(&product(vec![3, 4], 0)).is_err());
+        assert!(maker.correction(&reqs[4]).unwrap().is_empty());
+        assert_eq!(maker.correction(&product(vec![3, 4], 0)).unwrap().len(), 8);
+        assert!(maker.correction(&product(vec![3, 5], 0)).is_err());
+        assert!(maker.correction(&product(vec![3, 4], 1)).is_err());
         assert_eq!(decode_message(&encode_done()).unwrap(), None);
         for bad in [&[][..], &[7], &[1, 2, 0], &[1, 1, 0, 0, 99], &[1, 1, 1, 1, 5, 9]] {
             assert!(decode_message(bad).is_err(), "{bad:?}");

@@ -14,6 +14,20 @@
 //!   at scale 2^2f), when party 0's uniformly random share lands within |x| of the signed wrap point
 //!   and the result is off by about 2^(64−f). For |x·y| < 2^15 at f = 16 that is below 2^−17.
 //!
+//! * Prepared operands (model weights, the right operand of many products): y is prepared once
+//!   by opening δ = y − b for a dealer mask b that the dealer keeps; each product f(x, y) then
+//!   draws a fresh a, opens only ε = x − a, and gets c = f(a, b) from the dealer with the same b:
+//!   z_i = c_i + f(ε, y_i) + f(a_i, δ), which sums to f(a, b) + f(ε, y) + f(a, y − b) = f(x, y).
+//!   Security (semi-honest, dealer not colluding): δ is y plus a uniform mask that is used in no
+//!   other opening, so it is uniform; every ε = x − a has its own fresh uniform a, so the ε's are
+//!   uniform and independent of δ and of each other; party 0's corrections c_0 = f(a, b) − Σ c_i
+//!   are masked by the fresh uniform c_i of the other parties. A party's view (δ, the ε's, its own
+//!   PRG draws and corrections) is thus simulated by uniform words, as for fresh triples. Reusing
+//!   b is what CrypTen's per-product triples pay for again at every use: the opening of a
+//!   weight-sized δ, online, in every inference. The dealer learns nothing new (it sees no
+//!   opening). b must never serve as a fresh mask elsewhere, and a must never be reused: each
+//!   product draws a new one.
+//!
 //! Cost formulas (n = elements, N = parties; bytes = payload each party SENDS):
 //!
 //! | op | rounds | online bytes per party | offline bytes (dealer → party 0) |
@@ -21,6 +35,8 @@
 //! | share | 0 | 0 | 0 |
 //! | reveal (to all) | 1 | 8(N−1)n | 0 |
 //! | bilinear f(x, y) → z | 1 | 8(N−1)(\|x\| + \|y\|) | 8\|z\| |
+//! | prepare y (once per weight, setup) | 1 | 8(N−1)\|y\| | 0 |
+//! | bilinear f(x, y) → z, y prepared | 1 | 8(N−1)\|x\| | 8\|z\| |
 //! | square | 1 | 8(N−1)n | 8n |
 //! | AND (64-bit lanes) | 1 | 16(N−1)n | 8n |
 //! | truncate, local (N = 2) | 0 | 0 | 0 |
@@ -71,6 +87,16 @@ pub struct AdditiveParty {
     /// PRG shared with whoever deals (triple draws).
     triple_prg: Prg,
     corrections: Corrections,
+    /// Operands prepared so far (the next one's slot in the dealer's table).
+    prepared: usize,
+}
+
+/// What a party keeps of a prepared operand y: its slot in the dealer's table of masks and the
+/// opened δ = y − b (public, shared by every clone).
+#[derive(Clone, Debug)]
+pub struct PreparedOperand {
+    slot: usize,
+    delta: Arc<RingTensor>,
 }
 
 impl AdditiveParty {
@@ -114,6 +140,7 @@ impl AdditiveParty {
             pair,
             triple_prg,
             corrections,
+            prepared: 0,
         })
     }
 
@@ -143,6 +170,16 @@ impl AdditiveParty {
             bytes_per_party: 8 * (parties as u64 - 1) * (x + y) as u64,
             offline_bytes: if dealer == DealerKind::Ttp { 8 * z as u64 } else { 0 },
         }
+    }
+
+    /// Cost of preparing y (|y| elements) as a fixed right operand: one opening of δ = y − b.
+    pub fn prepare_cost(parties: usize, y: usize) -> Cost {
+        Self::reveal_cost(parties, y)
+    }
+
+    /// Cost of a product f(x, y) with y prepared: only ε = x − a is opened.
+    pub fn bilinear_prepared_cost(parties: usize, dealer: DealerKind, x: usize, z: usize) -> Cost {
+        Self::bilinear_cost(parties, dealer, x, 0, z)
     }
 
     /// Cost of squaring n elements.
@@ -288,6 +325,8 @@ impl AdditiveParty {
         }
         let mut words = match &mut self.corrections {
             Corrections::None => return Ok(()),
+            // Nothing to correct (mask preparation): the dealer sends no reply.
+            Corrections::Dealer(_) if lens.iter().sum::<usize>() == 0 => Vec::new(),
             Corrections::Dealer(d) => {
                 let d = *d;
                 into_words(self.net.recv(d, lens.iter().sum())?)
@@ -359,6 +398,7 @@ fn mask_into(out: &mut Vec<u64>, x: &[u64], a: &[u64], xor: bool) {
 impl Protocol for AdditiveParty {
     type Share = RingTensor;
     type BitShare = RingTensor;
+    type Prepared = PreparedOperand;
 
     fn id(&self) -> PartyId {
         self.id
@@ -488,28 +528,125 @@ impl Protocol for AdditiveParty {
             mask_into(&mut msg, y.data(), d.common[1].data(), false);
         }
         let opened = self.open_words(msg, false)?;
-        self.fill_corrections(&reqs, &mut draws)?;
+        // Products other than Mul compute their local terms before waiting for party 0's
+        // corrections, so the dealer's product overlaps with the parties' own.
+        let mut pieces = Vec::with_capacity(items.len());
         let mut rest = &opened[..];
-        let mut out = Vec::with_capacity(items.len());
-        for ((x, y, op), d) in items.iter().zip(draws) {
+        for ((x, y, op), d) in items.iter().zip(&draws) {
             let (eps, tail) = rest.split_at(x.len());
             let (delta, tail) = tail.split_at(y.len());
             rest = tail;
-            let [a, b] = <[RingTensor; 2]>::try_from(d.common).expect("a and b");
+            pieces.push(if *op == BilinearOp::Mul {
+                None
+            } else {
+                let [a, b] = &d.common[..] else {
+                    unreachable!("a bilinear draw has a and b")
+                };
+                Some(beaver_local_terms(
+                    self.id,
+                    *op,
+                    (x.shape(), eps),
+                    (y.shape(), delta),
+                    a,
+                    b,
+                )?)
+            });
+        }
+        self.fill_corrections(&reqs, &mut draws)?;
+        let mut rest = &opened[..];
+        let mut out = Vec::with_capacity(items.len());
+        for (((x, y, op), d), piece) in items.iter().zip(draws).zip(pieces) {
+            let (eps, tail) = rest.split_at(x.len());
+            let (delta, tail) = tail.split_at(y.len());
+            rest = tail;
             let c = d
                 .own
                 .into_iter()
                 .next()
                 .ok_or_else(|| self.protocol_error(op.name(), "missing triple correction"))?;
-            out.push(beaver_combine(
-                self.id,
-                *op,
-                (x.shape(), eps),
-                (y.shape(), delta),
-                &a,
-                &b,
-                c,
-            )?);
+            out.push(match piece {
+                Some(mut z) => {
+                    z.add_assign(&c)?;
+                    z
+                }
+                None => beaver_mul(self.id, eps, delta, &d.common[0], &d.common[1], c),
+            });
+        }
+        Ok(out)
+    }
+
+    fn prepare_many(&mut self, ys: &[&RingTensor]) -> Result<Vec<PreparedOperand>> {
+        let reqs: Vec<Request> = ys
+            .iter()
+            .map(|y| Request::Prepare {
+                shape: y.shape().to_vec(),
+            })
+            .collect();
+        self.request(&reqs)?;
+        let mut draws = self.draw_all(&reqs)?;
+        let mut msg = Vec::with_capacity(ys.iter().map(|y| y.len()).sum());
+        for (y, d) in ys.iter().zip(&draws) {
+            mask_into(&mut msg, y.data(), d.common[0].data(), false);
+        }
+        let opened = self.open_words(msg, false)?;
+        self.fill_corrections(&reqs, &mut draws)?;
+        let mut rest = &opened[..];
+        let mut out = Vec::with_capacity(ys.len());
+        for y in ys {
+            let (delta, tail) = rest.split_at(y.len());
+            rest = tail;
+            out.push(PreparedOperand {
+                slot: self.prepared,
+                delta: Arc::new(RingTensor::from_vec(y.shape(), delta.to_vec())?),
+            });
+            self.prepared += 1;
+        }
+        Ok(out)
+    }
+
+    fn bilinear_prepared_many(
+        &mut self,
+        items: &[(&RingTensor, &RingTensor, &PreparedOperand, BilinearOp)],
+    ) -> Result<Vec<RingTensor>> {
+        let reqs: Vec<Request> = items
+            .iter()
+            .map(|(x, y, prep, op)| {
+                y.check_same_shape(&prep.delta, op.name())?;
+                op.output_shape(x.shape(), y.shape())?;
+                Ok(Request::BilinearPrepared {
+                    op: *op,
+                    x: x.shape().to_vec(),
+                    y: y.shape().to_vec(),
+                    slot: prep.slot,
+                })
+            })
+            .collect::<Result<_>>()?;
+        self.request(&reqs)?;
+        let mut draws = self.draw_all(&reqs)?;
+        let mut msg = Vec::with_capacity(items.iter().map(|(x, ..)| x.len()).sum());
+        for ((x, ..), d) in items.iter().zip(&draws) {
+            mask_into(&mut msg, x.data(), d.common[0].data(), false);
+        }
+        let opened = self.open_words(msg, false)?;
+        // The local terms f(ε, y_i) + f(a_i, δ) first, while the dealer computes its product.
+        let mut rest = &opened[..];
+        let mut out = Vec::with_capacity(items.len());
+        for ((x, y, prep, op), d) in items.iter().zip(&draws) {
+            let (eps, tail) = rest.split_at(x.len());
+            rest = tail;
+            let eps = RingTensor::from_vec(x.shape(), eps.to_vec())?;
+            let mut z = RingTensor::zeros(&op.output_shape(x.shape(), y.shape())?);
+            op.apply_acc(&eps, y, &mut z)?;
+            op.apply_acc(&d.common[0], &prep.delta, &mut z)?;
+            out.push(z);
+        }
+        self.fill_corrections(&reqs, &mut draws)?;
+        for ((z, d), (_, _, _, op)) in out.iter_mut().zip(&draws).zip(items) {
+            let c = d
+                .own
+                .first()
+                .ok_or_else(|| self.protocol_error(op.name(), "missing triple correction"))?;
+            z.add_assign(c)?;
         }
         Ok(out)
     }
@@ -780,38 +917,55 @@ fn check_packed(b: &RingTensor, n: usize, op: &'static str) -> Result<()> {
     Ok(())
 }
 
-/// z_i = c_i + f(ε, b_i) + f(a_i, δ), with f(ε, δ) folded into party 0's first term.
-fn beaver_combine(
+/// Elementwise Beaver product in one fused pass: c + ε·b' + a·δ with b' = b (+ δ at party 0).
+fn beaver_mul(
+    id: PartyId,
+    eps: &[u64],
+    delta: &[u64],
+    a: &RingTensor,
+    b: &RingTensor,
+    mut c: RingTensor,
+) -> RingTensor {
+    let party0 = id == 0;
+    let (a, b) = (a.data(), b.data());
+    c.data_mut()
+        .par_iter_mut()
+        .enumerate()
+        .with_min_len(1 << 12)
+        .for_each(|(i, z)| {
+            let bb = if party0 { b[i].wrapping_add(delta[i]) } else { b[i] };
+            *z = z
+                .wrapping_add(eps[i].wrapping_mul(bb))
+                .wrapping_add(a[i].wrapping_mul(delta[i]));
+        });
+    c
+}
+
+/// The local terms of a Beaver product, f(ε, b_i) + f(a_i, δ), plus the public f(ε, δ) at party 0
+/// (folded into one of the other two terms through the smaller operand: f(ε, b_0) + f(a_0 + ε, δ)
+/// or f(ε, b_0 + δ) + f(a_0, δ)). Party i's share is this plus c_i.
+fn beaver_local_terms(
     id: PartyId,
     op: BilinearOp,
     (eps_shape, eps): (&[usize], &[u64]),
     (delta_shape, delta): (&[usize], &[u64]),
     a: &RingTensor,
     b: &RingTensor,
-    mut c: RingTensor,
 ) -> Result<RingTensor> {
-    if op == BilinearOp::Mul {
-        // One fused pass: c + ε·b' + a·δ with b' = b (+ δ at party 0).
-        let party0 = id == 0;
-        let (a, b) = (a.data(), b.data());
-        c.data_mut()
-            .par_iter_mut()
-            .enumerate()
-            .with_min_len(1 << 12)
-            .for_each(|(i, z)| {
-                let bb = if party0 { b[i].wrapping_add(delta[i]) } else { b[i] };
-                *z = z
-                    .wrapping_add(eps[i].wrapping_mul(bb))
-                    .wrapping_add(a[i].wrapping_mul(delta[i]));
-            });
-        return Ok(c);
-    }
     let eps = RingTensor::from_vec(eps_shape, eps.to_vec())?;
     let delta = RingTensor::from_vec(delta_shape, delta.to_vec())?;
-    let b_eff = if id == 0 { b.add(&delta)? } else { b.clone() };
-    c.add_assign(&op.apply(&eps, &b_eff)?)?;
-    c.add_assign(&op.apply(a, &delta)?)?;
-    Ok(c)
+    let mut z = RingTensor::zeros(&op.output_shape(eps_shape, delta_shape)?);
+    if id != 0 {
+        op.apply_acc(&eps, b, &mut z)?;
+        op.apply_acc(a, &delta, &mut z)?;
+    } else if eps.len() <= delta.len() {
+        op.apply_acc(&eps, b, &mut z)?;
+        op.apply_acc(&a.add(&eps)?, &delta, &mut z)?;
+    } else {
+        op.apply_acc(&eps, &b.add(&delta)?, &mut z)?;
+        op.apply_acc(a, &delta, &mut z)?;
+    }
+    Ok(z)
 }
 
 /// Shares `value` from `owner` with no communication: non-owners draw their share from the PRG

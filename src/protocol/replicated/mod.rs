@@ -27,6 +27,8 @@
 //! | share (from one owner) | 1 | 8n (owner only) | 0 |
 //! | reveal to all | 1 | 8n | 0 |
 //! | bilinear f(x, y) → z (mul, matmul, conv) | 1 | 8\|z\| | 0 |
+//! | prepare y (nothing to open: products have no masks) | 0 | 0 | 0 |
+//! | bilinear f(x, y) → z, y prepared (the same product) | 1 | 8\|z\| | 0 |
 //! | square | 1 | 8n | 0 |
 //! | truncate | 1 | 8n (party 1 only) | 0 |
 //! | AND (64-bit lanes) | 1 | 8n | 0 |
@@ -251,6 +253,7 @@ impl ReplicatedParty {
 impl Protocol for ReplicatedParty {
     type Share = Rss;
     type BitShare = Rss;
+    type Prepared = ();
 
     fn id(&self) -> PartyId {
         self.id
@@ -369,6 +372,15 @@ impl Protocol for ReplicatedParty {
             zs.push(z);
         }
         self.reshare(zs)
+    }
+
+    fn prepare_many(&mut self, ys: &[&Rss]) -> Result<Vec<()>> {
+        Ok(vec![(); ys.len()])
+    }
+
+    fn bilinear_prepared_many(&mut self, items: &[(&Rss, &Rss, &(), BilinearOp)]) -> Result<Vec<Rss>> {
+        let plain: Vec<_> = items.iter().map(|&(x, y, _, op)| (x, y, op)).collect();
+        self.bilinear_many(&plain)
     }
 
     fn square_many(&mut self, xs: &[&Rss]) -> Result<Vec<Rss>> {

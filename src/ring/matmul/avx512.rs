@@ -24,14 +24,44 @@ impl Micro for Avx512 {
         // which is exactly what `tile_rows::<R>` needs with `R = mr`.
         unsafe {
             match mr {
-                8 => tile_rows::<8>(kc, a, b, ldb, c, ldc, nr),
-                7 => tile_rows::<7>(kc, a, b, ldb, c, ldc, nr),
-                6 => tile_rows::<6>(kc, a, b, ldb, c, ldc, nr),
-                5 => tile_rows::<5>(kc, a, b, ldb, c, ldc, nr),
-                4 => tile_rows::<4>(kc, a, b, ldb, c, ldc, nr),
-                3 => tile_rows::<3>(kc, a, b, ldb, c, ldc, nr),
-                2 => tile_rows::<2>(kc, a, b, ldb, c, ldc, nr),
-                _ => tile_rows::<1>(kc, a, b, ldb, c, ldc, nr),
+                8 => tile_rows::<8, false>(kc, a, 0, b, ldb, c, ldc, nr),
+                7 => tile_rows::<7, false>(kc, a, 0, b, ldb, c, ldc, nr),
+                6 => tile_rows::<6, false>(kc, a, 0, b, ldb, c, ldc, nr),
+                5 => tile_rows::<5, false>(kc, a, 0, b, ldb, c, ldc, nr),
+                4 => tile_rows::<4, false>(kc, a, 0, b, ldb, c, ldc, nr),
+                3 => tile_rows::<3, false>(kc, a, 0, b, ldb, c, ldc, nr),
+                2 => tile_rows::<2, false>(kc, a, 0, b, ldb, c, ldc, nr),
+                _ => tile_rows::<1, false>(kc, a, 0, b, ldb, c, ldc, nr),
+            }
+        }
+    }
+
+    const STRIDED_A: bool = true;
+
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile_strided(
+        kc: usize,
+        a: *const u64,
+        lda: usize,
+        b: *const u64,
+        ldb: usize,
+        c: *mut u64,
+        ldc: usize,
+        mr: usize,
+        nr: usize,
+    ) {
+        // SAFETY: the caller guarantees AVX-512F/DQ and the pointer contract of
+        // `Micro::tile_strided`, which is what `tile_rows::<R, true>` needs with `R = mr`.
+        unsafe {
+            match mr {
+                8 => tile_rows::<8, true>(kc, a, lda, b, ldb, c, ldc, nr),
+                7 => tile_rows::<7, true>(kc, a, lda, b, ldb, c, ldc, nr),
+                6 => tile_rows::<6, true>(kc, a, lda, b, ldb, c, ldc, nr),
+                5 => tile_rows::<5, true>(kc, a, lda, b, ldb, c, ldc, nr),
+                4 => tile_rows::<4, true>(kc, a, lda, b, ldb, c, ldc, nr),
+                3 => tile_rows::<3, true>(kc, a, lda, b, ldb, c, ldc, nr),
+                2 => tile_rows::<2, true>(kc, a, lda, b, ldb, c, ldc, nr),
+                _ => tile_rows::<1, true>(kc, a, lda, b, ldb, c, ldc, nr),
             }
         }
     }
@@ -92,16 +122,21 @@ unsafe fn dots_avx512(a: &[u64], bt: &[u64], c: &mut [u64], m: usize, k: usize, 
     portable::dots_body(a, bt, c, m, k, n);
 }
 
-/// `C[R×nr] += A_panel · B_panel` with `R <= MR` live rows (the panel stride stays `MR`).
+/// `C[R×nr] += A_panel · B_panel` with `R <= MR` live rows. A is packed (step `l` holds `MR`
+/// values, `STRIDED = false`) or read in place (row `i` at `a + i·lda`, `STRIDED = true`). A
+/// tile at most 8 columns wide computes only its first vector.
 ///
 /// # Safety
-/// AVX-512F/DQ are available; `a` holds `kc·MR` readable values and `b` `kc` rows of `NR`
-/// readable values `ldb` apart; `c` is a readable and writable `R × nr` block (row stride `ldc`,
-/// `1 <= nr <= NR`) that no other thread accesses.
+/// AVX-512F/DQ are available; `a` holds `kc·MR` readable values (packed) or `R` rows of `kc`
+/// readable values `lda` apart (strided); `b` holds `kc` rows of `NR` readable values `ldb` apart;
+/// `c` is a readable and writable `R × nr` block (row stride `ldc`, `1 <= nr <= NR`) that no
+/// other thread accesses.
 #[target_feature(enable = "avx512f,avx512dq")]
-unsafe fn tile_rows<const R: usize>(
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_rows<const R: usize, const STRIDED: bool>(
     kc: usize,
     a: *const u64,
+    lda: usize,
     b: *const u64,
     ldb: usize,
     c: *mut u64,
@@ -110,17 +145,28 @@ unsafe fn tile_rows<const R: usize>(
 ) {
     let mut lo = [_mm512_setzero_si512(); R];
     let mut hi = [_mm512_setzero_si512(); R];
-    for l in 0..kc {
-        // SAFETY: row `l < kc` of the B panel is `NR` = 16 readable values at `b + l·ldb`.
-        let (b0, b1) = unsafe {
-            let p = b.add(l * ldb);
-            (_mm512_loadu_si512(p.cast()), _mm512_loadu_si512(p.add(8).cast()))
-        };
-        for i in 0..R {
-            // SAFETY: step `l` of the A panel holds `MR >= R` readable values.
-            let x = _mm512_set1_epi64(unsafe { *a.add(l * MR + i) } as i64);
-            lo[i] = _mm512_add_epi64(lo[i], _mm512_mullo_epi64(x, b0));
-            hi[i] = _mm512_add_epi64(hi[i], _mm512_mullo_epi64(x, b1));
+    // SAFETY (both loops): row `l < kc` of the B panel is `NR` = 16 readable values at
+    // `b + l·ldb`; step `l` of A is readable at `a + l·MR + i` (packed) or `a + i·lda + l`
+    // (strided) for every `i < R`.
+    let at = |l: usize, i: usize| unsafe { *a.add(if STRIDED { i * lda + l } else { l * MR + i }) } as i64;
+    if nr <= 8 {
+        for l in 0..kc {
+            let b0 = unsafe { _mm512_loadu_si512(b.add(l * ldb).cast()) };
+            for (i, acc) in lo.iter_mut().enumerate() {
+                *acc = _mm512_add_epi64(*acc, _mm512_mullo_epi64(_mm512_set1_epi64(at(l, i)), b0));
+            }
+        }
+    } else {
+        for l in 0..kc {
+            let (b0, b1) = unsafe {
+                let p = b.add(l * ldb);
+                (_mm512_loadu_si512(p.cast()), _mm512_loadu_si512(p.add(8).cast()))
+            };
+            for i in 0..R {
+                let x = _mm512_set1_epi64(at(l, i));
+                lo[i] = _mm512_add_epi64(lo[i], _mm512_mullo_epi64(x, b0));
+                hi[i] = _mm512_add_epi64(hi[i], _mm512_mullo_epi64(x, b1));
+            }
         }
     }
     if nr == NR {
