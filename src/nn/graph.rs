@@ -204,6 +204,20 @@ pub enum Op {
     GlobalMaxPool,
     /// The number of elements of input 0, as a public I64 scalar.
     Size,
+    /// The index of the largest (`min`: smallest) element along `axis`, as an integer; ties go to
+    /// the first index, or the last with `select_last_index`.
+    ArgMax {
+        axis: i64,
+        keepdims: bool,
+        select_last_index: bool,
+        min: bool,
+    },
+    /// Splits input 0 along `axis` into `parts` outputs: sizes from input 1 (public I64) when
+    /// given, else equal parts (the last one smaller when the size does not divide).
+    Split {
+        axis: i64,
+        parts: usize,
+    },
 }
 
 /// The reductions of [`Op::Reduce`].
@@ -287,6 +301,9 @@ impl Op {
             Op::ConstantOfShape(_) => "ConstantOfShape",
             Op::GlobalMaxPool => "GlobalMaxPool",
             Op::Size => "Size",
+            Op::ArgMax { min: false, .. } => "ArgMax",
+            Op::ArgMax { min: true, .. } => "ArgMin",
+            Op::Split { .. } => "Split",
         }
     }
 }

@@ -12,7 +12,7 @@ pub mod onnx;
 pub mod passes;
 pub mod plain;
 pub mod private;
-mod private_ops;
+pub mod private_ops;
 pub mod tensor;
 pub mod weights;
 pub mod window;

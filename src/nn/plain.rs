@@ -402,8 +402,78 @@ pub fn eval(node: &Node, inputs: &[Option<Const>]) -> Result<Vec<Const>> {
             shape: vec![],
             data: vec![arg(0)?.shape().iter().product::<usize>() as i64],
         }],
+        Op::ArgMax {
+            axis,
+            keepdims,
+            select_last_index,
+            min,
+        } => {
+            let better = |v: f32, best: f32| if *min { v < best } else { v > best };
+            let y = reduce_rows(&f(0)?, &[*axis], *keepdims, |row| {
+                let mut at = 0;
+                for (j, &v) in row.iter().enumerate().skip(1) {
+                    if better(v, row[at]) || (*select_last_index && v == row[at]) {
+                        at = j;
+                    }
+                }
+                at as f32
+            });
+            vec![to_i64(&e(y)?)]
+        }
+        Op::Split { axis, parts } => {
+            let x = arg(0)?;
+            let ax = axis_of(*axis, x.shape().len()).map_err(|err| node_error(node, err))?;
+            let sizes = split_sizes(x.shape()[ax], *parts, inputs.get(1).and_then(Option::as_ref))
+                .map_err(|err| node_error(node, err))?;
+            let t = f(0)?;
+            let mut at = 0i64;
+            let mut outs = Vec::with_capacity(sizes.len());
+            for s in sizes {
+                let piece = e(t.slice(&[at], &[at + s as i64], &[ax as i64], &[1]))?;
+                outs.extend(wrap(piece));
+                at += s as i64;
+            }
+            outs
+        }
     };
     Ok(out)
+}
+
+/// A possibly negative axis of a rank-`rank` tensor as an index.
+pub fn axis_of(axis: i64, rank: usize) -> Result<usize> {
+    let ax = if axis < 0 { axis + rank as i64 } else { axis };
+    if ax < 0 || ax >= rank as i64 {
+        return Err(crate::error::Error::invalid(
+            "axis",
+            format!("axis {axis} is out of range for rank {rank}"),
+        ));
+    }
+    Ok(ax as usize)
+}
+
+/// The sizes of the `parts` pieces of Split on an axis of length `dim`: the public `split` input
+/// when given (which must add up to `dim`), else equal parts of ⌈dim/parts⌉ (the last smaller).
+pub fn split_sizes(dim: usize, parts: usize, split: Option<&Const>) -> Result<Vec<usize>> {
+    let bad = |d: String| crate::error::Error::invalid("split", d);
+    let sizes: Vec<usize> = match split {
+        Some(c) => {
+            let v = ints(c);
+            if v.iter().any(|&s| s < 0) {
+                return Err(bad(format!("sizes {v:?} include a negative one")));
+            }
+            v.iter().map(|&s| s as usize).collect()
+        }
+        None => {
+            let each = dim.div_ceil(parts.max(1));
+            (0..parts).map(|i| each.min(dim.saturating_sub(i * each))).collect()
+        }
+    };
+    if sizes.len() != parts || sizes.iter().sum::<usize>() != dim {
+        return Err(bad(format!(
+            "sizes {sizes:?} do not split an axis of {dim} into {parts} outputs"
+        )));
+    }
+    Ok(sizes)
 }
 
 /// Reduces axes `axes` (all when empty; negative allowed) with `f` over each group of elements:

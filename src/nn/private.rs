@@ -844,7 +844,9 @@ impl<P: Protocol> Backend for PrivateBackend<'_, P> {
             | Op::Expand
             | Op::ConstantOfShape(_)
             | Op::GlobalMaxPool
-            | Op::Size => self.eval_more(node, inputs),
+            | Op::Size
+            | Op::ArgMax { .. }
+            | Op::Split { .. } => self.eval_more(node, inputs),
             Op::Concat { .. } => {
                 // Concatenate shares: each part's data placed by an index map over the stacked parts.
                 let parts: Vec<P::Share> = (0..inputs.len()).map(|k| self.data(arg(k)?)).collect::<Result<_>>()?;

@@ -22,6 +22,10 @@
 //! are public. A case none of whose inputs stays private still runs, but it checks only the
 //! plaintext evaluator of public values; it is reported as such.
 //!
+//! Integer outputs (ArgMax/ArgMin indices, comparison results) are private fixed-point shares of
+//! the integer (exact: see `nn::private_ops`); they are revealed, decoded and compared with the
+//! int64 expected values as reals, so the private tolerance (below 0.5) admits no wrong index.
+//!
 //! Private results are compared with the tolerance of the least accurate private function in the
 //! case (the figures pinned by `tests/approx.rs` and `tests/functions.rs`), and only on the
 //! functions' domains: when a private nonlinear function gets an input outside the domain its
@@ -678,6 +682,9 @@ How a case runs:
   rest, with the figures `tests/approx.rs` pins on each function's domain: exp 4e-3 + 6%, log 0.01
   on [0.1, 250], reciprocal and division 0.3% for 0.1 ≤ |x| ≤ 100, sqrt (and ReduceL2) 1% on
   [0.1, 100], sigmoid/tanh/erf/GELU 0.01, softmax/log-softmax/LayerNorm 0.02.
+- Integer outputs (ArgMax/ArgMin indices, comparison results) are private fixed-point values
+  holding the integer exactly; revealed and decoded they are compared with the int64 expected
+  values as reals, so the private tolerance (below 0.5) admits no wrong index.
 - **Pass (plaintext; private outside domain)**: when a private function gets an input outside the
   domain its accuracy is stated for (computed from the plaintext intermediate values), the private
   run is not compared and the case says which input it was; the plaintext run still must pass.

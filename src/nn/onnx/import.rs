@@ -22,9 +22,11 @@ pub const MIN_OPSET: i64 = 13;
 pub const MAX_OPSET: i64 = 17;
 
 /// ONNX operator types the importer maps to an [`Op`] (one per variant), sorted.
-const SUPPORTED: [&str; 65] = [
+const SUPPORTED: [&str; 68] = [
     "Abs",
     "Add",
+    "ArgMax",
+    "ArgMin",
     "AveragePool",
     "BatchNormalization",
     "Cast",
@@ -80,6 +82,7 @@ const SUPPORTED: [&str; 65] = [
     "Size",
     "Slice",
     "Softmax",
+    "Split",
     "Sqrt",
     "Squeeze",
     "Sub",
@@ -780,6 +783,26 @@ impl Importer {
             "Expand" => {
                 arity(ctx, ins, 2, 2)?;
                 Op::Expand
+            }
+            "ArgMax" | "ArgMin" => {
+                arity(ctx, ins, 1, 1)?;
+                Op::ArgMax {
+                    axis: a.int_or("axis", 0)?,
+                    keepdims: a.bool_or("keepdims", true)?,
+                    select_last_index: a.bool_or("select_last_index", false)?,
+                    min: n.op_type == "ArgMin",
+                }
+            }
+            "Split" => {
+                // Opset 13: the sizes are the optional input 1 (`num_outputs` is opset 18).
+                arity(ctx, ins, 1, 2)?;
+                let parts = n.output.len().max(1);
+                optional_outputs = parts - 1;
+                computed_outputs = parts - 1;
+                Op::Split {
+                    axis: a.int_or("axis", 0)?,
+                    parts,
+                }
             }
             "ConstantOfShape" => {
                 arity(ctx, ins, 1, 1)?;
@@ -1632,6 +1655,19 @@ mod tests {
             Op::ConstantOfShape(c),
             Op::GlobalMaxPool,
             Op::Size,
+            Op::ArgMax {
+                axis: 0,
+                keepdims: true,
+                select_last_index: false,
+                min: false,
+            },
+            Op::ArgMax {
+                axis: 0,
+                keepdims: true,
+                select_last_index: false,
+                min: true,
+            },
+            Op::Split { axis: 0, parts: 2 },
         ];
         let reduces = [
             ReduceKind::Max,
@@ -2051,7 +2087,7 @@ mod tests {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (
                 model(vec![node("Foo", &["x"], &["y"], vec![])], vec![], &[1], 17),
-                "unsupported op Foo in node \"Foo_0\"; supported: Abs, Add, AveragePool, ",
+                "unsupported op Foo in node \"Foo_0\"; supported: Abs, Add, ArgMax, ArgMin, AveragePool, ",
             ),
             (
                 model(
