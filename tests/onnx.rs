@@ -418,7 +418,9 @@ fn random_bytes() {
 fn unsupported_op() {
     let msg = error_of(&tiny_model("Foo", &["x"], vec![], 17));
     assert!(
-        msg.starts_with("unsupported op Foo in node \"n1\"; supported: Abs, Add, ArgMax, ArgMin, AveragePool, BatchNormalization,"),
+        msg.starts_with(
+            "unsupported op Foo in node \"n1\"; supported: Abs, Add, ArgMax, ArgMin, AveragePool, BatchNormalization,"
+        ),
         "{msg}"
     );
     assert!(msg.ends_with(&supported_ops().join(", ")), "{msg}");

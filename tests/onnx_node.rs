@@ -620,7 +620,8 @@ fn private_op_costs_equal_their_declared_calls() {
 }
 
 /// The tournament of `reduce::max_values` (ReduceMax/Min, GlobalMaxPool, N-d MaxPool) costs one
-/// ReLU per level on the halving candidate counts, and `reduce::argmax` (ArgMax/ArgMin) takes as
+/// ReLU per level on the pairs of that level (an odd candidate out is carried to the next level
+/// for free), and `reduce::argmax` (ArgMax/ArgMin) takes as
 /// many rounds: 8 per level on 2pc-ttp.
 #[test]
 fn max_tournament_costs_one_relu_per_level() {
@@ -635,10 +636,10 @@ fn max_tournament_costs_one_relu_per_level() {
         let cfg = ProtocolConfig::load(name).unwrap();
         for (rows, k) in [(3usize, 5usize), (4, 25), (2, 1), (1, 64)] {
             let mut relus = Vec::new();
-            let mut c = k.next_power_of_two();
+            let mut c = k;
             while c > 1 {
-                c /= 2;
-                relus.push(Call::Relu(rows * c));
+                relus.push(Call::Relu(rows * (c / 2)));
+                c = c / 2 + c % 2;
             }
             let levels = relus.len() as u64;
             let max = meter(&cfg, vec![Call::MaxValues { rows, k }]);
