@@ -575,6 +575,71 @@ networks: [wan]
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A `train:` section trains the model in plaintext (the library loop), caches the weights and
+/// evaluates privately with them; a second plan uses the cache; bad values fail at their position.
+#[test]
+fn train_sections_train_in_plaintext_cache_and_evaluate_privately() {
+    let dir = scratch("train");
+    let weights = dir.join("mlp.safetensors");
+    let text = format!(
+        "name: trained
+tasks:
+  - name: digits
+    kind: accuracy
+    model: mlp
+    data: digits
+    samples: 40
+    batch_size: 20
+    preprocess: {{ mean: 0.3, std: 0.4 }}
+    train: {{ weights: {}, epochs: 3, learning_rate: 0.05, batch_size: 32 }}
+protocols: [2pc-ttp]
+networks: [lan]
+",
+        weights.display()
+    );
+    let exp = load(&text).unwrap();
+    assert!(!weights.exists(), "planning does not train");
+    run_experiment(
+        &exp,
+        &RunOptions {
+            out: dir.join("out"),
+            resume: false,
+        },
+    )
+    .unwrap();
+    assert!(weights.is_file(), "the trained weights are cached");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(weights.with_extension("json")).unwrap()).unwrap();
+    let test_acc = report["test_accuracy"].as_f64().unwrap();
+    assert!(test_acc > 0.85, "three epochs on digits learn: {test_acc}");
+    let (t, _) = Table::read(&dir.join("out/runs.csv")).unwrap();
+    let r = &t.rows[0];
+    let (p, q) = (t.num(r, "private_top1").unwrap(), t.num(r, "plain_top1").unwrap());
+    assert!(q > 0.8, "the evaluated model is the trained one: {q}");
+    assert!(t.num(r, "agreement").unwrap() >= 0.975 && (p - q).abs() <= 0.025 + 1e-12);
+    // The cache is used as is: its bytes do not change on a second run.
+    let before = std::fs::read(&weights).unwrap();
+    let exp = load(&text).unwrap();
+    run_experiment(
+        &exp,
+        &RunOptions {
+            out: dir.join("out2"),
+            resume: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(before, std::fs::read(&weights).unwrap());
+    assert_error_at(
+        &text
+            .replace("epochs: 3", "epochs: 0")
+            .replace(&weights.display().to_string(), "/nonexistent/w.safetensors"),
+        10,
+        12,
+        &["train.epochs"],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn tcp_runs_count_and_price_like_the_simulator() {
     let dir = scratch("tcp");

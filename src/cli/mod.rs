@@ -677,11 +677,7 @@ fn train(a: TrainArgs) -> Result<(), Error> {
         seed: a.seed,
     };
     let (split, graph, mut cfg, data_split) = train_setup(&spec)?;
-    // The loss defaults to nll for models ending in LogSoftmax, else ce.
-    let ends_in_log_softmax = graph.nodes.last().is_some_and(|n| {
-        matches!(n.op, crate::nn::graph::Op::LogSoftmax { .. }) && graph.outputs.first() == n.outputs.first()
-    });
-    if a.loss.is_none() && ends_in_log_softmax {
+    if a.loss.is_none() && crate::train::default_loss(&graph) == crate::nn::autograd::Loss::Nll {
         cfg.loss = crate::nn::autograd::Loss::Nll;
         if let JobSpec::Train { loss, .. } = &mut spec {
             *loss = "nll".into();

@@ -3,7 +3,7 @@
 //! starts. Each failure is a bad-input error at the line and column of the offending value.
 
 use super::netmodel::NetworkProfile;
-use super::schema::{self, CompareFile, ExperimentFile, S, TaskFile, TrainFile, error_at};
+use super::schema::{self, CompareFile, ExperimentFile, PreprocessFile, S, TaskFile, TrainFile, error_at};
 use super::sweep::{self, Dim, Param, RunSpec};
 use super::train;
 use crate::bench::{OpKind, OpSpec, TransportKind};
@@ -88,6 +88,8 @@ pub struct EvalData {
     /// `[n, ...sample shape]`.
     pub samples: F32Tensor,
     pub labels: Vec<usize>,
+    /// The preprocessing applied to `samples` (and to the training split before training).
+    pub preprocess: Option<PreprocessFile>,
 }
 
 impl Experiment {
@@ -500,6 +502,9 @@ fn pos<T>(v: &Option<S<T>>) -> Option<(u64, u64)> {
 /// The weights file a `train:` section caches to: used when it exists; else trained (when this
 /// build can) or rejected.
 fn train_cache(ctx: &Ctx, tr: &S<TrainFile>) -> Result<String> {
+    if let Err((field, detail)) = train::check(&tr.value) {
+        return Err(ctx.err(tr, format!("train.{field}: {detail}")));
+    }
     let path = Path::new(&tr.value.weights);
     if path.is_file() {
         return Ok(abs(path));
@@ -587,37 +592,42 @@ fn eval_data(ctx: &Ctx, t: &TaskFile, split: &crate::data::Split) -> Result<Eval
         None => set.len(),
     };
     let set = set.take(n)?;
-    let mut samples = set.inputs.clone();
-    if let Some(pre) = &t.preprocess {
-        if let Some(shape) = &pre.reshape {
-            let mut full = vec![n];
-            full.extend_from_slice(shape);
-            samples = samples.reshape_exact(&full).map_err(|_| {
-                let at = t.data.as_ref().expect("required");
-                ctx.err(
-                    at,
-                    format!(
-                        "preprocess.reshape {:?} does not hold a sample of shape {:?}",
-                        shape,
-                        set.sample_shape()
-                    ),
-                )
-            })?;
-        }
-        let (mean, std) = (pre.mean.unwrap_or(0.0), pre.std.unwrap_or(1.0));
-        if std <= 0.0 || !std.is_finite() {
-            return Err(ctx.err(t.data.as_ref().expect("required"), "preprocess.std must be positive"));
-        }
-        if mean != 0.0 || std != 1.0 {
-            samples = samples.map(|x| (x - mean) / std);
-        }
-    }
+    let samples = match &t.preprocess {
+        Some(pre) => preprocess(&set.inputs, pre).map_err(|e| ctx.wrap(t.data.as_ref().expect("required"), e))?,
+        None => set.inputs.clone(),
+    };
     Ok(EvalData {
         dataset: t.data.as_ref().expect("required").value.clone(),
         name: set.name.clone(),
         samples,
         labels: set.labels.clone(),
+        preprocess: t.preprocess.clone(),
     })
+}
+
+/// The data owner's plaintext preprocessing of stacked samples `[n, ...]`: reshape each sample,
+/// then (x − mean) / std. Applied alike to evaluated and training samples.
+pub fn preprocess(samples: &F32Tensor, pre: &PreprocessFile) -> Result<F32Tensor> {
+    let n = samples.shape().first().copied().unwrap_or(0);
+    let mut out = samples.clone();
+    if let Some(shape) = &pre.reshape {
+        let mut full = vec![n];
+        full.extend_from_slice(shape);
+        out = out.reshape_exact(&full).map_err(|_| {
+            Error::invalid(
+                "preprocess.reshape",
+                format!("{shape:?} does not hold a sample of shape {:?}", &samples.shape()[1..]),
+            )
+        })?;
+    }
+    let (mean, std) = (pre.mean.unwrap_or(0.0), pre.std.unwrap_or(1.0));
+    if std <= 0.0 || !std.is_finite() {
+        return Err(Error::invalid("preprocess.std", "must be positive"));
+    }
+    if mean != 0.0 || std != 1.0 {
+        out = out.map(|x| (x - mean) / std);
+    }
+    Ok(out)
 }
 
 /// The task as written (relative paths as given), for run ids.

@@ -9,6 +9,7 @@
 use super::netmodel::predict;
 use super::plan::{EvalData, Experiment, ModelRef, Task, TaskKind};
 use super::results::{self, RunsWriter, Table};
+use super::schema::TrainFile;
 use super::sweep::RunSpec;
 use super::train;
 use crate::bench::jobs::{JobSpec, prepare_model, run_job};
@@ -300,7 +301,8 @@ fn execute(exp: &Experiment, task: &Task, run: &RunSpec, models: &mut Models) ->
     }
 }
 
-/// EXTENSION POINT (see `train`): trains and caches the weights when the cache does not exist.
+/// Trains in plaintext and caches the weights when a `train:` cache does not exist yet (see
+/// `train`); the training split gets the task's preprocessing.
 fn ensure_trained(model: &ModelRef, data: &EvalData, seed: u64) -> Result<()> {
     let (Some(spec), Some(path)) = (&model.train, &model.weights) else {
         return Ok(());
@@ -308,11 +310,17 @@ fn ensure_trained(model: &ModelRef, data: &EvalData, seed: u64) -> Result<()> {
     if Path::new(path).is_file() {
         return Ok(());
     }
-    let split = crate::data::load(&data.dataset)?;
-    let mut shape = vec![1];
-    shape.extend_from_slice(&data.samples.shape()[1..]);
-    let mut graph = prepare_model(&model.model, &shape, seed, None)?;
-    train::train_weights(&mut graph, &split, spec)
+    let mut split = crate::data::load(&data.dataset)?;
+    if let Some(pre) = &data.preprocess {
+        for set in [&mut split.train, &mut split.test] {
+            set.inputs = super::plan::preprocess(&set.inputs, pre)?;
+        }
+    }
+    let spec = TrainFile {
+        weights: path.clone(),
+        ..spec.clone()
+    };
+    train::train_weights(&model.model, &split, &spec, seed).map(|_| ())
 }
 
 /// Private evaluation of an accuracy task in one session, against the plaintext model.

@@ -180,6 +180,17 @@ pub struct TrainFile {
     pub learning_rate: Option<f64>,
     #[serde(default)]
     pub batch_size: Option<usize>,
+    /// `sgd` (default, with momentum) or `adam`.
+    #[serde(default)]
+    pub optimizer: Option<String>,
+    /// SGD momentum (default 0.9).
+    #[serde(default)]
+    pub momentum: Option<f64>,
+    #[serde(default)]
+    pub weight_decay: Option<f64>,
+    /// Train on the first `samples` of the training split only (all when absent).
+    #[serde(default)]
+    pub samples: Option<usize>,
 }
 
 /// A network profile of the cost model.

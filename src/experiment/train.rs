@@ -1,37 +1,135 @@
-//! EXTENSION POINT for plaintext training before a private evaluation (`train:` in a task).
-//!
-//! An accuracy task may say
+//! Plaintext training before a private evaluation (`train:` in an accuracy task).
 //!
 //! ```yaml
 //! train: { weights: results/digits/mlp.safetensors, epochs: 5, learning_rate: 0.1, batch_size: 32 }
 //! ```
 //!
-//! meaning: train the model in plaintext on the data set's training split, cache the weights at
-//! `weights`, then evaluate privately with them. The cache makes re-runs (and `--resume`) skip
-//! training. The training loop itself belongs to the autograd/training layer; until it is wired in
-//! here, [`AVAILABLE`] is false and an experiment whose cache file does not exist yet is rejected
-//! before anything runs (an existing cache file is used as is).
-//!
-//! To wire it in: set [`AVAILABLE`] to true and make [`train_weights`] call the library training
-//! loop with `spec` (epochs, learning rate, batch size) on `data.train`, then save the trained
-//! initializers of `graph` as safetensors at `spec.weights` (`crate::nn::io::save_safetensors`).
+//! means: train the task's model in plaintext (the library loop of `crate::train`) on the data
+//! set's training split, preprocessed like the evaluated samples, cache the weights at `weights`,
+//! then evaluate privately with them. The cache makes re-runs (and `--resume`) skip training; it is
+//! written through a temporary file and a rename, so a crash never leaves a half-written cache.
+//! Next to it, `<weights>.json` records the training report (accuracies, loss, time).
 
 use super::schema::TrainFile;
 use crate::data::Split;
 use crate::error::{Error, Result};
-use crate::nn::graph::Graph;
+use crate::nn::autograd::Sgd;
+use crate::train::{Optimizer, TrainConfig, TrainReport, build_model, default_loss, train_plain};
+use std::path::Path;
 
-/// Whether this build can train (see the module docs).
-pub const AVAILABLE: bool = false;
+/// Whether this build can train (it can; kept so the planner's check reads plainly).
+pub const AVAILABLE: bool = true;
 
-/// Trains `graph` in plaintext on `data.train` and writes the weights to `spec.weights`.
-pub fn train_weights(graph: &mut Graph, data: &Split, spec: &TrainFile) -> Result<()> {
-    let _ = (graph, data);
-    Err(Error::invalid(
-        "train",
-        format!(
-            "plaintext training is not available in this build; provide trained weights at {}",
-            spec.weights
-        ),
-    ))
+/// Defaults of a `train:` section.
+pub const DEFAULT_EPOCHS: u32 = 5;
+pub const DEFAULT_LEARNING_RATE: f64 = 0.05;
+pub const DEFAULT_BATCH_SIZE: usize = 32;
+pub const DEFAULT_MOMENTUM: f64 = 0.9;
+
+/// Checks the values of a `train:` section (called before any run starts); `Err` carries the
+/// field name and the problem.
+pub fn check(spec: &TrainFile) -> std::result::Result<(), (&'static str, String)> {
+    if spec.epochs == Some(0) {
+        return Err(("epochs", "needs at least one epoch".into()));
+    }
+    if spec.batch_size == Some(0) {
+        return Err(("batch_size", "needs at least one sample per batch".into()));
+    }
+    if let Some(lr) = spec.learning_rate
+        && !(lr > 0.0 && lr.is_finite())
+    {
+        return Err(("learning_rate", format!("{lr} is not a positive number")));
+    }
+    if let Some(o) = &spec.optimizer
+        && o != "sgd"
+        && o != "adam"
+    {
+        return Err(("optimizer", format!("`{o}` is not sgd or adam")));
+    }
+    if spec.samples == Some(0) {
+        return Err(("samples", "needs at least one training sample".into()));
+    }
+    Ok(())
+}
+
+/// Trains zoo model (or ONNX file) `model` in plaintext on `data.train` as `spec` says, from
+/// `seed`, and writes the weights to `spec.weights` (and the report next to them).
+pub fn train_weights(model: &str, data: &Split, spec: &TrainFile, seed: u64) -> Result<TrainReport> {
+    let mut split = Split {
+        train: data.train.clone(),
+        test: data.test.clone(),
+    };
+    if let Some(n) = spec.samples {
+        if n > split.train.len() {
+            return Err(Error::invalid(
+                "train.samples",
+                format!("{} has only {} samples", split.train.name, split.train.len()),
+            ));
+        }
+        split.train = split.train.take(n)?;
+    }
+    let batch = spec.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
+    let mut shape = vec![batch];
+    shape.extend_from_slice(split.train.sample_shape());
+    let graph = build_model(model, &shape, split.train.classes, seed)?;
+    let lr = spec.learning_rate.unwrap_or(DEFAULT_LEARNING_RATE);
+    let weight_decay = spec.weight_decay.unwrap_or(0.0);
+    let optimizer = match spec.optimizer.as_deref() {
+        Some("adam") => Optimizer::Adam { lr, weight_decay },
+        _ => Optimizer::Sgd(Sgd {
+            lr,
+            momentum: spec.momentum.unwrap_or(DEFAULT_MOMENTUM),
+            weight_decay,
+            ..Sgd::new(lr)
+        }),
+    };
+    let cfg = TrainConfig {
+        epochs: spec.epochs.unwrap_or(DEFAULT_EPOCHS) as usize,
+        batch,
+        optimizer,
+        loss: default_loss(&graph),
+        seed,
+        progress: true,
+    };
+    let name = Path::new(model)
+        .file_stem()
+        .map_or(model.to_string(), |s| s.to_string_lossy().into_owned());
+    eprintln!(
+        "training {name} on {} ({} samples, {} epochs) for {} ...",
+        split.train.name,
+        split.train.len(),
+        cfg.epochs,
+        spec.weights
+    );
+    let (trained, report) = train_plain(&graph, &name, &split, &cfg, None)?;
+    let path = Path::new(&spec.weights);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    let report_json = serde_json::to_string_pretty(&report).expect("a report serialises");
+    write_atomic(&path.with_extension("json"), report_json.as_bytes())?;
+    let tmp = path.with_extension("safetensors.part");
+    crate::nn::weights::save_weights(&trained, &tmp)?;
+    std::fs::rename(&tmp, path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    eprintln!(
+        "trained {name}: train accuracy {:.4}, test accuracy {:.4}, {:.1} s; weights at {}",
+        report.train_accuracy, report.test_accuracy, report.wall_s, spec.weights
+    );
+    Ok(report)
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("json.part");
+    let io = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
 }

@@ -68,6 +68,19 @@ pub fn build_model(model: &str, input: &[usize], classes: usize, seed: u64) -> R
     zoo::build(model, input, seed)
 }
 
+/// The loss a model trains with when none is named: NLL for models whose output is a
+/// LogSoftmax (they already return log-probabilities), cross-entropy on logits otherwise.
+pub fn default_loss(graph: &Graph) -> Loss {
+    let ends_in_log_softmax = graph.nodes.last().is_some_and(|n| {
+        matches!(n.op, crate::nn::graph::Op::LogSoftmax { .. }) && graph.outputs.first() == n.outputs.first()
+    });
+    if ends_in_log_softmax {
+        Loss::Nll
+    } else {
+        Loss::CrossEntropy
+    }
+}
+
 /// The trainable weights and running statistics of a model being trained.
 pub struct Model<T> {
     pub params: BTreeMap<String, T>,
