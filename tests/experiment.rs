@@ -206,6 +206,11 @@ fn sweeps_expand_to_the_cartesian_product_with_collapsed_duplicates() {
     assert_ne!(twins[0].run_id, twins[1].run_id);
     let ids: std::collections::HashSet<_> = runs.iter().map(|r| r.run_id.clone()).collect();
     assert_eq!(ids.len(), runs.len());
+    // A task's own `repetitions` overrides the experiment's (here one instead of two).
+    let once = text.replace("    shapes: [[1000]]\n", "    shapes: [[1000]]\n    repetitions: 1\n");
+    assert_eq!(load(&once).unwrap().runs().unwrap().len(), (8 + 16) / 2);
+    let zero = text.replace("    shapes: [[1000]]\n", "    shapes: [[1000]]\n    repetitions: 0\n");
+    assert!(load(&zero).unwrap_err().to_string().contains("repetition"));
 }
 
 #[test]

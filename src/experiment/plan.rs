@@ -51,6 +51,9 @@ pub struct Task {
     /// Default samples per batch (latency: the input shape's first dimension).
     pub batch_size: Option<usize>,
     pub weights_privacy: Option<WeightPrivacy>,
+    /// Repetitions of this task's runs, when it overrides the experiment's (an accuracy task over
+    /// many samples needs one; a latency task several for a median).
+    pub repetitions: Option<usize>,
 }
 
 /// What a task measures.
@@ -350,6 +353,11 @@ const FIELDS: [(&str, &[&str]); 3] = [
 
 fn task(ctx: &Ctx, t: &TaskFile, seed: u64) -> Result<Task> {
     let name = t.name.value.clone();
+    let repetitions = match &t.repetitions {
+        Some(r) if r.value == 0 => return Err(ctx.err(r, "needs at least one repetition")),
+        Some(r) => Some(r.value),
+        None => None,
+    };
     if !safe_name(&name) {
         return Err(ctx.err(
             &t.name,
@@ -457,6 +465,7 @@ fn task(ctx: &Ctx, t: &TaskFile, seed: u64) -> Result<Task> {
                 canonical,
                 batch_size: Some(batch_size.unwrap_or(shape_s.value[0])),
                 weights_privacy,
+                repetitions,
             });
         }
         _ => {
@@ -483,6 +492,7 @@ fn task(ctx: &Ctx, t: &TaskFile, seed: u64) -> Result<Task> {
                 canonical,
                 batch_size: Some(batch),
                 weights_privacy,
+                repetitions,
             });
         }
     };
@@ -492,6 +502,7 @@ fn task(ctx: &Ctx, t: &TaskFile, seed: u64) -> Result<Task> {
         canonical,
         batch_size: None,
         weights_privacy: None,
+        repetitions,
     })
 }
 

@@ -153,6 +153,9 @@ pub struct TaskFile {
     /// Operand shapes of an op task.
     #[serde(default)]
     pub shapes: Option<S<Vec<Vec<usize>>>>,
+    /// Repetitions of this task's runs (default: the experiment's `repetitions`).
+    #[serde(default)]
+    pub repetitions: Option<S<usize>>,
 }
 
 /// Per-sample plaintext preprocessing: reshape, then (x − mean) / std.

@@ -149,7 +149,7 @@ pub fn expand(exp: &Experiment) -> Result<Vec<RunSpec>> {
             for choice in points(&lens) {
                 let point: Vec<&S<serde_json::Value>> =
                     exp.dims.iter().zip(&choice).map(|(d, &i)| &d.values[i]).collect();
-                for rep in 0..exp.repetitions {
+                for rep in 0..task.repetitions.unwrap_or(exp.repetitions) {
                     for n in 0..exp.networks.len() {
                         let run = make_run(exp, &columns, t, task, base, &point, rep, n)?;
                         if seen.insert(run.run_id.clone()) {
