@@ -589,27 +589,73 @@ fn minilm_vocabulary_matches_the_onnx_model() {
     let s = testbed::data::load("vader").unwrap();
     assert_eq!(s.test.inputs.shape(), &[1117, 8]);
     assert_eq!(s.train.len(), 4469);
+    let s32 = testbed::data::load("vader-32").unwrap();
+    assert_eq!(s32.test.inputs.shape(), &[1117, 32]);
+    assert_eq!(s32.test.labels, s.test.labels, "the same words at every length");
 }
 
 #[test]
-#[ignore = "needs scripts/fetch-data.sh minilm and the ONNX ops ConstantOfShape, Equal, Expand, Where, Clip"]
+#[ignore = "needs scripts/fetch-data.sh minilm"]
 fn minilm_l3_runs_in_plaintext_on_wordpiece_ids() {
     use testbed::data::wordpiece::WordPiece;
-    use testbed::nn::exec::{Value, run};
-    use testbed::nn::graph::Const;
+    use testbed::nn::infer::{Input, run_plain, run_plain_all};
     let vocab = WordPiece::load(&testbed::data::data_dir().join("minilm/vocab.txt")).unwrap();
     let g =
         testbed::nn::onnx::load_onnx(&testbed::data::data_dir().join("minilm/paraphrase-MiniLM-L3-v2.onnx")).unwrap();
+    let encoder = testbed::data::minilm::encoder().unwrap();
+    let mut pooled8 = None;
     for len in [8, 16, 32] {
         let e = vocab.encode_batch(&["wonderful", "terrible"], len);
-        let inputs = e.for_inputs(g.inputs.iter().map(|i| i.name.as_str())).unwrap();
-        let inputs = inputs.into_iter().map(Value::Public).collect();
-        let out = run(&g, &mut testbed::nn::plain::PlainBackend, inputs, Default::default()).unwrap();
-        let Some(Const::F32(h)) = out[0].public() else {
-            panic!("the first output is not a real tensor");
+        let ids = Input::Ids {
+            shape: vec![2, len],
+            data: e.input_ids.clone(),
         };
-        assert_eq!(h.shape()[0], 2);
-        assert_eq!(*h.shape().last().unwrap(), 384);
-        assert!(h.data().iter().all(|v| v.is_finite()));
+        let mask = Input::Ids {
+            shape: vec![2, len],
+            data: e.attention_mask.clone(),
+        };
+        // The export's outputs: ids, mask, token embeddings, sentence embedding (last).
+        let out = run_plain_all(&g, &[ids.clone(), mask]).unwrap();
+        let h = &out[2];
+        assert_eq!(h.shape(), &[2, len, 384]);
+        let sentence = out.last().unwrap();
+        assert_eq!(sentence.shape(), &[2, 384]);
+        assert!(sentence.data().iter().all(|v| v.is_finite()));
+        // The rewritten encoder (mask derived from the ids) pools to the same embedding, and
+        // padding does not change it.
+        let derived = run_plain(&encoder, &ids).unwrap();
+        assert!(derived.max_abs_diff(sentence) < 1e-4, "len {len}");
+        let first = pooled8.get_or_insert_with(|| derived.clone());
+        assert!(first.max_abs_diff(&derived) < 1e-4, "len {len} vs 8");
     }
+    // The two words point in different directions.
+    let p = pooled8.unwrap();
+    let (a, b) = p.data().split_at(384);
+    let cos = a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>()
+        / (a.iter().map(|x| x * x).sum::<f32>().sqrt() * b.iter().map(|x| x * x).sum::<f32>().sqrt());
+    assert!(cos < 0.9, "cosine {cos}");
+}
+
+#[test]
+#[ignore = "needs scripts/fetch-data.sh minilm vader"]
+fn minilm_polarity_runs_privately_like_in_plaintext() {
+    use testbed::nn::infer::{InferJob, WeightPrivacy, run_plain, split_batches};
+    let s = testbed::data::load("vader").unwrap();
+    let g = testbed::data::minilm::polarity_model(1).unwrap();
+    assert_eq!(g.inputs.len(), 1, "the mask is derived from the ids");
+    let x = split_batches(&g, &s.test.take(4).unwrap().inputs, 4).unwrap().remove(0);
+    let want = run_plain(&g, &x).unwrap();
+    let cfg = testbed::protocol::ProtocolConfig::load("2pc-ttp").unwrap();
+    let out = crate::common::run(
+        &cfg,
+        3,
+        &InferJob {
+            graph: &g,
+            inputs: std::slice::from_ref(&x),
+            weights: WeightPrivacy::Private,
+            reps: 1,
+        },
+    );
+    let err = out.parties[0].output.outputs[0].max_abs_diff(&want);
+    assert!(err < 0.05, "max abs error {err}");
 }

@@ -11,6 +11,7 @@ mod onnx;
 mod onnx_node;
 mod protocol;
 mod tcp;
+mod text;
 mod train;
 mod train_loop;
 

@@ -17,6 +17,8 @@ use std::path::Path;
 pub fn load_model(model: &str, input_shape: &[usize], seed: u64) -> Result<Graph> {
     let mut g = if model.ends_with(".onnx") || Path::new(model).is_file() {
         onnx::load_onnx(Path::new(model))?
+    } else if model == crate::data::minilm::POLARITY_MODEL {
+        crate::data::minilm::polarity_model(seed)?
     } else {
         zoo::build(model, input_shape, seed)?
     };

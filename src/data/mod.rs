@@ -15,6 +15,7 @@ pub mod digits;
 pub mod fashion;
 pub mod idx;
 pub mod mfcc;
+pub mod minilm;
 pub mod mnist;
 pub mod pth;
 pub mod speech;
@@ -115,7 +116,7 @@ pub struct Split {
 }
 
 /// The data sets known by name (`--data NAME`, `data:` in experiments).
-pub const NAMES: [&str; 8] = [
+pub const NAMES: [&str; 10] = [
     "digits",
     "digits-28x28",
     "fashion-mnist",
@@ -124,6 +125,8 @@ pub const NAMES: [&str; 8] = [
     "speech-real-aug",
     "speech-synth",
     "vader",
+    "vader-16",
+    "vader-32",
 ];
 
 /// Loads data set `name` with its train/test split. Every loader registers here, so the CLI and
@@ -161,8 +164,11 @@ pub fn load(name: &str) -> Result<Split> {
                 test,
             })
         }
-        // Word polarity: WordPiece ids `[n, 8]` of VADER words, labels negative 0 / positive 1.
+        // Word polarity: WordPiece ids `[n, 8]` of VADER words, labels negative 0 / positive 1;
+        // the same words padded to 16 or 32 tokens.
         "vader" => vader::load(8),
+        "vader-16" => vader::load(16),
+        "vader-32" => vader::load(32),
         _ => Err(Error::invalid(
             "data set",
             format!("unknown data set `{name}` (known: {})", NAMES.join(", ")),

@@ -546,15 +546,16 @@ fn model_ref(ctx: &Ctx, t: &TaskFile, trained: Option<(String, TrainFile)>) -> R
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         (abs(p), label)
-    } else if crate::nn::zoo::MODELS.contains(&m.value.as_str()) {
+    } else if crate::nn::zoo::MODELS.contains(&m.value.as_str()) || m.value == crate::data::minilm::POLARITY_MODEL {
         (m.value.clone(), m.value.clone())
     } else {
         return Err(ctx.err(
             m,
             format!(
-                "unknown zoo model `{}` (known: {}; or give an .onnx file)",
+                "unknown zoo model `{}` (known: {}, {}; or give an .onnx file)",
                 m.value,
-                crate::nn::zoo::MODELS.join(", ")
+                crate::nn::zoo::MODELS.join(", "),
+                crate::data::minilm::POLARITY_MODEL
             ),
         ));
     };

@@ -11,7 +11,7 @@
 //! Next to it, `<weights>.json` records the training report (accuracies, loss, time).
 
 use super::schema::TrainFile;
-use crate::data::Split;
+use crate::data::{Split, minilm};
 use crate::error::{Error, Result};
 use crate::nn::autograd::Sgd;
 use crate::train::{Optimizer, TrainConfig, TrainReport, build_model, default_loss, train_plain};
@@ -54,11 +54,30 @@ pub fn check(spec: &TrainFile) -> std::result::Result<(), (&'static str, String)
 
 /// Trains zoo model (or ONNX file) `model` in plaintext on `data.train` as `spec` says, from
 /// `seed`, and writes the weights to `spec.weights` (and the report next to them).
+///
+/// `minilm_polarity` trains its head only: the frozen encoder's pooled embeddings of both splits
+/// are computed once in plaintext, then a `logreg` (the head's layer `fc`) trains on them, and
+/// its weights are what the cache holds.
 pub fn train_weights(model: &str, data: &Split, spec: &TrainFile, seed: u64) -> Result<TrainReport> {
-    let mut split = Split {
+    let split = Split {
         train: data.train.clone(),
         test: data.test.clone(),
     };
+    let (model, split) = if model == minilm::POLARITY_MODEL {
+        eprintln!(
+            "embedding {} words with the frozen MiniLM encoder ...",
+            split.train.len() + split.test.len()
+        );
+        let encoder = minilm::encoder()?;
+        let embedded = Split {
+            train: minilm::embed(&encoder, &split.train)?,
+            test: minilm::embed(&encoder, &split.test)?,
+        };
+        ("logreg", embedded)
+    } else {
+        (model, split)
+    };
+    let mut split = split;
     if let Some(n) = spec.samples {
         if n > split.train.len() {
             return Err(Error::invalid(

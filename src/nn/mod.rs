@@ -4,6 +4,7 @@
 //! May import every layer below (`ring`, `net`, `protocol`, `func`).
 
 pub mod autograd;
+pub mod bert;
 pub mod exec;
 pub mod graph;
 pub mod infer;
