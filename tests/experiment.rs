@@ -209,6 +209,34 @@ fn sweeps_expand_to_the_cartesian_product_with_collapsed_duplicates() {
 }
 
 #[test]
+fn a_task_s_own_repetitions_replace_the_experiment_s() {
+    let text = "name: reps
+tasks:
+  - { name: relu, kind: op, op: relu, shapes: [[100]] }
+  - name: once
+    kind: op
+    op: relu
+    shapes: [[200]]
+    repetitions: 1
+protocols: [2pc-ttp]
+networks: [lan, wan]
+repetitions: 3
+";
+    let exp = load(text).unwrap();
+    let runs = exp.runs().unwrap();
+    let count = |t: usize| runs.iter().filter(|r| r.task == t).count();
+    // relu: 3 repetitions × 2 networks; once: 1 × 2.
+    assert_eq!((count(0), count(1)), (6, 2));
+    assert!(runs.iter().filter(|r| r.task == 1).all(|r| r.rep == 0));
+    assert_error_at(
+        &text.replace("repetitions: 1", "repetitions: 0"),
+        8,
+        18,
+        &["tasks.repetitions", "at least one repetition"],
+    );
+}
+
+#[test]
 fn run_ids_are_stable_and_follow_the_parameters() {
     let text = format!("{OPS}sweep:\n  precision_bits: [12, 16]\n");
     let ids = |t: &str, file: &str| -> Vec<String> {
@@ -695,5 +723,44 @@ sweep:
             assert!((comm(sim) - comm(tcp)).abs() < 1e-9, "{task} {protocol}");
         }
     }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+#[ignore = "needs the speech data: scripts/fetch-data.sh speech"]
+fn wav2letter_kws_on_640_held_out_voices_agrees_with_plaintext_at_16_bits() {
+    // The committed weights of experiments/wav2letter.yaml, on the issue's requirement: private
+    // top-1 equals plaintext top-1 on at least 99.5% of the inputs at the default precision.
+    let weights = Path::new(env!("CARGO_MANIFEST_DIR")).join("results/wav2letter/wav2letter_kws.safetensors");
+    let dir = scratch("speech");
+    let text = format!(
+        "name: speech
+tasks:
+  - name: synth
+    kind: accuracy
+    model: wav2letter_kws
+    weights: {}
+    data: speech-synth
+    batch_size: 64
+protocols: [2pc-ttp]
+networks: [lan]
+",
+        weights.display()
+    );
+    let exp = load(&text).unwrap();
+    run_experiment(
+        &exp,
+        &RunOptions {
+            out: dir.join("out"),
+            resume: false,
+        },
+    )
+    .unwrap();
+    let (t, _) = Table::read(&dir.join("out/runs.csv")).unwrap();
+    let r = &t.rows[0];
+    assert_eq!(t.num(r, "samples").unwrap(), 640.0);
+    let (agree, plain) = (t.num(r, "agreement").unwrap(), t.num(r, "plain_top1").unwrap());
+    assert!(agree >= 0.995, "agreement {agree}");
+    assert!(plain > 0.8, "the trained model generalises to unseen voices: {plain}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -51,6 +51,8 @@ pub struct Task {
     /// Default samples per batch (latency: the input shape's first dimension).
     pub batch_size: Option<usize>,
     pub weights_privacy: Option<WeightPrivacy>,
+    /// This task's repetitions when it overrides the experiment's.
+    pub repetitions: Option<usize>,
 }
 
 /// What a task measures.
@@ -417,6 +419,11 @@ fn task(ctx: &Ctx, t: &TaskFile, seed: u64) -> Result<Task> {
         Some(b) => Some(b.value),
         None => None,
     };
+    let repetitions = match &t.repetitions {
+        Some(r) if r.value == 0 => return Err(ctx.err(r, "needs at least one repetition")),
+        Some(r) => Some(r.value),
+        None => None,
+    };
     let canonical = canonical(t);
     let kind = match kind {
         "op" => {
@@ -457,6 +464,7 @@ fn task(ctx: &Ctx, t: &TaskFile, seed: u64) -> Result<Task> {
                 canonical,
                 batch_size: Some(batch_size.unwrap_or(shape_s.value[0])),
                 weights_privacy,
+                repetitions,
             });
         }
         _ => {
@@ -483,6 +491,7 @@ fn task(ctx: &Ctx, t: &TaskFile, seed: u64) -> Result<Task> {
                 canonical,
                 batch_size: Some(batch),
                 weights_privacy,
+                repetitions,
             });
         }
     };
@@ -492,6 +501,7 @@ fn task(ctx: &Ctx, t: &TaskFile, seed: u64) -> Result<Task> {
         canonical,
         batch_size: None,
         weights_privacy: None,
+        repetitions,
     })
 }
 

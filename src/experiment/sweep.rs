@@ -1,9 +1,10 @@
 //! Sweep parameters and the expansion of an experiment into runs.
 //!
 //! The runs are the cartesian product tasks × protocols × sweep values (in the order the sweep lists
-//! them) × repetitions × networks. Parameters that do not apply to a combination collapse: `parties`
-//! only changes families that take any number of parties (npc-additive), `batch_size` and
-//! `weights_privacy` mean nothing to op tasks; runs that come out identical are kept once.
+//! them) × repetitions (the task's own `repetitions` when it sets one) × networks. Parameters that
+//! do not apply to a combination collapse: `parties` only changes families that take any number of
+//! parties (npc-additive), `batch_size` and `weights_privacy` mean nothing to op tasks; runs that
+//! come out identical are kept once.
 //!
 //! Each run has a stable id: a hash of the experiment name, the task definition, the protocol name
 //! and every parameter value, the seed and the repetition. `--resume` matches finished runs by it,
@@ -149,7 +150,7 @@ pub fn expand(exp: &Experiment) -> Result<Vec<RunSpec>> {
             for choice in points(&lens) {
                 let point: Vec<&S<serde_json::Value>> =
                     exp.dims.iter().zip(&choice).map(|(d, &i)| &d.values[i]).collect();
-                for rep in 0..exp.repetitions {
+                for rep in 0..task.repetitions.unwrap_or(exp.repetitions) {
                     for n in 0..exp.networks.len() {
                         let run = make_run(exp, &columns, t, task, base, &point, rep, n)?;
                         if seen.insert(run.run_id.clone()) {
