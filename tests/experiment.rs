@@ -206,34 +206,11 @@ fn sweeps_expand_to_the_cartesian_product_with_collapsed_duplicates() {
     assert_ne!(twins[0].run_id, twins[1].run_id);
     let ids: std::collections::HashSet<_> = runs.iter().map(|r| r.run_id.clone()).collect();
     assert_eq!(ids.len(), runs.len());
-}
-
-#[test]
-fn a_task_s_own_repetitions_replace_the_experiment_s() {
-    let text = "name: reps
-tasks:
-  - { name: relu, kind: op, op: relu, shapes: [[100]] }
-  - name: once
-    kind: op
-    op: relu
-    shapes: [[200]]
-    repetitions: 1
-protocols: [2pc-ttp]
-networks: [lan, wan]
-repetitions: 3
-";
-    let exp = load(text).unwrap();
-    let runs = exp.runs().unwrap();
-    let count = |t: usize| runs.iter().filter(|r| r.task == t).count();
-    // relu: 3 repetitions × 2 networks; once: 1 × 2.
-    assert_eq!((count(0), count(1)), (6, 2));
-    assert!(runs.iter().filter(|r| r.task == 1).all(|r| r.rep == 0));
-    assert_error_at(
-        &text.replace("repetitions: 1", "repetitions: 0"),
-        8,
-        18,
-        &["tasks.repetitions", "at least one repetition"],
-    );
+    // A task's own `repetitions` overrides the experiment's (here one instead of two).
+    let once = text.replace("    shapes: [[1000]]\n", "    shapes: [[1000]]\n    repetitions: 1\n");
+    assert_eq!(load(&once).unwrap().runs().unwrap().len(), (8 + 16) / 2);
+    let zero = text.replace("    shapes: [[1000]]\n", "    shapes: [[1000]]\n    repetitions: 0\n");
+    assert!(load(&zero).unwrap_err().to_string().contains("repetition"));
 }
 
 #[test]

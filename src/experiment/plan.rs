@@ -51,7 +51,8 @@ pub struct Task {
     /// Default samples per batch (latency: the input shape's first dimension).
     pub batch_size: Option<usize>,
     pub weights_privacy: Option<WeightPrivacy>,
-    /// This task's repetitions when it overrides the experiment's.
+    /// Repetitions of this task's runs, when it overrides the experiment's (an accuracy task over
+    /// many samples needs one; a latency task several for a median).
     pub repetitions: Option<usize>,
 }
 
@@ -352,6 +353,11 @@ const FIELDS: [(&str, &[&str]); 3] = [
 
 fn task(ctx: &Ctx, t: &TaskFile, seed: u64) -> Result<Task> {
     let name = t.name.value.clone();
+    let repetitions = match &t.repetitions {
+        Some(r) if r.value == 0 => return Err(ctx.err(r, "needs at least one repetition")),
+        Some(r) => Some(r.value),
+        None => None,
+    };
     if !safe_name(&name) {
         return Err(ctx.err(
             &t.name,
@@ -417,11 +423,6 @@ fn task(ctx: &Ctx, t: &TaskFile, seed: u64) -> Result<Task> {
     let batch_size = match &t.batch_size {
         Some(b) if b.value == 0 => return Err(ctx.err(b, "needs at least one sample per batch")),
         Some(b) => Some(b.value),
-        None => None,
-    };
-    let repetitions = match &t.repetitions {
-        Some(r) if r.value == 0 => return Err(ctx.err(r, "needs at least one repetition")),
-        Some(r) => Some(r.value),
         None => None,
     };
     let canonical = canonical(t);

@@ -372,7 +372,8 @@ fn tradeoff<DB: DrawingBackend>(
         .collect();
     let (xmin, xmax) = bounds(pts.iter().map(|p| p.0), 1e-6);
     let (ymin, ymax) = bounds(pts.iter().map(|p| p.1), 1e-12);
-    let x_range = (xmin / 1.6..xmax * 1.6).log_scale();
+    let (x_lo, x_hi) = (xmin / 1.6, xmax * 1.6);
+    let x_range = (x_lo..x_hi).log_scale().with_key_points(log_ticks(x_lo, x_hi));
     let x_desc = if per_batch {
         "predicted latency per batch (s, log scale): compute + network model"
     } else {
@@ -621,6 +622,26 @@ fn bounds(v: impl Iterator<Item = f64>, floor: f64) -> (f64, f64) {
 /// Numeric order where values are numbers, else 0 (keeps the written order).
 fn sort_key(s: &str) -> f64 {
     s.parse().unwrap_or(0.0)
+}
+
+/// Tick positions of a log axis over `lo..hi`: 1, 2 and 5 times each power of ten inside (so
+/// every decade the data spans is labelled, also below 1 s).
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let mut out = Vec::new();
+    if !(lo > 0.0 && hi > lo) {
+        return out;
+    }
+    let mut decade = 10f64.powi(lo.log10().floor() as i32);
+    while decade <= hi {
+        for m in [1.0, 2.0, 5.0] {
+            let t = m * decade;
+            if t >= lo && t <= hi {
+                out.push(t);
+            }
+        }
+        decade *= 10.0;
+    }
+    out
 }
 
 fn fmt_secs(x: f64) -> String {

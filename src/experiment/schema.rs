@@ -10,7 +10,6 @@
 //!     kind: latency                # latency | accuracy | op
 //!     model: wav2letter            # a zoo name or an .onnx file
 //!     input_shape: [1, 40, 100]
-//!     repetitions: 5               # optional: this task's own count instead of `repetitions`
 //! protocols: [2pc-ttp, 3pc-replicated, npc-additive]   # names in protocols/ or paths
 //! parties: 3                       # for families that take any number of parties
 //! transport: sim                   # sim | tcp
@@ -148,16 +147,15 @@ pub struct TaskFile {
     /// Train in plaintext before evaluating (see `experiment::train`).
     #[serde(default)]
     pub train: Option<S<TrainFile>>,
-    /// Repetitions of this task's runs, instead of the experiment's `repetitions` (e.g. 1 for an
-    /// accuracy task, whose counts and accuracies do not change between repetitions).
-    #[serde(default)]
-    pub repetitions: Option<S<usize>>,
     /// The op of an op task (any op of `testbed bench op`).
     #[serde(default)]
     pub op: Option<S<String>>,
     /// Operand shapes of an op task.
     #[serde(default)]
     pub shapes: Option<S<Vec<Vec<usize>>>>,
+    /// Repetitions of this task's runs (default: the experiment's `repetitions`).
+    #[serde(default)]
+    pub repetitions: Option<S<usize>>,
 }
 
 /// Per-sample plaintext preprocessing: reshape, then (x − mean) / std.

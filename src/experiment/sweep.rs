@@ -1,10 +1,9 @@
 //! Sweep parameters and the expansion of an experiment into runs.
 //!
 //! The runs are the cartesian product tasks × protocols × sweep values (in the order the sweep lists
-//! them) × repetitions (the task's own `repetitions` when it sets one) × networks. Parameters that
-//! do not apply to a combination collapse: `parties` only changes families that take any number of
-//! parties (npc-additive), `batch_size` and `weights_privacy` mean nothing to op tasks; runs that
-//! come out identical are kept once.
+//! them) × repetitions × networks. Parameters that do not apply to a combination collapse: `parties`
+//! only changes families that take any number of parties (npc-additive), `batch_size` and
+//! `weights_privacy` mean nothing to op tasks; runs that come out identical are kept once.
 //!
 //! Each run has a stable id: a hash of the experiment name, the task definition, the protocol name
 //! and every parameter value, the seed and the repetition. `--resume` matches finished runs by it,
