@@ -249,3 +249,85 @@ fn train_command_reports_json_and_writes_loadable_weights() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A generated keyword set shaped like the speech features (`[n, 40, 48]`, 10 classes): noise
+/// uniform in ±0.5 plus, for class k, a stripe of +1.5 on coefficients 4k..4k+4 over 16 frames
+/// at a random offset (so the class is in the spectrum, not the timing, as with spoken words).
+fn keyword_fixture(name: &str, n: usize, seed: u64) -> data::Dataset {
+    let (c, t) = (40, 48);
+    let noise = random_reals(n * c * t, -0.5, 0.5, seed);
+    let offsets = random_reals(n, 0.0, (t - 16) as f64, seed + 1);
+    let mut x: Vec<f32> = noise.iter().map(|&v| v as f32).collect();
+    let labels: Vec<usize> = (0..n).map(|i| i % 10).collect();
+    for (i, &k) in labels.iter().enumerate() {
+        let s = offsets[i] as usize;
+        for row in 4 * k..4 * k + 4 {
+            for f in s..s + 16 {
+                x[(i * c + row) * t + f] += 1.5;
+            }
+        }
+    }
+    data::Dataset::new(name, F32Tensor::from_vec(&[n, c, t], x).unwrap(), labels, 10).unwrap()
+}
+
+#[test]
+fn wav2letter_kws_trains_on_generated_keywords_and_private_inference_agrees() {
+    use testbed::nn::infer::{EvalJob, WeightPrivacy, run_plain, split_batches};
+    let split = Split {
+        train: keyword_fixture("keywords/train", 300, 7),
+        test: keyword_fixture("keywords/test", 20, 99),
+    };
+    let batch = 10;
+    let g = build_model("wav2letter_kws", &[batch, 40, 48], 10, 1).unwrap();
+    let cfg = TrainConfig {
+        optimizer: Optimizer::Adam {
+            lr: 0.001,
+            weight_decay: 0.0,
+        },
+        batch,
+        ..config(16, 0.0)
+    };
+    let (trained, r) = train_plain(&g, "wav2letter_kws", &split, &cfg, None).unwrap();
+    assert!(
+        r.epoch_loss.last().unwrap() < &(0.5 * r.epoch_loss[0]),
+        "the loss falls: {:?}",
+        r.epoch_loss
+    );
+    assert!(r.test_accuracy >= 0.9, "test accuracy {} ({r:?})", r.test_accuracy);
+    // Private inference of the trained model: logits within 0.05 of plaintext, and the same top-1
+    // wherever the plaintext margin between the two best classes exceeds twice that.
+    let batches = split_batches(&trained, &split.test.inputs, batch).unwrap();
+    let want: Vec<F32Tensor> = batches.iter().map(|b| run_plain(&trained, b).unwrap()).collect();
+    for proto in ["2pc-ttp", "3pc-replicated", "npc-additive"] {
+        let p = ProtocolConfig::load(proto).unwrap();
+        let job = EvalJob {
+            graph: &trained,
+            batches: &batches,
+            weights: WeightPrivacy::Private,
+            warmup: 0,
+        };
+        let out = run(&p, 5, &job);
+        let mut checked = 0;
+        for (got, want) in out.parties[0].output.outputs.iter().zip(&want) {
+            assert_eq!(got.shape(), &[batch, 10]);
+            let err = got.max_abs_diff(want);
+            assert!(err < 0.05, "{proto}: logits differ from plaintext by {err}");
+            for (w, g) in want.data().chunks(10).zip(got.data().chunks(10)) {
+                let mut sorted = w.to_vec();
+                sorted.sort_by(|a, b| b.total_cmp(a));
+                if sorted[0] - sorted[1] > 0.1 {
+                    assert_eq!(argmax(w), argmax(g), "{proto}: top-1 of {w:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(
+            checked >= 15,
+            "{proto}: only {checked} of 20 samples have a clear top-1"
+        );
+    }
+}
+
+fn argmax(v: &[f32]) -> usize {
+    (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap()
+}

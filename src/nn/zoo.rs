@@ -11,13 +11,14 @@ use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 /// The zoo's model names.
-pub const MODELS: [&str; 9] = [
+pub const MODELS: [&str; 10] = [
     "lenet",
     "mnist_cnn",
     "resnet18",
     "resnet34",
     "resnet50",
     "wav2letter",
+    "wav2letter_kws",
     "textcls",
     "transformer",
     "mlp",
@@ -34,6 +35,7 @@ pub fn build(name: &str, input: &[usize], seed: u64) -> Result<Graph> {
         "resnet34" => resnet(&mut b, input, &[3, 4, 6, 3], false)?,
         "resnet50" => resnet(&mut b, input, &[3, 4, 6, 3], true)?,
         "wav2letter" => wav2letter(&mut b, input, 40)?,
+        "wav2letter_kws" => wav2letter_kws(&mut b, input, 10)?,
         "textcls" => textcls(&mut b, input)?,
         "transformer" => transformer(&mut b, input)?,
         "mlp" => mlp(&mut b, input)?,
@@ -382,6 +384,33 @@ fn wav2letter(b: &mut Builder, input: &[usize], classes: usize) -> Result<()> {
     h = b.relu(&h);
     h = b.conv(&h, "acoustic_model.20", 2000, classes, &[1], 1, 0, 1, true);
     let y = b.node(Op::LogSoftmax { axis: 1 }, &[&h]);
+    b.output(&y);
+    Ok(())
+}
+
+/// A narrow Wav2Letter for keyword spotting on `[N, features, T]` MFCC frames: torchaudio's
+/// layout (a strided wide convolution, a stack of k = 7 convolutions, a wide convolution, then
+/// two 1×1 convolutions, ReLU between, names `acoustic_model.{i}`) at 64/128 channels instead of
+/// 250/2000, so it trains on a laptop in minutes; the per-frame class scores are averaged over
+/// time (GlobalAveragePool, then Flatten) into `[N, classes]` logits, the shape training and
+/// top-1 accuracy take.
+fn wav2letter_kws(b: &mut Builder, input: &[usize], classes: usize) -> Result<()> {
+    rank(input, 3, "wav2letter_kws")?;
+    let (c, wide) = (64, 128);
+    let x = b.input("input", DType::F32, input);
+    let mut h = b.conv(&x, "acoustic_model.0", input[1], c, &[11], 2, 5, 1, true);
+    h = b.relu(&h);
+    for i in 0..3 {
+        h = b.conv(&h, &format!("acoustic_model.{}", 2 + 2 * i), c, c, &[7], 1, 3, 1, true);
+        h = b.relu(&h);
+    }
+    h = b.conv(&h, "acoustic_model.8", c, wide, &[11], 1, 5, 1, true);
+    h = b.relu(&h);
+    h = b.conv(&h, "acoustic_model.10", wide, wide, &[1], 1, 0, 1, true);
+    h = b.relu(&h);
+    h = b.conv(&h, "acoustic_model.12", wide, classes, &[1], 1, 0, 1, true);
+    let h = b.node(Op::GlobalAveragePool, &[&h]);
+    let y = b.node(Op::Flatten { axis: 1 }, &[&h]);
     b.output(&y);
     Ok(())
 }
