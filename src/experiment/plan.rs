@@ -563,7 +563,14 @@ fn model_ref(ctx: &Ctx, t: &TaskFile, trained: Option<(String, TrainFile)>) -> R
         (Some(w), None) => {
             let p = Path::new(&w.value);
             if !p.is_file() {
-                return Err(ctx.err(w, format!("no such weights file {}", w.value)));
+                // Pretrained weights fetched into data/<set>/ name the command that fetches them.
+                let hint = Path::new(&w.value)
+                    .strip_prefix("data")
+                    .ok()
+                    .and_then(|rest| rest.components().next())
+                    .map(|set| format!(" (run: scripts/fetch-data.sh {})", set.as_os_str().to_string_lossy()))
+                    .unwrap_or_default();
+                return Err(ctx.err(w, format!("no such weights file {}{hint}", w.value)));
             }
             (Some(abs(p)), None)
         }
