@@ -339,22 +339,32 @@ pub fn launch_local(cfg: &ProtocolConfig, job: serde_json::Value, opts: &LaunchO
         std::thread::sleep(Duration::from_millis(5));
     }
     let outputs: Vec<(String, String)> = handles.into_iter().map(|h| h.join().unwrap_or_default()).collect();
-    // The first endpoint to fail is the root cause; the others report its disappearance.
+    // The root cause is the first endpoint to fail for a reason of its own; the others report
+    // its disappearance as a link error (`party P: link to Q: ...`). Exit times alone can mislead
+    // on a loaded machine (a peer may be reaped before the process it lost), so a failure that is
+    // not a link error wins; with only link errors, the earliest.
+    let last_line = |i: usize| {
+        outputs[i]
+            .1
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .last()
+            .unwrap_or("exited without a message")
+            .trim_start_matches("error: ")
+            .to_string()
+    };
     let mut failed: Vec<(usize, Instant)> = status
         .iter()
         .enumerate()
         .filter_map(|(i, s)| s.and_then(|(ok, t)| (!ok).then_some((i, t))))
         .collect();
     failed.sort_by_key(|&(_, t)| t);
-    if let Some(&(i, _)) = failed.first() {
-        let msg = outputs[i]
-            .1
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .last()
-            .unwrap_or("exited without a message")
-            .to_string();
-        return Err(launch_error(i, endpoints, cfg, msg.trim_start_matches("error: ")));
+    let root = failed
+        .iter()
+        .find(|&&(i, _)| !last_line(i).contains(": link to "))
+        .or(failed.first());
+    if let Some(&(i, _)) = root {
+        return Err(launch_error(i, endpoints, cfg, &last_line(i)));
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(outputs
