@@ -359,18 +359,24 @@ pub fn launch_local(cfg: &ProtocolConfig, job: serde_json::Value, opts: &LaunchO
         .filter_map(|(i, s)| s.and_then(|(ok, t)| (!ok).then_some((i, t))))
         .collect();
     failed.sort_by_key(|&(_, t)| t);
-    let root = failed
-        .iter()
-        .find(|&&(i, _)| !last_line(i).contains(": link to "))
-        .or(failed.first());
-    if let Some(&(i, _)) = root {
-        return Err(launch_error(i, endpoints, cfg, &last_line(i)));
+    let failures: Vec<(usize, String)> = failed.iter().map(|&(i, _)| (i, last_line(i))).collect();
+    if let Some((i, msg)) = root_cause(&failures) {
+        return Err(launch_error(*i, endpoints, cfg, msg));
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(outputs
         .into_iter()
         .map(|(o, _)| o.lines().last().unwrap_or("").to_string())
         .collect())
+}
+
+/// Of the failed endpoints with their last error line, in the order they exited: the first that
+/// failed for a reason of its own (not a link error naming a lost peer), else the first.
+fn root_cause(failures: &[(usize, String)]) -> Option<&(usize, String)> {
+    failures
+        .iter()
+        .find(|(_, msg)| !msg.contains(": link to "))
+        .or(failures.first())
 }
 
 fn launch_error(i: usize, endpoints: usize, cfg: &ProtocolConfig, msg: &str) -> Error {
@@ -424,4 +430,25 @@ fn write_self_signed(dir: &Path, endpoints: usize) -> Result<Vec<TlsFiles>> {
         f.trusted = certs.clone();
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::root_cause;
+
+    #[test]
+    fn the_root_cause_is_a_failure_of_its_own_not_a_lost_link() {
+        let lost = |p: usize, q: usize| format!("party {p}: link to party {q}: connection closed");
+        // Reaped first under load, the peer that lost party 1 must not be blamed.
+        let failures = vec![
+            (2, lost(2, 1)),
+            (1, "exited without a message".to_string()),
+            (0, lost(0, 1)),
+        ];
+        assert_eq!(root_cause(&failures).map(|f| f.0), Some(1));
+        // Only link errors: the earliest.
+        let failures = vec![(0, lost(0, 2)), (1, lost(1, 2))];
+        assert_eq!(root_cause(&failures).map(|f| f.0), Some(0));
+        assert!(root_cause(&[]).is_none());
+    }
 }
