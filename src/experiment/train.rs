@@ -17,9 +17,6 @@ use crate::nn::autograd::Sgd;
 use crate::train::{Optimizer, TrainConfig, TrainReport, build_model, default_loss, train_plain};
 use std::path::Path;
 
-/// Whether this build can train (it can; kept so the planner's check reads plainly).
-pub const AVAILABLE: bool = true;
-
 /// Defaults of a `train:` section.
 pub const DEFAULT_EPOCHS: u32 = 5;
 pub const DEFAULT_LEARNING_RATE: f64 = 0.05;
