@@ -651,3 +651,134 @@ fn max_tournament_costs_one_relu_per_level() {
         }
     }
 }
+
+/// Conv 3×3 (2 → 3 channels, pad 1) → Relu → MaxPool 3×3/2 pad 1, ResNet's stem in miniature, on
+/// `[1, 2, 8, 8]`; `extra` adds nodes reading the ReLU output.
+fn conv_relu_pool(extra: Vec<Node>, outputs: &[&str]) -> Graph {
+    let pool = Op::MaxPool {
+        kernel: vec![3, 3],
+        strides: vec![2, 2],
+        pads: vec![1, 1, 1, 1],
+        dilations: vec![1, 1],
+        ceil_mode: false,
+    };
+    let conv = Op::Conv {
+        strides: vec![1, 1],
+        pads: vec![1, 1, 1, 1],
+        dilations: vec![1, 1],
+        group: 1,
+    };
+    let mut nodes = vec![
+        node(conv, &["x", "w", "b"], &["c"]),
+        node(Op::Relu, &["c"], &["r"]),
+        node(pool, &["r"], &["y"]),
+    ];
+    nodes.extend(extra);
+    graph(
+        &[("x", &[1, 2, 8, 8])],
+        nodes,
+        outputs,
+        &[
+            (
+                "w",
+                f32c(&[3, 2, 3, 3], (0..54).map(|i| ((i * 5 % 13) as f32 - 6.0) / 8.0)),
+            ),
+            ("b", f32c(&[3], [0.25, -1.0, 0.5])),
+        ],
+    )
+}
+
+/// `passes::pool_before_relu` turns Relu → MaxPool into MaxPool → Relu with exactly the same
+/// plaintext output, and leaves the pair alone when something else reads the ReLU output (a node,
+/// or the graph's outputs) or the pool has an Indices output.
+#[test]
+fn relu_moves_after_max_pool_with_the_same_output() {
+    use testbed::nn::passes::pool_before_relu;
+    let x = [tie_data(&[1, 2, 8, 8])];
+    let g = conv_relu_pool(vec![], &["y"]);
+    let mut h = g.clone();
+    assert_eq!(pool_before_relu(&mut h).unwrap(), 1);
+    let ops: Vec<&str> = h.nodes.iter().map(|n| n.op.onnx_name()).collect();
+    assert_eq!(ops, ["Conv", "MaxPool", "Relu"]);
+    assert_eq!(h.nodes[2].outputs, ["y"]);
+    let (want, got) = (run_plain_all(&g, &x).unwrap(), run_plain_all(&h, &x).unwrap());
+    assert_eq!(got[0].shape(), &[1, 3, 4, 4]);
+    assert_eq!(
+        got[0].data(),
+        want[0].data(),
+        "relu(maxpool(x)) == maxpool(relu(x)) exactly"
+    );
+    // Both signs reach the pool, so the test can tell a missing or misplaced ReLU.
+    let c = run_plain_all(&conv_relu_pool(vec![], &["c"]), &x).unwrap();
+    assert!(c[0].data().iter().any(|&v| v < 0.0) && c[0].data().iter().any(|&v| v > 0.0));
+
+    let second_reader = conv_relu_pool(vec![node(Op::Neg, &["r"], &["n"])], &["y", "n"]);
+    let as_output = conv_relu_pool(vec![], &["y", "r"]);
+    let mut with_indices = conv_relu_pool(vec![], &["y"]);
+    with_indices.nodes[2].outputs.push("i".into());
+    for (what, g) in [
+        ("second reader", second_reader),
+        ("graph output", as_output),
+        ("indices", with_indices),
+    ] {
+        let mut h = g.clone();
+        assert_eq!(pool_before_relu(&mut h).unwrap(), 0, "{what}");
+        assert_eq!(h, g, "{what}");
+    }
+}
+
+/// Moving the ReLU after ResNet-style max pooling saves exactly the ReLUs on the eliminated
+/// elements: on 2pc-ttp, rounds unchanged, and each party's online bytes and the dealer's offline
+/// bytes smaller by those of relu(3·8²) minus relu(3·4²) made alone; the output still matches
+/// plaintext.
+#[test]
+fn relu_after_max_pool_saves_the_pooled_away_relus() {
+    let cfg = ProtocolConfig::load("2pc-ttp").unwrap();
+    let x = [tie_data(&[1, 2, 8, 8])];
+    let g = conv_relu_pool(vec![], &["y"]);
+    let mut h = g.clone();
+    assert_eq!(testbed::nn::passes::pool_before_relu(&mut h).unwrap(), 1);
+    let want = run_plain(&g, &x[0]).unwrap();
+    let private = |g: &Graph| {
+        let out = crate::common::run(
+            &cfg,
+            3,
+            &InferJob {
+                graph: g,
+                inputs: &x,
+                weights: WeightPrivacy::Public,
+                reps: 1,
+            },
+        );
+        let err = out.parties[0].output.outputs[0].max_abs_diff(&want);
+        assert!(err <= 1e-3, "private output off by {err}");
+        per_party(
+            &out.parties.iter().map(|p| &p.output.meter).collect::<Vec<_>>(),
+            out.dealer.as_ref(),
+        )
+    };
+    let relu = |n: usize| {
+        let out = crate::common::run(&cfg, 4, &Calls(vec![Call::Relu(n)]));
+        per_party(
+            &out.parties.iter().map(|p| &p.output).collect::<Vec<_>>(),
+            out.dealer.as_ref(),
+        )
+    };
+    let (before, after) = (private(&g), private(&h));
+    let (big, small) = (relu(3 * 64), relu(3 * 16));
+    for k in 0..before.len() {
+        let saved = big[k].bytes_per_party - small[k].bytes_per_party;
+        assert!(saved > 0);
+        assert_eq!(after[k].rounds, before[k].rounds, "party {k}: rounds");
+        assert_eq!(
+            after[k].bytes_per_party,
+            before[k].bytes_per_party - saved,
+            "party {k}: bytes"
+        );
+        assert_eq!(
+            after[k].offline_bytes,
+            before[k].offline_bytes - (big[k].offline_bytes - small[k].offline_bytes),
+            "party {k}: offline bytes"
+        );
+    }
+}

@@ -179,7 +179,7 @@ enum EndpointLine<T> {
     Dealer { report: MeterReport },
 }
 
-/// Loads a model with optional safetensors weights, batch norm folded.
+/// Loads a model with optional safetensors weights, prepared for inference (`passes::prepare_inference`).
 pub fn prepare_model(
     model: &str,
     input_shape: &[usize],
@@ -189,7 +189,7 @@ pub fn prepare_model(
     let mut graph = load_model(model, input_shape, seed)?;
     if let Some(w) = weights {
         crate::nn::weights::load_weights(&mut graph, std::path::Path::new(w), false)?;
-        crate::nn::passes::fold_batch_norm(&mut graph)?;
+        crate::nn::passes::prepare_inference(&mut graph)?;
     }
     Ok(graph)
 }

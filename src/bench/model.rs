@@ -13,7 +13,8 @@ use crate::protocol::{ProtocolConfig, SessionOptions};
 use crate::ring::shape_string;
 use std::path::Path;
 
-/// Loads a model: an `.onnx` file, or a zoo name built for `input_shape`. Batch norm is folded.
+/// Loads a model: an `.onnx` file, or a zoo name built for `input_shape`, prepared for inference
+/// (`passes::prepare_inference`: batch norm folded, ReLU after max pool).
 pub fn load_model(model: &str, input_shape: &[usize], seed: u64) -> Result<Graph> {
     let mut g = if model.ends_with(".onnx") || Path::new(model).is_file() {
         onnx::load_onnx(Path::new(model))?
@@ -22,7 +23,7 @@ pub fn load_model(model: &str, input_shape: &[usize], seed: u64) -> Result<Graph
     } else {
         zoo::build(model, input_shape, seed)?
     };
-    passes::fold_batch_norm(&mut g)?;
+    passes::prepare_inference(&mut g)?;
     Ok(g)
 }
 

@@ -90,6 +90,7 @@ pub fn pretrained_cnn(batch: usize) -> Result<Graph> {
     }
     let mut g = zoo::build("mnist_cnn", &[batch, 1, 28, 28], 0)?;
     weights::load_weights(&mut g, &st, true)?;
+    crate::nn::passes::prepare_inference(&mut g)?;
     Ok(g)
 }
 

@@ -449,7 +449,7 @@ fn run_case_inner(dir: &Path, opts: &Options, r: &mut CaseResult) -> Result<Stat
             Err(e) if is_variant_error(&e) => return Ok(Status::Variant(e.to_string())),
             Err(e) => return Err(e),
         };
-        passes::fold_batch_norm(&mut graph)?;
+        passes::prepare_inference(&mut graph)?;
         let inputs: Vec<Input> = private
             .iter()
             .map(|&k| match &set.inputs[k].1 {
