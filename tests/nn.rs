@@ -161,3 +161,45 @@ fn weights_round_trip_through_safetensors_by_torchvision_names() {
     assert!(err.contains("lenet.safetensors"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Weights with batch-norm statistics (a torchvision ResNet's) load before batch norm is folded:
+/// the prepared model computes what the unfolded model with those weights computes.
+#[test]
+fn weights_with_batch_norm_statistics_load_before_folding() {
+    use testbed::nn::graph::Const;
+    let dir = std::env::temp_dir().join(format!("testbed-bn-weights-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("resnet18.safetensors");
+    let shape = [1, 3, 32, 32];
+    let mut trained = zoo::build("resnet18", &shape, 3).unwrap();
+    // Running statistics unlike the zoo's fresh ones (mean 0, variance 1).
+    for (name, c) in trained.initializers.iter_mut() {
+        if let Const::F32(t) = c {
+            if name.ends_with("running_mean") {
+                *t = t.map(|_| 0.3);
+            } else if name.ends_with("running_var") {
+                *t = t.map(|_| 2.0);
+            }
+        }
+    }
+    testbed::nn::weights::save_weights(&trained, &path).unwrap();
+    let prepared = testbed::bench::jobs::prepare_model("resnet18", &shape, 3, Some(path.to_str().unwrap())).unwrap();
+    assert!(
+        !prepared
+            .nodes
+            .iter()
+            .any(|n| matches!(n.op, testbed::nn::graph::Op::BatchNormalization { .. })),
+        "batch norm is folded"
+    );
+    let x = input(&shape, 0.0, 1.0);
+    let want = run_plain(&trained, &x).unwrap();
+    let got = run_plain(&prepared, &x).unwrap();
+    let err = got.max_abs_diff(&want);
+    assert!(err < 1e-3, "prepared model with the file's statistics: off by {err}");
+    let fresh = testbed::bench::jobs::prepare_model("resnet18", &shape, 3, None).unwrap();
+    assert!(
+        run_plain(&fresh, &x).unwrap().max_abs_diff(&want) > 1e-2,
+        "the statistics matter"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

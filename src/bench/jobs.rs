@@ -1,7 +1,7 @@
 //! Jobs that can run in separate processes: a serialisable description every party turns into the
 //! same [`Job`], the party-process entry point, and the transport switch (simulator or TCP).
 
-use super::model::load_model;
+use super::model::load_model_unprepared;
 use super::{OpJob, OpSpec, PartyRun, TransportKind, make_inputs};
 use crate::error::{Error, PartyId, Result};
 use crate::launch::{LaunchOptions, SessionFile, launch_local, run_endpoint_process};
@@ -186,11 +186,12 @@ pub fn prepare_model(
     seed: u64,
     weights: Option<&str>,
 ) -> Result<crate::nn::graph::Graph> {
-    let mut graph = load_model(model, input_shape, seed)?;
+    // Weights load before the passes: folding batch norm first would drop the file's statistics.
+    let mut graph = load_model_unprepared(model, input_shape, seed)?;
     if let Some(w) = weights {
         crate::nn::weights::load_weights(&mut graph, std::path::Path::new(w), false)?;
-        crate::nn::passes::prepare_inference(&mut graph)?;
     }
+    crate::nn::passes::prepare_inference(&mut graph)?;
     Ok(graph)
 }
 

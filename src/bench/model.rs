@@ -16,15 +16,21 @@ use std::path::Path;
 /// Loads a model: an `.onnx` file, or a zoo name built for `input_shape`, prepared for inference
 /// (`passes::prepare_inference`: batch norm folded, ReLU after max pool).
 pub fn load_model(model: &str, input_shape: &[usize], seed: u64) -> Result<Graph> {
-    let mut g = if model.ends_with(".onnx") || Path::new(model).is_file() {
+    let mut g = load_model_unprepared(model, input_shape, seed)?;
+    passes::prepare_inference(&mut g)?;
+    Ok(g)
+}
+
+/// [`load_model`] before the inference passes: batch norm still a layer of its own, so weights
+/// files with batch-norm statistics load into it (then fold with `passes::prepare_inference`).
+pub fn load_model_unprepared(model: &str, input_shape: &[usize], seed: u64) -> Result<Graph> {
+    Ok(if model.ends_with(".onnx") || Path::new(model).is_file() {
         onnx::load_onnx(Path::new(model))?
     } else if model == crate::data::minilm::POLARITY_MODEL {
         crate::data::minilm::polarity_model(seed)?
     } else {
         zoo::build(model, input_shape, seed)?
-    };
-    passes::prepare_inference(&mut g)?;
-    Ok(g)
+    })
 }
 
 /// The result of a private inference: the revealed output and the op-style report (with `op` set
