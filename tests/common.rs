@@ -47,3 +47,24 @@ pub fn random_reals(n: usize, lo: f64, hi: f64, seed: u64) -> Vec<f64> {
         .map(|_| lo + (hi - lo) * ((rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64))
         .collect()
 }
+
+/// Runs the `testbed` binary from the crate root with extra environment variables; returns the
+/// exit code (−1 when killed by a signal), stdout and stderr.
+pub fn testbed_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_testbed"))
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the testbed binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// [`testbed_env`] without extra environment.
+pub fn testbed(args: &[&str]) -> (i32, String, String) {
+    testbed_env(args, &[])
+}

@@ -4,7 +4,6 @@
 //! infer`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use testbed::net::MeterReport;
 use testbed::nn::graph::{Const, DType, Graph, Node, Op, ReduceKind, ValueInfo};
 use testbed::nn::infer::{InferJob, Input, WeightPrivacy, run_plain, run_plain_all};
@@ -147,17 +146,10 @@ fn batch_norm_layer_with_private_statistics() {
     }
 }
 
+/// Exit code and stderr of the `testbed` binary.
 fn testbed(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_testbed"))
-        .args(args)
-        .envs(env.iter().copied())
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the testbed binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    let (code, _, err) = crate::common::testbed_env(args, env);
+    (code, err)
 }
 
 #[test]

@@ -3,19 +3,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn testbed(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_testbed"));
-    c.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let out = c.output().expect("the testbed binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+use crate::common::testbed_env as testbed;
 
 fn json(stdout: &str) -> serde_json::Value {
     serde_json::from_str(stdout.lines().last().expect("a JSON line")).expect("valid JSON")

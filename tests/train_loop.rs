@@ -2,7 +2,6 @@
 //! gradient threshold (value and cost), checkpoints and the `train` command.
 
 use crate::common::{random_reals, run};
-use std::process::Command;
 use testbed::Result;
 use testbed::data::{self, Split};
 use testbed::func::binary::msb_bits;
@@ -150,18 +149,7 @@ fn gradient_threshold_zeroes_large_elements_and_costs_one_circuit_and_one_produc
     }
 }
 
-fn testbed(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_testbed"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the testbed binary runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+use crate::common::testbed;
 
 #[test]
 fn train_command_reports_json_and_writes_loadable_weights() {
