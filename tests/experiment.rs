@@ -143,6 +143,16 @@ protocols: [2pc-ttp]
         14,
         &["no such weights file"],
     );
+    // Pretrained weights under data/ name the command that fetches them.
+    assert_error_at(
+        &task.replace(
+            "    data: digits",
+            "    weights: data/mnist-cnn/nothing.safetensors\n    data: digits",
+        ),
+        6,
+        14,
+        &["no such weights file", "scripts/fetch-data.sh mnist-cnn"],
+    );
     assert_error_at(
         &task.replace("data: digits", "data: cifar-1000"),
         6,
@@ -642,6 +652,18 @@ networks: [lan]
         12,
         &["train.epochs"],
     );
+    for (from, to, field) in [
+        ("learning_rate: 0.05", "learning_rate: -1", "train.learning_rate"),
+        (
+            "batch_size: 32",
+            "batch_size: 32, optimizer: rmsprop",
+            "train.optimizer",
+        ),
+        ("batch_size: 32", "batch_size: 0", "train.batch_size"),
+    ] {
+        let e = load(&text.replace(from, to)).unwrap_err().to_string();
+        assert!(e.contains(field) && e.starts_with("exp.yaml:10:"), "{e}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
