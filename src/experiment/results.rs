@@ -6,6 +6,7 @@
 //! off before appending.
 
 use crate::error::{Error, Result};
+use crate::nn::io::write_atomic;
 use serde_json::{Map, Value, json};
 use std::io::Write;
 use std::path::Path;
@@ -189,21 +190,6 @@ impl RunsWriter {
     }
 }
 
-/// Writes `text` to `path` through a temporary file and a rename, so readers never see half a file.
-pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
-        f.write_all(text.as_bytes()).map_err(|e| io(&tmp, e))?;
-        f.sync_all().map_err(|e| io(&tmp, e))?;
-    }
-    std::fs::rename(&tmp, path).map_err(|e| io(path, e))
-}
-
 /// Median of the values (None when there are none).
 pub fn median(mut v: Vec<f64>) -> Option<f64> {
     if v.is_empty() {
@@ -373,7 +359,7 @@ pub fn write_summary(dir: &Path, experiment: &str, description: Option<&str>, ta
     });
     write_atomic(
         &dir.join("summary.json"),
-        &(serde_json::to_string_pretty(&summary).expect("serialises") + "\n"),
+        (serde_json::to_string_pretty(&summary).expect("serialises") + "\n").as_bytes(),
     )?;
     let mut md = format!("# {experiment}\n\n");
     if let Some(d) = description {
@@ -386,7 +372,7 @@ pub fn write_summary(dir: &Path, experiment: &str, description: Option<&str>, ta
         table.rows.len()
     ));
     md.push_str(&markdown(&cols, &rows));
-    write_atomic(&dir.join("summary.md"), &md)
+    write_atomic(&dir.join("summary.md"), md.as_bytes())
 }
 
 fn config_json(c: &ConfigSummary) -> Value {

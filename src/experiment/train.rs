@@ -14,6 +14,7 @@ use super::schema::TrainFile;
 use crate::data::{Split, minilm};
 use crate::error::{Error, Result};
 use crate::nn::autograd::Sgd;
+use crate::nn::io::write_atomic;
 use crate::train::{Optimizer, TrainConfig, TrainReport, build_model, default_loss, train_plain};
 use std::path::Path;
 
@@ -127,25 +128,11 @@ pub fn train_weights(model: &str, data: &Split, spec: &TrainFile, seed: u64) -> 
     }
     let report_json = serde_json::to_string_pretty(&report).expect("a report serialises");
     write_atomic(&path.with_extension("json"), report_json.as_bytes())?;
-    let tmp = path.with_extension("safetensors.part");
-    crate::nn::weights::save_weights(&trained, &tmp)?;
-    std::fs::rename(&tmp, path).map_err(|source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
+    // Both writes are atomic (`nn::io`): the report first, so a cache file always has one.
+    crate::nn::weights::save_weights(&trained, path)?;
     eprintln!(
         "trained {name}: train accuracy {:.4}, test accuracy {:.4}, {:.1} s; weights at {}",
         report.train_accuracy, report.test_accuracy, report.wall_s, spec.weights
     );
     Ok(report)
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("json.part");
-    let io = |source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
 }

@@ -55,8 +55,8 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, synced, then
-/// renamed over the target.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// renamed over the target, so readers (and a crash) never see half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let name = path.file_name().ok_or_else(|| file_err(path, "not a file path"))?;
     let mut tmp_name = std::ffi::OsString::from(".");
