@@ -191,6 +191,15 @@ struct CompareArgs {
     /// Where to run (default: a fresh folder under the system's temporary directory).
     #[arg(long)]
     out: Option<std::path::PathBuf>,
+    /// Pass although baseline configurations are missing from this run.
+    #[arg(long)]
+    allow_missing: bool,
+    /// Pass although this run has configurations the baseline lacks.
+    #[arg(long)]
+    accept_new: bool,
+    /// Pass although a task's definition (or the seed) differs from the baseline's.
+    #[arg(long)]
+    accept_changed: bool,
 }
 
 #[derive(Args, Debug)]
@@ -468,21 +477,25 @@ fn compare(a: CompareArgs) -> Result<(), Error> {
     let c = compare::compare(&current, &baseline, &exp.compare);
     out!("{}", compare::render(&c).trim_end());
     out!(
-        "{}: {} configurations compared with {}, {} regression(s); results in {}",
+        "{}: {} configurations compared with {}, {} regression(s), {} missing, {} new, {} changed; results in {}",
         exp.name,
         c.lines.len(),
         a.baseline.display(),
         c.regressions,
+        c.missing.len(),
+        c.new_count(),
+        c.changed_count(),
         out.display()
     );
-    if c.regressions > 0 {
+    let accept = compare::Accept {
+        missing: a.allow_missing,
+        new: a.accept_new,
+        changed: a.accept_changed,
+    };
+    if let Some(why) = c.verdict(accept) {
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
-        eprintln!(
-            "error: {} regression(s) against {}",
-            c.regressions,
-            a.baseline.display()
-        );
+        eprintln!("error: {why} against {}", a.baseline.display());
         std::process::exit(1);
     }
     Ok(())
