@@ -313,6 +313,9 @@ struct FunctionsArgs {
     /// Elements per function.
     #[arg(long, default_value_t = 10_000)]
     elements: usize,
+    /// Elements per function over which outright failures (wrapped truncations) are counted.
+    #[arg(long, default_value_t = crate::bench::funcs::FAILURE_EVALUATIONS)]
+    failure_elements: usize,
     /// Output folder (default results/functions/<protocol>).
     #[arg(long)]
     out: Option<std::path::PathBuf>,
@@ -765,19 +768,21 @@ fn bench_functions(a: FunctionsArgs) -> Result<(), Error> {
     if a.elements == 0 {
         return Err(Error::invalid("--elements", "needs at least one element"));
     }
-    let rows = function_table(&cfg, a.elements, a.seed)?;
+    let rows = function_table(&cfg, a.elements, a.failure_elements, a.seed)?;
     let dir = a
         .out
         .unwrap_or_else(|| std::path::Path::new("results/functions").join(&cfg.name));
     write_function_table(&rows, &cfg.name, &dir)?;
     for r in &rows {
         out!(
-            "{:<12} rounds {:>3}  bytes/elem {:>8.2}  max abs err {:.2e}  max rel err {:.2e}",
+            "{:<12} rounds {:>3}  bytes/elem {:>8.2}  max abs err {:.2e}  max rel err {:.2e}  failures {}/{}",
             r.function,
             r.rounds,
             r.bytes_per_element,
             r.max_abs_err,
-            r.max_rel_err
+            r.max_rel_err,
+            r.failures.failed,
+            r.failures.outputs
         );
     }
     out!("wrote {}", dir.join("functions.md").display());
