@@ -329,7 +329,7 @@ fn the_cli_fails_on_missing_new_and_changed_configurations() {
     let (code, stdout, err) = cmp(&edited, &["--allow-missing", "--accept-new"]);
     assert_eq!(code, 1, "{stdout}{err}");
     assert!(
-        stdout.contains("CHANGED") && err.contains("1 configuration(s) changed"),
+        stdout.contains("CHANGED") && err.contains("1 configuration(s) with a changed definition"),
         "{stdout}{err}"
     );
     assert_eq!(cmp(&edited, &["--accept-changed"]).0, 0);

@@ -498,7 +498,7 @@ fn compare(a: CompareArgs) -> Result<(), Error> {
     if let Some(why) = c.verdict(accept) {
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
-        eprintln!("error: {why} against {}", a.baseline.display());
+        eprintln!("error: against {}: {why}", a.baseline.display());
         std::process::exit(1);
     }
     Ok(())

@@ -94,7 +94,7 @@ impl Comparison {
             (
                 self.changed_count(),
                 accept.changed,
-                "changed definition (accept with --accept-changed)",
+                "with a changed definition (accept with --accept-changed)",
             ),
         ];
         for (n, accepted, what) in structural {
