@@ -3,6 +3,7 @@
 mod approx;
 mod cli;
 mod common;
+mod compare;
 mod data;
 mod experiment;
 mod functions;

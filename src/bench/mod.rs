@@ -544,6 +544,8 @@ pub struct FunctionRow {
     pub bytes_per_element: f64,
     pub offline_bytes_per_element: f64,
     pub wall_s: f64,
+    /// Outputs that failed outright ([`funcs::is_failure`]) over a separate, larger evaluation.
+    pub failures: funcs::Failures,
 }
 
 /// The shape each function is tabulated on, for about `n` elements.
@@ -560,10 +562,13 @@ fn table_shape(f: Func, n: usize) -> Vec<usize> {
 }
 
 /// Measures every catalogue function on about `n` elements of its domain: errors against float64,
-/// rounds, bytes per element (sent per party) and offline bytes per element.
-pub fn function_table(cfg: &ProtocolConfig, n: usize, seed: u64) -> Result<Vec<FunctionRow>> {
+/// rounds, bytes per element (sent per party) and offline bytes per element; then counts failed
+/// outputs over `failure_n` more elements (rare truncation wraps need ~10^6 to show).
+pub fn function_table(cfg: &ProtocolConfig, n: usize, failure_n: usize, seed: u64) -> Result<Vec<FunctionRow>> {
     let mut rows = Vec::new();
     for &(_, f) in Func::ALL.iter() {
+        // Other seeds than the table's run, so the two samples are independent.
+        let failures = funcs::count_failures(cfg, f, failure_n, funcs::FAILURE_CHUNK, seed.wrapping_add(1_000))?;
         let shape = table_shape(f, n);
         let spec = OpSpec {
             op: OpKind::Func(f),
@@ -586,6 +591,7 @@ pub fn function_table(cfg: &ProtocolConfig, n: usize, seed: u64) -> Result<Vec<F
             bytes_per_element: r.bytes_sent_per_party.iter().copied().max().unwrap_or(0) as f64 / elems,
             offline_bytes_per_element: r.bytes_offline_total as f64 / elems,
             wall_s: r.wall_s,
+            failures,
         });
     }
     Ok(rows)
@@ -598,27 +604,23 @@ pub fn write_function_table(rows: &[FunctionRow], protocol: &str, dir: &std::pat
         source: e,
     };
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let inputs = rows.first().map_or(0, |r| r.failures.inputs);
     let mut md = format!(
-        "# Private functions on {protocol}\n\nErrors against float64 on each function's domain; bytes are sent per party per element.\n\n\
-         | function | domain | shape | max abs err | max rel err | rounds | bytes/elem | offline bytes/elem |\n|---|---|---|---|---|---|---|---|\n"
+        "# Private functions on {protocol}\n\nErrors against float64 on each function's domain; bytes are sent per party per element. \
+         Failures: outputs off by more than 1.0 and more than the true value's magnitude (a wrapped truncation, not an \
+         approximation's error), counted over a separate evaluation of about {inputs} input elements per function \
+         (failed / outputs checked; worst error of a failed output).\n\n\
+         | function | domain | shape | max abs err | max rel err | rounds | bytes/elem | offline bytes/elem | failures | worst failure |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n"
     );
     let mut csv = String::from(
-        "function,domain,shape,max_abs_err,max_rel_err,rounds,bytes_per_element,offline_bytes_per_element,wall_s\n",
+        "function,domain,shape,max_abs_err,max_rel_err,rounds,bytes_per_element,offline_bytes_per_element,wall_s,\
+         failure_inputs,failure_outputs,failures,worst_failure_err\n",
     );
     for r in rows {
+        let fl = &r.failures;
         md.push_str(&format!(
-            "| {} | {} | {} | {:.2e} | {:.2e} | {} | {:.2} | {:.2} |\n",
-            r.function,
-            r.domain,
-            r.shape,
-            r.max_abs_err,
-            r.max_rel_err,
-            r.rounds,
-            r.bytes_per_element,
-            r.offline_bytes_per_element
-        ));
-        csv.push_str(&format!(
-            "{},\"{}\",{},{},{},{},{},{},{}\n",
+            "| {} | {} | {} | {:.2e} | {:.2e} | {} | {:.2} | {:.2} | {} / {} | {} |\n",
             r.function,
             r.domain,
             r.shape,
@@ -627,7 +629,29 @@ pub fn write_function_table(rows: &[FunctionRow], protocol: &str, dir: &std::pat
             r.rounds,
             r.bytes_per_element,
             r.offline_bytes_per_element,
-            r.wall_s
+            fl.failed,
+            fl.outputs,
+            if fl.failed > 0 {
+                format!("{:.2e}", fl.worst)
+            } else {
+                "-".into()
+            }
+        ));
+        csv.push_str(&format!(
+            "{},\"{}\",{},{},{},{},{},{},{},{},{},{},{}\n",
+            r.function,
+            r.domain,
+            r.shape,
+            r.max_abs_err,
+            r.max_rel_err,
+            r.rounds,
+            r.bytes_per_element,
+            r.offline_bytes_per_element,
+            r.wall_s,
+            fl.inputs,
+            fl.outputs,
+            fl.failed,
+            fl.worst
         ));
     }
     for (name, text) in [("functions.md", md), ("functions.csv", csv)] {

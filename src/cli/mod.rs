@@ -191,6 +191,15 @@ struct CompareArgs {
     /// Where to run (default: a fresh folder under the system's temporary directory).
     #[arg(long)]
     out: Option<std::path::PathBuf>,
+    /// Pass although baseline configurations are missing from this run.
+    #[arg(long)]
+    allow_missing: bool,
+    /// Pass although this run has configurations the baseline lacks.
+    #[arg(long)]
+    accept_new: bool,
+    /// Pass although a task's definition (or the seed) differs from the baseline's.
+    #[arg(long)]
+    accept_changed: bool,
 }
 
 #[derive(Args, Debug)]
@@ -304,6 +313,9 @@ struct FunctionsArgs {
     /// Elements per function.
     #[arg(long, default_value_t = 10_000)]
     elements: usize,
+    /// Elements per function over which outright failures (wrapped truncations) are counted.
+    #[arg(long, default_value_t = crate::bench::funcs::FAILURE_EVALUATIONS)]
+    failure_elements: usize,
     /// Output folder (default results/functions/<protocol>).
     #[arg(long)]
     out: Option<std::path::PathBuf>,
@@ -468,21 +480,25 @@ fn compare(a: CompareArgs) -> Result<(), Error> {
     let c = compare::compare(&current, &baseline, &exp.compare);
     out!("{}", compare::render(&c).trim_end());
     out!(
-        "{}: {} configurations compared with {}, {} regression(s); results in {}",
+        "{}: {} configurations compared with {}, {} regression(s), {} missing, {} new, {} changed; results in {}",
         exp.name,
         c.lines.len(),
         a.baseline.display(),
         c.regressions,
+        c.missing.len(),
+        c.new_count(),
+        c.changed_count(),
         out.display()
     );
-    if c.regressions > 0 {
+    let accept = compare::Accept {
+        missing: a.allow_missing,
+        new: a.accept_new,
+        changed: a.accept_changed,
+    };
+    if let Some(why) = c.verdict(accept) {
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
-        eprintln!(
-            "error: {} regression(s) against {}",
-            c.regressions,
-            a.baseline.display()
-        );
+        eprintln!("error: against {}: {why}", a.baseline.display());
         std::process::exit(1);
     }
     Ok(())
@@ -752,19 +768,21 @@ fn bench_functions(a: FunctionsArgs) -> Result<(), Error> {
     if a.elements == 0 {
         return Err(Error::invalid("--elements", "needs at least one element"));
     }
-    let rows = function_table(&cfg, a.elements, a.seed)?;
+    let rows = function_table(&cfg, a.elements, a.failure_elements, a.seed)?;
     let dir = a
         .out
         .unwrap_or_else(|| std::path::Path::new("results/functions").join(&cfg.name));
     write_function_table(&rows, &cfg.name, &dir)?;
     for r in &rows {
         out!(
-            "{:<12} rounds {:>3}  bytes/elem {:>8.2}  max abs err {:.2e}  max rel err {:.2e}",
+            "{:<12} rounds {:>3}  bytes/elem {:>8.2}  max abs err {:.2e}  max rel err {:.2e}  failures {}/{}",
             r.function,
             r.rounds,
             r.bytes_per_element,
             r.max_abs_err,
-            r.max_rel_err
+            r.max_rel_err,
+            r.failures.failed,
+            r.failures.outputs
         );
     }
     out!("wrote {}", dir.join("functions.md").display());
