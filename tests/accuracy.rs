@@ -8,6 +8,16 @@ use testbed::experiment::plan::TaskKind;
 use testbed::experiment::results::Table;
 use testbed::experiment::{RunOptions, run_experiment};
 
+/// Plans and runs an experiment into `out`.
+fn run(text: &str, out: &Path) {
+    let exp = load(text).unwrap();
+    let opts = RunOptions {
+        out: out.to_path_buf(),
+        resume: false,
+    };
+    run_experiment(&exp, &opts).unwrap();
+}
+
 #[test]
 fn accuracy_tasks_evaluate_privately_in_one_session_against_plaintext() {
     let text = "name: acc
@@ -23,15 +33,7 @@ protocols: [2pc-ttp, 3pc-replicated]
 networks: [wan]
 ";
     let dir = scratch("accuracy");
-    let exp = load(text).unwrap();
-    run_experiment(
-        &exp,
-        &RunOptions {
-            out: dir.clone(),
-            resume: false,
-        },
-    )
-    .unwrap();
+    run(text, &dir);
     let (t, _) = Table::read(&dir.join("runs.csv")).unwrap();
     assert_eq!(t.rows.len(), 2);
     for r in &t.rows {
@@ -134,16 +136,9 @@ networks: [lan]
 ",
         weights.display()
     );
-    let exp = load(&text).unwrap();
+    load(&text).unwrap();
     assert!(!weights.exists(), "planning does not train");
-    run_experiment(
-        &exp,
-        &RunOptions {
-            out: dir.join("out"),
-            resume: false,
-        },
-    )
-    .unwrap();
+    run(&text, &dir.join("out"));
     assert!(weights.is_file(), "the trained weights are cached");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(weights.with_extension("json")).unwrap()).unwrap();
@@ -156,15 +151,7 @@ networks: [lan]
     assert!(t.num(r, "agreement").unwrap() >= 0.975 && (p - q).abs() <= 0.025 + 1e-12);
     // The cache is used as is: its bytes do not change on a second run.
     let before = std::fs::read(&weights).unwrap();
-    let exp = load(&text).unwrap();
-    run_experiment(
-        &exp,
-        &RunOptions {
-            out: dir.join("out2"),
-            resume: false,
-        },
-    )
-    .unwrap();
+    run(&text, &dir.join("out2"));
     assert_eq!(before, std::fs::read(&weights).unwrap());
     assert_error_at(
         &text
@@ -211,15 +198,7 @@ networks: [lan]
 ",
         weights.display()
     );
-    let exp = load(&text).unwrap();
-    run_experiment(
-        &exp,
-        &RunOptions {
-            out: dir.join("out"),
-            resume: false,
-        },
-    )
-    .unwrap();
+    run(&text, &dir.join("out"));
     let (t, _) = Table::read(&dir.join("out/runs.csv")).unwrap();
     let r = &t.rows[0];
     assert_eq!(t.num(r, "samples").unwrap(), 1280.0);
