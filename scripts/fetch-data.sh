@@ -239,6 +239,7 @@ riff_blobs() {
 fetch_speech_real() {
   local out="$DATA/speech-real" s d f src
   mkdir -p "$out"
+  rm -rf "$out/digits" "$out/letters" # the one-speaker layout of older versions
   for s in 0 1 2; do
     [ -f "$out/$(real_file "$s" 9)" ] && continue
     mkdir -p "$out/${REAL_SPEAKERS[$s]}"
@@ -305,7 +306,8 @@ fetch_speech_synth() {
       die "could not install espeak-ng (apt-get install -y espeak-ng)"
   fi
   wavs="$out/wav"
-  rm -rf "$out"
+  # A new set makes the feature caches of the old one (data/speech/) garbage.
+  rm -rf "$out" "$DATA/speech"
   mkdir -p "$wavs"
   manifest="$TMP/manifest.tsv"
   printf 'file\tword\taccent\tvariant\tspeed\tpitch\tsplit\n' >"$manifest"
