@@ -289,6 +289,9 @@ SYNTH_SPEEDS=(120 150 180 210)
 SYNTH_PITCHES=(30 45 60 75)
 SYNTH_RENDITIONS=2
 SYNTH_VERSION=2
+# The set the committed results were made with (espeak-ng 1.51, Debian 1.51+dfsg-10+deb12u2).
+# Another espeak-ng may give another set: not an error, but its numbers are not comparable.
+SYNTH_SHA=c7b6b55995190da9f35a042b5fccd6c36731b6c2a06e4ad1a35da7b0b85c0a4e
 
 # set_hash DIR: SHA-256 of the manifest's hash followed by each listed WAV's, in manifest order.
 set_hash() {
@@ -341,8 +344,12 @@ fetch_speech_synth() {
     version="$version (Debian $(dpkg-query -W -f='${Version}' espeak-ng 2>/dev/null || echo '?'))"
   fi
   echo "$SYNTH_VERSION" >"$out/VERSION"
-  provenance speech-synth "espeak-ng $version, $k WAVs, set SHA-256 $(set_hash "$out")"
+  local hash
+  hash="$(set_hash "$out")"
+  provenance speech-synth "espeak-ng $version, $k WAVs, set SHA-256 $hash"
   say "speech-synth: $out ($k WAVs, $(du -sh "$wavs" | cut -f1)); $(cat "$out/PROVENANCE")"
+  [ "$hash" = "$SYNTH_SHA" ] ||
+    say "warning: this espeak-ng made another set than the committed results' ($SYNTH_SHA); summaries record which"
 }
 
 # paraphrase-MiniLM-L3-v2 as ONNX (Apache-2.0) plus the uncased BERT WordPiece vocabulary
