@@ -619,6 +619,40 @@ fn speech_sets_from_espeak_and_real_recordings() {
     assert!(acc > 0.3, "{acc}");
 }
 
+/// `scripts/fetch-data.sh` checks the hash of a file already present too (offline: nothing to
+/// download when the file is there): a changed file fails and is removed, the right one gets
+/// its PROVENANCE; an unknown set name is a usage error.
+#[test]
+fn fetch_data_checks_the_hash_of_every_file_it_holds() {
+    let dir = temp_dir("fetch");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fetch-data.sh");
+    let fetch = |set: &str| {
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .arg(set)
+            .env("TESTBED_DATA", &dir)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let lexicon = dir.join("vader/vader_lexicon.txt");
+    std::fs::create_dir_all(lexicon.parent().unwrap()).unwrap();
+    std::fs::write(&lexicon, "not the lexicon\n").unwrap();
+    let (code, err) = fetch("vader");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("vader_lexicon.txt: SHA-256") && err.contains("expected 1ec9c6e9"), "{err}");
+    assert!(!lexicon.exists(), "removed, so the next call fetches it again");
+    std::fs::copy(testbed::data::data_dir().join("vader/vader_lexicon.txt"), &lexicon).unwrap();
+    let (code, err) = fetch("vader");
+    assert_eq!(code, Some(0), "{err}");
+    let provenance = std::fs::read_to_string(dir.join("vader/PROVENANCE")).unwrap();
+    assert!(provenance.contains("vaderSentiment 3.3.2") && provenance.contains("1ec9c6e9"), "{provenance}");
+    let (code, err) = fetch("no-such-set");
+    assert_eq!(code, Some(2), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 // ------------------------------------------------------------------------------------------------
 // Larger sets (fetch first; run with --ignored)
 // ------------------------------------------------------------------------------------------------
