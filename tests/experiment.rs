@@ -467,7 +467,9 @@ fn killing_a_run_mid_sweep_and_resuming_loses_and_repeats_nothing() {
         .stderr(Stdio::null());
     let mut child = c.spawn().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while csv.metadata().ok().is_none() || run_ids(&csv).len() < 2 {
+    // runs.csv exists a moment before its header line does: count rows only once it reads.
+    let persisted = || Table::read(&csv).map_or(0, |(t, _)| t.rows.len());
+    while persisted() < 2 {
         assert!(std::time::Instant::now() < deadline, "no run was persisted");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
