@@ -1,8 +1,8 @@
 //! Data sets and preprocessing: MFCC against a float64 reference, the restricted .pth reader on
 //! fixtures, the speech pipeline on generated audio, and the fetched sets of
-//! `scripts/fetch-data.sh test` (MNIST-5k with the pretrained CNN, the VADER lexicon). Tests of
-//! the larger sets (`fashion-mnist`, `speech`, `minilm`) are `#[ignore]`d: fetch them, then run
-//! `cargo test --release -- --ignored data::`.
+//! `scripts/fetch-data.sh test` (MNIST-5k with the pretrained CNN, the VADER lexicon, the speech
+//! sets). Tests of the larger sets (`fashion-mnist`, `minilm`) are `#[ignore]`d: fetch them, then
+//! run `cargo test --release -- --ignored data::`.
 
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -355,18 +355,36 @@ fn fake_word(d: usize, rate: u32, voice: f64, lead: f64) -> Audio {
 fn write_fixture_speech(dir: &Path) -> (PathBuf, PathBuf) {
     let (synth, real) = (dir.join("synth"), dir.join("real"));
     std::fs::create_dir_all(synth.join("wav")).unwrap();
-    std::fs::create_dir_all(&real).unwrap();
+    std::fs::create_dir_all(real.join("a")).unwrap();
+    std::fs::create_dir_all(real.join("b")).unwrap();
     let mut manifest = String::from("file\tword\taccent\tvariant\tspeed\tpitch\tsplit\n");
+    let mut people = String::from("file\tword\tspeaker\tsource\n");
     for (d, w) in WORDS.iter().enumerate() {
-        for (v, (voice, split)) in [(0.97, "train"), (1.03, "train"), (1.0, "heldout")].iter().enumerate() {
+        let voices = [(0.97, "train"), (1.03, "train"), (0.99, "val"), (1.0, "test")];
+        for (v, (voice, split)) in voices.iter().enumerate() {
             let name = format!("wav/{w}_{v}.wav");
             write_wav(&synth.join(&name), &fake_word(d, 22050, *voice, 0.1 + 0.1 * v as f64)).unwrap();
             manifest.push_str(&format!("{name}\t{w}\tx\tv{v}\t150\t50\t{split}\n"));
         }
-        write_wav(&real.join(format!("{d}.wav")), &fake_word(d, 8000, 1.01, 0.25)).unwrap();
+        // Speaker a as WAV, speaker b as headerless 8 kHz mu-law (saytime's format).
+        write_wav(&real.join(format!("a/{d}.wav")), &fake_word(d, 8000, 1.01, 0.25)).unwrap();
+        let b = fake_word(d, 8000, 0.99, 0.2);
+        std::fs::write(real.join(format!("b/{d}.au")), b.samples.iter().map(|&x| ulaw_encode(x)).collect::<Vec<u8>>()).unwrap();
+        people.push_str(&format!("a/{d}.wav\t{w}\ta\tfixture\nb/{d}.au\t{w}\tb\tfixture\n"));
     }
     std::fs::write(synth.join("manifest.tsv"), manifest).unwrap();
+    std::fs::write(real.join("manifest.tsv"), people).unwrap();
     (synth, real)
+}
+
+/// G.711 mu-law encoding of a sample in [-1, 1] (the inverse of `audio::ulaw` up to quantisation).
+fn ulaw_encode(x: f32) -> u8 {
+    let v = (x.clamp(-1.0, 1.0) * 32124.0) as i32;
+    let (sign, mag) = if v < 0 { (0x80u8, (-v) as u32) } else { (0, v as u32) };
+    let biased = (mag + 0x84).min(0x7fff);
+    let exponent = (31 - biased.leading_zeros()).saturating_sub(7).min(7);
+    let mantissa = (biased >> (exponent + 3)) & 0x0f;
+    !(sign | (exponent as u8) << 4 | mantissa as u8)
 }
 
 /// Nearest class mean: the share of `test` samples whose closest training-class centroid is their class.
@@ -408,25 +426,28 @@ fn speech_pipeline_on_generated_audio() {
     let cache = dir.join("cache");
     let a = speech::load_from(&cfg, &synth, &real, &cache).unwrap();
     assert_eq!(a.train.inputs.shape(), &[10 * 2 * 3, 40, 100]);
-    assert_eq!(a.heldout.inputs.shape(), &[10, 40, 100]);
-    assert_eq!(a.real.inputs.shape(), &[10 * 3, 40, 100]);
-    assert_eq!(
-        &a.real.labels[..10],
-        &(0..10).collect::<Vec<_>>()[..],
-        "originals first, in digit order"
-    );
+    assert_eq!(a.val.inputs.shape(), &[10, 40, 100]);
+    assert_eq!(a.test.inputs.shape(), &[10, 40, 100]);
+    assert_eq!(a.real.inputs.shape(), &[20 * 3, 40, 100]);
+    assert_eq!(a.real.name, "speech/human (2 speakers: a, b)");
+    let pairs: Vec<usize> = (0..10).flat_map(|d| [d, d]).collect();
+    assert_eq!(&a.real.labels[..20], &pairs[..], "originals first, in manifest order");
+    // The mu-law fixture decodes back to the words it encodes.
+    let mu = speech::compute(&SpeechConfig::default(), &synth, &real).unwrap();
+    assert_eq!(mu.real.len(), 20);
     assert!(a.train.inputs.data().iter().all(|v| v.is_finite()));
     // Copies differ (seeded shifts and noise), the clean sets are deterministic.
     let per = 40 * 100;
     assert_ne!(a.train.inputs.data()[..per], a.train.inputs.data()[per..2 * per]);
     // CMVN: every coefficient row has mean 0 and variance 1.
-    let row = &a.heldout.inputs.data()[..100];
+    let row = &a.test.inputs.data()[..100];
     let mean = row.iter().sum::<f32>() / 100.0;
     let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 100.0;
     assert!(mean.abs() < 1e-4 && (var - 1.0).abs() < 1e-3, "{mean} {var}");
     // The features carry the word: nearest class means recognise held-out and 8 kHz "speech".
-    assert!(centroid_accuracy(&a.train, &a.heldout) >= 0.9);
-    assert!(centroid_accuracy(&a.train, &a.real) >= 0.9);
+    assert!(centroid_accuracy(&a.train, &a.test) >= 0.9);
+    assert!(centroid_accuracy(&a.train, &a.val) >= 0.9);
+    assert!(centroid_accuracy(&a.train, &mu.real) >= 0.9, "WAV and mu-law speakers");
     // The second load comes from the cache file and is identical; a new seed is a new file.
     let files = || std::fs::read_dir(&cache).unwrap().count();
     assert_eq!(files(), 1);
@@ -438,15 +459,60 @@ fn speech_pipeline_on_generated_audio() {
     let other = SpeechConfig { seed: 7, ..cfg.clone() };
     speech::load_from(&other, &synth, &real, &cache).unwrap();
     assert_eq!(files(), 2);
-    // A manifest line with an unknown word names the file and line.
-    std::fs::write(
-        synth.join("manifest.tsv"),
-        "header\nwav/x.wav\televen\ta\tv\t1\t1\ttrain\n",
-    )
-    .unwrap();
-    let e = speech::compute(&cfg, &synth, &real).unwrap_err().to_string();
-    assert!(e.contains("manifest.tsv:2") && e.contains("unknown word"), "{e}");
+    // A manifest line with an unknown word, or a split of the older layout, names file and line.
+    for (line, want) in [
+        ("wav/x.wav\televen\ta\tv\t1\t1\ttrain", "unknown word"),
+        ("wav/x.wav\tone\ta\tv\t1\t1\theldout", "not train, val or test"),
+    ] {
+        std::fs::write(synth.join("manifest.tsv"), format!("header\n{line}\n")).unwrap();
+        let e = speech::compute(&cfg, &synth, &real).unwrap_err().to_string();
+        assert!(e.contains("manifest.tsv:2") && e.contains(want), "{e}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// ------------------------------------------------------------------------------------------------
+// Samples
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn stratified_samples_keep_class_shares_and_follow_the_seed() {
+    use testbed::data::{Dataset, stratified_indices};
+    // Sorted by label, like MNIST-5k: 50 zeros, 30 ones, 20 twos.
+    let labels: Vec<usize> = [(0, 50), (1, 30), (2, 20)]
+        .iter()
+        .flat_map(|&(l, n)| std::iter::repeat_n(l, n))
+        .collect();
+    let x = F32Tensor::from_vec(&[100, 1], (0..100).map(|i| i as f32).collect()).unwrap();
+    let d = Dataset::new("sorted", x, labels.clone(), 3).unwrap();
+    let s = d.stratified(10, 1).unwrap();
+    assert_eq!(s.class_counts(), vec![5, 3, 2], "shares of the classes");
+    // 7 of 100: quotas 3.5, 2.1, 1.4 round down to 3, 2, 1; the largest remainder (0.5) gets one.
+    assert_eq!(d.stratified(7, 1).unwrap().class_counts(), vec![4, 2, 1]);
+    // 4 of 100: 2.0, 1.2, 0.8 → 2, 1, 0, and the largest remainder (class 2) gets the fourth.
+    assert_eq!(d.stratified(4, 9).unwrap().class_counts(), vec![2, 1, 1]);
+    // Equal remainders go to the lower label: 2 of 50/25/25 → 1, 0.5, 0.5 → 1, 1, 0.
+    let tied: Vec<usize> = [(0, 50), (1, 25), (2, 25)]
+        .iter()
+        .flat_map(|&(l, n)| std::iter::repeat_n(l, n))
+        .collect();
+    let picked = stratified_indices(&tied, 3, 2, 5);
+    assert_eq!(picked.iter().map(|&i| tied[i]).collect::<Vec<_>>(), vec![0, 1]);
+    let idx = stratified_indices(&labels, 3, 10, 1);
+    assert!(idx.windows(2).all(|w| w[0] < w[1]), "in the set's order, no repeats");
+    assert_eq!(s.labels, idx.iter().map(|&i| labels[i]).collect::<Vec<_>>());
+    assert_eq!(s.inputs.data(), &idx.iter().map(|&i| i as f32).collect::<Vec<_>>()[..]);
+    assert_eq!(idx, stratified_indices(&labels, 3, 10, 1), "the seed fixes the sample");
+    assert_ne!(idx, stratified_indices(&labels, 3, 10, 2), "another seed, another sample");
+    assert_ne!(idx, (0..10).collect::<Vec<_>>(), "not a prefix");
+    assert_eq!(stratified_indices(&labels, 3, 100, 1), (0..100).collect::<Vec<_>>());
+    assert_eq!(stratified_indices(&labels, 3, 500, 1).len(), 100);
+    // Every class is reachable: over seeds, each member of class 2 is drawn sometimes.
+    let mut seen = [false; 100];
+    for seed in 0..200 {
+        stratified_indices(&labels, 3, 10, seed).iter().for_each(|&i| seen[i] = true);
+    }
+    assert!(seen.iter().all(|&s| s));
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -526,6 +592,67 @@ fn vader_lexicon_polarity_counts() {
     assert_eq!((train.len(), test.len()), (4469, 1117));
 }
 
+/// The fetched speech sets (`scripts/fetch-data.sh test` fetches them: 2 minutes, mostly
+/// espeak-ng; the first load computes the features in about half a minute).
+#[test]
+fn speech_sets_from_espeak_and_real_recordings() {
+    let h = testbed::data::load("speech-human").unwrap();
+    assert_eq!(h.train.inputs.shape(), &[3200 * 2, 40, 100]);
+    assert_eq!(h.test.inputs.shape(), &[30, 40, 100]);
+    assert_eq!(h.test.class_counts(), vec![3; 10], "3 speakers, one recording per digit");
+    assert!(h.test.name.starts_with("speech/human (3 speakers"), "{}", h.test.name);
+    let val = testbed::data::load("speech-synth-val").unwrap();
+    let test = testbed::data::load("speech-synth-test").unwrap();
+    assert_eq!(val.test.class_counts(), vec![64; 10]);
+    assert_eq!(test.test.class_counts(), vec![128; 10]);
+    assert_eq!(testbed::data::training_set("speech-human"), "speech-synth-val");
+    // Where it came from: the espeak-ng version and the generated set's hash, the 3 packages.
+    let p = testbed::data::provenance("speech-synth-test").unwrap();
+    assert!(p.contains("espeak-ng") && p.contains("set SHA-256") && p.contains("saytime"), "{p}");
+    // Nearest class means: far above chance (10 %) on unseen voices.
+    let acc = centroid_accuracy(&h.train, &test.test);
+    eprintln!(
+        "nearest-centroid accuracy: synthetic test voices {acc:.3}, validation {:.3}, human {:.3}",
+        centroid_accuracy(&h.train, &val.test),
+        centroid_accuracy(&h.train, &h.test)
+    );
+    assert!(acc > 0.3, "{acc}");
+}
+
+/// `scripts/fetch-data.sh` checks the hash of a file already present too (offline: nothing to
+/// download when the file is there): a changed file fails and is removed, the right one gets
+/// its PROVENANCE; an unknown set name is a usage error.
+#[test]
+fn fetch_data_checks_the_hash_of_every_file_it_holds() {
+    let dir = temp_dir("fetch");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fetch-data.sh");
+    let fetch = |set: &str| {
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .arg(set)
+            .env("TESTBED_DATA", &dir)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let lexicon = dir.join("vader/vader_lexicon.txt");
+    std::fs::create_dir_all(lexicon.parent().unwrap()).unwrap();
+    std::fs::write(&lexicon, "not the lexicon\n").unwrap();
+    let (code, err) = fetch("vader");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("vader_lexicon.txt: SHA-256") && err.contains("expected 1ec9c6e9"), "{err}");
+    assert!(!lexicon.exists(), "removed, so the next call fetches it again");
+    std::fs::copy(testbed::data::data_dir().join("vader/vader_lexicon.txt"), &lexicon).unwrap();
+    let (code, err) = fetch("vader");
+    assert_eq!(code, Some(0), "{err}");
+    let provenance = std::fs::read_to_string(dir.join("vader/PROVENANCE")).unwrap();
+    assert!(provenance.contains("vaderSentiment 3.3.2") && provenance.contains("1ec9c6e9"), "{provenance}");
+    let (code, err) = fetch("no-such-set");
+    assert_eq!(code, Some(2), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 // ------------------------------------------------------------------------------------------------
 // Larger sets (fetch first; run with --ignored)
 // ------------------------------------------------------------------------------------------------
@@ -543,22 +670,6 @@ fn fashion_mnist_has_the_official_split() {
     assert_eq!(max, 1.0);
 }
 
-#[test]
-#[ignore = "needs scripts/fetch-data.sh speech"]
-fn speech_sets_from_espeak_and_real_recordings() {
-    let s = testbed::data::load("speech").unwrap();
-    assert_eq!(s.train.inputs.shape(), &[3840 * 2, 40, 100]);
-    assert_eq!(s.test.inputs.shape(), &[10, 40, 100]);
-    let h = testbed::data::load("speech-synth").unwrap();
-    assert_eq!(h.test.inputs.shape(), &[640, 40, 100]);
-    // Nearest class means: far above chance (10 %) on unseen voices.
-    let acc = centroid_accuracy(&s.train, &h.test);
-    eprintln!(
-        "nearest-centroid accuracy: held-out voices {acc:.3}, real {:.3}",
-        centroid_accuracy(&s.train, &s.test)
-    );
-    assert!(acc > 0.3, "{acc}");
-}
 
 #[test]
 #[ignore = "needs scripts/fetch-data.sh minilm vader"]

@@ -10,14 +10,14 @@ use testbed::net::{MeterReport, RoundRecord};
 use testbed::protocol::ProtocolConfig;
 
 /// A fresh folder under the system temp dir (removed by the test when it passes).
-fn scratch(name: &str) -> PathBuf {
+pub(crate) fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("testbed-exp-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
 }
 
-fn load(text: &str) -> Result<Experiment, testbed::Error> {
+pub(crate) fn load(text: &str) -> Result<Experiment, testbed::Error> {
     Experiment::from_text(text.to_string(), "exp.yaml".to_string())
 }
 
@@ -47,7 +47,7 @@ networks: [lan]
 ";
 
 /// Asserts a one-line bad-input error at `line:column` that mentions every `needle`.
-fn assert_error_at(text: &str, line: usize, column: usize, needles: &[&str]) {
+pub(crate) fn assert_error_at(text: &str, line: usize, column: usize, needles: &[&str]) {
     let e = load(text).expect_err("the experiment must be rejected");
     assert!(e.is_bad_input(), "{e}");
     let msg = e.to_string();
@@ -351,7 +351,6 @@ fn run_writes_rows_summary_and_plots() {
         "network",
         "precision_bits",
         "wall_s",
-        "compute_s",
         "predicted_s",
         "rounds",
         "bytes_sent_per_party",
@@ -359,9 +358,15 @@ fn run_writes_rows_summary_and_plots() {
         "bytes_offline_total",
         "max_abs_err",
         "timestamp",
+        "split",
+        "class_counts",
+        "data_provenance",
     ] {
         assert!(table.col(col).is_some(), "runs.csv lacks {col}");
     }
+    // No column claims a compute time that nothing measures.
+    assert!(table.col("compute_s").is_none());
+    assert!(table.rows.iter().all(|r| table.get(r, "split").is_empty()), "op rows have no samples");
     // Counts agree with a direct benchmark of the same op; predictions follow the model.
     let cfg = ProtocolConfig::load("2pc-ttp").unwrap().with_precision(12).unwrap();
     let spec = OpSpec {
@@ -462,7 +467,9 @@ fn killing_a_run_mid_sweep_and_resuming_loses_and_repeats_nothing() {
         .stderr(Stdio::null());
     let mut child = c.spawn().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while csv.metadata().ok().is_none() || run_ids(&csv).len() < 2 {
+    // runs.csv exists a moment before its header line does: count rows only once it reads.
+    let persisted = || Table::read(&csv).map_or(0, |(t, _)| t.rows.len());
+    while persisted() < 2 {
         assert!(std::time::Instant::now() < deadline, "no run was persisted");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -551,123 +558,6 @@ fn compare_exits_1_on_a_regression_and_0_when_equal() {
 }
 
 #[test]
-fn accuracy_tasks_evaluate_privately_in_one_session_against_plaintext() {
-    let text = "name: acc
-tasks:
-  - name: digits
-    kind: accuracy
-    model: mlp
-    data: digits
-    samples: 20
-    batch_size: 8
-protocols: [2pc-ttp, 3pc-replicated]
-networks: [wan]
-";
-    let dir = scratch("accuracy");
-    let exp = load(text).unwrap();
-    run_experiment(
-        &exp,
-        &RunOptions {
-            out: dir.clone(),
-            resume: false,
-        },
-    )
-    .unwrap();
-    let (t, _) = Table::read(&dir.join("runs.csv")).unwrap();
-    assert_eq!(t.rows.len(), 2);
-    for r in &t.rows {
-        assert_eq!(t.get(r, "samples"), "20");
-        assert_eq!(t.get(r, "batches"), "3", "20 samples in batches of 8");
-        let agreement = t.num(r, "agreement").unwrap();
-        assert!(agreement >= 0.95, "private and plaintext argmax agree: {agreement}");
-        let (p, q) = (t.num(r, "private_top1").unwrap(), t.num(r, "plain_top1").unwrap());
-        assert!((0.0..=1.0).contains(&p) && (p - q).abs() <= 0.05 + 1e-12);
-        assert!(t.num(r, "max_abs_err").unwrap() < 1e-2);
-        // Three batches of the same shape: rounds are a multiple of three.
-        let rounds = t.num(r, "rounds").unwrap() as u64;
-        assert!(rounds > 0 && rounds % 3 == 0, "{rounds}");
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-/// A `train:` section trains the model in plaintext (the library loop), caches the weights and
-/// evaluates privately with them; a second plan uses the cache; bad values fail at their position.
-#[test]
-fn train_sections_train_in_plaintext_cache_and_evaluate_privately() {
-    let dir = scratch("train");
-    let weights = dir.join("mlp.safetensors");
-    let text = format!(
-        "name: trained
-tasks:
-  - name: digits
-    kind: accuracy
-    model: mlp
-    data: digits
-    samples: 40
-    batch_size: 20
-    preprocess: {{ mean: 0.3, std: 0.4 }}
-    train: {{ weights: {}, epochs: 3, learning_rate: 0.05, batch_size: 32 }}
-protocols: [2pc-ttp]
-networks: [lan]
-",
-        weights.display()
-    );
-    let exp = load(&text).unwrap();
-    assert!(!weights.exists(), "planning does not train");
-    run_experiment(
-        &exp,
-        &RunOptions {
-            out: dir.join("out"),
-            resume: false,
-        },
-    )
-    .unwrap();
-    assert!(weights.is_file(), "the trained weights are cached");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(weights.with_extension("json")).unwrap()).unwrap();
-    let test_acc = report["test_accuracy"].as_f64().unwrap();
-    assert!(test_acc > 0.85, "three epochs on digits learn: {test_acc}");
-    let (t, _) = Table::read(&dir.join("out/runs.csv")).unwrap();
-    let r = &t.rows[0];
-    let (p, q) = (t.num(r, "private_top1").unwrap(), t.num(r, "plain_top1").unwrap());
-    assert!(q > 0.8, "the evaluated model is the trained one: {q}");
-    assert!(t.num(r, "agreement").unwrap() >= 0.975 && (p - q).abs() <= 0.025 + 1e-12);
-    // The cache is used as is: its bytes do not change on a second run.
-    let before = std::fs::read(&weights).unwrap();
-    let exp = load(&text).unwrap();
-    run_experiment(
-        &exp,
-        &RunOptions {
-            out: dir.join("out2"),
-            resume: false,
-        },
-    )
-    .unwrap();
-    assert_eq!(before, std::fs::read(&weights).unwrap());
-    assert_error_at(
-        &text
-            .replace("epochs: 3", "epochs: 0")
-            .replace(&weights.display().to_string(), "/nonexistent/w.safetensors"),
-        10,
-        12,
-        &["train.epochs"],
-    );
-    for (from, to, field) in [
-        ("learning_rate: 0.05", "learning_rate: -1", "train.learning_rate"),
-        (
-            "batch_size: 32",
-            "batch_size: 32, optimizer: rmsprop",
-            "train.optimizer",
-        ),
-        ("batch_size: 32", "batch_size: 0", "train.batch_size"),
-    ] {
-        let e = load(&text.replace(from, to)).unwrap_err().to_string();
-        assert!(e.contains(field) && e.starts_with("exp.yaml:10:"), "{e}");
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-#[test]
 fn tcp_runs_count_and_price_like_the_simulator() {
     let dir = scratch("tcp");
     let exp = dir.join("exp.yaml");
@@ -722,44 +612,5 @@ sweep:
             assert!((comm(sim) - comm(tcp)).abs() < 1e-9, "{task} {protocol}");
         }
     }
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-#[test]
-#[ignore = "needs the speech data: scripts/fetch-data.sh speech"]
-fn wav2letter_kws_on_640_held_out_voices_agrees_with_plaintext_at_16_bits() {
-    // The committed weights of experiments/wav2letter.yaml, on the issue's requirement: private
-    // top-1 equals plaintext top-1 on at least 99.5% of the inputs at the default precision.
-    let weights = Path::new(env!("CARGO_MANIFEST_DIR")).join("results/wav2letter/wav2letter_kws.safetensors");
-    let dir = scratch("speech");
-    let text = format!(
-        "name: speech
-tasks:
-  - name: synth
-    kind: accuracy
-    model: wav2letter_kws
-    weights: {}
-    data: speech-synth
-    batch_size: 64
-protocols: [2pc-ttp]
-networks: [lan]
-",
-        weights.display()
-    );
-    let exp = load(&text).unwrap();
-    run_experiment(
-        &exp,
-        &RunOptions {
-            out: dir.join("out"),
-            resume: false,
-        },
-    )
-    .unwrap();
-    let (t, _) = Table::read(&dir.join("out/runs.csv")).unwrap();
-    let r = &t.rows[0];
-    assert_eq!(t.num(r, "samples").unwrap(), 640.0);
-    let (agree, plain) = (t.num(r, "agreement").unwrap(), t.num(r, "plain_top1").unwrap());
-    assert!(agree >= 0.995, "agreement {agree}");
-    assert!(plain > 0.8, "the trained model generalises to unseen voices: {plain}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per area.
 
+mod accuracy;
 mod approx;
 mod cli;
 mod common;

@@ -1,4 +1,5 @@
-//! Audio: WAV files (through `hound`) and sample-rate conversion.
+//! Audio: WAV files (through `hound`), Sun/NeXT `.au` files (with or without their header) and
+//! sample-rate conversion.
 //!
 //! The resampler is a polyphase windowed-sinc filter: for a rational rate change L/M (reduced by
 //! their gcd) the output phases repeat every L samples, so the L sub-filters are computed once.
@@ -47,6 +48,65 @@ pub fn read_wav(path: &Path) -> Result<Audio> {
         rate: spec.sample_rate,
         samples,
     })
+}
+
+/// Reads a recording by its extension: `.au` as [`read_au`], anything else as a WAV file.
+pub fn read_audio(path: &Path) -> Result<Audio> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("au") => read_au(path),
+        _ => read_wav(path),
+    }
+}
+
+/// Reads a Sun/NeXT `.au` file: with a `.snd` header, 8-bit mu-law, 8-bit or 16-bit linear PCM
+/// at the rate it states (channels averaged); without one, the raw 8 kHz mono mu-law bytes that
+/// old Unix `/dev/audio` played (saytime's voice is stored so).
+pub fn read_au(path: &Path) -> Result<Audio> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: file.clone(),
+        source,
+    })?;
+    if !bytes.starts_with(b".snd") {
+        return Ok(Audio {
+            rate: 8000,
+            samples: bytes.iter().map(|&u| ulaw(u)).collect(),
+        });
+    }
+    let bad = |d: &str| Error::invalid(&file, d.to_string());
+    let word = |i: usize| -> Result<u32> {
+        let b = bytes.get(4 * i..4 * i + 4).ok_or_else(|| bad("truncated .au header"))?;
+        Ok(u32::from_be_bytes(b.try_into().expect("4 bytes")))
+    };
+    let (offset, size, encoding, rate, channels) = (word(1)? as usize, word(2)?, word(3)?, word(4)?, word(5)?.max(1));
+    let data = bytes.get(offset..).ok_or_else(|| bad("data offset past the end of the file"))?;
+    // A size of !0 means "unknown": up to the end of the file.
+    let data = &data[..(size as usize).min(data.len())];
+    let interleaved: Vec<f32> = match encoding {
+        1 => data.iter().map(|&u| ulaw(u)).collect(),
+        2 => data.iter().map(|&b| b as i8 as f32 / 128.0).collect(),
+        3 => data
+            .chunks_exact(2)
+            .map(|c| i16::from_be_bytes([c[0], c[1]]) as f32 / 32768.0)
+            .collect(),
+        other => return Err(bad(&format!("unsupported .au encoding {other} (mu-law, 8- or 16-bit PCM only)"))),
+    };
+    if rate == 0 {
+        return Err(bad("sample rate 0"));
+    }
+    let samples = interleaved
+        .chunks(channels as usize)
+        .map(|c| c.iter().sum::<f32>() / c.len() as f32)
+        .collect();
+    Ok(Audio { rate, samples })
+}
+
+/// One G.711 mu-law byte as a sample in [-1, 1].
+pub fn ulaw(byte: u8) -> f32 {
+    let u = !byte;
+    let magnitude = ((((u & 0x0f) as i32) << 3) + 0x84) << ((u >> 4) & 7);
+    let v = magnitude - 0x84;
+    (if u & 0x80 != 0 { -v } else { v }) as f32 / 32768.0
 }
 
 /// Writes a 16-bit mono WAV (clipped to [-1, 1]); for fixtures and listening to augmented data.
@@ -226,6 +286,39 @@ mod tests {
             }
         }
         assert!(Resampler::new(0, 16000).is_err());
+    }
+
+    #[test]
+    fn mu_law_bytes_and_au_files() {
+        // G.711: 0xff and 0x7f are the two zeros, 0x80 / 0x00 the extremes (±32124 / 32768).
+        assert_eq!(ulaw(0xff), 0.0);
+        assert_eq!(ulaw(0x7f), 0.0);
+        assert_eq!(ulaw(0x80), 32124.0 / 32768.0);
+        assert_eq!(ulaw(0x00), -32124.0 / 32768.0);
+        assert_eq!(ulaw(0xfe), 8.0 / 32768.0);
+        let dir = std::env::temp_dir().join(format!("testbed-au-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let raw = dir.join("raw.au");
+        std::fs::write(&raw, [0xffu8, 0x80, 0x00]).unwrap();
+        let a = read_audio(&raw).unwrap();
+        assert_eq!((a.rate, a.samples.len()), (8000, 3));
+        assert_eq!(a.samples[1], ulaw(0x80));
+        // With a header: 16-bit big-endian PCM, 16 kHz, 2 channels averaged.
+        let mut h = b".snd".to_vec();
+        for w in [24u32, 8, 3, 16000, 2] {
+            h.extend_from_slice(&w.to_be_bytes());
+        }
+        h.extend_from_slice(&[0x40, 0x00, 0x00, 0x00, 0xc0, 0x00, 0xc0, 0x00]);
+        let p = dir.join("pcm.au");
+        std::fs::write(&p, &h).unwrap();
+        let b = read_audio(&p).unwrap();
+        assert_eq!(b.rate, 16000);
+        assert_eq!(b.samples, vec![0.25, -0.5]);
+        h[15] = 9;
+        std::fs::write(&p, &h).unwrap();
+        let e = read_audio(&p).unwrap_err().to_string();
+        assert!(e.contains("pcm.au") && e.contains("encoding 9"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

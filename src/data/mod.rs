@@ -8,6 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::nn::tensor::F32Tensor;
+use rand_core::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 
 pub mod audio;
@@ -106,6 +107,59 @@ impl Dataset {
         let idx: Vec<usize> = (0..n.min(self.len())).collect();
         self.subset(self.name.clone(), &idx)
     }
+
+    /// How many samples each class has (index = label).
+    pub fn class_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.classes];
+        self.labels.iter().for_each(|&l| counts[l] += 1);
+        counts
+    }
+
+    /// A seeded sample of `n` samples stratified by class (all of them when `n` ≥ the set's
+    /// size), as a data set of its own in the set's order. A prefix is no sample: sets such as
+    /// MNIST-5k are sorted by label.
+    pub fn stratified(&self, n: usize, seed: u64) -> Result<Dataset> {
+        let idx = stratified_indices(&self.labels, self.classes, n, seed);
+        self.subset(self.name.clone(), &idx)
+    }
+}
+
+/// The indices of a stratified sample of `n` of the `labels`, in ascending order. Each class
+/// gets its share of `n` in proportion to its size (rounded down, the remaining samples going
+/// to the classes with the largest remainders, lower labels first on ties), drawn uniformly
+/// within the class by a generator seeded with `seed`.
+pub fn stratified_indices(labels: &[usize], classes: usize, n: usize, seed: u64) -> Vec<usize> {
+    let total = labels.len();
+    if n >= total {
+        return (0..total).collect();
+    }
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); classes];
+    for (i, &l) in labels.iter().enumerate() {
+        members[l].push(i);
+    }
+    let mut quota: Vec<usize> = members.iter().map(|m| n * m.len() / total).collect();
+    let mut by_remainder: Vec<usize> = (0..classes).collect();
+    by_remainder.sort_by_key(|&c| std::cmp::Reverse(n * members[c].len() % total));
+    let short = n - quota.iter().sum::<usize>();
+    for &c in by_remainder.iter().take(short) {
+        quota[c] += 1;
+    }
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut out = Vec::with_capacity(n);
+    for (mut m, q) in members.into_iter().zip(quota) {
+        shuffle(&mut m, &mut rng);
+        out.extend_from_slice(&m[..q]);
+    }
+    out.sort_unstable();
+    out
+}
+
+/// Fisher–Yates shuffle.
+fn shuffle(v: &mut [usize], rng: &mut impl Rng) {
+    for i in (1..v.len()).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        v.swap(i, j);
+    }
 }
 
 /// A data set split into training and test samples.
@@ -121,9 +175,9 @@ pub const NAMES: [&str; 10] = [
     "digits-28x28",
     "fashion-mnist",
     "mnist5k",
-    "speech",
-    "speech-real-aug",
-    "speech-synth",
+    "speech-human",
+    "speech-synth-val",
+    "speech-synth-test",
     "vader",
     "vader-16",
     "vader-32",
@@ -139,25 +193,23 @@ pub fn load(name: &str) -> Result<Split> {
         "digits-28x28" => split_shuffled(digits::padded(&digits::load(true)?, 28)?, 360, 0x5eed),
         "fashion-mnist" => fashion::load(),
         // An evaluation set (for the pretrained CNN): all 5,000 samples are test samples, the
-        // training part is empty. Pixels in [0, 1]; see `mnist::load_5k` for the CNN's scaling.
+        // training part is empty. They are MNIST TRAINING images (the first 500 of each digit),
+        // which the pretrained CNN probably saw. Pixels in [0, 1]; see `mnist::load_5k`.
         "mnist5k" => {
             let mut test = mnist::load_5k(mnist::Pixels::Unit)?;
-            test.name = "mnist5k/test".into();
+            test.name = "mnist5k (MNIST training images)".into();
             let train = test.subset("mnist5k/train", &[])?;
             Ok(Split { train, test })
         }
-        // Spoken digits, MFCC `[n, 40, 100]`: train on espeak-ng voices, test on real speech (the
-        // 10 recordings; with 9 perturbed copies each in `speech-real-aug`) or on held-out voices.
-        "speech" | "speech-real-aug" | "speech-synth" => {
-            let cfg = speech::SpeechConfig {
-                real_copies: if name == "speech-real-aug" { 9 } else { 0 },
-                ..Default::default()
-            };
-            let sets = speech::load(&cfg)?;
-            let test = if name == "speech-synth" {
-                sets.heldout
-            } else {
-                sets.real
+        // Spoken digits, MFCC `[n, 40, 100]`, all training on synthetic espeak-ng voices. Test
+        // splits: real human speech (3 speakers, one recording per digit each), the synthetic
+        // validation voices (for choosing training settings) or the synthetic held-out voices.
+        "speech-human" | "speech-synth-val" | "speech-synth-test" => {
+            let sets = speech::load(&speech::SpeechConfig::default())?;
+            let test = match name {
+                "speech-synth-val" => sets.val,
+                "speech-synth-test" => sets.test,
+                _ => sets.real,
             };
             Ok(Split {
                 train: sets.train,
@@ -176,15 +228,43 @@ pub fn load(name: &str) -> Result<Split> {
     }
 }
 
+/// The data set whose split trains a model for data set `name` and reports its accuracy while
+/// training: the synthetic validation voices for every speech set, so that training settings
+/// are judged on validation data, never on a test set; `name` itself otherwise.
+pub fn training_set(name: &str) -> &str {
+    if name.starts_with("speech-") { "speech-synth-val" } else { name }
+}
+
+/// The folders under the data directory that data set `name` is read from.
+fn sources(name: &str) -> &'static [&'static str] {
+    match name {
+        "digits" | "digits-28x28" => &["digits"],
+        "fashion-mnist" => &["fashion-mnist"],
+        "mnist5k" => &["mnist5k"],
+        n if n.starts_with("speech-") => &["speech-synth", "speech-real"],
+        n if n.starts_with("vader") => &["vader"],
+        _ => &[],
+    }
+}
+
+/// Where data set `name` came from, as `scripts/fetch-data.sh` recorded it (package, version,
+/// hashes; for generated speech the espeak-ng version and the set's hash), or `None` when it
+/// recorded nothing.
+pub fn provenance(name: &str) -> Option<String> {
+    let parts: Vec<String> = sources(name)
+        .iter()
+        .filter_map(|set| std::fs::read_to_string(data_dir().join(set).join("PROVENANCE")).ok())
+        .map(|t| t.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|t| !t.is_empty())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
 /// Shuffles `all` with a fixed seed and keeps the last `test` samples for testing.
 pub fn split_shuffled(all: Dataset, test: usize, seed: u64) -> Result<Split> {
-    use rand_core::{Rng, SeedableRng};
     let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(seed);
     let mut idx: Vec<usize> = (0..all.len()).collect();
-    for i in (1..idx.len()).rev() {
-        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-        idx.swap(i, j);
-    }
+    shuffle(&mut idx, &mut rng);
     let cut = all.len().saturating_sub(test);
     Ok(Split {
         train: all.subset(format!("{}/train", all.name), &idx[..cut])?,

@@ -1,12 +1,17 @@
-//! Spoken digits: train on synthetic speech, test on real human speech.
+//! Spoken digits: train on synthetic speech, test on synthetic voices never trained on and on
+//! real human speech.
 //!
-//! - Training: the ten digit words spoken by espeak-ng (`scripts/fetch-data.sh speech-synth`) in
-//!   8 English accents × 24 voice variants × speed/pitch settings, 3,840 utterances. Each copy of
-//!   an utterance gets a seeded random time shift (up to ±`shift_ms`) and, with probability
-//!   `noise_prob`, white noise at an SNR drawn from `snr_db`.
-//! - Held out: 8 other voice variants (640 utterances), clean and centred: unseen voices.
-//! - Real: one human speaker (Allison Smith, Asterisk prompts, `speech-real`): one recording per
-//!   digit, 8 kHz. `real_copies` adds seeded perturbed copies (shift and 20–40 dB noise) of each.
+//! - Training (`train`): the ten digit words spoken by espeak-ng (`scripts/fetch-data.sh
+//!   speech-synth`) in 8 English accents × 20 voice variants × 2 speed/pitch renditions, 3,200
+//!   utterances. Each copy of an utterance gets a seeded random time shift (up to ±`shift_ms`)
+//!   and, with probability `noise_prob`, white noise at an SNR drawn from `snr_db`.
+//! - Validation (`val`): 4 other voice variants (640 utterances), clean and centred. Training
+//!   settings are chosen on these, never on a test set.
+//! - Synthetic test (`test`): 8 more voice variants (1,280 utterances), clean and centred. Still
+//!   espeak-ng: it measures generalisation to unseen synthetic voices, not to people.
+//! - Real (`real`): REAL human speech, 3 speakers × one recording per digit (30 utterances,
+//!   8 kHz; `speech-real/manifest.tsv` names speaker and source). `real_copies` adds seeded
+//!   perturbed copies (shift and 20–40 dB noise) of each.
 //!
 //! Every utterance is resampled to 16 kHz, its active part (10 ms blocks within 35 dB of the
 //! loudest) placed in the middle of a 1 s window (cropped when longer), scaled to an RMS of 0.1
@@ -16,7 +21,7 @@
 //! speech. Features are cached in `data/speech/features-<hash>.safetensors`, keyed by the
 //! configuration and the file list, so later loads are fast.
 
-use super::audio::{Audio, read_wav, resample};
+use super::audio::{Audio, read_audio, resample};
 use super::mfcc::{Mfcc, MfccConfig};
 use super::{Dataset, data_dir, require};
 use crate::error::{Error, Result};
@@ -70,11 +75,16 @@ impl Default for SpeechConfig {
     }
 }
 
-/// The three speech sets, features `[n, coeffs, frames]`.
+/// The speech sets, features `[n, coeffs, frames]`.
 #[derive(Clone, Debug)]
 pub struct SpeechSets {
+    /// Synthetic voices, augmented copies.
     pub train: Dataset,
-    pub heldout: Dataset,
+    /// Other synthetic voices, clean: for choosing training settings.
+    pub val: Dataset,
+    /// Yet other synthetic voices, clean: the synthetic test set.
+    pub test: Dataset,
+    /// Real human recordings (then their perturbed copies, when asked for).
     pub real: Dataset,
 }
 
@@ -169,7 +179,7 @@ pub fn features(mfcc: &Mfcc, window: &[f32], cmvn: bool) -> Vec<f32> {
     f
 }
 
-/// One WAV file to label, read and resampled to the feature rate.
+/// One recording to label, read and resampled to the feature rate.
 struct Utterance {
     audio: Audio,
     label: usize,
@@ -177,7 +187,7 @@ struct Utterance {
 
 fn read_utterance(path: &Path, label: usize, rate: u32) -> Result<Utterance> {
     Ok(Utterance {
-        audio: resample(&read_wav(path)?, rate)?,
+        audio: resample(&read_audio(path)?, rate)?,
         label,
     })
 }
@@ -222,14 +232,25 @@ fn featurise(
     )
 }
 
-/// A synthetic utterance listed in the manifest.
+/// The split of a synthetic utterance: disjoint voice variants in each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Part {
+    Train,
+    Val,
+    Test,
+}
+
+/// A recording listed in a manifest: its file, its word, and the split (synthetic) or the
+/// speaker (real) in `group`.
 struct Entry {
     path: PathBuf,
     label: usize,
-    heldout: bool,
+    group: String,
 }
 
-fn manifest(dir: &Path) -> Result<Vec<Entry>> {
+/// Reads a `manifest.tsv` (a header line, then tab-separated lines of `fields` fields: the file
+/// relative to `dir`, the word, ...); `group` is the index of the field kept as the entry's group.
+fn manifest(dir: &Path, fields: usize, group: usize) -> Result<Vec<Entry>> {
     let path = dir.join("manifest.tsv");
     let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
         path: path.display().to_string(),
@@ -239,28 +260,46 @@ fn manifest(dir: &Path) -> Result<Vec<Entry>> {
     for (i, line) in text.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {
         let bad = |d: &str| Error::invalid(format!("{}:{}", path.display(), i + 1), d.to_string());
         let f: Vec<&str> = line.split('\t').collect();
-        if f.len() != 7 {
-            return Err(bad("expected 7 tab-separated fields"));
+        if f.len() != fields {
+            return Err(bad(&format!("expected {fields} tab-separated fields")));
         }
         let label = WORDS
             .iter()
             .position(|w| *w == f[1])
             .ok_or_else(|| bad("unknown word"))?;
-        let heldout = match f[6] {
-            "train" => false,
-            "heldout" => true,
-            _ => return Err(bad("split is neither train nor heldout")),
-        };
         if f[0].contains("..") || f[0].starts_with('/') {
             return Err(bad("file path leaves the data set folder"));
         }
         out.push(Entry {
             path: dir.join(f[0]),
             label,
-            heldout,
+            group: f[group].to_string(),
         });
     }
     Ok(out)
+}
+
+/// The synthetic manifest (file, word, accent, variant, speed, pitch, split), with its splits.
+fn synth_manifest(dir: &Path) -> Result<Vec<(Entry, Part)>> {
+    let path = dir.join("manifest.tsv");
+    manifest(dir, 7, 6)?
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let part = match e.group.as_str() {
+                "train" => Part::Train,
+                "val" => Part::Val,
+                "test" => Part::Test,
+                other => {
+                    return Err(Error::invalid(
+                        format!("{}:{}", path.display(), i + 2),
+                        format!("split `{other}` is not train, val or test (an older set? run scripts/fetch-data.sh speech)"),
+                    ));
+                }
+            };
+            Ok((e, part))
+        })
+        .collect()
 }
 
 /// FNV-1a, for cache keys.
@@ -272,30 +311,38 @@ fn fnv(bytes: &[u8], mut h: u64) -> u64 {
     h
 }
 
-/// The three speech sets for `cfg` from the data directory, through the cache in
-/// `data/speech/`.
+/// The speech sets for `cfg` from the data directory, through the cache in `data/speech/`.
 pub fn load(cfg: &SpeechConfig) -> Result<SpeechSets> {
     let synth = require("speech", "speech-synth/manifest.tsv")?;
-    let real = require("speech", "speech-real/digits/9.wav")?;
+    let real = require("speech", "speech-real/manifest.tsv")?;
     let parent = |p: &Path| p.parent().expect("a file in a folder").to_path_buf();
     load_from(cfg, &parent(&synth), &parent(&real), &data_dir().join("speech"))
 }
 
-/// The speech sets from `synth_dir` (with `manifest.tsv`) and `real_dir` (`0.wav` … `9.wav`),
-/// from a cache file in `cache_dir` when one matches the configuration and the manifest.
+/// The speech sets from `synth_dir` and `real_dir` (each with its `manifest.tsv`), from a cache
+/// file in `cache_dir` when one matches the configuration, both manifests and the synthetic
+/// set's PROVENANCE (its espeak-ng version and hash).
 pub fn load_from(cfg: &SpeechConfig, synth_dir: &Path, real_dir: &Path, cache_dir: &Path) -> Result<SpeechSets> {
-    let list_path = synth_dir.join("manifest.tsv");
-    let list = std::fs::read(&list_path).map_err(|source| Error::Io {
-        path: list_path.display().to_string(),
-        source,
-    })?;
-    let key = fnv(
-        format!("speech-v1 {cfg:?}").as_bytes(),
-        fnv(&list, 0xcbf2_9ce4_8422_2325),
-    );
+    let mut key = fnv(format!("speech-v2 {cfg:?}").as_bytes(), 0xcbf2_9ce4_8422_2325);
+    for file in [
+        synth_dir.join("manifest.tsv"),
+        real_dir.join("manifest.tsv"),
+        synth_dir.join("PROVENANCE"),
+    ] {
+        match std::fs::read(&file) {
+            Ok(bytes) => key = fnv(&bytes, key),
+            Err(_) if file.ends_with("PROVENANCE") => {}
+            Err(source) => {
+                return Err(Error::Io {
+                    path: file.display().to_string(),
+                    source,
+                });
+            }
+        }
+    }
     let cache = cache_dir.join(format!("features-{key:016x}.safetensors"));
     // A cache file that cannot be read (interrupted write, older layout) is recomputed.
-    if let Ok(sets) = from_cache(&cache) {
+    if let Ok(sets) = from_cache(&cache, &human_name(&manifest(real_dir, 4, 2)?)) {
         return Ok(sets);
     }
     let sets = compute(cfg, synth_dir, real_dir)?;
@@ -311,39 +358,52 @@ pub fn load_from(cfg: &SpeechConfig, synth_dir: &Path, real_dir: &Path, cache_di
 pub fn compute(cfg: &SpeechConfig, synth_dir: &Path, real_dir: &Path) -> Result<SpeechSets> {
     let mfcc = Mfcc::new(cfg.mfcc.clone())?;
     let rate = cfg.mfcc.rate;
-    let entries = manifest(synth_dir)?;
-    let read = |e: &Entry| read_utterance(&e.path, e.label, rate);
-    let train: Vec<Utterance> = entries
+    let entries = synth_manifest(synth_dir)?;
+    let read = |part: Part| -> Result<Vec<Utterance>> {
+        entries
+            .par_iter()
+            .filter(|(_, p)| *p == part)
+            .map(|(e, _)| read_utterance(&e.path, e.label, rate))
+            .collect()
+    };
+    let (train, val, test) = (read(Part::Train)?, read(Part::Val)?, read(Part::Test)?);
+    let real_entries = manifest(real_dir, 4, 2)?;
+    let real: Vec<Utterance> = real_entries
         .par_iter()
-        .filter(|e| !e.heldout)
-        .map(read)
+        .map(|e| read_utterance(&e.path, e.label, rate))
         .collect::<Result<_>>()?;
-    let held: Vec<Utterance> = entries
-        .par_iter()
-        .filter(|e| e.heldout)
-        .map(read)
-        .collect::<Result<_>>()?;
-    let real: Vec<Utterance> = (0..WORDS.len())
-        .map(|d| read_utterance(&real_dir.join(format!("{d}.wav")), d, rate))
-        .collect::<Result<_>>()?;
-    let train = featurise("speech/train-synthetic", &train, cfg, &mfcc, cfg.copies, true, 1)?;
-    let heldout = featurise("speech/heldout-synthetic", &held, cfg, &mfcc, 1, false, 2)?;
-    let mut real_set = featurise("speech/real", &real, cfg, &mfcc, 1, false, 3)?;
+    let real_name = human_name(&real_entries);
+    let train = featurise(PARTS[0].1, &train, cfg, &mfcc, cfg.copies, true, 1)?;
+    let val = featurise(PARTS[1].1, &val, cfg, &mfcc, 1, false, 5)?;
+    let test = featurise(PARTS[2].1, &test, cfg, &mfcc, 1, false, 2)?;
+    let mut real_set = featurise(&real_name, &real, cfg, &mfcc, 1, false, 3)?;
     if cfg.real_copies > 0 {
-        let mut noisy = SpeechConfig {
+        let noisy = SpeechConfig {
             snr_db: (20.0, 40.0),
             noise_prob: 1.0,
+            shift_ms: cfg.shift_ms.min(100.0),
             ..cfg.clone()
         };
-        noisy.shift_ms = cfg.shift_ms.min(100.0);
-        let extra = featurise("speech/real", &real, &noisy, &mfcc, cfg.real_copies, true, 4)?;
-        real_set = concat("speech/real", &real_set, &extra)?;
+        let extra = featurise(&real_name, &real, &noisy, &mfcc, cfg.real_copies, true, 4)?;
+        real_set = concat(&real_name, &real_set, &extra)?;
     }
     Ok(SpeechSets {
         train,
-        heldout,
+        val,
+        test,
         real: real_set,
     })
+}
+
+/// `speech/human (N speakers: a, b, ...)`: the real set's name names its speakers.
+fn human_name(entries: &[Entry]) -> String {
+    let mut speakers: Vec<&str> = Vec::new();
+    for e in entries {
+        if !speakers.contains(&e.group.as_str()) {
+            speakers.push(&e.group);
+        }
+    }
+    format!("{} ({} speakers: {})", PARTS[3].1, speakers.len(), speakers.join(", "))
 }
 
 fn concat(name: &str, a: &Dataset, b: &Dataset) -> Result<Dataset> {
@@ -352,15 +412,17 @@ fn concat(name: &str, a: &Dataset, b: &Dataset) -> Result<Dataset> {
     Dataset::new(name, x, labels, a.classes)
 }
 
-const PARTS: [(&str, &str); 3] = [
-    ("train", "speech/train-synthetic"),
-    ("heldout", "speech/heldout-synthetic"),
-    ("real", "speech/real"),
+/// Cache key and data set name of each part.
+const PARTS: [(&str, &str); 4] = [
+    ("train", "speech/synthetic-train"),
+    ("val", "speech/synthetic-val"),
+    ("test", "speech/synthetic-test"),
+    ("real", "speech/human"),
 ];
 
 fn to_cache(path: &Path, sets: &SpeechSets) -> Result<()> {
     let mut m = BTreeMap::new();
-    for ((part, _), d) in PARTS.iter().zip([&sets.train, &sets.heldout, &sets.real]) {
+    for ((part, _), d) in PARTS.iter().zip([&sets.train, &sets.val, &sets.test, &sets.real]) {
         m.insert(format!("{part}.x"), d.inputs.clone());
         let y = d.labels.iter().map(|&l| l as f32).collect();
         m.insert(format!("{part}.y"), F32Tensor::from_vec(&[d.len()], y)?);
@@ -368,7 +430,7 @@ fn to_cache(path: &Path, sets: &SpeechSets) -> Result<()> {
     save_safetensors(path, &m)
 }
 
-fn from_cache(path: &Path) -> Result<SpeechSets> {
+fn from_cache(path: &Path, real_name: &str) -> Result<SpeechSets> {
     let mut m = load_safetensors(path)?;
     let mut take = |part: &str, name: &str| -> Result<Dataset> {
         let x = m.remove(&format!("{part}.x"));
@@ -380,8 +442,9 @@ fn from_cache(path: &Path) -> Result<SpeechSets> {
     };
     Ok(SpeechSets {
         train: take(PARTS[0].0, PARTS[0].1)?,
-        heldout: take(PARTS[1].0, PARTS[1].1)?,
-        real: take(PARTS[2].0, PARTS[2].1)?,
+        val: take(PARTS[1].0, PARTS[1].1)?,
+        test: take(PARTS[2].0, PARTS[2].1)?,
+        real: take(PARTS[3].0, real_name)?,
     })
 }
 

@@ -8,7 +8,8 @@
 //! - [`sweep`]: parameters, the expansion into runs, stable run ids;
 //! - [`netmodel`]: the network cost model (latency + slowest link / bandwidth per round);
 //! - [`runner`]: execution, crash-safe results, `--resume`;
-//! - [`results`]: runs.csv, medians, summary.json and the headline table;
+//! - [`results`]: runs.csv, medians, summary.json and the headline table; [`stats`]: Wilson
+//!   intervals of the rates accuracy tasks report;
 //! - [`plot`]: PNG and SVG plots; [`compare`]: regressions against a baseline;
 //! - [`train`]: the extension point for plaintext training before an evaluation.
 
@@ -19,6 +20,7 @@ pub mod plot;
 pub mod results;
 pub mod runner;
 pub mod schema;
+pub mod stats;
 pub mod sweep;
 pub mod train;
 

@@ -45,6 +45,8 @@ pub struct Experiment {
 #[derive(Debug)]
 pub struct Task {
     pub name: String,
+    /// What the task's numbers mean, for summaries.
+    pub description: Option<String>,
     pub kind: TaskKind,
     /// The task's definition as written, for run ids.
     pub canonical: String,
@@ -86,13 +88,36 @@ pub struct ModelRef {
 pub struct EvalData {
     /// The data set's registered name (`digits`).
     pub dataset: String,
-    /// e.g. `digits/test`.
+    /// The split's name, e.g. `digits/test`.
     pub name: String,
     /// `[n, ...sample shape]`.
     pub samples: F32Tensor,
     pub labels: Vec<usize>,
+    /// Samples per class among `labels`.
+    pub class_counts: Vec<usize>,
+    /// The size of the split the samples come from.
+    pub population: usize,
+    /// The seed of the stratified sample; `None` when the whole split is evaluated.
+    pub sample_seed: Option<u64>,
+    /// Where the data came from (`data::provenance`).
+    pub provenance: Option<String>,
     /// The preprocessing applied to `samples` (and to the training split before training).
     pub preprocess: Option<PreprocessFile>,
+}
+
+impl EvalData {
+    /// One line for tables: the split and how the samples were chosen.
+    pub fn describe(&self) -> String {
+        match self.sample_seed {
+            Some(seed) => format!(
+                "{}: stratified sample of {} of {} (seed {seed})",
+                self.name,
+                self.labels.len(),
+                self.population
+            ),
+            None => format!("{}: all {}", self.name, self.population),
+        }
+    }
 }
 
 impl Experiment {
@@ -426,6 +451,7 @@ fn task(ctx: &Ctx, t: &TaskFile, seed: u64) -> Result<Task> {
         None => None,
     };
     let canonical = canonical(t);
+    let description = t.description.clone();
     let kind = match kind {
         "op" => {
             require("op", t.op.is_some())?;
@@ -461,6 +487,7 @@ fn task(ctx: &Ctx, t: &TaskFile, seed: u64) -> Result<Task> {
             check_model(ctx, t, &model, &input_shape, seed)?;
             return Ok(Task {
                 name,
+                description,
                 kind: TaskKind::Latency { model, input_shape },
                 canonical,
                 batch_size: Some(batch_size.unwrap_or(shape_s.value[0])),
@@ -478,13 +505,14 @@ fn task(ctx: &Ctx, t: &TaskFile, seed: u64) -> Result<Task> {
                 None => None,
             };
             let model = model_ref(ctx, t, trained)?;
-            let data = eval_data(ctx, t, &split)?;
+            let data = eval_data(ctx, t, &split, seed)?;
             let batch = batch_size.unwrap_or(8);
             let mut shape = vec![batch];
             shape.extend_from_slice(&data.samples.shape()[1..]);
             check_model(ctx, t, &model, &shape, seed)?;
             return Ok(Task {
                 name,
+                description,
                 kind: TaskKind::Accuracy {
                     model,
                     data: Arc::new(data),
@@ -498,6 +526,7 @@ fn task(ctx: &Ctx, t: &TaskFile, seed: u64) -> Result<Task> {
     };
     Ok(Task {
         name,
+        description,
         kind,
         canonical,
         batch_size: None,
@@ -582,31 +611,40 @@ fn check_model(ctx: &Ctx, t: &TaskFile, m: &ModelRef, shape: &[usize], seed: u64
         .map_err(|e| ctx.wrap(t.model.as_ref().expect("required"), e))
 }
 
-/// The samples of an accuracy task: the split, the first `samples`, preprocessed.
-fn eval_data(ctx: &Ctx, t: &TaskFile, split: &crate::data::Split) -> Result<EvalData> {
+/// The samples of an accuracy task: the split, or a stratified sample of `samples` of it drawn
+/// with the experiment's `seed`, preprocessed.
+fn eval_data(ctx: &Ctx, t: &TaskFile, split: &crate::data::Split, seed: u64) -> Result<EvalData> {
     let set = match t.split.as_ref().map(|s| (s, s.value.as_str())) {
         None | Some((_, "test")) => &split.test,
         Some((_, "train")) => &split.train,
         Some((s, other)) => return Err(ctx.err(s, format!("`{other}` is not test or train"))),
     };
-    let n = match &t.samples {
+    let population = set.len();
+    if population == 0 {
+        return Err(ctx.err(t.data.as_ref().expect("required"), format!("{} has no samples", set.name)));
+    }
+    let (set, sample_seed) = match &t.samples {
         Some(s) if s.value == 0 => return Err(ctx.err(s, "needs at least one sample")),
-        Some(s) if s.value > set.len() => {
-            return Err(ctx.err(s, format!("{} has only {} samples", set.name, set.len())));
+        Some(s) if s.value > population => {
+            return Err(ctx.err(s, format!("{} has only {population} samples", set.name)));
         }
-        Some(s) => s.value,
-        None => set.len(),
+        Some(s) if s.value < population => (set.stratified(s.value, seed)?, Some(seed)),
+        _ => (set.clone(), None),
     };
-    let set = set.take(n)?;
     let samples = match &t.preprocess {
         Some(pre) => preprocess(&set.inputs, pre).map_err(|e| ctx.wrap(t.data.as_ref().expect("required"), e))?,
         None => set.inputs.clone(),
     };
+    let dataset = t.data.as_ref().expect("required").value.clone();
     Ok(EvalData {
-        dataset: t.data.as_ref().expect("required").value.clone(),
+        provenance: crate::data::provenance(&dataset),
+        dataset,
         name: set.name.clone(),
         samples,
-        labels: set.labels.clone(),
+        class_counts: set.class_counts(),
+        labels: set.labels,
+        population,
+        sample_seed,
         preprocess: t.preprocess.clone(),
     })
 }

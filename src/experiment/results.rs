@@ -8,16 +8,17 @@
 use crate::error::{Error, Result};
 use crate::nn::io::write_atomic;
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
 /// Columns before the parameters.
 pub const HEAD: [&str; 7] = ["experiment", "run_id", "config_id", "task", "kind", "model", "rep"];
 
-/// Measured and derived columns, after the parameters.
-pub const METRICS: [&str; 16] = [
+/// Measured and derived columns, after the parameters. (There is no separate compute time: the
+/// meter does not time receives, so `wall_s` is what was measured; see docs/network-model.md.)
+pub const METRICS: [&str; 15] = [
     "wall_s",
-    "compute_s",
     "predicted_s",
     "predicted_dealer_s",
     "rounds",
@@ -34,12 +35,64 @@ pub const METRICS: [&str; 16] = [
     "timestamp",
 ];
 
+/// Which samples an accuracy row is about (empty in other rows), after the metrics: the split
+/// and how it was sampled, the samples per class by label (space-separated), and where the data
+/// came from.
+pub const SAMPLE_COLUMNS: [&str; 3] = ["split", "class_counts", "data_provenance"];
+
 /// The header of runs.csv for these parameter columns.
 pub fn header(params: &[String]) -> Vec<String> {
     let mut h: Vec<String> = HEAD.iter().map(|s| s.to_string()).collect();
     h.extend(params.iter().cloned());
     h.extend(METRICS.iter().map(|s| s.to_string()));
+    h.extend(SAMPLE_COLUMNS.iter().map(|s| s.to_string()));
     h
+}
+
+/// The `class_counts` field of runs.csv: counts by label, space-separated.
+pub fn counts_field(counts: &[usize]) -> String {
+    counts.iter().map(usize::to_string).collect::<Vec<_>>().join(" ")
+}
+
+/// Class counts for a table cell: `100 × 10` when every class has the same count, else the
+/// counts by label.
+pub fn counts_text(counts: &[u64]) -> String {
+    match counts.first() {
+        Some(&c) if counts.iter().all(|&o| o == c) => format!("{c} × {}", counts.len()),
+        _ => format!("[{}]", counts.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+/// The samples behind an accuracy configuration, from its runs.csv row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    /// The split and how it was sampled.
+    pub split: String,
+    pub class_counts: Vec<u64>,
+    pub provenance: String,
+}
+
+impl Sample {
+    /// From a row; `None` for rows without a split (not accuracy tasks).
+    pub fn of(table: &Table, row: &[String]) -> Option<Sample> {
+        let split = table.get(row, "split");
+        (!split.is_empty()).then(|| Sample {
+            split: split.to_string(),
+            class_counts: table
+                .get(row, "class_counts")
+                .split_whitespace()
+                .filter_map(|c| c.parse().ok())
+                .collect(),
+            provenance: table.get(row, "data_provenance").to_string(),
+        })
+    }
+}
+
+/// The Wilson 95 % interval of a rate metric of an accuracy configuration over its `samples`.
+pub fn interval(c: &ConfigSummary, metric: &str) -> Option<(f64, f64)> {
+    let n = c.metric("samples")?.round() as u64;
+    let rate = c.metric(metric)?;
+    Some(super::stats::wilson95(super::stats::successes(rate, n), n))
 }
 
 fn io(path: &Path, e: std::io::Error) -> Error {
@@ -274,8 +327,10 @@ pub fn summarize(table: &Table) -> Vec<ConfigSummary> {
         .collect()
 }
 
-/// The headline table: one row per configuration with the figures a paper reports.
-pub fn headline(configs: &[ConfigSummary]) -> (Vec<String>, Vec<Vec<String>>) {
+/// The headline table: one row per configuration with the figures a paper reports. Accuracy
+/// rows say which samples they are about (n, split, class counts) and give agreement first,
+/// each rate with its Wilson 95 % interval.
+pub fn headline(configs: &[ConfigSummary], samples: &HashMap<String, Sample>) -> (Vec<String>, Vec<Vec<String>>) {
     // Parameters that vary somewhere (besides protocol and network, which always show).
     let varying: Vec<String> = configs
         .first()
@@ -303,15 +358,28 @@ pub fn headline(configs: &[ConfigSummary]) -> (Vec<String>, Vec<Vec<String>>) {
         .map(String::from),
     );
     if accuracy {
-        cols.extend(["private top-1", "plaintext top-1", "agreement"].map(String::from));
+        cols.extend(
+            [
+                "n",
+                "split",
+                "class counts",
+                "agreement [95% CI]",
+                "private top-1 [95% CI]",
+                "plaintext top-1 [95% CI]",
+            ]
+            .map(String::from),
+        );
     }
     cols.push("max abs err".into());
     let f = |c: &ConfigSummary, m: &str, fmt: &dyn Fn(f64) -> String| c.metric(m).map(fmt).unwrap_or_default();
     let secs = |x: f64| format!("{x:.4}");
     let mb = |x: f64| format!("{:.3}", x / 1e6);
     let int = |x: f64| format!("{x:.0}");
-    let pct = |x: f64| format!("{:.1}%", 100.0 * x);
     let sci = |x: f64| format!("{x:.2e}");
+    let rate = |c: &ConfigSummary, m: &str| match (c.metric(m), interval(c, m)) {
+        (Some(x), Some((lo, hi))) => format!("{:.1}% [{:.1}, {:.1}]", 100.0 * x, 100.0 * lo, 100.0 * hi),
+        _ => String::new(),
+    };
     let rows = configs
         .iter()
         .map(|c| {
@@ -324,9 +392,13 @@ pub fn headline(configs: &[ConfigSummary]) -> (Vec<String>, Vec<Vec<String>>) {
             r.push(f(c, "bytes_sent_per_party", &mb));
             r.push(f(c, "bytes_offline_total", &mb));
             if accuracy {
-                r.push(f(c, "private_top1", &pct));
-                r.push(f(c, "plain_top1", &pct));
-                r.push(f(c, "agreement", &pct));
+                let sample = samples.get(&c.config_id);
+                r.push(f(c, "samples", &int));
+                r.push(sample.map(|s| s.split.clone()).unwrap_or_default());
+                r.push(sample.map(|s| counts_text(&s.class_counts)).unwrap_or_default());
+                r.push(rate(c, "agreement"));
+                r.push(rate(c, "private_top1"));
+                r.push(rate(c, "plain_top1"));
             }
             r.push(f(c, "max_abs_err", &sci));
             r
@@ -344,16 +416,56 @@ pub fn markdown(cols: &[String], rows: &[Vec<String>]) -> String {
     s
 }
 
-/// summary.json and summary.md for a results folder.
-pub fn write_summary(dir: &Path, experiment: &str, description: Option<&str>, table: &Table) -> Result<()> {
+/// The samples of each accuracy configuration in `table`, by config id.
+pub fn samples(table: &Table) -> HashMap<String, Sample> {
+    let mut out = HashMap::new();
+    for row in &table.rows {
+        let id = table.get(row, "config_id").to_string();
+        if !out.contains_key(&id)
+            && let Some(s) = Sample::of(table, row)
+        {
+            out.insert(id, s);
+        }
+    }
+    out
+}
+
+/// summary.json and summary.md for a results folder. `notes` are the tasks' descriptions, by
+/// task name.
+pub fn write_summary(
+    dir: &Path,
+    experiment: &str,
+    description: Option<&str>,
+    notes: &[(String, String)],
+    table: &Table,
+) -> Result<()> {
     let configs = summarize(table);
-    let (cols, rows) = headline(&configs);
-    let json_configs: Vec<Value> = configs.iter().map(config_json).collect();
+    let samples = samples(table);
+    let (cols, rows) = headline(&configs, &samples);
+    let json_configs: Vec<Value> = configs.iter().map(|c| config_json(c, samples.get(&c.config_id))).collect();
+    // One entry per accuracy task: its samples and where the data came from.
+    let mut data: Vec<Value> = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for c in &configs {
+        if let Some(s) = samples.get(&c.config_id)
+            && !seen.contains(&c.task.as_str())
+        {
+            seen.push(&c.task);
+            data.push(json!({
+                "task": c.task,
+                "split": s.split,
+                "class_counts": s.class_counts,
+                "provenance": (!s.provenance.is_empty()).then_some(&s.provenance),
+            }));
+        }
+    }
     let summary = json!({
         "experiment": experiment,
         "description": description,
         "generated": timestamp(),
         "runs": table.rows.len(),
+        "tasks": notes.iter().map(|(t, d)| json!({"task": t, "description": d})).collect::<Vec<_>>(),
+        "data": data,
         "configurations": json_configs,
         "headline": { "columns": cols, "rows": rows },
     });
@@ -366,16 +478,28 @@ pub fn write_summary(dir: &Path, experiment: &str, description: Option<&str>, ta
         md.push_str(&format!("{d}\n\n"));
     }
     md.push_str(&format!(
-        "Medians over repetitions; predicted times are compute time plus the network model \
+        "Medians over repetitions; predicted times are the measured wall time plus the network model \
          (docs/network-model.md); bytes are online payload sent per party (max over parties) and \
-         offline payload from the dealer. {} runs.\n\n",
+         offline payload from the dealer. Accuracy rows: n samples of the split named, agreement = \
+         private top-1 equals plaintext top-1, each rate with its Wilson 95 % interval. {} runs.\n\n",
         table.rows.len()
     ));
     md.push_str(&markdown(&cols, &rows));
+    if !notes.is_empty() || !data.is_empty() {
+        md.push_str("\n## Tasks\n\n");
+    }
+    for (task, note) in notes {
+        md.push_str(&format!("- **{task}**: {}\n", note.split_whitespace().collect::<Vec<_>>().join(" ")));
+    }
+    for d in &data {
+        if let Some(p) = d["provenance"].as_str() {
+            md.push_str(&format!("- **{}** data: {p}\n", d["task"].as_str().unwrap_or("")));
+        }
+    }
     write_atomic(&dir.join("summary.md"), md.as_bytes())
 }
 
-fn config_json(c: &ConfigSummary) -> Value {
+fn config_json(c: &ConfigSummary, sample: Option<&Sample>) -> Value {
     let mut o = Map::new();
     o.insert("config_id".into(), json!(c.config_id));
     o.insert("task".into(), json!(c.task));
@@ -386,6 +510,15 @@ fn config_json(c: &ConfigSummary) -> Value {
     o.insert("params".into(), Value::Object(params));
     for (k, v) in &c.metrics {
         o.insert(k.clone(), json!(v));
+    }
+    if let Some(s) = sample {
+        o.insert("split".into(), json!(s.split));
+        o.insert("class_counts".into(), json!(s.class_counts));
+        for m in ["agreement", "private_top1", "plain_top1"] {
+            if let Some((lo, hi)) = interval(c, m) {
+                o.insert(format!("{m}_ci95"), json!([lo, hi]));
+            }
+        }
     }
     Value::Object(o)
 }

@@ -127,7 +127,12 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<RunReport> 
     let ids: HashSet<&str> = runs.iter().map(|r| r.run_id.as_str()).collect();
     let col = table.col("run_id").expect("runs.csv has run_id");
     table.rows.retain(|r| ids.contains(r[col].as_str()));
-    results::write_summary(out, &exp.name, exp.description.as_deref(), &table)?;
+    let notes: Vec<(String, String)> = exp
+        .tasks
+        .iter()
+        .filter_map(|t| t.description.clone().map(|d| (t.name.clone(), d)))
+        .collect();
+    results::write_summary(out, &exp.name, exp.description.as_deref(), &notes, &table)?;
     let mut files = vec![out.join("summary.json"), out.join("summary.md")];
     if exp.plots {
         files.extend(super::plot::draw_all(&table, out, &exp.name, exp.line.as_deref())?);
@@ -310,7 +315,9 @@ fn ensure_trained(model: &ModelRef, data: &EvalData, seed: u64) -> Result<()> {
     if Path::new(path).is_file() {
         return Ok(());
     }
-    let mut split = crate::data::load(&data.dataset)?;
+    // Speech trains on the split whose held-out part is the validation set: the training
+    // report's accuracy is then a validation accuracy (`data::training_set`).
+    let mut split = crate::data::load(crate::data::training_set(&data.dataset))?;
     if let Some(pre) = &data.preprocess {
         for set in [&mut split.train, &mut split.test] {
             set.inputs = super::plan::preprocess(&set.inputs, pre)?;
@@ -486,7 +493,6 @@ fn row(exp: &Experiment, task: &Task, run: &RunSpec, m: &Measurement) -> Vec<Str
     let opt = |v: Option<String>| v.unwrap_or_default();
     r.extend([
         m.wall_s.to_string(),
-        m.wall_s.to_string(),
         (m.wall_s + p.comm_s).to_string(),
         p.dealer_s.to_string(),
         m.rounds.to_string(),
@@ -501,6 +507,16 @@ fn row(exp: &Experiment, task: &Task, run: &RunSpec, m: &Measurement) -> Vec<Str
         m.max_abs_err.to_string(),
         m.max_rel_err.to_string(),
         results::timestamp(),
+    ]);
+    // Which samples an accuracy row is about (empty for other tasks).
+    let data = match &task.kind {
+        TaskKind::Accuracy { data, .. } => Some(data),
+        _ => None,
+    };
+    r.extend([
+        opt(data.map(|d| d.describe())),
+        opt(data.map(|d| results::counts_field(&d.class_counts))),
+        opt(data.and_then(|d| d.provenance.clone())),
     ]);
     r
 }

@@ -99,7 +99,8 @@ pub struct ExperimentFile {
     /// Unmeasured warm-up repetitions at the start of each run (default 1; 0 measures a cold start).
     #[serde(default)]
     pub warmup: Option<usize>,
-    /// Seed of inputs, random weights and shares (rounds and bytes do not depend on it).
+    /// Seed of the data side: inputs, random weights, the samples of accuracy tasks, batch order
+    /// (rounds and bytes do not depend on it).
     #[serde(default)]
     pub seed: Option<u64>,
     #[serde(default)]
@@ -114,6 +115,10 @@ pub struct ExperimentFile {
 #[serde(deny_unknown_fields)]
 pub struct TaskFile {
     pub name: S<String>,
+    /// What the task's numbers mean (what the data is, what to read first); printed under the
+    /// summary table.
+    #[serde(default)]
+    pub description: Option<String>,
     /// `latency` (a model on a random input), `accuracy` (a model on N samples of a data set) or
     /// `op` (one private op on random inputs).
     pub kind: S<String>,
@@ -135,7 +140,8 @@ pub struct TaskFile {
     /// `test` (default) or `train`.
     #[serde(default)]
     pub split: Option<S<String>>,
-    /// How many samples (from the start of the split) to evaluate; all when absent.
+    /// How many samples of the split to evaluate: a stratified sample (each class in proportion
+    /// to its share) drawn with the experiment's `seed`; the whole split when absent.
     #[serde(default)]
     pub samples: Option<S<usize>>,
     /// Samples per private batch (default 1 for latency, 8 for accuracy).
