@@ -492,6 +492,7 @@ fn a_failing_party_makes_the_session_fail_without_hanging() {
     let opts = SessionOptions {
         seed: Some(1),
         timeout: std::time::Duration::from_secs(5),
+        ..Default::default()
     };
     let t0 = std::time::Instant::now();
     let err = testbed::protocol::simulate(&cfg, &opts, &Fails)

@@ -259,8 +259,12 @@ pub struct OpReport {
     pub wall_s: f64,
     /// Every repetition's wall time.
     pub wall_s_reps: Vec<f64>,
-    /// Online rounds on the critical path (max over parties).
+    /// Rounds on the critical path: the longest chain of dependent messages of one repetition,
+    /// dealer hops included (the depth of a Lamport clock; see `net::meter`).
     pub rounds: u64,
+    /// The same chain counting only hops between computing parties (what CrypTen counts).
+    pub rounds_between_parties: u64,
+    /// Each party's own send-then-wait online rounds (not the critical path).
     pub rounds_per_party: Vec<u64>,
     /// Online payload bytes sent by each party for one op.
     pub bytes_sent_per_party: Vec<u64>,
@@ -421,12 +425,23 @@ pub(crate) fn make_inputs(cfg: &ProtocolConfig, spec: &OpSpec) -> Result<(Vec<F6
 
 /// [`run_op`] with TLS on or off for the TCP transport.
 pub fn run_op_with(cfg: &ProtocolConfig, spec: &OpSpec, tls: bool) -> Result<OpReport> {
+    run_op_delayed(cfg, spec, tls, None)
+}
+
+/// [`run_op_with`] on a simulator whose deliveries are delayed by `sim_latency` (one way).
+pub fn run_op_delayed(
+    cfg: &ProtocolConfig,
+    spec: &OpSpec,
+    tls: bool,
+    sim_latency: Option<std::time::Duration>,
+) -> Result<OpReport> {
     spec.validate()?;
     let f = cfg.precision_bits;
     let (reals, inputs) = make_inputs(cfg, spec)?;
     let job = OpJob { spec, inputs };
     let opts = SessionOptions {
         seed: spec.seed,
+        sim_latency,
         ..Default::default()
     };
     let c = spec.conv;
@@ -487,6 +502,7 @@ pub(crate) fn assemble_report<T>(
     let wall_s_reps = wall.clone();
     wall.sort_by(f64::total_cmp);
     let rounds_per_party: Vec<u64> = first.iter().map(|m| m.rounds_online).collect();
+    let path = crate::net::critical_path(first.iter().copied());
     let bytes_sent_per_party: Vec<u64> = first.iter().map(|m| m.online()).collect();
     let (offline, offline_rounds) = match (&outcome.dealer, cfg.dealer) {
         (Some(d), DealerKind::Ttp) => (d.offline() / reps as u64, d.rounds_offline / reps as u64),
@@ -504,7 +520,8 @@ pub(crate) fn assemble_report<T>(
         reps,
         wall_s: wall[reps / 2],
         wall_s_reps,
-        rounds: rounds_per_party.iter().copied().max().unwrap_or(0),
+        rounds: path.critical,
+        rounds_between_parties: path.between_parties,
         rounds_per_party,
         bytes_online_total: bytes_sent_per_party.iter().sum(),
         bytes_sent_per_party,

@@ -53,6 +53,7 @@ pub fn run_model(
     transport: TransportKind,
     spec: &JobSpec,
     tls: bool,
+    sim_latency: Option<std::time::Duration>,
 ) -> Result<ModelRun> {
     if reps == 0 {
         return Err(Error::invalid("--reps", "needs at least one repetition"));
@@ -66,6 +67,7 @@ pub fn run_model(
     };
     let opts = SessionOptions {
         seed,
+        sim_latency,
         ..Default::default()
     };
     let outcome = run_job(cfg, &opts, &job, spec, transport, tls)?;
@@ -99,7 +101,7 @@ pub fn run_model(
         report.weight_setup = Some(WeightSetup {
             weights: prepared,
             wall_s: outcome.parties.iter().map(|p| p.output.setup_wall).fold(0.0, f64::max),
-            rounds: setups.iter().map(|m| m.rounds_online).max().unwrap_or(0),
+            rounds: crate::net::critical_path(setups.iter().copied()).critical,
             bytes_sent_per_party: setups.iter().map(|m| m.online()).collect(),
         });
     }

@@ -291,6 +291,7 @@ fn execute(exp: &Experiment, task: &Task, run: &RunSpec, models: &mut Models) ->
                 run.transport,
                 &spec,
                 exp.tls,
+                None,
             )?;
             Ok(Measurement::from_report(r.report))
         }
@@ -385,7 +386,7 @@ fn evaluate(
     };
     Ok(Measurement {
         wall_s: outcome.parties.iter().map(|p| p.output.wall).fold(0.0, f64::max),
-        rounds: meters.iter().map(|m| m.rounds_online).max().unwrap_or(0),
+        rounds: crate::net::critical_path(&meters).critical,
         bytes_sent_per_party: meters.iter().map(MeterReport::online).max().unwrap_or(0),
         bytes_online_total: meters.iter().map(MeterReport::online).sum(),
         bytes_offline_total,

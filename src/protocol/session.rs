@@ -28,6 +28,8 @@ pub struct SessionOptions {
     pub seed: Option<u64>,
     /// How long a receive waits before the silent peer is declared gone.
     pub timeout: Duration,
+    /// In the simulator: the one-way latency every delivery is delayed by (none: at once).
+    pub sim_latency: Option<Duration>,
 }
 
 impl Default for SessionOptions {
@@ -35,6 +37,7 @@ impl Default for SessionOptions {
         Self {
             seed: None,
             timeout: Duration::from_secs(10),
+            sim_latency: None,
         }
     }
 }
@@ -105,7 +108,9 @@ pub fn run_endpoint<J: Job>(
 
 /// Runs `job` on every party of `cfg` as threads of this process, over the simulator transport.
 pub fn simulate<J: Job>(cfg: &ProtocolConfig, opts: &SessionOptions, job: &J) -> Result<Outcome<J::Output>> {
-    let transports = sim::network(endpoints(cfg), opts.timeout);
+    // A delayed delivery must not count against the receive timeout.
+    let timeout = opts.timeout + opts.sim_latency.unwrap_or_default();
+    let transports = sim::network_with_latency(endpoints(cfg), timeout, opts.sim_latency);
     let results: Vec<Result<EndpointResult<J::Output>>> = std::thread::scope(|s| {
         let handles: Vec<_> = transports
             .into_iter()
@@ -173,7 +178,8 @@ pub(crate) fn exchange_seeds(net: &mut Net, seed: Option<u64>) -> Result<(Vec<Op
     Ok((pair, own))
 }
 
-/// All-to-all empty messages among the first `parties` endpoints (setup phase).
+/// All-to-all empty messages among the first `parties` endpoints (setup phase), then a new epoch
+/// of the logical clock: what follows is measured from depth zero.
 pub(crate) fn barrier(net: &mut Net, parties: usize) -> Result<()> {
     let id: PartyId = net.id();
     for j in (0..parties).filter(|&j| j != id) {
@@ -182,5 +188,6 @@ pub(crate) fn barrier(net: &mut Net, parties: usize) -> Result<()> {
     for j in (0..parties).filter(|&j| j != id) {
         net.recv(j, 0)?;
     }
+    net.new_epoch();
     Ok(())
 }
