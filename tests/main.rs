@@ -6,6 +6,7 @@ mod common;
 mod data;
 mod experiment;
 mod functions;
+mod latency;
 mod nn;
 mod onnx;
 mod onnx_node;

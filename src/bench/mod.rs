@@ -3,8 +3,9 @@
 //!
 //! Inputs are uniform in [−1, 1] from a seeded non-cryptographic generator (test data only); x is
 //! owned by party 0 and y by party 1. Each repetition is preceded by a barrier (setup traffic, not
-//! counted) and timed on every party; a repetition's wall time is the slowest party's, and the
-//! reported `wall_s` is the median over repetitions.
+//! counted) and timed on every party; a repetition's wall time runs from the last party's start to
+//! the last party's end (`protocol::wall_of`), and the reported `wall_s` is the median over
+//! repetitions.
 
 pub mod funcs;
 pub mod jobs;
@@ -14,15 +15,14 @@ pub mod reference;
 use crate::error::{Error, Result};
 use crate::net::MeterReport;
 use crate::protocol::{
-    BilinearOp, DealerKind, Job, Protocol, ProtocolConfig, SessionOptions, fixed_bilinear_many, fixed_square_many,
-    reveal,
+    BilinearOp, DealerKind, Job, Protocol, ProtocolConfig, SessionOptions, Span, fixed_bilinear_many,
+    fixed_square_many, reveal, wall_of,
 };
 use crate::ring::{Conv1dParams, Conv2dParams, RingTensor, decode, encode, numel, shape_string};
 use funcs::Func;
 use rand_core::{Rng, SeedableRng};
 use reference::F64Tensor;
 use serde::Serialize;
-use std::time::Instant;
 
 /// Ops that `bench op` knows: the linear-algebra primitives and every function of the catalogue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -309,7 +309,7 @@ pub struct WeightSetup {
 #[derive(Debug, Serialize, serde::Deserialize)]
 pub struct PartyRun {
     output: Vec<f64>,
-    wall: Vec<f64>,
+    spans: Vec<Span>,
     per_rep: Vec<MeterReport>,
 }
 
@@ -328,21 +328,21 @@ impl Job for OpJob<'_> {
             let mine = (p.id() == owner).then_some(input);
             shares.push(p.share(owner, mine, shape)?);
         }
-        let mut wall = Vec::new();
+        let mut spans = Vec::new();
         let mut per_rep = Vec::new();
         let mut out = None;
         for _ in 0..self.spec.reps {
             p.barrier()?;
             let before = p.meter();
-            let t0 = Instant::now();
+            let span = Span::start_now();
             out = Some(apply(p, self.spec, &shares)?);
-            wall.push(t0.elapsed().as_secs_f64());
+            spans.push(span.end_now());
             per_rep.push(p.meter().since(&before));
         }
         let z = reveal(p, &out.expect("at least one repetition"))?;
         Ok(PartyRun {
             output: decode(&z, p.frac_bits()),
-            wall,
+            spans,
             per_rep,
         })
     }
@@ -457,7 +457,7 @@ pub fn run_op_delayed(
     let want = plaintext(spec, &reals);
     let got = &outcome.parties[0].output.output;
     let (max_abs_err, max_rel_err) = reference::errors(got, &want);
-    let walls: Vec<&[f64]> = outcome.parties.iter().map(|p| p.output.wall.as_slice()).collect();
+    let spans: Vec<&[Span]> = outcome.parties.iter().map(|p| p.output.spans.as_slice()).collect();
     let first: Vec<&MeterReport> = outcome.parties.iter().map(|p| &p.output.per_rep[0]).collect();
     let shapes = spec.shapes.iter().map(|s| shape_string(s)).collect();
     let _ = f;
@@ -469,7 +469,7 @@ pub fn run_op_delayed(
             shapes,
             reps: spec.reps,
         },
-        &walls,
+        &spans,
         &first,
         &outcome,
         (max_abs_err, max_rel_err),
@@ -484,20 +484,20 @@ pub(crate) struct ReportHead<'a> {
     pub reps: usize,
 }
 
-/// Builds the `--json` report from a session's outcome: per-party wall times (the slowest party per
-/// repetition, median over repetitions), the first repetition's meter of each party, the dealer's
+/// Builds the `--json` report from a session's outcome: per-party time spans (each repetition's
+/// wall time from the last start to the last end, median over repetitions), the first repetition's meter of each party, the dealer's
 /// offline traffic per repetition, and setup/framing over the session.
 pub(crate) fn assemble_report<T>(
     cfg: &ProtocolConfig,
     head: ReportHead<'_>,
-    walls: &[&[f64]],
+    spans: &[&[Span]],
     first: &[&MeterReport],
     outcome: &crate::protocol::Outcome<T>,
     (max_abs_err, max_rel_err): (f64, f64),
 ) -> OpReport {
     let reps = head.reps;
     let mut wall: Vec<f64> = (0..reps)
-        .map(|r| walls.iter().map(|w| w[r]).fold(0.0, f64::max))
+        .map(|r| wall_of(spans.iter().map(|s| &s[r])))
         .collect();
     let wall_s_reps = wall.clone();
     wall.sort_by(f64::total_cmp);

@@ -86,7 +86,7 @@ pub fn run_model(
     let got: Vec<f64> = output.data().iter().map(|&v| v as f64).collect();
     let want: Vec<f64> = reference.data().iter().map(|&v| v as f64).collect();
     let (max_abs_err, max_rel_err) = super::reference::errors(&got, &want);
-    let walls: Vec<&[f64]> = outcome.parties.iter().map(|p| p.output.wall.as_slice()).collect();
+    let spans: Vec<&[crate::protocol::Span]> = outcome.parties.iter().map(|p| p.output.spans.as_slice()).collect();
     let first: Vec<&MeterReport> = outcome.parties.iter().map(|p| &p.output.meter).collect();
     let head = ReportHead {
         name,
@@ -94,7 +94,7 @@ pub fn run_model(
         shapes: vec![shape_string(input.shape())],
         reps,
     };
-    let mut report = assemble_report(cfg, head, &walls, &first, &outcome, (max_abs_err, max_rel_err));
+    let mut report = assemble_report(cfg, head, &spans, &first, &outcome, (max_abs_err, max_rel_err));
     let prepared = outcome.parties[0].output.prepared;
     if prepared > 0 {
         let setups: Vec<&MeterReport> = outcome.parties.iter().map(|p| &p.output.setup_meter).collect();

@@ -385,7 +385,7 @@ fn evaluate(
         _ => 0,
     };
     Ok(Measurement {
-        wall_s: outcome.parties.iter().map(|p| p.output.wall).fold(0.0, f64::max),
+        wall_s: crate::protocol::wall_of(outcome.parties.iter().map(|p| &p.output.span)),
         rounds: crate::net::critical_path(&meters).critical,
         bytes_sent_per_party: meters.iter().map(MeterReport::online).max().unwrap_or(0),
         bytes_online_total: meters.iter().map(MeterReport::online).sum(),

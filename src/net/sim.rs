@@ -10,6 +10,7 @@
 use super::{Message, Stamp, Transport};
 use crate::error::{Error, PartyId, Result};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// What travels on a simulated link: the message, its clock and when it may be delivered.
@@ -22,17 +23,26 @@ pub struct SimTransport {
     from: Vec<Option<Receiver<Parcel>>>,
     timeout: Duration,
     latency: Option<Duration>,
+    /// Where the computing parties (endpoints `0..parties`) meet in [`Transport::align`].
+    meeting: Arc<Meeting>,
 }
 
 /// Builds a fully connected network of `endpoints` endpoints; a `recv` that waits longer than
 /// `timeout` fails naming the silent peer.
 pub fn network(endpoints: usize, timeout: Duration) -> Vec<SimTransport> {
-    network_with_latency(endpoints, timeout, None)
+    network_with_latency(endpoints, endpoints, timeout, None)
 }
 
-/// [`network`] whose links deliver each message `latency` after it was sent (none: at once).
-pub fn network_with_latency(endpoints: usize, timeout: Duration, latency: Option<Duration>) -> Vec<SimTransport> {
+/// [`network`] whose links deliver each message `latency` after it was sent (none: at once), and
+/// whose first `parties` endpoints (the computing parties) align at barriers.
+pub fn network_with_latency(
+    endpoints: usize,
+    parties: usize,
+    timeout: Duration,
+    latency: Option<Duration>,
+) -> Vec<SimTransport> {
     let latency = latency.filter(|l| !l.is_zero());
+    let meeting = Arc::new(Meeting::new(parties));
     let mut to: Vec<Vec<Option<Sender<Parcel>>>> =
         (0..endpoints).map(|_| (0..endpoints).map(|_| None).collect()).collect();
     let mut from: Vec<Vec<Option<Receiver<Parcel>>>> =
@@ -55,8 +65,55 @@ pub fn network_with_latency(endpoints: usize, timeout: Duration, latency: Option
             from,
             timeout,
             latency,
+            meeting: Arc::clone(&meeting),
         })
         .collect()
+}
+
+/// A reusable meeting point of a fixed number of threads, with a timeout (a party that never comes
+/// is an error, never a hang).
+struct Meeting {
+    size: usize,
+    /// (threads waiting in the current generation, generation).
+    state: Mutex<(usize, u64)>,
+    changed: Condvar,
+}
+
+impl Meeting {
+    fn new(size: usize) -> Self {
+        Self {
+            size,
+            state: Mutex::new((0, 0)),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Waits until `size` threads have arrived; false if `timeout` passed first.
+    fn wait(&self, timeout: Duration) -> bool {
+        let Ok(mut state) = self.state.lock() else {
+            return false;
+        };
+        let generation = state.1;
+        state.0 += 1;
+        if state.0 == self.size {
+            *state = (0, generation + 1);
+            self.changed.notify_all();
+            return true;
+        }
+        let deadline = Instant::now() + timeout;
+        while state.1 == generation {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                state.0 -= 1;
+                return false;
+            }
+            match self.changed.wait_timeout(state, left) {
+                Ok((s, _)) => state = s,
+                Err(_) => return false,
+            }
+        }
+        true
+    }
 }
 
 impl SimTransport {
@@ -104,6 +161,18 @@ impl Transport for SimTransport {
         }
         Ok((msg, stamp))
     }
+
+    fn align(&mut self) -> Result<()> {
+        if self.meeting.wait(self.timeout) {
+            Ok(())
+        } else {
+            Err(Error::Net {
+                party: self.id,
+                peer: "the other parties".into(),
+                detail: format!("they did not reach the barrier within {:?}", self.timeout),
+            })
+        }
+    }
 }
 
 #[cfg(test)]
@@ -133,9 +202,21 @@ mod tests {
     }
 
     #[test]
+    fn parties_align_and_a_missing_one_is_an_error_not_a_hang() {
+        let mut net = network_with_latency(3, 2, Duration::from_millis(200), None);
+        let mut a = net.remove(0);
+        let mut b = net.remove(0);
+        let t = std::thread::spawn(move || b.align().is_ok());
+        assert!(a.align().is_ok());
+        assert!(t.join().unwrap());
+        let err = a.align().unwrap_err().to_string();
+        assert!(err.contains("did not reach the barrier"), "{err}");
+    }
+
+    #[test]
     fn a_latency_delays_every_delivery() {
         let latency = Duration::from_millis(30);
-        let mut net = network_with_latency(2, Duration::from_secs(5), Some(latency));
+        let mut net = network_with_latency(2, 2, Duration::from_secs(5), Some(latency));
         let mut b = net.pop().unwrap();
         let mut a = net.pop().unwrap();
         let t0 = Instant::now();
