@@ -44,9 +44,9 @@ networks: [wan]
         let (p, q) = (t.num(r, "private_top1").unwrap(), t.num(r, "plain_top1").unwrap());
         assert!((0.0..=1.0).contains(&p) && (p - q).abs() <= 0.05 + 1e-12);
         assert!(t.num(r, "max_abs_err").unwrap() < 1e-2);
-        // Three batches of the same shape: rounds are a multiple of three.
+        // Three batches, one after another: at least three messages on the critical path.
         let rounds = t.num(r, "rounds").unwrap() as u64;
-        assert!(rounds > 0 && rounds % 3 == 0, "{rounds}");
+        assert!(rounds >= 3, "{rounds}");
         // The row says which samples: a stratified sample of the 360 test digits, by class.
         assert_eq!(t.get(r, "split"), "digits/test: stratified sample of 20 of 360 (seed 1)");
         let counts: Vec<usize> = t.get(r, "class_counts").split(' ').map(|c| c.parse().unwrap()).collect();

@@ -71,8 +71,8 @@ impl Job for Apply {
     }
 }
 
-/// What one run of an op cost: max rounds over parties, bytes sent per party (equal for all),
-/// dealer offline bytes.
+/// What one run of an op cost: rounds between the parties on the critical path, bytes sent per
+/// party (equal for all), dealer offline bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 struct Cost {
     rounds: u64,
@@ -113,9 +113,14 @@ fn apply(cfg: &ProtocolConfig, op: &Op, xs: &[f64], ys: Option<&[f64]>) -> (Vec<
     for party in &out.parties[1..] {
         assert_eq!(party.output.0, got, "{}: parties disagree", cfg.name);
     }
-    let rounds = out.parties.iter().map(|p| p.output.1.rounds_online).max().unwrap();
+    let path = testbed::net::critical_path(out.parties.iter().map(|p| &p.output.1));
+    let rounds = path.between_parties;
     let bytes = out.parties[0].output.1.online();
+    // Every round of these functions needs correlated randomness: an answering dealer doubles the
+    // critical path.
+    let answers = if cfg.dealer == testbed::protocol::DealerKind::Ttp { 2 } else { 1 };
     if cfg.family == Family::TwoPcTtp {
+        assert_eq!(path.critical, answers * rounds, "{}: {op:?} critical path", cfg.name);
         for party in &out.parties {
             assert_eq!(
                 party.output.1.online(),

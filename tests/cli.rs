@@ -34,6 +34,7 @@ fn bench_op_json_has_the_contract_fields_and_exact_counts() {
         "parties",
         "wall_s",
         "rounds",
+        "rounds_between_parties",
         "rounds_per_party",
         "bytes_sent_per_party",
         "bytes_online_total",
@@ -46,7 +47,10 @@ fn bench_op_json_has_the_contract_fields_and_exact_counts() {
     assert_eq!(j["op"], "mul");
     assert_eq!(j["protocol"], "2pc-ttp");
     assert_eq!(j["transport"], "sim");
-    assert_eq!(j["rounds"], 1);
+    // The opening between the parties, and the dealer's round trip for the triple on the path.
+    assert_eq!(j["rounds"], 2);
+    assert_eq!(j["rounds_between_parties"], 1);
+    assert_eq!(j["rounds_per_party"], serde_json::json!([1, 1]));
     assert_eq!(j["bytes_sent_per_party"], serde_json::json!([16000, 16000]));
     assert_eq!(j["bytes_offline_total"], 8000);
     assert!(j["max_abs_err"].as_f64().unwrap() < 1e-4);

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use testbed::bench::{OpKind, OpSpec, TransportKind, run_op_with};
 use testbed::experiment::results::Table;
 use testbed::experiment::{Experiment, NetworkProfile, RunOptions, predict, run_experiment};
-use testbed::net::{MeterReport, RoundRecord};
+use testbed::net::Phase;
 use testbed::protocol::ProtocolConfig;
 
 /// A fresh folder under the system temp dir (removed by the test when it passes).
@@ -251,44 +251,9 @@ fn run_ids_are_stable_and_follow_the_parameters() {
     );
 }
 
-/// Hand computation: party 0 sends 800 B to party 1 and 16 B to the dealer, gets 800 B back
-/// from party 1 and 400 B from the dealer; party 1 only exchanges with party 0; then an empty
-/// round.
-#[test]
-fn the_cost_model_prices_rounds_as_documented() {
-    let rec = |to: Vec<u64>, from: Vec<u64>| RoundRecord {
-        phases: vec![],
-        bytes_to: to,
-        bytes_from: from,
-    };
-    let p0 = MeterReport {
-        id: 0,
-        log: vec![
-            rec(vec![0, 800, 16], vec![0, 800, 400]),
-            rec(vec![0, 0, 0], vec![0, 0, 0]),
-        ],
-        ..Default::default()
-    };
-    let p1 = MeterReport {
-        id: 1,
-        log: vec![rec(vec![800, 0, 0], vec![800, 0, 0]), rec(vec![0, 0, 0], vec![0, 0, 0])],
-        ..Default::default()
-    };
-    let net = NetworkProfile::new("test", 8.0, 10.0); // 1e6 bytes/s, 10 ms one way
-    let p = predict(&[p0.clone(), p1.clone()], Some(2), &net);
-    // Party 0, round 1: max(10 ms + 800 B / 1 MB/s, 2·10 ms + 416 B / 1 MB/s) = 20.416 ms;
-    // round 2: one latency. Party 1: 10.8 ms + 10 ms.
-    let want = 0.020416 + 0.010;
-    assert!((p.comm_s - want).abs() < 1e-12, "{p:?}");
-    assert!((p.dealer_s - (want - 0.0108 - 0.010)).abs() < 1e-12, "{p:?}");
-    // Without a dealer the dealer link is an ordinary link.
-    let q = predict(&[p0, p1], None, &net);
-    assert!((q.comm_s - (0.0108 + 0.010)).abs() < 1e-12, "{q:?}");
-    assert_eq!(q.dealer_s, 0.0);
-}
-
-/// The model on a real run: a 2PC Beaver product of n elements is one round in which each party
-/// sends 16n bytes, and party 0 also asks the dealer and receives 8n bytes of correction.
+/// The model on a real run (its hand computation is a unit test in `experiment::netmodel`): a
+/// 2PC Beaver product of n elements, on 2pc-ttp, opens 16n bytes each way at depth 1 while party
+/// 0 asks the dealer (depth 1) and gets 8n bytes of correction back (depth 2).
 #[test]
 fn the_cost_model_on_a_metered_beaver_product() {
     let cfg = ProtocolConfig::load("2pc-ttp").unwrap();
@@ -302,20 +267,23 @@ fn the_cost_model_on_a_metered_beaver_product() {
         transport: TransportKind::Sim,
     };
     let r = run_op_with(&cfg, &spec, false).unwrap();
+    assert_eq!((r.rounds, r.rounds_between_parties), (2, 1));
     let (m0, m1) = (&r.meters[0], &r.meters[1]);
-    assert_eq!((m0.log.len(), m1.log.len()), (1, 1));
-    assert_eq!(m0.log[0].bytes_to[1], 16 * n);
-    assert_eq!(m0.log[0].bytes_from, vec![0, 16 * n, 8 * n]);
-    assert_eq!(m1.log[0].bytes_from, vec![16 * n, 0, 0]);
-    let control = m0.log[0].bytes_to[2];
+    let sent: Vec<_> = m0.log.iter().filter(|m| m.from == 0).map(|m| (m.to, m.depth, m.bytes)).collect();
+    let control = sent.iter().find(|s| s.0 == 2).map(|s| s.2).unwrap();
     assert!(control > 0 && control < 100, "{control}");
+    assert_eq!(sent, vec![(2, 1, control), (1, 1, 16 * n)]);
+    let got: Vec<_> = m0.log.iter().filter(|m| m.to == 0).map(|m| (m.from, m.depth, m.phase, m.bytes)).collect();
+    assert_eq!(got, vec![(1, 1, Phase::Online, 16 * n), (2, 2, Phase::Offline, 8 * n)]);
+    assert_eq!(m1.log.iter().filter(|m| m.from == 1).count(), 1);
     for net in NetworkProfile::builtin() {
         let (l, b) = (net.latency_s, net.bandwidth_bit_s / 8.0);
         let online = l + (16 * n) as f64 / b;
-        let dealer = 2.0 * l + (8 * n + control) as f64 / b;
+        let want = 2.0 * l + (16 * n).max(control) as f64 / b + (8 * n) as f64 / b;
         let p = predict(&r.meters, Some(2), &net);
-        assert!((p.comm_s - online.max(dealer)).abs() < 1e-12, "{}: {p:?}", net.name);
-        assert!((p.dealer_s - (online.max(dealer) - online)).abs() < 1e-12);
+        assert!((p.comm_s - want).abs() < 1e-12, "{}: {p:?}", net.name);
+        assert!((p.dealer_s - (want - online)).abs() < 1e-12);
+        assert_eq!(p.rounds, 2);
     }
 }
 

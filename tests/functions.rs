@@ -6,7 +6,7 @@ use testbed::Result;
 use testbed::bench::funcs::Func;
 use testbed::bench::reference::{F64Tensor, errors};
 use testbed::func::{binary, compare, pool, reduce};
-use testbed::net::MeterReport;
+use testbed::net::{MeterReport, Rounds, critical_path};
 use testbed::protocol::{Job, Protocol, ProtocolConfig, reveal};
 use testbed::ring::{RingTensor, decode, encode};
 
@@ -65,8 +65,8 @@ fn check(cfg: &ProtocolConfig, f: Func, shapes: &[Vec<usize>], tol: f64) -> Mete
 }
 
 /// [`check`], also returning the dealer's offline bytes over the session (the op's alone: input
-/// sharing and the final reveal use no dealer).
-fn check_with_dealer(cfg: &ProtocolConfig, f: Func, shapes: &[Vec<usize>], tol: f64) -> (MeterReport, u64) {
+/// sharing and the final reveal use no dealer) and the op's critical path over all parties.
+fn check_with_dealer(cfg: &ProtocolConfig, f: Func, shapes: &[Vec<usize>], tol: f64) -> (MeterReport, u64, Rounds) {
     let (reals, enc) = inputs(f, shapes, 17, cfg.precision_bits);
     let want = f.reference(&reals);
     let out = run(cfg, 5, &Apply { f, inputs: enc });
@@ -76,7 +76,8 @@ fn check_with_dealer(cfg: &ProtocolConfig, f: Func, shapes: &[Vec<usize>], tol: 
     for party in &out.parties[1..] {
         assert_eq!(&party.output.0, got, "parties disagree");
     }
-    (cost.clone(), out.dealer.as_ref().map_or(0, |d| d.offline()))
+    let path = critical_path(out.parties.iter().map(|p| &p.output.1));
+    (cost.clone(), out.dealer.as_ref().map_or(0, |d| d.offline()), path)
 }
 
 #[test]
@@ -104,7 +105,8 @@ fn max_argmax_and_maxpool_are_exact() {
 }
 
 /// Exact costs of the comparison functions on 2pc-ttp, n elements (see src/func/compare.rs):
-/// (rounds, bytes sent per party, dealer offline bytes). Every AND word costs 16 bytes online
+/// (rounds between the parties, bytes sent per party, dealer offline bytes). Every round needs the
+/// dealer's answer, so the critical path is twice the rounds between parties. Every AND word costs 16 bytes online
 /// (ε and δ) and 8 offline; B2A of n bits 8⌈n/64⌉ online and 8n offline; x·b 8(n + ⌈n/64⌉)
 /// online and 16n offline.
 fn compare_cost_full(f: Func, n: u64) -> (u64, u64, u64) {
@@ -148,7 +150,7 @@ fn max_costs_k_minus_one_comparisons_per_row() {
     // comparisons: ⌈log2 k⌉ levels of 8 rounds, k − 1 comparisons per row in all.
     let cfg = ProtocolConfig::load("2pc-ttp").unwrap();
     for (rows, k) in [(5usize, 9usize), (3, 40), (7, 2), (2, 7), (4, 1)] {
-        let (cost, offline) = check_with_dealer(&cfg, Func::Max, &[vec![rows, k]], 0.0);
+        let (cost, offline, path) = check_with_dealer(&cfg, Func::Max, &[vec![rows, k]], 0.0);
         let (mut rounds, mut bytes, mut want_offline, mut compared) = (0, 0, 0, 0);
         let mut c = k;
         while c > 1 {
@@ -159,7 +161,8 @@ fn max_costs_k_minus_one_comparisons_per_row() {
         }
         assert_eq!(compared, (rows * (k - 1)) as u64);
         assert_eq!(rounds, 8 * (k as f64).log2().ceil() as u64, "{rows}x{k}");
-        assert_eq!(cost.rounds_online, rounds, "{rows}x{k}");
+        assert_eq!(path.between_parties, rounds, "{rows}x{k}");
+        assert_eq!(path.critical, 2 * rounds, "{rows}x{k}: the dealer answers every level");
         assert_eq!(cost.online(), bytes, "{rows}x{k}");
         assert_eq!(offline, want_offline, "{rows}x{k}: offline bytes");
     }
@@ -195,7 +198,8 @@ fn overlapping_max_pool_runs_as_row_then_column_passes() {
         (rounds, bytes) = (rounds + r, bytes + b);
     }
     let cost = &out.parties[0].output.1;
-    assert_eq!(cost.rounds_online, rounds);
+    let path = critical_path(out.parties.iter().map(|p| &p.output.1));
+    assert_eq!((path.critical, path.between_parties), (2 * rounds, rounds));
     assert_eq!(rounds, 32, "as many levels as a 9-way tournament");
     assert_eq!(cost.online(), bytes);
 }
@@ -214,9 +218,10 @@ fn comparison_costs_match_their_formulas() {
             Func::Ne,
         ] {
             let shapes = vec![vec![n]; f.arity()];
-            let (cost, offline) = check_with_dealer(&cfg, f, &shapes, 0.0);
+            let (cost, offline, path) = check_with_dealer(&cfg, f, &shapes, 0.0);
             let (rounds, bytes, want_offline) = compare_cost_full(f, n as u64);
-            assert_eq!(cost.rounds_online, rounds, "{} n={n}", f.name());
+            assert_eq!(path.between_parties, rounds, "{} n={n}", f.name());
+            assert_eq!(path.critical, 2 * rounds, "{} n={n}", f.name());
             assert_eq!(cost.online(), bytes, "{} n={n}", f.name());
             assert_eq!(offline, want_offline, "{} n={n}: offline bytes", f.name());
         }

@@ -8,6 +8,7 @@ mod compare;
 mod data;
 mod experiment;
 mod functions;
+mod latency;
 mod nn;
 mod onnx;
 mod onnx_node;

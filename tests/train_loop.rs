@@ -138,12 +138,15 @@ fn gradient_threshold_zeroes_large_elements_and_costs_one_circuit_and_one_produc
     for proto in ["2pc-ttp", "3pc-replicated"] {
         let cfg = ProtocolConfig::load(proto).unwrap();
         let out = run(&cfg, 4, &Threshold { g: g.clone(), t: 2.5 });
+        let path = |k: usize| {
+            testbed::net::critical_path(out.parties.iter().map(|p| if k == 0 { &p.output.1 } else { &p.output.2 }))
+        };
+        assert_eq!(path(0), path(1), "{proto}: critical path");
         for party in &out.parties {
             let (got, cost, parts) = &party.output;
             for (a, b) in got.iter().zip(&want) {
                 assert!((a - b).abs() < 1e-4, "{proto}: {a} vs {b}");
             }
-            assert_eq!(cost.rounds_online, parts.rounds_online, "{proto}");
             assert_eq!(cost.online(), parts.online(), "{proto}");
         }
     }

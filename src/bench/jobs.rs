@@ -145,6 +145,12 @@ where
     match transport {
         TransportKind::Sim => simulate(cfg, opts, job),
         TransportKind::Tcp => {
+            if opts.sim_latency.is_some() {
+                return Err(Error::invalid(
+                    "--sim-latency",
+                    "delays deliveries of the simulator only (use --transport sim)",
+                ));
+            }
             let lo = LaunchOptions {
                 tls,
                 timeout_s: opts.timeout.as_secs_f64(),
@@ -223,6 +229,8 @@ pub fn party_main(session: &SessionFile, id: PartyId, launched: bool) -> Result<
     let opts = SessionOptions {
         seed: session.seed,
         timeout: Duration::from_secs_f64(session.timeout_s.max(0.05)),
+
+        ..Default::default()
     };
     let line = run_endpoint_process(session, id, launched, |cfg, transport| match &spec {
         JobSpec::BenchOp {

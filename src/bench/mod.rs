@@ -3,8 +3,9 @@
 //!
 //! Inputs are uniform in [−1, 1] from a seeded non-cryptographic generator (test data only); x is
 //! owned by party 0 and y by party 1. Each repetition is preceded by a barrier (setup traffic, not
-//! counted) and timed on every party; a repetition's wall time is the slowest party's, and the
-//! reported `wall_s` is the median over repetitions.
+//! counted) and timed on every party; a repetition's wall time runs from the last party's start to
+//! the last party's end (`protocol::wall_of`), and the reported `wall_s` is the median over
+//! repetitions.
 
 pub mod funcs;
 pub mod jobs;
@@ -14,15 +15,14 @@ pub mod reference;
 use crate::error::{Error, Result};
 use crate::net::MeterReport;
 use crate::protocol::{
-    BilinearOp, DealerKind, Job, Protocol, ProtocolConfig, SessionOptions, fixed_bilinear_many, fixed_square_many,
-    reveal,
+    BilinearOp, DealerKind, Job, Protocol, ProtocolConfig, SessionOptions, Span, fixed_bilinear_many,
+    fixed_square_many, reveal, wall_of,
 };
 use crate::ring::{Conv1dParams, Conv2dParams, RingTensor, decode, encode, numel, shape_string};
 use funcs::Func;
 use rand_core::{Rng, SeedableRng};
 use reference::F64Tensor;
 use serde::Serialize;
-use std::time::Instant;
 
 /// Ops that `bench op` knows: the linear-algebra primitives and every function of the catalogue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -259,8 +259,12 @@ pub struct OpReport {
     pub wall_s: f64,
     /// Every repetition's wall time.
     pub wall_s_reps: Vec<f64>,
-    /// Online rounds on the critical path (max over parties).
+    /// Rounds on the critical path: the longest chain of dependent messages of one repetition,
+    /// dealer hops included (the depth of a Lamport clock; see `net::meter`).
     pub rounds: u64,
+    /// The same chain counting only hops between computing parties (what CrypTen counts).
+    pub rounds_between_parties: u64,
+    /// Each party's own send-then-wait online rounds (not the critical path).
     pub rounds_per_party: Vec<u64>,
     /// Online payload bytes sent by each party for one op.
     pub bytes_sent_per_party: Vec<u64>,
@@ -305,7 +309,7 @@ pub struct WeightSetup {
 #[derive(Debug, Serialize, serde::Deserialize)]
 pub struct PartyRun {
     output: Vec<f64>,
-    wall: Vec<f64>,
+    spans: Vec<Span>,
     per_rep: Vec<MeterReport>,
 }
 
@@ -324,21 +328,21 @@ impl Job for OpJob<'_> {
             let mine = (p.id() == owner).then_some(input);
             shares.push(p.share(owner, mine, shape)?);
         }
-        let mut wall = Vec::new();
+        let mut spans = Vec::new();
         let mut per_rep = Vec::new();
         let mut out = None;
         for _ in 0..self.spec.reps {
             p.barrier()?;
             let before = p.meter();
-            let t0 = Instant::now();
+            let span = Span::start_now();
             out = Some(apply(p, self.spec, &shares)?);
-            wall.push(t0.elapsed().as_secs_f64());
+            spans.push(span.end_now());
             per_rep.push(p.meter().since(&before));
         }
         let z = reveal(p, &out.expect("at least one repetition"))?;
         Ok(PartyRun {
             output: decode(&z, p.frac_bits()),
-            wall,
+            spans,
             per_rep,
         })
     }
@@ -421,12 +425,23 @@ pub(crate) fn make_inputs(cfg: &ProtocolConfig, spec: &OpSpec) -> Result<(Vec<F6
 
 /// [`run_op`] with TLS on or off for the TCP transport.
 pub fn run_op_with(cfg: &ProtocolConfig, spec: &OpSpec, tls: bool) -> Result<OpReport> {
+    run_op_delayed(cfg, spec, tls, None)
+}
+
+/// [`run_op_with`] on a simulator whose deliveries are delayed by `sim_latency` (one way).
+pub fn run_op_delayed(
+    cfg: &ProtocolConfig,
+    spec: &OpSpec,
+    tls: bool,
+    sim_latency: Option<std::time::Duration>,
+) -> Result<OpReport> {
     spec.validate()?;
     let f = cfg.precision_bits;
     let (reals, inputs) = make_inputs(cfg, spec)?;
     let job = OpJob { spec, inputs };
     let opts = SessionOptions {
         seed: spec.seed,
+        sim_latency,
         ..Default::default()
     };
     let c = spec.conv;
@@ -442,7 +457,7 @@ pub fn run_op_with(cfg: &ProtocolConfig, spec: &OpSpec, tls: bool) -> Result<OpR
     let want = plaintext(spec, &reals);
     let got = &outcome.parties[0].output.output;
     let (max_abs_err, max_rel_err) = reference::errors(got, &want);
-    let walls: Vec<&[f64]> = outcome.parties.iter().map(|p| p.output.wall.as_slice()).collect();
+    let spans: Vec<&[Span]> = outcome.parties.iter().map(|p| p.output.spans.as_slice()).collect();
     let first: Vec<&MeterReport> = outcome.parties.iter().map(|p| &p.output.per_rep[0]).collect();
     let shapes = spec.shapes.iter().map(|s| shape_string(s)).collect();
     let _ = f;
@@ -454,7 +469,7 @@ pub fn run_op_with(cfg: &ProtocolConfig, spec: &OpSpec, tls: bool) -> Result<OpR
             shapes,
             reps: spec.reps,
         },
-        &walls,
+        &spans,
         &first,
         &outcome,
         (max_abs_err, max_rel_err),
@@ -469,24 +484,25 @@ pub(crate) struct ReportHead<'a> {
     pub reps: usize,
 }
 
-/// Builds the `--json` report from a session's outcome: per-party wall times (the slowest party per
-/// repetition, median over repetitions), the first repetition's meter of each party, the dealer's
+/// Builds the `--json` report from a session's outcome: per-party time spans (each repetition's
+/// wall time from the last start to the last end, median over repetitions), the first repetition's meter of each party, the dealer's
 /// offline traffic per repetition, and setup/framing over the session.
 pub(crate) fn assemble_report<T>(
     cfg: &ProtocolConfig,
     head: ReportHead<'_>,
-    walls: &[&[f64]],
+    spans: &[&[Span]],
     first: &[&MeterReport],
     outcome: &crate::protocol::Outcome<T>,
     (max_abs_err, max_rel_err): (f64, f64),
 ) -> OpReport {
     let reps = head.reps;
     let mut wall: Vec<f64> = (0..reps)
-        .map(|r| walls.iter().map(|w| w[r]).fold(0.0, f64::max))
+        .map(|r| wall_of(spans.iter().map(|s| &s[r])))
         .collect();
     let wall_s_reps = wall.clone();
     wall.sort_by(f64::total_cmp);
     let rounds_per_party: Vec<u64> = first.iter().map(|m| m.rounds_online).collect();
+    let path = crate::net::critical_path(first.iter().copied());
     let bytes_sent_per_party: Vec<u64> = first.iter().map(|m| m.online()).collect();
     let (offline, offline_rounds) = match (&outcome.dealer, cfg.dealer) {
         (Some(d), DealerKind::Ttp) => (d.offline() / reps as u64, d.rounds_offline / reps as u64),
@@ -504,7 +520,8 @@ pub(crate) fn assemble_report<T>(
         reps,
         wall_s: wall[reps / 2],
         wall_s_reps,
-        rounds: rounds_per_party.iter().copied().max().unwrap_or(0),
+        rounds: path.critical,
+        rounds_between_parties: path.between_parties,
         rounds_per_party,
         bytes_online_total: bytes_sent_per_party.iter().sum(),
         bytes_sent_per_party,

@@ -53,6 +53,7 @@ pub fn run_model(
     transport: TransportKind,
     spec: &JobSpec,
     tls: bool,
+    sim_latency: Option<std::time::Duration>,
 ) -> Result<ModelRun> {
     if reps == 0 {
         return Err(Error::invalid("--reps", "needs at least one repetition"));
@@ -66,6 +67,7 @@ pub fn run_model(
     };
     let opts = SessionOptions {
         seed,
+        sim_latency,
         ..Default::default()
     };
     let outcome = run_job(cfg, &opts, &job, spec, transport, tls)?;
@@ -84,7 +86,7 @@ pub fn run_model(
     let got: Vec<f64> = output.data().iter().map(|&v| v as f64).collect();
     let want: Vec<f64> = reference.data().iter().map(|&v| v as f64).collect();
     let (max_abs_err, max_rel_err) = super::reference::errors(&got, &want);
-    let walls: Vec<&[f64]> = outcome.parties.iter().map(|p| p.output.wall.as_slice()).collect();
+    let spans: Vec<&[crate::protocol::Span]> = outcome.parties.iter().map(|p| p.output.spans.as_slice()).collect();
     let first: Vec<&MeterReport> = outcome.parties.iter().map(|p| &p.output.meter).collect();
     let head = ReportHead {
         name,
@@ -92,14 +94,14 @@ pub fn run_model(
         shapes: vec![shape_string(input.shape())],
         reps,
     };
-    let mut report = assemble_report(cfg, head, &walls, &first, &outcome, (max_abs_err, max_rel_err));
+    let mut report = assemble_report(cfg, head, &spans, &first, &outcome, (max_abs_err, max_rel_err));
     let prepared = outcome.parties[0].output.prepared;
     if prepared > 0 {
         let setups: Vec<&MeterReport> = outcome.parties.iter().map(|p| &p.output.setup_meter).collect();
         report.weight_setup = Some(WeightSetup {
             weights: prepared,
             wall_s: outcome.parties.iter().map(|p| p.output.setup_wall).fold(0.0, f64::max),
-            rounds: setups.iter().map(|m| m.rounds_online).max().unwrap_or(0),
+            rounds: crate::net::critical_path(setups.iter().copied()).critical,
             bytes_sent_per_party: setups.iter().map(|m| m.online()).collect(),
         });
     }

@@ -15,7 +15,7 @@ macro_rules! out {
 use crate::bench::jobs::{JobSpec, party_main, prepare_model, train_setup};
 use crate::bench::model::{load_model, run_model};
 use crate::bench::{
-    ConvArgs, OpKind, OpReport, OpSpec, TransportKind, function_table, parse_shape, random_model_input, run_op_with,
+    ConvArgs, OpKind, OpReport, OpSpec, TransportKind, function_table, parse_shape, random_model_input, run_op_delayed,
     write_function_table,
 };
 use crate::error::Error;
@@ -287,6 +287,9 @@ struct ModelArgs {
     /// Seed for inputs, weights and shares.
     #[arg(long)]
     seed: Option<u64>,
+    /// With --transport sim: delay every message by this one-way latency (milliseconds).
+    #[arg(long, value_name = "MS")]
+    sim_latency: Option<f64>,
     /// Print one line of JSON last.
     #[arg(long)]
     json: bool,
@@ -362,6 +365,10 @@ struct OpArgs {
     /// Convolution groups.
     #[arg(long, default_value_t = 1)]
     groups: usize,
+    /// With --transport sim: delay every message by this one-way latency (milliseconds), to see
+    /// the critical path in the wall time.
+    #[arg(long, value_name = "MS")]
+    sim_latency: Option<f64>,
     /// Print one line of JSON last.
     #[arg(long)]
     json: bool,
@@ -588,6 +595,7 @@ fn infer(a: InferArgs) -> Result<(), Error> {
         transport,
         &spec,
         !a.no_tls,
+        None,
     )?;
     write_npy_f32(&a.output, &run.output)?;
     print_model_report(&run.report, a.json);
@@ -667,9 +675,24 @@ fn bench_model(a: ModelArgs) -> Result<(), Error> {
         transport,
         &spec,
         !a.no_tls,
+        sim_latency(a.sim_latency)?,
     )?;
     print_model_report(&run.report, a.json);
     Ok(())
+}
+
+/// `--sim-latency MS` as a duration (none when absent or zero).
+fn sim_latency(ms: Option<f64>) -> Result<Option<std::time::Duration>, Error> {
+    match ms {
+        None => Ok(None),
+        Some(ms) if ms.is_finite() && (0.0..=60_000.0).contains(&ms) => {
+            Ok(Some(std::time::Duration::from_secs_f64(ms / 1e3)).filter(|d| !d.is_zero()))
+        }
+        Some(ms) => Err(Error::invalid(
+            "--sim-latency",
+            format!("{ms} is not a latency in milliseconds between 0 and 60000"),
+        )),
+    }
 }
 
 fn train(a: TrainArgs) -> Result<(), Error> {
@@ -807,7 +830,7 @@ fn bench_op(a: OpArgs) -> Result<(), Error> {
         seed: a.seed,
         transport: TransportKind::parse(&a.transport)?,
     };
-    let report = run_op_with(&cfg, &spec, !a.no_tls)?;
+    let report = run_op_delayed(&cfg, &spec, !a.no_tls, sim_latency(a.sim_latency)?)?;
     if a.json {
         out!("{}", serde_json::to_string(&report).expect("reports serialise"));
     } else {
@@ -826,7 +849,12 @@ fn print_human(r: &OpReport) {
         r.shapes.join(", ")
     );
     out!("  wall          {:.6} s (median of {})", r.wall_s, r.reps);
-    out!("  rounds        {} (per party {:?})", r.rounds, r.rounds_per_party);
+    out!(
+        "  rounds        {} on the critical path, {} between parties (send-then-wait per party {:?})",
+        r.rounds,
+        r.rounds_between_parties,
+        r.rounds_per_party
+    );
     out!(
         "  bytes sent    {:?} per party online, {} offline",
         r.bytes_sent_per_party,

@@ -116,8 +116,9 @@ const FIGURES: [(&str, &str); 6] = [
 ];
 
 /// The figures [`problems`] checks (wall time only on request).
-const CHECKED: [&str; 7] = [
+const CHECKED: [&str; 8] = [
     "rounds",
+    "rounds_between_parties",
     "bytes_sent_per_party",
     "bytes_online_total",
     "bytes_offline_total",
@@ -216,6 +217,7 @@ fn problems(base: &ConfigSummary, now: &ConfigSummary, m: &CompareFile) -> Vec<S
         }
     };
     grow("rounds", m.rounds_pct, &mut p);
+    grow("rounds_between_parties", m.rounds_pct, &mut p);
     for k in ["bytes_sent_per_party", "bytes_online_total", "bytes_offline_total"] {
         grow(k, m.bytes_pct, &mut p);
     }

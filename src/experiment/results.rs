@@ -17,11 +17,12 @@ pub const HEAD: [&str; 7] = ["experiment", "run_id", "config_id", "task", "kind"
 
 /// Measured and derived columns, after the parameters. (There is no separate compute time: the
 /// meter does not time receives, so `wall_s` is what was measured; see docs/network-model.md.)
-pub const METRICS: [&str; 15] = [
+pub const METRICS: [&str; 16] = [
     "wall_s",
     "predicted_s",
     "predicted_dealer_s",
     "rounds",
+    "rounds_between_parties",
     "bytes_sent_per_party",
     "bytes_online_total",
     "bytes_offline_total",

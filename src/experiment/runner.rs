@@ -194,7 +194,9 @@ struct Measurement {
     wall_s: f64,
     /// Each party's traffic in the measured region, with round logs.
     meters: Vec<MeterReport>,
+    /// Critical path of the measured region, and the same counting only hops between parties.
     rounds: u64,
+    rounds_between_parties: u64,
     bytes_sent_per_party: u64,
     bytes_online_total: u64,
     bytes_offline_total: u64,
@@ -219,6 +221,7 @@ impl Measurement {
         Self {
             wall_s: r.wall_s_reps.last().copied().unwrap_or(r.wall_s),
             rounds: r.rounds,
+            rounds_between_parties: r.rounds_between_parties,
             bytes_sent_per_party: r.bytes_sent_per_party.iter().copied().max().unwrap_or(0),
             bytes_online_total: r.bytes_online_total,
             bytes_offline_total: r.bytes_offline_total,
@@ -296,6 +299,7 @@ fn execute(exp: &Experiment, task: &Task, run: &RunSpec, models: &mut Models) ->
                 run.transport,
                 &spec,
                 exp.tls,
+                None,
             )?;
             Ok(Measurement::from_report(r.report))
         }
@@ -390,9 +394,11 @@ fn evaluate(
         (Some(d), DealerKind::Ttp) => d.offline() / (batches.len() + exp.warmup) as u64 * batches.len() as u64,
         _ => 0,
     };
+    let path = crate::net::critical_path(&meters);
     Ok(Measurement {
-        wall_s: outcome.parties.iter().map(|p| p.output.wall).fold(0.0, f64::max),
-        rounds: meters.iter().map(|m| m.rounds_online).max().unwrap_or(0),
+        wall_s: crate::protocol::wall_of(outcome.parties.iter().map(|p| &p.output.span)),
+        rounds: path.critical,
+        rounds_between_parties: path.between_parties,
         bytes_sent_per_party: meters.iter().map(MeterReport::online).max().unwrap_or(0),
         bytes_online_total: meters.iter().map(MeterReport::online).sum(),
         bytes_offline_total,
@@ -496,6 +502,7 @@ fn row(exp: &Experiment, task: &Task, run: &RunSpec, m: &Measurement) -> Vec<Str
         (m.wall_s + p.comm_s).to_string(),
         p.dealer_s.to_string(),
         m.rounds.to_string(),
+        m.rounds_between_parties.to_string(),
         m.bytes_sent_per_party.to_string(),
         m.bytes_online_total.to_string(),
         m.bytes_offline_total.to_string(),

@@ -1,22 +1,53 @@
 //! Wire framing of messages for byte-stream transports (TCP, TLS).
 //!
 //! A frame is an 8-byte little-endian word count followed by the words themselves, little-endian.
+//! A message frame (what protocol messages travel in) puts the message's logical clock, a
+//! [`Stamp`] of two words, between the count and the payload: framing, never payload.
 //! On little-endian machines (the only ones we build for) the payload is the message's memory as it
 //! is: `bytemuck` views the `u64` slice as bytes for writing, and reading fills a `u64` buffer
 //! directly, so nothing is copied twice. Decoding never trusts the peer: a length above the
 //! session's limit is refused before anything is allocated, and a stream that ends mid-frame is an
 //! error.
 
+use super::Stamp;
 use crate::error::{Error, Result};
 use std::io::{ErrorKind, Read, Write};
 
-/// Bytes of framing per message (the length prefix).
+/// Bytes of framing per handshake frame (the length prefix).
 pub const HEADER_BYTES: u64 = 8;
+
+/// Bytes of framing per message frame (the length prefix and the stamp).
+pub const MESSAGE_HEADER_BYTES: u64 = 24;
 
 /// Writes one frame holding `words`.
 pub fn write_frame(w: &mut impl Write, words: &[u64]) -> std::io::Result<()> {
     w.write_all(&(words.len() as u64).to_le_bytes())?;
     w.write_all(bytemuck::cast_slice(words))
+}
+
+/// Writes one message frame: `words` with the clock `stamp`.
+pub fn write_message(w: &mut impl Write, words: &[u64], stamp: Stamp) -> std::io::Result<()> {
+    let [a, b] = stamp.to_words();
+    let mut header = [0u8; 24];
+    header[..8].copy_from_slice(&(words.len() as u64).to_le_bytes());
+    header[8..16].copy_from_slice(&a.to_le_bytes());
+    header[16..].copy_from_slice(&b.to_le_bytes());
+    w.write_all(&header)?;
+    w.write_all(bytemuck::cast_slice(words))
+}
+
+/// Reads one message frame of at most `max_words` payload words, as [`read_frame`] does.
+pub fn read_message(r: &mut impl Read, max_words: u64) -> Result<Option<(Vec<u64>, Stamp)>> {
+    let mut header = [0u64; 3];
+    match read_exact_or_eof(r, bytemuck::cast_slice_mut(&mut header))? {
+        Filled::Eof => return Ok(None),
+        Filled::Partial => return Err(frame_error("stream ended inside a message header")),
+        Filled::Full => {}
+    }
+    let [len, a, b] = header.map(u64::from_le);
+    let stamp = Stamp::from_words([a, b]).ok_or_else(|| frame_error("message header holds no valid clock"))?;
+    let words = read_payload(r, len, max_words)?;
+    Ok(Some((words, stamp)))
 }
 
 /// Reads one frame of at most `max_words` words. `Ok(None)` means the stream ended cleanly before a
@@ -28,7 +59,11 @@ pub fn read_frame(r: &mut impl Read, max_words: u64) -> Result<Option<Vec<u64>>>
         Filled::Partial => return Err(frame_error("stream ended inside a frame header")),
         Filled::Full => {}
     }
-    let len = u64::from_le_bytes(header);
+    read_payload(r, u64::from_le_bytes(header), max_words).map(Some)
+}
+
+/// Reads the `len` payload words of a frame whose header has been read.
+fn read_payload(r: &mut impl Read, len: u64, max_words: u64) -> Result<Vec<u64>> {
     if len > max_words {
         return Err(frame_error(&format!(
             "frame of {len} words exceeds the limit of {max_words}"
@@ -36,8 +71,8 @@ pub fn read_frame(r: &mut impl Read, max_words: u64) -> Result<Option<Vec<u64>>>
     }
     let mut words = vec![0u64; len as usize];
     match read_exact_or_eof(r, bytemuck::cast_slice_mut(&mut words))? {
-        Filled::Full => Ok(Some(words)),
-        _ if len == 0 => Ok(Some(words)),
+        Filled::Full => Ok(words),
+        _ if len == 0 => Ok(words),
         _ => Err(frame_error(&format!("stream ended inside a frame of {len} words"))),
     }
 }
@@ -96,11 +131,35 @@ mod tests {
         );
     }
 
+    #[test]
+    fn message_frames_carry_their_clock() {
+        let stamp = Stamp {
+            epoch: 3,
+            depth: 17,
+            party_depth: 9,
+            phase: super::super::Phase::Offline,
+        };
+        let mut buf = Vec::new();
+        write_message(&mut buf, &[5, 6], stamp).unwrap();
+        write_message(&mut buf, &[], Stamp::default()).unwrap();
+        assert_eq!(buf.len() as u64, 2 * MESSAGE_HEADER_BYTES + 16);
+        let mut r = &buf[..];
+        assert_eq!(read_message(&mut r, 10).unwrap(), Some((vec![5, 6], stamp)));
+        assert_eq!(read_message(&mut r, 10).unwrap(), Some((vec![], Stamp::default())));
+        assert_eq!(read_message(&mut r, 10).unwrap(), None);
+        assert!(read_message(&mut &buf[..20], 10).is_err(), "truncated header");
+        let mut bad = buf.clone();
+        bad[12] = 9; // phase 9 does not exist
+        assert!(read_message(&mut &bad[..], 10).is_err(), "invalid clock");
+    }
+
     proptest! {
         #[test]
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let mut r = &bytes[..];
             while let Ok(Some(_)) = read_frame(&mut r, 16) {}
+            let mut r = &bytes[..];
+            while let Ok(Some(_)) = read_message(&mut r, 16) {}
         }
     }
 }

@@ -3,14 +3,15 @@
 //! May import `crate::error` and `crate::ring`. The [`Transport`] seam carries whole messages of
 //! `u64` words between party ids; the in-process simulator ([`sim`]) and the TCP transport implement
 //! it, and protocol code never knows which one it runs on. [`Net`] wraps a transport with a
-//! [`Meter`] so that every byte a party sends is counted, per link, per round and per phase.
+//! [`Meter`] so that every byte a party sends is counted, per link and per phase, and every message
+//! carries the logical clock ([`Stamp`]) that measures rounds as the critical path.
 
 pub mod frame;
 mod meter;
 pub mod sim;
 pub mod tcp;
 
-pub use meter::{Meter, MeterReport, Phase, RoundRecord};
+pub use meter::{MessageRecord, Meter, MeterReport, Phase, Rounds, Stamp, critical_path};
 
 use crate::error::{Error, PartyId, Result};
 use std::sync::Arc;
@@ -29,18 +30,26 @@ pub fn into_words(msg: Message) -> Vec<u64> {
 ///
 /// Messages on one directed link arrive in the order they were sent. `recv` blocks until a message
 /// arrives, the peer disconnects, or the transport's timeout expires; the last two are errors.
+/// Each message travels with its [`Stamp`] (beside the payload in the simulator, in the frame
+/// header over TCP), which the receiver gets back unchanged.
 pub trait Transport: Send {
     /// This endpoint's id.
     fn id(&self) -> PartyId;
     /// Number of endpoints in the session, including a dealer.
     fn endpoints(&self) -> usize;
     /// Queues `msg` for endpoint `to`; returns without waiting for the peer to read it.
-    fn send(&mut self, to: PartyId, msg: Message) -> Result<()>;
-    /// Takes the next message from endpoint `from`.
-    fn recv(&mut self, from: PartyId) -> Result<Message>;
+    fn send(&mut self, to: PartyId, msg: Message, stamp: Stamp) -> Result<()>;
+    /// Takes the next message from endpoint `from`, with its stamp.
+    fn recv(&mut self, from: PartyId) -> Result<(Message, Stamp)>;
     /// Payload-independent bytes this transport spent on framing (length prefixes, TLS records).
     fn framing_bytes(&self) -> u64 {
         0
+    }
+    /// Lets the computing parties leave a barrier at the same instant where the transport can
+    /// (the simulator: threads of one process). A message barrier alone lets them go up to one
+    /// latency apart, which a measured region would otherwise include. Others do nothing.
+    fn align(&mut self) -> Result<()> {
+        Ok(())
     }
 }
 
@@ -59,7 +68,7 @@ impl Net {
         let id = transport.id();
         Self {
             transport,
-            meter: Meter::new(id, endpoints),
+            meter: Meter::new(id, endpoints, dealer),
             dealer,
         }
     }
@@ -90,9 +99,9 @@ impl Net {
 
     /// Sends a shared message (no copy, however many peers get it).
     pub fn send_shared(&mut self, phase: Phase, to: PartyId, msg: &Message) -> Result<()> {
-        self.meter.on_send(phase, to, 8 * msg.len() as u64);
+        let stamp = self.meter.on_send(phase, to, 8 * msg.len() as u64);
         let msg = Arc::clone(msg);
-        let sent = self.transport.send(to, msg);
+        let sent = self.transport.send(to, msg, stamp);
         sent.map_err(|e| self.name_peer(e, to))
     }
 
@@ -112,11 +121,17 @@ impl Net {
     /// Receives the next message from `from`, of any length (control messages).
     pub fn recv_any(&mut self, from: PartyId) -> Result<Message> {
         self.meter.on_recv();
-        let got = self.transport.recv(from);
-        if let Ok(m) = &got {
-            self.meter.on_received(from, 8 * m.len() as u64);
-        }
-        got.map_err(|e| self.name_peer(e, from))
+        let (msg, stamp) = self.transport.recv(from).map_err(|e| self.name_peer(e, from))?;
+        self.meter.on_consumed(from, 8 * msg.len() as u64, stamp);
+        Ok(msg)
+    }
+
+    /// Restarts the logical clock in a new epoch: every party calls it at the end of a barrier,
+    /// so that what follows is measured on its own (and, where the transport can, starts at the
+    /// same instant on every party).
+    pub fn new_epoch(&mut self) -> Result<()> {
+        self.meter.new_epoch();
+        self.transport.align()
     }
 
     /// Rewrites a transport error so it names the peer as the session knows it (`dealer`).

@@ -1,26 +1,51 @@
 //! The in-process simulator transport: every endpoint is a thread, every directed link its own
 //! unbounded channel, so no lock is shared on the data path and a send never blocks. Messages are
 //! moved, not copied.
+//!
+//! Optionally every delivery is delayed by a fixed one-way latency: a message becomes visible to
+//! its receiver `latency` after it was sent, as on a network whose links have that latency and
+//! unlimited bandwidth. A run's wall time then grows by latency × its critical-path depth, which
+//! is how the depth measurement is checked against time.
 
-use super::{Message, Transport};
+use super::{Message, Stamp, Transport};
 use crate::error::{Error, PartyId, Result};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// What travels on a simulated link: the message, its clock and when it may be delivered.
+type Parcel = (Message, Stamp, Option<Instant>);
 
 /// One endpoint's side of a fully connected in-process network.
 pub struct SimTransport {
     id: PartyId,
-    to: Vec<Option<Sender<Message>>>,
-    from: Vec<Option<Receiver<Message>>>,
+    to: Vec<Option<Sender<Parcel>>>,
+    from: Vec<Option<Receiver<Parcel>>>,
     timeout: Duration,
+    latency: Option<Duration>,
+    /// Where the computing parties (endpoints `0..parties`) meet in [`Transport::align`].
+    meeting: Arc<Meeting>,
 }
 
 /// Builds a fully connected network of `endpoints` endpoints; a `recv` that waits longer than
 /// `timeout` fails naming the silent peer.
 pub fn network(endpoints: usize, timeout: Duration) -> Vec<SimTransport> {
-    let mut to: Vec<Vec<Option<Sender<Message>>>> =
+    network_with_latency(endpoints, endpoints, timeout, None)
+}
+
+/// [`network`] whose links deliver each message `latency` after it was sent (none: at once), and
+/// whose first `parties` endpoints (the computing parties) align at barriers.
+pub fn network_with_latency(
+    endpoints: usize,
+    parties: usize,
+    timeout: Duration,
+    latency: Option<Duration>,
+) -> Vec<SimTransport> {
+    let latency = latency.filter(|l| !l.is_zero());
+    let meeting = Arc::new(Meeting::new(parties));
+    let mut to: Vec<Vec<Option<Sender<Parcel>>>> =
         (0..endpoints).map(|_| (0..endpoints).map(|_| None).collect()).collect();
-    let mut from: Vec<Vec<Option<Receiver<Message>>>> =
+    let mut from: Vec<Vec<Option<Receiver<Parcel>>>> =
         (0..endpoints).map(|_| (0..endpoints).map(|_| None).collect()).collect();
     for (i, row) in to.iter_mut().enumerate() {
         for (j, slot) in row.iter_mut().enumerate() {
@@ -34,8 +59,61 @@ pub fn network(endpoints: usize, timeout: Duration) -> Vec<SimTransport> {
     to.into_iter()
         .zip(from)
         .enumerate()
-        .map(|(id, (to, from))| SimTransport { id, to, from, timeout })
+        .map(|(id, (to, from))| SimTransport {
+            id,
+            to,
+            from,
+            timeout,
+            latency,
+            meeting: Arc::clone(&meeting),
+        })
         .collect()
+}
+
+/// A reusable meeting point of a fixed number of threads, with a timeout (a party that never comes
+/// is an error, never a hang).
+struct Meeting {
+    size: usize,
+    /// (threads waiting in the current generation, generation).
+    state: Mutex<(usize, u64)>,
+    changed: Condvar,
+}
+
+impl Meeting {
+    fn new(size: usize) -> Self {
+        Self {
+            size,
+            state: Mutex::new((0, 0)),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Waits until `size` threads have arrived; false if `timeout` passed first.
+    fn wait(&self, timeout: Duration) -> bool {
+        let Ok(mut state) = self.state.lock() else {
+            return false;
+        };
+        let generation = state.1;
+        state.0 += 1;
+        if state.0 == self.size {
+            *state = (0, generation + 1);
+            self.changed.notify_all();
+            return true;
+        }
+        let deadline = Instant::now() + timeout;
+        while state.1 == generation {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                state.0 -= 1;
+                return false;
+            }
+            match self.changed.wait_timeout(state, left) {
+                Ok((s, _)) => state = s,
+                Err(_) => return false,
+            }
+        }
+        true
+    }
 }
 
 impl SimTransport {
@@ -57,25 +135,43 @@ impl Transport for SimTransport {
         self.to.len()
     }
 
-    fn send(&mut self, to: PartyId, msg: Message) -> Result<()> {
+    fn send(&mut self, to: PartyId, msg: Message, stamp: Stamp) -> Result<()> {
         let link = self
             .to
             .get(to)
             .and_then(Option::as_ref)
             .ok_or_else(|| self.link_error(to, "no such link"))?;
-        link.send(msg).map_err(|_| self.link_error(to, "peer has gone away"))
+        let due = self.latency.map(|l| Instant::now() + l);
+        link.send((msg, stamp, due))
+            .map_err(|_| self.link_error(to, "peer has gone away"))
     }
 
-    fn recv(&mut self, from: PartyId) -> Result<Message> {
+    fn recv(&mut self, from: PartyId) -> Result<(Message, Stamp)> {
         let link = self
             .from
             .get(from)
             .and_then(Option::as_ref)
             .ok_or_else(|| self.link_error(from, "no such link"))?;
-        link.recv_timeout(self.timeout).map_err(|e| match e {
+        let (msg, stamp, due) = link.recv_timeout(self.timeout).map_err(|e| match e {
             RecvTimeoutError::Timeout => self.link_error(from, &format!("no message within {:?}", self.timeout)),
             RecvTimeoutError::Disconnected => self.link_error(from, "peer has gone away"),
-        })
+        })?;
+        if let Some(wait) = due.and_then(|d| d.checked_duration_since(Instant::now())) {
+            std::thread::sleep(wait);
+        }
+        Ok((msg, stamp))
+    }
+
+    fn align(&mut self) -> Result<()> {
+        if self.meeting.wait(self.timeout) {
+            Ok(())
+        } else {
+            Err(Error::Net {
+                party: self.id,
+                peer: "the other parties".into(),
+                detail: format!("they did not reach the barrier within {:?}", self.timeout),
+            })
+        }
     }
 }
 
@@ -90,12 +186,47 @@ mod tests {
         let mut b = net.pop().unwrap();
         let mut a = net.pop().unwrap();
         let m = |v: Vec<u64>| std::sync::Arc::new(v);
-        a.send(2, m(vec![1, 2])).unwrap();
-        a.send(2, m(vec![3])).unwrap();
-        b.send(2, m(vec![9])).unwrap();
+        let s = |depth| Stamp {
+            depth,
+            ..Stamp::default()
+        };
+        a.send(2, m(vec![1, 2]), s(1)).unwrap();
+        a.send(2, m(vec![3]), s(2)).unwrap();
+        b.send(2, m(vec![9]), s(3)).unwrap();
         let t = std::thread::spawn(move || (c.recv(0).unwrap(), c.recv(0).unwrap(), c.recv(1).unwrap()));
-        assert_eq!(t.join().unwrap(), (m(vec![1, 2]), m(vec![3]), m(vec![9])));
-        assert!(a.send(0, m(vec![])).is_err());
+        assert_eq!(
+            t.join().unwrap(),
+            ((m(vec![1, 2]), s(1)), (m(vec![3]), s(2)), (m(vec![9]), s(3)))
+        );
+        assert!(a.send(0, m(vec![]), s(0)).is_err());
+    }
+
+    #[test]
+    fn parties_align_and_a_missing_one_is_an_error_not_a_hang() {
+        let mut net = network_with_latency(3, 2, Duration::from_millis(200), None);
+        let mut a = net.remove(0);
+        let mut b = net.remove(0);
+        let t = std::thread::spawn(move || b.align().is_ok());
+        assert!(a.align().is_ok());
+        assert!(t.join().unwrap());
+        let err = a.align().unwrap_err().to_string();
+        assert!(err.contains("did not reach the barrier"), "{err}");
+    }
+
+    #[test]
+    fn a_latency_delays_every_delivery() {
+        let latency = Duration::from_millis(30);
+        let mut net = network_with_latency(2, 2, Duration::from_secs(5), Some(latency));
+        let mut b = net.pop().unwrap();
+        let mut a = net.pop().unwrap();
+        let t0 = Instant::now();
+        a.send(1, std::sync::Arc::new(vec![1]), Stamp::default()).unwrap();
+        b.recv(0).unwrap();
+        b.send(0, std::sync::Arc::new(vec![2]), Stamp::default()).unwrap();
+        a.recv(1).unwrap();
+        let took = t0.elapsed();
+        assert!(took >= 2 * latency, "a round trip takes two latencies, took {took:?}");
+        assert!(took < 2 * latency + Duration::from_millis(200), "took {took:?}");
     }
 
     #[test]

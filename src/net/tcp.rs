@@ -24,10 +24,11 @@
 //!
 //! Byte accounting: [`Transport::framing_bytes`] is every byte this endpoint wrote to its sockets
 //! minus the payload bytes of the messages it sent — length prefixes, handshakes, TLS records and
-//! alerts. Without TLS it is exactly `8 × messages + handshake_bytes()`.
+//! alerts. Without TLS it is exactly `24 × messages + handshake_bytes()` (each message frame holds
+//! its length and its [`Stamp`], the logical clock that measures rounds).
 
-use super::frame::{read_frame, write_frame};
-use super::{Message, Transport};
+use super::frame::{read_frame, read_message, write_frame, write_message};
+use super::{Message, Stamp, Transport};
 use crate::error::{Error, PartyId, Result};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
 use rustls::pki_types::pem::PemObject;
@@ -43,7 +44,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Version of the wire protocol (handshake layout and framing). Both ends of a link must agree.
-pub const PROTOCOL_VERSION: u64 = 1;
+pub const PROTOCOL_VERSION: u64 = 2;
 
 /// First word of every preamble: ASCII `testbed!`, so a stray connection is recognised at once.
 const MAGIC: u64 = u64::from_le_bytes(*b"testbed!");
@@ -316,7 +317,7 @@ fn tls_io_error(e: rustls::Error) -> io::Error {
 
 /// What the writer thread is asked to do.
 enum Cmd {
-    Send(Message),
+    Send(Message, Stamp),
     /// Write out pending TLS records (e.g. a key-update answer the reader queued).
     Flush,
     Close,
@@ -537,7 +538,7 @@ struct LinkIo {
 struct Link {
     sock: TcpStream,
     cmds: Sender<Cmd>,
-    msgs: Receiver<std::result::Result<Message, String>>,
+    msgs: Receiver<std::result::Result<(Message, Stamp), String>>,
     /// Messages queued to the writer.
     queued: u64,
     writer: Arc<WriterState>,
@@ -1096,7 +1097,7 @@ fn spawn_link(
     counters: &Arc<Counters>,
 ) -> io::Result<Link> {
     let (cmd_tx, cmd_rx) = unbounded::<Cmd>();
-    let (msg_tx, msg_rx) = unbounded::<std::result::Result<Message, String>>();
+    let (msg_tx, msg_rx) = unbounded::<std::result::Result<(Message, Stamp), String>>();
     let (done_tx, done_rx) = bounded::<()>(0);
     let writer = Arc::new(WriterState::default());
     if io.read.tls.is_some() {
@@ -1108,8 +1109,8 @@ fn spawn_link(
         .name(format!("tcp-read-{id}-{peer}"))
         .spawn(move || {
             loop {
-                let item = match read_frame(&mut read, max_words) {
-                    Ok(Some(words)) => Ok(Arc::new(words)),
+                let item = match read_message(&mut read, max_words) {
+                    Ok(Some((words, stamp))) => Ok((Arc::new(words), stamp)),
                     Ok(None) => Err("connection closed".to_string()),
                     Err(e) => Err(frame_failure(&mut read, e)),
                 };
@@ -1129,7 +1130,7 @@ fn spawn_link(
             let _done = done_tx;
             loop {
                 match cmd_rx.recv() {
-                    Ok(Cmd::Send(msg)) => match write_frame(&mut write, &msg) {
+                    Ok(Cmd::Send(msg, stamp)) => match write_message(&mut write, &msg, stamp) {
                         Ok(()) => {
                             counters
                                 .payload_written
@@ -1181,14 +1182,14 @@ impl Transport for TcpTransport {
         self.endpoints
     }
 
-    fn send(&mut self, to: PartyId, msg: Message) -> Result<()> {
+    fn send(&mut self, to: PartyId, msg: Message, stamp: Stamp) -> Result<()> {
         let Some(link) = self.links.get(to).and_then(Option::as_ref) else {
             return Err(self.link_error(to, "no such link"));
         };
         if let Some(failure) = link.writer.failure() {
             return Err(self.link_error(to, failure));
         }
-        if link.cmds.send(Cmd::Send(msg)).is_err() {
+        if link.cmds.send(Cmd::Send(msg, stamp)).is_err() {
             return Err(self.link_error(to, "connection closed"));
         }
         if let Some(link) = self.links.get_mut(to).and_then(Option::as_mut) {
@@ -1197,7 +1198,7 @@ impl Transport for TcpTransport {
         Ok(())
     }
 
-    fn recv(&mut self, from: PartyId) -> Result<Message> {
+    fn recv(&mut self, from: PartyId) -> Result<(Message, Stamp)> {
         let timeout = self.timeout;
         let id = self.id;
         let fail = |detail: String| Error::Net {
@@ -1320,6 +1321,16 @@ mod tests {
             .collect()
     }
 
+    /// A stamp that tells messages apart (so tests see stamps arrive with their payloads).
+    fn stamp(k: usize) -> Stamp {
+        Stamp {
+            epoch: 1,
+            depth: k as u32,
+            party_depth: 2 * k as u32,
+            phase: crate::net::Phase::Online,
+        }
+    }
+
     fn small(sender: usize, to: usize, k: usize) -> Vec<u64> {
         vec![
             sender as u64,
@@ -1343,21 +1354,22 @@ mod tests {
                     let mut sent = 0u64;
                     for to in (0..n).filter(|&p| p != me) {
                         for k in 0..20 {
-                            t.send(to, Arc::new(small(me, to, k))).unwrap();
+                            t.send(to, Arc::new(small(me, to, k)), stamp(k)).unwrap();
                             sent += 1;
                         }
-                        t.send(to, Arc::clone(&big)).unwrap();
+                        t.send(to, Arc::clone(&big), stamp(99)).unwrap();
                         for k in 20..40 {
-                            t.send(to, Arc::new(small(me, to, k))).unwrap();
+                            t.send(to, Arc::new(small(me, to, k)), stamp(k)).unwrap();
                         }
-                        t.send(to, Arc::new(Vec::new())).unwrap();
+                        t.send(to, Arc::new(Vec::new()), stamp(100)).unwrap();
                         sent += 22;
                     }
                     for from in (0..n).filter(|&p| p != me) {
                         for k in 0..20 {
-                            assert_eq!(*t.recv(from).unwrap(), small(from, me, k));
+                            assert_eq!(t.recv(from).unwrap(), (Arc::new(small(from, me, k)), stamp(k)));
                         }
-                        let got = t.recv(from).unwrap();
+                        let (got, got_stamp) = t.recv(from).unwrap();
+                        assert_eq!(got_stamp, stamp(99));
                         assert_eq!(got.len(), big_words);
                         assert!(
                             *got == big_payload(from, big_words),
@@ -1365,9 +1377,9 @@ mod tests {
                         );
                         drop(got);
                         for k in 20..40 {
-                            assert_eq!(*t.recv(from).unwrap(), small(from, me, k));
+                            assert_eq!(*t.recv(from).unwrap().0, small(from, me, k));
                         }
-                        assert!(t.recv(from).unwrap().is_empty());
+                        assert!(t.recv(from).unwrap().0.is_empty());
                     }
                     (sent, t.framing_bytes(), t.handshake_bytes())
                 })
@@ -1391,8 +1403,8 @@ mod tests {
             assert_eq!(handshake, 2 * plain_handshake_bytes_per_link(&opts.config_label));
             assert_eq!(
                 framing,
-                8 * sent + handshake,
-                "framing is 8 bytes per message plus the handshake"
+                24 * sent + handshake,
+                "framing is 24 bytes per message (length and clock) plus the handshake"
             );
         }
     }
@@ -1410,7 +1422,7 @@ mod tests {
             );
             // Every 16 KiB record costs 22 bytes: 128 MiB to each of two peers is ~360 kB.
             assert!(
-                framing > 8 * sent + handshake + 300_000,
+                framing > 24 * sent + handshake + 300_000,
                 "framing {framing} must include tls records"
             );
         }
@@ -1427,12 +1439,12 @@ mod tests {
         let mut a = ts.pop().unwrap();
         assert_eq!(a.framing_bytes(), plain_handshake_bytes_per_link(&opts.config_label));
         for k in 0..10 {
-            a.send(1, Arc::new(vec![k; k as usize])).unwrap();
+            a.send(1, Arc::new(vec![k; k as usize]), stamp(k as usize)).unwrap();
         }
         for k in 0..10 {
-            assert_eq!(*b.recv(0).unwrap(), vec![k; k as usize]);
+            assert_eq!(b.recv(0).unwrap(), (Arc::new(vec![k; k as usize]), stamp(k as usize)));
         }
-        assert_eq!(a.framing_bytes(), a.handshake_bytes() + 80);
+        assert_eq!(a.framing_bytes(), a.handshake_bytes() + 240);
         assert_eq!(b.framing_bytes(), b.handshake_bytes());
     }
 
@@ -1612,7 +1624,7 @@ mod tests {
             assert!(a.recv(1).is_err());
             crash.join().unwrap();
             let deadline = Instant::now() + Duration::from_secs(5);
-            while a.send(1, Arc::new(vec![1; 1 << 16])).is_ok() {
+            while a.send(1, Arc::new(vec![1; 1 << 16]), stamp(1)).is_ok() {
                 assert!(
                     Instant::now() < deadline,
                     "sending to a closed peer must fail eventually"
@@ -1627,11 +1639,11 @@ mod tests {
         let mut ts = mesh(2, &base_opts());
         let mut b = ts.pop().unwrap();
         let mut a = ts.pop().unwrap();
-        a.send(1, Arc::new(big_payload(0, 1 << 20))).unwrap();
-        a.send(1, Arc::new(vec![42])).unwrap();
+        a.send(1, Arc::new(big_payload(0, 1 << 20)), stamp(1)).unwrap();
+        a.send(1, Arc::new(vec![42]), stamp(1)).unwrap();
         drop(a);
-        assert_eq!(b.recv(0).unwrap().len(), 1 << 20);
-        assert_eq!(*b.recv(0).unwrap(), vec![42]);
+        assert_eq!(b.recv(0).unwrap().0.len(), 1 << 20);
+        assert_eq!(*b.recv(0).unwrap().0, vec![42]);
         assert_eq!(
             b.recv(0).unwrap_err().to_string(),
             "party 1: link to party 0: connection closed"
@@ -1668,20 +1680,23 @@ mod tests {
             max_frame_words: 1000,
             ..base_opts()
         };
+        // A message header: the word count, then a valid clock (epoch 0, phase online, depth 1).
+        let header = |len: u64| [len, 3 << 32, 1].map(u64::to_le_bytes).concat();
         let cases: Vec<(Vec<u8>, &str)> = vec![
+            (header(1001), "bad frame: frame of 1001 words exceeds the limit of 1000"),
             (
-                1001u64.to_le_bytes().to_vec(),
-                "bad frame: frame of 1001 words exceeds the limit of 1000",
-            ),
-            (
-                u64::MAX.to_le_bytes().to_vec(),
+                header(u64::MAX),
                 "bad frame: frame of 18446744073709551615 words exceeds the limit of 1000",
             ),
             (
-                [&4u64.to_le_bytes()[..], &[1, 2, 3]].concat(),
+                [&header(4)[..], &[1, 2, 3]].concat(),
                 "bad frame: stream ended inside a frame of 4 words",
             ),
-            (vec![1, 2, 3], "bad frame: stream ended inside a frame header"),
+            (vec![1, 2, 3], "bad frame: stream ended inside a message header"),
+            (
+                [4u64, 7 << 32, 1].map(u64::to_le_bytes).concat(),
+                "bad frame: message header holds no valid clock",
+            ),
         ];
         for (garbage, wanted) in cases {
             let (mut ls, addrs) = listeners(2);
@@ -1828,8 +1843,8 @@ mod tests {
             })
             .collect();
         let mut ts: Vec<TcpTransport> = mesh_with(opts).into_iter().map(|r| r.unwrap()).collect();
-        ts[1].send(0, Arc::new(vec![5, 6, 7])).unwrap();
-        assert_eq!(*ts[0].recv(1).unwrap(), vec![5, 6, 7]);
+        ts[1].send(0, Arc::new(vec![5, 6, 7]), stamp(0)).unwrap();
+        assert_eq!(*ts[0].recv(1).unwrap().0, vec![5, 6, 7]);
 
         let missing = TlsSetup::from_pem_files(dir.join("nope.crt"), &certs[0].1, &trusted)
             .unwrap_err()
@@ -1845,8 +1860,8 @@ mod tests {
     #[test]
     fn sending_to_oneself_or_a_stranger_is_an_error() {
         let mut ts = mesh(2, &base_opts());
-        assert!(ts[0].send(0, Arc::new(vec![])).is_err());
-        assert!(ts[0].send(5, Arc::new(vec![])).is_err());
+        assert!(ts[0].send(0, Arc::new(vec![]), stamp(0)).is_err());
+        assert!(ts[0].send(5, Arc::new(vec![]), stamp(5)).is_err());
         assert!(ts[0].recv(0).unwrap_err().to_string().contains("no such link"));
         let single = TcpTransport::establish(0, TcpListener::bind("127.0.0.1:0").unwrap(), &[], &base_opts());
         assert!(single.is_err());
@@ -1863,8 +1878,8 @@ mod tests {
             let mut best = f64::MAX;
             for _ in 0..3 {
                 let start = Instant::now();
-                ts[0].send(1, Arc::clone(&msg)).unwrap();
-                let got = ts[1].recv(0).unwrap();
+                ts[0].send(1, Arc::clone(&msg), stamp(1)).unwrap();
+                let got = ts[1].recv(0).unwrap().0;
                 best = best.min(start.elapsed().as_secs_f64());
                 assert_eq!(got.len(), words);
             }

@@ -18,7 +18,7 @@ use super::private::{PrivateBackend, prepare_weights};
 use super::tensor::F32Tensor;
 use crate::error::{Error, Result};
 use crate::net::MeterReport;
-use crate::protocol::{Job, Protocol};
+use crate::protocol::{Job, Protocol, Span};
 use crate::ring::{decode, encode};
 use std::collections::HashMap;
 use std::time::Instant;
@@ -160,8 +160,8 @@ fn one_hot(shape: &[usize], ids: &[i64], vocab: usize) -> Result<F32Tensor> {
 pub struct InferRun {
     /// The revealed outputs, in graph order.
     pub outputs: Vec<F32Tensor>,
-    /// Seconds for each repetition (sharing of weights and input excluded).
-    pub wall: Vec<f64>,
+    /// Each repetition's time span (sharing of weights and input excluded).
+    pub spans: Vec<Span>,
     /// Traffic of the first repetition.
     pub meter: MeterReport,
     /// Seconds spent preparing the private weights (once per session, before the repetitions).
@@ -194,26 +194,26 @@ impl Job for InferJob<'_> {
         let prepared = prepare_weights(p, self.graph, &params)?;
         let setup_wall = t0.elapsed().as_secs_f64();
         let setup_meter = p.meter().since(&before);
-        let mut wall = Vec::new();
+        let mut spans = Vec::new();
         let mut meter = None;
         let mut out = None;
         for _ in 0..self.reps.max(1) {
             p.barrier()?;
             let before = p.meter();
-            let t0 = Instant::now();
+            let span = Span::start_now();
             let y = {
                 let mut b = PrivateBackend::with_prepared(p, &prepared);
                 let xs = xs.iter().map(|x| Value::Data(x.clone())).collect();
                 run_borrowed(self.graph, &mut b, xs, &params)?
             };
-            wall.push(t0.elapsed().as_secs_f64());
+            spans.push(span.end_now());
             meter.get_or_insert_with(|| p.meter().since(&before));
             out = Some(y);
         }
         let outputs = reveal_outputs(p, out.expect("at least one repetition"))?;
         Ok(InferRun {
             outputs,
-            wall,
+            spans,
             meter: meter.expect("at least one repetition"),
             setup_wall,
             setup_meter,
@@ -324,8 +324,8 @@ pub struct EvalRun {
     pub outputs: Vec<F32Tensor>,
     /// Seconds for the whole evaluation (weight sharing and preparation excluded; input sharing,
     /// inference and reveal of every batch included).
-    pub wall: f64,
-    /// Traffic of the whole evaluation (the same region as `wall`).
+    pub span: Span,
+    /// Traffic of the whole evaluation (the same region as `span`).
     pub meter: MeterReport,
 }
 
@@ -353,7 +353,7 @@ impl Job for EvalJob<'_> {
         }
         p.barrier()?;
         let before = p.meter();
-        let t0 = Instant::now();
+        let span = Span::start_now();
         let mut outputs = Vec::with_capacity(self.batches.len());
         for input in self.batches {
             let xs = share_inputs(p, self.graph, std::slice::from_ref(input))?;
@@ -365,7 +365,7 @@ impl Job for EvalJob<'_> {
         }
         Ok(EvalRun {
             outputs,
-            wall: t0.elapsed().as_secs_f64(),
+            span: span.end_now(),
             meter: p.meter().since(&before),
         })
     }

@@ -25,7 +25,9 @@ pub use bilinear::BilinearOp;
 pub use config::{DealerKind, Family, FunctionConfig, ProtocolConfig, Truncation};
 pub use cost::Cost;
 pub use replicated::{ReplicatedParty, Rss};
-pub use session::{EndpointResult, Job, Outcome, PartyOutcome, SessionOptions, endpoints, run_endpoint, simulate};
+pub use session::{
+    EndpointResult, Job, Outcome, PartyOutcome, SessionOptions, Span, endpoints, run_endpoint, simulate, wall_of,
+};
 
 use crate::error::{PartyId, Result};
 use crate::net::MeterReport;

@@ -28,6 +28,8 @@ pub struct SessionOptions {
     pub seed: Option<u64>,
     /// How long a receive waits before the silent peer is declared gone.
     pub timeout: Duration,
+    /// In the simulator: the one-way latency every delivery is delayed by (none: at once).
+    pub sim_latency: Option<Duration>,
 }
 
 impl Default for SessionOptions {
@@ -35,8 +37,58 @@ impl Default for SessionOptions {
         Self {
             seed: None,
             timeout: Duration::from_secs(10),
+            sim_latency: None,
         }
     }
+}
+
+/// A stretch of one party's time on the machine's wall clock (seconds since the UNIX epoch), so
+/// that the spans of the parties of one machine (threads or processes) compare with each other.
+///
+/// A region's wall time is [`wall_of`] its parties' spans: from the moment the LAST party starts
+/// (before that, the inputs of the region are not all ready) to the moment the last one ends. The
+/// slowest party's own elapsed time is not that: a barrier lets the parties go up to one message
+/// latency apart, and an early party's wait for the others is not the region's time.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Span {
+    pub start: f64,
+    pub end: f64,
+}
+
+impl Span {
+    /// Starts a span now; [`Span::end_now`] closes it.
+    pub fn start_now() -> Span {
+        let t = now_s();
+        Span { start: t, end: t }
+    }
+
+    /// This span, ended now.
+    pub fn end_now(self) -> Span {
+        Span {
+            end: now_s(),
+            ..self
+        }
+    }
+
+    /// The party's own elapsed seconds.
+    pub fn elapsed(&self) -> f64 {
+        (self.end - self.start).max(0.0)
+    }
+}
+
+/// Seconds since the UNIX epoch.
+fn now_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The wall time of a region from its parties' spans: latest end minus latest start.
+pub fn wall_of<'a>(spans: impl IntoIterator<Item = &'a Span>) -> f64 {
+    let (start, end) = spans
+        .into_iter()
+        .fold((f64::MIN, f64::MIN), |(s, e), x| (s.max(x.start), e.max(x.end)));
+    (end - start).max(0.0)
 }
 
 /// One party's result.
@@ -105,7 +157,9 @@ pub fn run_endpoint<J: Job>(
 
 /// Runs `job` on every party of `cfg` as threads of this process, over the simulator transport.
 pub fn simulate<J: Job>(cfg: &ProtocolConfig, opts: &SessionOptions, job: &J) -> Result<Outcome<J::Output>> {
-    let transports = sim::network(endpoints(cfg), opts.timeout);
+    // A delayed delivery must not count against the receive timeout.
+    let timeout = opts.timeout + opts.sim_latency.unwrap_or_default();
+    let transports = sim::network_with_latency(endpoints(cfg), cfg.parties, timeout, opts.sim_latency);
     let results: Vec<Result<EndpointResult<J::Output>>> = std::thread::scope(|s| {
         let handles: Vec<_> = transports
             .into_iter()
@@ -173,7 +227,8 @@ pub(crate) fn exchange_seeds(net: &mut Net, seed: Option<u64>) -> Result<(Vec<Op
     Ok((pair, own))
 }
 
-/// All-to-all empty messages among the first `parties` endpoints (setup phase).
+/// All-to-all empty messages among the first `parties` endpoints (setup phase), then a new epoch
+/// of the logical clock: what follows is measured from depth zero.
 pub(crate) fn barrier(net: &mut Net, parties: usize) -> Result<()> {
     let id: PartyId = net.id();
     for j in (0..parties).filter(|&j| j != id) {
@@ -182,5 +237,5 @@ pub(crate) fn barrier(net: &mut Net, parties: usize) -> Result<()> {
     for j in (0..parties).filter(|&j| j != id) {
         net.recv(j, 0)?;
     }
-    Ok(())
+    net.new_epoch()
 }

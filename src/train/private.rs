@@ -279,6 +279,8 @@ pub fn train_private_with(
     let opts = SessionOptions {
         seed: session_seed,
         timeout: Duration::from_secs(600),
+
+        ..Default::default()
     };
     let t0 = Instant::now();
     let outcome = runner(&job, &opts)?;
@@ -321,12 +323,7 @@ pub fn train_private_with(
         epoch_loss: Vec::new(),
         wall_s: wall,
         seconds_per_epoch: train_wall / cfg.epochs.max(1) as f64,
-        rounds: outcome
-            .parties
-            .iter()
-            .map(|p| p.output.training.rounds_online)
-            .max()
-            .unwrap_or(0),
+        rounds: crate::net::critical_path(outcome.parties.iter().map(|p| &p.output.training)).critical,
         bytes_per_sample: bytes.iter().copied().max().unwrap_or(0) as f64 / (n * cfg.epochs).max(1) as f64,
         bytes_sent_per_party: bytes,
         bytes_offline_total: offline,

@@ -28,22 +28,25 @@
 //!   opening). b must never serve as a fresh mask elsewhere, and a must never be reused: each
 //!   product draws a new one.
 //!
-//! Cost formulas (n = elements, N = parties; bytes = payload each party SENDS):
+//! Cost formulas (n = elements, N = parties; bytes = payload each party SENDS). Rounds are the
+//! critical path (`protocol::cost`): with the dealer endpoint (TTP) a step that needs correlated
+//! randomness waits for the dealer's answer to party 0's request, sent at the step's start, so it
+//! costs 2 rounds (1 between parties); with the insecure first-party dealer it costs 1.
 //!
-//! | op | rounds | online bytes per party | offline bytes (dealer → party 0) |
-//! |---|---|---|---|
-//! | share | 0 | 0 | 0 |
-//! | reveal (to all) | 1 | 8(N−1)n | 0 |
-//! | bilinear f(x, y) → z | 1 | 8(N−1)(\|x\| + \|y\|) | 8\|z\| |
-//! | prepare y (once per weight, setup) | 1 | 8(N−1)\|y\| | 0 |
-//! | bilinear f(x, y) → z, y prepared | 1 | 8(N−1)\|x\| | 8\|z\| |
-//! | square | 1 | 8(N−1)n | 8n |
-//! | AND (64-bit lanes) | 1 | 16(N−1)n | 8n |
-//! | truncate, local (N = 2) | 0 | 0 | 0 |
-//! | truncate, dealer mask | 1 | 8(N−1)n | 16n |
-//! | B2A of n packed bits | 1 | 8(N−1)⌈n/64⌉ | 8n |
-//! | x·b for n elements and packed bits b | 1 | 8(N−1)(n + ⌈n/64⌉) | 16n |
-//! | A2B addends, N > 2 (open x + r) | 1 | 8(N−1)n | 8n |
+//! | op | rounds, TTP / first party | party rounds | online bytes per party | offline bytes (dealer → party 0) |
+//! |---|---|---|---|---|
+//! | share | 0 | 0 | 0 | 0 |
+//! | reveal (to all) | 1 | 1 | 8(N−1)n | 0 |
+//! | bilinear f(x, y) → z | 2 / 1 | 1 | 8(N−1)(\|x\| + \|y\|) | 8\|z\| |
+//! | prepare y (once per weight, setup; the dealer answers nothing) | 1 | 1 | 8(N−1)\|y\| | 0 |
+//! | bilinear f(x, y) → z, y prepared | 2 / 1 | 1 | 8(N−1)\|x\| | 8\|z\| |
+//! | square | 2 / 1 | 1 | 8(N−1)n | 8n |
+//! | AND (64-bit lanes) | 2 / 1 | 1 | 16(N−1)n | 8n |
+//! | truncate, local (N = 2) | 0 | 0 | 0 | 0 |
+//! | truncate, dealer mask | 2 / 1 | 1 | 8(N−1)n | 16n |
+//! | B2A of n packed bits | 2 / 1 | 1 | 8(N−1)⌈n/64⌉ | 8n |
+//! | x·b for n elements and packed bits b | 2 / 1 | 1 | 8(N−1)(n + ⌈n/64⌉) | 16n |
+//! | A2B addends, N > 2 (open x + r) | 2 / 1 | 1 | 8(N−1)n | 8n |
 //!
 //! With the insecure first-party dealer the offline column is 0 (party 0 computes the corrections).
 
@@ -156,23 +159,21 @@ impl AdditiveParty {
 
     /// Cost of opening n elements to all N parties.
     pub fn reveal_cost(parties: usize, n: usize) -> Cost {
-        Cost {
-            rounds: 1,
-            bytes_per_party: 8 * (parties as u64 - 1) * n as u64,
-            offline_bytes: 0,
-        }
+        Cost::round(false, 8 * (parties as u64 - 1) * n as u64, 0)
     }
 
     /// Cost of one Beaver product f(x, y) with |x|, |y| input and |z| output elements.
     pub fn bilinear_cost(parties: usize, dealer: DealerKind, x: usize, y: usize, z: usize) -> Cost {
-        Cost {
-            rounds: 1,
-            bytes_per_party: 8 * (parties as u64 - 1) * (x + y) as u64,
-            offline_bytes: if dealer == DealerKind::Ttp { 8 * z as u64 } else { 0 },
-        }
+        let ttp = dealer == DealerKind::Ttp;
+        Cost::round(
+            ttp,
+            8 * (parties as u64 - 1) * (x + y) as u64,
+            if ttp { 8 * z as u64 } else { 0 },
+        )
     }
 
-    /// Cost of preparing y (|y| elements) as a fixed right operand: one opening of δ = y − b.
+    /// Cost of preparing y (|y| elements) as a fixed right operand: one opening of δ = y − b (the
+    /// dealer is told to keep b and answers nothing).
     pub fn prepare_cost(parties: usize, y: usize) -> Cost {
         Self::reveal_cost(parties, y)
     }
@@ -184,11 +185,12 @@ impl AdditiveParty {
 
     /// Cost of squaring n elements.
     pub fn square_cost(parties: usize, dealer: DealerKind, n: usize) -> Cost {
-        Cost {
-            rounds: 1,
-            bytes_per_party: 8 * (parties as u64 - 1) * n as u64,
-            offline_bytes: if dealer == DealerKind::Ttp { 8 * n as u64 } else { 0 },
-        }
+        let ttp = dealer == DealerKind::Ttp;
+        Cost::round(
+            ttp,
+            8 * (parties as u64 - 1) * n as u64,
+            if ttp { 8 * n as u64 } else { 0 },
+        )
     }
 
     /// Cost of AND on n 64-bit lanes.
@@ -201,11 +203,14 @@ impl AdditiveParty {
     pub fn truncate_cost(parties: usize, truncation: Truncation, dealer: DealerKind, n: usize) -> Cost {
         match truncation {
             Truncation::Local => Cost::default(),
-            Truncation::Dealer => Cost {
-                rounds: 1,
-                bytes_per_party: 8 * (parties as u64 - 1) * n as u64,
-                offline_bytes: if dealer == DealerKind::Ttp { 16 * n as u64 } else { 0 },
-            },
+            Truncation::Dealer => {
+                let ttp = dealer == DealerKind::Ttp;
+                Cost::round(
+                    ttp,
+                    8 * (parties as u64 - 1) * n as u64,
+                    if ttp { 16 * n as u64 } else { 0 },
+                )
+            }
         }
     }
 

@@ -20,7 +20,10 @@
 //! * B2A of bits: party 0 knows u = b_0 ⊕ b_1, parties 1 and 2 know v = b_2; b = u + v − 2uv, with
 //!   u input-shared by party 0 and one product: two rounds.
 //!
-//! Cost, n elements (bytes = payload each party sends; the figure is the busiest party's):
+//! Cost, n elements (bytes = payload each party sends; the figure is the busiest party's). Rounds
+//! are the critical path (there is no dealer, so party rounds are the same). A one-way message
+//! (input sharing, truncation) is a round of its own on the path: a product then a truncation is
+//! 2 rounds, since party 2 can only use its truncated share once party 1's message has arrived.
 //!
 //! | op | rounds | bytes per party | offline |
 //! |---|---|---|---|
@@ -30,7 +33,7 @@
 //! | prepare y (nothing to open: products have no masks) | 0 | 0 | 0 |
 //! | bilinear f(x, y) → z, y prepared (the same product) | 1 | 8\|z\| | 0 |
 //! | square | 1 | 8n | 0 |
-//! | truncate | 1 | 8n (party 1 only) | 0 |
+//! | truncate (party 1 → party 2) | 1 | 8n (party 1 only) | 0 |
 //! | AND (64-bit lanes) | 1 | 8n | 0 |
 //! | B2A of n packed bits | 2 | 8n + 8n | 0 |
 
@@ -98,29 +101,17 @@ impl ReplicatedParty {
 
     /// Cost of a bilinear product with |z| output elements.
     pub fn bilinear_cost(z: usize) -> Cost {
-        Cost {
-            rounds: 1,
-            bytes_per_party: 8 * z as u64,
-            offline_bytes: 0,
-        }
+        Cost::round(false, 8 * z as u64, 0)
     }
 
-    /// Cost of truncating n elements.
+    /// Cost of truncating n elements: one message, from party 1 to party 2.
     pub fn truncate_cost(n: usize) -> Cost {
-        Cost {
-            rounds: 1,
-            bytes_per_party: 8 * n as u64,
-            offline_bytes: 0,
-        }
+        Cost::round(false, 8 * n as u64, 0)
     }
 
     /// Cost of opening n elements to all.
     pub fn reveal_cost(n: usize) -> Cost {
-        Cost {
-            rounds: 1,
-            bytes_per_party: 8 * n as u64,
-            offline_bytes: 0,
-        }
+        Cost::round(false, 8 * n as u64, 0)
     }
 
     fn next_id(&self) -> PartyId {

@@ -1,0 +1,151 @@
+//! The critical-path round count against time: on a simulator that delays every delivery by a
+//! fixed one-way latency L, a run takes its zero-latency wall time plus L per round on its critical
+//! path, on every protocol variant, for chains of products and truncations, ReLU, softmax,
+//! LayerNorm and a whole LeNet.
+
+use testbed::bench::model::{load_model, run_model};
+use testbed::bench::{OpKind, OpReport, OpSpec, TransportKind, random_model_input, run_op_delayed};
+use testbed::bench::jobs::JobSpec;
+use testbed::nn::infer::WeightPrivacy;
+use testbed::protocol::{BilinearOp, ProtocolConfig};
+use std::time::Duration;
+
+const LATENCY: Duration = Duration::from_millis(20);
+
+/// The fastest repetition: the least disturbed by other tests sharing the machine.
+fn fastest(r: &OpReport) -> f64 {
+    r.wall_s_reps.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+/// Checks that the delayed run's time `w` is the zero-latency time `w0` plus L per critical-path
+/// round: `D·L ≤ w ≤ w0 + 1.1·D·L`. The lower bound holds on any machine (each round's message
+/// leaves only after the previous one arrived), so a depth that over-counts fails it; a depth that
+/// under-counts the real chain fails the upper one.
+fn check_wall(what: &str, rounds: u64, w0: f64, w: f64) {
+    let chain = rounds as f64 * LATENCY.as_secs_f64();
+    assert!(w >= chain, "{what}: {w:.4} s is less than {rounds} rounds × L = {chain:.4} s");
+    assert!(
+        w <= w0 + 1.1 * chain,
+        "{what}: {w:.4} s delayed vs {w0:.4} s + {rounds} rounds × {LATENCY:?} = {:.4} s",
+        w0 + chain
+    );
+}
+
+fn check(what: &str, plain: &OpReport, delayed: &OpReport) {
+    assert_eq!(plain.rounds, delayed.rounds, "{what}: the delay changes no count");
+    assert_eq!(plain.bytes_sent_per_party, delayed.bytes_sent_per_party, "{what}");
+    check_wall(what, delayed.rounds, fastest(plain), fastest(delayed));
+}
+
+fn op(cfg: &ProtocolConfig, name: &str, shapes: &[&[usize]], delay: Option<Duration>) -> OpReport {
+    let spec = OpSpec {
+        op: OpKind::parse(name).unwrap(),
+        shapes: shapes.iter().map(|s| s.to_vec()).collect(),
+        conv: Default::default(),
+        reps: 2,
+        seed: Some(5),
+        transport: TransportKind::Sim,
+    };
+    run_op_delayed(cfg, &spec, false, delay).unwrap_or_else(|e| panic!("{}: {name}: {e}", cfg.name))
+}
+
+fn lenet(cfg: &ProtocolConfig, delay: Option<Duration>) -> OpReport {
+    let shape = [1, 1, 28, 28];
+    let graph = load_model("lenet", &shape, 1).unwrap();
+    let input = random_model_input(&graph, &shape, 1).unwrap();
+    let spec = JobSpec::Model {
+        model: "lenet".into(),
+        input_shape: shape.to_vec(),
+        input: None,
+        weights: None,
+        model_seed: 1,
+        input_seed: 1,
+        public_model: false,
+        reps: 2,
+    };
+    let run = run_model(
+        cfg,
+        "lenet",
+        &graph,
+        &input,
+        WeightPrivacy::Private,
+        2,
+        Some(1),
+        TransportKind::Sim,
+        &spec,
+        false,
+        delay,
+    );
+    run.unwrap_or_else(|e| panic!("{}: lenet: {e}", cfg.name)).report
+}
+
+/// Three fixed-point products in a row, each truncated (mul → trunc → mul → trunc → mul → trunc):
+/// the chain the per-party round count under-reports on 3pc-replicated, whose truncation is a
+/// one-way message.
+fn check_chain(cfg: &ProtocolConfig) {
+    use testbed::protocol::{Job, Protocol, SessionOptions, Span, fixed_bilinear_many, simulate, wall_of};
+    use testbed::ring::RingTensor;
+    struct Chain;
+    impl Job for Chain {
+        type Output = (Span, testbed::net::MeterReport);
+        fn run<P: Protocol>(&self, p: &mut P) -> testbed::Result<Self::Output> {
+            let v = RingTensor::from_vec(&[64], vec![1 << 16; 64])?;
+            let x = p.share(0, (p.id() == 0).then_some(&v), &[64])?;
+            p.barrier()?;
+            let before = p.meter();
+            let span = Span::start_now();
+            let y = fixed_bilinear_many(p, &[(&x, &x, BilinearOp::Mul)])?.remove(0);
+            let z = fixed_bilinear_many(p, &[(&y, &x, BilinearOp::Mul)])?.remove(0);
+            let _w = fixed_bilinear_many(p, &[(&z, &y, BilinearOp::Mul)])?.remove(0);
+            Ok((span.end_now(), p.meter().since(&before)))
+        }
+    }
+    // The fastest of three sessions, as for the ops.
+    let run = |delay| {
+        let opts = SessionOptions {
+            seed: Some(2),
+            sim_latency: delay,
+            ..Default::default()
+        };
+        (0..3)
+            .map(|_| {
+                let out = simulate(cfg, &opts, &Chain).unwrap();
+                let wall = wall_of(out.parties.iter().map(|p| &p.output.0));
+                let path = testbed::net::critical_path(out.parties.iter().map(|p| &p.output.1));
+                (wall, path.critical)
+            })
+            .fold((f64::INFINITY, 0), |(w, _), (v, r)| (w.min(v), r))
+    };
+    let (w0, rounds) = run(None);
+    let (w, delayed_rounds) = run(Some(LATENCY));
+    assert_eq!(rounds, delayed_rounds);
+    check_wall(&format!("{}: mul-trunc chain", cfg.name), rounds, w0, w);
+}
+
+#[test]
+fn wall_time_grows_by_the_latency_per_critical_path_round_on_every_family() {
+    let protocols: Vec<ProtocolConfig> = testbed::protocol::config::known_names()
+        .iter()
+        .map(|n| ProtocolConfig::load(n).unwrap())
+        .collect();
+    // One family after the other, so that they do not compete for the cores.
+    {
+        for cfg in &protocols {
+            {
+                check_chain(cfg);
+                let cases: [(&str, Vec<&[usize]>); 3] = [
+                    ("relu", vec![&[256]]),
+                    ("softmax", vec![&[8, 10]]),
+                    ("layernorm", vec![&[4, 16]]),
+                ];
+                for (name, shapes) in cases {
+                    let plain = op(cfg, name, &shapes, None);
+                    let delayed = op(cfg, name, &shapes, Some(LATENCY));
+                    check(&format!("{}: {name}", cfg.name), &plain, &delayed);
+                }
+                let (plain, delayed) = (lenet(cfg, None), lenet(cfg, Some(LATENCY)));
+                check(&format!("{}: lenet", cfg.name), &plain, &delayed);
+            }
+        }
+    }
+}
