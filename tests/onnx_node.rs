@@ -13,7 +13,11 @@ use testbed::nn::tensor::F32Tensor;
 use testbed::protocol::{Cost, Job, Protocol, ProtocolConfig};
 
 fn cases_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/onnx-testdata/node");
+    // `$TESTBED_DATA` when set, as for every data set; else the repository's data/ folder.
+    let root = std::env::var_os("TESTBED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("data"));
+    let dir = root.join("onnx-testdata/node");
     assert!(
         dir.is_dir(),
         "{} is missing: fetch it with `scripts/fetch-data.sh onnx-testdata` (CI does, via scripts/setup.sh)",

@@ -66,7 +66,8 @@
 //!
 //! # Cost, 2pc-ttp, n elements
 //!
-//! Bytes are those each party sends; offline bytes are the dealer's. L and C are the costs of
+//! Rounds are between the parties (the critical path with the dealer's answers is twice that; see
+//! the `func` module). Bytes are those each party sends; offline bytes are the dealer's. L and C are the costs of
 //! [`compare::ltz`] and [`compare::clamp`] on n elements (8 rounds each, and their bytes and
 //! offline bytes in the other columns; see `compare`). Defaults:
 //! d = exp_iterations = 8, K = reciprocal_nr_iters = 10, S = sqrt_nr_iters = 3,

@@ -10,7 +10,8 @@
 //! level: G = G_hi ⊕ (P_hi ∧ G_lo), P = P_hi ∧ P_lo (G and P_hi ∧ G_lo never overlap, so ⊕ = ∨).
 //! One round for g = a ∧ b, then six levels; then msb = a_63 ⊕ b_63 ⊕ carry.
 //!
-//! Cost, two parties with a dealer, n elements (bytes sent per party, offline bytes):
+//! Cost, two parties with a dealer, n elements (rounds between the parties, twice that on the
+//! critical path with the dealer's answers; bytes sent per party, offline bytes):
 //!
 //! | circuit | rounds | bytes per party | offline |
 //! |---|---|---|---|

@@ -3,7 +3,8 @@
 //! are arithmetic 0/1 (or ±1) integers at scale 1, ready to multiply fixed-point values without
 //! truncation.
 //!
-//! Cost, two parties with a dealer, n elements (rounds; bytes sent per party):
+//! Cost, two parties with a dealer, n elements (rounds between the parties, twice that on the
+//! critical path with the dealer's answers, see the `func` module; bytes sent per party):
 //!
 //! | function | rounds | bytes per party (≈) | CrypTen |
 //! |---|---|---|---|

@@ -15,6 +15,7 @@ pub use meter::{MessageRecord, Meter, MeterReport, Phase, Rounds, Stamp, critica
 
 use crate::error::{Error, PartyId, Result};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// One message: a sequence of 64-bit words (ring elements or encoded control data), little-endian
 /// on the wire. Shared, so that sending one message to several peers, or keeping it after sending,
@@ -45,6 +46,8 @@ pub trait Transport: Send {
     fn framing_bytes(&self) -> u64 {
         0
     }
+    /// Changes how long `recv` waits for a message before declaring the peer silent.
+    fn set_timeout(&mut self, timeout: Duration);
     /// Lets the computing parties leave a barrier at the same instant where the transport can
     /// (the simulator: threads of one process). A message barrier alone lets them go up to one
     /// latency apart, which a measured region would otherwise include. Others do nothing.
@@ -144,6 +147,13 @@ impl Net {
             },
             other => other,
         }
+    }
+
+    /// Waits up to `timeout` in every later receive (an endpoint that only answers requests may
+    /// idle longer than the parties wait for each other; a vanished peer still fails at once, as
+    /// its link closes).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.transport.set_timeout(timeout);
     }
 
     /// The meter (read-only).

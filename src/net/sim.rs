@@ -162,6 +162,10 @@ impl Transport for SimTransport {
         Ok((msg, stamp))
     }
 
+    fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
     fn align(&mut self) -> Result<()> {
         if self.meeting.wait(self.timeout) {
             Ok(())

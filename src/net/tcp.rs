@@ -1227,6 +1227,10 @@ impl Transport for TcpTransport {
         }
     }
 
+    fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
     /// Every byte written to this endpoint's sockets minus the payload of the messages sent:
     /// length prefixes, handshakes and TLS overhead. Waits first (at most the receive timeout)
     /// for queued messages to be written out, so that the figure is final.

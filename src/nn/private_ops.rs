@@ -12,9 +12,9 @@
 //! `nn::private` (BatchNormalization, Pow, LayerNormalization, N-d pooling windows, the
 //! elementwise functions, softmax, products with public weights), in terms of the functions whose
 //! own formulas are written next to them (`func::compare`, `func::approx`, `func::reduce`, the
-//! protocols' tables); `tests/onnx_node.rs` runs each op privately and asserts that every
-//! party's online rounds and bytes and the dealer's offline bytes equal those of [`run_calls`] on
-//! 2pc-ttp, 3pc-replicated and npc-additive. With n the output size:
+//! protocols' tables); `tests/onnx_node.rs` runs each op privately and asserts that the critical
+//! path, the rounds between parties, every party's online bytes and the dealer's offline bytes
+//! equal those of [`run_calls`] on 2pc-ttp, 3pc-replicated and npc-additive. With n the output size:
 //!
 //! | op | calls |
 //! |---|---|

@@ -7,7 +7,8 @@
 //! which guards training against the rare wrap-around error of a truncation).
 //!
 //! Private cost per step: each of the (at most) four scalings is one batched truncation for all
-//! parameters (0 rounds with local 2-party truncation, 1 round otherwise); the threshold costs
+//! parameters (0 rounds with local 2-party truncation, 1 round between the parties otherwise: 2
+//! on the critical path with a dealer's truncation mask); the threshold costs
 //! one MSB circuit on 2n and one bit product per parameter tensor (see `backends`).
 
 use super::AutodiffBackend;

@@ -387,6 +387,9 @@ impl TripleMaker {
     }
 }
 
+/// How long the dealer waits for party 0's next request.
+const DEALER_IDLE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// The trusted third party: answers party 0's requests until it says it is done.
 pub struct Dealer {
     net: Net,
@@ -411,8 +414,13 @@ impl Dealer {
     }
 
     /// Serves requests until party 0 sends "done"; returns the dealer's traffic.
+    ///
+    /// The dealer idles while the parties compute, for as long as they like: it waits up to
+    /// [`DEALER_IDLE`] for the next request. A party that vanishes closes its link, which ends the
+    /// wait at once.
     pub fn serve(mut self) -> Result<MeterReport> {
         debug_assert!(self.parties >= 2);
+        self.net.set_timeout(DEALER_IDLE);
         loop {
             let msg = self.net.recv_any(0)?;
             let Some(reqs) = decode_message(&msg)? else { break };
