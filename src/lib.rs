@@ -20,6 +20,7 @@ pub mod func;
 pub mod launch;
 pub mod net;
 pub mod nn;
+pub mod party;
 pub mod protocol;
 pub mod ring;
 pub mod train;

@@ -24,10 +24,10 @@ pub fn all_protocols() -> Vec<ProtocolConfig> {
     out
 }
 
-/// Runs a job with a fixed seed, panicking on failure.
+/// Runs a job with a fixed (insecure, test-only) share seed, panicking on failure.
 pub fn run<J: Job>(cfg: &ProtocolConfig, seed: u64, job: &J) -> Outcome<J::Output> {
     let opts = SessionOptions {
-        seed: Some(seed),
+        insecure_share_seed: Some(seed),
         ..Default::default()
     };
     simulate(cfg, &opts, job).unwrap_or_else(|e| panic!("{}: {e}", cfg.name))
@@ -67,4 +67,13 @@ pub fn testbed_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String)
 /// [`testbed_env`] without extra environment.
 pub fn testbed(args: &[&str]) -> (i32, String, String) {
     testbed_env(args, &[])
+}
+
+/// The outputs of a private inference as the data owner (the last party, who receives them by
+/// default) got them.
+pub fn revealed(out: &Outcome<testbed::nn::infer::InferRun>) -> &Vec<testbed::nn::tensor::F32Tensor> {
+    out.parties
+        .last()
+        .and_then(|p| p.output.outputs.as_ref())
+        .expect("the data owner received the outputs")
 }

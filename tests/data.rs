@@ -565,14 +565,9 @@ fn pretrained_mnist_cnn_runs_privately() {
     let x = [Input::F32(x)];
     let want = run_plain(&g, &x[0]).unwrap();
     let cfg = testbed::protocol::ProtocolConfig::load("2pc-ttp").unwrap();
-    let job = InferJob {
-        graph: &g,
-        inputs: &x,
-        weights: WeightPrivacy::Private,
-        reps: 1,
-    };
+    let job = InferJob::local(&g, &x, WeightPrivacy::Private, 1);
     let out = crate::common::run(&cfg, 5, &job);
-    let got = &out.parties[0].output.outputs[0];
+    let got = &crate::common::revealed(&out)[0];
     let err = got.max_abs_diff(&want);
     eprintln!("pretrained MNIST CNN, 2pc-ttp, private weights: max abs logit error {err:.4}");
     assert!(err < 0.01, "max abs logit error {err}");
@@ -760,13 +755,8 @@ fn minilm_polarity_runs_privately_like_in_plaintext() {
     let out = crate::common::run(
         &cfg,
         3,
-        &InferJob {
-            graph: &g,
-            inputs: std::slice::from_ref(&x),
-            weights: WeightPrivacy::Private,
-            reps: 1,
-        },
+        &InferJob::local(&g, std::slice::from_ref(&x), WeightPrivacy::Private, 1),
     );
-    let err = out.parties[0].output.outputs[0].max_abs_diff(&want);
+    let err = crate::common::revealed(&out)[0].max_abs_diff(&want);
     assert!(err < 0.05, "max abs error {err}");
 }

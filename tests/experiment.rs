@@ -265,6 +265,7 @@ fn the_cost_model_on_a_metered_beaver_product() {
         reps: 1,
         seed: Some(3),
         transport: TransportKind::Sim,
+        insecure_share_seed: None,
     };
     let r = run_op_with(&cfg, &spec, false).unwrap();
     assert_eq!((r.rounds, r.rounds_between_parties), (2, 1));
@@ -344,6 +345,7 @@ fn run_writes_rows_summary_and_plots() {
         reps: 1,
         seed: Some(1),
         transport: TransportKind::Sim,
+        insecure_share_seed: None,
     };
     let direct = run_op_with(&cfg, &spec, false).unwrap();
     let lan = NetworkProfile::builtin().remove(0);

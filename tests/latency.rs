@@ -3,9 +3,9 @@
 //! path, on every protocol variant, for chains of products and truncations, ReLU, softmax,
 //! LayerNorm and a whole LeNet.
 
-use testbed::bench::model::{load_model, run_model};
+use testbed::bench::model::{ModelRunSpec, run_model};
 use testbed::bench::{OpKind, OpReport, OpSpec, TransportKind, random_model_input, run_op_delayed};
-use testbed::bench::jobs::JobSpec;
+use testbed::data::model::ModelSource;
 use testbed::nn::infer::WeightPrivacy;
 use testbed::protocol::{BilinearOp, ProtocolConfig};
 use std::time::Duration;
@@ -45,36 +45,31 @@ fn op(cfg: &ProtocolConfig, name: &str, shapes: &[&[usize]], delay: Option<Durat
         reps: 2,
         seed: Some(5),
         transport: TransportKind::Sim,
+        insecure_share_seed: None,
     };
     run_op_delayed(cfg, &spec, false, delay).unwrap_or_else(|e| panic!("{}: {name}: {e}", cfg.name))
 }
 
 fn lenet(cfg: &ProtocolConfig, delay: Option<Duration>) -> OpReport {
     let shape = [1, 1, 28, 28];
-    let graph = load_model("lenet", &shape, 1).unwrap();
+    let source = ModelSource::new("lenet", 1);
+    let graph = source.load(&shape).unwrap();
     let input = random_model_input(&graph, &shape, 1).unwrap();
-    let spec = JobSpec::Model {
-        model: "lenet".into(),
-        input_shape: shape.to_vec(),
-        input: None,
-        weights: None,
-        model_seed: 1,
-        input_seed: 1,
-        public_model: false,
-        reps: 2,
-    };
     let run = run_model(
         cfg,
-        "lenet",
-        &graph,
-        &input,
-        WeightPrivacy::Private,
-        2,
-        Some(1),
-        TransportKind::Sim,
-        &spec,
-        false,
-        delay,
+        &ModelRunSpec {
+            name: "lenet",
+            source: &source,
+            graph: &graph,
+            input: &input,
+            weights: WeightPrivacy::Private,
+            reps: 2,
+            insecure_share_seed: None,
+            transport: TransportKind::Sim,
+            tls: false,
+            sim_latency: delay,
+            reveal_to: None,
+        },
     );
     run.unwrap_or_else(|e| panic!("{}: lenet: {e}", cfg.name)).report
 }
@@ -103,7 +98,6 @@ fn check_chain(cfg: &ProtocolConfig) {
     // The fastest of three sessions, as for the ops.
     let run = |delay| {
         let opts = SessionOptions {
-            seed: Some(2),
             sim_latency: delay,
             ..Default::default()
         };

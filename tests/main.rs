@@ -12,6 +12,7 @@ mod latency;
 mod nn;
 mod onnx;
 mod onnx_node;
+mod owners;
 mod protocol;
 mod tcp;
 mod text;

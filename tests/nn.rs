@@ -29,14 +29,9 @@ fn check(cfg: &ProtocolConfig, model: &str, shape: &[usize], x: &Input, weights:
     let out = run(
         cfg,
         3,
-        &InferJob {
-            graph: &g,
-            inputs: std::slice::from_ref(x),
-            weights,
-            reps: 1,
-        },
+        &InferJob::local(&g, std::slice::from_ref(x), weights, 1),
     );
-    let got = &out.parties[0].output.outputs[0];
+    let got = &crate::common::revealed(&out)[0];
     assert_eq!(got.shape(), want.shape(), "{model} on {}", cfg.name);
     let (err, scale) = (got.max_abs_diff(&want), scale(&want));
     assert!(
@@ -145,14 +140,9 @@ fn pytorch_exports_run_privately_within_tolerance_of_pytorch() {
                 let out = run(
                     &cfg,
                     2,
-                    &InferJob {
-                        graph: &g,
-                        inputs: std::slice::from_ref(&x),
-                        weights,
-                        reps: 1,
-                    },
+                    &InferJob::local(&g, std::slice::from_ref(&x), weights, 1),
                 );
-                let err = out.parties[0].output.outputs[0].max_abs_diff(&want);
+                let err = crate::common::revealed(&out)[0].max_abs_diff(&want);
                 assert!(
                     err <= rel_tol * scale,
                     "{name} on {protocol} ({weights:?}): max abs error {err:.3e} > {rel_tol} x output scale {scale:.3e}"
@@ -207,7 +197,10 @@ fn weights_with_batch_norm_statistics_load_before_folding() {
         }
     }
     testbed::nn::weights::save_weights(&trained, &path).unwrap();
-    let prepared = testbed::bench::jobs::prepare_model("resnet18", &shape, 3, Some(path.to_str().unwrap())).unwrap();
+    let prepared = testbed::data::model::ModelSource::new("resnet18", 3)
+        .with_weights(Some(path.clone()))
+        .load(&shape)
+        .unwrap();
     assert!(
         !prepared
             .nodes
@@ -224,7 +217,7 @@ fn weights_with_batch_norm_statistics_load_before_folding() {
         err <= 1e-5 * scale(&want),
         "prepared model with the file's statistics: off by {err}"
     );
-    let fresh = testbed::bench::jobs::prepare_model("resnet18", &shape, 3, None).unwrap();
+    let fresh = testbed::data::model::ModelSource::new("resnet18", 3).load(&shape).unwrap();
     assert!(
         run_plain(&fresh, &x).unwrap().max_abs_diff(&want) > 1e-2,
         "the statistics matter"

@@ -42,7 +42,7 @@ fn every_supported_node_case_passes_in_plaintext_and_privately() {
         &cases_dir(),
         &Options {
             protocols: &protocols,
-            seed: 7,
+            insecure_share_seed: Some(7),
         },
     )
     .unwrap();
@@ -136,14 +136,9 @@ fn batch_norm_layer_with_private_statistics() {
             let out = crate::common::run(
                 &cfg,
                 5,
-                &InferJob {
-                    graph: &g,
-                    inputs: std::slice::from_ref(&x),
-                    weights,
-                    reps: 1,
-                },
+                &InferJob::local(&g, std::slice::from_ref(&x), weights, 1),
             );
-            let err = out.parties[0].output.outputs[0].max_abs_diff(&want);
+            let err = crate::common::revealed(&out)[0].max_abs_diff(&want);
             // inv_sqrt is within 1% on [0.1, 100]; |x − mean|·γ ≤ 6 here.
             assert!(err <= 0.06, "{name} ({weights:?}): {err}");
         }
@@ -591,12 +586,7 @@ fn private_op_costs_equal_their_declared_calls() {
                 let out = crate::common::run(
                     cfg,
                     3,
-                    &InferJob {
-                        graph: g,
-                        inputs: &x,
-                        weights,
-                        reps: 1,
-                    },
+                    &InferJob::local(g, &x, weights, 1),
                 );
                 let reference = crate::common::run(cfg, 4, &Calls(calls.clone()));
                 let got = per_party(
@@ -609,7 +599,7 @@ fn private_op_costs_equal_their_declared_calls() {
                 );
                 assert_eq!(got, expected, "{what}: cost, declared {calls:?}");
                 for (k, w) in want.iter().enumerate() {
-                    let err = out.parties[0].output.outputs[k].max_abs_diff(w);
+                    let err = crate::common::revealed(&out)[k].max_abs_diff(w);
                     let bound = *tol * (1.0 + w.data().iter().fold(0f32, |m, v| m.max(v.abs())));
                     assert!(err <= bound, "{what}: output {k} off by {err} (bound {bound})");
                 }
@@ -743,14 +733,9 @@ fn relu_after_max_pool_saves_the_pooled_away_relus() {
         let out = crate::common::run(
             &cfg,
             3,
-            &InferJob {
-                graph: g,
-                inputs: &x,
-                weights: WeightPrivacy::Public,
-                reps: 1,
-            },
+            &InferJob::local(g, &x, WeightPrivacy::Public, 1),
         );
-        let err = out.parties[0].output.outputs[0].max_abs_diff(&want);
+        let err = crate::common::revealed(&out)[0].max_abs_diff(&want);
         assert!(err <= 1e-3, "private output off by {err}");
         per_party(
             &out.parties.iter().map(|p| &p.output.meter).collect::<Vec<_>>(),

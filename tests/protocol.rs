@@ -509,7 +509,7 @@ fn a_failing_party_makes_the_session_fail_without_hanging() {
     }
     let cfg = ProtocolConfig::load("2pc-ttp").unwrap();
     let opts = SessionOptions {
-        seed: Some(1),
+        insecure_share_seed: Some(1),
         timeout: std::time::Duration::from_secs(5),
         ..Default::default()
     };

@@ -26,6 +26,9 @@ fn ops_give_identical_results_and_counts_under_sim_and_tcp() {
                 protocol,
                 "--seed",
                 "11",
+                // Bit-for-bit parity needs the same share randomness on both transports.
+                "--insecure-share-seed",
+                "11",
                 "--reps",
                 "2",
                 "--json",
@@ -73,7 +76,7 @@ fn a_model_gives_the_same_output_bit_for_bit_under_sim_and_tcp() {
                     protocol,
                     "--transport",
                     transport,
-                    "--seed",
+                    "--insecure-share-seed",
                     "3",
                     "--json",
                 ],
@@ -148,7 +151,7 @@ fn session_file(
         })
         .collect();
     let s = serde_json::json!({
-        "session_id": session_id, "protocol": "2pc-tfp-insecure", "endpoints": endpoints, "timeout_s": 3.0, "seed": 1,
+        "session_id": session_id, "protocol": "2pc-tfp-insecure", "endpoints": endpoints, "timeout_s": 3.0, "insecure_share_seed": 1,
         "job": { "kind": "bench-op", "op": "mul", "shapes": [[10], [10]], "conv": [1, 0, 1, 1], "reps": 1, "input_seed": 1 },
     });
     let path = dir.join(name);

@@ -188,14 +188,9 @@ fn the_polarity_head_runs_privately_like_in_plaintext_on_three_families() {
         let out = run(
             &cfg,
             3,
-            &InferJob {
-                graph: &g,
-                inputs: std::slice::from_ref(&x),
-                weights: WeightPrivacy::Private,
-                reps: 1,
-            },
+            &InferJob::local(&g, std::slice::from_ref(&x), WeightPrivacy::Private, 1),
         );
-        let got = &out.parties[0].output.outputs[0];
+        let got = &crate::common::revealed(&out)[0];
         let err = got.max_abs_diff(&want);
         assert!(err < 0.05, "{name}: max abs error {err}");
         for (p, q) in got.data().chunks(2).zip(want.data().chunks(2)) {

@@ -312,12 +312,10 @@ pub fn count_failures(cfg: &ProtocolConfig, f: Func, n: usize, chunk: usize, see
             reps: 1,
             seed: Some(seed.wrapping_add(k)),
             transport: super::TransportKind::Sim,
+            insecure_share_seed: None,
         };
         let (reals, inputs) = super::make_inputs(cfg, &spec)?;
-        let opts = SessionOptions {
-            seed: spec.seed,
-            ..Default::default()
-        };
+        let opts = SessionOptions::default();
         let out = simulate(cfg, &opts, &super::OpJob { spec: &spec, inputs })?;
         let want = super::plaintext(&spec, &reals);
         for (g, w) in out.parties[0].output.output.iter().zip(&want) {

@@ -8,11 +8,11 @@
 //! repetitions.
 
 pub mod funcs;
-pub mod jobs;
 pub mod model;
 pub mod reference;
 
 use crate::error::{Error, Result};
+pub use crate::launch::TransportKind;
 use crate::net::MeterReport;
 use crate::protocol::{
     BilinearOp, DealerKind, Job, Protocol, ProtocolConfig, SessionOptions, Span, fixed_bilinear_many,
@@ -112,37 +112,6 @@ impl Default for ConvArgs {
     }
 }
 
-/// Where the parties run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TransportKind {
-    /// Threads of this process.
-    Sim,
-    /// Processes over TCP.
-    Tcp,
-}
-
-impl TransportKind {
-    /// The CLI name.
-    pub fn name(self) -> &'static str {
-        match self {
-            TransportKind::Sim => "sim",
-            TransportKind::Tcp => "tcp",
-        }
-    }
-
-    /// Parses `sim` or `tcp`.
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "sim" => Ok(TransportKind::Sim),
-            "tcp" => Ok(TransportKind::Tcp),
-            _ => Err(Error::invalid(
-                "--transport",
-                format!("unknown transport `{s}` (known: sim, tcp)"),
-            )),
-        }
-    }
-}
-
 /// One op benchmark.
 #[derive(Clone, Debug)]
 pub struct OpSpec {
@@ -150,8 +119,11 @@ pub struct OpSpec {
     pub shapes: Vec<Vec<usize>>,
     pub conv: ConvArgs,
     pub reps: usize,
+    /// Seed of the synthetic inputs (data side).
     pub seed: Option<u64>,
     pub transport: TransportKind,
+    /// INSECURE: fixed share randomness (tests only); `None` draws from the OS.
+    pub insecure_share_seed: Option<u64>,
 }
 
 impl OpSpec {
@@ -177,6 +149,8 @@ impl OpSpec {
             reps,
             seed,
             transport,
+            // A party process's share randomness comes from the session (`SessionOptions`).
+            insecure_share_seed: None,
         })
     }
 
@@ -440,19 +414,21 @@ pub fn run_op_delayed(
     let (reals, inputs) = make_inputs(cfg, spec)?;
     let job = OpJob { spec, inputs };
     let opts = SessionOptions {
-        seed: spec.seed,
+        // The benchmark's seed fixes its synthetic inputs; share randomness stays the OS's unless
+        // the spec asks for an insecure fixed seed (tests).
+        insecure_share_seed: spec.insecure_share_seed,
         sim_latency,
         ..Default::default()
     };
     let c = spec.conv;
-    let job_spec = jobs::JobSpec::BenchOp {
+    let job_spec = crate::launch::JobSpec::BenchOp {
         op: spec.op.name().to_string(),
         shapes: spec.shapes.clone(),
         conv: [c.stride, c.padding, c.dilation, c.groups],
         reps: spec.reps,
         input_seed: spec.seed.unwrap_or(0x5eed),
     };
-    let outcome = jobs::run_job(cfg, &opts, &job, &job_spec, spec.transport, tls)?;
+    let outcome = crate::launch::run_job(cfg, &opts, &job, &job_spec, spec.transport, tls, &[])?;
 
     let want = plaintext(spec, &reals);
     let got = &outcome.parties[0].output.output;
@@ -594,6 +570,7 @@ pub fn function_table(cfg: &ProtocolConfig, n: usize, failure_n: usize, seed: u6
             reps: 1,
             seed: Some(seed),
             transport: TransportKind::Sim,
+            insecure_share_seed: None,
         };
         let r = run_op(cfg, &spec)?;
         let elems = numel(&shape) as f64;

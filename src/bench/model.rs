@@ -1,36 +1,50 @@
 //! Private inference runs and model benchmarks (`testbed infer`, `testbed bench model`).
+//!
+//! The caller plays every party of a local run: it holds the model owner's model and the data
+//! owner's input, so it computes the plaintext reference and the error here (in a real deployment
+//! nobody holds both). Over TCP each party process gets only its own files: party 0 the model,
+//! the data owner the input and the file its output goes to.
 
-use super::jobs::{JobSpec, run_job};
-use super::{OpReport, TransportKind, WeightSetup};
+use super::{OpReport, WeightSetup};
 use super::{ReportHead, assemble_report};
-use crate::error::{Error, Result};
+use crate::data::model::ModelSource;
+use crate::error::{Error, PartyId, Result};
+use crate::launch::{JobSpec, PartyInputs, TransportKind, run_job};
 use crate::net::MeterReport;
 use crate::nn::graph::Graph;
-use crate::nn::infer::{InferJob, Input, WeightPrivacy, run_plain};
+use crate::nn::infer::{InferJob, Input, OwnedModel, WeightPrivacy, run_plain};
+use crate::nn::io::{NpyArray, read_npy, write_npy_f32, write_npy_i64};
+use crate::nn::owners::data_owner;
 use crate::nn::tensor::F32Tensor;
-use crate::nn::{onnx, passes, zoo};
 use crate::protocol::{ProtocolConfig, SessionOptions};
 use crate::ring::shape_string;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-/// Loads a model: an `.onnx` file, or a zoo name built for `input_shape`, prepared for inference
-/// (`passes::prepare_inference`: batch norm folded, ReLU after max pool).
+/// Loads a model (zoo name or `.onnx` file) prepared for inference; see [`ModelSource`].
 pub fn load_model(model: &str, input_shape: &[usize], seed: u64) -> Result<Graph> {
-    let mut g = load_model_unprepared(model, input_shape, seed)?;
-    passes::prepare_inference(&mut g)?;
-    Ok(g)
+    ModelSource::new(model, seed).load(input_shape)
 }
 
-/// [`load_model`] before the inference passes: batch norm still a layer of its own, so weights
-/// files with batch-norm statistics load into it (then fold with `passes::prepare_inference`).
-pub fn load_model_unprepared(model: &str, input_shape: &[usize], seed: u64) -> Result<Graph> {
-    Ok(if model.ends_with(".onnx") || Path::new(model).is_file() {
-        onnx::load_onnx(Path::new(model))?
-    } else if model == crate::data::minilm::POLARITY_MODEL {
-        crate::data::minilm::polarity_model(seed)?
-    } else {
-        zoo::build(model, input_shape, seed)?
-    })
+/// A private model run: what the model owner names, what the data owner holds, and how to run.
+pub struct ModelRunSpec<'a> {
+    /// The name in the report.
+    pub name: &'a str,
+    /// The model as its owner names it (what party 0's process loads over TCP).
+    pub source: &'a ModelSource,
+    /// The same model, loaded here (the simulator's model owner and the plaintext reference).
+    pub graph: &'a Graph,
+    /// The data owner's input.
+    pub input: &'a Input,
+    pub weights: WeightPrivacy,
+    pub reps: usize,
+    /// INSECURE: fixed share randomness (tests only).
+    pub insecure_share_seed: Option<u64>,
+    pub transport: TransportKind,
+    pub tls: bool,
+    pub sim_latency: Option<Duration>,
+    /// Who sees the outputs (`None`: the data owner).
+    pub reveal_to: Option<Vec<PartyId>>,
 }
 
 /// The result of a private inference: the revealed output and the op-style report (with `op` set
@@ -40,39 +54,61 @@ pub struct ModelRun {
     pub report: OpReport,
 }
 
-/// Runs `graph` privately on `input` and compares with the plaintext backend.
-#[allow(clippy::too_many_arguments)]
-pub fn run_model(
-    cfg: &ProtocolConfig,
-    name: &str,
-    graph: &Graph,
-    input: &Input,
-    weights: WeightPrivacy,
-    reps: usize,
-    seed: Option<u64>,
-    transport: TransportKind,
-    spec: &JobSpec,
-    tls: bool,
-    sim_latency: Option<std::time::Duration>,
-) -> Result<ModelRun> {
-    if reps == 0 {
+/// Runs the model privately on the input and compares the first output with the plaintext
+/// backend's.
+pub fn run_model(cfg: &ProtocolConfig, r: &ModelRunSpec<'_>) -> Result<ModelRun> {
+    if r.reps == 0 {
         return Err(Error::invalid("--reps", "needs at least one repetition"));
     }
-    let reference = run_plain(graph, input)?;
+    let reference = run_plain(r.graph, r.input)?;
     let job = InferJob {
-        graph,
-        inputs: std::slice::from_ref(input),
-        weights,
-        reps,
+        model: Some(OwnedModel::Loaded(r.graph)),
+        inputs: Some(std::slice::from_ref(r.input)),
+        weights: r.weights,
+        reps: r.reps,
+        reveal_to: r.reveal_to.clone(),
+    };
+    let spec = JobSpec::Model {
+        model_seed: r.source.seed,
+        public_model: r.weights == WeightPrivacy::Public,
+        reps: r.reps,
+        reveal_to: r.reveal_to.clone(),
     };
     let opts = SessionOptions {
-        seed,
-        sim_latency,
+        insecure_share_seed: r.insecure_share_seed,
+        sim_latency: r.sim_latency,
         ..Default::default()
     };
-    let outcome = run_job(cfg, &opts, &job, spec, transport, tls)?;
-    let out = &outcome.parties[0].output;
-    let output = &out.outputs[0];
+    let receiver = r.reveal_to.as_ref().and_then(|t| t.first().copied()).unwrap_or(data_owner(cfg.parties));
+    let (outcome, output) = match r.transport {
+        TransportKind::Sim => {
+            let outcome = run_job(cfg, &opts, &job, &spec, r.transport, r.tls, &[])?;
+            let out = outcome.parties.get(receiver).and_then(|p| p.output.outputs.as_ref());
+            let output = out.and_then(|o| o.first()).cloned();
+            (outcome, output)
+        }
+        TransportKind::Tcp => {
+            let files = ScratchFiles::new()?;
+            let input = files.path("input.npy");
+            match r.input {
+                Input::F32(t) => write_npy_f32(&input, t)?,
+                Input::Ids { shape, data } => write_npy_i64(&input, shape, data)?,
+            }
+            let output = files.path("output.npy");
+            let mut inputs = vec![PartyInputs::default(); cfg.parties];
+            inputs[0].model = Some(absolute(Path::new(&r.source.model)).display().to_string());
+            inputs[0].weights = r.source.weights.as_deref().map(absolute);
+            inputs[data_owner(cfg.parties)].input = Some(input);
+            inputs[receiver].output = Some(output.clone());
+            let outcome = run_job(cfg, &opts, &job, &spec, r.transport, r.tls, &inputs)?;
+            let output = match read_npy(&output)? {
+                NpyArray::F32(t) => t,
+                NpyArray::I64 { .. } => return Err(Error::invalid("output", "expected reals")),
+            };
+            (outcome, Some(output))
+        }
+    };
+    let output = output.ok_or_else(|| Error::invalid("model", format!("party {receiver} received no output")))?;
     if output.shape() != reference.shape() {
         return Err(Error::invalid(
             "model",
@@ -89,10 +125,10 @@ pub fn run_model(
     let spans: Vec<&[crate::protocol::Span]> = outcome.parties.iter().map(|p| p.output.spans.as_slice()).collect();
     let first: Vec<&MeterReport> = outcome.parties.iter().map(|p| &p.output.meter).collect();
     let head = ReportHead {
-        name,
-        transport,
-        shapes: vec![shape_string(input.shape())],
-        reps,
+        name: r.name,
+        transport: r.transport,
+        shapes: vec![shape_string(r.input.shape())],
+        reps: r.reps,
     };
     let mut report = assemble_report(cfg, head, &spans, &first, &outcome, (max_abs_err, max_rel_err));
     let prepared = outcome.parties[0].output.prepared;
@@ -105,8 +141,42 @@ pub fn run_model(
             bytes_sent_per_party: setups.iter().map(|m| m.online()).collect(),
         });
     }
-    Ok(ModelRun {
-        output: output.clone(),
-        report,
-    })
+    Ok(ModelRun { output, report })
+}
+
+/// A file path as another process, started in a folder of its own, must see it: absolute when
+/// the file exists here (a zoo name stays a name).
+pub fn absolute(p: &Path) -> PathBuf {
+    if p.exists() {
+        std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+    } else {
+        p.to_path_buf()
+    }
+}
+
+/// A private temporary folder for the files a local run hands to its party processes, removed
+/// when dropped.
+pub(crate) struct ScratchFiles(PathBuf);
+
+impl ScratchFiles {
+    pub(crate) fn new() -> Result<Self> {
+        let n = crate::protocol::prg::os_seed()?;
+        let name = format!("testbed-run-{:016x}", u64::from_le_bytes(n[..8].try_into().expect("8 bytes")));
+        let dir = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Io {
+            path: dir.display().to_string(),
+            source: e,
+        })?;
+        Ok(Self(dir))
+    }
+
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for ScratchFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

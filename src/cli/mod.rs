@@ -12,16 +12,18 @@ macro_rules! out {
     }};
 }
 
-use crate::bench::jobs::{JobSpec, party_main, prepare_model, train_setup};
-use crate::bench::model::{load_model, run_model};
+use crate::bench::model::{ModelRunSpec, absolute, run_model};
+use crate::data::model::ModelSource;
+use crate::launch::{JobSpec, PartyInputs};
+use crate::party::{Report, party_main, read_input};
 use crate::bench::{
     ConvArgs, OpKind, OpReport, OpSpec, TransportKind, function_table, parse_shape, random_model_input, run_op_delayed,
     write_function_table,
 };
 use crate::error::Error;
 use crate::launch::SessionFile;
-use crate::nn::infer::{Input, WeightPrivacy};
-use crate::nn::io::{NpyArray, read_npy, write_npy_f32};
+use crate::nn::infer::WeightPrivacy;
+use crate::nn::io::write_npy_f32;
 use crate::protocol::ProtocolConfig;
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
@@ -121,9 +123,12 @@ struct TrainArgs {
     /// Write the trained weights here (safetensors; every epoch in plaintext).
     #[arg(long)]
     out: Option<std::path::PathBuf>,
-    /// Seed of the initial weights, the batch order and (private) the shares.
+    /// Seed of the initial weights and the batch order (data side; shares come from the OS).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// INSECURE: derive every party's share randomness from this seed (tests only).
+    #[arg(long, value_name = "S")]
+    insecure_share_seed: Option<u64>,
     /// Private training: sim (parties are threads) or tcp (one process per party).
     #[arg(long, default_value = "sim")]
     transport: String,
@@ -152,9 +157,10 @@ struct ConformanceArgs {
     /// Print one line per case.
     #[arg(long)]
     verbose: bool,
-    /// Seed of the private sessions.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    /// INSECURE: fixed share randomness of the private sessions (reproducible reports); without
+    /// it, from the OS.
+    #[arg(long, value_name = "S")]
+    insecure_share_seed: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -213,6 +219,27 @@ struct PartyArgs {
     /// Started by the local launcher: listen on port 0, announce it, read the addresses on stdin.
     #[arg(long, hide = true)]
     launched: bool,
+    /// The model owner's model (party 0): a zoo name or an ONNX file.
+    #[arg(long)]
+    model: Option<String>,
+    /// The model owner's weights (safetensors, by tensor name).
+    #[arg(long)]
+    weights: Option<std::path::PathBuf>,
+    /// The data owner's input (.npy).
+    #[arg(long)]
+    input: Option<std::path::PathBuf>,
+    /// Where this party writes what is revealed to it (.npy; trained weights: .safetensors).
+    #[arg(long)]
+    output: Option<std::path::PathBuf>,
+    /// This party's data: its training rows or feature columns, or the samples to evaluate (.npy).
+    #[arg(long)]
+    data: Option<std::path::PathBuf>,
+    /// This party's labels (.npy of int64).
+    #[arg(long)]
+    labels: Option<std::path::PathBuf>,
+    /// Print the full report as one JSON line instead of a summary.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -247,9 +274,15 @@ struct InferArgs {
     /// Keep the model public (cheaper public-operand products) instead of secret-sharing it.
     #[arg(long)]
     public_model: bool,
-    /// Seed for reproducible shares (and zoo weights).
+    /// Seed of a zoo model's random weights (data side).
     #[arg(long)]
     seed: Option<u64>,
+    /// INSECURE: derive every party's share randomness from this seed (tests only).
+    #[arg(long, value_name = "S")]
+    insecure_share_seed: Option<u64>,
+    /// Parties the output is revealed to (comma-separated ids; default: the data owner).
+    #[arg(long, value_delimiter = ',')]
+    reveal_to: Vec<usize>,
     /// Print one line of JSON last.
     #[arg(long)]
     json: bool,
@@ -284,9 +317,12 @@ struct ModelArgs {
     /// Keep the model public instead of secret-sharing it.
     #[arg(long)]
     public_model: bool,
-    /// Seed for inputs, weights and shares.
+    /// Seed of the random input and weights (data side; shares come from the OS).
     #[arg(long)]
     seed: Option<u64>,
+    /// INSECURE: derive every party's share randomness from this seed (tests only).
+    #[arg(long, value_name = "S")]
+    insecure_share_seed: Option<u64>,
     /// With --transport sim: delay every message by this one-way latency (milliseconds).
     #[arg(long, value_name = "MS")]
     sim_latency: Option<f64>,
@@ -347,9 +383,12 @@ struct OpArgs {
     /// Number of parties (overrides the protocol file, where the family allows it).
     #[arg(long)]
     parties: Option<usize>,
-    /// Seed for reproducible shares and inputs (default: OS entropy for shares).
+    /// Seed of the synthetic inputs (data side; shares come from the OS).
     #[arg(long)]
     seed: Option<u64>,
+    /// INSECURE: derive every party's share randomness from this seed (tests only).
+    #[arg(long, value_name = "S")]
+    insecure_share_seed: Option<u64>,
     /// Repetitions; the reported wall time is their median.
     #[arg(long, default_value_t = 5)]
     reps: usize,
@@ -403,7 +442,16 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::OnnxConformance(a) => onnx_conformance(a),
         Command::Party(a) => {
             let session = SessionFile::load(&a.session)?;
-            party_main(&session, a.id, a.launched)
+            let own = PartyInputs {
+                model: a.model,
+                weights: a.weights,
+                input: a.input,
+                output: a.output,
+                data: a.data,
+                labels: a.labels,
+            };
+            let report = if a.json { Report::Json } else { Report::Human };
+            party_main(&session, a.id, a.launched, &own, report)
         }
         Command::ConvertPth(a) => {
             let (n, skipped) = crate::data::mnist::convert_pth(&a.input, &a.output)?;
@@ -537,23 +585,6 @@ fn print_model_report(r: &OpReport, json: bool) {
     }
 }
 
-/// A path as an absolute string (party processes may run elsewhere).
-fn abs_path(p: &std::path::Path) -> String {
-    std::fs::canonicalize(p)
-        .unwrap_or_else(|_| p.to_path_buf())
-        .display()
-        .to_string()
-}
-
-/// A model argument: zoo names stay, files become absolute paths.
-fn abs_model(m: &str) -> String {
-    if std::path::Path::new(m).is_file() {
-        abs_path(std::path::Path::new(m))
-    } else {
-        m.to_string()
-    }
-}
-
 fn weights_privacy(public: bool) -> WeightPrivacy {
     if public {
         WeightPrivacy::Public
@@ -565,41 +596,42 @@ fn weights_privacy(public: bool) -> WeightPrivacy {
 fn infer(a: InferArgs) -> Result<(), Error> {
     let cfg = protocol(&a.protocol, a.parties, a.precision_bits)?;
     let transport = TransportKind::parse(&a.transport)?;
-    let input = match read_npy(&a.input)? {
-        NpyArray::F32(t) => Input::F32(t),
-        NpyArray::I64 { shape, data } => Input::Ids { shape, data },
-    };
-    let weights = a.weights.as_ref().map(|w| abs_path(w));
-    let graph = prepare_model(&a.model, input.shape(), a.seed.unwrap_or(0), weights.as_deref())?;
+    let input = read_input(&a.input)?;
+    let source = ModelSource::new(&a.model, a.seed.unwrap_or(0)).with_weights(a.weights.as_deref().map(absolute));
+    let graph = source.load(input.shape())?;
     let name = std::path::Path::new(&a.model)
         .file_stem()
         .map_or(a.model.clone(), |s| s.to_string_lossy().into_owned());
-    let spec = JobSpec::Model {
-        model: abs_model(&a.model),
-        input_shape: input.shape().to_vec(),
-        input: Some(abs_path(&a.input)),
-        weights,
-        model_seed: a.seed.unwrap_or(0),
-        input_seed: 0,
-        public_model: a.public_model,
-        reps: 1,
-    };
     let run = run_model(
         &cfg,
-        &name,
-        &graph,
-        &input,
-        weights_privacy(a.public_model),
-        1,
-        a.seed,
-        transport,
-        &spec,
-        !a.no_tls,
-        None,
+        &ModelRunSpec {
+            name: &name,
+            source: &source,
+            graph: &graph,
+            input: &input,
+            weights: weights_privacy(a.public_model),
+            reps: 1,
+            insecure_share_seed: share_seed(a.insecure_share_seed),
+            transport,
+            tls: !a.no_tls,
+            sim_latency: None,
+            reveal_to: (!a.reveal_to.is_empty()).then_some(a.reveal_to),
+        },
     )?;
     write_npy_f32(&a.output, &run.output)?;
     print_model_report(&run.report, a.json);
     Ok(())
+}
+
+/// The insecure share seed of a command, announced loudly.
+fn share_seed(seed: Option<u64>) -> Option<u64> {
+    if let Some(s) = seed {
+        eprintln!(
+            "warning: INSECURE: share randomness derived from the fixed seed {s}: anyone who knows it \
+             recomputes every party's masks (tests only)"
+        );
+    }
+    seed
 }
 
 fn onnx_conformance(a: ConformanceArgs) -> Result<(), Error> {
@@ -619,7 +651,7 @@ fn onnx_conformance(a: ConformanceArgs) -> Result<(), Error> {
         .collect::<Result<Vec<_>, _>>()?;
     let opts = Options {
         protocols: &protocols,
-        seed: a.seed,
+        insecure_share_seed: share_seed(a.insecure_share_seed),
     };
     let mut results = Vec::new();
     for case in conformance::list_cases(&dir)? {
@@ -652,30 +684,24 @@ fn bench_model(a: ModelArgs) -> Result<(), Error> {
     let transport = TransportKind::parse(&a.transport)?;
     let shape = parse_shape(&a.input_shape)?;
     let seed = a.seed.unwrap_or(1);
-    let graph = load_model(&a.model, &shape, seed)?;
+    let source = ModelSource::new(&a.model, seed);
+    let graph = source.load(&shape)?;
     let input = random_model_input(&graph, &shape, seed)?;
-    let spec = JobSpec::Model {
-        model: abs_model(&a.model),
-        input_shape: shape.clone(),
-        input: None,
-        weights: None,
-        model_seed: seed,
-        input_seed: seed,
-        public_model: a.public_model,
-        reps: a.reps,
-    };
     let run = run_model(
         &cfg,
-        &a.model,
-        &graph,
-        &input,
-        weights_privacy(a.public_model),
-        a.reps,
-        a.seed,
-        transport,
-        &spec,
-        !a.no_tls,
-        sim_latency(a.sim_latency)?,
+        &ModelRunSpec {
+            name: &a.model,
+            source: &source,
+            graph: &graph,
+            input: &input,
+            weights: weights_privacy(a.public_model),
+            reps: a.reps,
+            insecure_share_seed: share_seed(a.insecure_share_seed),
+            transport,
+            tls: !a.no_tls,
+            sim_latency: sim_latency(a.sim_latency)?,
+            reveal_to: None,
+        },
     )?;
     print_model_report(&run.report, a.json);
     Ok(())
@@ -696,41 +722,48 @@ fn sim_latency(ms: Option<f64>) -> Result<Option<std::time::Duration>, Error> {
 }
 
 fn train(a: TrainArgs) -> Result<(), Error> {
-    use crate::train::Optimizer;
+    use crate::nn::autograd::{Loss, Sgd};
+    use crate::train::{Optimizer, TrainConfig};
     let transport = TransportKind::parse(&a.transport)?;
-    let weights = a.weights.as_ref().map(|w| abs_path(w));
-    let mut spec = JobSpec::Train {
-        model: abs_model(&a.model),
-        data: a.data.clone(),
-        subset: a.subset,
-        weights,
-        epochs: a.epochs,
-        batch: a.batch,
+    let mut split = crate::data::load(&a.data)?;
+    if let Some(n) = a.subset {
+        split.train = split.train.take(n)?;
+    }
+    let mut input = vec![a.batch];
+    input.extend_from_slice(split.train.sample_shape());
+    let mut graph = crate::train::build_model(&a.model, &input, split.train.classes, a.seed)?;
+    if let Some(w) = &a.weights {
+        crate::nn::weights::load_weights(&mut graph, w, false)?;
+    }
+    let loss = match &a.loss {
+        Some(l) => Loss::parse(l)?,
+        None if crate::train::default_loss(&graph) == Loss::Nll => Loss::Nll,
+        None => Loss::CrossEntropy,
+    };
+    let sgd = Sgd {
         lr: a.lr,
         momentum: a.momentum,
         weight_decay: a.weight_decay,
         nesterov: a.nesterov,
         grad_threshold: a.grad_threshold,
-        loss: a.loss.clone().unwrap_or_else(|| "ce".into()),
-        split: a.split.clone(),
-        seed: a.seed,
     };
-    let (split, graph, mut cfg, data_split) = train_setup(&spec)?;
-    if a.loss.is_none() && crate::train::default_loss(&graph) == crate::nn::autograd::Loss::Nll {
-        cfg.loss = crate::nn::autograd::Loss::Nll;
-        if let JobSpec::Train { loss, .. } = &mut spec {
-            *loss = "nll".into();
-        }
-    }
-    cfg.progress = true;
-    cfg.optimizer = match a.optimizer.as_str() {
-        "sgd" => cfg.optimizer,
+    let optimizer = match a.optimizer.as_str() {
+        "sgd" => Optimizer::Sgd(sgd),
         "adam" => Optimizer::Adam {
             lr: a.lr,
             weight_decay: a.weight_decay,
         },
         other => return Err(Error::invalid("--optimizer", format!("`{other}` is not sgd or adam"))),
     };
+    let cfg = TrainConfig {
+        epochs: a.epochs,
+        batch: a.batch,
+        optimizer,
+        loss,
+        seed: a.seed,
+        progress: true,
+    };
+    let data_split = crate::train::private::DataSplit::parse(&a.split)?;
     let name = std::path::Path::new(&a.model)
         .file_stem()
         .map_or(a.model.clone(), |s| s.to_string_lossy().into_owned());
@@ -738,9 +771,27 @@ fn train(a: TrainArgs) -> Result<(), Error> {
         crate::train::train_plain(&graph, &name, &split, &cfg, a.out.as_deref())?
     } else {
         let proto = protocol(&a.protocol, a.parties, a.precision_bits)?;
+        let spec = JobSpec::Train {
+            epochs: a.epochs,
+            batch: a.batch,
+            lr: a.lr,
+            momentum: a.momentum,
+            weight_decay: a.weight_decay,
+            nesterov: a.nesterov,
+            grad_threshold: a.grad_threshold,
+            loss: loss.name().into(),
+            split: a.split.clone(),
+            seed: a.seed,
+            classes: split.train.classes,
+        };
+        let model_files = PartyInputs {
+            model: Some(absolute(std::path::Path::new(&a.model)).display().to_string()),
+            weights: a.weights.as_deref().map(absolute),
+            ..Default::default()
+        };
         let tls = !a.no_tls;
         let runner = |job: &crate::train::private::TrainJob<'_>, opts: &crate::protocol::SessionOptions| {
-            crate::bench::jobs::run_job(&proto, opts, job, &spec, transport, tls)
+            crate::train::private::run_train_job(&proto, opts, job, &spec, transport, tls, &model_files)
         };
         crate::train::private::train_private_with(
             &proto,
@@ -749,7 +800,7 @@ fn train(a: TrainArgs) -> Result<(), Error> {
             &split,
             &cfg,
             data_split,
-            Some(a.seed),
+            share_seed(a.insecure_share_seed),
             transport.name(),
             runner,
         )?
@@ -829,6 +880,7 @@ fn bench_op(a: OpArgs) -> Result<(), Error> {
         reps: a.reps,
         seed: a.seed,
         transport: TransportKind::parse(&a.transport)?,
+        insecure_share_seed: share_seed(a.insecure_share_seed),
     };
     let report = run_op_delayed(&cfg, &spec, !a.no_tls, sim_latency(a.sim_latency)?)?;
     if a.json {

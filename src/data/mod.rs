@@ -18,6 +18,7 @@ pub mod idx;
 pub mod mfcc;
 pub mod minilm;
 pub mod mnist;
+pub mod model;
 pub mod pth;
 pub mod speech;
 pub mod vader;

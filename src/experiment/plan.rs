@@ -32,6 +32,8 @@ pub struct Experiment {
     /// start-up), so wall times are warm.
     pub warmup: usize,
     pub seed: u64,
+    /// INSECURE: fixed share randomness (tests); `None`: from the OS.
+    pub insecure_share_seed: Option<u64>,
     pub tls: bool,
     /// results/<name> unless `outputs.dir` says otherwise.
     pub out_dir: PathBuf,
@@ -273,6 +275,7 @@ fn build(ctx: &Ctx, raw: ExperimentFile) -> Result<Experiment> {
         repetitions,
         warmup: raw.warmup.unwrap_or(1),
         seed,
+        insecure_share_seed: raw.insecure_share_seed,
         tls: raw.tls.unwrap_or(true),
         out_dir,
         plots: raw.outputs.plots.unwrap_or(true),
@@ -465,6 +468,7 @@ fn task(ctx: &Ctx, t: &TaskFile, seed: u64) -> Result<Task> {
                 reps: 1,
                 seed: Some(seed),
                 transport: TransportKind::Sim,
+                insecure_share_seed: None,
             };
             spec.validate().map_err(|e| ctx.wrap(shapes_s, e))?;
             TaskKind::Op {
@@ -606,7 +610,9 @@ fn model_ref(ctx: &Ctx, t: &TaskFile, trained: Option<(String, TrainFile)>) -> R
 /// is reported before anything runs.
 fn check_model(ctx: &Ctx, t: &TaskFile, m: &ModelRef, shape: &[usize], seed: u64) -> Result<()> {
     let weights = m.weights.as_deref().filter(|w| Path::new(w).is_file());
-    crate::bench::jobs::prepare_model(&m.model, shape, seed, weights)
+    crate::data::model::ModelSource::new(&m.model, seed)
+        .with_weights(weights.map(std::path::PathBuf::from))
+        .load(shape)
         .map(|_| ())
         .map_err(|e| ctx.wrap(t.model.as_ref().expect("required"), e))
 }

@@ -439,6 +439,7 @@ pub fn write_summary(
     description: Option<&str>,
     notes: &[(String, String)],
     table: &Table,
+    insecure_share_seed: Option<u64>,
 ) -> Result<()> {
     let configs = summarize(table);
     let samples = samples(table);
@@ -465,6 +466,11 @@ pub fn write_summary(
         "description": description,
         "generated": timestamp(),
         "runs": table.rows.len(),
+        // Where share randomness came from: the OS, or (INSECURE, for reproducible tests) a seed.
+        "share_randomness": match insecure_share_seed {
+            Some(s) => format!("INSECURE fixed seed {s}"),
+            None => "os".to_string(),
+        },
         "tasks": notes.iter().map(|(t, d)| json!({"task": t, "description": d})).collect::<Vec<_>>(),
         "data": data,
         "configurations": json_configs,
@@ -477,6 +483,12 @@ pub fn write_summary(
     let mut md = format!("# {experiment}\n\n");
     if let Some(d) = description {
         md.push_str(&format!("{d}\n\n"));
+    }
+    if let Some(s) = insecure_share_seed {
+        md.push_str(&format!(
+            "**INSECURE: share randomness from the fixed seed {s}** (reproducible counts and outputs \
+             for tests; not private).\n\n"
+        ));
     }
     md.push_str(&format!(
         "Medians over repetitions; predicted times are the measured wall time plus the network model \

@@ -12,14 +12,17 @@ use super::results::{self, RunsWriter, Table};
 use super::schema::TrainFile;
 use super::sweep::RunSpec;
 use super::train;
-use crate::bench::jobs::{JobSpec, prepare_model, run_job};
-use crate::bench::model::run_model;
+use crate::bench::model::{ModelRunSpec, ScratchFiles, absolute, run_model};
+use crate::data::model::ModelSource;
+use crate::launch::{JobSpec, PartyInputs, TransportKind, run_job};
 use crate::bench::reference::errors;
 use crate::bench::{OpReport, OpSpec, random_model_input, run_op_with};
 use crate::error::{Error, Result};
 use crate::net::MeterReport;
 use crate::nn::graph::Graph;
-use crate::nn::infer::{EvalJob, WeightPrivacy, run_plain, split_batches};
+use crate::nn::infer::{EvalJob, OwnedModel, WeightPrivacy, run_plain, split_batches};
+use crate::nn::io::{NpyArray, read_npy, write_npy_f32, write_npy_i64};
+use crate::nn::owners::data_owner;
 use crate::nn::tensor::F32Tensor;
 use crate::protocol::{DealerKind, SessionOptions};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -132,7 +135,14 @@ pub fn run_experiment(exp: &Experiment, opts: &RunOptions) -> Result<RunReport> 
         .iter()
         .filter_map(|t| t.description.clone().map(|d| (t.name.clone(), d)))
         .collect();
-    results::write_summary(out, &exp.name, exp.description.as_deref(), &notes, &table)?;
+    results::write_summary(
+        out,
+        &exp.name,
+        exp.description.as_deref(),
+        &notes,
+        &table,
+        exp.insecure_share_seed,
+    )?;
     let mut files = vec![out.join("summary.json"), out.join("summary.md")];
     if exp.plots {
         files.extend(super::plot::draw_all(&table, out, &exp.name, exp.line.as_deref())?);
@@ -249,10 +259,15 @@ impl Models {
         if let Some(g) = self.graphs.get(shape) {
             return Ok(g.clone());
         }
-        let g = Arc::new(prepare_model(&m.model, shape, seed, m.weights.as_deref())?);
+        let g = Arc::new(source(m, seed).load(shape)?);
         self.graphs.insert(shape.to_vec(), g.clone());
         Ok(g)
     }
+}
+
+/// The model as its owner names it.
+fn source(m: &ModelRef, seed: u64) -> ModelSource {
+    ModelSource::new(&m.model, seed).with_weights(m.weights.as_ref().map(PathBuf::from))
 }
 
 fn privacy(run: &RunSpec) -> WeightPrivacy {
@@ -270,6 +285,7 @@ fn execute(exp: &Experiment, task: &Task, run: &RunSpec, models: &mut Models) ->
                 reps: exp.warmup + 1,
                 seed: Some(seed),
                 transport: run.transport,
+                insecure_share_seed: exp.insecure_share_seed,
             };
             Ok(Measurement::from_report(run_op_with(&run.cfg, &spec, exp.tls)?))
         }
@@ -278,28 +294,21 @@ fn execute(exp: &Experiment, task: &Task, run: &RunSpec, models: &mut Models) ->
             shape[0] = run.batch_size.unwrap_or(shape[0]);
             let graph = models.get(run.task, model, &shape, seed)?;
             let input = random_model_input(&graph, &shape, seed)?;
-            let spec = JobSpec::Model {
-                model: model.model.clone(),
-                input_shape: shape.clone(),
-                input: None,
-                weights: model.weights.clone(),
-                model_seed: seed,
-                input_seed: seed,
-                public_model: privacy(run) == WeightPrivacy::Public,
-                reps: exp.warmup + 1,
-            };
             let r = run_model(
                 &run.cfg,
-                &model.label,
-                &graph,
-                &input,
-                privacy(run),
-                exp.warmup + 1,
-                Some(seed),
-                run.transport,
-                &spec,
-                exp.tls,
-                None,
+                &ModelRunSpec {
+                    name: &model.label,
+                    source: &source(model, seed),
+                    graph: &graph,
+                    input: &input,
+                    weights: privacy(run),
+                    reps: exp.warmup + 1,
+                    insecure_share_seed: exp.insecure_share_seed,
+                    transport: run.transport,
+                    tls: exp.tls,
+                    sim_latency: None,
+                    reveal_to: None,
+                },
             )?;
             Ok(Measurement::from_report(r.report))
         }
@@ -349,35 +358,58 @@ fn evaluate(
     let batches = split_batches(&graph, &data.samples, batch)?;
     let plain: Vec<F32Tensor> = batches.iter().map(|b| run_plain(&graph, b)).collect::<Result<_>>()?;
     let job = EvalJob {
-        graph: &graph,
-        batches: &batches,
+        model: Some(OwnedModel::Loaded(&graph)),
+        batches: Some(&batches),
         weights: privacy(run),
         warmup: exp.warmup,
-    };
-    // Party processes read the samples from a file (only with tcp).
-    let tmp = match run.transport {
-        crate::bench::TransportKind::Tcp => Some(TempNpy::write(&data.samples)?),
-        crate::bench::TransportKind::Sim => None,
+        reveal_to: None,
     };
     let spec = JobSpec::Eval {
-        model: model.model.clone(),
-        input_shape: shape.clone(),
-        weights: model.weights.clone(),
         model_seed: exp.seed,
         public_model: privacy(run) == WeightPrivacy::Public,
-        samples: tmp.as_ref().map(|t| t.0.display().to_string()).unwrap_or_default(),
         batch_size: batch,
         warmup: exp.warmup,
+        reveal_to: None,
     };
     let opts = SessionOptions {
-        seed: Some(exp.seed),
+        insecure_share_seed: exp.insecure_share_seed,
         ..Default::default()
     };
-    let outcome = run_job(&run.cfg, &opts, &job, &spec, run.transport, exp.tls)?;
-    drop(tmp);
+    let receiver = data_owner(run.cfg.parties);
+    let (outcome, private) = match run.transport {
+        TransportKind::Sim => {
+            let outcome = run_job(&run.cfg, &opts, &job, &spec, run.transport, exp.tls, &[])?;
+            let private = outcome.parties.get(receiver).and_then(|p| p.output.outputs.clone());
+            (outcome, private)
+        }
+        TransportKind::Tcp => {
+            // Each party process gets its own files only: party 0 the model, the data owner
+            // the samples (token ids as integers) and the file its outputs go to.
+            let files = ScratchFiles::new()?;
+            let samples = files.path("samples.npy");
+            if graph.inputs.first().is_some_and(|i| i.dtype == crate::nn::graph::DType::I64) {
+                let ids: Vec<i64> = data.samples.data().iter().map(|&v| v.round() as i64).collect();
+                write_npy_i64(&samples, data.samples.shape(), &ids)?;
+            } else {
+                write_npy_f32(&samples, &data.samples)?;
+            }
+            let outputs = files.path("outputs.npy");
+            let mut inputs = vec![PartyInputs::default(); run.cfg.parties];
+            inputs[0].model = Some(absolute(Path::new(&model.model)).display().to_string());
+            inputs[0].weights = model.weights.as_deref().map(|w| absolute(Path::new(w)));
+            inputs[receiver].data = Some(samples);
+            inputs[receiver].output = Some(outputs.clone());
+            let outcome = run_job(&run.cfg, &opts, &job, &spec, run.transport, exp.tls, &inputs)?;
+            let stacked = match read_npy(&outputs)? {
+                NpyArray::F32(t) => t,
+                NpyArray::I64 { .. } => return Err(Error::invalid("accuracy", "expected real outputs")),
+            };
+            (outcome, Some(vec![stacked]))
+        }
+    };
+    let private = private.ok_or_else(|| Error::invalid("accuracy", format!("party {receiver} received no outputs")))?;
     let n = data.labels.len();
-    let private = &outcome.parties[0].output.outputs;
-    let (want, got) = (scores(&plain, n)?, scores(private, n)?);
+    let (want, got) = (scores(&plain, n)?, scores(&private, n)?);
     let (mut private_ok, mut plain_ok, mut agree) = (0, 0, 0);
     for (i, &label) in data.labels.iter().enumerate() {
         let (p, q) = (argmax(&got[i]), argmax(&want[i]));
@@ -447,28 +479,6 @@ fn scores(outputs: &[F32Tensor], n: usize) -> Result<Vec<Vec<f64>>> {
 
 fn argmax(v: &[f64]) -> usize {
     (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap_or(0)
-}
-
-/// A temporary .npy file of samples, removed when dropped.
-struct TempNpy(PathBuf);
-
-impl TempNpy {
-    fn write(t: &F32Tensor) -> Result<Self> {
-        let n = crate::protocol::prg::os_seed()?;
-        let name = format!(
-            "testbed-samples-{:016x}.npy",
-            u64::from_le_bytes(n[..8].try_into().expect("8 bytes"))
-        );
-        let path = std::env::temp_dir().join(name);
-        crate::nn::io::write_npy_f32(&path, t)?;
-        Ok(Self(path))
-    }
-}
-
-impl Drop for TempNpy {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 /// The runs.csv row of a run.

@@ -103,6 +103,10 @@ pub struct ExperimentFile {
     /// (rounds and bytes do not depend on it).
     #[serde(default)]
     pub seed: Option<u64>,
+    /// INSECURE: derive every party's share randomness from this seed, so that outputs repeat
+    /// exactly (CI's regression check); recorded in the summary. Absent: from the OS.
+    #[serde(default)]
+    pub insecure_share_seed: Option<u64>,
     #[serde(default)]
     pub outputs: OutputsFile,
     /// Margins of `testbed compare`.

@@ -9,6 +9,10 @@
 //! hands every child the full address list on its standard input (so no port is ever guessed),
 //! and gathers their one-line JSON results. Every child is reaped whatever happens.
 
+pub mod job;
+
+pub use job::{EndpointLine, JobSpec, PartyInputs, TransportKind, run_job};
+
 use crate::error::{Error, PartyId, Result};
 use crate::net::tcp::{TcpOptions, TcpTransport, TlsSetup, config_hash, tls_name};
 use crate::protocol::ProtocolConfig;
@@ -61,9 +65,11 @@ pub struct SessionFile {
     /// Seconds a party waits for a silent peer before failing.
     #[serde(default = "default_timeout")]
     pub timeout_s: f64,
-    /// Seed of the session's shares (reproducible runs); absent: OS entropy.
+    /// INSECURE: a fixed seed for every party's share randomness, so that tests reproduce shares
+    /// exactly. Anyone who knows it recomputes every party's masks; absent (the default), share
+    /// randomness comes from the OS.
     #[serde(default)]
-    pub seed: Option<u64>,
+    pub insecure_share_seed: Option<u64>,
     /// The job, as the job runner understands it (see `bench::jobs`).
     pub job: serde_json::Value,
 }
@@ -210,6 +216,14 @@ impl Drop for Children {
     }
 }
 
+/// How the local launcher starts one endpoint: its own arguments, and the folder it runs in.
+#[derive(Clone, Debug, Default)]
+pub struct EndpointLaunch {
+    pub args: Vec<std::ffi::OsString>,
+    /// The working folder (a fresh private one when `None`).
+    pub dir: Option<PathBuf>,
+}
+
 /// Options of a local launch.
 #[derive(Clone, Debug)]
 pub struct LaunchOptions {
@@ -217,8 +231,8 @@ pub struct LaunchOptions {
     pub tls: bool,
     /// Seconds a party waits for a silent peer.
     pub timeout_s: f64,
-    /// Seed of the shares.
-    pub seed: Option<u64>,
+    /// INSECURE: a fixed seed of the share randomness (tests only); `None` draws from the OS.
+    pub insecure_share_seed: Option<u64>,
     /// Parties override.
     pub parties: Option<usize>,
     /// Fractional bits override.
@@ -227,7 +241,16 @@ pub struct LaunchOptions {
 
 /// Starts every endpoint of `protocol` as a child process of this executable on loopback, runs
 /// `job`, and returns each endpoint's last stdout line (its JSON result), in endpoint order.
-pub fn launch_local(cfg: &ProtocolConfig, job: serde_json::Value, opts: &LaunchOptions) -> Result<Vec<String>> {
+///
+/// Each child starts in a folder of its own (`endpoints[i].dir`, else a fresh one) with only its
+/// own arguments (`endpoints[i].args`: the files its owner holds; endpoints without an entry get
+/// none), as separate machines would.
+pub fn launch_local(
+    cfg: &ProtocolConfig,
+    job: serde_json::Value,
+    opts: &LaunchOptions,
+    endpoint_launch: &[EndpointLaunch],
+) -> Result<Vec<String>> {
     let protocol = if cfg.source.is_empty() {
         cfg.name.as_str()
     } else {
@@ -252,7 +275,7 @@ pub fn launch_local(cfg: &ProtocolConfig, job: serde_json::Value, opts: &LaunchO
             })
             .collect(),
         timeout_s: opts.timeout_s,
-        seed: opts.seed,
+        insecure_share_seed: opts.insecure_share_seed,
         job,
     };
     let path = dir.join("session.yaml");
@@ -268,10 +291,18 @@ pub fn launch_local(cfg: &ProtocolConfig, job: serde_json::Value, opts: &LaunchO
     })?;
     let mut children = Children(Vec::new());
     for i in 0..endpoints {
+        let own = endpoint_launch.get(i);
+        let home = own.and_then(|e| e.dir.clone()).unwrap_or_else(|| dir.join(format!("endpoint{i}")));
+        std::fs::create_dir_all(&home).map_err(|e| Error::Io {
+            path: home.display().to_string(),
+            source: e,
+        })?;
         let child = Command::new(&exe)
             .args(["party", "--id", &i.to_string(), "--session"])
             .arg(&path)
-            .arg("--launched")
+            .args(["--launched", "--json"])
+            .args(own.into_iter().flat_map(|e| e.args.iter()))
+            .current_dir(&home)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -4,12 +4,15 @@
 //! `nn::exec` runs it on the plaintext backend or on shares of any protocol, so model code exists
 //! once. Ops mirror ONNX operators (names and attribute meanings), with attributes already parsed
 //! into typed fields and defaults filled in.
+//!
+//! Graphs serialise (serde): a model owner sends its architecture — the graph without the values
+//! of its private weights — to the other parties during set-up (see `nn::infer`).
 
 use super::tensor::F32Tensor;
 use std::collections::BTreeMap;
 
 /// A constant known to everyone (weights before sharing, shape vectors, indices).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Const {
     /// Real values (weights, biases, scalars).
     F32(F32Tensor),
@@ -28,14 +31,14 @@ impl Const {
 }
 
 /// Element type of a graph input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum DType {
     F32,
     I64,
 }
 
 /// A graph input: name, element type and shape (`None` for a symbolic dimension).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ValueInfo {
     pub name: String,
     pub dtype: DType,
@@ -44,7 +47,7 @@ pub struct ValueInfo {
 
 /// One operator with its parsed attributes. Conv/pool attributes hold one entry per spatial axis
 /// (1 for 1-D, 2 for 2-D); `pads` holds all begins then all ends, as in ONNX.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Op {
     // ----- linear algebra -----
     /// Y = alpha·op(A)·op(B) + beta·C (C optional, broadcast).
@@ -221,7 +224,7 @@ pub enum Op {
 }
 
 /// The reductions of [`Op::Reduce`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ReduceKind {
     Max,
     Min,
@@ -309,7 +312,7 @@ impl Op {
 }
 
 /// One node: an op applied to named values, producing named values.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Node {
     /// The node's name (for error messages; may be empty in ONNX, then the importer makes one).
     pub name: String,
@@ -320,7 +323,7 @@ pub struct Node {
 }
 
 /// A model: nodes in topological order, named constants (initializers), inputs and outputs.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Graph {
     pub inputs: Vec<ValueInfo>,
     pub outputs: Vec<String>,

@@ -1,25 +1,30 @@
 //! Private inference: the model owner's weights and the data owner's input are secret-shared from
-//! their own parties, the graph runs on shares, and the result is revealed.
+//! their own parties, the graph runs on shares, and the result is revealed to the parties named.
 //!
-//! Who owns what: party 0 owns the model, the last party owns the data (party 1 with two
-//! parties). A public model (`weights: public`) keeps its weights in the clear and uses the
-//! cheaper public-operand products. Integer inputs are token ids: the data owner one-hot encodes
-//! them in plaintext before sharing (preprocessing stays on the data owner's side), so the ids stay
-//! private and each lookup is a product with the embedding table.
+//! Who owns what (see `nn::owners`): party 0 owns the model, the last party (party 1 of two) the
+//! data; each party reads only what it owns, and the owners publish what is public (input shapes,
+//! the architecture) during set-up. A public model (`weights: public`) keeps its weights in the
+//! clear and uses the cheaper public-operand products. Integer inputs are token ids: the data owner
+//! one-hot encodes them before sharing (preprocessing stays on its side), so the ids stay private
+//! and each lookup is a product with the embedding table. Outputs are revealed only to the parties
+//! in `reveal_to` (the data owner unless told otherwise).
 //!
 //! A private model's product weights are prepared once after sharing (a Beaver family opens each
 //! weight's mask δ = W − b then; see `crate::protocol::Protocol::prepare_many`). That setup is
 //! timed and metered apart from the inferences, like the sharing of the weights itself.
 
-use super::exec::{Value, run, run_borrowed, token_inputs};
+use super::exec::{Value, run, run_borrowed};
 use super::graph::{Const, DType, Graph};
+use super::owners::{
+    InputInfo, MODEL_OWNER, data_owner, publish_inputs, publish_model, reveal_outputs, share_inputs, share_params,
+};
 use super::plain::PlainBackend;
 use super::private::{PrivateBackend, prepare_weights};
 use super::tensor::F32Tensor;
-use crate::error::{Error, Result};
+use crate::error::{Error, PartyId, Result};
 use crate::net::MeterReport;
-use crate::protocol::{Job, Protocol, Span};
-use crate::ring::{decode, encode};
+use crate::protocol::{Job, Protocol, Span, publish_value};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -138,28 +143,63 @@ pub fn run_plain_all(graph: &Graph, inputs: &[Input]) -> Result<Vec<F32Tensor>> 
         .collect()
 }
 
-/// One-hot rows for token ids (vocabulary `vocab`): `[.., vocab]`.
-fn one_hot(shape: &[usize], ids: &[i64], vocab: usize) -> Result<F32Tensor> {
-    let mut data = vec![0.0f32; ids.len() * vocab];
-    for (i, &id) in ids.iter().enumerate() {
-        if id < 0 || id as usize >= vocab {
-            return Err(Error::invalid(
-                "input",
-                format!("token id {id} is outside the vocabulary of {vocab}"),
-            ));
+/// What the model owner holds: its model, loaded, or a loader that builds it for the data owner's
+/// published input shapes (a zoo model sizes its layers by them).
+#[derive(Clone, Copy)]
+pub enum OwnedModel<'a> {
+    Loaded(&'a Graph),
+    Lazy(&'a (dyn Fn(&[InputInfo]) -> Result<Graph> + Sync)),
+}
+
+impl<'a> OwnedModel<'a> {
+    /// The model for the data owner's published inputs.
+    pub fn graph(self, inputs: &[InputInfo]) -> Result<Cow<'a, Graph>> {
+        match self {
+            OwnedModel::Loaded(g) => Ok(Cow::Borrowed(g)),
+            OwnedModel::Lazy(load) => Ok(Cow::Owned(load(inputs)?)),
         }
-        data[i * vocab + id as usize] = 1.0;
     }
-    let mut s = shape.to_vec();
-    s.push(vocab);
-    F32Tensor::from_vec(&s, data)
+}
+
+/// The owners' set-up of a private model run on every party: the data owner publishes its
+/// inputs' shapes, the model owner the architecture; returns the graph every party runs and the
+/// input facts. Only the owners read `model` and `inputs`.
+fn set_up<'g, P: Protocol>(
+    p: &mut P,
+    model: Option<OwnedModel<'g>>,
+    inputs: Option<&[Input]>,
+    weights: WeightPrivacy,
+) -> Result<(Cow<'g, Graph>, Vec<InputInfo>)> {
+    let me = p.id();
+    let infos = publish_inputs(p, inputs.filter(|_| me == data_owner(p.parties())))?;
+    let own = match model.filter(|_| me == MODEL_OWNER) {
+        Some(m) => Some(m.graph(&infos)?),
+        None => None,
+    };
+    let graph = match own {
+        Some(g) => {
+            publish_model(p, Some(&g), weights)?;
+            g
+        }
+        None => Cow::Owned(publish_model(p, None, weights)?),
+    };
+    Ok((graph, infos))
+}
+
+/// The parties outputs go to: `reveal_to`, else the data owner.
+fn targets(reveal_to: &Option<Vec<PartyId>>, parties: usize) -> Result<Vec<PartyId>> {
+    let to = reveal_to.clone().unwrap_or_else(|| vec![data_owner(parties)]);
+    super::owners::check_reveal_to(&to, parties)?;
+    Ok(to)
 }
 
 /// What one party brings back from private inference.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct InferRun {
-    /// The revealed outputs, in graph order.
-    pub outputs: Vec<F32Tensor>,
+    /// The revealed outputs, in graph order: at the parties they were revealed to only. Never in
+    /// a party process's report: a process writes them to its `--output` file.
+    #[serde(skip)]
+    pub outputs: Option<Vec<F32Tensor>>,
     /// Each repetition's time span (sharing of weights and input excluded).
     pub spans: Vec<Span>,
     /// Traffic of the first repetition.
@@ -172,26 +212,47 @@ pub struct InferRun {
     pub prepared: usize,
 }
 
-/// The private inference program every party runs.
+/// The private inference program every party runs. A party process holds only its own part (the
+/// model owner `model`, the data owner `inputs`); in the simulator every party sees the same job
+/// and reads only its own part.
 pub struct InferJob<'a> {
-    pub graph: &'a Graph,
-    /// One input per graph input, in graph order, as the data owner holds them (every party gets
-    /// the job; only the owner's copy is used).
-    pub inputs: &'a [Input],
+    /// The model owner's model.
+    pub model: Option<OwnedModel<'a>>,
+    /// The data owner's inputs, one per graph input, in graph order.
+    pub inputs: Option<&'a [Input]>,
     pub weights: WeightPrivacy,
     pub reps: usize,
+    /// The parties the outputs are revealed to (`None`: the data owner).
+    pub reveal_to: Option<Vec<PartyId>>,
+}
+
+impl<'a> InferJob<'a> {
+    /// A job whose model and inputs are both at hand (the simulator, tests), revealed to the data
+    /// owner.
+    pub fn local(graph: &'a Graph, inputs: &'a [Input], weights: WeightPrivacy, reps: usize) -> Self {
+        Self {
+            model: Some(OwnedModel::Loaded(graph)),
+            inputs: Some(inputs),
+            weights,
+            reps,
+            reveal_to: None,
+        }
+    }
 }
 
 impl Job for InferJob<'_> {
     type Output = InferRun;
 
     fn run<P: Protocol>(&self, p: &mut P) -> Result<InferRun> {
-        let xs = share_inputs(p, self.graph, self.inputs)?;
-        let params = share_params(p, self.graph, self.weights)?;
+        let to = targets(&self.reveal_to, p.parties())?;
+        let (graph, infos) = set_up(p, self.model, self.inputs, self.weights)?;
+        let mine = self.inputs.filter(|_| p.id() == data_owner(p.parties()));
+        let xs = share_inputs(p, &graph, mine, &infos)?;
+        let params = share_params(p, &graph, self.weights)?;
         p.barrier()?;
         let before = p.meter();
         let t0 = Instant::now();
-        let prepared = prepare_weights(p, self.graph, &params)?;
+        let prepared = prepare_weights(p, &graph, &params)?;
         let setup_wall = t0.elapsed().as_secs_f64();
         let setup_meter = p.meter().since(&before);
         let mut spans = Vec::new();
@@ -204,13 +265,13 @@ impl Job for InferJob<'_> {
             let y = {
                 let mut b = PrivateBackend::with_prepared(p, &prepared);
                 let xs = xs.iter().map(|x| Value::Data(x.clone())).collect();
-                run_borrowed(self.graph, &mut b, xs, &params)?
+                run_borrowed(&graph, &mut b, xs, &params)?
             };
             spans.push(span.end_now());
             meter.get_or_insert_with(|| p.meter().since(&before));
             out = Some(y);
         }
-        let outputs = reveal_outputs(p, out.expect("at least one repetition"))?;
+        let outputs = reveal_outputs(p, out.expect("at least one repetition"), &to)?;
         Ok(InferRun {
             outputs,
             spans,
@@ -222,106 +283,13 @@ impl Job for InferJob<'_> {
     }
 }
 
-/// Encodes a real tensor at the protocol's fixed-point precision.
-fn encode_f32<P: Protocol>(p: &P, t: &F32Tensor) -> Result<crate::ring::RingTensor> {
-    let v: Vec<f64> = t.data().iter().map(|&x| x as f64).collect();
-    encode(&v, t.shape(), p.frac_bits())
-}
-
-/// The data owner's (last party's) input, secret-shared: reals, or one-hot encoded token ids.
-fn share_inputs<P: Protocol>(p: &mut P, graph: &Graph, inputs: &[Input]) -> Result<Vec<P::Share>> {
-    check_inputs(graph, inputs)?;
-    let data_owner = p.parties() - 1;
-    let tokens = token_inputs(graph);
-    let mut xs = Vec::with_capacity(inputs.len());
-    for (info, input) in graph.inputs.iter().zip(inputs) {
-        let plain_input = match (input, tokens.get(&info.name)) {
-            (Input::F32(t), _) => t.clone(),
-            (Input::Ids { shape, data }, Some(&vocab)) => one_hot(shape, data, vocab)?,
-            (Input::Ids { .. }, None) => {
-                return Err(Error::invalid(
-                    format!("input \"{}\"", info.name),
-                    "integer input, but the model does not use it as token ids of an embedding",
-                ));
-            }
-        };
-        let mine = if p.id() == data_owner {
-            Some(encode_f32(p, &plain_input)?)
-        } else {
-            None
-        };
-        xs.push(p.share(data_owner, mine.as_ref(), plain_input.shape())?);
-    }
-    Ok(xs)
-}
-
-/// The model owner's (party 0's) weights, every real parameter with more than one element: shared
-/// (private model) or encoded once (public model), by initializer name.
-fn share_params<P: Protocol>(
-    p: &mut P,
-    graph: &Graph,
-    weights: WeightPrivacy,
-) -> Result<HashMap<String, Value<P::Share>>> {
-    let model_owner = 0;
-    let f = p.frac_bits();
-    let mut params = HashMap::new();
-    for (name, c) in &graph.initializers {
-        let Const::F32(t) = c else { continue };
-        if t.data().len() <= 1 {
-            continue;
-        }
-        let v = match weights {
-            // Encode a public model's weights once, not at every use.
-            WeightPrivacy::Public => Value::Encoded {
-                ring: std::sync::Arc::new(encode_f32(p, t)?),
-                frac: f,
-            },
-            WeightPrivacy::Private => {
-                let mine = if p.id() == model_owner {
-                    Some(encode_f32(p, t)?)
-                } else {
-                    None
-                };
-                Value::Data(p.share(model_owner, mine.as_ref(), t.shape())?)
-            }
-        };
-        params.insert(name.clone(), v);
-    }
-    Ok(params)
-}
-
-/// Reveals the graph outputs to every party as reals, every private one in the same round.
-fn reveal_outputs<P: Protocol>(p: &mut P, outs: Vec<Value<P::Share>>) -> Result<Vec<F32Tensor>> {
-    let shares: Vec<&P::Share> = outs
-        .iter()
-        .filter_map(|v| match v {
-            Value::Data(s) => Some(s),
-            _ => None,
-        })
-        .collect();
-    let revealed = if shares.is_empty() {
-        Vec::new()
-    } else {
-        p.reveal_many(&shares)?
-    };
-    let f = p.frac_bits();
-    let mut revealed = revealed.into_iter();
-    outs.into_iter()
-        .map(|y| {
-            output_tensor(y, |_| {
-                let r = revealed.next().expect("one per private output");
-                let v: Vec<f32> = decode(&r, f).iter().map(|&x| x as f32).collect();
-                F32Tensor::from_vec(r.shape(), v)
-            })
-        })
-        .collect()
-}
-
 /// What one party brings back from a private evaluation over many batches.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct EvalRun {
-    /// The revealed output of each batch, in order.
-    pub outputs: Vec<F32Tensor>,
+    /// The revealed output of each batch, in order: at the parties they were revealed to only.
+    /// Never in a party process's report (see [`InferRun::outputs`]).
+    #[serde(skip)]
+    pub outputs: Option<Vec<F32Tensor>>,
     /// Seconds for the whole evaluation (weight sharing and preparation excluded; input sharing,
     /// inference and reveal of every batch included).
     pub span: Span,
@@ -330,41 +298,59 @@ pub struct EvalRun {
 }
 
 /// Private evaluation of one model on many batches in one session: the weights are shared (or
-/// encoded) once, then each batch is shared by the data owner, run and revealed. Every party gets
-/// the job; only the data owner's copy of the batches is used (the others need their shapes).
+/// encoded) once, then each batch is shared by the data owner, run and revealed. As for
+/// [`InferJob`], each party reads only its own part; the data owner publishes how many batches of
+/// which shape it has.
 pub struct EvalJob<'a> {
-    pub graph: &'a Graph,
-    pub batches: &'a [Input],
+    pub model: Option<OwnedModel<'a>>,
+    pub batches: Option<&'a [Input]>,
     pub weights: WeightPrivacy,
     /// Unmeasured runs of the first batch before the measured region (warm-up).
     pub warmup: usize,
+    /// The parties the outputs are revealed to (`None`: the data owner).
+    pub reveal_to: Option<Vec<PartyId>>,
 }
 
 impl Job for EvalJob<'_> {
     type Output = EvalRun;
 
     fn run<P: Protocol>(&self, p: &mut P) -> Result<EvalRun> {
-        let params = share_params(p, self.graph, self.weights)?;
-        let prepared = prepare_weights(p, self.graph, &params)?;
-        for input in self.batches.iter().take(1).cycle().take(self.warmup) {
-            let xs = share_inputs(p, self.graph, std::slice::from_ref(input))?;
+        let to = targets(&self.reveal_to, p.parties())?;
+        let owner = data_owner(p.parties());
+        let mine = self.batches.filter(|_| p.id() == owner);
+        if mine.is_some_and(|b| b.is_empty() || b.iter().any(|x| x.shape() != b[0].shape())) {
+            return Err(Error::invalid("samples", "needs one or more batches of one shape"));
+        }
+        let count = publish_value(p, owner, mine.map(|b| b.len()).as_ref())?;
+        if count == 0 {
+            return Err(Error::invalid("samples", format!("party {owner} has no batches")));
+        }
+        let first = mine.map(|b| &b[..1]);
+        let (graph, infos) = set_up(p, self.model, first, self.weights)?;
+        let params = share_params(p, &graph, self.weights)?;
+        let prepared = prepare_weights(p, &graph, &params)?;
+        let batch = |k: usize| mine.map(|b| std::slice::from_ref(&b[k]));
+        for _ in 0..self.warmup {
+            let xs = share_inputs(p, &graph, batch(0), &infos)?;
             let mut b = PrivateBackend::with_prepared(p, &prepared);
-            run_borrowed(self.graph, &mut b, xs.into_iter().map(Value::Data).collect(), &params)?;
+            run_borrowed(&graph, &mut b, xs.into_iter().map(Value::Data).collect(), &params)?;
         }
         p.barrier()?;
         let before = p.meter();
         let span = Span::start_now();
-        let mut outputs = Vec::with_capacity(self.batches.len());
-        for input in self.batches {
-            let xs = share_inputs(p, self.graph, std::slice::from_ref(input))?;
+        let mut outputs = Vec::with_capacity(count);
+        for k in 0..count {
+            let xs = share_inputs(p, &graph, batch(k), &infos)?;
             let y = {
                 let mut b = PrivateBackend::with_prepared(p, &prepared);
-                run_borrowed(self.graph, &mut b, xs.into_iter().map(Value::Data).collect(), &params)?
+                run_borrowed(&graph, &mut b, xs.into_iter().map(Value::Data).collect(), &params)?
             };
-            outputs.push(reveal_outputs(p, y)?.swap_remove(0));
+            if let Some(mut y) = reveal_outputs(p, y, &to)? {
+                outputs.push(y.swap_remove(0));
+            }
         }
         Ok(EvalRun {
-            outputs,
+            outputs: (!outputs.is_empty()).then_some(outputs),
             span: span.end_now(),
             meter: p.meter().since(&before),
         })
@@ -375,6 +361,16 @@ impl Job for EvalJob<'_> {
 /// padded with zero samples so every batch has the same shape (and cost). Samples become token ids
 /// when the model's input is integer.
 pub fn split_batches(graph: &Graph, samples: &F32Tensor, batch: usize) -> Result<Vec<Input>> {
+    let ids = graph
+        .inputs
+        .first()
+        .is_some_and(|i| i.dtype == super::graph::DType::I64);
+    split_batches_of(samples, batch, ids)
+}
+
+/// [`split_batches`] for a model whose input is token ids (`ids`) or reals: what the data owner
+/// does without the model at hand.
+pub fn split_batches_of(samples: &F32Tensor, batch: usize, ids: bool) -> Result<Vec<Input>> {
     let n = samples.shape().first().copied().unwrap_or(0);
     if batch == 0 || n == 0 {
         return Err(Error::invalid(
@@ -383,10 +379,6 @@ pub fn split_batches(graph: &Graph, samples: &F32Tensor, batch: usize) -> Result
         ));
     }
     let per: usize = samples.shape()[1..].iter().product();
-    let ids = graph
-        .inputs
-        .first()
-        .is_some_and(|i| i.dtype == super::graph::DType::I64);
     let mut shape = samples.shape().to_vec();
     shape[0] = batch;
     let mut out = Vec::with_capacity(n.div_ceil(batch));

@@ -10,6 +10,7 @@ pub mod graph;
 pub mod infer;
 pub mod io;
 pub mod onnx;
+pub mod owners;
 pub mod passes;
 pub mod plain;
 pub mod private;

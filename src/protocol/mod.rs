@@ -159,6 +159,11 @@ pub trait Protocol: Send {
     /// Waits until every party has reached this point (booked as setup traffic, not online).
     fn barrier(&mut self) -> Result<()>;
 
+    /// Sends public data from `owner` to every other party (setup traffic): the owner passes
+    /// `Some(words)`, the others `None`; every party returns the owner's words. How an owner tells
+    /// the others what is public about its private inputs (shapes, a model's architecture).
+    fn publish(&mut self, owner: PartyId, words: Option<Vec<u64>>) -> Result<Vec<u64>>;
+
     // ----- conversions (the hooks the function library builds comparisons on) -----
 
     /// Bit shares of values whose arithmetic sum (mod 2^64) is x: one per additive share, or
@@ -216,6 +221,39 @@ pub fn fixed_square_many<P: Protocol>(p: &mut P, xs: &[&P::Share]) -> Result<Vec
     let raw = p.square_many(xs)?;
     let bits = p.frac_bits();
     p.truncate_many(raw, bits)
+}
+
+/// [`Protocol::publish`] of a serialisable value (JSON, packed eight bytes to a word). A value from
+/// another party is input like any other: it is parsed, never trusted to be well formed.
+pub fn publish_value<P: Protocol, T: serde::Serialize + serde::de::DeserializeOwned>(
+    p: &mut P,
+    owner: PartyId,
+    value: Option<&T>,
+) -> Result<T> {
+    let words = match value {
+        Some(v) => {
+            let bytes = serde_json::to_vec(v).map_err(|e| crate::Error::invalid("publish", e.to_string()))?;
+            let mut words = vec![bytes.len() as u64];
+            words.extend(bytes.chunks(8).map(|c| {
+                let mut w = [0u8; 8];
+                w[..c.len()].copy_from_slice(c);
+                u64::from_le_bytes(w)
+            }));
+            Some(words)
+        }
+        None => None,
+    };
+    let words = p.publish(owner, words)?;
+    let bad = |detail: String| crate::Error::Protocol {
+        party: p.id(),
+        op: "publish",
+        detail: format!("party {owner} sent {detail}"),
+    };
+    let (&len, body) = words.split_first().ok_or_else(|| bad("an empty message".into()))?;
+    let bytes: Vec<u8> = body.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let len = usize::try_from(len).ok().filter(|&l| l <= bytes.len() && bytes.len() - l < 8);
+    let len = len.ok_or_else(|| bad("a message whose length does not match its contents".into()))?;
+    serde_json::from_slice(&bytes[..len]).map_err(|e| bad(format!("an unreadable value: {e}")))
 }
 
 /// Opens one tensor to every party.

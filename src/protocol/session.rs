@@ -24,8 +24,9 @@ pub trait Job: Sync {
 /// Options of a session, the same on every endpoint.
 #[derive(Clone, Debug)]
 pub struct SessionOptions {
-    /// Makes every seed reproducible (tests, parity checks); `None` draws seeds from the OS.
-    pub seed: Option<u64>,
+    /// INSECURE: derives every party's share randomness from this seed (tests, parity checks),
+    /// so anyone who knows it recomputes every mask. `None`, the default, draws seeds from the OS.
+    pub insecure_share_seed: Option<u64>,
     /// How long a receive waits before the silent peer is declared gone.
     pub timeout: Duration,
     /// In the simulator: the one-way latency every delivery is delayed by (none: at once).
@@ -35,7 +36,7 @@ pub struct SessionOptions {
 impl Default for SessionOptions {
     fn default() -> Self {
         Self {
-            seed: None,
+            insecure_share_seed: None,
             timeout: Duration::from_secs(10),
             sim_latency: None,
         }
@@ -225,6 +226,27 @@ pub(crate) fn exchange_seeds(net: &mut Net, seed: Option<u64>) -> Result<(Vec<Op
         *slot = Some(Prg::new(&bytemuck::cast::<[u64; 2], Seed>([m[0], m[1]])));
     }
     Ok((pair, own))
+}
+
+/// Sends public words from `owner` to every other computing party (setup phase): what the owner
+/// passes is what every party returns.
+pub(crate) fn publish(net: &mut Net, parties: usize, owner: PartyId, words: Option<Vec<u64>>) -> Result<Vec<u64>> {
+    let id = net.id();
+    if owner >= parties {
+        return Err(Error::invalid("publish", format!("there is no party {owner}")));
+    }
+    if id == owner {
+        let words = std::sync::Arc::new(words.ok_or_else(|| Error::Protocol {
+            party: id,
+            op: "publish",
+            detail: "the owner has nothing to publish".into(),
+        })?);
+        for j in (0..parties).filter(|&j| j != id) {
+            net.send_shared(Phase::Setup, j, &words)?;
+        }
+        return Ok(crate::net::into_words(words));
+    }
+    Ok(crate::net::into_words(net.recv_any(owner)?))
 }
 
 /// All-to-all empty messages among the first `parties` endpoints (setup phase), then a new epoch

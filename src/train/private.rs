@@ -8,8 +8,13 @@
 //! The batch order is public (it comes from the run's seed), so a batch is a local gather of the
 //! shared data set.
 
-use super::{Model, Optimizer, TrainConfig, TrainReport, epoch_order, evaluate, initial_weights};
-use super::{check_config, output_width, progress, step, targets, with_weights};
+use super::{Model, Optimizer, TrainConfig, TrainReport, epoch_order, evaluate};
+use super::{check_config, progress, step, targets, with_weights};
+use crate::nn::autograd::tape::trainable_params;
+use crate::nn::graph::Const;
+use crate::nn::infer::{OwnedModel, WeightPrivacy};
+use crate::nn::owners::{InputInfo, MODEL_OWNER, encode_f32, private_weights, publish_model};
+use crate::protocol::publish_value;
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::net::MeterReport;
@@ -53,7 +58,9 @@ impl DataSplit {
 /// What each party brings back from private training.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct TrainRun {
-    /// The trained weights and running statistics: party 0 only.
+    /// The trained weights and running statistics: party 0 only. Never in a party process's
+    /// report: that process writes them to its `--output` file.
+    #[serde(skip)]
     pub weights: Option<BTreeMap<String, F32Tensor>>,
     /// Seconds of each epoch.
     pub epoch_wall: Vec<f64>,
@@ -63,15 +70,70 @@ pub struct TrainRun {
     pub training: MeterReport,
 }
 
-/// The private training program every party runs.
+/// What one party holds for private training.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TrainData {
+    /// `rows`: this party's samples `[n_i, ...]`; `features`: its block of every sample's
+    /// flattened features `[n, c_i]`.
+    pub x: Option<F32Tensor>,
+    /// The labels this party owns: of its rows (`rows`), of every sample (`features`, the last
+    /// party).
+    pub labels: Option<Vec<usize>>,
+}
+
+impl TrainData {
+    /// Divides a data set among `parties` as `split` says: what the simulator and the local
+    /// launcher, which hold everything, hand to each party.
+    pub fn divide(data: &Dataset, split: DataSplit, parties: usize) -> Result<Vec<TrainData>> {
+        let n = data.len();
+        let sample = data.sample_shape();
+        let feat: usize = sample.iter().product();
+        (0..parties)
+            .map(|i| match split {
+                DataSplit::Rows => {
+                    let idx: Vec<usize> = block(n, parties, i).collect();
+                    let (x, labels) = data.batch(&idx)?;
+                    Ok(TrainData {
+                        x: Some(x),
+                        labels: Some(labels),
+                    })
+                }
+                DataSplit::Features => {
+                    let cols = block(feat, parties, i);
+                    let d = data.inputs.data();
+                    let mut part = Vec::with_capacity(n * cols.len());
+                    for r in 0..n {
+                        part.extend_from_slice(&d[r * feat + cols.start..r * feat + cols.end]);
+                    }
+                    Ok(TrainData {
+                        x: Some(F32Tensor::from_vec(&[n, cols.len()], part)?),
+                        labels: (i + 1 == parties).then(|| data.labels.clone()),
+                    })
+                }
+            })
+            .collect()
+    }
+}
+
+/// What a party publishes about its training data: the shape of its block and how many labels it
+/// has.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct DataInfo {
+    shape: Vec<usize>,
+    labels: Option<usize>,
+}
+
+/// The private training program every party runs. A party process holds only its own entry of
+/// `data` (and party 0 the model); in the simulator every party sees the job and reads only its
+/// own part.
 pub struct TrainJob<'a> {
-    pub graph: &'a Graph,
-    /// The training set (only the parts a party owns are read on that party).
-    pub data: &'a Dataset,
+    /// The model owner's model with its initial weights, built for the published input shape
+    /// `[batch, ...sample]`.
+    pub model: Option<OwnedModel<'a>>,
+    /// Each party's data, by party id.
+    pub data: &'a [TrainData],
     pub cfg: &'a TrainConfig,
     pub split: DataSplit,
-    /// The model's output width (classes, or 1).
-    pub width: usize,
 }
 
 /// Contiguous block `i` of `0..n` split in `k` parts.
@@ -79,13 +141,55 @@ fn block(n: usize, k: usize, i: usize) -> std::ops::Range<usize> {
     (i * n / k)..((i + 1) * n / k)
 }
 
+/// The public facts every party published, checked against each other: rows, sample shape.
+fn check_infos(infos: &[DataInfo], split: DataSplit) -> Result<(usize, Vec<usize>)> {
+    let bad = |who: usize, what: String| Error::invalid("data", format!("party {who}: {what}"));
+    match split {
+        DataSplit::Rows => {
+            let sample = infos.iter().find(|i| i.shape.len() > 1).map(|i| i.shape[1..].to_vec());
+            let sample = sample.ok_or_else(|| Error::invalid("data", "no party has training rows"))?;
+            let mut n = 0;
+            for (who, i) in infos.iter().enumerate() {
+                let rows = i.shape.first().copied().unwrap_or(0);
+                if rows > 0 && i.shape[1..] != sample[..] {
+                    return Err(bad(who, format!("samples of shape {:?}, others {sample:?}", &i.shape[1..])));
+                }
+                if i.labels != Some(rows) {
+                    return Err(bad(who, format!("{rows} rows but {:?} labels", i.labels)));
+                }
+                n += rows;
+            }
+            Ok((n, sample))
+        }
+        DataSplit::Features => {
+            let n = infos.first().and_then(|i| i.shape.first().copied()).unwrap_or(0);
+            let mut width = 0;
+            for (who, i) in infos.iter().enumerate() {
+                if i.shape.len() != 2 || i.shape[0] != n {
+                    return Err(bad(who, format!("columns of shape {:?}; every party needs [{n}, c]", i.shape)));
+                }
+                width += i.shape[1];
+                let want = (who + 1 == infos.len()).then_some(n);
+                if i.labels != want {
+                    return Err(bad(who, format!("{:?} labels; the last party owns all {n}", i.labels)));
+                }
+            }
+            Ok((n, vec![width]))
+        }
+    }
+}
+
 impl TrainJob<'_> {
-    /// Shares the data set: (inputs `[n, …]`, targets `[n, width]`).
-    fn share_data<P: Protocol>(&self, p: &mut P) -> Result<(P::Share, P::Share)> {
-        let (parties, me, f) = (p.parties(), p.id(), p.frac_bits());
-        let n = self.data.len();
-        let sample = self.data.sample_shape().to_vec();
-        let feat: usize = sample.iter().product();
+    /// Shares the data: (inputs `[n, ...sample]`, targets `[n, width]`).
+    fn share_data<P: Protocol>(
+        &self,
+        p: &mut P,
+        infos: &[DataInfo],
+        sample: &[usize],
+        width: usize,
+    ) -> Result<(P::Share, P::Share)> {
+        let (me, f) = (p.id(), p.frac_bits());
+        let mine = self.data.get(me);
         let enc = |t: &F32Tensor| -> Result<RingTensor> {
             let v: Vec<f64> = t.data().iter().map(|&x| x as f64).collect();
             encode(&v, t.shape(), f)
@@ -96,63 +200,32 @@ impl TrainJob<'_> {
                 Some(a) => p.linear2(&a, &part, &|u, v| RingTensor::concat(&[u, v], axis)),
             }
         };
+        let axis = match self.split {
+            DataSplit::Rows => 0,
+            DataSplit::Features => 1,
+        };
         let (mut xs, mut ts) = (None, None);
-        match self.split {
-            DataSplit::Rows => {
-                for owner in 0..parties {
-                    let r = block(n, parties, owner);
-                    if r.is_empty() {
-                        continue;
-                    }
-                    let idx: Vec<usize> = r.clone().collect();
-                    let mut xshape = vec![idx.len()];
-                    xshape.extend_from_slice(&sample);
-                    let (xv, tv) = if me == owner {
-                        let (x, labels) = self.data.batch(&idx)?;
-                        let t = targets(&labels, self.width, self.cfg.loss)?;
-                        (Some(enc(&x)?), Some(enc(&t)?))
-                    } else {
-                        (None, None)
-                    };
-                    let x = p.share(owner, xv.as_ref(), &xshape)?;
-                    let t = p.share(owner, tv.as_ref(), &[idx.len(), self.width])?;
-                    xs = Some(concat(p, xs, x, 0)?);
-                    ts = Some(concat(p, ts, t, 0)?);
-                }
+        for (owner, info) in infos.iter().enumerate() {
+            if info.shape.iter().product::<usize>() == 0 {
+                continue;
             }
-            DataSplit::Features => {
-                for owner in 0..parties {
-                    let cols = block(feat, parties, owner);
-                    if cols.is_empty() {
-                        continue;
-                    }
-                    let xv = if me == owner {
-                        let d = self.data.inputs.data();
-                        let mut part = Vec::with_capacity(n * cols.len());
-                        for i in 0..n {
-                            part.extend_from_slice(&d[i * feat + cols.start..i * feat + cols.end]);
-                        }
-                        Some(enc(&F32Tensor::from_vec(&[n, cols.len()], part)?)?)
-                    } else {
-                        None
-                    };
-                    let x = p.share(owner, xv.as_ref(), &[n, cols.len()])?;
-                    xs = Some(concat(p, xs, x, 1)?);
-                }
-                let last = parties - 1;
-                let tv = if me == last {
-                    Some(enc(&targets(&self.data.labels, self.width, self.cfg.loss)?)?)
-                } else {
-                    None
-                };
-                ts = Some(p.share(last, tv.as_ref(), &[n, self.width])?);
+            let own = mine.filter(|_| me == owner);
+            let xv = own.and_then(|d| d.x.as_ref()).map(enc).transpose()?;
+            let x = p.share(owner, xv.as_ref(), &info.shape)?;
+            xs = Some(concat(p, xs, x, axis)?);
+            if let Some(rows) = info.labels {
+                let labels = own.and_then(|d| d.labels.as_ref());
+                let tv = labels.map(|l| enc(&targets(l, width, self.cfg.loss)?)).transpose()?;
+                let t = p.share(owner, tv.as_ref(), &[rows, width])?;
+                ts = Some(concat(p, ts, t, 0)?);
             }
         }
         let x = xs.ok_or_else(|| Error::invalid("data", "the training set is empty"))?;
-        let mut full = vec![n];
-        full.extend_from_slice(&sample);
+        let t = ts.ok_or_else(|| Error::invalid("data", "nobody owns labels"))?;
+        let n = infos.iter().map(|i| i.labels.unwrap_or(0)).sum::<usize>();
+        let full: Vec<usize> = [n].into_iter().chain(sample.iter().copied()).collect();
         let x = p.linear(&x, &|t| t.clone().reshape(&full))?;
-        Ok((x, ts.expect("targets are shared with the inputs")))
+        Ok((x, t))
     }
 }
 
@@ -163,34 +236,46 @@ impl Job for TrainJob<'_> {
         let Optimizer::Sgd(sgd) = &self.cfg.optimizer else {
             return Err(Error::invalid("--optimizer", "private training supports sgd only"));
         };
-        let (me, f) = (p.id(), p.frac_bits());
+        let me = p.id();
+        // What every party's data looks like, then the model built for it by its owner.
+        let mut infos = Vec::with_capacity(p.parties());
+        for owner in 0..p.parties() {
+            let mine = self.data.get(owner).filter(|_| me == owner).map(|d| DataInfo {
+                shape: d.x.as_ref().map_or(vec![0], |x| x.shape().to_vec()),
+                labels: d.labels.as_ref().map(Vec::len),
+            });
+            infos.push(publish_value(p, owner, mine.as_ref())?);
+        }
+        let (n, sample) = check_infos(&infos, self.split)?;
+        let input: Vec<usize> = [self.cfg.batch].into_iter().chain(sample.iter().copied()).collect();
+        let own = match self.model.filter(|_| me == MODEL_OWNER) {
+            Some(m) => Some(m.graph(&[InputInfo { shape: input.clone(), ids: false }])?),
+            None => None,
+        };
+        let graph = publish_model(p, own.as_deref(), WeightPrivacy::Private)?;
+        let width = output_width_of(&graph, &sample)?;
         p.barrier()?;
         let m0 = p.meter();
-        let (x_all, t_all) = self.share_data(p)?;
-        // The model owner's initial weights (every party knows only the shapes).
-        let (w0, b0) = initial_weights(self.graph);
-        let share_weight = |p: &mut P, t: &F32Tensor| -> Result<P::Share> {
-            let v = if me == 0 {
-                let d: Vec<f64> = t.data().iter().map(|&x| x as f64).collect();
-                Some(encode(&d, t.shape(), f)?)
-            } else {
-                None
-            };
-            p.share(0, v.as_ref(), t.shape())
-        };
+        let (x_all, t_all) = self.share_data(p, &infos, &sample, width)?;
+        // The model owner's initial weights (every party knows only the shapes): the trainable
+        // ones train, the other private initializers (batch-norm statistics, constants) ride along.
+        let trainable = trainable_params(&graph);
         let mut params = BTreeMap::new();
-        for (k, t) in &w0 {
-            params.insert(k.clone(), share_weight(p, t)?);
-        }
         let mut buffers = BTreeMap::new();
-        for (k, t) in &b0 {
-            buffers.insert(k.clone(), Value::Data(share_weight(p, t)?));
+        for name in private_weights(&graph, WeightPrivacy::Private) {
+            let Some(Const::F32(t)) = graph.initializers.get(&name) else { continue };
+            let v = (me == MODEL_OWNER).then(|| encode_f32(p, t)).transpose()?;
+            let s = p.share(MODEL_OWNER, v.as_ref(), t.shape())?;
+            if trainable.contains(&name) {
+                params.insert(name, s);
+            } else {
+                buffers.insert(name, Value::Data(s));
+            }
         }
         let sharing = p.meter().since(&m0);
         p.barrier()?;
         let m1 = p.meter();
-        let mut model = Model::new(self.graph, params, buffers);
-        let n = self.data.len();
+        let mut model = Model::new(&graph, params, buffers);
         let batches = n.div_ceil(self.cfg.batch);
         let bar = progress(batches * self.cfg.epochs, self.cfg.progress && me == 0);
         let mut epoch_wall = Vec::new();
@@ -201,7 +286,7 @@ impl Job for TrainJob<'_> {
                 let xb = p.linear(&x_all, &|t| t.index_select(0, idx))?;
                 let tb = p.linear(&t_all, &|t| t.index_select(0, idx))?;
                 let mut b = PrivateBackend::new(p);
-                step(&mut b, self.graph, &mut model, xb, &tb, self.cfg.loss, Some(sgd), false)?;
+                step(&mut b, &graph, &mut model, xb, &tb, self.cfg.loss, Some(sgd), false)?;
                 bar.inc(1);
                 bar.set_message(format!("epoch {}/{}", epoch + 1, self.cfg.epochs));
             }
@@ -210,6 +295,7 @@ impl Job for TrainJob<'_> {
         bar.finish_and_clear();
         let training = p.meter().since(&m1);
         // Reveal the trained weights and statistics to the model owner only.
+        let f = p.frac_bits();
         let mut weights = BTreeMap::new();
         let all: Vec<(String, P::Share)> = model
             .params
@@ -221,13 +307,13 @@ impl Job for TrainJob<'_> {
             }))
             .collect::<Result<_>>()?;
         for (k, s) in all {
-            if let Some(r) = p.reveal_to(&s, 0)? {
+            if let Some(r) = p.reveal_to(&s, MODEL_OWNER)? {
                 let v: Vec<f32> = decode(&r, f).iter().map(|&x| x as f32).collect();
                 weights.insert(k, F32Tensor::from_vec(r.shape(), v)?);
             }
         }
         Ok(TrainRun {
-            weights: (me == 0).then_some(weights),
+            weights: (me == MODEL_OWNER).then_some(weights),
             epoch_wall,
             sharing,
             training,
@@ -235,8 +321,23 @@ impl Job for TrainJob<'_> {
     }
 }
 
+/// The width of the model's output rows for samples of `sample` shape: run in plaintext on zeros
+/// (every party can, from the architecture alone).
+fn output_width_of(graph: &Graph, sample: &[usize]) -> Result<usize> {
+    let shape: Vec<usize> = [1].into_iter().chain(sample.iter().copied()).collect();
+    let y = super::infer(graph, &F32Tensor::zeros(&shape))?;
+    if y.rank() != 2 {
+        return Err(Error::invalid(
+            "model",
+            format!("training needs outputs [batch, classes], got {:?}", y.shape()),
+        ));
+    }
+    Ok(y.shape()[1])
+}
+
 /// Trains `graph` privately under protocol `proto` (simulated parties) and evaluates the revealed
-/// weights in plaintext. `session_seed` makes shares reproducible.
+/// weights in plaintext (here, where both the weights and the test set are at hand: the caller
+/// plays every party). `insecure_share_seed` makes shares reproducible (tests only).
 pub fn train_private(
     proto: &ProtocolConfig,
     graph: &Graph,
@@ -244,10 +345,10 @@ pub fn train_private(
     split: &Split,
     cfg: &TrainConfig,
     data_split: DataSplit,
-    session_seed: Option<u64>,
+    insecure_share_seed: Option<u64>,
 ) -> Result<(Graph, TrainReport)> {
     let sim = |job: &TrainJob<'_>, opts: &SessionOptions| simulate(proto, opts, job);
-    train_private_with(proto, graph, name, split, cfg, data_split, session_seed, "sim", sim)
+    train_private_with(proto, graph, name, split, cfg, data_split, insecure_share_seed, "sim", sim)
 }
 
 /// [`train_private`] with the parties run by `runner` (the simulator, or party processes over TCP;
@@ -260,7 +361,7 @@ pub fn train_private_with(
     split: &Split,
     cfg: &TrainConfig,
     data_split: DataSplit,
-    session_seed: Option<u64>,
+    insecure_share_seed: Option<u64>,
     transport: &str,
     runner: impl FnOnce(&TrainJob<'_>, &SessionOptions) -> Result<Outcome<TrainRun>>,
 ) -> Result<(Graph, TrainReport)> {
@@ -268,16 +369,15 @@ pub fn train_private_with(
     if !matches!(cfg.optimizer, Optimizer::Sgd(_)) {
         return Err(Error::invalid("--optimizer", "private training supports sgd only"));
     }
-    let width = output_width(graph, &split.train)?;
+    let data = TrainData::divide(&split.train, data_split, proto.parties)?;
     let job = TrainJob {
-        graph,
-        data: &split.train,
+        model: Some(OwnedModel::Loaded(graph)),
+        data: &data,
         cfg,
         split: data_split,
-        width,
     };
     let opts = SessionOptions {
-        seed: session_seed,
+        insecure_share_seed,
         timeout: Duration::from_secs(600),
 
         ..Default::default()
@@ -330,4 +430,48 @@ pub fn train_private_with(
         bytes_sharing_per_party: outcome.parties.iter().map(|p| p.output.sharing.online()).collect(),
     };
     Ok((trained, report))
+}
+
+/// Runs a training job on the chosen transport: in the simulator every party sees `job`; over
+/// TCP each party process gets only its own part of `job.data` as files (rows or columns and
+/// labels), party 0 also `model` (its model and initial weights), and party 0 writes the trained
+/// weights to a file, which is read back here (the caller of a local run plays every party).
+pub fn run_train_job(
+    proto: &ProtocolConfig,
+    opts: &SessionOptions,
+    job: &TrainJob<'_>,
+    spec: &crate::launch::JobSpec,
+    transport: crate::launch::TransportKind,
+    tls: bool,
+    model: &crate::launch::PartyInputs,
+) -> Result<Outcome<TrainRun>> {
+    use crate::launch::{PartyInputs, TransportKind, run_job};
+    use crate::nn::io::{load_safetensors, write_npy_f32, write_npy_i64};
+    if transport == TransportKind::Sim {
+        return run_job(proto, opts, job, spec, transport, tls, &[]);
+    }
+    let files = crate::bench::model::ScratchFiles::new()?;
+    let mut inputs = vec![PartyInputs::default(); proto.parties];
+    for (i, (d, own)) in job.data.iter().zip(inputs.iter_mut()).enumerate() {
+        if let Some(x) = &d.x {
+            let path = files.path(&format!("data{i}.npy"));
+            write_npy_f32(&path, x)?;
+            own.data = Some(path);
+        }
+        if let Some(l) = &d.labels {
+            let path = files.path(&format!("labels{i}.npy"));
+            let ids: Vec<i64> = l.iter().map(|&v| v as i64).collect();
+            write_npy_i64(&path, &[ids.len()], &ids)?;
+            own.labels = Some(path);
+        }
+    }
+    let trained = files.path("trained.safetensors");
+    inputs[MODEL_OWNER].model = model.model.clone();
+    inputs[MODEL_OWNER].weights = model.weights.clone();
+    inputs[MODEL_OWNER].output = Some(trained.clone());
+    let mut outcome = run_job(proto, opts, job, spec, transport, tls, &inputs)?;
+    if let Some(p) = outcome.parties.get_mut(MODEL_OWNER) {
+        p.output.weights = Some(load_safetensors(&trained)?);
+    }
+    Ok(outcome)
 }

@@ -250,8 +250,9 @@ fn since_at_13(op_type: &str) -> i64 {
 pub struct Options<'a> {
     /// Protocols for the private runs (empty: plaintext only).
     pub protocols: &'a [ProtocolConfig],
-    /// Seed of the private sessions.
-    pub seed: u64,
+    /// INSECURE: fixed share randomness of the private sessions (reproducible reports); `None`
+    /// draws from the OS.
+    pub insecure_share_seed: Option<u64>,
 }
 
 /// One loaded test data set: inputs by graph input order, expected outputs by graph output order.
@@ -482,15 +483,10 @@ fn run_case_inner(dir: &Path, opts: &Options, r: &mut CaseResult) -> Result<Stat
             continue;
         }
         for cfg in opts.protocols {
-            let job = InferJob {
-                graph: &graph,
-                inputs: &inputs,
-                // Node tests carry no weights: initializers are the frozen public parameters.
-                weights: WeightPrivacy::Public,
-                reps: 1,
-            };
+            // Node tests carry no weights: initializers are the frozen public parameters.
+            let job = InferJob::local(&graph, &inputs, WeightPrivacy::Public, 1);
             let session = SessionOptions {
-                seed: Some(opts.seed),
+                insecure_share_seed: opts.insecure_share_seed,
                 ..Default::default()
             };
             let outcome = match simulate(cfg, &session, &job) {
@@ -500,7 +496,9 @@ fn run_case_inner(dir: &Path, opts: &Options, r: &mut CaseResult) -> Result<Stat
                 }
                 Err(e) => return Ok(Status::Fail(format!("{}: {e}", cfg.name))),
             };
-            let got = &outcome.parties[0].output.outputs;
+            // The outputs go to the data owner.
+            let receiver = outcome.parties.last().and_then(|p| p.output.outputs.as_ref());
+            let got = receiver.ok_or_else(|| Error::invalid("conformance", "the data owner got no outputs"))?;
             let m = compare(got, &want, tol)?;
             worst_private = worst_private.max(m);
             r.private_margin = Some(worst_private);

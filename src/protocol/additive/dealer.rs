@@ -400,7 +400,7 @@ pub struct Dealer {
 impl Dealer {
     /// Exchanges seeds with every party (the dealer is endpoint `parties`).
     pub fn setup(cfg: &ProtocolConfig, mut net: Net, opts: &SessionOptions) -> Result<Self> {
-        let (pair, _own) = exchange_seeds(&mut net, opts.seed)?;
+        let (pair, _own) = exchange_seeds(&mut net, opts.insecure_share_seed)?;
         let prgs = pair
             .into_iter()
             .take(cfg.parties)

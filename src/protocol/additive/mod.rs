@@ -58,7 +58,7 @@ use super::bilinear::BilinearOp;
 use super::config::{DealerKind, FunctionConfig, ProtocolConfig, Truncation};
 use super::cost::Cost;
 use super::prg::Prg;
-use super::session::{SessionOptions, barrier, exchange_seeds};
+use super::session::{SessionOptions, barrier, exchange_seeds, publish};
 use super::{Linear2Fn, LinearFn, Protocol};
 use crate::error::{Error, PartyId, Result};
 use crate::net::{MeterReport, Net, Phase, into_words};
@@ -107,7 +107,7 @@ impl AdditiveParty {
     /// fresh triple seed (setup traffic) and keeps copies of all of them.
     pub fn setup(cfg: &ProtocolConfig, mut net: Net, opts: &SessionOptions) -> Result<Self> {
         let id = net.id();
-        let (mut pair, mut own) = exchange_seeds(&mut net, opts.seed)?;
+        let (mut pair, mut own) = exchange_seeds(&mut net, opts.insecure_share_seed)?;
         let (triple_prg, corrections) = match cfg.dealer {
             DealerKind::Ttp => {
                 let dealer = cfg.parties;
@@ -783,6 +783,10 @@ impl Protocol for AdditiveParty {
 
     fn barrier(&mut self) -> Result<()> {
         barrier(&mut self.net, self.parties)
+    }
+
+    fn publish(&mut self, owner: PartyId, words: Option<Vec<u64>>) -> Result<Vec<u64>> {
+        publish(&mut self.net, self.parties, owner, words)
     }
 
     fn a2b_addends(&mut self, x: &RingTensor) -> Result<Vec<RingTensor>> {

@@ -41,7 +41,7 @@ use super::bilinear::BilinearOp;
 use super::config::{FunctionConfig, ProtocolConfig};
 use super::cost::Cost;
 use super::prg::Prg;
-use super::session::{SessionOptions, barrier, exchange_seeds};
+use super::session::{SessionOptions, barrier, exchange_seeds, publish};
 use super::{Linear2Fn, LinearFn, Protocol};
 use crate::error::{Error, PartyId, Result};
 use crate::net::{MeterReport, Net, Phase, into_words};
@@ -81,7 +81,7 @@ impl ReplicatedParty {
     /// Exchanges seeds with both other parties.
     pub fn setup(cfg: &ProtocolConfig, mut net: Net, opts: &SessionOptions) -> Result<Self> {
         let id = net.id();
-        let (mut pair, _own) = exchange_seeds(&mut net, opts.seed)?;
+        let (mut pair, _own) = exchange_seeds(&mut net, opts.insecure_share_seed)?;
         let next = pair[(id + 1) % 3].take().expect("a seed with every party");
         let prev = pair[(id + 2) % 3].take().expect("a seed with every party");
         Ok(Self {
@@ -444,6 +444,10 @@ impl Protocol for ReplicatedParty {
 
     fn barrier(&mut self) -> Result<()> {
         barrier(&mut self.net, 3)
+    }
+
+    fn publish(&mut self, owner: PartyId, words: Option<Vec<u64>>) -> Result<Vec<u64>> {
+        publish(&mut self.net, 3, owner, words)
     }
 
     fn a2b_addends(&mut self, x: &Rss) -> Result<Vec<Rss>> {
