@@ -533,7 +533,9 @@ pub struct FunctionRow {
     pub shape: String,
     pub max_abs_err: f64,
     pub max_rel_err: f64,
+    /// The critical path (dealer hops included) and the rounds between parties.
     pub rounds: u64,
+    pub rounds_between_parties: u64,
     pub bytes_per_element: f64,
     pub offline_bytes_per_element: f64,
     pub wall_s: f64,
@@ -582,6 +584,7 @@ pub fn function_table(cfg: &ProtocolConfig, n: usize, failure_n: usize, seed: u6
             max_abs_err: r.max_abs_err,
             max_rel_err: r.max_rel_err,
             rounds: r.rounds,
+            rounds_between_parties: r.rounds_between_parties,
             bytes_per_element: r.bytes_sent_per_party.iter().copied().max().unwrap_or(0) as f64 / elems,
             offline_bytes_per_element: r.bytes_offline_total as f64 / elems,
             wall_s: r.wall_s,
@@ -600,7 +603,8 @@ pub fn write_function_table(rows: &[FunctionRow], protocol: &str, dir: &std::pat
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let inputs = rows.first().map_or(0, |r| r.failures.inputs);
     let mut md = format!(
-        "# Private functions on {protocol}\n\nErrors against float64 on each function's domain; bytes are sent per party per element. \
+        "# Private functions on {protocol}\n\nErrors against float64 on each function's domain; rounds are the critical path (dealer hops \
+         included) and, in brackets, the rounds between the parties; bytes are sent per party per element. \
          Failures: outputs off by more than 1.0 and more than the true value's magnitude (a wrapped truncation, not an \
          approximation's error), counted over a separate evaluation of about {inputs} input elements per function \
          (failed / outputs checked; worst error of a failed output).\n\n\
@@ -608,19 +612,20 @@ pub fn write_function_table(rows: &[FunctionRow], protocol: &str, dir: &std::pat
          |---|---|---|---|---|---|---|---|---|---|\n"
     );
     let mut csv = String::from(
-        "function,domain,shape,max_abs_err,max_rel_err,rounds,bytes_per_element,offline_bytes_per_element,wall_s,\
+        "function,domain,shape,max_abs_err,max_rel_err,rounds,rounds_between_parties,bytes_per_element,offline_bytes_per_element,wall_s,\
          failure_inputs,failure_outputs,failures,worst_failure_err\n",
     );
     for r in rows {
         let fl = &r.failures;
         md.push_str(&format!(
-            "| {} | {} | {} | {:.2e} | {:.2e} | {} | {:.2} | {:.2} | {} / {} | {} |\n",
+            "| {} | {} | {} | {:.2e} | {:.2e} | {} ({}) | {:.2} | {:.2} | {} / {} | {} |\n",
             r.function,
             r.domain,
             r.shape,
             r.max_abs_err,
             r.max_rel_err,
             r.rounds,
+            r.rounds_between_parties,
             r.bytes_per_element,
             r.offline_bytes_per_element,
             fl.failed,
@@ -632,13 +637,14 @@ pub fn write_function_table(rows: &[FunctionRow], protocol: &str, dir: &std::pat
             }
         ));
         csv.push_str(&format!(
-            "{},\"{}\",{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.function,
             r.domain,
             r.shape,
             r.max_abs_err,
             r.max_rel_err,
             r.rounds,
+            r.rounds_between_parties,
             r.bytes_per_element,
             r.offline_bytes_per_element,
             r.wall_s,
