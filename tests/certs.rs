@@ -1,10 +1,9 @@
 //! `testbed certs` and pinned identities between party processes: what a newcomer sets up for a
 //! multi-host run, and every certificate mistake named in one line with the file and the fix.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use crate::common::testbed;
+use crate::tcp::run_pair;
+use std::path::{Path, PathBuf};
 use testbed::net::tcp::Pin;
 
 /// A fresh folder under the temp dir, removed when dropped.
@@ -68,23 +67,6 @@ fn write_session(path: &Path, mut session: serde_json::Value) -> String {
     s(path).to_string()
 }
 
-/// Runs parties 0 and 1 with their session files; returns each one's exit code and stderr.
-fn run_pair(a: &str, b: &str) -> [(i32, String); 2] {
-    let spawn = |id: &str, f: &str| {
-        Command::new(env!("CARGO_BIN_EXE_testbed"))
-            .args(["party", "--id", id, "--session", f])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let (p0, p1) = (spawn("0", a), spawn("1", b));
-    [p0, p1].map(|c| {
-        let o = c.wait_with_output().unwrap();
-        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned())
-    })
-}
-
 /// Runs one party alone; returns its exit code and stderr.
 fn run_one(id: &str, session: &str) -> (i32, String) {
     let (code, _, err) = testbed(&["party", "--id", id, "--session", session]);
@@ -108,12 +90,18 @@ fn certs_writes_keys_certificates_and_a_pinned_session_that_runs() {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(d.path(&format!("party{i}.key"))).unwrap().permissions().mode();
+            let mode = std::fs::metadata(d.path(&format!("party{i}.key")))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600, "keys are private");
         }
     }
     let text = std::fs::read_to_string(d.path("session.yaml")).unwrap();
-    assert!(text.contains("#   party 0   (--id 0): session.yaml party0.crt party0.key"), "{text}");
+    assert!(
+        text.contains("#   party 0   (--id 0): session.yaml party0.crt party0.key"),
+        "{text}"
+    );
     assert!(!text.contains("insecure_plaintext"));
     // Both parties run from the same file (relative paths resolve against its folder).
     let file = write_session(&d.path("run.yaml"), session);
@@ -122,9 +110,20 @@ fn certs_writes_keys_certificates_and_a_pinned_session_that_runs() {
         assert!(err.trim().is_empty(), "no warning with TLS: {err}");
     }
     // Nothing is ever overwritten.
-    let (code, _, err) = testbed(&["certs", "--parties", "2", "--protocol", "2pc-tfp-insecure", "--out", s(&d.0)]);
+    let (code, _, err) = testbed(&[
+        "certs",
+        "--parties",
+        "2",
+        "--protocol",
+        "2pc-tfp-insecure",
+        "--out",
+        s(&d.0),
+    ]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("session.yaml: already exists: choose an empty folder"), "{err}");
+    assert!(
+        err.contains("session.yaml: already exists: choose an empty folder"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -149,9 +148,20 @@ fn certs_picks_a_protocol_that_fits_and_names_the_dealer() {
         err.trim(),
         "error: --parties: no protocol runs 2 parties without a dealer: add --dealer, or name one with --protocol"
     );
-    let (code, _, err) = testbed(&["certs", "--parties", "2", "--protocol", "2pc-ttp", "--out", s(&d.path("x"))]);
+    let (code, _, err) = testbed(&[
+        "certs",
+        "--parties",
+        "2",
+        "--protocol",
+        "2pc-ttp",
+        "--out",
+        s(&d.path("x")),
+    ]);
     assert_eq!(code, 2);
-    assert_eq!(err.trim(), "error: --dealer: protocol 2pc-ttp has a dealer endpoint: add --dealer");
+    assert_eq!(
+        err.trim(),
+        "error: --dealer: protocol 2pc-ttp has a dealer endpoint: add --dealer"
+    );
     assert!(!d.path("x").exists(), "nothing written on bad input");
 }
 
@@ -176,7 +186,10 @@ fn a_party_presenting_a_certificate_other_than_its_pin_is_refused() {
         e0.contains("party 0: link to party 1: tls: invalid peer certificate: not the pinned certificate"),
         "{e0}"
     );
-    assert!(e1.contains("party 1: link to party 0: tls: the peer refused our certificate"), "{e1}");
+    assert!(
+        e1.contains("party 1: link to party 0: tls: the peer refused our certificate"),
+        "{e1}"
+    );
 
     // A certificate made for another id is refused before it is ever presented.
     let mut wrong = good.clone();
@@ -206,7 +219,9 @@ fn certificate_mistakes_are_named_with_the_file_and_the_fix() {
     };
 
     // A pin that does not match the certificate file.
-    let (code, err) = try_with("pin.yaml", &|s| s["endpoints"][0]["pin"] = format!("sha256:{}", "ab".repeat(32)).into());
+    let (code, err) = try_with("pin.yaml", &|s| {
+        s["endpoints"][0]["pin"] = format!("sha256:{}", "ab".repeat(32)).into()
+    });
     assert_eq!(code, 2, "{err}");
     let cert0 = d.path("party0.crt");
     let wanted = format!(
@@ -243,8 +258,14 @@ fn certificate_mistakes_are_named_with_the_file_and_the_fix() {
         s["endpoints"][0]["tls"] = serde_json::json!({ "cert": "ca.crt", "key": "ca.key" });
     });
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains(&format!("{}: a CA certificate", d.path("ca.crt").display())), "{err}");
-    assert!(err.contains("add `-addext basicConstraints=critical,CA:FALSE` to `openssl req -x509`"), "{err}");
+    assert!(
+        err.contains(&format!("{}: a CA certificate", d.path("ca.crt").display())),
+        "{err}"
+    );
+    assert!(
+        err.contains("add `-addext basicConstraints=critical,CA:FALSE` to `openssl req -x509`"),
+        "{err}"
+    );
 
     // Expired.
     let mut params = rcgen::CertificateParams::new(vec!["testbed-party-0".to_string()]).unwrap();
@@ -271,9 +292,14 @@ fn certificate_mistakes_are_named_with_the_file_and_the_fix() {
     });
     assert_eq!(code, 2);
     assert!(err.ends_with("endpoint 1 has no `pin`: pin every endpoint's certificate (`testbed certs` writes them), or set `insecure_plaintext: true`"), "{err}");
-    let (code, err) = try_with("same.yaml", &|s| s["endpoints"][1]["pin"] = s["endpoints"][0]["pin"].clone());
+    let (code, err) = try_with("same.yaml", &|s| {
+        s["endpoints"][1]["pin"] = s["endpoints"][0]["pin"].clone()
+    });
     assert_eq!(code, 2);
-    assert!(err.ends_with("endpoints 0 and 1 have the same `pin`: every endpoint needs a certificate of its own"), "{err}");
+    assert!(
+        err.ends_with("endpoints 0 and 1 have the same `pin`: every endpoint needs a certificate of its own"),
+        "{err}"
+    );
     let (code, err) = try_with("badpin.yaml", &|s| s["endpoints"][1]["pin"] = "sha1:00".into());
     assert_eq!(code, 2);
     assert!(err.contains("expected `sha256:` and 64 hex digits"), "{err}");

@@ -148,7 +148,8 @@ fn session_file(dir: &std::path::Path, name: &str, session_id: u64, ports: &[u16
     path.display().to_string()
 }
 
-fn run_pair(a: &str, b: &str) -> [(i32, String); 2] {
+/// Runs parties 0 and 1 with their session files; returns each one's exit code and stderr.
+pub(crate) fn run_pair(a: &str, b: &str) -> [(i32, String); 2] {
     let spawn = |id: &str, f: &str| {
         Command::new(env!("CARGO_BIN_EXE_testbed"))
             .args(["party", "--id", id, "--session", f])
@@ -201,7 +202,9 @@ fn parties_with_mismatched_session_files_refuse_each_other() {
         assert!(err.starts_with("warning: plaintext TCP (insecure_plaintext)"), "{err}");
     }
     // Without TLS and without `insecure_plaintext: true`, a party refuses to start.
-    let text = std::fs::read_to_string(&ok).unwrap().replace("\"insecure_plaintext\": true", "\"insecure_plaintext\": false");
+    let text = std::fs::read_to_string(&ok)
+        .unwrap()
+        .replace("\"insecure_plaintext\": true", "\"insecure_plaintext\": false");
     let bare = dir.join("bare.yaml");
     std::fs::write(&bare, text).unwrap();
     let (code, _, err) = testbed(&["party", "--id", "0", "--session", bare.to_str().unwrap()], &[]);

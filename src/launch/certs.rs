@@ -138,7 +138,10 @@ pub fn make_certs(opts: &CertsOptions) -> Result<CertsReport> {
         return Err(Error::invalid("--parties", "a session needs at least 2 parties"));
     }
     if opts.days == 0 {
-        return Err(Error::invalid("--days", "certificates must be valid for at least a day"));
+        return Err(Error::invalid(
+            "--days",
+            "certificates must be valid for at least a day",
+        ));
     }
     let (cfg, protocol, override_parties) = pick_protocol(opts)?;
     let session_path = opts.out.join("session.yaml");
@@ -152,7 +155,11 @@ pub fn make_certs(opts: &CertsOptions) -> Result<CertsReport> {
     let endpoints = crate::protocol::session::endpoints(&cfg);
     let made = write_named(&opts.out, endpoints, opts.dealer, opts.days)?;
     let session_id = u64::from_le_bytes(crate::protocol::prg::os_seed()?[..8].try_into().expect("8 bytes")) >> 12;
-    write_new(&session_path, &skeleton(opts, &protocol, override_parties, session_id, &made), false)?;
+    write_new(
+        &session_path,
+        &skeleton(opts, &protocol, override_parties, session_id, &made),
+        false,
+    )?;
     Ok(CertsReport {
         endpoints: made,
         session: session_path,
@@ -168,7 +175,10 @@ fn skeleton(
     session_id: u64,
     made: &[(String, TlsFiles, Pin)],
 ) -> String {
-    let file = |p: &Path| p.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+    let file = |p: &Path| {
+        p.file_name()
+            .map_or_else(String::new, |f| f.to_string_lossy().into_owned())
+    };
     let mut s = String::new();
     let dealer = if opts.dealer { " --dealer" } else { "" };
     s += &format!("# Made by `testbed certs --parties {}{dealer}`.\n#\n", opts.parties);

@@ -200,26 +200,20 @@ mod tests {
             &mut out,
         );
         let names: Vec<&str> = out.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["job.e", "job.kind", "job.m.a", "job.m.b", "job.reps", "job.shapes"]);
+        assert_eq!(
+            names,
+            ["job.e", "job.kind", "job.m.a", "job.m.b", "job.reps", "job.shapes"]
+        );
         let values: Vec<&str> = out.iter().map(|(_, v)| v.as_str()).collect();
         assert_eq!(values, ["{}", "\"bench-op\"", "\"x\"", "null", "3", "[[10],[10]]"]);
     }
 
     #[test]
     fn the_description_names_protocol_fields_pins_and_the_job() {
-        let session = SessionFile {
-            session_id: 1,
-            protocol: "2pc-ttp".into(),
-            parties: None,
-            precision_bits: None,
-            endpoints: Vec::new(),
-            timeout_s: 10.0,
-            seed: None,
-            job: json!({ "kind": "bench-op", "reps": 3 }),
-            insecure_plaintext: true,
-            max_frame_mib: None,
-            path: None,
-        };
+        let session: SessionFile = serde_saphyr::from_str(
+            "session_id: 1\nprotocol: 2pc-ttp\nendpoints: []\ninsecure_plaintext: true\njob: { kind: bench-op, reps: 3 }\n",
+        )
+        .unwrap();
         let cfg = session.protocol().unwrap();
         let d = session.description(&cfg);
         let get = |n: &str| d.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());

@@ -38,6 +38,7 @@ pub const MAX_FIELD_NAME_BYTES: usize = 128;
 
 /// Longest value sent as it is; a longer one is sent (and compared) as `sha256:` and its hash.
 pub const MAX_FIELD_VALUE_BYTES: usize = 128;
+const _: () = assert!(MAX_FIELD_VALUE_BYTES >= 71, "a hashed value must fit");
 
 /// Bytes of an encoded description at most: every field with a 4-byte length before its name and
 /// before its value.
@@ -120,7 +121,8 @@ fn decode_fields(words: &[u64], count: u64) -> std::result::Result<Vec<(String, 
     let mut fields = Vec::with_capacity(count as usize);
     for _ in 0..count {
         let name = next(MAX_FIELD_NAME_BYTES)?;
-        let value = next(MAX_FIELD_VALUE_BYTES.max(71))?;
+        // A hashed value (`sha256:` and 64 hex digits) fits the limit too.
+        let value = next(MAX_FIELD_VALUE_BYTES)?;
         fields.push((name, value));
     }
     if !rest.is_empty() {
@@ -146,7 +148,6 @@ pub(super) fn first_difference(ours: &[(String, String)], theirs: &[(String, Str
         .find(|(n, _)| !our_names.contains(n.as_str()))
         .map(|(n, v)| differs(n, "absent", v))
 }
-
 
 /// What `establish` needs while it handshakes each link.
 pub(super) struct Setup<'a> {
@@ -218,7 +219,12 @@ impl Setup<'_> {
     /// Runs the handshake on a fresh connection. `dialled` is the peer this endpoint dialled, or
     /// `None` for an accepted connection, in which case `connected[j]` tells which peers already
     /// have a link. Returns the peer's id and the link's halves.
-    pub(super) fn handshake(&self, stream: TcpStream, dialled: Option<PartyId>, connected: &[bool]) -> Result<(PartyId, LinkIo)> {
+    pub(super) fn handshake(
+        &self,
+        stream: TcpStream,
+        dialled: Option<PartyId>,
+        connected: &[bool],
+    ) -> Result<(PartyId, LinkIo)> {
         let remote = stream
             .peer_addr()
             .map(|a| a.to_string())
@@ -492,4 +498,3 @@ impl Setup<'_> {
         Ok(conn)
     }
 }
-

@@ -280,6 +280,5 @@ impl Drop for TcpTransport {
     }
 }
 
-
 #[cfg(test)]
 mod tests;

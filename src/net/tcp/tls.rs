@@ -15,8 +15,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, Serve
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{
-    AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, OtherError, ServerConfig,
-    SignatureScheme,
+    AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, OtherError,
+    ServerConfig, SignatureScheme,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -288,10 +288,12 @@ pub fn check_certificate(
     match ee.verify_for_usage(algs.all, &[], &[], now, AnyUsage, None, None) {
         Ok(_) | Err(webpki::Error::UnknownIssuer) => {}
         Err(webpki::Error::CaUsedAsEndEntity) => {
-            return Err("a CA certificate (basicConstraints CA:TRUE) cannot identify an endpoint: make \
+            return Err(
+                "a CA certificate (basicConstraints CA:TRUE) cannot identify an endpoint: make \
                         certificates with `testbed certs`, or add `-addext basicConstraints=critical,CA:FALSE` \
                         to `openssl req -x509`"
-                .to_string());
+                    .to_string(),
+            );
         }
         Err(webpki::Error::CertExpired { not_after, .. }) => {
             return Err(format!(
@@ -562,7 +564,12 @@ mod tests {
     }
 
     /// Endpoint 1 dials endpoint 0 presenting `cert`, signing with `key`.
-    fn dial(zero: &Identity, one: &Identity, cert: &CertificateDer<'static>, key: PrivateKeyDer<'static>) -> Option<rustls::Error> {
+    fn dial(
+        zero: &Identity,
+        one: &Identity,
+        cert: &CertificateDer<'static>,
+        key: PrivateKeyDer<'static>,
+    ) -> Option<rustls::Error> {
         let setup = TlsSetup {
             cert_chain: vec![zero.cert.clone()],
             key: zero.key_der(),
@@ -591,7 +598,10 @@ mod tests {
     fn a_peer_must_prove_it_holds_the_key_of_its_pinned_certificate() {
         let zero = Identity::generate(0, 30).unwrap();
         let one = Identity::generate(1, 30).unwrap();
-        assert!(dial(&zero, &one, &one.cert, one.key_der()).is_none(), "the right key passes");
+        assert!(
+            dial(&zero, &one, &one.cert, one.key_der()).is_none(),
+            "the right key passes"
+        );
         // The pinned certificate, but signed with another key: the handshake signature fails.
         let thief = Identity::generate(1, 30).unwrap();
         let e = dial(&zero, &one, &one.cert, thief.key_der()).expect("refused");

@@ -581,7 +581,9 @@ mod hostile {
     use crate::ring::{Conv1dParams, Conv2dParams};
 
     fn refused(reqs: &[Request]) -> String {
-        Dealer::check_request_message(&encode_batch(reqs)).unwrap_err().to_string()
+        Dealer::check_request_message(&encode_batch(reqs))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]

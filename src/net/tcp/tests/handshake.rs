@@ -51,19 +51,38 @@ fn a_session_mismatch_names_the_first_differing_field_on_both_sides() {
         session_fields: fields(pairs),
         ..base_opts()
     };
-    let ours = [("protocol.family", "\"2pc-ttp\""), ("job.kind", "\"bench-op\""), ("job.reps", "3"), ("job.seed", "1")];
-    let theirs = [("protocol.family", "\"2pc-ttp\""), ("job.kind", "\"bench-op\""), ("job.reps", "5"), ("job.seed", "2")];
+    let ours = [
+        ("protocol.family", "\"2pc-ttp\""),
+        ("job.kind", "\"bench-op\""),
+        ("job.reps", "3"),
+        ("job.seed", "1"),
+    ];
+    let theirs = [
+        ("protocol.family", "\"2pc-ttp\""),
+        ("job.kind", "\"bench-op\""),
+        ("job.reps", "5"),
+        ("job.seed", "2"),
+    ];
     let errs = expect_both_fail(mesh_with(vec![with(&ours), with(&theirs)]), &["session differs"]);
-    assert_eq!(errs[0], "party 0: link to party 1: session differs at job.reps (ours 3, theirs 5)");
-    assert_eq!(errs[1], "party 1: link to party 0: session differs at job.reps (ours 5, theirs 3)");
+    assert_eq!(
+        errs[0],
+        "party 0: link to party 1: session differs at job.reps (ours 3, theirs 5)"
+    );
+    assert_eq!(
+        errs[1],
+        "party 1: link to party 0: session differs at job.reps (ours 5, theirs 3)"
+    );
 
     // A field only one side has.
-    let errs = expect_both_fail(
-        mesh_with(vec![with(&ours), with(&ours[..3])]),
-        &["session differs"],
+    let errs = expect_both_fail(mesh_with(vec![with(&ours), with(&ours[..3])]), &["session differs"]);
+    assert_eq!(
+        errs[0],
+        "party 0: link to party 1: session differs at job.seed (ours 1, theirs absent)"
     );
-    assert_eq!(errs[0], "party 0: link to party 1: session differs at job.seed (ours 1, theirs absent)");
-    assert_eq!(errs[1], "party 1: link to party 0: session differs at job.seed (ours absent, theirs 1)");
+    assert_eq!(
+        errs[1],
+        "party 1: link to party 0: session differs at job.seed (ours absent, theirs 1)"
+    );
 
     // Long values travel as their hash and still compare exactly.
     let long_a = "a".repeat(1000);
@@ -88,14 +107,22 @@ fn a_bad_session_description_fails_before_connecting() {
         session_fields: fields(&[("job.a", "1"), ("job.a", "2")]),
         ..base_opts()
     };
-    let err = TcpTransport::establish(0, ls.remove(0), &addrs, &opts).err().unwrap().to_string();
+    let err = TcpTransport::establish(0, ls.remove(0), &addrs, &opts)
+        .err()
+        .unwrap()
+        .to_string();
     assert_eq!(err, "session description: field job.a appears twice");
-    let many: Vec<(String, String)> = (0..=MAX_SESSION_FIELDS).map(|k| (format!("f{k}"), "0".into())).collect();
+    let many: Vec<(String, String)> = (0..=MAX_SESSION_FIELDS)
+        .map(|k| (format!("f{k}"), "0".into()))
+        .collect();
     let opts = TcpOptions {
         session_fields: many,
         ..base_opts()
     };
-    let err = TcpTransport::establish(0, ls.remove(0), &addrs, &opts).err().unwrap().to_string();
+    let err = TcpTransport::establish(0, ls.remove(0), &addrs, &opts)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("4097 fields, at most 4096"), "{err}");
 }
 
@@ -204,7 +231,10 @@ fn garbled_and_oversized_frames_are_errors_not_panics() {
     // A message header: the word count, then a valid clock (epoch 0, phase online, depth 1).
     let header = |len: u64| [len, 3 << 32, 1].map(u64::to_le_bytes).concat();
     let cases: Vec<(Vec<u8>, &str)> = vec![
-        (header(1001), "bad frame: a frame of 1001 words (7.8 KiB) exceeds the frame limit of 1000 words (7.8 KiB)"),
+        (
+            header(1001),
+            "bad frame: a frame of 1001 words (7.8 KiB) exceeds the frame limit of 1000 words (7.8 KiB)",
+        ),
         (
             header(u64::MAX),
             "bad frame: a frame of 18446744073709551615 words (128.0 EiB) exceeds the frame limit of 1000 \

@@ -239,7 +239,9 @@ fn a_message_over_the_frame_limit_is_refused_naming_the_peer_the_size_and_the_li
         max_frame_words: 1000,
         ..base_opts()
     };
-    let mut ts = mesh_with(vec![base_opts(), small_limit]).into_iter().map(|r| r.unwrap());
+    let mut ts = mesh_with(vec![base_opts(), small_limit])
+        .into_iter()
+        .map(|r| r.unwrap());
     let mut a = ts.next().unwrap();
     let mut b = ts.next().unwrap();
     a.send(1, Arc::new(vec![1; 1000]), stamp(0)).unwrap();

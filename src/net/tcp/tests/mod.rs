@@ -144,4 +144,3 @@ fn plain_handshake_bytes_per_link(fields: &[(String, String)]) -> u64 {
     let session = 8 + 8 * (SESSION_FIXED_WORDS + bytes.div_ceil(8)) as u64;
     preamble + session
 }
-

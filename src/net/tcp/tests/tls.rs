@@ -12,7 +12,12 @@ fn establish_errors(opts: Vec<TcpOptions>) -> Vec<Option<String>> {
 
 /// `opts` with endpoint `who` presenting `cert` and `key` instead of its own identity (its pins
 /// unchanged).
-fn presenting(mut opts: Vec<TcpOptions>, who: usize, cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> Vec<TcpOptions> {
+fn presenting(
+    mut opts: Vec<TcpOptions>,
+    who: usize,
+    cert: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+) -> Vec<TcpOptions> {
     let tls = opts[who].tls.as_mut().unwrap();
     tls.cert_chain = vec![cert];
     tls.key = key;
@@ -96,7 +101,9 @@ fn pins_must_cover_every_endpoint() {
     let mut opts = tls_opts(2);
     opts[0].tls.as_mut().unwrap().pins.pop();
     let (mut ls, addrs) = listeners(2);
-    let err = TcpTransport::establish(0, ls.remove(0), &addrs, &opts[0]).err().unwrap();
+    let err = TcpTransport::establish(0, ls.remove(0), &addrs, &opts[0])
+        .err()
+        .unwrap();
     assert_eq!(err.to_string(), "tls: 1 pins for 2 endpoints");
 }
 
@@ -131,8 +138,14 @@ impl Files {
     }
 
     /// A certificate for `names` with `params` adjusted by `edit`, and its key.
-    fn rcgen(&self, stem: &str, names: &[&str], edit: impl FnOnce(&mut rcgen::CertificateParams)) -> (std::path::PathBuf, std::path::PathBuf) {
-        let mut params = rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    fn rcgen(
+        &self,
+        stem: &str,
+        names: &[&str],
+        edit: impl FnOnce(&mut rcgen::CertificateParams),
+    ) -> (std::path::PathBuf, std::path::PathBuf) {
+        let mut params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
         edit(&mut params);
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap();
@@ -185,7 +198,8 @@ fn loading_an_identity_names_each_certificate_problem_with_the_file_and_the_fix(
     );
     let (nameless, nameless_key) = f.rcgen("nameless", &[], |_| {});
     assert!(
-        load_err(1, &nameless, &nameless_key).contains("the certificate names no DNS name (subjectAltName), not testbed-party-1"),
+        load_err(1, &nameless, &nameless_key)
+            .contains("the certificate names no DNS name (subjectAltName), not testbed-party-1"),
         "{}",
         load_err(1, &nameless, &nameless_key)
     );
@@ -207,7 +221,8 @@ fn loading_an_identity_names_each_certificate_problem_with_the_file_and_the_fix(
         p.not_after = rcgen::date_time_ymd(2091, 1, 1);
     });
     assert!(
-        load_err(1, &early, &early_key).contains("the certificate is not valid before 2090-06-01 00:00 UTC: check this machine's clock"),
+        load_err(1, &early, &early_key)
+            .contains("the certificate is not valid before 2090-06-01 00:00 UTC: check this machine's clock"),
         "{}",
         load_err(1, &early, &early_key)
     );
