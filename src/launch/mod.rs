@@ -3,11 +3,12 @@
 //!
 //! A session file (YAML) describes one run for every endpoint: its id, the protocol variant, every
 //! endpoint's address (parties `0..N`, then the dealer where the protocol has one), the pin of its
-//! certificate (or `insecure_plaintext: true`), the job and the seed. Multi-host runs start `testbed party --id I --session SESSION.yaml` on
-//! each machine with the same file. The local launcher writes such a file with port 0 for every
-//! endpoint, starts one child process per endpoint, collects the ports each child actually bound,
-//! hands every child the full address list on its standard input (so no port is ever guessed),
-//! and gathers their one-line JSON results. Every child is reaped whatever happens.
+//! certificate (or `insecure_plaintext: true`), the job and the seed. Multi-host runs start
+//! `testbed party --id I --session SESSION.yaml` on each machine with the same file (`testbed
+//! certs` makes the certificates and a skeleton of it). The local launcher writes such a file with
+//! port 0 for every endpoint, starts one child process per endpoint, collects the ports each child
+//! actually bound, hands every child the full address list on its standard input (so no port is
+//! ever guessed), and gathers their one-line JSON results. Every child is reaped whatever happens.
 
 mod certs;
 mod channel;
