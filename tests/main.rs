@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per area.
 
 mod accuracy;
+mod certs;
 mod approx;
 mod cli;
 mod common;

@@ -37,7 +37,7 @@ fn session(dir: &Path, protocol: &str, endpoints: usize, job: serde_json::Value)
         .collect();
     let s = serde_json::json!({
         "session_id": 42, "protocol": protocol, "endpoints": eps, "timeout_s": 20.0,
-        "insecure_share_seed": 3, "job": job,
+        "insecure_share_seed": 3, "insecure_plaintext": true, "job": job,
     });
     let path = dir.join("session.yaml");
     std::fs::write(&path, serde_json::to_string_pretty(&s).unwrap()).unwrap();

@@ -119,7 +119,10 @@ fn a_party_that_dies_makes_the_run_fail_within_the_timeout_naming_it() {
         assert_eq!(code, 1, "{protocol}: {err}");
         assert!(err.contains("party 1"), "{protocol}: {err}");
         assert!(took < Duration::from_secs(12), "{protocol}: took {took:?}");
-        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        // One warning that the run is plaintext, then the one-line error.
+        let lines: Vec<&str> = err.trim().lines().collect();
+        assert_eq!(lines.len(), 2, "{err}");
+        assert!(lines[0].starts_with("warning: plaintext TCP"), "{err}");
     }
 }
 
@@ -132,34 +135,24 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn session_file(
-    dir: &std::path::Path,
-    name: &str,
-    session_id: u64,
-    ports: &[u16],
-    tls: Option<(&[String], &[String], &[String])>,
-) -> String {
+/// A plaintext session file of two parties running a small `mul`, `reps` times.
+fn session_file(dir: &std::path::Path, name: &str, session_id: u64, ports: &[u16], reps: u32) -> String {
     let endpoints: Vec<serde_json::Value> = ports
         .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let mut e = serde_json::json!({ "address": format!("127.0.0.1:{p}") });
-            if let Some((certs, keys, trusted)) = tls {
-                e["tls"] = serde_json::json!({ "cert": certs[i], "key": keys[i], "trusted": trusted });
-            }
-            e
-        })
+        .map(|p| serde_json::json!({ "address": format!("127.0.0.1:{p}") }))
         .collect();
     let s = serde_json::json!({
-        "session_id": session_id, "protocol": "2pc-tfp-insecure", "endpoints": endpoints, "timeout_s": 3.0, "insecure_share_seed": 1,
-        "job": { "kind": "bench-op", "op": "mul", "shapes": [[10], [10]], "conv": [1, 0, 1, 1], "reps": 1, "input_seed": 1 },
+        "session_id": session_id, "protocol": "2pc-tfp-insecure", "endpoints": endpoints, "timeout_s": 3.0,
+        "insecure_share_seed": 1, "insecure_plaintext": true,
+        "job": { "kind": "bench-op", "op": "mul", "shapes": [[10], [10]], "conv": [1, 0, 1, 1], "reps": reps, "input_seed": 1 },
     });
     let path = dir.join(name);
     std::fs::write(&path, serde_json::to_string_pretty(&s).unwrap()).unwrap();
     path.display().to_string()
 }
 
-fn run_pair(a: &str, b: &str) -> [(i32, String); 2] {
+/// Runs parties 0 and 1 with their session files; returns each one's exit code and stderr.
+pub(crate) fn run_pair(a: &str, b: &str) -> [(i32, String); 2] {
     let spawn = |id: &str, f: &str| {
         Command::new(env!("CARGO_BIN_EXE_testbed"))
             .args(["party", "--id", id, "--session", f])
@@ -184,53 +177,48 @@ fn parties_with_mismatched_session_files_refuse_each_other() {
     let dir = std::env::temp_dir().join(format!("testbed-mismatch-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let ports = [free_port(), free_port()];
-    let a = session_file(&dir, "a.yaml", 7, &ports, None);
-    let b = session_file(&dir, "b.yaml", 8, &ports, None);
+    let a = session_file(&dir, "a.yaml", 7, &ports, 1);
+    let b = session_file(&dir, "b.yaml", 8, &ports, 1);
     for (code, err) in run_pair(&a, &b) {
         assert_ne!(code, 0);
         assert!(err.contains("session id differs"), "{err}");
     }
-    // The same file on both sides works.
+    // A job that differs in one field is refused naming it, on both sides.
     let ports = [free_port(), free_port()];
-    let ok = session_file(&dir, "ok.yaml", 9, &ports, None);
-    for (code, err) in run_pair(&ok, &ok) {
-        assert_eq!(code, 0, "{err}");
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-#[test]
-fn a_party_with_an_untrusted_certificate_is_refused() {
-    let dir = std::env::temp_dir().join(format!("testbed-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut certs = Vec::new();
-    let mut keys = Vec::new();
-    for i in 0..3 {
-        let ck = rcgen::generate_simple_self_signed(vec![format!("testbed-party-{}", i % 2)]).unwrap();
-        let (c, k) = (dir.join(format!("c{i}.pem")), dir.join(format!("k{i}.pem")));
-        std::fs::write(&c, ck.cert.pem()).unwrap();
-        std::fs::write(&k, ck.signing_key.serialize_pem()).unwrap();
-        certs.push(c.display().to_string());
-        keys.push(k.display().to_string());
-    }
-    // Everyone trusts certificates 0 and 1; party 1 presents certificate 2 instead.
-    let trusted = vec![certs[0].clone(), certs[1].clone()];
-    let ports = [free_port(), free_port()];
-    let good = session_file(&dir, "good.yaml", 5, &ports, Some((&certs[..2], &keys[..2], &trusted)));
-    let rogue_certs = vec![certs[0].clone(), certs[2].clone()];
-    let rogue_keys = vec![keys[0].clone(), keys[2].clone()];
-    let bad = session_file(&dir, "bad.yaml", 5, &ports, Some((&rogue_certs, &rogue_keys, &trusted)));
-    let [(c0, e0), (c1, _)] = run_pair(&good, &bad);
-    assert!(c0 != 0 && c1 != 0, "{e0}");
+    let a = session_file(&dir, "a.yaml", 7, &ports, 1);
+    let b = session_file(&dir, "b.yaml", 7, &ports, 2);
+    let [(c0, e0), (c1, e1)] = run_pair(&a, &b);
+    assert!(c0 != 0 && c1 != 0);
     assert!(
-        e0.contains("party 1") && e0.to_lowercase().contains("certificate"),
+        e0.contains("party 0: link to party 1: session differs at job.reps (ours 1, theirs 2)"),
         "{e0}"
     );
-    // With the right certificates the TLS run succeeds.
+    assert!(
+        e1.contains("party 1: link to party 0: session differs at job.reps (ours 2, theirs 1)"),
+        "{e1}"
+    );
+    // The same file on both sides works, with a warning that it is plaintext.
     let ports = [free_port(), free_port()];
-    let ok = session_file(&dir, "ok.yaml", 6, &ports, Some((&certs[..2], &keys[..2], &trusted)));
+    let ok = session_file(&dir, "ok.yaml", 9, &ports, 1);
     for (code, err) in run_pair(&ok, &ok) {
         assert_eq!(code, 0, "{err}");
+        assert!(err.contains("warning: plaintext TCP (insecure_plaintext)"), "{err}");
     }
+    // Without TLS and without `insecure_plaintext: true`, a party refuses to start.
+    let text = std::fs::read_to_string(&ok)
+        .unwrap()
+        .replace("\"insecure_plaintext\": true", "\"insecure_plaintext\": false");
+    let bare = dir.join("bare.yaml");
+    std::fs::write(&bare, text).unwrap();
+    let (code, _, err) = testbed(&["party", "--id", "0", "--session", bare.to_str().unwrap()], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err.trim(),
+        format!(
+            "error: {}: field `insecure_plaintext`: this session has no TLS (no endpoint has a `pin`); make \
+             certificates and pins with `testbed certs`, or set `insecure_plaintext: true` to run in plaintext",
+            bare.display()
+        )
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -58,6 +58,29 @@ enum Command {
     Plot(PlotArgs),
     /// Runs an experiment and compares it with a baseline summary.json; exit 1 on a regression.
     Compare(CompareArgs),
+    /// Makes every endpoint's key and certificate, and a session file with their pins, for a
+    /// multi-host run.
+    Certs(CertsArgs),
+}
+
+#[derive(Args, Debug)]
+struct CertsArgs {
+    /// Computing parties.
+    #[arg(long)]
+    parties: usize,
+    /// The protocol has a dealer (an endpoint of its own, the last id).
+    #[arg(long)]
+    dealer: bool,
+    /// Folder to write the keys, certificates and session.yaml into (nothing is overwritten).
+    #[arg(long)]
+    out: std::path::PathBuf,
+    /// Protocol variant for session.yaml (default: 2pc-ttp, npc-additive or 3pc-replicated, as
+    /// the parties and --dealer fit).
+    #[arg(long)]
+    protocol: Option<String>,
+    /// Days the certificates stay valid.
+    #[arg(long, default_value_t = crate::net::tcp::DEFAULT_VALID_DAYS)]
+    days: u32,
 }
 
 #[derive(Args, Debug)]
@@ -464,6 +487,7 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Run(a) => run_experiment(a),
         Command::Plot(a) => plot(a),
         Command::Compare(a) => compare(a),
+        Command::Certs(a) => certs(a),
     }
 }
 
@@ -917,4 +941,28 @@ fn print_human(r: &OpReport) {
         r.max_abs_err,
         r.max_rel_err
     );
+}
+
+fn certs(a: CertsArgs) -> Result<(), Error> {
+    let report = crate::launch::make_certs(&crate::launch::CertsOptions {
+        parties: a.parties,
+        dealer: a.dealer,
+        protocol: a.protocol,
+        days: a.days,
+        out: a.out,
+    })?;
+    for (name, files, pin) in &report.endpoints {
+        out!(
+            "{name:<9} {} {}  {}",
+            files.cert.display(),
+            files.key.display(),
+            pin.short()
+        );
+    }
+    out!("session   {}", report.session.display());
+    out!(
+        "next: edit the addresses in {}, then copy to each machine the session file and only its own .crt and .key",
+        report.session.display()
+    );
+    Ok(())
 }

@@ -2,19 +2,26 @@
 //! the local launcher.
 //!
 //! A session file (YAML) describes one run for every endpoint: its id, the protocol variant, every
-//! endpoint's address (parties `0..N`, then the dealer where the protocol has one), TLS material,
-//! the job and the seed. Multi-host runs start `testbed party --id I --session SESSION.yaml` on
-//! each machine with the same file. The local launcher writes such a file with port 0 for every
-//! endpoint, starts one child process per endpoint, collects the ports each child actually bound,
-//! hands every child the full address list on its standard input (so no port is ever guessed),
-//! and gathers their one-line JSON results. Every child is reaped whatever happens.
+//! endpoint's address (parties `0..N`, then the dealer where the protocol has one), the pin of its
+//! certificate (or `insecure_plaintext: true`), the job and the seed. Multi-host runs start
+//! `testbed party --id I --session SESSION.yaml` on each machine with the same file (`testbed
+//! certs` makes the certificates and a skeleton of it). The local launcher writes such a file with
+//! port 0 for every endpoint, starts one child process per endpoint, collects the ports each child
+//! actually bound, hands every child the full address list on its standard input (so no port is
+//! ever guessed), and gathers their one-line JSON results. Every child is reaped whatever happens.
+
+mod certs;
+mod channel;
+
+pub use certs::{CertsOptions, CertsReport, make_certs};
+pub use channel::flatten_json;
 
 pub mod job;
 
 pub use job::{EndpointLine, JobSpec, PartyInputs, TransportKind, run_job};
 
 use crate::error::{Error, PartyId, Result};
-use crate::net::tcp::{TcpOptions, TcpTransport, TlsSetup, config_hash, tls_name};
+use crate::net::tcp::{DEFAULT_VALID_DAYS, Pin, TcpTransport};
 use crate::protocol::ProtocolConfig;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -23,16 +30,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// TLS files of one endpoint (PEM).
+/// TLS files of one endpoint (PEM), read only by that endpoint; relative paths are relative to
+/// the session file.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct TlsFiles {
-    /// This endpoint's certificate chain.
+    /// This endpoint's certificate (chain, leaf first).
     pub cert: PathBuf,
     /// This endpoint's private key.
     pub key: PathBuf,
-    /// Certificates trusted for the peers.
-    pub trusted: Vec<PathBuf>,
 }
 
 /// One endpoint of a session.
@@ -41,8 +47,11 @@ pub struct TlsFiles {
 pub struct Endpoint {
     /// `host:port` to listen on (and where the others reach it); port 0 only under the launcher.
     pub address: String,
-    /// TLS identity; omit for plain TCP (loopback benchmarking only).
-    #[serde(default)]
+    /// The SHA-256 of this endpoint's certificate: peers accept exactly that certificate from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<Pin>,
+    /// This endpoint's own certificate and key (the other endpoints ignore them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsFiles>,
 }
 
@@ -72,6 +81,16 @@ pub struct SessionFile {
     pub insecure_share_seed: Option<u64>,
     /// The job, as the job runner understands it (see `bench::jobs`).
     pub job: serde_json::Value,
+    /// Plain TCP without pins: anyone on the path reads and alters the traffic. Required (and only
+    /// allowed) when no endpoint has a pin.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_plaintext: bool,
+    /// Longest message a party accepts, in MiB (default 1024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_frame_mib: Option<u64>,
+    /// The file this session was loaded from (relative TLS paths are relative to its folder).
+    #[serde(skip)]
+    pub path: Option<PathBuf>,
 }
 
 fn default_timeout() -> f64 {
@@ -86,7 +105,11 @@ impl SessionFile {
             path: shown.clone(),
             source: e,
         })?;
-        serde_saphyr::from_str(&text).map_err(|e| Error::config(&shown, one_line(&e.to_string())))
+        let mut session: Self =
+            serde_saphyr::from_str(&text).map_err(|e| Error::config(&shown, one_line(&e.to_string())))?;
+        session.path = Some(path.to_path_buf());
+        session.check_channels()?;
+        Ok(session)
     }
 
     /// The protocol variant with the session's overrides.
@@ -99,12 +122,6 @@ impl SessionFile {
             cfg = cfg.with_precision(b)?;
         }
         Ok(cfg)
-    }
-
-    /// The hash every link's handshake compares: protocol configuration and job.
-    fn config_hash(&self, cfg: &ProtocolConfig) -> [u8; 32] {
-        let text = format!("{cfg:?}\n{}", self.job);
-        config_hash(text.as_bytes())
     }
 }
 
@@ -184,22 +201,7 @@ pub fn run_endpoint_process<T>(
             })
             .collect::<Result<_>>()?
     };
-    let tls = match &me.tls {
-        Some(t) => Some(TlsSetup::from_pem_files(&t.cert, &t.key, &t.trusted)?),
-        None => None,
-    };
-    let opts = TcpOptions {
-        session_id: session.session_id,
-        config_hash: session.config_hash(&cfg),
-        config_label: format!(
-            "{} / {}",
-            cfg.name,
-            session.job.get("kind").and_then(|k| k.as_str()).unwrap_or("job")
-        ),
-        timeout: Duration::from_secs_f64(session.timeout_s.max(0.05)),
-        tls,
-        ..TcpOptions::default()
-    };
+    let opts = session.tcp_options(&cfg, id)?;
     let transport = TcpTransport::establish(id, listener, &addrs, &opts)?;
     run(&cfg, transport)
 }
@@ -258,10 +260,12 @@ pub fn launch_local(
     };
     let endpoints = crate::protocol::session::endpoints(cfg);
     let dir = tempdir()?;
-    let tls_files = if opts.tls {
-        Some(write_self_signed(&dir, endpoints)?)
+    // Throw-away identities made as `testbed certs` makes them, pinned in the session file.
+    let identities = if opts.tls {
+        certs::write_identities(&dir, cfg, DEFAULT_VALID_DAYS)?
     } else {
-        None
+        eprintln!("{}", channel::PLAINTEXT_WARNING);
+        Vec::new()
     };
     let session = SessionFile {
         session_id: u64::from_le_bytes(crate::protocol::prg::os_seed()?[..8].try_into().expect("8 bytes")),
@@ -271,12 +275,16 @@ pub fn launch_local(
         endpoints: (0..endpoints)
             .map(|i| Endpoint {
                 address: "127.0.0.1:0".into(),
-                tls: tls_files.as_ref().map(|f| f[i].clone()),
+                pin: identities.get(i).map(|(_, pin)| *pin),
+                tls: identities.get(i).map(|(files, _)| files.clone()),
             })
             .collect(),
         timeout_s: opts.timeout_s,
         insecure_share_seed: opts.insecure_share_seed,
         job,
+        insecure_plaintext: !opts.tls,
+        max_frame_mib: None,
+        path: None,
     };
     let path = dir.join("session.yaml");
     // JSON is valid YAML, and serde_json round-trips the job exactly.
@@ -378,7 +386,7 @@ pub fn launch_local(
         outputs[i]
             .1
             .lines()
-            .filter(|l| !l.trim().is_empty())
+            .filter(|l| !l.trim().is_empty() && !l.starts_with("warning: "))
             .last()
             .unwrap_or("exited without a message")
             .trim_start_matches("error: ")
@@ -432,35 +440,6 @@ fn tempdir() -> Result<PathBuf> {
         source: e,
     })?;
     Ok(dir)
-}
-
-/// Self-signed certificates for a local session, one per endpoint, as PEM files; every endpoint
-/// trusts all of them.
-fn write_self_signed(dir: &Path, endpoints: usize) -> Result<Vec<TlsFiles>> {
-    let err = |e: rcgen::Error| Error::invalid("tls", format!("certificate generation: {e}"));
-    let io = |p: &Path, e: std::io::Error| Error::Io {
-        path: p.display().to_string(),
-        source: e,
-    };
-    let mut certs = Vec::new();
-    let mut out = Vec::new();
-    for i in 0..endpoints {
-        let ck = rcgen::generate_simple_self_signed(vec![tls_name(i)]).map_err(err)?;
-        let cert = dir.join(format!("endpoint{i}.crt"));
-        let key = dir.join(format!("endpoint{i}.key"));
-        std::fs::write(&cert, ck.cert.pem()).map_err(|e| io(&cert, e))?;
-        std::fs::write(&key, ck.signing_key.serialize_pem()).map_err(|e| io(&key, e))?;
-        certs.push(cert.clone());
-        out.push(TlsFiles {
-            cert,
-            key,
-            trusted: Vec::new(),
-        });
-    }
-    for f in &mut out {
-        f.trusted = certs.clone();
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

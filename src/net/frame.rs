@@ -38,6 +38,17 @@ pub fn write_message(w: &mut impl Write, words: &[u64], stamp: Stamp) -> std::io
 
 /// Reads one message frame of at most `max_words` payload words, as [`read_frame`] does.
 pub fn read_message(r: &mut impl Read, max_words: u64) -> Result<Option<(Vec<u64>, Stamp)>> {
+    let Some((len, stamp)) = read_message_header(r)? else {
+        return Ok(None);
+    };
+    check_frame_len(len, max_words)?;
+    Ok(Some((read_words(r, len)?, stamp)))
+}
+
+/// Reads a message frame's header: its payload length in words and its clock. `Ok(None)` means
+/// the stream ended cleanly before a new frame began. The length is not checked yet: a reader
+/// calls [`check_frame_len`], may wait for room, then [`read_words`].
+pub fn read_message_header(r: &mut impl Read) -> Result<Option<(u64, Stamp)>> {
     let mut header = [0u64; 3];
     match read_exact_or_eof(r, bytemuck::cast_slice_mut(&mut header))? {
         Filled::Eof => return Ok(None),
@@ -46,8 +57,7 @@ pub fn read_message(r: &mut impl Read, max_words: u64) -> Result<Option<(Vec<u64
     }
     let [len, a, b] = header.map(u64::from_le);
     let stamp = Stamp::from_words([a, b]).ok_or_else(|| frame_error("message header holds no valid clock"))?;
-    let words = read_payload(r, len, max_words)?;
-    Ok(Some((words, stamp)))
+    Ok(Some((len, stamp)))
 }
 
 /// Reads one frame of at most `max_words` words. `Ok(None)` means the stream ended cleanly before a
@@ -59,17 +69,40 @@ pub fn read_frame(r: &mut impl Read, max_words: u64) -> Result<Option<Vec<u64>>>
         Filled::Partial => return Err(frame_error("stream ended inside a frame header")),
         Filled::Full => {}
     }
-    read_payload(r, u64::from_le_bytes(header), max_words).map(Some)
+    let len = u64::from_le_bytes(header);
+    check_frame_len(len, max_words)?;
+    read_words(r, len).map(Some)
 }
 
-/// Reads the `len` payload words of a frame whose header has been read.
-fn read_payload(r: &mut impl Read, len: u64, max_words: u64) -> Result<Vec<u64>> {
+/// Refuses a frame length above the limit, before anything is allocated for it.
+pub fn check_frame_len(len: u64, max_words: u64) -> Result<()> {
     if len > max_words {
         return Err(frame_error(&format!(
-            "frame of {len} words exceeds the limit of {max_words}"
+            "a frame of {len} words ({}) exceeds the frame limit of {max_words} words ({})",
+            bytes_text(len),
+            bytes_text(max_words)
         )));
     }
-    let mut words = vec![0u64; len as usize];
+    Ok(())
+}
+
+/// `words` × 8 bytes, in the largest binary unit that keeps it at least 1.
+fn bytes_text(words: u64) -> String {
+    let bytes = words as f64 * 8.0;
+    let units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let k = ((bytes.max(1.0).log2() / 10.0).floor() as usize).min(units.len() - 1);
+    if k == 0 {
+        format!("{} bytes", words.saturating_mul(8))
+    } else {
+        format!("{:.1} {}", bytes / (1u64 << (10 * k)) as f64, units[k])
+    }
+}
+
+/// Reads the `len` payload words of a frame whose header has been read (and whose length the
+/// caller has checked against its limit).
+pub fn read_words(r: &mut impl Read, len: u64) -> Result<Vec<u64>> {
+    let count = usize::try_from(len).map_err(|_| frame_error(&format!("a frame of {len} words is too large")))?;
+    let mut words = vec![0u64; count];
     match read_exact_or_eof(r, bytemuck::cast_slice_mut(&mut words))? {
         Filled::Full => Ok(words),
         _ if len == 0 => Ok(words),
@@ -124,6 +157,15 @@ mod tests {
         assert!(read_frame(&mut &buf[..buf.len() - 1], 10).is_err(), "truncated payload");
         assert!(read_frame(&mut &buf[..5], 10).is_err(), "truncated header");
         assert!(read_frame(&mut &buf[..], 3).is_err(), "over the limit");
+        assert_eq!(
+            check_frame_len(1 << 28, 1 << 27).unwrap_err().to_string(),
+            "frame: a frame of 268435456 words (2.0 GiB) exceeds the frame limit of 134217728 words (1.0 GiB)"
+        );
+        assert_eq!(
+            check_frame_len(1001, 1000).unwrap_err().to_string(),
+            "frame: a frame of 1001 words (7.8 KiB) exceeds the frame limit of 1000 words (7.8 KiB)"
+        );
+        assert!(check_frame_len(1000, 1000).is_ok());
         let huge = u64::MAX.to_le_bytes();
         assert!(
             read_frame(&mut &huge[..], 1 << 30).is_err(),

@@ -11,11 +11,11 @@
 //! then to the crate's own `protocols/` folder); anything with a `/` or `.yaml` is a path.
 
 use crate::error::{Error, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The protocol families behind the one `Protocol` trait.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 pub enum Family {
     /// Two parties plus a dealer of Beaver triples.
     #[serde(rename = "2pc-ttp")]
@@ -40,7 +40,7 @@ impl Family {
 }
 
 /// Who produces Beaver triples and other correlated randomness.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, Default)]
 pub enum DealerKind {
     /// A separate trusted third party that shares a PRG seed with every party and sends only
     /// party 0's correction share.
@@ -54,7 +54,7 @@ pub enum DealerKind {
 }
 
 /// How fixed-point products are truncated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 pub enum Truncation {
     /// Each party shifts its own share (SecureML); two parties only; fails with probability
     /// |x|/2^64 per element.
@@ -67,7 +67,7 @@ pub enum Truncation {
 }
 
 /// A parsed, validated protocol variant.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProtocolConfig {
     /// The protocol family.

@@ -63,6 +63,16 @@ pub(crate) enum Request {
 const TAG_DONE: u64 = 0;
 const TAG_BATCH: u64 = 1;
 
+/// Most ring elements one request may make the dealer hold (its masks, products and convolution
+/// scratch together): 2^32 elements, 32 GiB. A batch together holds no more either, so a hostile
+/// or broken party 0 gets an error, not an allocation the machine cannot make.
+pub(crate) const MAX_REQUEST_ELEMENTS: u64 = 1 << 32;
+
+/// Elements of `shape`, or `None` when the count overflows.
+fn checked_numel(shape: &[usize]) -> Option<u64> {
+    shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
+}
+
 impl Request {
     /// Shapes of what every party draws (the masks), and of what parties 1.. draw while party 0
     /// receives a correction instead (the products).
@@ -78,6 +88,57 @@ impl Request {
             Request::Prepare { shape } => (vec![shape.clone()], vec![]),
             Request::BilinearPrepared { op, x, y, .. } => (vec![x.clone()], vec![op.output_shape(x, y)?]),
         })
+    }
+
+    /// Ring elements the dealer holds for this request: every tensor of its layout, plus the im2col
+    /// scratch of a convolution. Refuses, before anything is allocated, shapes whose sizes overflow
+    /// or exceed [`MAX_REQUEST_ELEMENTS`].
+    fn checked_elements(&self) -> Result<u64> {
+        let too_large = |what: String| {
+            Error::invalid(
+                "dealer request",
+                format!("{what} exceeds the limit of {MAX_REQUEST_ELEMENTS} elements per request"),
+            )
+        };
+        let bounded = |shape: &[usize]| match checked_numel(shape) {
+            Some(n) if n <= MAX_REQUEST_ELEMENTS => Ok(n),
+            _ => Err(too_large(format!("a tensor of shape {shape:?}"))),
+        };
+        // The operands first: the layout's output shapes are computed from them.
+        let operands: Vec<&[usize]> = match self {
+            Request::Bilinear { x, y, .. } | Request::BilinearPrepared { x, y, .. } => vec![x, y],
+            Request::Square { shape } | Request::And { shape } | Request::Prepare { shape } => vec![shape],
+            Request::Bits { .. } | Request::BitMul { .. } | Request::Trunc { .. } | Request::EdaBits { .. } => vec![],
+        };
+        for s in operands {
+            bounded(s)?;
+        }
+        if let Request::Bits { n } | Request::BitMul { n } | Request::Trunc { n, .. } | Request::EdaBits { n } = self {
+            bounded(&[*n])?;
+        }
+        let (common, own) = self.layout()?;
+        let mut total = 0u64;
+        for s in common.iter().chain(&own) {
+            total = total.saturating_add(bounded(s)?);
+        }
+        if let Request::Bilinear { op, x, y } | Request::BilinearPrepared { op, x, y, .. } = self {
+            let out = &own[0];
+            // im2col: (weight elements per output channel) × (output positions per channel).
+            let (weight, spatial): (&[usize], &[usize]) = match op {
+                BilinearOp::Conv1d(_) | BilinearOp::Conv2d(_) => (y, out),
+                BilinearOp::Conv2dGradWeight { .. } => (out, y),
+                BilinearOp::Conv2dGradInput { .. } => (y, x),
+                BilinearOp::Mul | BilinearOp::MatMul => (&[], &[]),
+            };
+            if weight.len() > 1 && spatial.len() > 2 {
+                let scratch = checked_numel(&weight[1..]).and_then(|k| k.checked_mul(checked_numel(&spatial[2..])?));
+                total = total.saturating_add(scratch.unwrap_or(u64::MAX));
+            }
+        }
+        if total > MAX_REQUEST_ELEMENTS {
+            return Err(too_large(format!("{self:?}, holding {total} elements,")));
+        }
+        Ok(total)
     }
 
     /// Words of party 0's correction for this request.
@@ -203,23 +264,39 @@ pub(crate) fn encode_done() -> Vec<u64> {
     vec![TAG_DONE]
 }
 
-/// Decodes a control message: `None` for "done", else the batch.
-fn decode_message(msg: &[u64]) -> Result<Option<Vec<Request>>> {
+/// Decodes a control message: `None` for "done", else the batch with the elements it holds.
+/// Every request is checked ([`Request::checked_elements`]), and the batch together holds at most
+/// [`MAX_REQUEST_ELEMENTS`].
+fn decode_message(msg: &[u64]) -> Result<Option<(Vec<Request>, u64)>> {
     let mut words = msg;
     match take(&mut words, 1)?[0] {
         TAG_DONE => Ok(None),
         TAG_BATCH => {
             let count = small(take(&mut words, 1)?[0])?;
-            let reqs = (0..count.min(1 << 16))
-                .map(|_| Request::decode(&mut words))
-                .collect::<Result<Vec<_>>>()?;
+            let mut reqs = Vec::new();
+            let mut total = 0u64;
+            // A request takes at least one word, so the message bounds the count before anything
+            // is allocated for it.
+            while reqs.len() < count && !words.is_empty() {
+                let req = Request::decode(&mut words)?;
+                total = total.saturating_add(req.checked_elements()?);
+                if total > MAX_REQUEST_ELEMENTS {
+                    return Err(Error::invalid(
+                        "dealer request",
+                        format!(
+                            "a batch of {count} requests holds more than the limit of {MAX_REQUEST_ELEMENTS} elements"
+                        ),
+                    ));
+                }
+                reqs.push(req);
+            }
             if reqs.len() != count || !words.is_empty() {
                 return Err(Error::invalid(
                     "dealer request",
                     "batch length does not match its contents",
                 ));
             }
-            Ok(Some(reqs))
+            Ok(Some((reqs, total)))
         }
         t => Err(Error::invalid("dealer request", format!("unknown message tag {t}"))),
     }
@@ -413,6 +490,17 @@ impl Dealer {
         })
     }
 
+    /// Most ring elements the dealer holds for one request, or one batch together.
+    pub const MAX_REQUEST_ELEMENTS: u64 = MAX_REQUEST_ELEMENTS;
+
+    /// Checks a control message as the dealer does before serving it (for fuzzing and tests):
+    /// `Ok(None)` for "done", `Ok(Some(elements))` for a batch the dealer would accept, with the
+    /// ring elements it would hold (at most [`Dealer::MAX_REQUEST_ELEMENTS`]); an error for anything
+    /// else.
+    pub fn check_request_message(msg: &[u64]) -> Result<Option<u64>> {
+        Ok(decode_message(msg)?.map(|(_, elements)| elements))
+    }
+
     /// Serves requests until party 0 sends "done"; returns the dealer's traffic.
     ///
     /// The dealer idles while the parties compute, for as long as they like: it waits up to
@@ -423,7 +511,7 @@ impl Dealer {
         self.net.set_timeout(DEALER_IDLE);
         loop {
             let msg = self.net.recv_any(0)?;
-            let Some(reqs) = decode_message(&msg)? else { break };
+            let Some((reqs, _)) = decode_message(&msg)? else { break };
             let out = self.maker.corrections(&reqs)?;
             // Batches with nothing to correct (mask preparation) get no reply.
             if !out.is_empty() {
@@ -463,7 +551,7 @@ mod tests {
             },
         ];
         let msg = encode_batch(&reqs);
-        assert_eq!(decode_message(&msg).unwrap().unwrap(), reqs);
+        assert_eq!(decode_message(&msg).unwrap().unwrap().0, reqs);
         // Preparing answers nothing; a product needs a prepared slot of the right shape.
         let prgs = (0..2)
             .map(|i| Prg::new(&super::super::super::prg::seed_from_u64(1, i)))
@@ -484,5 +572,72 @@ mod tests {
         for bad in [&[][..], &[7], &[1, 2, 0], &[1, 1, 0, 0, 99], &[1, 1, 1, 1, 5, 9]] {
             assert!(decode_message(bad).is_err(), "{bad:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod hostile {
+    use super::*;
+    use crate::ring::{Conv1dParams, Conv2dParams};
+
+    fn refused(reqs: &[Request]) -> String {
+        Dealer::check_request_message(&encode_batch(reqs))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn hostile_requests_are_refused_before_anything_is_allocated() {
+        let mm = |x: Vec<usize>, y: Vec<usize>| Request::Bilinear {
+            op: BilinearOp::MatMul,
+            x,
+            y,
+        };
+        // Element counts that overflow u64, or merely exceed the bound.
+        let big = u32::MAX as usize;
+        for shape in [vec![big; 8], vec![big, big, big], vec![1 << 17, 1 << 16]] {
+            let e = refused(&[Request::Square { shape: shape.clone() }]);
+            assert_eq!(
+                e,
+                format!(
+                    "dealer request: a tensor of shape {shape:?} exceeds the limit of 4294967296 elements per request"
+                )
+            );
+        }
+        assert!(refused(&[Request::Bits { n: big }]).contains("exceeds the limit"));
+        // Operands within the bound whose product is not: [2^16, 1] · [1, 2^17].
+        let e = refused(&[mm(vec![1 << 16, 1], vec![1, 1 << 17])]);
+        assert!(e.contains("[65536, 131072]") && e.contains("exceeds the limit"), "{e}");
+        // A convolution whose im2col scratch would be 2^40 elements.
+        let conv = Request::Bilinear {
+            op: BilinearOp::Conv2d(Conv2dParams::default()),
+            x: vec![1, 1, 1 << 15, 1 << 15],
+            y: vec![1, 1, 1 << 10, 1 << 10],
+        };
+        assert!(refused(&[conv]).contains("holding"), "scratch counts");
+        // Each fits; together they do not.
+        let half = Request::Square { shape: vec![1 << 30] };
+        let e = refused(&[half.clone(), half.clone(), half.clone()]);
+        assert!(e.contains("a batch of 3 requests holds more than"), "{e}");
+        // A count far beyond the message's words.
+        assert!(Dealer::check_request_message(&[TAG_BATCH, u32::MAX as u64, 1, 1, 5]).is_err());
+        // Bad convolution parameters are errors, not panics.
+        let zero_stride = Request::Bilinear {
+            op: BilinearOp::Conv1d(Conv1dParams {
+                stride: 0,
+                padding: 0,
+                dilation: 1,
+                groups: 1,
+            }),
+            x: vec![1, 1, 8],
+            y: vec![1, 1, 3],
+        };
+        assert!(refused(&[zero_stride]).contains("stride"));
+        // Sound requests pass and report what they hold: 2·3 + 3·4 masks and a 2·4 product.
+        assert_eq!(
+            Dealer::check_request_message(&encode_batch(&[mm(vec![2, 3], vec![3, 4])])).unwrap(),
+            Some(26)
+        );
+        assert_eq!(Dealer::check_request_message(&encode_done()).unwrap(), None);
     }
 }
