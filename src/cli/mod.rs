@@ -81,6 +81,9 @@ struct CertsArgs {
     /// Days the certificates stay valid.
     #[arg(long, default_value_t = crate::net::tcp::DEFAULT_VALID_DAYS)]
     days: u32,
+    /// The job session.yaml names: bench-op (a ReLU benchmark) or infer (private inference).
+    #[arg(long, default_value = "bench-op")]
+    job: String,
 }
 
 #[derive(Args, Debug)]
@@ -950,6 +953,7 @@ fn certs(a: CertsArgs) -> Result<(), Error> {
         protocol: a.protocol,
         days: a.days,
         out: a.out,
+        job: a.job,
     })?;
     for (name, files, pin) in &report.endpoints {
         out!(

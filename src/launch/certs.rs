@@ -21,6 +21,9 @@ pub struct CertsOptions {
     pub days: u32,
     /// Folder to write into (created; existing files are never overwritten).
     pub out: PathBuf,
+    /// The job the skeleton names: `bench-op` (a ReLU benchmark) or `infer` (private inference of
+    /// party 0's model on the data owner's input).
+    pub job: String,
 }
 
 /// What `testbed certs` wrote.
@@ -137,6 +140,9 @@ pub fn make_certs(opts: &CertsOptions) -> Result<CertsReport> {
     if opts.parties < 2 {
         return Err(Error::invalid("--parties", "a session needs at least 2 parties"));
     }
+    if !["bench-op", "infer"].contains(&opts.job.as_str()) {
+        return Err(Error::invalid("--job", format!("`{}` is not bench-op or infer", opts.job)));
+    }
     if opts.days == 0 {
         return Err(Error::invalid(
             "--days",
@@ -210,6 +216,19 @@ fn skeleton(
     }
     s += "timeout_s: 10\n";
     s += "# The job every endpoint runs (see the README's multi-host section); replace it with yours.\n";
-    s += "job: { kind: bench-op, op: relu, shapes: [[1000]], conv: [1, 0, 1, 1], reps: 1, input_seed: 1 }\n";
+    s += &job_line(&opts.job, opts.parties);
     s
+}
+
+/// The skeleton's job: public fields only; what each party owns goes on its own command line.
+fn job_line(job: &str, parties: usize) -> String {
+    match job {
+        "infer" => format!(
+            "# Private inference: party 0 adds `--model FILE.onnx` (or a zoo name; `--weights W` for its\n\
+             # weights), party {} (the data owner) `--input X.npy --output Y.npy`, the dealer nothing.\n\
+             job: {{ kind: model, model_seed: 0, public_model: false, reps: 1 }}\n",
+            parties.saturating_sub(1)
+        ),
+        _ => "job: { kind: bench-op, op: relu, shapes: [[1000]], conv: [1, 0, 1, 1], reps: 1, input_seed: 1 }\n".into(),
+    }
 }
