@@ -305,3 +305,45 @@ fn certificate_mistakes_are_named_with_the_file_and_the_fix() {
     assert!(err.contains("expected `sha256:` and 64 hex digits"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// The README's three-terminal example: `certs --job infer`, then the model owner, the data owner
+/// and the dealer each in a folder of its own with only its own files, over pinned TLS.
+#[test]
+fn the_readme_three_terminal_inference_runs_over_pinned_tls() {
+    let d = Dir::new("infer");
+    let (code, _, err) = testbed(&["certs", "--parties", "2", "--dealer", "--job", "infer", "--out", s(&d.0)]);
+    assert_eq!(code, 0, "{err}");
+    let session = read_session(&d.path("session.yaml"));
+    assert_eq!(session["job"]["kind"], "model");
+    let file = write_session(&d.path("run.yaml"), session);
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/onnx");
+    let homes: Vec<PathBuf> = ["p0", "p1", "dealer"].iter().map(|h| d.path(h)).collect();
+    for h in &homes {
+        std::fs::create_dir_all(h).unwrap();
+    }
+    std::fs::copy(fixtures.join("lenet_small.onnx"), homes[0].join("m.onnx")).unwrap();
+    std::fs::copy(fixtures.join("lenet_small.input.npy"), homes[1].join("x.npy")).unwrap();
+    let args: [&[&str]; 3] = [&["--model", "m.onnx"], &["--input", "x.npy", "--output", "y.npy"], &[]];
+    let children: Vec<_> = args
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_testbed"))
+                .args(["party", "--id", &i.to_string(), "--session", &file])
+                .args(*a)
+                .current_dir(&homes[i])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (i, c) in children.into_iter().enumerate() {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "endpoint {i}: {}", String::from_utf8_lossy(&o.stderr));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("`model` job done"), "{out}");
+        assert_eq!(out.contains("output written to y.npy"), i == 1, "{out}");
+    }
+    assert!(homes[1].join("y.npy").is_file());
+}
