@@ -18,14 +18,16 @@ fn fastest(r: &OpReport) -> f64 {
 }
 
 /// Checks that the delayed run's time `w` is the zero-latency time `w0` plus L per critical-path
-/// round: `D·L ≤ w ≤ w0 + 1.1·D·L`. The lower bound holds on any machine (each round's message
-/// leaves only after the previous one arrived), so a depth that over-counts fails it; a depth that
-/// under-counts the real chain fails the upper one.
+/// round: `D·L ≤ w ≤ w0 + 1.1·D·L + D·1 ms`. The lower bound holds on any machine (each round's
+/// message leaves only after the previous one arrived), so a depth that over-counts fails it; a
+/// depth that under-counts the real chain by even one round in ten fails the upper one. The 1 ms
+/// per round is the wake-up of a sleeping receiver on a busy 2-core machine (other tests run
+/// beside this one), far below the 20 ms a missing round would add.
 fn check_wall(what: &str, rounds: u64, w0: f64, w: f64) {
     let chain = rounds as f64 * LATENCY.as_secs_f64();
     assert!(w >= chain, "{what}: {w:.4} s is less than {rounds} rounds × L = {chain:.4} s");
     assert!(
-        w <= w0 + 1.1 * chain,
+        w <= w0 + 1.1 * chain + rounds as f64 * 1e-3,
         "{what}: {w:.4} s delayed vs {w0:.4} s + {rounds} rounds × {LATENCY:?} = {:.4} s",
         w0 + chain
     );
