@@ -3,6 +3,7 @@
 mod accuracy;
 mod certs;
 mod approx;
+mod architecture;
 mod cli;
 mod common;
 mod compare;
