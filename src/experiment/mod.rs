@@ -10,10 +10,12 @@
 //! - [`runner`]: execution, crash-safe results, `--resume`;
 //! - [`results`]: runs.csv, medians, summary.json and the headline table; [`stats`]: Wilson
 //!   intervals of the rates accuracy tasks report;
+//! - [`machine`]: the CPU, kernel and threads every row and plot states;
 //! - [`plot`]: PNG and SVG plots; [`compare`]: regressions against a baseline;
 //! - [`train`]: the extension point for plaintext training before an evaluation.
 
 pub mod compare;
+pub mod machine;
 pub mod netmodel;
 pub mod plan;
 pub mod plot;

@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 const FAMILY: &str = "sans-serif";
 const SIZE: (u32, u32) = (1300, 720);
+/// Height of the footer line under each chart.
+const FOOTER_H: u32 = 26;
 /// Width of the legend panel on the right.
 const LEGEND_W: u32 = 330;
 
@@ -62,6 +64,7 @@ pub fn draw_all(table: &Table, dir: &Path, experiment: &str, line: Option<&str>)
         }
     }
     let params = table.param_columns();
+    let machine = super::results::machines(table);
     let mut files = Vec::new();
     for task in tasks {
         let mine: Vec<&ConfigSummary> = configs.iter().filter(|c| c.task == task).collect();
@@ -72,17 +75,17 @@ pub fn draw_all(table: &Table, dir: &Path, experiment: &str, line: Option<&str>)
             ("rounds", Chart::Bars(Metric::Rounds)),
         ];
         for (suffix, chart) in charts {
-            let title = chart.title(experiment, task, &mine);
+            let (title, context) = chart.title(experiment, task, &mine, &machine);
             let png = dir.join(format!("{task}-{suffix}.png"));
             {
                 let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
-                draw(&root, chart, &title, &mine, &plan).map_err(|e| plot_err(&png, e))?;
+                draw(&root, chart, &title, &context, &mine, &plan).map_err(|e| plot_err(&png, e))?;
                 root.present().map_err(|e| plot_err(&png, e))?;
             }
             let svg = dir.join(format!("{task}-{suffix}.svg"));
             {
                 let root = SVGBackend::new(&svg, SIZE).into_drawing_area();
-                draw(&root, chart, &title, &mine, &plan).map_err(|e| plot_err(&svg, e))?;
+                draw(&root, chart, &title, &context, &mine, &plan).map_err(|e| plot_err(&svg, e))?;
                 root.present().map_err(|e| plot_err(&svg, e))?;
             }
             files.push(png);
@@ -126,14 +129,23 @@ enum Chart {
 }
 
 impl Chart {
-    fn title(self, experiment: &str, task: &str, configs: &[&ConfigSummary]) -> String {
+    /// The chart's title, ending with what a reader needs to weigh it: the machine, the
+    /// transport and, for accuracy, n.
+    fn title(self, experiment: &str, task: &str, configs: &[&ConfigSummary], machine: &str) -> (String, String) {
         let accuracy = configs.iter().any(|c| c.kind == "accuracy");
-        match self {
+        let mut transports: Vec<&str> = configs.iter().map(|c| c.param("transport")).collect();
+        transports.dedup();
+        let mut context = format!("{machine}; transport {}", transports.join("/"));
+        if let Some(n) = configs.iter().find_map(|c| c.metric("samples")).filter(|_| accuracy) {
+            context.push_str(&format!("; n = {n}"));
+        }
+        let what = match self {
             Chart::Tradeoff if accuracy => format!("{experiment} / {task}: private accuracy vs latency"),
             Chart::Tradeoff => format!("{experiment} / {task}: error vs latency"),
             Chart::Bars(Metric::Bytes) => format!("{experiment} / {task}: bytes per protocol"),
             Chart::Bars(Metric::Rounds) => format!("{experiment} / {task}: rounds per protocol"),
-        }
+        };
+        (what, context)
     }
 }
 
@@ -221,10 +233,14 @@ fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     chart: Chart,
     title: &str,
+    context: &str,
     configs: &[&ConfigSummary],
     plan: &Layout,
 ) -> DrawResult<DB> {
     root.fill(&WHITE)?;
+    // A footer line says where the numbers come from (machine, transport, n).
+    let (root, footer) = root.split_vertically(SIZE.1 - FOOTER_H);
+    footer.draw_text(context, &font(16), (12, 4))?;
     let (left, right) = root.split_horizontally(SIZE.0 - LEGEND_W);
     let entries = match chart {
         Chart::Tradeoff => tradeoff(&left, title, configs, plan)?,

@@ -41,12 +41,17 @@ pub const METRICS: [&str; 16] = [
 /// came from.
 pub const SAMPLE_COLUMNS: [&str; 3] = ["split", "class_counts", "data_provenance"];
 
+/// The last column: the machine the row was measured on (CPU model, kernel, threads; see
+/// [`super::machine`]).
+pub const MACHINE_COLUMN: &str = "machine";
+
 /// The header of runs.csv for these parameter columns.
 pub fn header(params: &[String]) -> Vec<String> {
     let mut h: Vec<String> = HEAD.iter().map(|s| s.to_string()).collect();
     h.extend(params.iter().cloned());
     h.extend(METRICS.iter().map(|s| s.to_string()));
     h.extend(SAMPLE_COLUMNS.iter().map(|s| s.to_string()));
+    h.push(MACHINE_COLUMN.to_string());
     h
 }
 
@@ -287,6 +292,19 @@ impl ConfigSummary {
     }
 }
 
+/// The distinct machines the rows were measured on, in order of first appearance (one, unless a
+/// `--resume` continued a run elsewhere), joined by "; ".
+pub fn machines(table: &Table) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for row in &table.rows {
+        let m = table.get(row, MACHINE_COLUMN);
+        if !m.is_empty() && !seen.contains(&m) {
+            seen.push(m);
+        }
+    }
+    if seen.is_empty() { "unknown machine".to_string() } else { seen.join("; ") }
+}
+
 /// Groups runs by configuration (in order of first appearance) and takes medians over repetitions.
 pub fn summarize(table: &Table) -> Vec<ConfigSummary> {
     let params = table.param_columns();
@@ -466,6 +484,7 @@ pub fn write_summary(
         "description": description,
         "generated": timestamp(),
         "runs": table.rows.len(),
+        "machine": machines(table),
         // Where share randomness came from: the OS, or (INSECURE, for reproducible tests) a seed.
         "share_randomness": match insecure_share_seed {
             Some(s) => format!("INSECURE fixed seed {s}"),
@@ -494,8 +513,10 @@ pub fn write_summary(
         "Medians over repetitions; predicted times are the measured wall time plus the network model \
          (docs/network-model.md); bytes are online payload sent per party (max over parties) and \
          offline payload from the dealer. Accuracy rows: n samples of the split named, agreement = \
-         private top-1 equals plaintext top-1, each rate with its Wilson 95 % interval. {} runs.\n\n",
-        table.rows.len()
+         private top-1 equals plaintext top-1, each rate with its Wilson 95 % interval. {} runs, \
+         measured on {}.\n\n",
+        table.rows.len(),
+        machines(table)
     ));
     md.push_str(&markdown(&cols, &rows));
     if !notes.is_empty() || !data.is_empty() {

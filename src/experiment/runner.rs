@@ -534,6 +534,7 @@ fn row(exp: &Experiment, task: &Task, run: &RunSpec, m: &Measurement) -> Vec<Str
         opt(data.map(|d| d.describe())),
         opt(data.map(|d| results::counts_field(&d.class_counts))),
         opt(data.and_then(|d| d.provenance.clone())),
+        super::machine::describe(),
     ]);
     r
 }
