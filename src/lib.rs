@@ -16,6 +16,7 @@ pub mod cli;
 pub mod data;
 pub mod error;
 pub mod experiment;
+pub mod fss;
 pub mod func;
 pub mod launch;
 pub mod net;

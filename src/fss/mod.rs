@@ -1,0 +1,18 @@
+//! Function secret sharing: the dealer-generated keys behind the `2pc-fss` family's non-linear
+//! gates (see ../shared/reference/fss.md for the constructions and their costs).
+//!
+//! - [`prg`]: the tree PRG, fixed-key AES-128 in Matyas–Meyer–Oseas form, batched;
+//! - [`dpf`]: distributed point functions with early termination, and the 1-bit comparison
+//!   `[x < α]` read off their evaluation path (a DCF at DPF key size);
+//! - [`drelu`]: the sign bit of masked ring values from one comparison on k − 1 bits.
+//!
+//! Everything works on whole batches (structure of arrays, one AES call per tree level) and is
+//! generic in the domain size, so the tests check every mask and input exhaustively at 6–12 bits.
+//! Layer 0: imports nothing from the crate; randomness comes from the caller.
+
+pub mod dpf;
+pub mod drelu;
+pub mod prg;
+
+#[cfg(test)]
+mod tests;
