@@ -4,7 +4,9 @@
 //! - [`prg`]: the tree PRG, fixed-key AES-128 in Matyas–Meyer–Oseas form, batched;
 //! - [`dpf`]: distributed point functions with early termination, and the 1-bit comparison
 //!   `[x < α]` read off their evaluation path (a DCF at DPF key size);
-//! - [`drelu`]: the sign bit of masked ring values from one comparison on k − 1 bits.
+//! - [`drelu`]: the sign bit of masked ring values from one comparison on k − 1 bits;
+//! - [`relu`]: ReLU in two rounds (DReLU, then a select without a triple), and B2A of the sign;
+//! - [`trunc`]: truncation with 2^62 of slack, exact below 2^62, unbiased stochastic rounding.
 //!
 //! Everything works on whole batches (structure of arrays, one AES call per tree level) and is
 //! generic in the domain size, so the tests check every mask and input exhaustively at 6–12 bits.
@@ -13,6 +15,8 @@
 pub mod dpf;
 pub mod drelu;
 pub mod prg;
+pub mod relu;
+pub mod trunc;
 
 #[cfg(test)]
 mod tests;

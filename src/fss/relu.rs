@@ -1,0 +1,190 @@
+//! ReLU of additively shared ring values in two rounds: DReLU from a DPF-path comparison, then a
+//! select that multiplies by the sign bit without a Beaver triple.
+//!
+//! The dealer draws per element a mask r, a bit r_d, and gives each party additive shares of r,
+//! r_d and r_d·r, plus DReLU keys whose output is d ⊕ r_d (r_d is folded into the XOR-shared
+//! constant, so the masked bit costs nothing extra).
+//!
+//! 1. Round 1: each party sends x_b + r_b; both learn x̂ = x + r.
+//! 2. Local: shares of d̂ = DReLU(x) ⊕ r_d. Round 2: each sends its bit; both learn d̂.
+//! 3. Local: with d = d̂ + (1 − 2d̂)·r_d and x = x̂ − r,
+//!    [d·x]_b = [b = 0]·d̂·x̂ − d̂·[r]_b + (1 − 2d̂)·(x̂·[r_d]_b − [r_d·r]_b).
+//!
+//! Online per element per party: 64 bits in round 1 and 1 bit in round 2 (8 bytes + ⌈n/8⌉ bytes
+//! for a batch of n). The same opened d̂ also gives an arithmetic share of d itself (B2A for free):
+//! [d]_b = [b = 0]·d̂ + (1 − 2d̂)·[r_d]_b.
+
+use super::drelu::{self, DreluKeys};
+
+/// One party's keys for a batch of ReLUs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReluKeys {
+    pub drelu: DreluKeys,
+    /// Additive shares of the masks r.
+    pub r: Vec<u64>,
+    /// Additive shares of the bits r_d (as ring elements 0/1).
+    pub rd: Vec<u64>,
+    /// Additive shares of r_d·r.
+    pub rd_r: Vec<u64>,
+}
+
+impl ReluKeys {
+    /// 0 or 1.
+    pub fn party(&self) -> u8 {
+        self.drelu.dcf.party
+    }
+}
+
+/// Key size of one element for one party, in bits: the DReLU key and three ring elements.
+pub fn key_bits(window: u32) -> u64 {
+    drelu::key_bits(window) + 3 * 64
+}
+
+/// Splits each value into two additive shares.
+fn split(values: &[u64], rand: &mut dyn FnMut(&mut [u64])) -> (Vec<u64>, Vec<u64>) {
+    let mut s0 = vec![0u64; values.len()];
+    rand(&mut s0);
+    let s1 = values.iter().zip(&s0).map(|(v, a)| v.wrapping_sub(*a)).collect();
+    (s0, s1)
+}
+
+/// The dealer's side: keys for n ReLUs with comparison window k.
+pub fn keygen(n: usize, window: u32, rand: &mut dyn FnMut(&mut [u64])) -> (ReluKeys, ReluKeys) {
+    let mut r = vec![0u64; n];
+    rand(&mut r);
+    let mut rd_words = vec![0u64; n.div_ceil(64)];
+    rand(&mut rd_words);
+    let rd: Vec<u64> = (0..n).map(|e| (rd_words[e / 64] >> (e % 64)) & 1).collect();
+    let (d0, mut d1) = drelu::keygen(&r, window, rand);
+    // Fold r_d into party 1's constant so that the output is DReLU(x) ⊕ r_d.
+    for (e, b) in rd.iter().enumerate() {
+        d1.z[e / 64] ^= b << (e % 64);
+    }
+    let rd_r: Vec<u64> = rd.iter().zip(&r).map(|(b, r)| b.wrapping_mul(*r)).collect();
+    let (r0, r1) = split(&r, rand);
+    let (rd0, rd1) = split(&rd, rand);
+    let (p0, p1) = split(&rd_r, rand);
+    (
+        ReluKeys {
+            drelu: d0,
+            r: r0,
+            rd: rd0,
+            rd_r: p0,
+        },
+        ReluKeys {
+            drelu: d1,
+            r: r1,
+            rd: rd1,
+            rd_r: p1,
+        },
+    )
+}
+
+/// Round 1's message: this party's share of x̂ = x + r.
+pub fn masked_input(key: &ReluKeys, x: &[u64]) -> Vec<u64> {
+    x.iter().zip(&key.r).map(|(x, r)| x.wrapping_add(*r)).collect()
+}
+
+/// Round 2's message: this party's packed XOR share of d̂ = DReLU(x) ⊕ r_d.
+pub fn masked_sign(key: &ReluKeys, xhat: &[u64]) -> Vec<u64> {
+    drelu::eval(&key.drelu, xhat)
+}
+
+fn dhat_bit(dhat: &[u64], e: usize) -> u64 {
+    (dhat[e / 64] >> (e % 64)) & 1
+}
+
+/// This party's additive share of ReLU(x), from the opened x̂ and d̂.
+pub fn finish(key: &ReluKeys, xhat: &[u64], dhat: &[u64]) -> Vec<u64> {
+    let first = key.party() == 0;
+    (0..xhat.len())
+        .map(|e| {
+            let d = dhat_bit(dhat, e);
+            let sign = 1u64.wrapping_sub(2 * d); // 1 − 2d̂ in the ring
+            let mut out = sign.wrapping_mul(xhat[e].wrapping_mul(key.rd[e]).wrapping_sub(key.rd_r[e]));
+            out = out.wrapping_sub(d.wrapping_mul(key.r[e]));
+            if first {
+                out = out.wrapping_add(d.wrapping_mul(xhat[e]));
+            }
+            out
+        })
+        .collect()
+}
+
+/// This party's additive share of the sign bit d = DReLU(x) (0/1 at scale 1), from the opened d̂.
+pub fn sign_share(key: &ReluKeys, dhat: &[u64]) -> Vec<u64> {
+    let first = key.party() == 0;
+    (0..key.rd.len())
+        .map(|e| {
+            let d = dhat_bit(dhat, e);
+            let out = 1u64.wrapping_sub(2 * d).wrapping_mul(key.rd[e]);
+            if first { out.wrapping_add(d) } else { out }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rng(seed: u64) -> impl FnMut(&mut [u64]) {
+        let mut s = seed;
+        move |out: &mut [u64]| {
+            for o in out {
+                s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                let mut z = s;
+                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                *o = z ^ (z >> 31);
+            }
+        }
+    }
+
+    /// Runs both parties on shares of `xs` and returns the reconstructed ReLU and sign bits.
+    fn run(xs: &[u64], window: u32, seed: u64) -> (Vec<u64>, Vec<u64>) {
+        let mut rand = rng(seed);
+        let (k0, k1) = keygen(xs.len(), window, &mut rand);
+        let (x0, x1) = split(xs, &mut rand);
+        let (m0, m1) = (masked_input(&k0, &x0), masked_input(&k1, &x1));
+        let xhat: Vec<u64> = m0.iter().zip(&m1).map(|(a, b)| a.wrapping_add(*b)).collect();
+        let (s0, s1) = (masked_sign(&k0, &xhat), masked_sign(&k1, &xhat));
+        let dhat: Vec<u64> = s0.iter().zip(&s1).map(|(a, b)| a ^ b).collect();
+        let (y0, y1) = (finish(&k0, &xhat, &dhat), finish(&k1, &xhat, &dhat));
+        let (d0, d1) = (sign_share(&k0, &dhat), sign_share(&k1, &dhat));
+        (
+            y0.iter().zip(&y1).map(|(a, b)| a.wrapping_add(*b)).collect(),
+            d0.iter().zip(&d1).map(|(a, b)| a.wrapping_add(*b)).collect(),
+        )
+    }
+
+    #[test]
+    fn relu_exhaustive_in_small_windows_with_many_masks() {
+        for k in 2..=10u32 {
+            let half = 1i64 << (k - 1);
+            let xs: Vec<u64> = (-half..half).map(|v| v as u64).collect();
+            // 64 fresh sets of masks (every element gets its own r) per window.
+            for seed in 0..64 {
+                let (y, d) = run(&xs, k, seed * 1000 + k as u64);
+                for (e, &x) in xs.iter().enumerate() {
+                    let x = x as i64;
+                    assert_eq!(y[e] as i64, x.max(0), "k={k} x={x}");
+                    assert_eq!(d[e], (x >= 0) as u64, "k={k} x={x}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn relu_exact_at_64_bits() {
+        let mut rand = rng(99);
+        let mut xs = vec![0u64; 10_000];
+        rand(&mut xs);
+        xs[0] = 0;
+        xs[1] = u64::MAX;
+        xs[2] = 1 << 63;
+        let (y, _) = run(&xs, 64, 5);
+        for (e, &x) in xs.iter().enumerate() {
+            assert_eq!(y[e] as i64, (x as i64).max(0));
+        }
+    }
+}
