@@ -3,8 +3,14 @@
 # | case | protocol | transport | wall s (median) | rounds | MB sent per party | offline MB | max abs err |
 set -euo pipefail
 cd "$(dirname "$0")/.."
-T=target/release/testbed
-cargo build --release --quiet
+# TESTBED_BIN=path runs another build (e.g. before/after a change, in one session on one machine).
+if [ -n "${TESTBED_BIN:-}" ]; then
+  T="$TESTBED_BIN"
+else
+  T=target/release/testbed
+  cargo build --release --quiet
+fi
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(grep -o -m1 'avx512f' /proc/cpuinfo || echo 'no avx512'), $(nproc) cores; binary: $T" >&2
 row() {
   local label="$1"; shift
   "$T" "$@" --json | python3 -c '
