@@ -755,7 +755,7 @@ impl RingTensor {
     /// product's shape.
     pub fn matmul_acc(&self, other: &RingTensor, out: &mut RingTensor) -> Result<()> {
         let plan = self.matmul_plan(other)?;
-        crate::ring::conv::check_out("matmul", &plan.shape, out)?;
+        super::check_out("matmul", &plan.shape, out)?;
         plan.run(self, other, out.data_mut());
         Ok(())
     }
