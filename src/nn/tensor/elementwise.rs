@@ -1,6 +1,6 @@
 //! Elementwise maps and numpy-broadcasting binary ops of [`F32Tensor`].
 
-use super::{F32Tensor, broadcast_shape, checked_numel};
+use super::F32Tensor;
 use crate::dense;
 use crate::error::Result;
 
@@ -24,7 +24,6 @@ impl F32Tensor {
                 data,
             });
         }
-        checked_numel(op, &broadcast_shape(&self.shape, &other.shape)?)?;
         dense::zip_broadcast(&self.data, &self.shape, &other.data, &other.shape, op, f).map(Into::into)
     }
 
