@@ -14,6 +14,7 @@ pub mod alloc;
 pub mod bench;
 pub mod cli;
 pub mod data;
+pub mod dense;
 pub mod error;
 pub mod experiment;
 pub mod fss;

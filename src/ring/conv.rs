@@ -7,7 +7,8 @@
 //! matmul-shaped pieces of a Beaver-triple convolution) is exact.
 
 use super::matmul::matmul_into;
-use super::{RingTensor, shape_string};
+use super::{RingTensor, check_out, shape_string};
+use crate::dense::Window;
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 
@@ -73,161 +74,61 @@ impl Conv1dParams {
 /// Work (multiply-adds) above which a convolution spreads images × groups across threads.
 const PAR_WORK: usize = 1 << 16;
 
-/// Geometry of one image's im2col: input `[c, h, w]`, kernel `[kh, kw]`, output `[ho, wo]`.
-#[derive(Clone, Copy, Debug)]
-struct Geometry {
-    c: usize,
-    h: usize,
-    w: usize,
-    kh: usize,
-    kw: usize,
-    stride: [usize; 2],
-    padding: [usize; 2],
-    dilation: [usize; 2],
-    ho: usize,
-    wo: usize,
-}
-
-impl Geometry {
-    /// Checks stride, dilation and kernel size and computes the output size of one axis.
-    fn new(op: &'static str, chw: [usize; 3], kernel: [usize; 2], p: &Conv2dParams) -> Result<Self> {
-        let [c, h, w] = chw;
-        let [kh, kw] = kernel;
-        if p.stride.contains(&0) {
-            return Err(Error::invalid(op, format!("stride {:?} must be positive", p.stride)));
-        }
-        if p.dilation.contains(&0) {
-            return Err(Error::invalid(
-                op,
-                format!("dilation {:?} must be positive", p.dilation),
-            ));
-        }
-        if kh == 0 || kw == 0 {
-            return Err(Error::shape(op, format!("kernel size {kh}x{kw} must be positive")));
-        }
-        let mut out = [0usize; 2];
-        for (ax, (&n, &k)) in [h, w].iter().zip(&kernel).enumerate() {
-            let padded = p.padding[ax].checked_mul(2).and_then(|x| x.checked_add(n));
-            let span = p.dilation[ax].checked_mul(k - 1).and_then(|x| x.checked_add(1));
-            match (padded, span) {
-                (Some(padded), Some(span)) if span <= padded => out[ax] = (padded - span) / p.stride[ax] + 1,
-                _ => {
-                    return Err(Error::shape(
-                        op,
-                        format!(
-                            "kernel {kh}x{kw} (dilation {:?}) is larger than the padded input {h}x{w} (padding {:?})",
-                            p.dilation, p.padding
-                        ),
-                    ));
-                }
-            }
-        }
-        let too_large = || {
+/// Checks stride, dilation and kernel size and computes the im2col geometry of one image
+/// `[c, h, w]` with kernel `[kh, kw]` (the window movement itself lives in [`crate::dense`]).
+fn geometry(op: &'static str, chw: [usize; 3], kernel: [usize; 2], p: &Conv2dParams) -> Result<Window> {
+    let [c, h, w] = chw;
+    let [kh, kw] = kernel;
+    if p.stride.contains(&0) {
+        return Err(Error::invalid(op, format!("stride {:?} must be positive", p.stride)));
+    }
+    if p.dilation.contains(&0) {
+        return Err(Error::invalid(
+            op,
+            format!("dilation {:?} must be positive", p.dilation),
+        ));
+    }
+    if kh == 0 || kw == 0 {
+        return Err(Error::shape(op, format!("kernel size {kh}x{kw} must be positive")));
+    }
+    let mut out = [0usize; 2];
+    for (ax, (&n, &k)) in [h, w].iter().zip(&kernel).enumerate() {
+        let pad = p.padding[ax];
+        out[ax] = Window::out_len(n, k, p.stride[ax], p.dilation[ax], pad, pad, false).ok_or_else(|| {
             Error::shape(
                 op,
-                format!("im2col of input {c}x{h}x{w} with kernel {kh}x{kw} is too large"),
+                format!(
+                    "kernel {kh}x{kw} (dilation {:?}) is larger than the padded input {h}x{w} (padding {:?})",
+                    p.dilation, p.padding
+                ),
             )
-        };
-        c.checked_mul(kh)
-            .and_then(|x| x.checked_mul(kw))
-            .and_then(|x| x.checked_mul(out[0]))
-            .and_then(|x| x.checked_mul(out[1]))
-            .and_then(|x| x.checked_mul(8))
-            .filter(|&bytes| bytes <= isize::MAX as usize)
-            .ok_or_else(too_large)?;
-        Ok(Self {
-            c,
-            h,
-            w,
-            kh,
-            kw,
-            stride: p.stride,
-            padding: p.padding,
-            dilation: p.dilation,
-            ho: out[0],
-            wo: out[1],
-        })
+        })?;
     }
-
-    /// Rows of the im2col matrix.
-    fn rows(&self) -> usize {
-        self.c * self.kh * self.kw
-    }
-
-    /// Columns of the im2col matrix (output pixels).
-    fn cols(&self) -> usize {
-        self.ho * self.wo
-    }
-
-    /// True when im2col is the identity (1x1 kernel, stride 1, no padding).
-    fn is_pointwise(&self) -> bool {
-        self.kh == 1 && self.kw == 1 && self.stride == [1, 1] && self.padding == [0, 0]
-    }
-
-    /// Output positions `lo..hi` along an axis whose input index `o·stride + off − pad` lies in
-    /// `0..n`.
-    fn valid_range(n: usize, out: usize, stride: usize, off: usize, pad: usize) -> (usize, usize) {
-        let lo = if off >= pad { 0 } else { (pad - off).div_ceil(stride) };
-        let hi = if n + pad <= off {
-            0
-        } else {
-            (n + pad - off).div_ceil(stride)
-        };
-        let hi = hi.min(out);
-        (lo.min(hi), hi)
-    }
-
-    /// Writes im2col row `(ch, ki, kj)` of `image` into `dst` (`ho·wo`), zeros where the kernel
-    /// tap falls in the padding (every element is written, so `dst` may hold anything).
-    fn fill_row(&self, dst: &mut [u64], image: &[u64], row: usize) {
-        let kj = row % self.kw;
-        let ki = (row / self.kw) % self.kh;
-        let ch = row / (self.kw * self.kh);
-        let plane = &image[ch * self.h * self.w..(ch + 1) * self.h * self.w];
-        let (sh, sw) = (self.stride[0], self.stride[1]);
-        let (ylo, yhi) = Self::valid_range(self.h, self.ho, sh, ki * self.dilation[0], self.padding[0]);
-        let (xlo, xhi) = Self::valid_range(self.w, self.wo, sw, kj * self.dilation[1], self.padding[1]);
-        if xlo == xhi || ylo == yhi {
-            dst.fill(0);
-            return;
-        }
-        let run = xhi - xlo;
-        let ix0 = xlo * sw + kj * self.dilation[1] - self.padding[1];
-        dst[..ylo * self.wo].fill(0);
-        dst[yhi * self.wo..].fill(0);
-        for oy in ylo..yhi {
-            let iy = oy * sh + ki * self.dilation[0] - self.padding[0];
-            let src = &plane[iy * self.w + ix0..];
-            let line = &mut dst[oy * self.wo..(oy + 1) * self.wo];
-            line[..xlo].fill(0);
-            line[xhi..].fill(0);
-            let d = &mut line[xlo..xhi];
-            if sw == 1 {
-                d.copy_from_slice(&src[..run]);
-            } else {
-                for (x, &s) in d.iter_mut().zip(src.iter().step_by(sw)) {
-                    *x = s;
-                }
-            }
-        }
-    }
-
-    /// im2col of one image (`c·h·w` elements) into `cols` (`rows()·cols()`; overwritten).
-    fn im2col_into(&self, image: &[u64], cols: &mut [u64]) {
-        let n = self.cols();
-        if n == 0 {
-            return;
-        }
-        if cols.len() >= super::PAR_THRESHOLD {
-            cols.par_chunks_mut(n)
-                .enumerate()
-                .for_each(|(r, dst)| self.fill_row(dst, image, r));
-        } else {
-            for (r, dst) in cols.chunks_mut(n).enumerate() {
-                self.fill_row(dst, image, r);
-            }
-        }
-    }
+    let too_large = || {
+        Error::shape(
+            op,
+            format!("im2col of input {c}x{h}x{w} with kernel {kh}x{kw} is too large"),
+        )
+    };
+    c.checked_mul(kh)
+        .and_then(|x| x.checked_mul(kw))
+        .and_then(|x| x.checked_mul(out[0]))
+        .and_then(|x| x.checked_mul(out[1]))
+        .and_then(|x| x.checked_mul(8))
+        .filter(|&bytes| bytes <= isize::MAX as usize)
+        .ok_or_else(too_large)?;
+    Ok(Window {
+        c,
+        h,
+        w,
+        kh,
+        kw,
+        stride: p.stride,
+        pad: p.padding,
+        dilation: p.dilation,
+        ho: out[0],
+        wo: out[1],
+    })
 }
 
 thread_local! {
@@ -252,7 +153,7 @@ fn with_cols<R>(len: usize, f: impl FnOnce(&mut [u64]) -> R) -> R {
 /// `(c, oy·sh + i·dh − ph, ox·sw + j·dw − pw)` (zero outside the image) in column `oy·Wo + ox`.
 /// `p.groups` is ignored. Errors when the sizes do not fit.
 pub fn im2col2d(image: &[u64], chw: [usize; 3], kernel: [usize; 2], p: &Conv2dParams) -> Result<Vec<u64>> {
-    let g = Geometry::new("im2col2d", chw, kernel, p)?;
+    let g = geometry("im2col2d", chw, kernel, p)?;
     let expect = chw.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
     if expect != Some(image.len()) {
         return Err(Error::shape(
@@ -265,13 +166,13 @@ pub fn im2col2d(image: &[u64], chw: [usize; 3], kernel: [usize; 2], p: &Conv2dPa
         ));
     }
     let mut cols = vec![0u64; g.rows() * g.cols()];
-    g.im2col_into(image, &mut cols);
+    g.im2col(image, &mut cols, 0);
     Ok(cols)
 }
 
 /// A fully checked convolution: geometry plus batch, output channels and groups.
 struct ConvPlan {
-    geom: Geometry,
+    geom: Window,
     n: usize,
     o: usize,
     groups: usize,
@@ -312,7 +213,7 @@ impl ConvPlan {
                 ),
             ));
         }
-        let geom = Geometry::new(op, [cg, h, w], [kh, kw], p)?;
+        let geom = geometry(op, [cg, h, w], [kh, kw], p)?;
         let out_len = [n, o, geom.ho, geom.wo]
             .iter()
             .try_fold(1usize, |a, &d| a.checked_mul(d));
@@ -364,7 +265,7 @@ impl ConvPlan {
                 // The im2col matrix lives in a per-thread buffer reused across convolutions
                 // (fresh pages cost more than the copy); every element is overwritten.
                 with_cols(kk * hw, |cols| {
-                    g.im2col_into(image, cols);
+                    g.im2col(image, cols, 0);
                     matmul_into(wg, cols, dst, og, kk, hw);
                 });
             }
@@ -446,21 +347,6 @@ impl RingTensor {
         plan.run_into(self.data(), weight.data(), out.data_mut());
         Ok(())
     }
-}
-
-/// Errors unless `out` has shape `want` (the target of an accumulating kernel).
-pub(crate) fn check_out(op: &'static str, want: &[usize], out: &RingTensor) -> Result<()> {
-    if out.shape() != want {
-        return Err(Error::shape(
-            op,
-            format!(
-                "accumulator has shape {} but the result has shape {}",
-                shape_string(out.shape()),
-                shape_string(want)
-            ),
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -673,9 +559,9 @@ mod tests {
             }
         }
         // A reused buffer holds stale values: every element, padding included, is overwritten.
-        let g = Geometry::new("im2col2d", [c, h, w], [kh, kw], &p).unwrap();
+        let g = geometry("im2col2d", [c, h, w], [kh, kw], &p).unwrap();
         let mut stale = vec![u64::MAX; cols.len()];
-        g.im2col_into(&img, &mut stale);
+        g.im2col(&img, &mut stale, 0);
         assert_eq!(stale, cols);
         assert!(im2col2d(&img[1..], [c, h, w], [kh, kw], &p).is_err());
         assert!(im2col2d(&img, [c, h, w], [0, kw], &p).is_err());

@@ -12,5 +12,5 @@ mod tensor;
 
 pub use conv::{Conv1dParams, Conv2dParams};
 pub use fixed::{decode, decode_value, encode, encode_value};
-pub(crate) use tensor::PAR_THRESHOLD;
+pub(crate) use tensor::{PAR_THRESHOLD, check_out};
 pub use tensor::{RingTensor, numel, shape_string};

@@ -6,6 +6,7 @@
 //! columns), which is exact because ring addition is associative and commutative.
 
 use super::{PAR_THRESHOLD, RingTensor, shape_string};
+use crate::dense::Window as Im2col;
 use crate::error::{Error, Result};
 use rayon::prelude::*;
 
@@ -465,26 +466,22 @@ impl RingTensor {
         let ho = pool_windows(op, h, kernel[0], stride[0], padding[0], ceil_mode)?.len();
         let wo = pool_windows(op, w, kernel[1], stride[1], padding[1], ceil_mode)?.len();
         let (kh, kw) = (kernel[0], kernel[1]);
-        let src = self.data();
-        let mut out = Vec::with_capacity(n * c * ho * wo * kh * kw);
-        for plane in src.chunks(h * w) {
-            for oy in 0..ho {
-                for ox in 0..wo {
-                    for ky in 0..kh {
-                        let y = (oy * stride[0] + ky) as isize - padding[0] as isize;
-                        for kx in 0..kw {
-                            let x = (ox * stride[1] + kx) as isize - padding[1] as isize;
-                            let inside = y >= 0 && (y as usize) < h && x >= 0 && (x as usize) < w;
-                            out.push(if inside {
-                                plane[y as usize * w + x as usize]
-                            } else {
-                                fill
-                            });
-                        }
-                    }
-                }
-            }
-        }
+        // im2col over all n·c planes gives [n·c, kh·kw, ho·wo]; the windows are its columns.
+        let g = Im2col {
+            c: n * c,
+            h,
+            w,
+            kh,
+            kw,
+            stride,
+            pad: padding,
+            dilation: [1, 1],
+            ho,
+            wo,
+        };
+        let mut cols = vec![fill; g.rows() * g.cols()];
+        g.im2col(self.data(), &mut cols, fill);
+        let out = crate::dense::permute(&cols, &[n * c, kh * kw, ho * wo], &[0, 2, 1])?.data;
         Ok(RingTensor::from_parts(vec![n, c, ho, wo, kh * kw], out))
     }
 }

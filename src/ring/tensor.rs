@@ -8,7 +8,9 @@ use crate::error::{Error, Result};
 use rayon::prelude::*;
 
 /// Element count above which elementwise kernels split work across rayon threads.
-pub(crate) const PAR_THRESHOLD: usize = 1 << 15;
+pub(crate) const PAR_THRESHOLD: usize = crate::dense::PAR_THRESHOLD;
+
+pub use crate::dense::{numel, shape_string};
 
 /// A dense tensor of `u64` ring elements with a shape (row-major, last axis fastest).
 #[derive(Clone, PartialEq, Eq)]
@@ -30,14 +32,19 @@ impl std::fmt::Debug for RingTensor {
     }
 }
 
-/// Number of elements of a shape (1 for a scalar `[]`).
-pub fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
-}
-
-/// Writes a shape the way the CLI does: `1x3x224x224`.
-pub fn shape_string(shape: &[usize]) -> String {
-    shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x")
+/// Errors unless `out` has shape `want` (the target of an accumulating kernel).
+pub(crate) fn check_out(op: &'static str, want: &[usize], out: &RingTensor) -> Result<()> {
+    if out.shape() != want {
+        return Err(Error::shape(
+            op,
+            format!(
+                "accumulator has shape {} but the result has shape {}",
+                shape_string(out.shape()),
+                shape_string(want)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 impl RingTensor {

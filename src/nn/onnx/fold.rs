@@ -4,6 +4,7 @@
 //! Every function returns the error detail as a `String`; the importer adds the node's name.
 
 use super::proto::data_type;
+use crate::dense::{self, checked_numel, numel};
 use crate::nn::graph::Const;
 use crate::nn::tensor::F32Tensor;
 
@@ -17,24 +18,6 @@ pub(super) enum BinOp {
     Sub,
     Mul,
     Div,
-}
-
-fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
-}
-
-/// The element count, `None` on overflow.
-fn checked_numel(shape: &[usize]) -> Option<usize> {
-    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
-}
-
-/// Row-major strides of `shape`.
-fn strides(shape: &[usize]) -> Vec<usize> {
-    let mut s = vec![1; shape.len()];
-    for i in (0..shape.len().saturating_sub(1)).rev() {
-        s[i] = s[i + 1] * shape[i + 1];
-    }
-    s
 }
 
 /// An F32 constant from a shape and values.
@@ -73,7 +56,7 @@ pub(super) fn norm_axis(axis: i64, rank: usize) -> FoldResult<usize> {
     if axis < -r || axis >= r {
         return Err(format!("axis {axis} is out of range for rank {rank}"));
     }
-    Ok(if axis < 0 { (axis + r) as usize } else { axis as usize })
+    Ok(dense::normalize_axis(axis, rank).expect("checked above"))
 }
 
 /// The same values under a new shape with the same element count.
@@ -84,35 +67,24 @@ fn with_shape(c: &Const, shape: &[usize]) -> FoldResult<Const> {
     }
 }
 
-/// The elements at flat positions `idx`, shaped `shape`.
-fn pick(c: &Const, idx: &[usize], shape: &[usize]) -> FoldResult<Const> {
-    match c {
-        Const::F32(t) => make_f32(shape, idx.iter().map(|&i| t.data()[i]).collect()),
-        Const::I64 { data, .. } => make_i64(shape, idx.iter().map(|&i| data[i]).collect()),
-    }
-}
-
-/// Calls `f` with every multi-index of `shape` in row-major order.
-fn for_each_index(shape: &[usize], mut f: impl FnMut(&[usize])) {
-    if shape.contains(&0) {
-        return;
-    }
-    let mut ix = vec![0usize; shape.len()];
-    loop {
-        f(&ix);
-        let mut d = shape.len();
-        loop {
-            if d == 0 {
-                return;
+/// Applies one [`crate::dense`] movement to a constant of either element type.
+macro_rules! per_type {
+    ($c:expr, |$x:ident, $shape:ident| $body:expr) => {
+        match $c {
+            Const::F32(t) => {
+                let ($x, $shape) = (t.data(), t.shape());
+                let d = $body.map_err(|e| e.to_string())?;
+                make_f32(&d.shape, d.data)
             }
-            d -= 1;
-            ix[d] += 1;
-            if ix[d] < shape[d] {
-                break;
+            Const::I64 {
+                shape: $shape,
+                data: $x,
+            } => {
+                let d = $body.map_err(|e| e.to_string())?;
+                make_i64(&d.shape, d.data)
             }
-            ix[d] = 0;
         }
-    }
+    };
 }
 
 /// ONNX `Cast` to the data type `to` (a `TensorProto.DataType`). Integer targets wrap to their
@@ -176,19 +148,11 @@ pub(super) fn gather(data: &Const, indices: &Const, axis: i64) -> FoldResult<Con
         }
         resolved.push(if i < 0 { (i + n) as usize } else { i as usize });
     }
-    let outer = numel(&shape[..axis]);
-    let inner = numel(&shape[axis + 1..]);
     let mut out_shape = shape[..axis].to_vec();
     out_shape.extend_from_slice(indices.shape());
     out_shape.extend_from_slice(&shape[axis + 1..]);
-    let mut pos = Vec::with_capacity(numel(&out_shape));
-    for o in 0..outer {
-        for &i in &resolved {
-            let base = (o * shape[axis] + i) * inner;
-            pos.extend(base..base + inner);
-        }
-    }
-    pick(data, &pos, &out_shape)
+    let g = per_type!(data, |x, s| dense::gather(x, s, axis, &resolved))?;
+    with_shape(&g, &out_shape)
 }
 
 /// The output shape of ONNX `Unsqueeze` with `axes` (relative to the output rank).
@@ -304,13 +268,7 @@ pub(super) fn transpose(c: &Const, perm: &[usize]) -> FoldResult<Const> {
             shape.len()
         ));
     }
-    let src = strides(shape);
-    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
-    let mut pos = Vec::with_capacity(numel(shape));
-    for_each_index(&out_shape, |ix| {
-        pos.push(ix.iter().zip(&perm).map(|(&i, &p)| i * src[p]).sum())
-    });
-    pick(c, &pos, &out_shape)
+    per_type!(c, |x, s| dense::permute(x, s, &perm))
 }
 
 /// ONNX `Concat` along `axis`; all parts must have the same element type and rank.
@@ -318,47 +276,28 @@ pub(super) fn concat(parts: &[&Const], axis: i64) -> FoldResult<Const> {
     let first = parts.first().ok_or("no inputs")?;
     let rank = first.shape().len();
     let axis = norm_axis(axis, rank)?;
-    let mut out_shape = first.shape().to_vec();
-    out_shape[axis] = 0;
-    for p in parts {
-        let s = p.shape();
-        if s.len() != rank || s.iter().enumerate().any(|(d, &n)| d != axis && n != first.shape()[d]) {
-            return Err(format!(
-                "cannot concatenate shapes {:?} and {:?} on axis {axis}",
-                first.shape(),
-                s
-            ));
-        }
-        out_shape[axis] += s[axis];
-    }
-    let outer = numel(&out_shape[..axis]);
-    let inner = numel(&out_shape[axis + 1..]);
     match first {
         Const::F32(_) => {
-            let mut data = Vec::with_capacity(numel(&out_shape));
-            for o in 0..outer {
-                for p in parts {
-                    let Const::F32(t) = p else {
-                        return Err("inputs mix float and integer tensors".into());
-                    };
-                    let block = t.shape()[axis] * inner;
-                    data.extend_from_slice(&t.data()[o * block..(o + 1) * block]);
-                }
+            let mut views: Vec<(&[f32], &[usize])> = Vec::with_capacity(parts.len());
+            for p in parts {
+                let Const::F32(t) = p else {
+                    return Err("inputs mix float and integer tensors".into());
+                };
+                views.push((t.data(), t.shape()));
             }
-            make_f32(&out_shape, data)
+            let d = dense::concat(&views, axis).map_err(|e| e.to_string())?;
+            make_f32(&d.shape, d.data)
         }
         Const::I64 { .. } => {
-            let mut data = Vec::with_capacity(numel(&out_shape));
-            for o in 0..outer {
-                for p in parts {
-                    let Const::I64 { shape, data: d } = p else {
-                        return Err("inputs mix float and integer tensors".into());
-                    };
-                    let block = shape[axis] * inner;
-                    data.extend_from_slice(&d[o * block..(o + 1) * block]);
-                }
+            let mut views: Vec<(&[i64], &[usize])> = Vec::with_capacity(parts.len());
+            for p in parts {
+                let Const::I64 { shape, data } = p else {
+                    return Err("inputs mix float and integer tensors".into());
+                };
+                views.push((data, shape));
             }
-            make_i64(&out_shape, data)
+            let d = dense::concat(&views, axis).map_err(|e| e.to_string())?;
+            make_i64(&d.shape, d.data)
         }
     }
 }
@@ -371,125 +310,44 @@ pub(super) fn slice(
     axes: Option<&[i64]>,
     steps: Option<&[i64]>,
 ) -> FoldResult<Const> {
-    let shape = c.shape();
-    let rank = shape.len();
-    if starts.len() != ends.len() {
-        return Err(format!(
-            "starts has {} values but ends has {}",
-            starts.len(),
-            ends.len()
-        ));
-    }
-    let default_axes: Vec<i64> = (0..starts.len() as i64).collect();
-    let axes = axes.unwrap_or(&default_axes);
-    let ones = vec![1i64; starts.len()];
-    let steps = steps.unwrap_or(&ones);
-    if axes.len() != starts.len() || steps.len() != starts.len() {
-        return Err("starts, ends, axes and steps must have the same length".into());
-    }
-    // Per axis: first index, step, count.
-    let mut first = vec![0i64; rank];
-    let mut step = vec![1i64; rank];
-    let mut count: Vec<usize> = shape.to_vec();
-    let mut seen = vec![false; rank];
-    for k in 0..starts.len() {
-        let a = norm_axis(axes[k], rank)?;
-        if std::mem::replace(&mut seen[a], true) {
-            return Err(format!("axis {a} is repeated"));
-        }
-        let (d, s) = (shape[a] as i64, steps[k]);
-        if s == 0 {
-            return Err("a step is 0".into());
-        }
-        let fix = |v: i64| if v < 0 { v.saturating_add(d) } else { v };
-        let (b, e) = if d == 0 {
-            (0, 0)
-        } else if s > 0 {
-            (fix(starts[k]).clamp(0, d), fix(ends[k]).clamp(0, d))
-        } else {
-            (fix(starts[k]).clamp(0, d - 1), fix(ends[k]).clamp(-1, d - 1))
-        };
-        // ceil((e - b) / s) when positive, in i128 so extreme steps cannot overflow.
-        let (span, st) = ((e as i128 - b as i128) * s.signum() as i128, (s as i128).abs());
-        let n = if d == 0 || span <= 0 { 0 } else { (span - 1) / st + 1 };
-        first[a] = b;
-        step[a] = s;
-        count[a] = n as usize;
-    }
-    let src = strides(shape);
-    let mut pos = Vec::with_capacity(numel(&count));
-    for_each_index(&count, |ix| {
-        pos.push(
-            (0..rank)
-                .map(|d| (first[d] + ix[d] as i64 * step[d]) as usize * src[d])
-                .sum(),
-        );
-    });
-    pick(c, &pos, &count)
+    let spec = dense::onnx_slice(c.shape(), starts, ends, axes.unwrap_or(&[]), steps.unwrap_or(&[]))
+        .map_err(|e| e.to_string())?;
+    per_type!(c, |x, s| dense::slice(x, s, &spec))
 }
 
 /// The numpy broadcast of two shapes.
 pub(super) fn broadcast_shape(a: &[usize], b: &[usize]) -> FoldResult<Vec<usize>> {
-    let r = a.len().max(b.len());
-    let get = |s: &[usize], i: usize| {
-        if i + s.len() >= r { s[i + s.len() - r] } else { 1 }
-    };
-    (0..r)
-        .map(|i| match (get(a, i), get(b, i)) {
-            (x, y) if x == y || y == 1 => Ok(x),
-            (1, y) => Ok(y),
-            _ => Err(format!("shapes {a:?} and {b:?} do not broadcast")),
-        })
-        .collect()
-}
-
-/// Flat positions of each output element in an input of `shape` broadcast to `out`.
-fn broadcast_positions(shape: &[usize], out: &[usize]) -> Vec<usize> {
-    let st = strides(shape);
-    let off = out.len() - shape.len();
-    let mut pos = Vec::with_capacity(numel(out));
-    for_each_index(out, |ix| {
-        pos.push(
-            (0..shape.len())
-                .map(|d| if shape[d] == 1 { 0 } else { ix[d + off] * st[d] })
-                .sum(),
-        );
-    });
-    pos
+    dense::broadcast_shape(a, b).map_err(|_| format!("shapes {a:?} and {b:?} do not broadcast"))
 }
 
 /// Elementwise `a op b` with numpy broadcasting; both must have the same element type. Integer
 /// division truncates toward zero.
 pub(super) fn binary(op: BinOp, a: &Const, b: &Const) -> FoldResult<Const> {
     let out = broadcast_shape(a.shape(), b.shape())?;
-    let (pa, pb) = (
-        broadcast_positions(a.shape(), &out),
-        broadcast_positions(b.shape(), &out),
-    );
+    let (sa, sb) = (a.shape(), b.shape());
     match (a, b) {
         (Const::F32(x), Const::F32(y)) => {
-            let (x, y) = (x.data(), y.data());
             let f = |u: f32, v: f32| match op {
                 BinOp::Add => u + v,
                 BinOp::Sub => u - v,
                 BinOp::Mul => u * v,
                 BinOp::Div => u / v,
             };
-            make_f32(&out, pa.iter().zip(&pb).map(|(&i, &j)| f(x[i], y[j])).collect())
+            let d = dense::zip_broadcast(x.data(), sa, y.data(), sb, "fold", f).map_err(|e| e.to_string())?;
+            make_f32(&d.shape, d.data)
         }
         (Const::I64 { data: x, .. }, Const::I64 { data: y, .. }) => {
-            let mut data = Vec::with_capacity(pa.len());
-            for (&i, &j) in pa.iter().zip(&pb) {
-                let (u, v) = (x[i], y[j]);
-                data.push(match op {
-                    BinOp::Add => u.wrapping_add(v),
-                    BinOp::Sub => u.wrapping_sub(v),
-                    BinOp::Mul => u.wrapping_mul(v),
-                    BinOp::Div if v == 0 => return Err("integer division by zero".into()),
-                    BinOp::Div => u.wrapping_div(v),
-                });
+            if op == BinOp::Div && numel(&out) > 0 && y.contains(&0) {
+                return Err("integer division by zero".into());
             }
-            make_i64(&out, data)
+            let f = |u: i64, v: i64| match op {
+                BinOp::Add => u.wrapping_add(v),
+                BinOp::Sub => u.wrapping_sub(v),
+                BinOp::Mul => u.wrapping_mul(v),
+                BinOp::Div => u.wrapping_div(v),
+            };
+            let d = dense::zip_broadcast(x, sa, y, sb, "fold", f).map_err(|e| e.to_string())?;
+            make_i64(&d.shape, d.data)
         }
         _ => Err("inputs mix float and integer tensors".into()),
     }

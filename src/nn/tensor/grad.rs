@@ -1,35 +1,11 @@
 //! Gradients of the f32 convolution for plaintext training, on the same im2col + sgemm path as the
 //! forward pass: dW = Σ_images dY_g · colsᵀ and dX = col2im(W_gᵀ · dY_g), split across images.
 
-use super::{F32Tensor, MatRef, Window2d, checked_numel, im2col, sgemm_into, valid_range, window2d};
+use super::linalg::{MatRef, sgemm_into};
+use super::window::{Window2d, window2d};
+use super::{F32Tensor, checked_numel};
 use crate::error::{Error, Result};
 use rayon::prelude::*;
-
-/// Adds an im2col matrix `[c·kh·kw, ho·wo]` back into the image `[c, h, w]` (adjoint of `im2col`).
-fn col2im_add(g: &Window2d, c: usize, cols: &[f32], image: &mut [f32]) {
-    let plane = g.ho * g.wo;
-    for (row, src) in cols.chunks_exact(plane).enumerate().take(c * g.kh * g.kw) {
-        let kj = row % g.kw;
-        let ki = (row / g.kw) % g.kh;
-        let ch = row / (g.kw * g.kh);
-        let dst = &mut image[ch * g.h * g.w..(ch + 1) * g.h * g.w];
-        let (wlo, whi) = valid_range(g.w, g.wo, g.sw, kj * g.dw, g.pl);
-        if wlo >= whi {
-            continue;
-        }
-        for oh in 0..g.ho {
-            let ih = (oh * g.sh + ki * g.dh) as isize - g.pt as isize;
-            if ih < 0 || ih >= g.h as isize {
-                continue;
-            }
-            let drow = &mut dst[ih as usize * g.w..(ih as usize + 1) * g.w];
-            let iw0 = wlo * g.sw + kj * g.dw - g.pl;
-            for (t, &v) in src[oh * g.wo + wlo..oh * g.wo + whi].iter().enumerate() {
-                drow[iw0 + t * g.sw] += v;
-            }
-        }
-    }
-}
 
 /// Geometry of a convolution with input `xs`, weight `ws`, checked against the output gradient.
 #[allow(clippy::too_many_arguments)]
@@ -103,7 +79,7 @@ impl F32Tensor {
             for gi in 0..group {
                 let chans = &self.data[img * in_image + gi * cg * g.h * g.w..][..cg * g.h * g.w];
                 cols.resize(kk * plane, 0.0);
-                im2col(&g, cg, chans, cols);
+                g.im2col(cg).im2col(chans, cols, 0.0);
                 let a = MatRef {
                     data: &dy.data,
                     off: (img * o + gi * og) * plane,
@@ -139,7 +115,7 @@ impl F32Tensor {
                         let img = first + j;
                         let chans = &self.data[img * in_image + gi * cg * g.h * g.w..][..cg * g.h * g.w];
                         cols.resize(kk * plane, 0.0);
-                        im2col(&g, cg, chans, &mut cols);
+                        g.im2col(cg).im2col(chans, &mut cols, 0.0);
                         for r in 0..kk {
                             wide[r * width + j * plane..r * width + (j + 1) * plane]
                                 .copy_from_slice(&cols[r * plane..(r + 1) * plane]);
@@ -234,7 +210,11 @@ impl F32Tensor {
                     cs: 1,
                 };
                 sgemm_into(kk, og, plane, 1.0, a, b, 0.0, cols, false);
-                col2im_add(&g, cg, cols, &mut dst[gi * cg * g.h * g.w..(gi + 1) * cg * g.h * g.w]);
+                g.im2col(cg).col2im_add(
+                    cols,
+                    &mut dst[gi * cg * g.h * g.w..(gi + 1) * cg * g.h * g.w],
+                    |a, b| a + b,
+                );
             }
         };
         if input[0] > 1 && data.len() * og * g.kh * g.kw >= 1 << 18 {

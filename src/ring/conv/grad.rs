@@ -7,50 +7,16 @@
 //! dW_g = dY_g · colsᵀ (summed over images) and dX = col2im(W_gᵀ · dY_g).
 
 use super::super::matmul::matmul_into;
-use super::{ConvPlan, Geometry};
+use super::ConvPlan;
 use crate::error::{Error, Result};
 use crate::ring::{Conv2dParams, RingTensor, shape_string};
 use rayon::prelude::*;
 
 /// Row-major transpose of an `[r, c]` block.
 fn transpose(src: &[u64], r: usize, c: usize) -> Vec<u64> {
-    let mut out = vec![0u64; r * c];
-    for i in 0..r {
-        for j in 0..c {
-            out[j * r + i] = src[i * c + j];
-        }
-    }
-    out
-}
-
-impl Geometry {
-    /// Adds im2col matrix `cols` (`rows()·cols()`) back into `image` (`c·h·w`): the adjoint of
-    /// [`Geometry::im2col_into`].
-    fn col2im_add(&self, cols: &[u64], image: &mut [u64]) {
-        let n = self.cols();
-        for (row, src) in cols.chunks(n).enumerate() {
-            let kj = row % self.kw;
-            let ki = (row / self.kw) % self.kh;
-            let ch = row / (self.kw * self.kh);
-            let plane = &mut image[ch * self.h * self.w..(ch + 1) * self.h * self.w];
-            let (sh, sw) = (self.stride[0], self.stride[1]);
-            let (ylo, yhi) = Self::valid_range(self.h, self.ho, sh, ki * self.dilation[0], self.padding[0]);
-            let (xlo, xhi) = Self::valid_range(self.w, self.wo, sw, kj * self.dilation[1], self.padding[1]);
-            if xlo == xhi {
-                continue;
-            }
-            let ix0 = xlo * sw + kj * self.dilation[1] - self.padding[1];
-            for oy in ylo..yhi {
-                let iy = oy * sh + ki * self.dilation[0] - self.padding[0];
-                let s = &src[oy * self.wo + xlo..oy * self.wo + xhi];
-                let d = &mut plane[iy * self.w + ix0..];
-                for (t, &v) in s.iter().enumerate() {
-                    let at = t * sw;
-                    d[at] = d[at].wrapping_add(v);
-                }
-            }
-        }
-    }
+    crate::dense::transpose(src, &[r, c])
+        .expect("the block holds r·c elements")
+        .data
 }
 
 /// Checks that `dy` is the output shape of the convolution `plan` describes.
@@ -127,7 +93,7 @@ impl RingTensor {
             for grp in 0..groups {
                 let start = (img * groups + grp) * in_group;
                 cols.iter_mut().for_each(|v| *v = 0);
-                g.im2col_into(&self.data()[start..start + in_group], &mut cols);
+                g.im2col(&self.data()[start..start + in_group], &mut cols, 0);
                 let d0 = (img * plan.o + grp * og) * hw;
                 let dyt = transpose(&dy.data()[d0..d0 + og * hw], og, hw);
                 matmul_into(&cols, &dyt, &mut acc[grp * kk * og..(grp + 1) * kk * og], kk, hw, og);
@@ -187,7 +153,7 @@ impl RingTensor {
             let d0 = (img * plan.o + grp * og) * hw;
             let mut cols = vec![0u64; kk * hw];
             matmul_into(&wt[grp], &self.data()[d0..d0 + og * hw], &mut cols, kk, og, hw);
-            g.col2im_add(&cols, dst);
+            g.col2im_add(&cols, dst, u64::wrapping_add);
         };
         if in_group > 0 {
             if plan.n * groups > 1 && out.len() * og >= 1 << 16 {
