@@ -18,7 +18,7 @@
 use super::super::bilinear::{BilinearOp, small, take};
 use super::super::config::ProtocolConfig;
 use super::super::prg::Prg;
-use super::super::session::{SessionOptions, exchange_seeds};
+use super::super::setup::{SessionOptions, exchange_seeds};
 use crate::error::{Error, Result};
 use crate::net::{MeterReport, Net, Phase};
 use crate::ring::{RingTensor, numel};

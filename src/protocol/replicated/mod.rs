@@ -41,7 +41,7 @@ use super::bilinear::BilinearOp;
 use super::config::{FunctionConfig, ProtocolConfig};
 use super::cost::Cost;
 use super::prg::Prg;
-use super::session::{SessionOptions, barrier, exchange_seeds, publish};
+use super::setup::{SessionOptions, barrier, exchange_seeds, publish};
 use super::{Linear2Fn, LinearFn, Protocol};
 use crate::error::{Error, PartyId, Result};
 use crate::net::{MeterReport, Net, Phase, into_words};
