@@ -21,11 +21,11 @@ mod replicated;
 pub mod session;
 mod setup;
 
-pub use additive::{AdditiveParty, Dealer, PreparedOperand};
+pub use additive::{AdditiveBits, AdditiveParty, AdditiveShare, Dealer, PreparedOperand};
 pub use bilinear::BilinearOp;
 pub use config::{DealerKind, Family, FunctionConfig, ProtocolConfig, Truncation};
 pub use cost::Cost;
-pub use replicated::{ReplicatedParty, Rss};
+pub use replicated::{ReplicatedParty, Rss, RssBits};
 pub use session::{EndpointResult, Job, Outcome, PartyOutcome, Span, endpoints, run_endpoint, simulate, wall_of};
 pub use setup::SessionOptions;
 

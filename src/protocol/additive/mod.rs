@@ -46,6 +46,24 @@ enum Corrections {
     Local(Box<TripleMaker>),
 }
 
+/// This party's share of an arithmetic value: the parties' shares sum to it mod 2^64.
+///
+/// A distinct type from [`AdditiveBits`] (both hold one ring tensor), so that an arithmetic share
+/// cannot be passed where a bit share is expected, or the other way round:
+///
+/// ```compile_fail
+/// use testbed::protocol::{AdditiveBits, AdditiveParty, Protocol};
+/// fn open_bits_as_values(p: &mut AdditiveParty, b: &AdditiveBits) {
+///     let _ = p.reveal_many(&[b]); // reveal_many takes arithmetic shares
+/// }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdditiveShare(RingTensor);
+
+/// This party's share of a tensor of packed bits: the parties' shares XOR to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdditiveBits(RingTensor);
+
 /// One party of an additive-sharing session.
 pub struct AdditiveParty {
     id: PartyId,
@@ -192,8 +210,8 @@ impl AdditiveParty {
 }
 
 impl Protocol for AdditiveParty {
-    type Share = RingTensor;
-    type BitShare = RingTensor;
+    type Share = AdditiveShare;
+    type BitShare = AdditiveBits;
     type Prepared = PreparedOperand;
 
     fn id(&self) -> PartyId {
@@ -212,95 +230,99 @@ impl Protocol for AdditiveParty {
         &self.functions
     }
 
-    fn shape<'a>(&self, x: &'a RingTensor) -> &'a [usize] {
-        x.shape()
+    fn shape<'a>(&self, x: &'a AdditiveShare) -> &'a [usize] {
+        x.0.shape()
     }
 
-    fn bit_shape<'a>(&self, x: &'a RingTensor) -> &'a [usize] {
-        x.shape()
+    fn bit_shape<'a>(&self, x: &'a AdditiveBits) -> &'a [usize] {
+        x.0.shape()
     }
 
     fn meter(&self) -> MeterReport {
         self.net.meter().report()
     }
 
-    fn share(&mut self, owner: PartyId, value: Option<&RingTensor>, shape: &[usize]) -> Result<RingTensor> {
-        self.share_with(owner, value, shape, false)
+    fn share(&mut self, owner: PartyId, value: Option<&RingTensor>, shape: &[usize]) -> Result<AdditiveShare> {
+        self.share_with(owner, value, shape, false).map(AdditiveShare)
     }
 
-    fn share_bits(&mut self, owner: PartyId, value: Option<&RingTensor>, shape: &[usize]) -> Result<RingTensor> {
-        self.share_with(owner, value, shape, true)
+    fn share_bits(&mut self, owner: PartyId, value: Option<&RingTensor>, shape: &[usize]) -> Result<AdditiveBits> {
+        self.share_with(owner, value, shape, true).map(AdditiveBits)
     }
 
-    fn reveal_many(&mut self, xs: &[&RingTensor]) -> Result<Vec<RingTensor>> {
-        self.reveal_with(xs, false)
+    fn reveal_many(&mut self, xs: &[&AdditiveShare]) -> Result<Vec<RingTensor>> {
+        self.reveal_with(&rings(xs, |x| &x.0), false)
     }
 
-    fn reveal_bits_many(&mut self, xs: &[&RingTensor]) -> Result<Vec<RingTensor>> {
-        self.reveal_with(xs, true)
+    fn reveal_bits_many(&mut self, xs: &[&AdditiveBits]) -> Result<Vec<RingTensor>> {
+        self.reveal_with(&rings(xs, |x| &x.0), true)
     }
 
-    fn reveal_to(&mut self, x: &RingTensor, to: PartyId) -> Result<Option<RingTensor>> {
-        self.reveal_ring_to(x, to)
+    fn reveal_to(&mut self, x: &AdditiveShare, to: PartyId) -> Result<Option<RingTensor>> {
+        self.reveal_ring_to(&x.0, to)
     }
 
-    fn constant(&self, c: &RingTensor) -> RingTensor {
-        self.public_share(c)
+    fn constant(&self, c: &RingTensor) -> AdditiveShare {
+        AdditiveShare(self.public_share(c))
     }
 
-    fn linear(&self, x: &RingTensor, f: LinearFn<'_>) -> Result<RingTensor> {
-        f(x)
+    fn linear(&self, x: &AdditiveShare, f: LinearFn<'_>) -> Result<AdditiveShare> {
+        f(&x.0).map(AdditiveShare)
     }
 
-    fn linear2(&self, x: &RingTensor, y: &RingTensor, f: Linear2Fn<'_>) -> Result<RingTensor> {
-        f(x, y)
+    fn linear2(&self, x: &AdditiveShare, y: &AdditiveShare, f: Linear2Fn<'_>) -> Result<AdditiveShare> {
+        f(&x.0, &y.0).map(AdditiveShare)
     }
 
-    fn add_public(&self, x: &RingTensor, c: &RingTensor) -> Result<RingTensor> {
-        self.with_public(x, c, false, "add_public")
+    fn add_public(&self, x: &AdditiveShare, c: &RingTensor) -> Result<AdditiveShare> {
+        self.with_public(&x.0, c, false, "add_public").map(AdditiveShare)
     }
 
-    fn bit_constant(&self, c: &RingTensor) -> RingTensor {
-        self.public_share(c)
+    fn bit_constant(&self, c: &RingTensor) -> AdditiveBits {
+        AdditiveBits(self.public_share(c))
     }
 
-    fn bit_linear(&self, x: &RingTensor, f: LinearFn<'_>) -> Result<RingTensor> {
-        f(x)
+    fn bit_linear(&self, x: &AdditiveBits, f: LinearFn<'_>) -> Result<AdditiveBits> {
+        f(&x.0).map(AdditiveBits)
     }
 
-    fn bit_linear2(&self, x: &RingTensor, y: &RingTensor, f: Linear2Fn<'_>) -> Result<RingTensor> {
-        f(x, y)
+    fn bit_linear2(&self, x: &AdditiveBits, y: &AdditiveBits, f: Linear2Fn<'_>) -> Result<AdditiveBits> {
+        f(&x.0, &y.0).map(AdditiveBits)
     }
 
-    fn xor_public(&self, x: &RingTensor, c: &RingTensor) -> Result<RingTensor> {
-        self.with_public(x, c, true, "xor_public")
+    fn xor_public(&self, x: &AdditiveBits, c: &RingTensor) -> Result<AdditiveBits> {
+        self.with_public(&x.0, c, true, "xor_public").map(AdditiveBits)
     }
 
-    fn bilinear_many(&mut self, items: &[(&RingTensor, &RingTensor, BilinearOp)]) -> Result<Vec<RingTensor>> {
-        self.beaver_many(items)
+    fn bilinear_many(&mut self, items: &[(&AdditiveShare, &AdditiveShare, BilinearOp)]) -> Result<Vec<AdditiveShare>> {
+        let items: Vec<_> = items.iter().map(|(x, y, op)| (&x.0, &y.0, *op)).collect();
+        Ok(wrap(self.beaver_many(&items)?, AdditiveShare))
     }
 
-    fn prepare_many(&mut self, ys: &[&RingTensor]) -> Result<Vec<PreparedOperand>> {
-        self.prepare_rings(ys)
+    fn prepare_many(&mut self, ys: &[&AdditiveShare]) -> Result<Vec<PreparedOperand>> {
+        self.prepare_rings(&rings(ys, |y| &y.0))
     }
 
     fn bilinear_prepared_many(
         &mut self,
-        items: &[(&RingTensor, &RingTensor, &PreparedOperand, BilinearOp)],
-    ) -> Result<Vec<RingTensor>> {
-        self.beaver_prepared_many(items)
+        items: &[(&AdditiveShare, &AdditiveShare, &PreparedOperand, BilinearOp)],
+    ) -> Result<Vec<AdditiveShare>> {
+        let items: Vec<_> = items.iter().map(|(x, y, prep, op)| (&x.0, &y.0, *prep, *op)).collect();
+        Ok(wrap(self.beaver_prepared_many(&items)?, AdditiveShare))
     }
 
-    fn square_many(&mut self, xs: &[&RingTensor]) -> Result<Vec<RingTensor>> {
-        self.square_rings(xs)
+    fn square_many(&mut self, xs: &[&AdditiveShare]) -> Result<Vec<AdditiveShare>> {
+        Ok(wrap(self.square_rings(&rings(xs, |x| &x.0))?, AdditiveShare))
     }
 
-    fn truncate_many(&mut self, xs: Vec<RingTensor>, bits: u32) -> Result<Vec<RingTensor>> {
-        self.truncate_rings(xs, bits)
+    fn truncate_many(&mut self, xs: Vec<AdditiveShare>, bits: u32) -> Result<Vec<AdditiveShare>> {
+        let xs = xs.into_iter().map(|x| x.0).collect();
+        Ok(wrap(self.truncate_rings(xs, bits)?, AdditiveShare))
     }
 
-    fn and_many(&mut self, items: &[(&RingTensor, &RingTensor)]) -> Result<Vec<RingTensor>> {
-        self.and_rings(items)
+    fn and_many(&mut self, items: &[(&AdditiveBits, &AdditiveBits)]) -> Result<Vec<AdditiveBits>> {
+        let items: Vec<_> = items.iter().map(|(x, y)| (&x.0, &y.0)).collect();
+        Ok(wrap(self.and_rings(&items)?, AdditiveBits))
     }
 
     fn barrier(&mut self) -> Result<()> {
@@ -311,21 +333,35 @@ impl Protocol for AdditiveParty {
         publish(&mut self.net, self.parties, owner, words)
     }
 
-    fn a2b_addends(&mut self, x: &RingTensor) -> Result<Vec<RingTensor>> {
-        self.a2b_rings(x)
+    fn a2b_addends(&mut self, x: &AdditiveShare) -> Result<Vec<AdditiveBits>> {
+        Ok(wrap(self.a2b_rings(&x.0)?, AdditiveBits))
     }
 
-    fn zero_test_pair(&mut self, x: &RingTensor) -> Result<Option<(RingTensor, RingTensor)>> {
-        self.zero_test_rings(x)
+    fn zero_test_pair(&mut self, x: &AdditiveShare) -> Result<Option<(AdditiveBits, AdditiveBits)>> {
+        Ok(self
+            .zero_test_rings(&x.0)?
+            .map(|(u, v)| (AdditiveBits(u), AdditiveBits(v))))
     }
 
-    fn b2a_bits_many(&mut self, items: &[(&RingTensor, usize)]) -> Result<Vec<RingTensor>> {
-        self.b2a_rings(items)
+    fn b2a_bits_many(&mut self, items: &[(&AdditiveBits, usize)]) -> Result<Vec<AdditiveShare>> {
+        let items: Vec<_> = items.iter().map(|(b, n)| (&b.0, *n)).collect();
+        Ok(wrap(self.b2a_rings(&items)?, AdditiveShare))
     }
 
-    fn mul_bits_many(&mut self, items: &[(&RingTensor, &RingTensor)]) -> Result<Vec<RingTensor>> {
-        self.mul_bits_rings(items)
+    fn mul_bits_many(&mut self, items: &[(&AdditiveShare, &AdditiveBits)]) -> Result<Vec<AdditiveShare>> {
+        let items: Vec<_> = items.iter().map(|(x, b)| (&x.0, &b.0)).collect();
+        Ok(wrap(self.mul_bits_rings(&items)?, AdditiveShare))
     }
+}
+
+/// The ring tensors inside a slice of shares (the algorithms work on ring tensors).
+fn rings<'a, S>(xs: &[&'a S], inner: impl Fn(&'a S) -> &'a RingTensor) -> Vec<&'a RingTensor> {
+    xs.iter().map(|x| inner(x)).collect()
+}
+
+/// Ring tensors computed by an algorithm, wrapped as the share kind they are.
+fn wrap<S>(xs: Vec<RingTensor>, kind: fn(RingTensor) -> S) -> Vec<S> {
+    xs.into_iter().map(kind).collect()
 }
 
 #[allow(dead_code)]
