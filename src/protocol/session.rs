@@ -1,17 +1,20 @@
-//! Sessions: seed set-up, running one job on every party, and the in-process simulator.
+//! Sessions: running one job on every party, and the in-process simulator.
 //!
 //! A [`Job`] is the program every party runs (generic over the protocol, so one body serves every
 //! family). [`run_endpoint`] runs it on one endpoint whatever the transport; [`simulate`] runs all
 //! endpoints as threads over the simulator transport and collects outputs and meters.
+//!
+//! This module sits above the families: [`run_endpoint`] holds the one `match` over [`Family`]
+//! that builds a party (or the dealer) of the configured family. What the families' set-up shares
+//! (seeds, publish, barrier, [`SessionOptions`]) lives below them in `protocol::setup`.
 
 use super::Protocol;
 use super::additive::{AdditiveParty, Dealer};
 use super::config::{Family, ProtocolConfig};
-use super::prg::{Prg, Seed, seed_from_u64};
 use super::replicated::ReplicatedParty;
-use crate::error::{Error, PartyId, Result};
-use crate::net::{MeterReport, Net, Phase, Transport, sim};
-use std::time::Duration;
+pub use super::setup::SessionOptions;
+use crate::error::{Error, Result};
+use crate::net::{MeterReport, Net, Transport, sim};
 
 /// The program every party runs.
 pub trait Job: Sync {
@@ -19,28 +22,6 @@ pub trait Job: Sync {
     type Output: Send;
     /// Runs on one party.
     fn run<P: Protocol>(&self, p: &mut P) -> Result<Self::Output>;
-}
-
-/// Options of a session, the same on every endpoint.
-#[derive(Clone, Debug)]
-pub struct SessionOptions {
-    /// INSECURE: derives every party's share randomness from this seed (tests, parity checks),
-    /// so anyone who knows it recomputes every mask. `None`, the default, draws seeds from the OS.
-    pub insecure_share_seed: Option<u64>,
-    /// How long a receive waits before the silent peer is declared gone.
-    pub timeout: Duration,
-    /// In the simulator: the one-way latency every delivery is delayed by (none: at once).
-    pub sim_latency: Option<Duration>,
-}
-
-impl Default for SessionOptions {
-    fn default() -> Self {
-        Self {
-            insecure_share_seed: None,
-            timeout: Duration::from_secs(10),
-            sim_latency: None,
-        }
-    }
 }
 
 /// A stretch of one party's time on the machine's wall clock (seconds since the UNIX epoch), so
@@ -65,10 +46,7 @@ impl Span {
 
     /// This span, ended now.
     pub fn end_now(self) -> Span {
-        Span {
-            end: now_s(),
-            ..self
-        }
+        Span { end: now_s(), ..self }
     }
 
     /// The party's own elapsed seconds.
@@ -200,64 +178,4 @@ pub(crate) fn collect<T>(results: Vec<Result<EndpointResult<T>>>) -> Result<Outc
         return Err(errors.swap_remove(root));
     }
     Ok(Outcome { parties, dealer })
-}
-
-/// Pairwise PRGs with every other endpoint, plus a private one.
-///
-/// For each pair of endpoints the lower id draws a seed and sends it to the higher (setup traffic,
-/// 16 bytes a pair). With `seed` set, every draw is derived from it, so a run is reproducible and
-/// still exchanges exactly the same messages.
-pub(crate) fn exchange_seeds(net: &mut Net, seed: Option<u64>) -> Result<(Vec<Option<Prg>>, Prg)> {
-    let id = net.id();
-    let endpoints = net.endpoints();
-    let mut source = match seed {
-        Some(s) => Prg::new(&seed_from_u64(s, id as u64)),
-        None => Prg::from_os()?,
-    };
-    let own = Prg::new(&source.next_seed());
-    let mut pair: Vec<Option<Prg>> = vec![None; endpoints];
-    for (j, slot) in pair.iter_mut().enumerate().skip(id + 1) {
-        let s = source.next_seed();
-        net.send(Phase::Setup, j, bytemuck::cast::<Seed, [u64; 2]>(s).to_vec())?;
-        *slot = Some(Prg::new(&s));
-    }
-    for (j, slot) in pair.iter_mut().enumerate().take(id) {
-        let m = net.recv(j, 2)?;
-        *slot = Some(Prg::new(&bytemuck::cast::<[u64; 2], Seed>([m[0], m[1]])));
-    }
-    Ok((pair, own))
-}
-
-/// Sends public words from `owner` to every other computing party (setup phase): what the owner
-/// passes is what every party returns.
-pub(crate) fn publish(net: &mut Net, parties: usize, owner: PartyId, words: Option<Vec<u64>>) -> Result<Vec<u64>> {
-    let id = net.id();
-    if owner >= parties {
-        return Err(Error::invalid("publish", format!("there is no party {owner}")));
-    }
-    if id == owner {
-        let words = std::sync::Arc::new(words.ok_or_else(|| Error::Protocol {
-            party: id,
-            op: "publish",
-            detail: "the owner has nothing to publish".into(),
-        })?);
-        for j in (0..parties).filter(|&j| j != id) {
-            net.send_shared(Phase::Setup, j, &words)?;
-        }
-        return Ok(crate::net::into_words(words));
-    }
-    Ok(crate::net::into_words(net.recv_any(owner)?))
-}
-
-/// All-to-all empty messages among the first `parties` endpoints (setup phase), then a new epoch
-/// of the logical clock: what follows is measured from depth zero.
-pub(crate) fn barrier(net: &mut Net, parties: usize) -> Result<()> {
-    let id: PartyId = net.id();
-    for j in (0..parties).filter(|&j| j != id) {
-        net.send(Phase::Setup, j, Vec::new())?;
-    }
-    for j in (0..parties).filter(|&j| j != id) {
-        net.recv(j, 0)?;
-    }
-    net.new_epoch()
 }

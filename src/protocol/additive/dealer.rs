@@ -11,14 +11,14 @@
 //! a [`Request::Prepare`] makes every party draw its share of a mask b once; the parties open
 //! δ = y − b once, and the dealer keeps b. Each later [`Request::BilinearPrepared`] draws a fresh
 //! a and deals c = f(a, b) with the same b, so a product opens only ε = x − a. See the security
-//! argument in the parent module.
+//! argument in [`super::beaver`].
 //!
 //! The same [`TripleMaker`] runs inside party 0 for the insecure "first party" variant.
 
 use super::super::bilinear::{BilinearOp, small, take};
 use super::super::config::ProtocolConfig;
 use super::super::prg::Prg;
-use super::super::session::{SessionOptions, exchange_seeds};
+use super::super::setup::{SessionOptions, exchange_seeds};
 use crate::error::{Error, Result};
 use crate::net::{MeterReport, Net, Phase};
 use crate::ring::{RingTensor, numel};

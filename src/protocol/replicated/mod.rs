@@ -41,13 +41,13 @@ use super::bilinear::BilinearOp;
 use super::config::{FunctionConfig, ProtocolConfig};
 use super::cost::Cost;
 use super::prg::Prg;
-use super::session::{SessionOptions, barrier, exchange_seeds, publish};
+use super::setup::{SessionOptions, barrier, exchange_seeds, publish};
 use super::{Linear2Fn, LinearFn, Protocol};
 use crate::error::{Error, PartyId, Result};
 use crate::net::{MeterReport, Net, Phase, into_words};
 use crate::ring::RingTensor;
 
-/// One party's replicated share: (x_i, x_{i+1}).
+/// One party's replicated share of an arithmetic value: (x_i, x_{i+1}) with x_0 + x_1 + x_2 = x.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rss {
     /// Component i.
@@ -56,12 +56,59 @@ pub struct Rss {
     pub b: RingTensor,
 }
 
-impl Rss {
-    fn map(&self, f: LinearFn<'_>) -> Result<Rss> {
-        Ok(Rss {
-            a: f(&self.a)?,
-            b: f(&self.b)?,
-        })
+/// One party's replicated share of packed bits: (x_i, x_{i+1}) with x_0 ⊕ x_1 ⊕ x_2 = x. A
+/// distinct type from [`Rss`], so that the two kinds of share cannot be mixed up:
+///
+/// ```compile_fail
+/// use testbed::protocol::{Protocol, ReplicatedParty, Rss};
+/// fn and_of_values(p: &mut ReplicatedParty, x: &Rss) {
+///     let _ = p.and_many(&[(x, x)]); // and_many takes bit shares
+/// }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RssBits {
+    /// Component i.
+    pub a: RingTensor,
+    /// Component i + 1.
+    pub b: RingTensor,
+}
+
+/// The two components a party holds, whatever the kind of share: sharing, opening, resharing and
+/// componentwise maps are the same code for both, told apart only by `xor`.
+trait Pair: Sized {
+    fn from_parts(a: RingTensor, b: RingTensor) -> Self;
+    fn parts(&self) -> (&RingTensor, &RingTensor);
+
+    /// f applied to each component (a linear map of the shared value).
+    fn map(&self, f: LinearFn<'_>) -> Result<Self> {
+        let (a, b) = self.parts();
+        Ok(Self::from_parts(f(a)?, f(b)?))
+    }
+
+    /// f applied to each pair of components.
+    fn zip(&self, other: &Self, f: Linear2Fn<'_>) -> Result<Self> {
+        let ((a, b), (c, d)) = (self.parts(), other.parts());
+        Ok(Self::from_parts(f(a, c)?, f(b, d)?))
+    }
+}
+
+impl Pair for Rss {
+    fn from_parts(a: RingTensor, b: RingTensor) -> Self {
+        Rss { a, b }
+    }
+
+    fn parts(&self) -> (&RingTensor, &RingTensor) {
+        (&self.a, &self.b)
+    }
+}
+
+impl Pair for RssBits {
+    fn from_parts(a: RingTensor, b: RingTensor) -> Self {
+        RssBits { a, b }
+    }
+
+    fn parts(&self) -> (&RingTensor, &RingTensor) {
+        (&self.a, &self.b)
     }
 }
 
@@ -135,7 +182,7 @@ impl ReplicatedParty {
 
     /// Turns 3-out-of-3 shares z_i (one per item) into replicated shares: send z_i to party i−1,
     /// receive z_{i+1} from party i+1. One round.
-    fn reshare(&mut self, zs: Vec<RingTensor>) -> Result<Vec<Rss>> {
+    fn reshare<S: Pair>(&mut self, zs: Vec<RingTensor>) -> Result<Vec<S>> {
         let lens: Vec<usize> = zs.iter().map(RingTensor::len).collect();
         let mut msg = Vec::with_capacity(lens.iter().sum());
         for z in &zs {
@@ -149,12 +196,18 @@ impl ReplicatedParty {
             .map(|a| {
                 let b = RingTensor::from_vec(a.shape(), got[at..at + a.len()].to_vec())?;
                 at += a.len();
-                Ok(Rss { a, b })
+                Ok(S::from_parts(a, b))
             })
             .collect()
     }
 
-    fn share_with(&mut self, owner: PartyId, value: Option<&RingTensor>, shape: &[usize], xor: bool) -> Result<Rss> {
+    fn share_with<S: Pair>(
+        &mut self,
+        owner: PartyId,
+        value: Option<&RingTensor>,
+        shape: &[usize],
+        xor: bool,
+    ) -> Result<S> {
         if owner >= 3 {
             return Err(Error::invalid("share", format!("there is no party {owner}")));
         }
@@ -175,28 +228,26 @@ impl ReplicatedParty {
             let r = self.next.tensor(shape);
             let xo = if xor { v.xor(&r)? } else { v.sub(&r)? };
             self.net.send(Phase::Online, (owner + 2) % 3, xo.data().to_vec())?;
-            Ok(Rss { a: xo, b: r })
+            Ok(S::from_parts(xo, r))
         } else if id == (owner + 1) % 3 {
             let r = self.prev.tensor(shape);
-            Ok(Rss {
-                a: r,
-                b: RingTensor::zeros(shape),
-            })
+            Ok(S::from_parts(r, RingTensor::zeros(shape)))
         } else {
             let n = crate::ring::numel(shape);
             let xo = into_words(self.net.recv(owner, n)?);
-            Ok(Rss {
-                a: RingTensor::zeros(shape),
-                b: RingTensor::from_vec(shape, xo)?,
-            })
+            Ok(S::from_parts(
+                RingTensor::zeros(shape),
+                RingTensor::from_vec(shape, xo)?,
+            ))
         }
     }
 
-    fn reveal_with(&mut self, xs: &[&Rss], xor: bool) -> Result<Vec<RingTensor>> {
+    fn reveal_with<S: Pair>(&mut self, xs: &[&S], xor: bool) -> Result<Vec<RingTensor>> {
         // Party j sends its second component (x_{j+1}) to party j−1, which lacks it.
+        let xs: Vec<(&RingTensor, &RingTensor)> = xs.iter().map(|x| x.parts()).collect();
         let mut msg = Vec::new();
-        for x in xs {
-            msg.extend_from_slice(x.b.data());
+        for (_, b) in &xs {
+            msg.extend_from_slice(b.data());
         }
         let total = msg.len();
         let (prev, next) = (self.prev_id(), self.next_id());
@@ -204,46 +255,43 @@ impl ReplicatedParty {
         let got = self.net.recv(next, total)?;
         let mut at = 0;
         xs.iter()
-            .map(|x| {
-                let third = &got[at..at + x.a.len()];
-                at += x.a.len();
-                let data =
-                    x.a.data()
-                        .iter()
-                        .zip(x.b.data())
-                        .zip(third)
-                        .map(|((&a, &b), &c)| {
-                            if xor {
-                                a ^ b ^ c
-                            } else {
-                                a.wrapping_add(b).wrapping_add(c)
-                            }
-                        })
-                        .collect();
-                RingTensor::from_vec(x.a.shape(), data)
+            .map(|(a, b)| {
+                let third = &got[at..at + a.len()];
+                at += a.len();
+                let data = a
+                    .data()
+                    .iter()
+                    .zip(b.data())
+                    .zip(third)
+                    .map(|((&a, &b), &c)| {
+                        if xor {
+                            a ^ b ^ c
+                        } else {
+                            a.wrapping_add(b).wrapping_add(c)
+                        }
+                    })
+                    .collect();
+                RingTensor::from_vec(a.shape(), data)
             })
             .collect()
     }
 
     /// The share of a public value placed in component `k` (held by parties k and k−1).
-    fn component_share(&self, k: usize, v: &RingTensor) -> Rss {
+    fn component_share<S: Pair>(&self, k: usize, v: &RingTensor) -> S {
         let zeros = RingTensor::zeros(v.shape());
         if self.id == k {
-            Rss { a: v.clone(), b: zeros }
+            S::from_parts(v.clone(), zeros)
         } else if (self.id + 1) % 3 == k {
-            Rss { a: zeros, b: v.clone() }
+            S::from_parts(zeros, v.clone())
         } else {
-            Rss {
-                a: zeros.clone(),
-                b: zeros,
-            }
+            S::from_parts(zeros.clone(), zeros)
         }
     }
 }
 
 impl Protocol for ReplicatedParty {
     type Share = Rss;
-    type BitShare = Rss;
+    type BitShare = RssBits;
     type Prepared = ();
 
     fn id(&self) -> PartyId {
@@ -266,7 +314,7 @@ impl Protocol for ReplicatedParty {
         x.a.shape()
     }
 
-    fn bit_shape<'a>(&self, x: &'a Rss) -> &'a [usize] {
+    fn bit_shape<'a>(&self, x: &'a RssBits) -> &'a [usize] {
         x.a.shape()
     }
 
@@ -304,11 +352,11 @@ impl Protocol for ReplicatedParty {
         Ok(Some(RingTensor::from_vec(x.a.shape(), data)?))
     }
 
-    fn share_bits(&mut self, owner: PartyId, value: Option<&RingTensor>, shape: &[usize]) -> Result<Rss> {
+    fn share_bits(&mut self, owner: PartyId, value: Option<&RingTensor>, shape: &[usize]) -> Result<RssBits> {
         self.share_with(owner, value, shape, true)
     }
 
-    fn reveal_bits_many(&mut self, xs: &[&Rss]) -> Result<Vec<RingTensor>> {
+    fn reveal_bits_many(&mut self, xs: &[&RssBits]) -> Result<Vec<RingTensor>> {
         self.reveal_with(xs, true)
     }
 
@@ -321,10 +369,7 @@ impl Protocol for ReplicatedParty {
     }
 
     fn linear2(&self, x: &Rss, y: &Rss, f: Linear2Fn<'_>) -> Result<Rss> {
-        Ok(Rss {
-            a: f(&x.a, &y.a)?,
-            b: f(&x.b, &y.b)?,
-        })
+        x.zip(y, f)
     }
 
     fn add_public(&self, x: &Rss, c: &RingTensor) -> Result<Rss> {
@@ -332,22 +377,19 @@ impl Protocol for ReplicatedParty {
         self.add(x, &k)
     }
 
-    fn bit_constant(&self, c: &RingTensor) -> Rss {
+    fn bit_constant(&self, c: &RingTensor) -> RssBits {
         self.component_share(0, c)
     }
 
-    fn bit_linear(&self, x: &Rss, f: LinearFn<'_>) -> Result<Rss> {
+    fn bit_linear(&self, x: &RssBits, f: LinearFn<'_>) -> Result<RssBits> {
         x.map(f)
     }
 
-    fn bit_linear2(&self, x: &Rss, y: &Rss, f: Linear2Fn<'_>) -> Result<Rss> {
-        Ok(Rss {
-            a: f(&x.a, &y.a)?,
-            b: f(&x.b, &y.b)?,
-        })
+    fn bit_linear2(&self, x: &RssBits, y: &RssBits, f: Linear2Fn<'_>) -> Result<RssBits> {
+        x.zip(y, f)
     }
 
-    fn xor_public(&self, x: &Rss, c: &RingTensor) -> Result<Rss> {
+    fn xor_public(&self, x: &RssBits, c: &RingTensor) -> Result<RssBits> {
         let k = self.component_share(0, c);
         self.xor(x, &k)
     }
@@ -428,7 +470,7 @@ impl Protocol for ReplicatedParty {
         }
     }
 
-    fn and_many(&mut self, items: &[(&Rss, &Rss)]) -> Result<Vec<Rss>> {
+    fn and_many(&mut self, items: &[(&RssBits, &RssBits)]) -> Result<Vec<RssBits>> {
         let mut zs = Vec::with_capacity(items.len());
         for (x, y) in items {
             x.a.check_same_shape(&y.a, "and")?;
@@ -450,23 +492,23 @@ impl Protocol for ReplicatedParty {
         publish(&mut self.net, 3, owner, words)
     }
 
-    fn a2b_addends(&mut self, x: &Rss) -> Result<Vec<Rss>> {
+    fn a2b_addends(&mut self, x: &Rss) -> Result<Vec<RssBits>> {
         // Component k is known to parties k and k−1, so it is its own bit share: free.
         Ok((0..3)
             .map(|k| {
                 let zeros = RingTensor::zeros(x.a.shape());
                 if self.id == k {
-                    Rss {
+                    RssBits {
                         a: x.a.clone(),
                         b: zeros,
                     }
                 } else if (self.id + 1) % 3 == k {
-                    Rss {
+                    RssBits {
                         a: zeros,
                         b: x.b.clone(),
                     }
                 } else {
-                    Rss {
+                    RssBits {
                         a: zeros.clone(),
                         b: zeros,
                     }
@@ -475,7 +517,7 @@ impl Protocol for ReplicatedParty {
             .collect())
     }
 
-    fn b2a_bits_many(&mut self, items: &[(&Rss, usize)]) -> Result<Vec<Rss>> {
+    fn b2a_bits_many(&mut self, items: &[(&RssBits, usize)]) -> Result<Vec<Rss>> {
         // u = b_0 ⊕ b_1 is known to party 0, v = b_2 to parties 1 and 2; b = u + v − 2uv.
         let unpack = |words: &RingTensor, n: usize| -> RingTensor {
             let w = words.data();
