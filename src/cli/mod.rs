@@ -12,18 +12,19 @@ macro_rules! out {
     }};
 }
 
-use crate::bench::model::{ModelRunSpec, absolute, run_model};
-use crate::data::model::ModelSource;
-use crate::launch::{JobSpec, PartyInputs};
-use crate::party::{Report, party_main, read_input};
 use crate::bench::{
-    ConvArgs, OpKind, OpReport, OpSpec, TransportKind, function_table, parse_shape, random_model_input, run_op_delayed,
+    ConvArgs, OpKind, OpReport, OpSpec, function_table, parse_shape, random_model_input, run_op_delayed,
     write_function_table,
 };
+use crate::data::model::ModelSource;
 use crate::error::Error;
 use crate::launch::SessionFile;
+use crate::launch::TransportKind;
+use crate::launch::model::{ModelRunSpec, absolute, run_model};
+use crate::launch::{JobSpec, PartyInputs};
 use crate::nn::infer::WeightPrivacy;
 use crate::nn::io::write_npy_f32;
+use crate::party::{Report, party_main, read_input};
 use crate::protocol::ProtocolConfig;
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
@@ -379,7 +380,7 @@ struct FunctionsArgs {
     #[arg(long, default_value_t = 10_000)]
     elements: usize,
     /// Elements per function over which outright failures (wrapped truncations) are counted.
-    #[arg(long, default_value_t = crate::bench::funcs::FAILURE_EVALUATIONS)]
+    #[arg(long, default_value_t = crate::bench::failures::FAILURE_EVALUATIONS)]
     failure_elements: usize,
     /// Output folder (default results/functions/<protocol>).
     #[arg(long)]
@@ -758,10 +759,10 @@ fn train(a: TrainArgs) -> Result<(), Error> {
     }
     let mut input = vec![a.batch];
     input.extend_from_slice(split.train.sample_shape());
-    let mut graph = crate::train::build_model(&a.model, &input, split.train.classes, a.seed)?;
-    if let Some(w) = &a.weights {
-        crate::nn::weights::load_weights(&mut graph, w, false)?;
-    }
+    let graph = ModelSource::new(&a.model, a.seed)
+        .with_weights(a.weights.clone())
+        .with_classes(split.train.classes)
+        .load_unprepared(&input)?;
     let loss = match &a.loss {
         Some(l) => Loss::parse(l)?,
         None if crate::train::default_loss(&graph) == Loss::Nll => Loss::Nll,
