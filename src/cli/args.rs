@@ -156,7 +156,7 @@ impl SimLatencyArg {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OptimizerName {
     Sgd,
-    /// Plaintext only.
+    // Plaintext only. (No doc comment: clap would switch the whole help to its long form.)
     Adam,
 }
 
@@ -203,9 +203,9 @@ impl From<SplitName> for DataSplit {
 /// `certs --job`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum CertsJob {
-    /// A ReLU benchmark.
+    // A ReLU benchmark.
     BenchOp,
-    /// Private inference.
+    // Private inference.
     Infer,
 }
 
