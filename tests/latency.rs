@@ -3,8 +3,9 @@
 //! path, on every protocol variant, for chains of products and truncations, ReLU, softmax,
 //! LayerNorm and a whole LeNet.
 
-use testbed::bench::model::{ModelRunSpec, run_model};
-use testbed::bench::{OpKind, OpReport, OpSpec, TransportKind, random_model_input, run_op_delayed};
+use testbed::bench::{OpKind, OpReport, OpSpec, random_model_input, run_op_delayed};
+use testbed::launch::TransportKind;
+use testbed::launch::model::{ModelRunSpec, run_model};
 use testbed::data::model::ModelSource;
 use testbed::nn::infer::WeightPrivacy;
 use testbed::protocol::{BilinearOp, ProtocolConfig};

@@ -97,18 +97,7 @@ pub fn conv1d(x: &F64Tensor, w: &F64Tensor, p: &Conv1dParams) -> F64Tensor {
     y
 }
 
-/// Largest absolute and relative error of `got` against `want`. The relative error divides by
-/// max(|want|, 1e-3), so values near zero are judged by their absolute error.
-pub fn errors(got: &[f64], want: &[f64]) -> (f64, f64) {
-    let mut abs: f64 = 0.0;
-    let mut rel: f64 = 0.0;
-    for (g, w) in got.iter().zip(want) {
-        let e = (g - w).abs();
-        abs = abs.max(e);
-        rel = rel.max(e / w.abs().max(1e-3));
-    }
-    (abs, rel)
-}
+pub use crate::launch::report::errors;
 
 #[cfg(test)]
 mod tests {

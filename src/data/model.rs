@@ -1,9 +1,10 @@
-//! Where a model comes from, as its owner names it: a zoo name, an ONNX file, or a pretrained model
-//! of the data registry, with an optional safetensors weights file and the seed of random weights.
-//! The one model loader behind `infer`, `bench model`, `train`, experiments and `testbed party`.
+//! Where a model comes from, as its owner names it: a zoo name, `logreg` (training), an ONNX file,
+//! or a pretrained model of the data registry, with an optional safetensors weights file and the
+//! seed of random weights. The one model loader behind `infer`, `bench model`, `train`,
+//! experiments and `testbed party`.
 
-use crate::error::Result;
-use crate::nn::graph::Graph;
+use crate::error::{Error, Result};
+use crate::nn::graph::{DType, Graph, Op};
 use crate::nn::{onnx, passes, zoo};
 use std::path::{Path, PathBuf};
 
@@ -16,7 +17,13 @@ pub struct ModelSource {
     pub weights: Option<PathBuf>,
     /// Seed of a zoo model's random weights.
     pub seed: u64,
+    /// Classes of the task, for models sized by it (`logreg`); zoo models bring their own.
+    pub classes: Option<usize>,
 }
+
+/// The model name of multinomial logistic regression: one linear layer, sized by the input and the
+/// task's classes.
+pub const LOGREG: &str = "logreg";
 
 impl ModelSource {
     /// A model with its own (or seeded random) weights.
@@ -25,7 +32,14 @@ impl ModelSource {
             model: model.to_string(),
             weights: None,
             seed,
+            classes: None,
         }
+    }
+
+    /// The same model sized for a task of `classes` classes (training; see [`LOGREG`]).
+    pub fn with_classes(mut self, classes: usize) -> Self {
+        self.classes = Some(classes);
+        self
     }
 
     /// The same model with weights from `path`.
@@ -42,6 +56,11 @@ impl ModelSource {
             onnx::load_onnx(Path::new(m))?
         } else if m == super::minilm::POLARITY_MODEL {
             super::minilm::polarity_model(self.seed)?
+        } else if m == LOGREG {
+            let classes = self
+                .classes
+                .ok_or_else(|| Error::invalid("--model", "logreg is sized by a task's classes (train only)"))?;
+            logreg(input_shape, classes, self.seed)
         } else {
             zoo::build(m, input_shape, self.seed)?
         };
@@ -59,4 +78,19 @@ impl ModelSource {
         passes::prepare_inference(&mut graph)?;
         Ok(graph)
     }
+}
+
+/// One linear layer from the flattened sample to `classes` logits, random weights from `seed`.
+fn logreg(input: &[usize], classes: usize, seed: u64) -> Graph {
+    let mut b = zoo::Builder::new(seed);
+    let x = b.input("input", DType::F32, input);
+    let features: usize = input[1..].iter().product();
+    let x = if input.len() > 2 {
+        b.node(Op::Flatten { axis: 1 }, &[&x])
+    } else {
+        x
+    };
+    let y = b.linear(&x, "fc", features, classes);
+    b.output(&y);
+    b.graph
 }

@@ -4,8 +4,9 @@
 //! cost model, and writes runs.csv, summary.json / summary.md and plots.
 //!
 //! - [`schema`]: the file as written, with line and column of every value;
-//! - [`plan`]: the checked experiment (all names, files and data sets resolved before any run);
-//! - [`sweep`]: parameters, the expansion into runs, stable run ids;
+//! - [`check`]: reading a file into a [`plan`], the checked experiment (all names, files and data
+//!   sets resolved before any run);
+//! - [`sweep`]: the sweepable parameters; [`expand`]: the expansion into runs, stable run ids;
 //! - [`netmodel`]: the network cost model (latency + slowest link / bandwidth per round);
 //! - [`runner`]: execution, crash-safe results, `--resume`;
 //! - [`results`]: runs.csv, medians, summary.json and the headline table; [`stats`]: Wilson
@@ -14,7 +15,9 @@
 //! - [`plot`]: PNG and SVG plots; [`compare`]: regressions against a baseline;
 //! - [`train`]: the extension point for plaintext training before an evaluation.
 
+pub mod check;
 pub mod compare;
+pub mod expand;
 pub mod machine;
 pub mod netmodel;
 pub mod plan;

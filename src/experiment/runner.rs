@@ -6,18 +6,19 @@
 //! progress bar on stderr shows the runs (hidden when stderr is not a terminal, e.g. CI logs,
 //! which get one line per finished run instead).
 
+use super::expand::RunSpec;
 use super::netmodel::predict;
 use super::plan::{EvalData, Experiment, ModelRef, Task, TaskKind};
 use super::results::{self, RunsWriter, Table};
 use super::schema::TrainFile;
-use super::sweep::RunSpec;
 use super::train;
-use crate::bench::model::{ModelRunSpec, ScratchFiles, absolute, run_model};
+use crate::bench::op::{OpSpec, run_op_with};
+use crate::bench::random_model_input;
 use crate::data::model::ModelSource;
-use crate::launch::{JobSpec, PartyInputs, TransportKind, run_job};
-use crate::bench::reference::errors;
-use crate::bench::{OpReport, OpSpec, random_model_input, run_op_with};
 use crate::error::{Error, Result};
+use crate::launch::model::{ModelRunSpec, ScratchFiles, absolute, run_model};
+use crate::launch::report::{OpReport, errors};
+use crate::launch::{JobSpec, PartyInputs, TransportKind, run_job};
 use crate::net::MeterReport;
 use crate::nn::graph::Graph;
 use crate::nn::infer::{EvalJob, OwnedModel, WeightPrivacy, run_plain, split_batches};
@@ -333,7 +334,7 @@ fn ensure_trained(model: &ModelRef, data: &EvalData, seed: u64) -> Result<()> {
     let mut split = crate::data::load(crate::data::training_set(&data.dataset))?;
     if let Some(pre) = &data.preprocess {
         for set in [&mut split.train, &mut split.test] {
-            set.inputs = super::plan::preprocess(&set.inputs, pre)?;
+            set.inputs = super::check::preprocess(&set.inputs, pre)?;
         }
     }
     let spec = TrainFile {
@@ -387,7 +388,11 @@ fn evaluate(
             // the samples (token ids as integers) and the file its outputs go to.
             let files = ScratchFiles::new()?;
             let samples = files.path("samples.npy");
-            if graph.inputs.first().is_some_and(|i| i.dtype == crate::nn::graph::DType::I64) {
+            if graph
+                .inputs
+                .first()
+                .is_some_and(|i| i.dtype == crate::nn::graph::DType::I64)
+            {
                 let ids: Vec<i64> = data.samples.data().iter().map(|&v| v.round() as i64).collect();
                 write_npy_i64(&samples, data.samples.shape(), &ids)?;
             } else {

@@ -11,11 +11,12 @@
 //! Next to it, `<weights>.json` records the training report (accuracies, loss, time).
 
 use super::schema::TrainFile;
+use crate::data::model::ModelSource;
 use crate::data::{Split, minilm};
 use crate::error::{Error, Result};
 use crate::nn::autograd::Sgd;
 use crate::nn::io::write_atomic;
-use crate::train::{Optimizer, TrainConfig, TrainReport, build_model, default_loss, train_plain};
+use crate::train::{Optimizer, TrainConfig, TrainReport, default_loss, train_plain};
 use std::path::Path;
 
 /// Defaults of a `train:` section.
@@ -71,7 +72,7 @@ pub fn train_weights(model: &str, data: &Split, spec: &TrainFile, seed: u64) -> 
             train: minilm::embed(&encoder, &split.train)?,
             test: minilm::embed(&encoder, &split.test)?,
         };
-        ("logreg", embedded)
+        (crate::data::model::LOGREG, embedded)
     } else {
         (model, split)
     };
@@ -88,7 +89,9 @@ pub fn train_weights(model: &str, data: &Split, spec: &TrainFile, seed: u64) -> 
     let batch = spec.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
     let mut shape = vec![batch];
     shape.extend_from_slice(split.train.sample_shape());
-    let graph = build_model(model, &shape, split.train.classes, seed)?;
+    let graph = ModelSource::new(model, seed)
+        .with_classes(split.train.classes)
+        .load_unprepared(&shape)?;
     let lr = spec.learning_rate.unwrap_or(DEFAULT_LEARNING_RATE);
     let weight_decay = spec.weight_decay.unwrap_or(0.0);
     let optimizer = match spec.optimizer.as_deref() {

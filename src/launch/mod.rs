@@ -17,6 +17,8 @@ pub use certs::{CertsOptions, CertsReport, make_certs};
 pub use channel::flatten_json;
 
 pub mod job;
+pub mod model;
+pub mod report;
 
 pub use job::{EndpointLine, JobSpec, PartyInputs, TransportKind, run_job};
 
@@ -300,7 +302,9 @@ pub fn launch_local(
     let mut children = Children(Vec::new());
     for i in 0..endpoints {
         let own = endpoint_launch.get(i);
-        let home = own.and_then(|e| e.dir.clone()).unwrap_or_else(|| dir.join(format!("endpoint{i}")));
+        let home = own
+            .and_then(|e| e.dir.clone())
+            .unwrap_or_else(|| dir.join(format!("endpoint{i}")));
         std::fs::create_dir_all(&home).map_err(|e| Error::Io {
             path: home.display().to_string(),
             source: e,

@@ -7,7 +7,7 @@
 //! and labels (`--data`, `--labels`), the dealer nothing. A file given to a party that does not own
 //! that kind of input is refused, so that a mistaken command line cannot hand it over.
 
-use crate::bench::{OpJob, OpSpec, PartyRun, make_inputs};
+use crate::bench::op::{OpJob, OpSpec, PartyRun, make_inputs};
 use crate::data::model::ModelSource;
 use crate::error::{Error, PartyId, Result};
 use crate::launch::{EndpointLine, JobSpec, PartyInputs, SessionFile, TransportKind, run_endpoint_process};
@@ -39,7 +39,9 @@ pub fn party_main(session: &SessionFile, id: PartyId, launched: bool, own: &Part
     let cfg = session.protocol()?;
     check_ownership(&cfg, id, &spec, own)?;
     if let Some(s) = session.insecure_share_seed {
-        eprintln!("warning: INSECURE: share randomness from the fixed seed {s} (anyone who knows it recomputes every mask)");
+        eprintln!(
+            "warning: INSECURE: share randomness from the fixed seed {s} (anyone who knows it recomputes every mask)"
+        );
     }
     let opts = SessionOptions {
         insecure_share_seed: session.insecure_share_seed,
@@ -94,7 +96,10 @@ fn run_spec(
             reps,
             reveal_to,
         } => {
-            let source = own.model.as_ref().map(|m| ModelSource::new(m, *model_seed).with_weights(own.weights.clone()));
+            let source = own
+                .model
+                .as_ref()
+                .map(|m| ModelSource::new(m, *model_seed).with_weights(own.weights.clone()));
             let load = |infos: &[InputInfo]| -> Result<crate::nn::graph::Graph> {
                 let s = source.as_ref().expect("the owner has a source");
                 s.load(&infos.first().map_or(&[][..], |i| &i.shape[..]))
@@ -121,7 +126,10 @@ fn run_spec(
             warmup,
             reveal_to,
         } => {
-            let source = own.model.as_ref().map(|m| ModelSource::new(m, *model_seed).with_weights(own.weights.clone()));
+            let source = own
+                .model
+                .as_ref()
+                .map(|m| ModelSource::new(m, *model_seed).with_weights(own.weights.clone()));
             let load = |infos: &[InputInfo]| -> Result<crate::nn::graph::Graph> {
                 let s = source.as_ref().expect("the owner has a source");
                 s.load(&infos.first().map_or(&[][..], |i| &i.shape[..]))
@@ -164,7 +172,7 @@ fn run_spec(
             classes,
         } => {
             use crate::nn::autograd::{Loss, Sgd};
-            use crate::train::{Optimizer, TrainConfig, build_model};
+            use crate::train::{Optimizer, TrainConfig};
             let train = TrainConfig {
                 epochs: *epochs,
                 batch: *batch,
@@ -182,11 +190,10 @@ fn run_spec(
             let load = |infos: &[InputInfo]| -> Result<crate::nn::graph::Graph> {
                 let name = own.model.as_deref().expect("the owner names a model");
                 let shape = infos.first().map_or(&[][..], |i| &i.shape[..]);
-                let mut g = build_model(name, shape, *classes, *seed)?;
-                if let Some(w) = &own.weights {
-                    crate::nn::weights::load_weights(&mut g, w, false)?;
-                }
-                Ok(g)
+                ModelSource::new(name, *seed)
+                    .with_weights(own.weights.clone())
+                    .with_classes(*classes)
+                    .load_unprepared(shape)
             };
             let me = transport.id();
             let mut data = vec![TrainData::default(); cfg.parties];
@@ -287,7 +294,10 @@ pub fn read_input(path: &Path) -> Result<Input> {
 fn read_reals(path: &Path) -> Result<F32Tensor> {
     match read_npy(path)? {
         NpyArray::F32(t) => Ok(t),
-        NpyArray::I64 { .. } => Err(Error::invalid(path.display().to_string(), "expected reals (float32/float64)")),
+        NpyArray::I64 { .. } => Err(Error::invalid(
+            path.display().to_string(),
+            "expected reals (float32/float64)",
+        )),
     }
 }
 
@@ -325,7 +335,11 @@ fn check_ownership(cfg: &ProtocolConfig, id: PartyId, spec: &JobSpec, own: &Part
     let (allowed, needed): (Vec<&str>, Vec<&str>) = match spec {
         JobSpec::BenchOp { .. } => (vec![], vec![]),
         JobSpec::Model { .. } | JobSpec::Eval { .. } => {
-            let input = if matches!(spec, JobSpec::Model { .. }) { "--input" } else { "--data" };
+            let input = if matches!(spec, JobSpec::Model { .. }) {
+                "--input"
+            } else {
+                "--data"
+            };
             let mut allowed = vec!["--output"];
             let mut needed = vec![];
             if id == MODEL_OWNER {

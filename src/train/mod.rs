@@ -13,10 +13,9 @@ use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::nn::autograd::{Adam, Ctx, Loss, MapCache, Sgd, backward, forward, trainable_params};
 use crate::nn::exec::{Value, run};
-use crate::nn::graph::{Const, DType, Graph};
+use crate::nn::graph::{Const, Graph};
 use crate::nn::plain::PlainBackend;
 use crate::nn::tensor::F32Tensor;
-use crate::nn::{onnx, zoo};
 use rand_core::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -44,28 +43,6 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Show a progress bar on stderr (only when it is a terminal).
     pub progress: bool,
-}
-
-/// Builds a model for training: a zoo name, `logreg` (one linear layer: multinomial logistic
-/// regression), or an ONNX file. Batch norm stays unfolded (it trains).
-pub fn build_model(model: &str, input: &[usize], classes: usize, seed: u64) -> Result<Graph> {
-    if model.ends_with(".onnx") || Path::new(model).is_file() {
-        return onnx::load_onnx(Path::new(model));
-    }
-    if model == "logreg" {
-        let mut b = zoo::Builder::new(seed);
-        let x = b.input("input", DType::F32, input);
-        let features: usize = input[1..].iter().product();
-        let x = if input.len() > 2 {
-            b.node(crate::nn::graph::Op::Flatten { axis: 1 }, &[&x])
-        } else {
-            x
-        };
-        let y = b.linear(&x, "fc", features, classes);
-        b.output(&y);
-        return Ok(b.graph);
-    }
-    zoo::build(model, input, seed)
 }
 
 /// The loss a model trains with when none is named: NLL for models whose output is a
@@ -468,7 +445,14 @@ fn plain_weights(model: &Model<F32Tensor>) -> Result<BTreeMap<String, F32Tensor>
     for (k, v) in &model.buffers {
         let t = match v {
             Value::Data(t) => t.clone(),
-            other => crate::nn::autograd::tape::as_f32(&other.public().expect("public"))?,
+            Value::Public(c) => crate::nn::autograd::tape::as_f32(c)?,
+            // Only a private session encodes public values in the ring; plaintext buffers are f32.
+            Value::Encoded { .. } => {
+                return Err(Error::invalid(
+                    "weights",
+                    format!("buffer `{k}` is ring-encoded, not a plaintext tensor"),
+                ));
+            }
         };
         w.insert(k.clone(), t);
     }

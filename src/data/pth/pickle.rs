@@ -1,241 +1,14 @@
-//! PyTorch checkpoints (`torch.save(model.state_dict())`) read without torch and without
-//! executing pickles.
-//!
-//! A `.pth` file is a zip archive: `<name>/data.pkl` is a pickle of the state dict, and each
-//! tensor storage is a raw little-endian blob `<name>/data/<key>`. The pickle is run by a
-//! restricted interpreter that knows only what a state dict needs: containers, numbers, strings,
-//! and four callables (`collections.OrderedDict`, `torch._utils._rebuild_tensor_v2`,
-//! `torch._utils._rebuild_parameter` and the `torch.*Storage` types named by persistent ids).
-//! Any other global, and any opcode that builds arbitrary objects, is refused with the byte
-//! offset, so a malicious checkpoint cannot run code; it can at worst fail to load.
-//!
-//! The zip archive is read with the `zip` crate (no default features: stored and deflated
-//! entries), which handles zip64 and the other corners of the format; writing one more zip
-//! parser for untrusted input would be the riskier choice.
+//! The restricted pickle interpreter: containers, numbers and strings, and only the callables a
+//! state dict needs (`collections.OrderedDict`, `torch._utils._rebuild_tensor_v2`,
+//! `torch._utils._rebuild_parameter`, `torch.*Storage` persistent ids). Any other global or
+//! object-building opcode is refused with its byte offset.
 
-use crate::error::{Error, Result};
-use crate::nn::tensor::F32Tensor;
+use super::tensor::{DType, TensorRef};
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::path::Path;
-
-/// A state dict: floating-point tensors as f32 by name, plus the names of tensors that were not
-/// converted (integer tensors such as batch norm's `num_batches_tracked`).
-#[derive(Clone, Debug, Default)]
-pub struct StateDict {
-    pub tensors: BTreeMap<String, F32Tensor>,
-    pub skipped: Vec<String>,
-}
-
-/// Reads the state dict of the checkpoint at `path`.
-pub fn read_pth(path: &Path) -> Result<StateDict> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
-    parse_pth(&bytes, &path.display().to_string())
-}
-
-/// Parses checkpoint bytes; `file` names the source in errors.
-pub fn parse_pth(bytes: &[u8], file: &str) -> Result<StateDict> {
-    let bad = |detail: String| Error::invalid(file, detail);
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
-        .map_err(|e| bad(format!("not a PyTorch zip checkpoint: {e}")))?;
-    let names: Vec<String> = zip
-        .file_names()
-        .filter_map(|n| n.ok())
-        .map(|n| n.into_owned())
-        .collect();
-    let pkl = names
-        .iter()
-        .find(|n| n.ends_with("/data.pkl") || n.as_str() == "data.pkl")
-        .ok_or_else(|| bad("no data.pkl in the archive (a legacy, non-zip checkpoint?)".into()))?
-        .clone();
-    let prefix = &pkl[..pkl.len() - "data.pkl".len()];
-    if let Some(order) = names.iter().find(|n| *n == &format!("{prefix}byteorder")) {
-        let order = read_entry(&mut zip, order, bytes.len()).map_err(bad)?;
-        if order != b"little" {
-            return Err(bad(format!(
-                "storages are {} endian; only little endian is supported",
-                String::from_utf8_lossy(&order)
-            )));
-        }
-    }
-    let program = read_entry(&mut zip, &pkl, bytes.len()).map_err(bad)?;
-    let root = Unpickler::new(&program).run().map_err(|e| bad(format!("{pkl}: {e}")))?;
-    let entries = state_entries(root).map_err(|e| bad(format!("{pkl}: {e}")))?;
-    let mut out = StateDict::default();
-    for (name, t) in entries {
-        let blob = read_entry(&mut zip, &format!("{prefix}data/{}", t.key), bytes.len()).map_err(bad)?;
-        match t.materialise(&blob) {
-            Ok(Some(tensor)) => {
-                out.tensors.insert(name, tensor);
-            }
-            Ok(None) => out.skipped.push(name),
-            Err(e) => return Err(bad(format!("tensor {name}: {e}"))),
-        }
-    }
-    Ok(out)
-}
-
-/// Largest entry we unpack (a guard against zip bombs; one storage of a real checkpoint is
-/// far smaller).
-const MAX_ENTRY: u64 = 1 << 32;
-
-type Archive<'a> = zip::ZipArchive<std::io::Cursor<&'a [u8]>>;
-
-/// Entry `name` of an archive of `archive_len` bytes.
-fn read_entry(zip: &mut Archive, name: &str, archive_len: usize) -> std::result::Result<Vec<u8>, String> {
-    let f = zip.by_name(name).map_err(|e| format!("{name}: {e}"))?;
-    if f.size() > MAX_ENTRY {
-        return Err(format!("{name}: entry of {} bytes is too large", f.size()));
-    }
-    // The declared size is untrusted: reserve at most what the archive could hold.
-    let mut out = Vec::with_capacity(f.size().min(archive_len as u64) as usize);
-    f.take(MAX_ENTRY + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| format!("{name}: {e}"))?;
-    if out.len() as u64 > MAX_ENTRY {
-        return Err(format!("{name}: entry is larger than {MAX_ENTRY} bytes"));
-    }
-    Ok(out)
-}
-
-/// Element types of torch storages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum DType {
-    F32,
-    F64,
-    F16,
-    BF16,
-    I64,
-    I32,
-    I16,
-    I8,
-    U8,
-    Bool,
-}
-
-impl DType {
-    fn from_storage(name: &str) -> Option<Self> {
-        Some(match name {
-            "FloatStorage" => DType::F32,
-            "DoubleStorage" => DType::F64,
-            "HalfStorage" => DType::F16,
-            "BFloat16Storage" => DType::BF16,
-            "LongStorage" => DType::I64,
-            "IntStorage" => DType::I32,
-            "ShortStorage" => DType::I16,
-            "CharStorage" => DType::I8,
-            "ByteStorage" => DType::U8,
-            "BoolStorage" => DType::Bool,
-            _ => return None,
-        })
-    }
-
-    fn size(self) -> usize {
-        match self {
-            DType::F64 | DType::I64 => 8,
-            DType::F32 | DType::I32 => 4,
-            DType::F16 | DType::BF16 | DType::I16 => 2,
-            DType::I8 | DType::U8 | DType::Bool => 1,
-        }
-    }
-
-    fn is_float(self) -> bool {
-        matches!(self, DType::F32 | DType::F64 | DType::F16 | DType::BF16)
-    }
-
-    /// Element `i` of little-endian `raw` as f32.
-    fn get(self, raw: &[u8], i: usize) -> f32 {
-        let s = self.size();
-        let b = &raw[i * s..(i + 1) * s];
-        match self {
-            DType::F32 => f32::from_le_bytes(b.try_into().expect("4 bytes")),
-            DType::F64 => f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32,
-            DType::F16 => f16_to_f32(u16::from_le_bytes([b[0], b[1]])),
-            DType::BF16 => f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16),
-            _ => 0.0,
-        }
-    }
-}
-
-/// IEEE half precision to f32 (exact).
-fn f16_to_f32(h: u16) -> f32 {
-    let sign = if h & 0x8000 != 0 { -1.0f32 } else { 1.0 };
-    let exp = (h >> 10) & 0x1f;
-    let man = (h & 0x3ff) as u32;
-    match exp {
-        0 => sign * man as f32 * (1.0 / 16_777_216.0),
-        31 => f32::from_bits(((h as u32 & 0x8000) << 16) | 0x7f80_0000 | (man << 13)),
-        e => f32::from_bits(((h as u32 & 0x8000) << 16) | ((e as u32 + 112) << 23) | (man << 13)),
-    }
-}
-
-/// A tensor as the pickle describes it: a view into a storage blob.
-#[derive(Clone, Debug, PartialEq)]
-struct TensorRef {
-    key: String,
-    dtype: DType,
-    numel: usize,
-    offset: usize,
-    shape: Vec<usize>,
-    stride: Vec<usize>,
-}
-
-impl TensorRef {
-    /// The tensor's elements as f32 (`None` for integer tensors), following its strides.
-    fn materialise(&self, blob: &[u8]) -> std::result::Result<Option<F32Tensor>, String> {
-        if blob.len() < self.numel * self.dtype.size() {
-            return Err(format!(
-                "storage {} holds {} bytes, {} elements of {:?} need {}",
-                self.key,
-                blob.len(),
-                self.numel,
-                self.dtype,
-                self.numel * self.dtype.size()
-            ));
-        }
-        if !self.dtype.is_float() {
-            return Ok(None);
-        }
-        let n: usize = self.shape.iter().product();
-        if n > 0 {
-            let last = self
-                .shape
-                .iter()
-                .zip(&self.stride)
-                .try_fold(self.offset, |acc, (&d, &s)| acc.checked_add((d - 1).checked_mul(s)?))
-                .ok_or("strides overflow")?;
-            if last >= self.numel {
-                return Err(format!(
-                    "view (offset {}, shape {:?}, stride {:?}) reaches past the storage of {} elements",
-                    self.offset, self.shape, self.stride, self.numel
-                ));
-            }
-        }
-        let mut data = Vec::with_capacity(n);
-        let mut idx = vec![0usize; self.shape.len()];
-        for _ in 0..n {
-            let pos = self.offset + idx.iter().zip(&self.stride).map(|(i, s)| i * s).sum::<usize>();
-            data.push(self.dtype.get(blob, pos));
-            for ax in (0..idx.len()).rev() {
-                idx[ax] += 1;
-                if idx[ax] < self.shape[ax] {
-                    break;
-                }
-                idx[ax] = 0;
-            }
-        }
-        F32Tensor::from_vec(&self.shape, data)
-            .map(Some)
-            .map_err(|e| e.to_string())
-    }
-}
 
 /// The callables a state dict may name.
 #[derive(Clone, Debug, PartialEq)]
-enum Global {
+pub(super) enum Global {
     OrderedDict,
     RebuildTensorV2,
     RebuildParameter,
@@ -244,7 +17,7 @@ enum Global {
 
 /// A pickle value (only the kinds a state dict uses).
 #[derive(Clone, Debug, PartialEq)]
-enum Val {
+pub(super) enum Val {
     None,
     Bool(bool),
     Int(i64),
@@ -263,14 +36,14 @@ enum Val {
 
 /// Containers may nest this deep (a state dict needs four levels); deeper values are refused, so
 /// that dropping them cannot overflow the stack.
-const MAX_DEPTH: u32 = 32;
+pub(super) const MAX_DEPTH: u32 = 32;
 
 /// Values the memo may copy in total (each GET and PUT copies one): bounds the work and memory
 /// a small file can ask for, e.g. by doubling a list through the memo.
-const MAX_COPIED: usize = 1 << 20;
+pub(super) const MAX_COPIED: usize = 1 << 20;
 
 /// The restricted pickle machine. `depths[i]` is the nesting depth of `stack[i]`.
-struct Unpickler<'a> {
+pub(super) struct Unpickler<'a> {
     code: &'a [u8],
     pos: usize,
     stack: Vec<Val>,
@@ -280,10 +53,10 @@ struct Unpickler<'a> {
     budget: usize,
 }
 
-type PResult<T> = std::result::Result<T, String>;
+pub(super) type PResult<T> = std::result::Result<T, String>;
 
 impl<'a> Unpickler<'a> {
-    fn new(code: &'a [u8]) -> Self {
+    pub(super) fn new(code: &'a [u8]) -> Self {
         Self {
             code,
             pos: 0,
@@ -423,7 +196,7 @@ impl<'a> Unpickler<'a> {
     }
 
     /// Runs the program to STOP and returns the result.
-    fn run(mut self) -> PResult<Val> {
+    pub(super) fn run(mut self) -> PResult<Val> {
         loop {
             let at = self.pos;
             let op = self.u8()?;
@@ -741,7 +514,7 @@ fn reduce(f: Val, args: Val) -> PResult<Val> {
 
 /// The (name, tensor) entries of the unpickled root: a state dict, or a checkpoint dict holding
 /// one under `state_dict` / `model_state_dict` / `model`.
-fn state_entries(root: Val) -> PResult<Vec<(String, TensorRef)>> {
+pub(super) fn state_entries(root: Val) -> PResult<Vec<(String, TensorRef)>> {
     let Val::Dict(items) = root else {
         return Err("the checkpoint is not a dict of tensors".into());
     };
@@ -765,100 +538,4 @@ fn state_entries(root: Val) -> PResult<Vec<(String, TensorRef)>> {
             (k, _) => Err(format!("state dict key {k:?} is not a string")),
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn run(code: &[u8]) -> PResult<Val> {
-        Unpickler::new(code).run()
-    }
-
-    #[test]
-    fn containers_numbers_strings_and_memo() {
-        // (1, -2, 300, 'ab', [True, None], {'k': 1.5}) with a memo round trip.
-        let mut p = vec![0x80, 2, b'('];
-        p.extend([b'K', 1, b'J']);
-        p.extend((-2i32).to_le_bytes());
-        p.extend([b'M', 0x2c, 0x01, 0x8c, 2, b'a', b'b', b'q', 0]);
-        p.extend([b']', 0x88, b'a', b'N', b'a', b'}', b'X', 1, 0, 0, 0, b'k', b'G']);
-        p.extend(1.5f64.to_be_bytes());
-        p.extend([b's', b't', b'.']);
-        let v = run(&p).unwrap();
-        assert_eq!(
-            v,
-            Val::Tuple(vec![
-                Val::Int(1),
-                Val::Int(-2),
-                Val::Int(300),
-                Val::Str("ab".into()),
-                Val::List(vec![Val::Bool(true), Val::None]),
-                Val::Dict(vec![(Val::Str("k".into()), Val::Float(1.5))]),
-            ])
-        );
-        assert_eq!(
-            run(&[b'K', 7, b'q', 3, b'h', 3, 0x86, b'.']).unwrap(),
-            Val::Tuple(vec![Val::Int(7); 2])
-        );
-        assert_eq!(run(&[0x8a, 2, 0xff, 0xff, b'.']).unwrap(), Val::Int(-1));
-    }
-
-    #[test]
-    fn refuses_code_execution() {
-        let e = run(b"cos\nsystem\n(S'echo hi'\ntR.").unwrap_err();
-        assert!(e.contains("refusing global os.system"), "{e}");
-        let e = run(b"cbuiltins\neval\n.").unwrap_err();
-        assert!(e.contains("refusing global builtins.eval"), "{e}");
-        // INST, OBJ and NEWOBJ build arbitrary objects.
-        for op in [b'i', b'o', 0x81, 0x92] {
-            let e = run(&[b'(', op, b'.']).unwrap_err();
-            assert!(e.contains("not allowed"), "{e}");
-        }
-        // An allowed callable with the wrong arguments.
-        let e = run(b"ccollections\nOrderedDict\n(K\x01tR.").unwrap_err();
-        assert!(e.contains("unexpected arguments"), "{e}");
-        // Deep nesting and memo doubling are bounded.
-        let deep = [vec![b'K', 1], vec![0x85; 100_000], vec![b'.']].concat();
-        assert!(run(&deep).unwrap_err().contains("nest deeper"));
-        let mut doubling = vec![b']', b'q', 0];
-        for _ in 0..40 {
-            doubling.extend([b'(', b'h', 0, b'h', 0, b'l', b'q', 0]);
-        }
-        doubling.push(b'.');
-        assert!(run(&doubling).unwrap_err().contains("copies too many"));
-        // Truncated input and stack underflow are errors, not panics.
-        assert!(run(&[b'X', 9, 0, 0, 0, b'a']).unwrap_err().contains("ends inside"));
-        assert!(run(b"s.").unwrap_err().contains("underflow"));
-        assert!(run(b"").is_err());
-    }
-
-    #[test]
-    fn strided_views_and_dtypes() {
-        // A 2x3 float storage read as its transpose (shape [3, 2], stride [1, 3]).
-        let blob: Vec<u8> = (0..6).flat_map(|i| (i as f32).to_le_bytes()).collect();
-        let t = TensorRef {
-            key: "0".into(),
-            dtype: DType::F32,
-            numel: 6,
-            offset: 0,
-            shape: vec![3, 2],
-            stride: vec![1, 3],
-        };
-        let out = t.materialise(&blob).unwrap().unwrap();
-        assert_eq!(out.data(), &[0., 3., 1., 4., 2., 5.]);
-        let past = TensorRef { offset: 1, ..t.clone() };
-        assert!(past.materialise(&blob).unwrap_err().contains("past the storage"));
-        let long = TensorRef {
-            dtype: DType::I64,
-            numel: 1,
-            shape: vec![],
-            stride: vec![],
-            ..t.clone()
-        };
-        assert_eq!(long.materialise(&[0; 8]).unwrap(), None);
-        assert_eq!(f16_to_f32(0x3c00), 1.0);
-        assert_eq!(f16_to_f32(0xc000), -2.0);
-        assert_eq!(DType::BF16.get(&[0x80, 0x3f], 0), 1.0);
-    }
 }

@@ -1,15 +1,15 @@
-//! Private inference runs and model benchmarks (`testbed infer`, `testbed bench model`).
+//! Private model runs, started locally: `testbed infer`, `testbed bench model` and experiments'
+//! latency tasks all come here (in the simulator or as party processes over TCP).
 //!
 //! The caller plays every party of a local run: it holds the model owner's model and the data
 //! owner's input, so it computes the plaintext reference and the error here (in a real deployment
 //! nobody holds both). Over TCP each party process gets only its own files: party 0 the model,
 //! the data owner the input and the file its output goes to.
 
-use super::{OpReport, WeightSetup};
-use super::{ReportHead, assemble_report};
+use super::report::{OpReport, ReportHead, WeightSetup, assemble_report, errors};
+use super::{JobSpec, PartyInputs, TransportKind, run_job};
 use crate::data::model::ModelSource;
 use crate::error::{Error, PartyId, Result};
-use crate::launch::{JobSpec, PartyInputs, TransportKind, run_job};
 use crate::net::MeterReport;
 use crate::nn::graph::Graph;
 use crate::nn::infer::{InferJob, Input, OwnedModel, WeightPrivacy, run_plain};
@@ -20,11 +20,6 @@ use crate::protocol::{ProtocolConfig, SessionOptions};
 use crate::ring::shape_string;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// Loads a model (zoo name or `.onnx` file) prepared for inference; see [`ModelSource`].
-pub fn load_model(model: &str, input_shape: &[usize], seed: u64) -> Result<Graph> {
-    ModelSource::new(model, seed).load(input_shape)
-}
 
 /// A private model run: what the model owner names, what the data owner holds, and how to run.
 pub struct ModelRunSpec<'a> {
@@ -79,7 +74,11 @@ pub fn run_model(cfg: &ProtocolConfig, r: &ModelRunSpec<'_>) -> Result<ModelRun>
         sim_latency: r.sim_latency,
         ..Default::default()
     };
-    let receiver = r.reveal_to.as_ref().and_then(|t| t.first().copied()).unwrap_or(data_owner(cfg.parties));
+    let receiver = r
+        .reveal_to
+        .as_ref()
+        .and_then(|t| t.first().copied())
+        .unwrap_or(data_owner(cfg.parties));
     let (outcome, output) = match r.transport {
         TransportKind::Sim => {
             let outcome = run_job(cfg, &opts, &job, &spec, r.transport, r.tls, &[])?;
@@ -121,7 +120,7 @@ pub fn run_model(cfg: &ProtocolConfig, r: &ModelRunSpec<'_>) -> Result<ModelRun>
     }
     let got: Vec<f64> = output.data().iter().map(|&v| v as f64).collect();
     let want: Vec<f64> = reference.data().iter().map(|&v| v as f64).collect();
-    let (max_abs_err, max_rel_err) = super::reference::errors(&got, &want);
+    let (max_abs_err, max_rel_err) = errors(&got, &want);
     let spans: Vec<&[crate::protocol::Span]> = outcome.parties.iter().map(|p| p.output.spans.as_slice()).collect();
     let first: Vec<&MeterReport> = outcome.parties.iter().map(|p| &p.output.meter).collect();
     let head = ReportHead {
@@ -156,12 +155,15 @@ pub fn absolute(p: &Path) -> PathBuf {
 
 /// A private temporary folder for the files a local run hands to its party processes, removed
 /// when dropped.
-pub(crate) struct ScratchFiles(PathBuf);
+pub struct ScratchFiles(PathBuf);
 
 impl ScratchFiles {
-    pub(crate) fn new() -> Result<Self> {
+    pub fn new() -> Result<Self> {
         let n = crate::protocol::prg::os_seed()?;
-        let name = format!("testbed-run-{:016x}", u64::from_le_bytes(n[..8].try_into().expect("8 bytes")));
+        let name = format!(
+            "testbed-run-{:016x}",
+            u64::from_le_bytes(n[..8].try_into().expect("8 bytes"))
+        );
         let dir = std::env::temp_dir().join(name);
         std::fs::create_dir_all(&dir).map_err(|e| Error::Io {
             path: dir.display().to_string(),
@@ -170,7 +172,7 @@ impl ScratchFiles {
         Ok(Self(dir))
     }
 
-    pub(crate) fn path(&self, name: &str) -> PathBuf {
+    pub fn path(&self, name: &str) -> PathBuf {
         self.0.join(name)
     }
 }
