@@ -311,7 +311,16 @@ fn certificate_mistakes_are_named_with_the_file_and_the_fix() {
 #[test]
 fn the_readme_three_terminal_inference_runs_over_pinned_tls() {
     let d = Dir::new("infer");
-    let (code, _, err) = testbed(&["certs", "--parties", "2", "--dealer", "--job", "infer", "--out", s(&d.0)]);
+    let (code, _, err) = testbed(&[
+        "certs",
+        "--parties",
+        "2",
+        "--dealer",
+        "--job",
+        "infer",
+        "--out",
+        s(&d.0),
+    ]);
     assert_eq!(code, 0, "{err}");
     let session = read_session(&d.path("session.yaml"));
     assert_eq!(session["job"]["kind"], "model");
@@ -340,7 +349,11 @@ fn the_readme_three_terminal_inference_runs_over_pinned_tls() {
         .collect();
     for (i, c) in children.into_iter().enumerate() {
         let o = c.wait_with_output().unwrap();
-        assert!(o.status.success(), "endpoint {i}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "endpoint {i}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let out = String::from_utf8_lossy(&o.stdout);
         assert!(out.contains("`model` job done"), "{out}");
         assert_eq!(out.contains("output written to y.npy"), i == 1, "{out}");

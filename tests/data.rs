@@ -369,7 +369,11 @@ fn write_fixture_speech(dir: &Path) -> (PathBuf, PathBuf) {
         // Speaker a as WAV, speaker b as headerless 8 kHz mu-law (saytime's format).
         write_wav(&real.join(format!("a/{d}.wav")), &fake_word(d, 8000, 1.01, 0.25)).unwrap();
         let b = fake_word(d, 8000, 0.99, 0.2);
-        std::fs::write(real.join(format!("b/{d}.au")), b.samples.iter().map(|&x| ulaw_encode(x)).collect::<Vec<u8>>()).unwrap();
+        std::fs::write(
+            real.join(format!("b/{d}.au")),
+            b.samples.iter().map(|&x| ulaw_encode(x)).collect::<Vec<u8>>(),
+        )
+        .unwrap();
         people.push_str(&format!("a/{d}.wav\t{w}\ta\tfixture\nb/{d}.au\t{w}\tb\tfixture\n"));
     }
     std::fs::write(synth.join("manifest.tsv"), manifest).unwrap();
@@ -503,14 +507,20 @@ fn stratified_samples_keep_class_shares_and_follow_the_seed() {
     assert_eq!(s.labels, idx.iter().map(|&i| labels[i]).collect::<Vec<_>>());
     assert_eq!(s.inputs.data(), &idx.iter().map(|&i| i as f32).collect::<Vec<_>>()[..]);
     assert_eq!(idx, stratified_indices(&labels, 3, 10, 1), "the seed fixes the sample");
-    assert_ne!(idx, stratified_indices(&labels, 3, 10, 2), "another seed, another sample");
+    assert_ne!(
+        idx,
+        stratified_indices(&labels, 3, 10, 2),
+        "another seed, another sample"
+    );
     assert_ne!(idx, (0..10).collect::<Vec<_>>(), "not a prefix");
     assert_eq!(stratified_indices(&labels, 3, 100, 1), (0..100).collect::<Vec<_>>());
     assert_eq!(stratified_indices(&labels, 3, 500, 1).len(), 100);
     // Every class is reachable: over seeds, each member of class 2 is drawn sometimes.
     let mut seen = [false; 100];
     for seed in 0..200 {
-        stratified_indices(&labels, 3, 10, seed).iter().for_each(|&i| seen[i] = true);
+        stratified_indices(&labels, 3, 10, seed)
+            .iter()
+            .for_each(|&i| seen[i] = true);
     }
     assert!(seen.iter().all(|&s| s));
 }
@@ -594,7 +604,11 @@ fn speech_sets_from_espeak_and_real_recordings() {
     let h = testbed::data::load("speech-human").unwrap();
     assert_eq!(h.train.inputs.shape(), &[3200 * 2, 40, 100]);
     assert_eq!(h.test.inputs.shape(), &[30, 40, 100]);
-    assert_eq!(h.test.class_counts(), vec![3; 10], "3 speakers, one recording per digit");
+    assert_eq!(
+        h.test.class_counts(),
+        vec![3; 10],
+        "3 speakers, one recording per digit"
+    );
     assert!(h.test.name.starts_with("speech/human (3 speakers"), "{}", h.test.name);
     let val = testbed::data::load("speech-synth-val").unwrap();
     let test = testbed::data::load("speech-synth-test").unwrap();
@@ -603,7 +617,10 @@ fn speech_sets_from_espeak_and_real_recordings() {
     assert_eq!(testbed::data::training_set("speech-human"), "speech-synth-val");
     // Where it came from: the espeak-ng version and the generated set's hash, the 3 packages.
     let p = testbed::data::provenance("speech-synth-test").unwrap();
-    assert!(p.contains("espeak-ng") && p.contains("set SHA-256") && p.contains("saytime"), "{p}");
+    assert!(
+        p.contains("espeak-ng") && p.contains("set SHA-256") && p.contains("saytime"),
+        "{p}"
+    );
     // Nearest class means: far above chance (10 %) on unseen voices.
     let acc = centroid_accuracy(&h.train, &test.test);
     eprintln!(
@@ -636,13 +653,19 @@ fn fetch_data_checks_the_hash_of_every_file_it_holds() {
     std::fs::write(&lexicon, "not the lexicon\n").unwrap();
     let (code, err) = fetch("vader");
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("vader_lexicon.txt: SHA-256") && err.contains("expected 1ec9c6e9"), "{err}");
+    assert!(
+        err.contains("vader_lexicon.txt: SHA-256") && err.contains("expected 1ec9c6e9"),
+        "{err}"
+    );
     assert!(!lexicon.exists(), "removed, so the next call fetches it again");
     std::fs::copy(testbed::data::data_dir().join("vader/vader_lexicon.txt"), &lexicon).unwrap();
     let (code, err) = fetch("vader");
     assert_eq!(code, Some(0), "{err}");
     let provenance = std::fs::read_to_string(dir.join("vader/PROVENANCE")).unwrap();
-    assert!(provenance.contains("vaderSentiment 3.3.2") && provenance.contains("1ec9c6e9"), "{provenance}");
+    assert!(
+        provenance.contains("vaderSentiment 3.3.2") && provenance.contains("1ec9c6e9"),
+        "{provenance}"
+    );
     let (code, err) = fetch("no-such-set");
     assert_eq!(code, Some(2), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -664,7 +687,6 @@ fn fashion_mnist_has_the_official_split() {
     let max = s.train.inputs.data().iter().copied().fold(0.0f32, f32::max);
     assert_eq!(max, 1.0);
 }
-
 
 #[test]
 #[ignore = "needs scripts/fetch-data.sh minilm vader"]

@@ -270,11 +270,21 @@ fn the_cost_model_on_a_metered_beaver_product() {
     let r = run_op_with(&cfg, &spec, false).unwrap();
     assert_eq!((r.rounds, r.rounds_between_parties), (2, 1));
     let (m0, m1) = (&r.meters[0], &r.meters[1]);
-    let sent: Vec<_> = m0.log.iter().filter(|m| m.from == 0).map(|m| (m.to, m.depth, m.bytes)).collect();
+    let sent: Vec<_> = m0
+        .log
+        .iter()
+        .filter(|m| m.from == 0)
+        .map(|m| (m.to, m.depth, m.bytes))
+        .collect();
     let control = sent.iter().find(|s| s.0 == 2).map(|s| s.2).unwrap();
     assert!(control > 0 && control < 100, "{control}");
     assert_eq!(sent, vec![(2, 1, control), (1, 1, 16 * n)]);
-    let got: Vec<_> = m0.log.iter().filter(|m| m.to == 0).map(|m| (m.from, m.depth, m.phase, m.bytes)).collect();
+    let got: Vec<_> = m0
+        .log
+        .iter()
+        .filter(|m| m.to == 0)
+        .map(|m| (m.from, m.depth, m.phase, m.bytes))
+        .collect();
     assert_eq!(got, vec![(1, 1, Phase::Online, 16 * n), (2, 2, Phase::Offline, 8 * n)]);
     assert_eq!(m1.log.iter().filter(|m| m.from == 1).count(), 1);
     for net in NetworkProfile::builtin() {
@@ -335,7 +345,10 @@ fn run_writes_rows_summary_and_plots() {
     }
     // No column claims a compute time that nothing measures.
     assert!(table.col("compute_s").is_none());
-    assert!(table.rows.iter().all(|r| table.get(r, "split").is_empty()), "op rows have no samples");
+    assert!(
+        table.rows.iter().all(|r| table.get(r, "split").is_empty()),
+        "op rows have no samples"
+    );
     // Counts agree with a direct benchmark of the same op; predictions follow the model.
     let cfg = ProtocolConfig::load("2pc-ttp").unwrap().with_precision(12).unwrap();
     let spec = OpSpec {

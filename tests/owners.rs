@@ -66,7 +66,10 @@ fn run_parties(session: &Path, homes: &[(PathBuf, Vec<&str>)]) -> Vec<(i32, Stri
         .into_iter()
         .map(|c| {
             let o = c.wait_with_output().unwrap();
-            (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned())
+            (
+                o.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )
         })
         .collect()
 }
@@ -123,7 +126,10 @@ fn infer_over_tcp_runs_with_each_file_only_in_its_owners_folder() {
         "3",
     ]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(std::fs::read(&sim_out).unwrap(), std::fs::read(homes[1].join("y.npy")).unwrap());
+    assert_eq!(
+        std::fs::read(&sim_out).unwrap(),
+        std::fs::read(homes[1].join("y.npy")).unwrap()
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
 
@@ -154,7 +160,11 @@ fn private_training_over_tcp_runs_on_split_data_files() {
     let p0: Vec<&str> = [&data[..], &["--model", "logreg", "--output", "w.safetensors"]].concat();
     let results = run_parties(
         &s,
-        &[(homes[0].clone(), p0), (homes[1].clone(), data.to_vec()), (homes[2].clone(), vec![])],
+        &[
+            (homes[0].clone(), p0),
+            (homes[1].clone(), data.to_vec()),
+            (homes[2].clone(), vec![]),
+        ],
     );
     for (i, (code, err)) in results.iter().enumerate() {
         assert_eq!(*code, 0, "endpoint {i}: {err}");
@@ -214,7 +224,13 @@ fn a_party_given_a_file_it_does_not_own_is_refused() {
 fn outputs_go_only_to_the_parties_named() {
     let shape = [1, 1, 28, 28];
     let g = ModelSource::new("lenet", 1).load(&shape).unwrap();
-    let x = [Input::F32(F32Tensor::from_vec(&shape, random_reals(784, 0.0, 1.0, 4).iter().map(|&v| v as f32).collect()).unwrap())];
+    let x = [Input::F32(
+        F32Tensor::from_vec(
+            &shape,
+            random_reals(784, 0.0, 1.0, 4).iter().map(|&v| v as f32).collect(),
+        )
+        .unwrap(),
+    )];
     for cfg in ["2pc-ttp", "3pc-replicated"].map(|n| ProtocolConfig::load(n).unwrap()) {
         for to in [None, Some(vec![0]), Some(vec![1, 0])] {
             let mut job = InferJob::local(&g, &x, WeightPrivacy::Private, 1);
@@ -222,7 +238,12 @@ fn outputs_go_only_to_the_parties_named() {
             let out = run(&cfg, 2, &job);
             let want = to.clone().unwrap_or(vec![cfg.parties - 1]);
             for (id, p) in out.parties.iter().enumerate() {
-                assert_eq!(p.output.outputs.is_some(), want.contains(&id), "{}: {to:?} party {id}", cfg.name);
+                assert_eq!(
+                    p.output.outputs.is_some(),
+                    want.contains(&id),
+                    "{}: {to:?} party {id}",
+                    cfg.name
+                );
             }
         }
     }
@@ -248,12 +269,18 @@ fn every_real_weight_of_a_private_model_is_shared_scalars_included() {
     let arch: Architecture = serde_json::from_str(&json).unwrap();
     let rebuilt = arch.into_graph().unwrap();
     for name in &private {
-        let Some(Const::F32(t)) = rebuilt.initializers.get(name) else { panic!("{name}") };
-        assert!(t.data().iter().all(|&v| v == 0.0), "{name} leaked into the architecture");
+        let Some(Const::F32(t)) = rebuilt.initializers.get(name) else {
+            panic!("{name}")
+        };
+        assert!(
+            t.data().iter().all(|&v| v == 0.0),
+            "{name} leaked into the architecture"
+        );
     }
     // An operand an operator needs in the clear by its definition stays public: a Pow exponent.
     let mut h = g.clone();
-    h.initializers.insert("two".into(), Const::F32(F32Tensor::from_vec(&[1], vec![2.0]).unwrap()));
+    h.initializers
+        .insert("two".into(), Const::F32(F32Tensor::from_vec(&[1], vec![2.0]).unwrap()));
     let out = h.outputs[0].clone();
     h.nodes.push(testbed::nn::graph::Node {
         name: "square".into(),
@@ -290,8 +317,18 @@ fn share_randomness_comes_from_the_os_unless_a_test_fixes_it() {
     assert_eq!(once(Some(9)), once(Some(9)), "a fixed (insecure) seed repeats them");
     // The CLI says so loudly.
     let (code, _, err) = testbed(&[
-        "bench", "op", "--protocol", "2pc-ttp", "--op", "add", "--shape", "4", "--shape", "4",
-        "--insecure-share-seed", "1",
+        "bench",
+        "op",
+        "--protocol",
+        "2pc-ttp",
+        "--op",
+        "add",
+        "--shape",
+        "4",
+        "--shape",
+        "4",
+        "--insecure-share-seed",
+        "1",
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("INSECURE"), "{err}");

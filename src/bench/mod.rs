@@ -472,9 +472,7 @@ pub(crate) fn assemble_report<T>(
     (max_abs_err, max_rel_err): (f64, f64),
 ) -> OpReport {
     let reps = head.reps;
-    let mut wall: Vec<f64> = (0..reps)
-        .map(|r| wall_of(spans.iter().map(|s| &s[r])))
-        .collect();
+    let mut wall: Vec<f64> = (0..reps).map(|r| wall_of(spans.iter().map(|s| &s[r]))).collect();
     let wall_s_reps = wall.clone();
     wall.sort_by(f64::total_cmp);
     let rounds_per_party: Vec<u64> = first.iter().map(|m| m.rounds_online).collect();

@@ -79,7 +79,11 @@ pub fn run_model(cfg: &ProtocolConfig, r: &ModelRunSpec<'_>) -> Result<ModelRun>
         sim_latency: r.sim_latency,
         ..Default::default()
     };
-    let receiver = r.reveal_to.as_ref().and_then(|t| t.first().copied()).unwrap_or(data_owner(cfg.parties));
+    let receiver = r
+        .reveal_to
+        .as_ref()
+        .and_then(|t| t.first().copied())
+        .unwrap_or(data_owner(cfg.parties));
     let (outcome, output) = match r.transport {
         TransportKind::Sim => {
             let outcome = run_job(cfg, &opts, &job, &spec, r.transport, r.tls, &[])?;
@@ -161,7 +165,10 @@ pub(crate) struct ScratchFiles(PathBuf);
 impl ScratchFiles {
     pub(crate) fn new() -> Result<Self> {
         let n = crate::protocol::prg::os_seed()?;
-        let name = format!("testbed-run-{:016x}", u64::from_le_bytes(n[..8].try_into().expect("8 bytes")));
+        let name = format!(
+            "testbed-run-{:016x}",
+            u64::from_le_bytes(n[..8].try_into().expect("8 bytes"))
+        );
         let dir = std::env::temp_dir().join(name);
         std::fs::create_dir_all(&dir).map_err(|e| Error::Io {
             path: dir.display().to_string(),

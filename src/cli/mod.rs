@@ -13,17 +13,17 @@ macro_rules! out {
 }
 
 use crate::bench::model::{ModelRunSpec, absolute, run_model};
-use crate::data::model::ModelSource;
-use crate::launch::{JobSpec, PartyInputs};
-use crate::party::{Report, party_main, read_input};
 use crate::bench::{
     ConvArgs, OpKind, OpReport, OpSpec, TransportKind, function_table, parse_shape, random_model_input, run_op_delayed,
     write_function_table,
 };
+use crate::data::model::ModelSource;
 use crate::error::Error;
 use crate::launch::SessionFile;
+use crate::launch::{JobSpec, PartyInputs};
 use crate::nn::infer::WeightPrivacy;
 use crate::nn::io::write_npy_f32;
+use crate::party::{Report, party_main, read_input};
 use crate::protocol::ProtocolConfig;
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;

@@ -79,7 +79,9 @@ pub fn read_au(path: &Path) -> Result<Audio> {
         Ok(u32::from_be_bytes(b.try_into().expect("4 bytes")))
     };
     let (offset, size, encoding, rate, channels) = (word(1)? as usize, word(2)?, word(3)?, word(4)?, word(5)?.max(1));
-    let data = bytes.get(offset..).ok_or_else(|| bad("data offset past the end of the file"))?;
+    let data = bytes
+        .get(offset..)
+        .ok_or_else(|| bad("data offset past the end of the file"))?;
     // A size of !0 means "unknown": up to the end of the file.
     let data = &data[..(size as usize).min(data.len())];
     let interleaved: Vec<f32> = match encoding {
@@ -89,7 +91,11 @@ pub fn read_au(path: &Path) -> Result<Audio> {
             .chunks_exact(2)
             .map(|c| i16::from_be_bytes([c[0], c[1]]) as f32 / 32768.0)
             .collect(),
-        other => return Err(bad(&format!("unsupported .au encoding {other} (mu-law, 8- or 16-bit PCM only)"))),
+        other => {
+            return Err(bad(&format!(
+                "unsupported .au encoding {other} (mu-law, 8- or 16-bit PCM only)"
+            )));
+        }
     };
     if rate == 0 {
         return Err(bad("sample rate 0"));

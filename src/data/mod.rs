@@ -233,7 +233,11 @@ pub fn load(name: &str) -> Result<Split> {
 /// training: the synthetic validation voices for every speech set, so that training settings
 /// are judged on validation data, never on a test set; `name` itself otherwise.
 pub fn training_set(name: &str) -> &str {
-    if name.starts_with("speech-") { "speech-synth-val" } else { name }
+    if name.starts_with("speech-") {
+        "speech-synth-val"
+    } else {
+        name
+    }
 }
 
 /// The folders under the data directory that data set `name` is read from.

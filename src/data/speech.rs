@@ -293,7 +293,9 @@ fn synth_manifest(dir: &Path) -> Result<Vec<(Entry, Part)>> {
                 other => {
                     return Err(Error::invalid(
                         format!("{}:{}", path.display(), i + 2),
-                        format!("split `{other}` is not train, val or test (an older set? run scripts/fetch-data.sh speech)"),
+                        format!(
+                            "split `{other}` is not train, val or test (an older set? run scripts/fetch-data.sh speech)"
+                        ),
                     ));
                 }
             };

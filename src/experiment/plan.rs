@@ -627,7 +627,10 @@ fn eval_data(ctx: &Ctx, t: &TaskFile, split: &crate::data::Split, seed: u64) -> 
     };
     let population = set.len();
     if population == 0 {
-        return Err(ctx.err(t.data.as_ref().expect("required"), format!("{} has no samples", set.name)));
+        return Err(ctx.err(
+            t.data.as_ref().expect("required"),
+            format!("{} has no samples", set.name),
+        ));
     }
     let (set, sample_seed) = match &t.samples {
         Some(s) if s.value == 0 => return Err(ctx.err(s, "needs at least one sample")),

@@ -302,7 +302,11 @@ pub fn machines(table: &Table) -> String {
             seen.push(m);
         }
     }
-    if seen.is_empty() { "unknown machine".to_string() } else { seen.join("; ") }
+    if seen.is_empty() {
+        "unknown machine".to_string()
+    } else {
+        seen.join("; ")
+    }
 }
 
 /// Groups runs by configuration (in order of first appearance) and takes medians over repetitions.
@@ -462,7 +466,10 @@ pub fn write_summary(
     let configs = summarize(table);
     let samples = samples(table);
     let (cols, rows) = headline(&configs, &samples);
-    let json_configs: Vec<Value> = configs.iter().map(|c| config_json(c, samples.get(&c.config_id))).collect();
+    let json_configs: Vec<Value> = configs
+        .iter()
+        .map(|c| config_json(c, samples.get(&c.config_id)))
+        .collect();
     // One entry per accuracy task: its samples and where the data came from.
     let mut data: Vec<Value> = Vec::new();
     let mut seen: Vec<&str> = Vec::new();
@@ -523,7 +530,10 @@ pub fn write_summary(
         md.push_str("\n## Tasks\n\n");
     }
     for (task, note) in notes {
-        md.push_str(&format!("- **{task}**: {}\n", note.split_whitespace().collect::<Vec<_>>().join(" ")));
+        md.push_str(&format!(
+            "- **{task}**: {}\n",
+            note.split_whitespace().collect::<Vec<_>>().join(" ")
+        ));
     }
     for d in &data {
         if let Some(p) = d["provenance"].as_str() {

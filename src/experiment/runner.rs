@@ -13,11 +13,11 @@ use super::schema::TrainFile;
 use super::sweep::RunSpec;
 use super::train;
 use crate::bench::model::{ModelRunSpec, ScratchFiles, absolute, run_model};
-use crate::data::model::ModelSource;
-use crate::launch::{JobSpec, PartyInputs, TransportKind, run_job};
 use crate::bench::reference::errors;
 use crate::bench::{OpReport, OpSpec, random_model_input, run_op_with};
+use crate::data::model::ModelSource;
 use crate::error::{Error, Result};
+use crate::launch::{JobSpec, PartyInputs, TransportKind, run_job};
 use crate::net::MeterReport;
 use crate::nn::graph::Graph;
 use crate::nn::infer::{EvalJob, OwnedModel, WeightPrivacy, run_plain, split_batches};
@@ -387,7 +387,11 @@ fn evaluate(
             // the samples (token ids as integers) and the file its outputs go to.
             let files = ScratchFiles::new()?;
             let samples = files.path("samples.npy");
-            if graph.inputs.first().is_some_and(|i| i.dtype == crate::nn::graph::DType::I64) {
+            if graph
+                .inputs
+                .first()
+                .is_some_and(|i| i.dtype == crate::nn::graph::DType::I64)
+            {
                 let ids: Vec<i64> = data.samples.data().iter().map(|&v| v.round() as i64).collect();
                 write_npy_i64(&samples, data.samples.shape(), &ids)?;
             } else {

@@ -141,7 +141,10 @@ pub fn make_certs(opts: &CertsOptions) -> Result<CertsReport> {
         return Err(Error::invalid("--parties", "a session needs at least 2 parties"));
     }
     if !["bench-op", "infer"].contains(&opts.job.as_str()) {
-        return Err(Error::invalid("--job", format!("`{}` is not bench-op or infer", opts.job)));
+        return Err(Error::invalid(
+            "--job",
+            format!("`{}` is not bench-op or infer", opts.job),
+        ));
     }
     if opts.days == 0 {
         return Err(Error::invalid(

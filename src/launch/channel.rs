@@ -101,7 +101,11 @@ impl SessionFile {
         }
         flatten_json("job", &self.job, &mut out);
         // Whether shares are private: every party must know (the seed itself is not sent).
-        let shares = if self.insecure_share_seed.is_some() { "INSECURE fixed seed" } else { "os" };
+        let shares = if self.insecure_share_seed.is_some() {
+            "INSECURE fixed seed"
+        } else {
+            "os"
+        };
         out.push(("share_randomness".into(), shares.into()));
         out
     }

@@ -300,7 +300,9 @@ pub fn launch_local(
     let mut children = Children(Vec::new());
     for i in 0..endpoints {
         let own = endpoint_launch.get(i);
-        let home = own.and_then(|e| e.dir.clone()).unwrap_or_else(|| dir.join(format!("endpoint{i}")));
+        let home = own
+            .and_then(|e| e.dir.clone())
+            .unwrap_or_else(|| dir.join(format!("endpoint{i}")));
         std::fs::create_dir_all(&home).map_err(|e| Error::Io {
             path: home.display().to_string(),
             source: e,

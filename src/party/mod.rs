@@ -39,7 +39,9 @@ pub fn party_main(session: &SessionFile, id: PartyId, launched: bool, own: &Part
     let cfg = session.protocol()?;
     check_ownership(&cfg, id, &spec, own)?;
     if let Some(s) = session.insecure_share_seed {
-        eprintln!("warning: INSECURE: share randomness from the fixed seed {s} (anyone who knows it recomputes every mask)");
+        eprintln!(
+            "warning: INSECURE: share randomness from the fixed seed {s} (anyone who knows it recomputes every mask)"
+        );
     }
     let opts = SessionOptions {
         insecure_share_seed: session.insecure_share_seed,
@@ -94,7 +96,10 @@ fn run_spec(
             reps,
             reveal_to,
         } => {
-            let source = own.model.as_ref().map(|m| ModelSource::new(m, *model_seed).with_weights(own.weights.clone()));
+            let source = own
+                .model
+                .as_ref()
+                .map(|m| ModelSource::new(m, *model_seed).with_weights(own.weights.clone()));
             let load = |infos: &[InputInfo]| -> Result<crate::nn::graph::Graph> {
                 let s = source.as_ref().expect("the owner has a source");
                 s.load(&infos.first().map_or(&[][..], |i| &i.shape[..]))
@@ -121,7 +126,10 @@ fn run_spec(
             warmup,
             reveal_to,
         } => {
-            let source = own.model.as_ref().map(|m| ModelSource::new(m, *model_seed).with_weights(own.weights.clone()));
+            let source = own
+                .model
+                .as_ref()
+                .map(|m| ModelSource::new(m, *model_seed).with_weights(own.weights.clone()));
             let load = |infos: &[InputInfo]| -> Result<crate::nn::graph::Graph> {
                 let s = source.as_ref().expect("the owner has a source");
                 s.load(&infos.first().map_or(&[][..], |i| &i.shape[..]))
@@ -287,7 +295,10 @@ pub fn read_input(path: &Path) -> Result<Input> {
 fn read_reals(path: &Path) -> Result<F32Tensor> {
     match read_npy(path)? {
         NpyArray::F32(t) => Ok(t),
-        NpyArray::I64 { .. } => Err(Error::invalid(path.display().to_string(), "expected reals (float32/float64)")),
+        NpyArray::I64 { .. } => Err(Error::invalid(
+            path.display().to_string(),
+            "expected reals (float32/float64)",
+        )),
     }
 }
 
@@ -325,7 +336,11 @@ fn check_ownership(cfg: &ProtocolConfig, id: PartyId, spec: &JobSpec, own: &Part
     let (allowed, needed): (Vec<&str>, Vec<&str>) = match spec {
         JobSpec::BenchOp { .. } => (vec![], vec![]),
         JobSpec::Model { .. } | JobSpec::Eval { .. } => {
-            let input = if matches!(spec, JobSpec::Model { .. }) { "--input" } else { "--data" };
+            let input = if matches!(spec, JobSpec::Model { .. }) {
+                "--input"
+            } else {
+                "--data"
+            };
             let mut allowed = vec!["--output"];
             let mut needed = vec![];
             if id == MODEL_OWNER {

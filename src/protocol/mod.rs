@@ -251,7 +251,9 @@ pub fn publish_value<P: Protocol, T: serde::Serialize + serde::de::DeserializeOw
     };
     let (&len, body) = words.split_first().ok_or_else(|| bad("an empty message".into()))?;
     let bytes: Vec<u8> = body.iter().flat_map(|w| w.to_le_bytes()).collect();
-    let len = usize::try_from(len).ok().filter(|&l| l <= bytes.len() && bytes.len() - l < 8);
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|&l| l <= bytes.len() && bytes.len() - l < 8);
     let len = len.ok_or_else(|| bad("a message whose length does not match its contents".into()))?;
     serde_json::from_slice(&bytes[..len]).map_err(|e| bad(format!("an unreadable value: {e}")))
 }

@@ -65,10 +65,7 @@ impl Span {
 
     /// This span, ended now.
     pub fn end_now(self) -> Span {
-        Span {
-            end: now_s(),
-            ..self
-        }
+        Span { end: now_s(), ..self }
     }
 
     /// The party's own elapsed seconds.

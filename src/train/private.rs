@@ -10,18 +10,18 @@
 
 use super::{Model, Optimizer, TrainConfig, TrainReport, epoch_order, evaluate};
 use super::{check_config, progress, step, targets, with_weights};
-use crate::nn::autograd::tape::trainable_params;
-use crate::nn::graph::Const;
-use crate::nn::infer::{OwnedModel, WeightPrivacy};
-use crate::nn::owners::{InputInfo, MODEL_OWNER, encode_f32, private_weights, publish_model};
-use crate::protocol::publish_value;
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::net::MeterReport;
+use crate::nn::autograd::tape::trainable_params;
 use crate::nn::exec::Value;
+use crate::nn::graph::Const;
 use crate::nn::graph::Graph;
+use crate::nn::infer::{OwnedModel, WeightPrivacy};
+use crate::nn::owners::{InputInfo, MODEL_OWNER, encode_f32, private_weights, publish_model};
 use crate::nn::private::PrivateBackend;
 use crate::nn::tensor::F32Tensor;
+use crate::protocol::publish_value;
 use crate::protocol::{DealerKind, Job, Outcome, Protocol, ProtocolConfig, SessionOptions, simulate};
 use crate::ring::{RingTensor, decode, encode};
 use std::collections::BTreeMap;
@@ -152,7 +152,10 @@ fn check_infos(infos: &[DataInfo], split: DataSplit) -> Result<(usize, Vec<usize
             for (who, i) in infos.iter().enumerate() {
                 let rows = i.shape.first().copied().unwrap_or(0);
                 if rows > 0 && i.shape[1..] != sample[..] {
-                    return Err(bad(who, format!("samples of shape {:?}, others {sample:?}", &i.shape[1..])));
+                    return Err(bad(
+                        who,
+                        format!("samples of shape {:?}, others {sample:?}", &i.shape[1..]),
+                    ));
                 }
                 if i.labels != Some(rows) {
                     return Err(bad(who, format!("{rows} rows but {:?} labels", i.labels)));
@@ -166,7 +169,10 @@ fn check_infos(infos: &[DataInfo], split: DataSplit) -> Result<(usize, Vec<usize
             let mut width = 0;
             for (who, i) in infos.iter().enumerate() {
                 if i.shape.len() != 2 || i.shape[0] != n {
-                    return Err(bad(who, format!("columns of shape {:?}; every party needs [{n}, c]", i.shape)));
+                    return Err(bad(
+                        who,
+                        format!("columns of shape {:?}; every party needs [{n}, c]", i.shape),
+                    ));
                 }
                 width += i.shape[1];
                 let want = (who + 1 == infos.len()).then_some(n);
@@ -249,7 +255,10 @@ impl Job for TrainJob<'_> {
         let (n, sample) = check_infos(&infos, self.split)?;
         let input: Vec<usize> = [self.cfg.batch].into_iter().chain(sample.iter().copied()).collect();
         let own = match self.model.filter(|_| me == MODEL_OWNER) {
-            Some(m) => Some(m.graph(&[InputInfo { shape: input.clone(), ids: false }])?),
+            Some(m) => Some(m.graph(&[InputInfo {
+                shape: input.clone(),
+                ids: false,
+            }])?),
             None => None,
         };
         let graph = publish_model(p, own.as_deref(), WeightPrivacy::Private)?;
@@ -263,7 +272,9 @@ impl Job for TrainJob<'_> {
         let mut params = BTreeMap::new();
         let mut buffers = BTreeMap::new();
         for name in private_weights(&graph, WeightPrivacy::Private) {
-            let Some(Const::F32(t)) = graph.initializers.get(&name) else { continue };
+            let Some(Const::F32(t)) = graph.initializers.get(&name) else {
+                continue;
+            };
             let v = (me == MODEL_OWNER).then(|| encode_f32(p, t)).transpose()?;
             let s = p.share(MODEL_OWNER, v.as_ref(), t.shape())?;
             if trainable.contains(&name) {
@@ -348,7 +359,17 @@ pub fn train_private(
     insecure_share_seed: Option<u64>,
 ) -> Result<(Graph, TrainReport)> {
     let sim = |job: &TrainJob<'_>, opts: &SessionOptions| simulate(proto, opts, job);
-    train_private_with(proto, graph, name, split, cfg, data_split, insecure_share_seed, "sim", sim)
+    train_private_with(
+        proto,
+        graph,
+        name,
+        split,
+        cfg,
+        data_split,
+        insecure_share_seed,
+        "sim",
+        sim,
+    )
 }
 
 /// [`train_private`] with the parties run by `runner` (the simulator, or party processes over TCP;

@@ -1232,7 +1232,7 @@ impl Importer {
                     outputs: p.outputs.clone(),
                 };
                 let args: Vec<Option<Const>> = (0..p.inputs.len()).map(|i| c(i).cloned()).collect();
-                return Ok(Some(crate::nn::plain::eval(&node, &args)?.remove(0)));
+                return Ok(Some(crate::nn::exec::eval_public(&node, &args)?.remove(0)));
             }
             Op::Identity | Op::Dropout => Ok(c(0).expect("const").clone()),
             Op::Cast { .. } => fold::cast(c(0).expect("const"), p.cast_to),
