@@ -8,6 +8,7 @@ pub mod bert;
 pub mod exec;
 pub mod graph;
 pub mod infer;
+pub mod input;
 pub mod io;
 pub mod onnx;
 pub mod ops;

@@ -15,10 +15,11 @@
 //! Then the data owner shares its inputs (token ids one-hot encoded on its side), the model owner
 //! its weights, and the outputs are revealed only to the parties named in `reveal_to`.
 
-use super::exec::{Value, token_inputs};
+use super::exec::token_inputs;
 use super::graph::{Const, DType, Graph, Op};
-use super::infer::{Input, WeightPrivacy, check_inputs};
+use super::input::{Input, WeightPrivacy, check_inputs};
 use super::tensor::F32Tensor;
+use super::value::Value;
 use crate::error::{Error, PartyId, Result};
 use crate::protocol::{Protocol, publish_value};
 use crate::ring::{RingTensor, decode, encode};

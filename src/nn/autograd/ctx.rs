@@ -5,7 +5,6 @@ use super::{AutodiffBackend, IndexMap};
 use crate::error::{Error, Result};
 use crate::nn::exec::{eval, node_error};
 use crate::nn::graph::{Const, Node, Op};
-use crate::nn::tensor::F32Tensor;
 use crate::nn::value::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -114,8 +113,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
         if self.b.shape_of(&g) == shape {
             return Ok(g);
         }
-        let zeros = Value::Public(Const::F32(F32Tensor::zeros(shape)));
-        self.t(Op::Add, &[&Value::Data(g), &zeros])
+        self.b.expand(&g, shape)
     }
 
     /// A value transposed by `perm`.

@@ -350,7 +350,7 @@ pub(crate) fn backward_node<B: AutodiffBackend>(
                 let r = cx.b.shape_of(&g).len() as i64;
                 let mut axes = vec![0];
                 axes.extend(2..r);
-                out[2] = Some(cx.t(Op::ReduceSum { axes, keepdims: false }, &[&gv])?);
+                out[2] = Some(cx.b.reduce_sum(&g, &axes, false)?);
             }
         }
         Op::Add | Op::Sub =>
@@ -360,7 +360,7 @@ pub(crate) fn backward_node<B: AutodiffBackend>(
                 if want(k) {
                     let s = cx.shape(a(k)?);
                     let d = if k == 1 && node.op == Op::Sub {
-                        cx.t(Op::Neg, &[&gv])?
+                        cx.b.neg(&g)?
                     } else {
                         g.clone()
                     };
@@ -389,11 +389,11 @@ pub(crate) fn backward_node<B: AutodiffBackend>(
             if want(1) {
                 let s = cx.shape(bv);
                 let d = cx.mul(&Value::Data(q), y)?;
-                let d = cx.t(Op::Neg, &[&Value::Data(d)])?;
+                let d = cx.b.neg(&d)?;
                 out[1] = Some(cx.sum_to(d, &s)?);
             }
         }
-        Op::Neg => out[0] = Some(cx.t(Op::Neg, &[&gv])?),
+        Op::Neg => out[0] = Some(cx.b.neg(&g)?),
         Op::Pow => {
             let e = match a(1)?.public() {
                 Some(c) if c.shape().iter().product::<usize>() == 1 => as_f32(&c)?.data()[0],
@@ -425,7 +425,7 @@ pub(crate) fn backward_node<B: AutodiffBackend>(
         Op::Reciprocal => {
             let y2 = cx.op(Op::Pow, &[y, &scalar(2.0)])?;
             let t = cx.mul(&gv, &y2)?;
-            out[0] = Some(cx.t(Op::Neg, &[&Value::Data(t)])?);
+            out[0] = Some(cx.b.neg(&t)?);
         }
         Op::Relu => {
             let Saved::Mask(m) = saved else {
