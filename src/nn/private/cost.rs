@@ -12,29 +12,9 @@
 //! own formulas are written next to them (`func::compare`, `func::approx`, `func::reduce`, the
 //! protocols' tables); `tests/onnx_node.rs` runs each op privately and asserts that the critical
 //! path, the rounds between parties, every party's online bytes and the dealer's offline bytes
-//! equal those of [`run_calls`] on 2pc-ttp, 3pc-replicated and npc-additive. With n the output size:
-//!
-//! | op | calls |
-//! |---|---|
-//! | Abs | `abs`(n) |
-//! | Sign | `ltz`(2n): both sign bits in one circuit |
-//! | LeakyRelu | `relu`(n), one truncation of n (αx + (1 − α)·relu(x) is summed before it) |
-//! | HardSigmoid | one truncation of n (αx), `clamp`(n) |
-//! | Clip | both bounds: `clamp`(n); one bound: `relu`(n) (lo + relu(x − lo)); none, or min ≥ max: nothing |
-//! | Max, Min | `relu` of the running output size per extra input (b + relu(a − b)) |
-//! | Sum; Mean | nothing; one truncation of n |
-//! | Less, Greater, LessOrEqual, GreaterOrEqual; Equal | `ltz`(n); `eq`(n) |
-//! | Where | public condition: nothing (a local select); private: one fixed-point product of n |
-//! | ReduceMax, ReduceMin; GlobalMaxPool | `max_values` over the reduced groups |
-//! | ReduceSumSquare; ReduceL1; ReduceL2 | `square`(input); `abs`(input); `square`(input), `sqrt`(n) |
-//! | ArgMax, ArgMin | `argmax` over the reduced axis (the index is a local product, below) |
-//! | Expand, Split, Size | nothing |
-//!
-//! **ArgMax/ArgMin** output int64 indices in ONNX. Privately the one-hot argmax of
-//! `reduce::argmax` (integers 0/1 at scale 1) is multiplied locally by the public fixed-point
-//! index vector and summed, which gives a fixed-point share of the index with no truncation: it
-//! is exact and reveals to the integer itself (ArgMin is the argmax of −x; `select_last_index`
-//! reverses the axis first, as ties go to the earlier index).
+//! equal those of [`run_calls`] on 2pc-ttp, 3pc-replicated and npc-additive. The tables of the
+//! declared calls are in the family files: `private/linear.rs`, `activations.rs`, `products.rs`,
+//! `reductions.rs`, `pooling.rs`.
 
 use crate::error::Result;
 use crate::func::{approx, compare, fixed, reduce};
