@@ -48,10 +48,20 @@ networks: [wan]
         let rounds = t.num(r, "rounds").unwrap() as u64;
         assert!(rounds >= 3, "{rounds}");
         // The row says which samples: a stratified sample of the 360 test digits, by class.
-        assert_eq!(t.get(r, "split"), "digits/test: stratified sample of 20 of 360 (seed 1)");
-        let counts: Vec<usize> = t.get(r, "class_counts").split(' ').map(|c| c.parse().unwrap()).collect();
+        assert_eq!(
+            t.get(r, "split"),
+            "digits/test: stratified sample of 20 of 360 (seed 1)"
+        );
+        let counts: Vec<usize> = t
+            .get(r, "class_counts")
+            .split(' ')
+            .map(|c| c.parse().unwrap())
+            .collect();
         assert_eq!((counts.len(), counts.iter().sum::<usize>()), (10, 20));
-        assert!(counts.iter().all(|&c| c == 2), "the test split is near-balanced: {counts:?}");
+        assert!(
+            counts.iter().all(|&c| c == 2),
+            "the test split is near-balanced: {counts:?}"
+        );
         assert!(t.get(r, "data_provenance").contains("python3-sklearn"));
     }
     // The summary: n, split, class counts and Wilson intervals per configuration; the task's
@@ -111,7 +121,10 @@ seed: {seed}
     let (_, other, _) = plan(2, 1000);
     assert_eq!(labels, other, "the same class shares under another seed");
     let (all, _, describe) = plan(1, 5000);
-    assert_eq!((all, describe.as_str()), (vec![500; 10], "mnist5k (MNIST training images): all 5000"));
+    assert_eq!(
+        (all, describe.as_str()),
+        (vec![500; 10], "mnist5k (MNIST training images): all 5000")
+    );
 }
 
 /// A `train:` section trains the model in plaintext (the library loop), caches the weights and
@@ -206,7 +219,10 @@ networks: [lan]
     let (agree, plain) = (t.num(r, "agreement").unwrap(), t.num(r, "plain_top1").unwrap());
     let (low, _) = testbed::experiment::stats::wilson95((agree * 1280.0).round() as u64, 1280);
     assert!(low >= 0.995, "agreement {agree}, 95% interval from {low}");
-    assert!(plain > 0.8, "the trained model generalises to unseen synthetic voices: {plain}");
+    assert!(
+        plain > 0.8,
+        "the trained model generalises to unseen synthetic voices: {plain}"
+    );
     assert!(t.get(r, "data_provenance").contains("espeak-ng"));
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -118,7 +118,11 @@ fn apply(cfg: &ProtocolConfig, op: &Op, xs: &[f64], ys: Option<&[f64]>) -> (Vec<
     let bytes = out.parties[0].output.1.online();
     // Every round of these functions needs correlated randomness: an answering dealer doubles the
     // critical path.
-    let answers = if cfg.dealer == testbed::protocol::DealerKind::Ttp { 2 } else { 1 };
+    let answers = if cfg.dealer == testbed::protocol::DealerKind::Ttp {
+        2
+    } else {
+        1
+    };
     if cfg.family == Family::TwoPcTtp {
         assert_eq!(path.critical, answers * rounds, "{}: {op:?} critical path", cfg.name);
         for party in &out.parties {

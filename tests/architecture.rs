@@ -68,11 +68,18 @@ fn references(module: &str, text: &str, all: &BTreeMap<String, PathBuf>) -> BTre
             let mut path = base;
             let mut best = None;
             loop {
-                let id: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                let id: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
                 if id.is_empty() {
                     break;
                 }
-                path = if path.is_empty() { id.clone() } else { format!("{path}::{id}") };
+                path = if path.is_empty() {
+                    id.clone()
+                } else {
+                    format!("{path}::{id}")
+                };
                 if all.contains_key(&path) {
                     best = Some(path.clone());
                 }
@@ -138,13 +145,21 @@ fn no_import_cycle_between_modules_at_any_level() {
         for x in adj.keys() {
             for y in reach(x) {
                 if x < &y && reach(y).contains(x) {
-                    let p = if parent.is_empty() { "crate".to_string() } else { parent.clone() };
+                    let p = if parent.is_empty() {
+                        "crate".to_string()
+                    } else {
+                        parent.clone()
+                    };
                     cycles.push(format!("{p}: {x} <-> {y}"));
                 }
             }
         }
     }
-    assert!(cycles.is_empty(), "import cycles between modules:\n{}", cycles.join("\n"));
+    assert!(
+        cycles.is_empty(),
+        "import cycles between modules:\n{}",
+        cycles.join("\n")
+    );
 }
 
 #[test]
@@ -157,5 +172,9 @@ fn no_source_file_is_over_800_lines() {
             (n > 850).then(|| format!("{} ({n} lines)", p.display()))
         })
         .collect();
-    assert!(long.is_empty(), "files to split along their seams:\n{}", long.join("\n"));
+    assert!(
+        long.is_empty(),
+        "files to split along their seams:\n{}",
+        long.join("\n")
+    );
 }

@@ -1,9 +1,9 @@
 //! Integration tests: one binary, one module per area.
 
 mod accuracy;
-mod certs;
 mod approx;
 mod architecture;
+mod certs;
 mod cli;
 mod common;
 mod compare;

@@ -26,11 +26,7 @@ fn check(cfg: &ProtocolConfig, model: &str, shape: &[usize], x: &Input, weights:
     let mut g = zoo::build(model, shape, 1).unwrap();
     fold_batch_norm(&mut g).unwrap();
     let want = run_plain(&g, x).unwrap();
-    let out = run(
-        cfg,
-        3,
-        &InferJob::local(&g, std::slice::from_ref(x), weights, 1),
-    );
+    let out = run(cfg, 3, &InferJob::local(&g, std::slice::from_ref(x), weights, 1));
     let got = &crate::common::revealed(&out)[0];
     assert_eq!(got.shape(), want.shape(), "{model} on {}", cfg.name);
     let (err, scale) = (got.max_abs_diff(&want), scale(&want));
@@ -137,11 +133,7 @@ fn pytorch_exports_run_privately_within_tolerance_of_pytorch() {
         for protocol in ["2pc-ttp", "3pc-replicated"] {
             let cfg = ProtocolConfig::load(protocol).unwrap();
             for weights in [WeightPrivacy::Private, WeightPrivacy::Public] {
-                let out = run(
-                    &cfg,
-                    2,
-                    &InferJob::local(&g, std::slice::from_ref(&x), weights, 1),
-                );
+                let out = run(&cfg, 2, &InferJob::local(&g, std::slice::from_ref(&x), weights, 1));
                 let err = crate::common::revealed(&out)[0].max_abs_diff(&want);
                 assert!(
                     err <= rel_tol * scale,
@@ -217,7 +209,9 @@ fn weights_with_batch_norm_statistics_load_before_folding() {
         err <= 1e-5 * scale(&want),
         "prepared model with the file's statistics: off by {err}"
     );
-    let fresh = testbed::data::model::ModelSource::new("resnet18", 3).load(&shape).unwrap();
+    let fresh = testbed::data::model::ModelSource::new("resnet18", 3)
+        .load(&shape)
+        .unwrap();
     assert!(
         run_plain(&fresh, &x).unwrap().max_abs_diff(&want) > 1e-2,
         "the statistics matter"

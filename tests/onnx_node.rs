@@ -8,7 +8,7 @@ use testbed::net::MeterReport;
 use testbed::nn::graph::{Const, DType, Graph, Node, Op, ReduceKind, ValueInfo};
 use testbed::nn::infer::{InferJob, Input, WeightPrivacy, run_plain, run_plain_all};
 use testbed::nn::onnx::conformance::{Options, Status, read_tensor, run_all, totals};
-use testbed::nn::private_ops::{Call, Operand, calls, run_calls};
+use testbed::nn::private::cost::{Call, Operand, calls, run_calls};
 use testbed::nn::tensor::F32Tensor;
 use testbed::protocol::{Cost, Job, Protocol, ProtocolConfig};
 
@@ -133,11 +133,7 @@ fn batch_norm_layer_with_private_statistics() {
     for name in ["2pc-ttp", "3pc-replicated"] {
         let cfg = ProtocolConfig::load(name).unwrap();
         for weights in [WeightPrivacy::Private, WeightPrivacy::Public] {
-            let out = crate::common::run(
-                &cfg,
-                5,
-                &InferJob::local(&g, std::slice::from_ref(&x), weights, 1),
-            );
+            let out = crate::common::run(&cfg, 5, &InferJob::local(&g, std::slice::from_ref(&x), weights, 1));
             let err = crate::common::revealed(&out)[0].max_abs_diff(&want);
             // inv_sqrt is within 1% on [0.1, 100]; |x − mean|·γ ≤ 6 here.
             assert!(err <= 0.06, "{name} ({weights:?}): {err}");
@@ -583,11 +579,7 @@ fn private_op_costs_equal_their_declared_calls() {
             let calls = declared(g, &x, weights);
             for cfg in &protocols {
                 let what = format!("{label} ({weights:?}) on {}", cfg.name);
-                let out = crate::common::run(
-                    cfg,
-                    3,
-                    &InferJob::local(g, &x, weights, 1),
-                );
+                let out = crate::common::run(cfg, 3, &InferJob::local(g, &x, weights, 1));
                 let reference = crate::common::run(cfg, 4, &Calls(calls.clone()));
                 let got = per_party(
                     &out.parties.iter().map(|p| &p.output.meter).collect::<Vec<_>>(),
@@ -730,11 +722,7 @@ fn relu_after_max_pool_saves_the_pooled_away_relus() {
     assert_eq!(testbed::nn::passes::pool_before_relu(&mut h).unwrap(), 1);
     let want = run_plain(&g, &x[0]).unwrap();
     let private = |g: &Graph| {
-        let out = crate::common::run(
-            &cfg,
-            3,
-            &InferJob::local(g, &x, WeightPrivacy::Public, 1),
-        );
+        let out = crate::common::run(&cfg, 3, &InferJob::local(g, &x, WeightPrivacy::Public, 1));
         let err = crate::common::revealed(&out)[0].max_abs_diff(&want);
         assert!(err <= 1e-3, "private output off by {err}");
         per_party(

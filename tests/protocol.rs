@@ -83,7 +83,11 @@ fn reveal_of_share_is_the_value_for_every_owner() {
             if bits {
                 assert_eq!(rounds, (1 + sharing) * n, "{}", cfg.name);
             } else {
-                assert!(((1 + sharing) * n..=(2 + sharing) * n).contains(&rounds), "{}: {rounds}", cfg.name);
+                assert!(
+                    ((1 + sharing) * n..=(2 + sharing) * n).contains(&rounds),
+                    "{}: {rounds}",
+                    cfg.name
+                );
             }
         }
     }
@@ -463,7 +467,12 @@ fn and_is_exact_and_costs_its_formula() {
             _ => AdditiveParty::and_cost(cfg.parties, cfg.dealer, 501),
         };
         let path = critical_path(out.parties.iter().map(|p| &p.output.1));
-        assert_eq!((path.critical, path.between_parties), (c.rounds, c.party_rounds), "{}", cfg.name);
+        assert_eq!(
+            (path.critical, path.between_parties),
+            (c.rounds, c.party_rounds),
+            "{}",
+            cfg.name
+        );
         for party in &out.parties {
             assert_eq!(party.output.0, want);
             assert_eq!(party.output.1.online(), c.bytes_per_party, "{}", cfg.name);
@@ -594,7 +603,11 @@ fn replicated_products_and_truncation_cost_their_formulas() {
         );
         let want = ReplicatedParty::bilinear_cost(z);
         let path = critical_path(raw.parties.iter().map(|p| &p.output.1));
-        assert_eq!((path.critical, path.between_parties), (want.rounds, want.party_rounds), "{op:?}");
+        assert_eq!(
+            (path.critical, path.between_parties),
+            (want.rounds, want.party_rounds),
+            "{op:?}"
+        );
         for party in &raw.parties {
             assert_eq!(party.output.1.online(), want.bytes_per_party, "{op:?}");
         }
@@ -642,7 +655,12 @@ fn reveal_costs_its_formula_on_every_family() {
             _ => AdditiveParty::reveal_cost(cfg.parties, n),
         };
         let path = critical_path(out.parties.iter().map(|p| &p.output));
-        assert_eq!((path.critical, path.between_parties), (want.rounds, want.party_rounds), "{}", cfg.name);
+        assert_eq!(
+            (path.critical, path.between_parties),
+            (want.rounds, want.party_rounds),
+            "{}",
+            cfg.name
+        );
         for party in &out.parties {
             assert_eq!(party.output.online(), want.bytes_per_party, "{}", cfg.name);
         }

@@ -9,8 +9,8 @@
 use crate::common::{random_reals, run};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use testbed::Result;
-use testbed::nn::autograd::{AutodiffBackend, Ctx, MapCache, backward, forward, trainable_params};
-use testbed::nn::exec::Value;
+use testbed::nn::autograd::{Ctx, MapCache, backward, forward, trainable_params};
+use testbed::nn::exec::{Backend, Value};
 use testbed::nn::graph::{Const, DType, Graph, Op};
 use testbed::nn::plain::PlainBackend;
 use testbed::nn::private::PrivateBackend;

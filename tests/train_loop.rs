@@ -140,7 +140,11 @@ fn gradient_threshold_zeroes_large_elements_and_costs_one_circuit_and_one_produc
         let cfg = ProtocolConfig::load(proto).unwrap();
         let out = run(&cfg, 4, &Threshold { g: g.clone(), t: 2.5 });
         let path = |k: usize| {
-            testbed::net::critical_path(out.parties.iter().map(|p| if k == 0 { &p.output.1 } else { &p.output.2 }))
+            testbed::net::critical_path(
+                out.parties
+                    .iter()
+                    .map(|p| if k == 0 { &p.output.1 } else { &p.output.2 }),
+            )
         };
         assert_eq!(path(0), path(1), "{proto}: critical path");
         for party in &out.parties {
@@ -194,7 +198,16 @@ fn train_command_reports_json_and_writes_loadable_weights() {
     // Private: the counts are there.
     let mut args = common.to_vec();
     // Parity of sim and TCP below needs the same share randomness on both.
-    args.extend(["--protocol", "2pc-ttp", "--subset", "64", "--epochs", "1", "--insecure-share-seed", "5"]);
+    args.extend([
+        "--protocol",
+        "2pc-ttp",
+        "--subset",
+        "64",
+        "--epochs",
+        "1",
+        "--insecure-share-seed",
+        "5",
+    ]);
     let (code, stdout, err) = testbed(&args);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();

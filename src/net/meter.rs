@@ -199,7 +199,10 @@ impl Meter {
     /// A message from `from` was consumed: the clock moves to its stamp if that is later.
     pub(crate) fn on_consumed(&mut self, from: PartyId, bytes: u64, stamp: Stamp) {
         let (depth, party_depth) = if stamp.epoch > self.clock.epoch {
-            self.clock = Stamp { phase: Phase::Setup, ..stamp };
+            self.clock = Stamp {
+                phase: Phase::Setup,
+                ..stamp
+            };
             (stamp.depth, stamp.party_depth)
         } else if stamp.epoch == self.clock.epoch {
             self.clock.depth = self.clock.depth.max(stamp.depth);
@@ -389,7 +392,13 @@ mod tests {
         let region = m.report().since(&before);
         assert_eq!(region.log.len(), 4);
         assert_eq!(region.depth(), 5);
-        assert_eq!(critical_path([&region, &before]), Rounds { critical: 9, between_parties: 9 });
+        assert_eq!(
+            critical_path([&region, &before]),
+            Rounds {
+                critical: 9,
+                between_parties: 9
+            }
+        );
     }
 
     #[test]

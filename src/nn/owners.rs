@@ -15,10 +15,11 @@
 //! Then the data owner shares its inputs (token ids one-hot encoded on its side), the model owner
 //! its weights, and the outputs are revealed only to the parties named in `reveal_to`.
 
-use super::exec::{Value, token_inputs};
+use super::exec::token_inputs;
 use super::graph::{Const, DType, Graph, Op};
-use super::infer::{Input, WeightPrivacy, check_inputs};
+use super::input::{Input, WeightPrivacy, check_inputs};
 use super::tensor::F32Tensor;
+use super::value::Value;
 use crate::error::{Error, PartyId, Result};
 use crate::protocol::{Protocol, publish_value};
 use crate::ring::{RingTensor, decode, encode};
@@ -56,7 +57,10 @@ pub fn publish_inputs<P: Protocol>(p: &mut P, inputs: Option<&[Input]>) -> Resul
     let owner = data_owner(p.parties());
     let mine: Option<Vec<InputInfo>> = inputs.map(|xs| xs.iter().map(InputInfo::of).collect());
     if p.id() == owner && mine.is_none() {
-        return Err(Error::invalid("--input", format!("party {owner} owns the data but has no input")));
+        return Err(Error::invalid(
+            "--input",
+            format!("party {owner} owns the data but has no input"),
+        ));
     }
     publish_value(p, owner, mine.as_ref())
 }
@@ -81,7 +85,10 @@ impl Architecture {
                 (name.clone(), c.shape().to_vec())
             })
             .collect();
-        Self { graph: g, private: shapes }
+        Self {
+            graph: g,
+            private: shapes,
+        }
     }
 
     /// The graph every party runs: private weights stand as zeros of their shapes, which the
@@ -91,7 +98,10 @@ impl Architecture {
         for (name, shape) in self.private {
             let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
             if n.is_none_or(|n| n > 1 << 31) {
-                return Err(Error::invalid("architecture", format!("weight {name} of shape {shape:?} is too large")));
+                return Err(Error::invalid(
+                    "architecture",
+                    format!("weight {name} of shape {shape:?} is too large"),
+                ));
             }
             g.initializers.insert(name, Const::F32(F32Tensor::zeros(&shape)));
         }
@@ -166,7 +176,11 @@ pub fn share_inputs<P: Protocol>(
     if infos.len() != graph.inputs.len() {
         return Err(Error::invalid(
             "input",
-            format!("the model has {} inputs, the data owner has {}", graph.inputs.len(), infos.len()),
+            format!(
+                "the model has {} inputs, the data owner has {}",
+                graph.inputs.len(),
+                infos.len()
+            ),
         ));
     }
     let owner = data_owner(p.parties());
@@ -304,7 +318,10 @@ pub fn check_reveal_to(to: &[PartyId], parties: usize) -> Result<()> {
     }
     for (k, &t) in to.iter().enumerate() {
         if t >= parties {
-            return Err(Error::invalid("--reveal-to", format!("there is no party {t} (parties 0..{parties})")));
+            return Err(Error::invalid(
+                "--reveal-to",
+                format!("there is no party {t} (parties 0..{parties})"),
+            ));
         }
         if to[..k].contains(&t) {
             return Err(Error::invalid("--reveal-to", format!("party {t} is named twice")));

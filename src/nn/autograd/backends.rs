@@ -19,108 +19,25 @@ use super::{AutodiffBackend, ConvAttrs, IndexMap};
 use crate::error::{Error, Result};
 use crate::func::binary::{msb_bits, not_bits, slice_bits};
 use crate::func::{approx, compare, fixed, reduce};
-use crate::nn::exec::{Backend, Value, node_error};
-use crate::nn::graph::{Const, Node, Op};
+use crate::nn::graph::Const;
 use crate::nn::plain::PlainBackend;
 use crate::nn::private::PrivateBackend;
 use crate::nn::tensor::F32Tensor;
+use crate::nn::value::Value;
 use crate::protocol::{BilinearOp, Protocol};
-use crate::ring::{Conv2dParams, RingTensor, encode};
+use crate::ring::{Conv2dParams, RingTensor};
 use std::borrow::Cow;
 
 /// An f32 operand, borrowed when it is backend data or a public f32 constant.
 fn f32_of(v: &Value<F32Tensor>) -> Result<Cow<'_, F32Tensor>> {
     match v {
         Value::Data(t) | Value::Public(Const::F32(t)) => Ok(Cow::Borrowed(t)),
-        other => Ok(Cow::Owned(super::tape::as_f32(
-            &other.public().expect("a public value"),
-        )?)),
+        other => Ok(Cow::Owned(other.public_f32("an operand")?)),
     }
-}
-
-/// The hot ops of training on borrowed f32 operands (`PlainBackend::eval` copies its inputs into
-/// constants first, which costs a copy of every weight per use).
-fn eval_borrowed(node: &Node, args: &[Option<&Value<F32Tensor>>]) -> Option<Result<F32Tensor>> {
-    let f = |k: usize| -> Option<Cow<'_, F32Tensor>> {
-        match args.get(k).copied().flatten()? {
-            Value::Data(t) | Value::Public(Const::F32(t)) => Some(Cow::Borrowed(t)),
-            _ => None,
-        }
-    };
-    let opt = |k: usize| -> Option<Option<Cow<'_, F32Tensor>>> {
-        match args.get(k).copied().flatten() {
-            None => Some(None),
-            Some(_) => f(k).map(Some),
-        }
-    };
-    let r = match &node.op {
-        Op::Conv {
-            strides,
-            pads,
-            dilations,
-            group,
-        } => {
-            let b = opt(2)?;
-            let (x, w) = (f(0)?, f(1)?);
-            x.conv(&w, b.as_deref(), strides, pads, dilations, *group)
-        }
-        Op::Gemm {
-            alpha,
-            beta,
-            trans_a,
-            trans_b,
-        } => {
-            let c = opt(2)?;
-            let (a, b) = (f(0)?, f(1)?);
-            a.gemm(&b, c.as_deref(), *alpha, *beta, *trans_a, *trans_b)
-        }
-        Op::MatMul => {
-            let (a, b) = (f(0)?, f(1)?);
-            a.matmul(&b)
-        }
-        Op::Add => {
-            let (a, b) = (f(0)?, f(1)?);
-            a.add(&b)
-        }
-        Op::Sub => {
-            let (a, b) = (f(0)?, f(1)?);
-            a.sub(&b)
-        }
-        Op::Mul => {
-            let (a, b) = (f(0)?, f(1)?);
-            a.mul(&b)
-        }
-        Op::Relu => Ok(f(0)?.relu()),
-        _ => return None,
-    };
-    Some(r.map_err(|e| node_error(node, e)))
 }
 
 impl AutodiffBackend for PlainBackend {
     type Mask = F32Tensor;
-
-    fn eval_node(&mut self, node: &Node, args: &[Option<&Value<F32Tensor>>]) -> Result<Vec<Value<F32Tensor>>> {
-        match eval_borrowed(node, args) {
-            Some(r) => Ok(vec![Value::Data(r?)]),
-            None => self.eval(node, args),
-        }
-    }
-
-    fn lift(&self, c: &F32Tensor) -> Result<F32Tensor> {
-        Ok(c.clone())
-    }
-
-    fn reshape(&self, x: &F32Tensor, shape: &[usize]) -> Result<F32Tensor> {
-        x.reshape_exact(shape)
-    }
-
-    fn add(&self, a: &F32Tensor, b: &F32Tensor) -> Result<F32Tensor> {
-        a.add(b)
-    }
-
-    fn sub(&self, a: &F32Tensor, b: &F32Tensor) -> Result<F32Tensor> {
-        a.sub(b)
-    }
 
     fn scale_many(&mut self, items: &[(&F32Tensor, f64)]) -> Result<Vec<F32Tensor>> {
         Ok(items.iter().map(|(x, c)| x.scale(*c as f32)).collect())
@@ -176,7 +93,7 @@ impl AutodiffBackend for PlainBackend {
         g.mul(onehot)
     }
 
-    fn gather(&self, x: &F32Tensor, map: &IndexMap) -> Result<F32Tensor> {
+    fn gather_map(&self, x: &F32Tensor, map: &IndexMap) -> Result<F32Tensor> {
         check_in(map, x.shape())?;
         F32Tensor::from_vec(&map.out_shape, map.gather_slice(x.data(), 0.0))
     }
@@ -282,9 +199,9 @@ impl<P: Protocol> PrivateBackend<'_, P> {
                 Value::Data(self.p.linear(x, &|t| t.clone().reshape(&s))?)
             }
             other => {
-                let t = super::tape::as_f32(&other.public().expect("public"))?;
+                let t = other.public_f32("a convolution operand")?;
                 let s = as_4d(t.shape());
-                Value::Public(crate::nn::graph::Const::F32(t.reshape_exact(&s)?))
+                Value::Public(Const::F32(t.reshape_exact(&s)?))
             }
         })
     }
@@ -292,23 +209,6 @@ impl<P: Protocol> PrivateBackend<'_, P> {
 
 impl<P: Protocol> AutodiffBackend for PrivateBackend<'_, P> {
     type Mask = P::BitShare;
-
-    fn lift(&self, c: &F32Tensor) -> Result<P::Share> {
-        let v: Vec<f64> = c.data().iter().map(|&x| x as f64).collect();
-        Ok(self.p.constant(&encode(&v, c.shape(), self.p.frac_bits())?))
-    }
-
-    fn reshape(&self, x: &P::Share, shape: &[usize]) -> Result<P::Share> {
-        self.p.linear(x, &|t| t.clone().reshape(shape))
-    }
-
-    fn add(&self, a: &P::Share, b: &P::Share) -> Result<P::Share> {
-        self.p.add(a, b)
-    }
-
-    fn sub(&self, a: &P::Share, b: &P::Share) -> Result<P::Share> {
-        self.p.sub(a, b)
-    }
 
     fn scale_many(&mut self, items: &[(&P::Share, f64)]) -> Result<Vec<P::Share>> {
         let raw: Vec<P::Share> = items
@@ -340,7 +240,7 @@ impl<P: Protocol> AutodiffBackend for PrivateBackend<'_, P> {
         fixed::mul_by_int_share(self.p, g, onehot)
     }
 
-    fn gather(&self, x: &P::Share, map: &IndexMap) -> Result<P::Share> {
+    fn gather_map(&self, x: &P::Share, map: &IndexMap) -> Result<P::Share> {
         check_in(map, self.p.shape(x))?;
         self.p.linear(x, &|t| {
             RingTensor::from_vec(&map.out_shape, map.gather_slice(t.data(), 0u64))

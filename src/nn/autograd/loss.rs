@@ -5,11 +5,11 @@
 //! `[N, C, T…]`) for the class losses and over all elements for the others, as in PyTorch.
 
 use super::AutodiffBackend;
-use super::tape::Ctx;
+use super::ctx::Ctx;
 use crate::error::{Error, Result};
-use crate::nn::exec::Value;
 use crate::nn::graph::{Const, Op};
 use crate::nn::tensor::F32Tensor;
+use crate::nn::value::Value;
 
 /// A training loss.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

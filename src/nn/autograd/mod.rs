@@ -8,60 +8,43 @@
 //! one gradient per value name, and computes gradients only for values that depend on a trainable
 //! parameter (the first layer never computes an input gradient).
 //!
-//! Backward rules ([`rules`]) are expressed as graph ops run through [`Backend::eval`] (so every
-//! product of shared values is the protocol's Beaver or replicated product, and a product with a
-//! public value is local) plus the few primitives of [`AutodiffBackend`] that the interpreter has
-//! no op for: ReLU with its mask, one-hot argmax, gathers and scatter-adds by an index map (the
+//! Backward rules ([`rules`]) are expressed as graph ops run through the interpreter
+//! ([`crate::nn::exec::eval`], so every product of shared values is the protocol's Beaver or
+//! replicated product, and a product with a public value is local), as op-family methods
+//! (`nn::ops`: reshapes, sums) and as the few primitives of [`AutodiffBackend`], which extends the
+//! op families with what the interpreter has no op for: ReLU with its mask, one-hot argmax, gathers and scatter-adds by an index map (the
 //! adjoint of every data-movement op), convolution gradients (new bilinear ops on shares),
 //! inverse square roots and the gradient threshold.
 //!
 //! May import `nn` and every layer below it.
 
 pub mod backends;
+pub mod ctx;
 pub mod loss;
 pub mod optim;
 pub mod rules;
 pub mod tape;
 
+pub use ctx::{Ctx, MapCache};
 pub use loss::Loss;
 pub use optim::{Adam, Sgd};
-pub use tape::{Ctx, MapCache, Tape, backward, forward, trainable_params};
+pub use tape::{Tape, backward, forward, trainable_params};
 
-use super::exec::{Backend, Value};
-use super::graph::Node;
+pub use super::ops::ConvAttrs;
+use super::ops::Ops;
 use super::tensor::F32Tensor;
+use super::value::Value;
 use crate::error::{Error, Result};
 use crate::ring::RingTensor;
 
-/// Convolution attributes as in `Op::Conv` (one entry per spatial axis; pads begins then ends).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConvAttrs {
-    pub strides: Vec<usize>,
-    pub pads: Vec<usize>,
-    pub dilations: Vec<usize>,
-    pub group: usize,
-}
-
-/// The primitives backward rules need beyond [`Backend::eval`]. Every method is one backend's
+/// The primitives backward rules need beyond the op families. Every method is one backend's
 /// version of one mathematical map; the plaintext and private implementations are in
 /// [`backends`].
-pub trait AutodiffBackend: Backend {
+pub trait AutodiffBackend: Ops {
     /// What ReLU saves for its backward: which elements were positive (packed bit shares on a
     /// protocol, so the backward product needs no conversion).
     type Mask: Clone;
 
-    /// Evaluates one node, as [`Backend::eval`] does (a backend may avoid copies here).
-    fn eval_node(&mut self, node: &Node, args: &[Option<&Value<Self::T>>]) -> Result<Vec<Value<Self::T>>> {
-        self.eval(node, args)
-    }
-    /// A public value as a backend tensor (a trivial sharing; no communication).
-    fn lift(&self, c: &F32Tensor) -> Result<Self::T>;
-    /// The same elements with another shape.
-    fn reshape(&self, x: &Self::T, shape: &[usize]) -> Result<Self::T>;
-    /// a + b for same-shaped tensors (local).
-    fn add(&self, a: &Self::T, b: &Self::T) -> Result<Self::T>;
-    /// a − b for same-shaped tensors (local).
-    fn sub(&self, a: &Self::T, b: &Self::T) -> Result<Self::T>;
     /// x_i · c_i for public reals: all items share one truncation round on a protocol.
     fn scale_many(&mut self, items: &[(&Self::T, f64)]) -> Result<Vec<Self::T>>;
     /// p ← p − c·g for each item (the SGD update): one truncation for all items on a protocol;
@@ -86,8 +69,8 @@ pub trait AutodiffBackend: Backend {
     /// g · one-hot, same shapes (exact).
     fn mul_onehot(&mut self, g: &Self::T, onehot: &Self::T) -> Result<Self::T>;
     /// y[j] = x[map.src[j]] (0 where the map has no source): a data movement.
-    fn gather(&self, x: &Self::T, map: &IndexMap) -> Result<Self::T>;
-    /// The adjoint of [`AutodiffBackend::gather`]: x[i] = Σ_{j: src[j] = i} g[j].
+    fn gather_map(&self, x: &Self::T, map: &IndexMap) -> Result<Self::T>;
+    /// The adjoint of [`AutodiffBackend::gather_map`]: x[i] = Σ_{j: src[j] = i} g[j].
     fn scatter_add(&self, g: &Self::T, map: &IndexMap) -> Result<Self::T>;
     /// dX of a convolution with weight `w` for the output gradient `dy`; `input` is x's shape.
     fn conv_grad_input(&mut self, dy: &Self::T, w: &Value<Self::T>, c: &ConvAttrs, input: &[usize]) -> Result<Self::T>;

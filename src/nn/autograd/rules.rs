@@ -18,13 +18,15 @@
 //!   adjoint of the movement's index map (a scatter-add); embedding with private one-hot ids:
 //!   dTable = onehotᵀ·g.
 
-use super::tape::{Ctx, as_f32};
+use super::ctx::Ctx;
 use super::{AutodiffBackend, ConvAttrs, IndexMap};
 use crate::error::{Error, Result};
-use crate::nn::exec::{Value, node_error};
+use crate::nn::exec::{eval_node, node_error};
 use crate::nn::graph::{Const, Node, Op};
-use crate::nn::plain;
+use crate::nn::ops::Backend;
+use crate::nn::plain::PlainBackend;
 use crate::nn::tensor::F32Tensor;
+use crate::nn::value::{Value, as_f32};
 use crate::ring::pool::avg_pool2d_divisors;
 use std::sync::Arc;
 
@@ -45,7 +47,7 @@ pub enum Saved<B: AutodiffBackend> {
     },
 }
 
-type V<B> = Value<<B as crate::nn::exec::Backend>::T>;
+type V<B> = Value<<B as Backend>::T>;
 
 fn public(t: F32Tensor) -> Const {
     Const::F32(t)
@@ -143,7 +145,7 @@ pub(crate) fn forward_node<B: AutodiffBackend>(
             let geo = pool2d(node, &xs, kernel, strides, pads)?;
             let map = geo.map(cx, *ceil_mode)?;
             let x4 = cx.b.reshape(&x, &geo.x4)?;
-            let mut w = cx.b.gather(&x4, &map)?;
+            let mut w = cx.b.gather_map(&x4, &map)?;
             if map.src.contains(&IndexMap::NONE) {
                 // Padding never wins: a public value far below any input.
                 let low: Vec<f32> = map
@@ -348,7 +350,7 @@ pub(crate) fn backward_node<B: AutodiffBackend>(
                 let r = cx.b.shape_of(&g).len() as i64;
                 let mut axes = vec![0];
                 axes.extend(2..r);
-                out[2] = Some(cx.t(Op::ReduceSum { axes, keepdims: false }, &[&gv])?);
+                out[2] = Some(cx.b.reduce_sum(&g, &axes, false)?);
             }
         }
         Op::Add | Op::Sub =>
@@ -358,7 +360,7 @@ pub(crate) fn backward_node<B: AutodiffBackend>(
                 if want(k) {
                     let s = cx.shape(a(k)?);
                     let d = if k == 1 && node.op == Op::Sub {
-                        cx.t(Op::Neg, &[&gv])?
+                        cx.b.neg(&g)?
                     } else {
                         g.clone()
                     };
@@ -387,11 +389,11 @@ pub(crate) fn backward_node<B: AutodiffBackend>(
             if want(1) {
                 let s = cx.shape(bv);
                 let d = cx.mul(&Value::Data(q), y)?;
-                let d = cx.t(Op::Neg, &[&Value::Data(d)])?;
+                let d = cx.b.neg(&d)?;
                 out[1] = Some(cx.sum_to(d, &s)?);
             }
         }
-        Op::Neg => out[0] = Some(cx.t(Op::Neg, &[&gv])?),
+        Op::Neg => out[0] = Some(cx.b.neg(&g)?),
         Op::Pow => {
             let e = match a(1)?.public() {
                 Some(c) if c.shape().iter().product::<usize>() == 1 => as_f32(&c)?.data()[0],
@@ -423,7 +425,7 @@ pub(crate) fn backward_node<B: AutodiffBackend>(
         Op::Reciprocal => {
             let y2 = cx.op(Op::Pow, &[y, &scalar(2.0)])?;
             let t = cx.mul(&gv, &y2)?;
-            out[0] = Some(cx.t(Op::Neg, &[&Value::Data(t)])?);
+            out[0] = Some(cx.b.neg(&t)?);
         }
         Op::Relu => {
             let Saved::Mask(m) = saved else {
@@ -629,11 +631,16 @@ pub(crate) fn backward_node<B: AutodiffBackend>(
             let xs = cx.shape(a(0)?);
             let rest: Vec<Option<Const>> = args[1..].iter().map(|v| v.and_then(Value::public)).collect();
             let key = format!("{} {:?} {xs:?} {rest:?}", node.name, node.op);
+            // The movement's index map: the op itself, run in plaintext on index tensors.
             let map = cx.maps.get(key, || {
                 IndexMap::of_f32(&xs, &|t| {
-                    let mut all = vec![Some(Const::F32(t.clone()))];
-                    all.extend(rest.iter().cloned());
-                    as_f32(&plain::eval(node, &all)?.remove(0))
+                    let mut all = vec![Some(Value::Data(t.clone()))];
+                    all.extend(rest.iter().map(|c| c.clone().map(Value::Public)));
+                    let refs: Vec<Option<&Value<F32Tensor>>> = all.iter().map(Option::as_ref).collect();
+                    match eval_node(&mut PlainBackend, node, &refs)?.remove(0) {
+                        Value::Data(y) => Ok(y),
+                        other => other.public_f32("a moved value"),
+                    }
                 })
             })?;
             out[0] = Some(cx.b.scatter_add(&g, &map)?);
@@ -653,7 +660,7 @@ pub(crate) fn backward_node<B: AutodiffBackend>(
                     let map = cx.maps.get(key, || {
                         IndexMap::of_f32(&gs, &|t| t.slice(&[at], &[at + len], &[ax], &[1]))
                     })?;
-                    out[k] = Some(cx.b.gather(&g, &map)?);
+                    out[k] = Some(cx.b.gather_map(&g, &map)?);
                 }
                 at += len;
             }
