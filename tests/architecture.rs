@@ -121,7 +121,6 @@ fn sibling_edges() -> BTreeMap<String, BTreeSet<(String, String)>> {
 }
 
 #[test]
-#[ignore = "issue 15 in progress: the redesign removes these"]
 fn no_import_cycle_between_modules_at_any_level() {
     let mut cycles = Vec::new();
     for (parent, es) in sibling_edges() {
@@ -163,7 +162,6 @@ fn no_import_cycle_between_modules_at_any_level() {
 }
 
 #[test]
-#[ignore = "issue 15 in progress: the redesign splits these"]
 fn no_source_file_is_over_800_lines() {
     let long: Vec<String> = modules()
         .values()
