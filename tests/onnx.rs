@@ -69,7 +69,7 @@ fn lenet_small() {
     assert_eq!(g.inputs, input("input", DType::F32, &[3, 1, 28, 28]));
     assert_eq!(g.outputs, vec!["output"]);
     // The Pad's pads came from a Constant node and are now an initializer input.
-    let pad = g.nodes.iter().find(|n| n.op == Op::Pad).unwrap();
+    let pad = g.nodes.iter().find(|n| matches!(n.op, Op::Pad { .. })).unwrap();
     assert_eq!(
         g.initializers[&pad.inputs[1]],
         Const::I64 {

@@ -9,10 +9,10 @@
 //! cheapest path per operand (public weights use local public-operand products, private ones
 //! Beaver products).
 
-use super::graph::{Const, DType, Graph, Node, Op};
+use super::graph::{Const, DType, Graph, Node, Op, PadKind};
 pub use super::ops::Backend;
 use super::ops::shape::{axis_of, split_sizes};
-use super::ops::{Cmp, ConvAttrs, GemmAttrs, Ops, PoolAttrs, V, Weight};
+use super::ops::{Cmp, ConvAttrs, GemmAttrs, Ops, PadMode, PoolAttrs, V, Weight};
 use super::plain::PlainBackend;
 use super::tensor::{F32Tensor, broadcast_shape};
 pub use super::value::Value;
@@ -332,16 +332,28 @@ pub fn eval_node<B: Ops>(b: &mut B, node: &Node, args: &[Option<&V<B>>]) -> Resu
             let y = b.slice(&x(b)?, &starts, &ends, &axes, &steps).map_err(e)?;
             wrap(b, y)
         }
-        Op::Pad => {
-            let value = match opt(2) {
-                Some(_) => super::value::as_f32(&public(2)?)?
-                    .data()
-                    .first()
-                    .copied()
-                    .unwrap_or(0.0),
-                None => 0.0,
+        Op::Pad { mode } => {
+            let mode = match mode {
+                PadKind::Constant => PadMode::Constant(match opt(2) {
+                    Some(_) => super::value::as_f32(&public(2)?)?
+                        .data()
+                        .first()
+                        .copied()
+                        .unwrap_or(0.0),
+                    None => 0.0,
+                }),
+                PadKind::Edge => PadMode::Edge,
+                PadKind::Reflect => PadMode::Reflect,
             };
-            let y = b.pad(&x(b)?, &ints(&public(1)?), value).map_err(e)?;
+            let y = b.pad(&x(b)?, &ints(&public(1)?), mode).map_err(e)?;
+            wrap(b, y)
+        }
+        Op::Tile => {
+            let repeats: Vec<usize> = ints(&public(1)?)
+                .iter()
+                .map(|&r| usize::try_from(r).map_err(|_| node_error(node, format!("negative repeat {r}"))))
+                .collect::<Result<_>>()?;
+            let y = b.tile(&x(b)?, &repeats).map_err(e)?;
             wrap(b, y)
         }
         Op::Gather { axis } => {

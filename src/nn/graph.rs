@@ -45,6 +45,17 @@ pub struct ValueInfo {
     pub shape: Vec<Option<usize>>,
 }
 
+/// How Pad fills new positions (ONNX's `mode` attribute).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum PadKind {
+    /// A constant (input 2, default 0).
+    Constant,
+    /// The nearest edge value.
+    Edge,
+    /// The mirror image, without repeating the edge.
+    Reflect,
+}
+
 /// One operator with its parsed attributes. Conv/pool attributes hold one entry per spatial axis
 /// (1 for 1-D, 2 for 2-D); `pads` holds all begins then all ends, as in ONNX.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -147,8 +158,12 @@ pub enum Op {
     },
     /// starts, ends, axes, steps from inputs 1..5 (public I64).
     Slice,
-    /// Constant-mode pad: pads from input 1, value from input 2 (optional).
-    Pad,
+    /// Pad: pads from input 1; in constant mode the value from input 2 (optional).
+    Pad {
+        mode: PadKind,
+    },
+    /// Tile: repeats from input 1 (public I64, one per axis).
+    Tile,
     /// Gather along `axis` with indices from input 1 (public, or private token ids for embedding).
     Gather {
         axis: i64,
@@ -271,7 +286,8 @@ impl Op {
             Op::Unsqueeze { .. } => "Unsqueeze",
             Op::Squeeze { .. } => "Squeeze",
             Op::Slice => "Slice",
-            Op::Pad => "Pad",
+            Op::Pad { .. } => "Pad",
+            Op::Tile => "Tile",
             Op::Gather { .. } => "Gather",
             Op::Identity => "Identity",
             Op::Dropout => "Dropout",

@@ -131,7 +131,7 @@ pub fn public_by_role(graph: &Graph) -> BTreeSet<String> {
     for node in &graph.nodes {
         let from = match node.op {
             Op::Pow | Op::Clip { .. } | Op::Gather { .. } => 1,
-            Op::Reshape | Op::Slice | Op::Pad | Op::Expand | Op::Unsqueeze { .. } | Op::Squeeze { .. } => 1,
+            Op::Reshape | Op::Slice | Op::Pad { .. } | Op::Tile | Op::Expand | Op::Unsqueeze { .. } | Op::Squeeze { .. } => 1,
             Op::Split { .. } | Op::ConstantOfShape(_) => 1,
             _ => continue,
         };

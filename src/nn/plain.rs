@@ -3,7 +3,8 @@
 
 use super::graph::{Const, ReduceKind};
 use super::ops::{
-    ActivationOps, Backend, Cmp, ConvAttrs, GemmAttrs, LinearOps, PoolAttrs, PoolOps, ProductOps, ReduceOps, V, Weight,
+    ActivationOps, Backend, Cmp, ConvAttrs, GemmAttrs, LinearOps, PadMode, PoolAttrs, PoolOps, ProductOps, ReduceOps, V,
+    Weight,
 };
 use super::tensor::F32Tensor;
 use super::value::Value;
@@ -56,8 +57,8 @@ impl LinearOps for PlainBackend {
         x.slice(starts, ends, axes, steps)
     }
 
-    fn pad(&self, x: &F32Tensor, pads: &[i64], value: f32) -> Result<F32Tensor> {
-        x.pad(pads, value)
+    fn pad(&self, x: &F32Tensor, pads: &[i64], mode: PadMode<f32>) -> Result<F32Tensor> {
+        x.pad_mode(pads, mode)
     }
 
     fn gather(&self, x: &F32Tensor, axis: i64, indices: &[i64], indices_shape: &[usize]) -> Result<F32Tensor> {

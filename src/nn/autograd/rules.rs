@@ -627,7 +627,7 @@ pub(crate) fn backward_node<B: AutodiffBackend>(
             let d = cx.t(Op::MatMul, &[&oht, &g2])?;
             out[0] = Some(cx.b.reshape(&d, &ts)?);
         }
-        Op::Transpose { .. } | Op::Slice | Op::Pad | Op::Gather { .. } => {
+        Op::Transpose { .. } | Op::Slice | Op::Pad { .. } | Op::Tile | Op::Gather { .. } => {
             let xs = cx.shape(a(0)?);
             let rest: Vec<Option<Const>> = args[1..].iter().map(|v| v.and_then(Value::public)).collect();
             let key = format!("{} {:?} {xs:?} {rest:?}", node.name, node.op);

@@ -2,7 +2,7 @@
 //! sums and differences, and products with public reals. All are local on shares except the
 //! truncation that a product with public reals needs.
 
-use super::{Backend, V, Value};
+use super::{Backend, PadMode, V, Value};
 use crate::error::Result;
 use crate::nn::tensor::broadcast_shape;
 
@@ -15,7 +15,26 @@ pub trait LinearOps: Backend {
     /// ONNX Slice with public starts, ends, axes and steps.
     fn slice(&self, x: &Self::T, starts: &[i64], ends: &[i64], axes: &[i64], steps: &[i64]) -> Result<Self::T>;
     /// Constant-mode padding (`pads`: all begins, then all ends) with `value`.
-    fn pad(&self, x: &Self::T, pads: &[i64], value: f32) -> Result<Self::T>;
+    fn pad(&self, x: &Self::T, pads: &[i64], mode: PadMode<f32>) -> Result<Self::T>;
+    /// ONNX Tile: `repeats[i]` copies along every axis `i`. Built from [`LinearOps::concat`]
+    /// (a movement: local on shares, no cost).
+    fn tile(&self, x: &Self::T, repeats: &[usize]) -> Result<Self::T> {
+        let rank = self.shape_of(x).len();
+        if repeats.len() != rank {
+            return Err(crate::Error::shape(
+                "tile",
+                format!("{} repeats for a tensor of rank {rank}", repeats.len()),
+            ));
+        }
+        let mut y = x.clone();
+        for (axis, &r) in repeats.iter().enumerate() {
+            if r != 1 {
+                let copies: Vec<&Self::T> = std::iter::repeat_n(&y, r).collect();
+                y = self.concat(&copies, axis as i64)?;
+            }
+        }
+        Ok(y)
+    }
     /// Gather along `axis` with public indices of shape `indices_shape`.
     fn gather(&self, x: &Self::T, axis: i64, indices: &[i64], indices_shape: &[usize]) -> Result<Self::T>;
     /// numpy broadcasting of `x` to `shape`.

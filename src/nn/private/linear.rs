@@ -9,7 +9,7 @@ use super::PrivateBackend;
 use super::cost::{Call, CostBackend};
 use crate::error::Result;
 use crate::func::fixed;
-use crate::nn::ops::LinearOps;
+use crate::nn::ops::{LinearOps, PadMode};
 use crate::nn::plain::PlainBackend;
 use crate::nn::tensor::F32Tensor;
 use crate::protocol::Protocol;
@@ -28,7 +28,12 @@ impl<P: Protocol> LinearOps for PrivateBackend<'_, P> {
         self.move_data(x, &|t| t.slice(starts, ends, axes, steps))
     }
 
-    fn pad(&self, x: &P::Share, pads: &[i64], value: f32) -> Result<P::Share> {
+    fn pad(&self, x: &P::Share, pads: &[i64], mode: PadMode<f32>) -> Result<P::Share> {
+        let value = match mode {
+            // Edge and reflect padding only copy existing elements: an index map on the shares.
+            PadMode::Edge | PadMode::Reflect => return self.move_data(x, &|t| t.pad_mode(pads, mode)),
+            PadMode::Constant(v) => v,
+        };
         let y = self.move_data(x, &|t| t.pad(pads, 0.0))?;
         if value == 0.0 {
             return Ok(y);
@@ -133,8 +138,8 @@ impl LinearOps for CostBackend {
         PlainBackend.slice(x, starts, ends, axes, steps)
     }
 
-    fn pad(&self, x: &F32Tensor, pads: &[i64], value: f32) -> Result<F32Tensor> {
-        PlainBackend.pad(x, pads, value)
+    fn pad(&self, x: &F32Tensor, pads: &[i64], mode: PadMode<f32>) -> Result<F32Tensor> {
+        PlainBackend.pad(x, pads, mode)
     }
 
     fn gather(&self, x: &F32Tensor, axis: i64, indices: &[i64], indices_shape: &[usize]) -> Result<F32Tensor> {

@@ -31,7 +31,7 @@ pub const MIN_OPSET: i64 = 13;
 pub const MAX_OPSET: i64 = 17;
 
 /// ONNX operator types the importer maps to an [`Op`] (one per variant), sorted.
-const SUPPORTED: [&str; 68] = [
+const SUPPORTED: [&str; 69] = [
     "Abs",
     "Add",
     "ArgMax",
@@ -97,6 +97,7 @@ const SUPPORTED: [&str; 68] = [
     "Sub",
     "Sum",
     "Tanh",
+    "Tile",
     "Transpose",
     "Unsqueeze",
     "Where",

@@ -3,7 +3,7 @@
 use super::attrs::{Attrs, Ctx, dtype_of, tensor_to_const};
 use super::{Importer, Parsed, Spatial, arity};
 use crate::error::Result;
-use crate::nn::graph::{Const, Op, ReduceKind};
+use crate::nn::graph::{Const, Op, PadKind, ReduceKind};
 use crate::nn::onnx::fold::{self};
 use crate::nn::onnx::proto::{NodeProto, data_type as dt};
 
@@ -352,15 +352,25 @@ impl Importer {
             }
             "Pad" => {
                 arity(ctx, ins, 2, 4)?;
-                let mode = a.string("mode")?.unwrap_or_else(|| "constant".into());
-                if mode != "constant" {
-                    return Err(ctx.err(format!("attribute mode \"{mode}\" is not supported, only constant")));
-                }
+                let mode = match a.string("mode")?.as_deref().unwrap_or("constant") {
+                    "constant" => PadKind::Constant,
+                    "edge" => PadKind::Edge,
+                    "reflect" => PadKind::Reflect,
+                    other => {
+                        return Err(ctx.err(format!(
+                            "attribute mode \"{other}\" is not supported (constant, edge, reflect)"
+                        )));
+                    }
+                };
                 if ins.get(3).is_some_and(|s| !s.is_empty()) {
                     return Err(ctx.err("the axes input is not supported"));
                 }
                 inputs.truncate(3);
-                Op::Pad
+                Op::Pad { mode }
+            }
+            "Tile" => {
+                arity(ctx, ins, 2, 2)?;
+                Op::Tile
             }
             "Gather" => {
                 arity(ctx, ins, 2, 2)?;

@@ -1,7 +1,7 @@
 //! Import tests: fixtures, attributes, folding, fusion, errors.
 
 use super::*;
-use crate::nn::graph::{DType, ReduceKind};
+use crate::nn::graph::{DType, PadKind, ReduceKind};
 use crate::nn::onnx::proto::{AttributeProto, TensorProto, ValueInfoProto, attribute_type as at, data_type as dt};
 use crate::nn::onnx::proto::{Dimension, GraphProto, OperatorSetIdProto, TensorShapeProto, TypeProto, TypeProtoTensor};
 use crate::nn::tensor::F32Tensor;
@@ -187,7 +187,8 @@ fn supported_covers_every_op_variant() {
         Op::Unsqueeze { axes: vec![] },
         Op::Squeeze { axes: vec![] },
         Op::Slice,
-        Op::Pad,
+        Op::Pad { mode: PadKind::Constant },
+        Op::Tile,
         Op::Gather { axis: 0 },
         Op::Identity,
         Op::Dropout,
@@ -335,7 +336,7 @@ fn fixture_attributes() {
             group: 1
         }
     );
-    let pad = g.nodes.iter().find(|n| n.op == Op::Pad).unwrap();
+    let pad = g.nodes.iter().find(|n| matches!(n.op, Op::Pad { .. })).unwrap();
     assert_eq!(
         g.initializers[&pad.inputs[1]],
         Const::I64 {
@@ -685,12 +686,12 @@ fn errors_are_one_line() {
         ),
         (
             model(
-                vec![node("Pad", &["x", "p"], &["y"], vec![str_attr("mode", "reflect")])],
+                vec![node("Pad", &["x", "p"], &["y"], vec![str_attr("mode", "wrap")])],
                 vec![i64_init("p", &[2], &[0, 0])],
                 &[1],
                 17,
             ),
-            "attribute mode \"reflect\" is not supported",
+            "attribute mode \"wrap\" is not supported",
         ),
         (
             model(vec![node("Unsqueeze", &["x", "x"], &["y"], vec![])], vec![], &[1], 17),
