@@ -2,7 +2,7 @@
 //! CrypTen in Rust.
 //!
 //! Layers (arrows point down only): [`ring`] → [`net`] → [`protocol`] → `func` → `nn` → `experiment`
-//! → the CLI ([`cli`]). See `DESIGN.md` in the repository for the seams and invariants.
+//! → the CLI ([`cli`]). docs/architecture.md has the seams and how to add an op or a protocol family.
 //!
 //! Security model: semi-honest parties; a dealer, where a protocol family has one, is trusted and
 //! does not collude with any party.

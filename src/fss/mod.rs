@@ -20,3 +20,12 @@ pub mod trunc;
 
 #[cfg(test)]
 mod tests;
+
+/// Splits each value into two additive shares (mod 2^64), the first drawn from `rand`: how the
+/// dealer hands out the ring-valued parts of every key.
+pub fn split_additive(values: &[u64], rand: &mut dyn FnMut(&mut [u64])) -> (Vec<u64>, Vec<u64>) {
+    let mut s0 = vec![0u64; values.len()];
+    rand(&mut s0);
+    let s1 = values.iter().zip(&s0).map(|(v, a)| v.wrapping_sub(*a)).collect();
+    (s0, s1)
+}

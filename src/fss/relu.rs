@@ -15,6 +15,7 @@
 //! [d]_b = [b = 0]·d̂ + (1 − 2d̂)·[r_d]_b.
 
 use super::drelu::{self, DreluKeys};
+use super::split_additive;
 
 /// One party's keys for a batch of ReLUs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,13 +41,6 @@ pub fn key_bits(window: u32) -> u64 {
     drelu::key_bits(window) + 3 * 64
 }
 
-/// Splits each value into two additive shares.
-fn split(values: &[u64], rand: &mut dyn FnMut(&mut [u64])) -> (Vec<u64>, Vec<u64>) {
-    let mut s0 = vec![0u64; values.len()];
-    rand(&mut s0);
-    let s1 = values.iter().zip(&s0).map(|(v, a)| v.wrapping_sub(*a)).collect();
-    (s0, s1)
-}
 
 /// The dealer's side: keys for n ReLUs with comparison window k.
 pub fn keygen(n: usize, window: u32, rand: &mut dyn FnMut(&mut [u64])) -> (ReluKeys, ReluKeys) {
@@ -61,9 +55,9 @@ pub fn keygen(n: usize, window: u32, rand: &mut dyn FnMut(&mut [u64])) -> (ReluK
         d1.z[e / 64] ^= b << (e % 64);
     }
     let rd_r: Vec<u64> = rd.iter().zip(&r).map(|(b, r)| b.wrapping_mul(*r)).collect();
-    let (r0, r1) = split(&r, rand);
-    let (rd0, rd1) = split(&rd, rand);
-    let (p0, p1) = split(&rd_r, rand);
+    let (r0, r1) = split_additive(&r, rand);
+    let (rd0, rd1) = split_additive(&rd, rand);
+    let (p0, p1) = split_additive(&rd_r, rand);
     (
         ReluKeys {
             drelu: d0,
@@ -126,25 +120,13 @@ pub fn sign_share(key: &ReluKeys, dhat: &[u64]) -> Vec<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rng(seed: u64) -> impl FnMut(&mut [u64]) {
-        let mut s = seed;
-        move |out: &mut [u64]| {
-            for o in out {
-                s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                let mut z = s;
-                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                *o = z ^ (z >> 31);
-            }
-        }
-    }
+    use crate::fss::tests::rng;
 
     /// Runs both parties on shares of `xs` and returns the reconstructed ReLU and sign bits.
     fn run(xs: &[u64], window: u32, seed: u64) -> (Vec<u64>, Vec<u64>) {
         let mut rand = rng(seed);
         let (k0, k1) = keygen(xs.len(), window, &mut rand);
-        let (x0, x1) = split(xs, &mut rand);
+        let (x0, x1) = split_additive(xs, &mut rand);
         let (m0, m1) = (masked_input(&k0, &x0), masked_input(&k1, &x1));
         let xhat: Vec<u64> = m0.iter().zip(&m1).map(|(a, b)| a.wrapping_add(*b)).collect();
         let (s0, s1) = (masked_sign(&k0, &xhat), masked_sign(&k1, &xhat));

@@ -3,7 +3,7 @@
 use super::{dpf, drelu};
 
 /// A deterministic test randomness source (splitmix64).
-fn rng(seed: u64) -> impl FnMut(&mut [u64]) {
+pub(super) fn rng(seed: u64) -> impl FnMut(&mut [u64]) {
     let mut state = seed;
     move |out: &mut [u64]| {
         for o in out {

@@ -9,6 +9,8 @@
 //! (x mod 2^f) / 2^f over r, i.e. unbiased stochastic rounding. Online: 8 bytes per element per
 //! party, one round (free when fused into the opening of the next gate); key: three ring elements.
 
+use super::split_additive;
+
 /// One party's truncation keys for a batch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TruncKeys {
@@ -26,12 +28,6 @@ pub const SLACK: u64 = 1 << 62;
 /// Key size per element per party in bits.
 pub const KEY_BITS: u64 = 3 * 64;
 
-fn split(values: &[u64], rand: &mut dyn FnMut(&mut [u64])) -> (Vec<u64>, Vec<u64>) {
-    let mut s0 = vec![0u64; values.len()];
-    rand(&mut s0);
-    let s1 = values.iter().zip(&s0).map(|(v, a)| v.wrapping_sub(*a)).collect();
-    (s0, s1)
-}
 
 /// The dealer's side: keys for n truncations by `bits` (1..=62).
 pub fn keygen(n: usize, bits: u32, rand: &mut dyn FnMut(&mut [u64])) -> (TruncKeys, TruncKeys) {
@@ -40,9 +36,9 @@ pub fn keygen(n: usize, bits: u32, rand: &mut dyn FnMut(&mut [u64])) -> (TruncKe
     rand(&mut r);
     let shifted: Vec<u64> = r.iter().map(|r| r >> bits).collect();
     let msb: Vec<u64> = r.iter().map(|r| (r >> 63) << (64 - bits)).collect();
-    let (r0, r1) = split(&r, rand);
-    let (s0, s1) = split(&shifted, rand);
-    let (m0, m1) = split(&msb, rand);
+    let (r0, r1) = split_additive(&r, rand);
+    let (s0, s1) = split_additive(&shifted, rand);
+    let (m0, m1) = split_additive(&msb, rand);
     (
         TruncKeys {
             party: 0,
@@ -90,24 +86,12 @@ pub fn finish(key: &TruncKeys, c: &[u64]) -> Vec<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rng(seed: u64) -> impl FnMut(&mut [u64]) {
-        let mut s = seed;
-        move |out: &mut [u64]| {
-            for o in out {
-                s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                let mut z = s;
-                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                *o = z ^ (z >> 31);
-            }
-        }
-    }
+    use crate::fss::tests::rng;
 
     fn run(xs: &[u64], bits: u32, seed: u64) -> Vec<u64> {
         let mut rand = rng(seed);
         let (k0, k1) = keygen(xs.len(), bits, &mut rand);
-        let (x0, x1) = split(xs, &mut rand);
+        let (x0, x1) = split_additive(xs, &mut rand);
         let (c0, c1) = (masked_input(&k0, &x0), masked_input(&k1, &x1));
         let c: Vec<u64> = c0.iter().zip(&c1).map(|(a, b)| a.wrapping_add(*b)).collect();
         let (y0, y1) = (finish(&k0, &c), finish(&k1, &c));
