@@ -249,6 +249,34 @@ pub enum ReduceKind {
 }
 
 impl Op {
+    /// The first input slot from which every input is a public parameter by the op's definition
+    /// (it selects which function the node computes: Pow's exponent, Clip's bounds, the shape,
+    /// pads, repeats, axes or indices of a data movement), or `None` when no input is.
+    pub fn parameter_slots_from(&self) -> Option<usize> {
+        match self {
+            Op::Pow | Op::Clip { .. } | Op::Gather { .. } => Some(1),
+            Op::Reshape | Op::Slice | Op::Pad { .. } | Op::Tile | Op::Expand => Some(1),
+            Op::Unsqueeze { .. } | Op::Squeeze { .. } | Op::Split { .. } | Op::ConstantOfShape(_) => Some(1),
+            _ => None,
+        }
+    }
+
+    /// Whether input `k` is a learned weight that training updates even when it is a scalar
+    /// (Gemm/Conv weights and biases, a normalisation's scale and shift).
+    pub fn is_weight_slot(&self, k: usize) -> bool {
+        match self {
+            Op::Gemm { .. } | Op::Conv { .. } => k >= 1,
+            Op::BatchNormalization { .. } | Op::LayerNormalization { .. } => k == 1 || k == 2,
+            _ => false,
+        }
+    }
+
+    /// Whether input `k` is a running statistic (batch norm's mean and variance): data of the
+    /// model, never trained by gradient.
+    pub fn is_statistic_slot(&self, k: usize) -> bool {
+        matches!(self, Op::BatchNormalization { .. }) && k >= 3
+    }
+
     /// The ONNX operator name.
     pub fn onnx_name(&self) -> &'static str {
         match self {

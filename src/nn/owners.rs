@@ -16,7 +16,7 @@
 //! its weights, and the outputs are revealed only to the parties named in `reveal_to`.
 
 use super::exec::token_inputs;
-use super::graph::{Const, DType, Graph, Op};
+use super::graph::{Const, DType, Graph};
 use super::input::{Input, WeightPrivacy, check_inputs};
 use super::tensor::F32Tensor;
 use super::value::Value;
@@ -129,11 +129,8 @@ pub fn publish_model<P: Protocol>(p: &mut P, graph: Option<&Graph>, weights: Wei
 pub fn public_by_role(graph: &Graph) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for node in &graph.nodes {
-        let from = match node.op {
-            Op::Pow | Op::Clip { .. } | Op::Gather { .. } => 1,
-            Op::Reshape | Op::Slice | Op::Pad { .. } | Op::Tile | Op::Expand | Op::Unsqueeze { .. } | Op::Squeeze { .. } => 1,
-            Op::Split { .. } | Op::ConstantOfShape(_) => 1,
-            _ => continue,
+        let Some(from) = node.op.parameter_slots_from() else {
+            continue;
         };
         out.extend(node.inputs.iter().skip(from).filter(|i| !i.is_empty()).cloned());
     }

@@ -6,7 +6,7 @@ pub use super::ctx::{Ctx, MapCache};
 use super::rules::{self, Saved};
 use crate::error::{Error, Result};
 use crate::nn::exec::node_error;
-use crate::nn::graph::{Const, Graph, Op};
+use crate::nn::graph::{Const, Graph};
 use crate::nn::value::Value;
 pub use crate::nn::value::as_f32;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -38,12 +38,8 @@ pub fn trainable_params(graph: &Graph) -> BTreeSet<String> {
     let mut slots: HashMap<&str, bool> = HashMap::new();
     for node in &graph.nodes {
         for (k, name) in node.inputs.iter().enumerate() {
-            let is_stat = matches!(node.op, Op::BatchNormalization { .. }) && k >= 3;
-            let is_weight = match node.op {
-                Op::Gemm { .. } | Op::Conv { .. } => k >= 1,
-                Op::BatchNormalization { .. } | Op::LayerNormalization { .. } => k == 1 || k == 2,
-                _ => false,
-            };
+            let is_stat = node.op.is_statistic_slot(k);
+            let is_weight = node.op.is_weight_slot(k);
             let scalar = matches!(graph.initializers.get(name), Some(Const::F32(t)) if t.numel() <= 1);
             let e = slots.entry(name.as_str()).or_insert(true);
             if is_stat || (scalar && !is_weight) {
