@@ -7,11 +7,11 @@
 //! (batch 4, per-frame negative log-likelihood of random one-hot targets).
 
 use std::time::Instant;
+use testbed::data::model::ModelSource;
 use testbed::nn::autograd::{Loss, Sgd};
 use testbed::nn::exec::Value;
 use testbed::nn::plain::PlainBackend;
 use testbed::nn::tensor::F32Tensor;
-use testbed::data::model::ModelSource;
 use testbed::train::{Model, step};
 
 fn random(shape: &[usize], seed: u32) -> F32Tensor {
@@ -37,7 +37,10 @@ fn one_hot(shape: &[usize]) -> F32Tensor {
 }
 
 fn time(name: &str, input: &[usize], loss: Loss, steps: usize) {
-    let graph = ModelSource::new(name, 1).with_classes(10).load_unprepared(input).unwrap();
+    let graph = ModelSource::new(name, 1)
+        .with_classes(10)
+        .load_unprepared(input)
+        .unwrap();
     let x = random(input, 1);
     let y = testbed::train::infer(&graph, &x).unwrap();
     let t = one_hot(y.shape());

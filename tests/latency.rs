@@ -3,13 +3,13 @@
 //! path, on every protocol variant, for chains of products and truncations, ReLU, softmax,
 //! LayerNorm and a whole LeNet.
 
+use std::time::Duration;
 use testbed::bench::{OpKind, OpReport, OpSpec, random_model_input, run_op_delayed};
+use testbed::data::model::ModelSource;
 use testbed::launch::TransportKind;
 use testbed::launch::model::{ModelRunSpec, run_model};
-use testbed::data::model::ModelSource;
 use testbed::nn::infer::WeightPrivacy;
 use testbed::protocol::{BilinearOp, ProtocolConfig};
-use std::time::Duration;
 
 const LATENCY: Duration = Duration::from_millis(20);
 
@@ -26,7 +26,10 @@ fn fastest(r: &OpReport) -> f64 {
 /// beside this one), far below the 20 ms a missing round would add.
 fn check_wall(what: &str, rounds: u64, w0: f64, w: f64) {
     let chain = rounds as f64 * LATENCY.as_secs_f64();
-    assert!(w >= chain, "{what}: {w:.4} s is less than {rounds} rounds × L = {chain:.4} s");
+    assert!(
+        w >= chain,
+        "{what}: {w:.4} s is less than {rounds} rounds × L = {chain:.4} s"
+    );
     assert!(
         w <= w0 + 1.1 * chain + rounds as f64 * 1e-3,
         "{what}: {w:.4} s delayed vs {w0:.4} s + {rounds} rounds × {LATENCY:?} = {:.4} s",

@@ -71,7 +71,12 @@ fn every_supported_node_case_passes_in_plaintext_and_privately() {
     );
     assert_eq!(status("test_split_variable_parts_2d"), &Status::Pass);
     // Added after the op-family redesign (issue 15): Tile and edge/reflect Pad, plaintext and private.
-    for case in ["test_edge_pad", "test_reflect_pad", "test_tile", "test_tile_precomputed"] {
+    for case in [
+        "test_edge_pad",
+        "test_reflect_pad",
+        "test_tile",
+        "test_tile_precomputed",
+    ] {
         assert_eq!(status(case), &Status::Pass, "{case}");
     }
     assert!(matches!(status("test_log"), Status::PassPlainOutsideDomain(d) if d.contains("[0.1, 250]")));
@@ -463,7 +468,13 @@ fn private_op_costs_equal_their_declared_calls() {
             "Pad with 1.5",
             graph(
                 &[("x", &s)],
-                vec![node(Op::Pad { mode: PadKind::Constant }, &["x", "p", "v"], &["y"])],
+                vec![node(
+                    Op::Pad {
+                        mode: PadKind::Constant,
+                    },
+                    &["x", "p", "v"],
+                    &["y"],
+                )],
                 &["y"],
                 &[("p", i64c(&[1, 0, 0, 2])), ("v", f32c(&[], [1.5]))],
             ),

@@ -171,7 +171,10 @@ fn the_polarity_head_runs_privately_like_in_plaintext_on_three_families() {
     let enc = sentence_encoder(tiny_bert(7), PAD as usize).unwrap();
     let g = attach_head(enc, DIM, 2, 9);
     // A head trained by `crate::train` (`logreg`, layer `fc`) loads into it by name.
-    let mut logreg = testbed::data::model::ModelSource::new("logreg", 11).with_classes(2).load_unprepared(&[1, DIM]).unwrap();
+    let mut logreg = testbed::data::model::ModelSource::new("logreg", 11)
+        .with_classes(2)
+        .load_unprepared(&[1, DIM])
+        .unwrap();
     let w = F32Tensor::from_vec(&[2, DIM], (0..2 * DIM).map(|i| (i as f32 - 8.0) / 4.0).collect()).unwrap();
     logreg.initializers.insert("fc.weight".into(), Const::F32(w.clone()));
     let path = std::env::temp_dir().join(format!("testbed-text-head-{}.safetensors", std::process::id()));

@@ -313,7 +313,12 @@ fn cases() -> Vec<Case> {
         let (st, en, ax) = (b.ints(&[1]), b.ints(&[10]), b.ints(&[1]));
         let h = b.node(Op::Slice, &[&h, &st, &en, &ax]);
         let pads = b.ints(&[0, 2, 1, 0]);
-        let h = b.node(Op::Pad { mode: PadKind::Constant }, &[&h, &pads]);
+        let h = b.node(
+            Op::Pad {
+                mode: PadKind::Constant,
+            },
+            &[&h, &pads],
+        );
         let other = param(&mut b, "other", &[3, 4], -1.0, 1.0, 25);
         let h = b.node(Op::Concat { axis: 1 }, &[&h, &other]);
         let h = b.node(Op::Unsqueeze { axes: vec![0] }, &[&h]);

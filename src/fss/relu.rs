@@ -41,7 +41,6 @@ pub fn key_bits(window: u32) -> u64 {
     drelu::key_bits(window) + 3 * 64
 }
 
-
 /// The dealer's side: keys for n ReLUs with comparison window k.
 pub fn keygen(n: usize, window: u32, rand: &mut dyn FnMut(&mut [u64])) -> (ReluKeys, ReluKeys) {
     let mut r = vec![0u64; n];

@@ -28,7 +28,6 @@ pub const SLACK: u64 = 1 << 62;
 /// Key size per element per party in bits.
 pub const KEY_BITS: u64 = 3 * 64;
 
-
 /// The dealer's side: keys for n truncations by `bits` (1..=62).
 pub fn keygen(n: usize, bits: u32, rand: &mut dyn FnMut(&mut [u64])) -> (TruncKeys, TruncKeys) {
     assert!((1..=62).contains(&bits), "truncation by {bits} bits");

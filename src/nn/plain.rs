@@ -3,8 +3,8 @@
 
 use super::graph::{Const, ReduceKind};
 use super::ops::{
-    ActivationOps, Backend, Cmp, ConvAttrs, GemmAttrs, LinearOps, PadMode, PoolAttrs, PoolOps, ProductOps, ReduceOps, V,
-    Weight,
+    ActivationOps, Backend, Cmp, ConvAttrs, GemmAttrs, LinearOps, PadMode, PoolAttrs, PoolOps, ProductOps, ReduceOps,
+    V, Weight,
 };
 use super::tensor::F32Tensor;
 use super::value::Value;

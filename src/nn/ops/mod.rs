@@ -24,13 +24,13 @@ mod products;
 mod reductions;
 pub mod shape;
 
+/// How Pad fills new positions (the dense core's enum, at f32).
+pub use crate::dense::PadMode;
 pub use activations::{ActivationOps, Cmp};
 pub use linear::LinearOps;
 pub use pooling::{PoolAttrs, PoolOps};
 pub use products::{ConvAttrs, GemmAttrs, ProductOps, Weight};
 pub use reductions::ReduceOps;
-/// How Pad fills new positions (the dense core's enum, at f32).
-pub use crate::dense::PadMode;
 
 use super::tensor::F32Tensor;
 pub use super::value::Value;

@@ -187,7 +187,9 @@ fn supported_covers_every_op_variant() {
         Op::Unsqueeze { axes: vec![] },
         Op::Squeeze { axes: vec![] },
         Op::Slice,
-        Op::Pad { mode: PadKind::Constant },
+        Op::Pad {
+            mode: PadKind::Constant,
+        },
         Op::Tile,
         Op::Gather { axis: 0 },
         Op::Identity,
