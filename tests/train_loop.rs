@@ -3,6 +3,7 @@
 
 use crate::common::{random_reals, run};
 use testbed::Result;
+use testbed::data::model::ModelSource;
 use testbed::data::{self, Split};
 use testbed::func::binary::msb_bits;
 use testbed::func::compare::mul_bits;
@@ -14,7 +15,6 @@ use testbed::nn::tensor::F32Tensor;
 use testbed::protocol::{Job, Protocol, ProtocolConfig};
 use testbed::ring::{decode, encode};
 use testbed::train::private::{DataSplit, train_private};
-use testbed::data::model::ModelSource;
 use testbed::train::{Optimizer, TrainConfig, evaluate, train_plain};
 
 fn digits() -> Split {
@@ -35,7 +35,10 @@ fn config(epochs: usize, lr: f64) -> TrainConfig {
 #[test]
 fn mlp_on_digits_reaches_90_percent_from_a_fixed_seed() {
     let split = digits();
-    let g = ModelSource::new("mlp", 1).with_classes(10).load_unprepared(&[32, 64]).unwrap();
+    let g = ModelSource::new("mlp", 1)
+        .with_classes(10)
+        .load_unprepared(&[32, 64])
+        .unwrap();
     let (trained, r) = train_plain(&g, "mlp", &split, &config(10, 0.1), None).unwrap();
     assert!(r.test_accuracy >= 0.90, "test accuracy {}", r.test_accuracy);
     assert!(r.epoch_loss.windows(2).all(|w| w[1] < w[0]), "{:?}", r.epoch_loss);
@@ -46,7 +49,10 @@ fn mlp_on_digits_reaches_90_percent_from_a_fixed_seed() {
 #[test]
 fn momentum_nesterov_weight_decay_and_adam_train_too() {
     let split = digits();
-    let g = ModelSource::new("logreg", 1).with_classes(10).load_unprepared(&[32, 64]).unwrap();
+    let g = ModelSource::new("logreg", 1)
+        .with_classes(10)
+        .load_unprepared(&[32, 64])
+        .unwrap();
     let sgd = Sgd {
         lr: 0.1,
         momentum: 0.9,
@@ -71,7 +77,10 @@ fn private_training_is_within_two_points_of_plaintext() {
     let mut split = digits();
     split.train = split.train.take(320).unwrap();
     for (model, lr, epochs) in [("logreg", 0.5, 3), ("mlp", 0.3, 6)] {
-        let g = ModelSource::new(model, 1).with_classes(10).load_unprepared(&[32, 64]).unwrap();
+        let g = ModelSource::new(model, 1)
+            .with_classes(10)
+            .load_unprepared(&[32, 64])
+            .unwrap();
         let cfg = config(epochs, lr);
         let (_, plain) = train_plain(&g, model, &split, &cfg, None).unwrap();
         for (proto, ds) in [("2pc-ttp", DataSplit::Rows), ("3pc-replicated", DataSplit::Features)] {
@@ -191,7 +200,10 @@ fn train_command_reports_json_and_writes_loadable_weights() {
     assert_eq!(v["protocol"], "plaintext");
     // The checkpoint reproduces the reported accuracy.
     let split = digits();
-    let mut g = ModelSource::new("logreg", 1).with_classes(10).load_unprepared(&[32, 64]).unwrap();
+    let mut g = ModelSource::new("logreg", 1)
+        .with_classes(10)
+        .load_unprepared(&[32, 64])
+        .unwrap();
     testbed::nn::weights::load_weights(&mut g, &out, true).unwrap();
     let (_, acc) = evaluate(&g, &split.test, Loss::CrossEntropy, 64).unwrap();
     assert_eq!(acc, v["test_accuracy"].as_f64().unwrap());
@@ -284,7 +296,10 @@ fn wav2letter_kws_trains_on_generated_keywords_and_private_inference_agrees() {
         test: keyword_fixture("keywords/test", 20, 99),
     };
     let batch = 10;
-    let g = ModelSource::new("wav2letter_kws", 1).with_classes(10).load_unprepared(&[batch, 40, 48]).unwrap();
+    let g = ModelSource::new("wav2letter_kws", 1)
+        .with_classes(10)
+        .load_unprepared(&[batch, 40, 48])
+        .unwrap();
     let cfg = TrainConfig {
         optimizer: Optimizer::Adam {
             lr: 0.001,
