@@ -96,14 +96,8 @@ fn run_spec(
             reps,
             reveal_to,
         } => {
-            let source = own
-                .model
-                .as_ref()
-                .map(|m| ModelSource::new(m, *model_seed).with_weights(own.weights.clone()));
-            let load = |infos: &[InputInfo]| -> Result<crate::nn::graph::Graph> {
-                let s = source.as_ref().expect("the owner has a source");
-                s.load(&infos.first().map_or(&[][..], |i| &i.shape[..]))
-            };
+            let source = owner_source(own, *model_seed);
+            let load = |infos: &[InputInfo]| load_owned(source.as_ref(), infos);
             let input = own.input.as_deref().map(read_input).transpose()?;
             let job = InferJob {
                 model: source.as_ref().map(|_| OwnedModel::Lazy(&load)),
@@ -126,14 +120,8 @@ fn run_spec(
             warmup,
             reveal_to,
         } => {
-            let source = own
-                .model
-                .as_ref()
-                .map(|m| ModelSource::new(m, *model_seed).with_weights(own.weights.clone()));
-            let load = |infos: &[InputInfo]| -> Result<crate::nn::graph::Graph> {
-                let s = source.as_ref().expect("the owner has a source");
-                s.load(&infos.first().map_or(&[][..], |i| &i.shape[..]))
-            };
+            let source = owner_source(own, *model_seed);
+            let load = |infos: &[InputInfo]| load_owned(source.as_ref(), infos);
             let batches = match own.data.as_deref() {
                 Some(path) => Some(match read_npy(path)? {
                     NpyArray::F32(t) => split_batches_of(&t, *batch_size, false)?,
@@ -251,6 +239,20 @@ fn finish<T: Serialize>(
         report,
         wrote,
     })
+}
+
+/// The model owner's model source (None on the other endpoints).
+fn owner_source(own: &PartyInputs, model_seed: u64) -> Option<ModelSource> {
+    own.model
+        .as_ref()
+        .map(|m| ModelSource::new(m, model_seed).with_weights(own.weights.clone()))
+}
+
+/// Loads the owner's model for the data owner's published input shapes; only called on the
+/// endpoint that holds a source (the job asks for the model only where it was given one).
+fn load_owned(source: Option<&ModelSource>, infos: &[InputInfo]) -> Result<crate::nn::graph::Graph> {
+    let s = source.expect("the owner has a source");
+    s.load(&infos.first().map_or(&[][..], |i| &i.shape[..]))
 }
 
 fn privacy(public_model: bool) -> WeightPrivacy {
