@@ -2,27 +2,32 @@
 //! training and private training on shares of any protocol run the same tape and the same
 //! backward rules.
 //!
-//! A forward pass ([`tape::forward`]) evaluates the graph like the interpreter but keeps every value
-//! and what each node's backward needs (ReLU's mask, max pooling's one-hot argmax, a normalisation's
-//! x̂ and inverse standard deviation). [`tape::backward`] walks the nodes in reverse, accumulating
-//! one gradient per value name, and computes gradients only for values that depend on a trainable
-//! parameter (the first layer never computes an input gradient).
+//! Burn-style: the recording backend [`record::Autodiff`] wraps any [`AutodiffBackend`] and
+//! implements the same op families (`nn::ops`) as every other backend, so a forward pass
+//! ([`tape::forward`]) is the interpreter (`nn::exec`, the one `match` over graph ops) run on it.
+//! Each family method runs the op on the wrapped backend and, when an operand carries a gradient,
+//! records the op's backward (with what it needs: ReLU's mask, max pooling's one-hot argmax, a
+//! normalisation's x̂ and inverse standard deviation). [`tape::backward`] calls the recorded rules
+//! in reverse, accumulating one gradient per tape entry; only values that depend on a trainable
+//! parameter are recorded, so the first layer never computes an input gradient.
 //!
-//! Backward rules ([`rules`]) are expressed as graph ops run through the interpreter
-//! ([`crate::nn::exec::eval`], so every product of shared values is the protocol's Beaver or
-//! replicated product, and a product with a public value is local), as op-family methods
-//! (`nn::ops`: reshapes, sums) and as the few primitives of [`AutodiffBackend`], which extends the
-//! op families with what the interpreter has no op for: ReLU with its mask, one-hot argmax, gathers and scatter-adds by an index map (the
-//! adjoint of every data-movement op), convolution gradients (new bilinear ops on shares),
-//! inverse square roots and the gradient threshold.
+//! The rules live beside the forward they wrap, one file per family (`grads/`); an op with a
+//! default body built from other ops needs none. They are written with the wrapped backend's
+//! family methods, the interpreter (graph ops on values: a product of shared values is the
+//! protocol's Beaver or replicated product, one with a public value is local) and the few
+//! primitives of [`AutodiffBackend`], which extends the op families with what they have no op
+//! for: ReLU with its mask, one-hot argmax, gathers and scatter-adds by an index map (the adjoint
+//! of every data movement), convolution gradients (new bilinear ops on shares), inverse square
+//! roots and the gradient threshold.
 //!
 //! May import `nn` and every layer below it.
 
 pub mod backends;
 pub mod ctx;
+mod grads;
 pub mod loss;
 pub mod optim;
-pub mod rules;
+pub mod record;
 pub mod tape;
 
 pub use ctx::{Ctx, MapCache};

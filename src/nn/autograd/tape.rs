@@ -1,28 +1,32 @@
 //! The tape: a recorded forward pass over a graph, and the reverse walk that turns an output
-//! gradient into parameter gradients.
+//! gradient into parameter gradients. The graph runs through the interpreter on the recording
+//! backend ([`Autodiff`]), which keeps each op's backward; the walk calls them in reverse.
 
 use super::AutodiffBackend;
 pub use super::ctx::{Ctx, MapCache};
-use super::rules::{self, Saved};
+use super::record::{Autodiff, Entry, Tracked, into_inner, untracked};
 use crate::error::{Error, Result};
-use crate::nn::exec::node_error;
+use crate::nn::exec::{eval, node_error};
 use crate::nn::graph::{Const, Graph};
 use crate::nn::value::Value;
 pub use crate::nn::value::as_f32;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
-/// A recorded forward pass.
-pub struct Tape<B: AutodiffBackend> {
+/// A recorded forward pass. `'t` bounds what the recorded backward rules hold (backend tensors).
+pub struct Tape<'t, B: AutodiffBackend> {
     /// Every value the pass produced or read, by name.
     pub values: HashMap<String, Value<B::T>>,
-    saved: Vec<Saved<B>>,
-    requires: HashSet<String>,
-    trainable: BTreeSet<String>,
+    /// Tape ids of the values a gradient can reach, by name.
+    ids: HashMap<String, usize>,
+    /// The recorded ops, in forward order.
+    entries: Vec<Entry<'t, B>>,
+    /// The trainable parameters' tape ids.
+    leaves: Vec<(String, usize)>,
     /// Updated running statistics of batch-norm layers in training mode (name → new value).
     pub buffers: Vec<(String, Value<B::T>)>,
 }
 
-impl<B: AutodiffBackend> Tape<B> {
+impl<B: AutodiffBackend> Tape<'_, B> {
     /// The value named `name`.
     pub fn value(&self, name: &str) -> Result<&Value<B::T>> {
         self.values
@@ -56,36 +60,51 @@ pub fn trainable_params(graph: &Graph) -> BTreeSet<String> {
 }
 
 /// Runs `graph` on `inputs` (by graph input order), with `params` replacing initializers by name
-/// (moved into the tape; take them back from [`Tape::values`]),
-/// recording what backward needs. `trainable` names the values gradients are wanted for; `train`
-/// switches batch norm to batch statistics.
-pub fn forward<B: AutodiffBackend>(
+/// (moved into the tape; take them back from [`Tape::values`]), recording what backward needs.
+/// `trainable` names the values gradients are wanted for; `train` switches batch norm to batch
+/// statistics.
+pub fn forward<'t, B: AutodiffBackend + 't>(
     cx: &mut Ctx<'_, B>,
     graph: &Graph,
     inputs: Vec<Value<B::T>>,
     mut params: HashMap<String, Value<B::T>>,
     trainable: &BTreeSet<String>,
     train: bool,
-) -> Result<Tape<B>> {
+) -> Result<Tape<'t, B>> {
     if inputs.len() != graph.inputs.len() {
         return Err(Error::invalid(
             "model",
             format!("expects {} inputs, got {}", graph.inputs.len(), inputs.len()),
         ));
     }
-    let mut values: HashMap<String, Value<B::T>> = HashMap::new();
+    let mut ad: Autodiff<'_, 't, B> = Autodiff::new(&mut *cx.b, &mut *cx.maps, train);
+    let mut values: HashMap<String, Value<Tracked<B::T>>> = HashMap::new();
     for (info, v) in graph.inputs.iter().zip(inputs) {
-        values.insert(info.name.clone(), v);
+        values.insert(info.name.clone(), untracked(v));
     }
+    let mut leaves = Vec::new();
     for (name, c) in &graph.initializers {
+        if values.contains_key(name) {
+            continue;
+        }
         let v = params.remove(name).unwrap_or_else(|| Value::Public(c.clone()));
-        values.entry(name.clone()).or_insert(v);
+        let v = if trainable.contains(name) {
+            // A trainable parameter is backend data with a tape entry of its own.
+            let t = match v {
+                Value::Data(t) => t,
+                public => ad.b.tensor(&public)?,
+            };
+            let leaf = ad.leaf(t);
+            leaves.push((name.clone(), leaf.id.expect("a leaf is tracked")));
+            Value::Data(leaf)
+        } else {
+            untracked(v)
+        };
+        values.insert(name.clone(), v);
     }
-    let mut requires: HashSet<String> = trainable.iter().filter(|n| values.contains_key(*n)).cloned().collect();
-    let mut saved = Vec::with_capacity(graph.nodes.len());
     let mut buffers = Vec::new();
     for node in &graph.nodes {
-        let mut args: Vec<Option<&Value<B::T>>> = Vec::with_capacity(node.inputs.len());
+        let mut args: Vec<Option<&Value<Tracked<B::T>>>> = Vec::with_capacity(node.inputs.len());
         for name in &node.inputs {
             if name.is_empty() {
                 args.push(None);
@@ -96,26 +115,37 @@ pub fn forward<B: AutodiffBackend>(
                 .ok_or_else(|| node_error(node, format!("input \"{name}\" is not defined")))?;
             args.push(Some(v));
         }
-        let (outs, s) = rules::forward_node(cx, node, &args, train, &mut buffers)?;
+        let outs = eval(&mut ad, node, &args)?;
         if outs.len() < node.outputs.len() {
             return Err(node_error(
                 node,
                 format!("produced {} outputs, expected {}", outs.len(), node.outputs.len()),
             ));
         }
-        if node.inputs.iter().any(|i| requires.contains(i)) {
-            requires.extend(node.outputs.iter().cloned());
+        // Running statistics (batch norm in training) go to the node's statistic inputs.
+        let slots = (0..node.inputs.len()).filter(|&k| node.op.is_statistic_slot(k));
+        for (k, stat) in slots.zip(ad.take_stats()) {
+            buffers.push((node.inputs[k].clone(), stat));
         }
-        saved.push(s);
         for (name, v) in node.outputs.iter().zip(outs) {
             values.insert(name.clone(), v);
         }
     }
+    let mut ids = HashMap::new();
+    let values = values
+        .into_iter()
+        .map(|(name, v)| {
+            if let Value::Data(Tracked { id: Some(id), .. }) = &v {
+                ids.insert(name.clone(), *id);
+            }
+            (name, into_inner(v))
+        })
+        .collect();
     Ok(Tape {
         values,
-        saved,
-        requires,
-        trainable: trainable.clone(),
+        ids,
+        entries: ad.into_entries(),
+        leaves,
         buffers,
     })
 }
@@ -124,55 +154,38 @@ pub fn forward<B: AutodiffBackend>(
 /// and returns the gradient of every trainable parameter that the seeds depend on.
 pub fn backward<B: AutodiffBackend>(
     cx: &mut Ctx<'_, B>,
-    graph: &Graph,
-    tape: &Tape<B>,
+    _graph: &Graph,
+    tape: &Tape<'_, B>,
     seeds: Vec<(String, B::T)>,
 ) -> Result<HashMap<String, B::T>> {
-    let mut grads: HashMap<String, B::T> = HashMap::new();
+    let mut grads: Vec<Option<B::T>> = (0..tape.entries.len()).map(|_| None).collect();
     for (name, g) in seeds {
-        accumulate(cx, &mut grads, &name, g)?;
-    }
-    for (i, node) in graph.nodes.iter().enumerate().rev() {
-        let Some(out) = node.outputs.first() else { continue };
-        let Some(g) = grads.remove(out) else { continue };
-        let need: Vec<bool> = node
-            .inputs
-            .iter()
-            .map(|n| !n.is_empty() && tape.requires.contains(n))
-            .collect();
-        if !need.iter().any(|&b| b) {
-            continue;
+        if let Some(&id) = tape.ids.get(&name) {
+            accumulate(cx, &mut grads[id], g)?;
         }
-        let args: Vec<Option<&Value<B::T>>> = node
-            .inputs
-            .iter()
-            .map(|n| if n.is_empty() { None } else { tape.values.get(n) })
-            .collect();
-        let y = tape.value(out)?;
-        let gin = rules::backward_node(cx, node, &args, y, &tape.saved[i], g, &need)?;
-        for (k, gi) in gin.into_iter().enumerate() {
-            if let (Some(gi), true) = (gi, need.get(k).copied().unwrap_or(false)) {
-                accumulate(cx, &mut grads, &node.inputs[k], gi)?;
+    }
+    for (id, entry) in tape.entries.iter().enumerate().rev() {
+        let Some(backward) = &entry.backward else { continue };
+        let Some(g) = grads[id].take() else { continue };
+        let need: Vec<bool> = entry.parents.iter().map(Option::is_some).collect();
+        let gin = backward(cx, g, &need)?;
+        for (parent, gi) in entry.parents.iter().zip(gin) {
+            if let (Some(p), Some(gi)) = (parent, gi) {
+                accumulate(cx, &mut grads[*p], gi)?;
             }
         }
     }
-    Ok(grads.into_iter().filter(|(k, _)| tape.trainable.contains(k)).collect())
+    Ok(tape
+        .leaves
+        .iter()
+        .filter_map(|(name, id)| grads[*id].take().map(|g| (name.clone(), g)))
+        .collect())
 }
 
-fn accumulate<B: AutodiffBackend>(
-    cx: &mut Ctx<'_, B>,
-    grads: &mut HashMap<String, B::T>,
-    name: &str,
-    g: B::T,
-) -> Result<()> {
-    match grads.remove(name) {
-        Some(old) => {
-            let s = cx.b.add(&old, &g)?;
-            grads.insert(name.to_string(), s);
-        }
-        None => {
-            grads.insert(name.to_string(), g);
-        }
-    }
+fn accumulate<B: AutodiffBackend>(cx: &mut Ctx<'_, B>, slot: &mut Option<B::T>, g: B::T) -> Result<()> {
+    *slot = Some(match slot.take() {
+        Some(old) => cx.b.add(&old, &g)?,
+        None => g,
+    });
     Ok(())
 }
