@@ -57,6 +57,31 @@ fn bench_op_json_has_the_contract_fields_and_exact_counts() {
 }
 
 #[test]
+fn bench_warmup_reps_are_run_but_not_measured() {
+    // The same op with 0 and 2 warm-up repetitions, in the simulator and over TCP: the measured
+    // repetitions and the per-op counts (dealer traffic divided over every repetition run) agree.
+    for transport in ["sim", "tcp"] {
+        let run = |warmup: &str| {
+            let (code, out, err) = testbed(&[
+                "bench", "op", "--protocol", "2pc-ttp", "--op", "mul", "--shape", "1000", "--shape", "1000",
+                "--reps", "3", "--warmup", warmup, "--transport", transport, "--no-tls",
+                "--seed", "1", "--json",
+            ]);
+            assert_eq!(code, 0, "{err}");
+            last_json(&out)
+        };
+        let (cold, warm) = (run("0"), run("2"));
+        assert_eq!(cold["warmup"], 0);
+        assert_eq!(warm["warmup"], 2);
+        assert_eq!(warm["wall_s_reps"].as_array().unwrap().len(), 3, "{transport}");
+        for field in ["rounds", "bytes_sent_per_party", "bytes_offline_total", "offline_rounds"] {
+            assert_eq!(cold[field], warm[field], "{transport} {field}");
+        }
+        assert_eq!(warm["bytes_offline_total"], 8000);
+    }
+}
+
+#[test]
 fn bench_op_matmul_and_conv_report_their_formulas() {
     let (code, out, err) = testbed(&[
         "bench",

@@ -48,6 +48,7 @@ pub fn count_failures(cfg: &ProtocolConfig, f: Func, n: usize, chunk: usize, see
             shapes: vec![shape.clone(); f.arity()],
             conv: Default::default(),
             reps: 1,
+            warmup: 0,
             seed: Some(seed.wrapping_add(k)),
             transport: TransportKind::Sim,
             insecure_share_seed: None,

@@ -115,6 +115,8 @@ pub struct OpSpec {
     pub shapes: Vec<Vec<usize>>,
     pub conv: ConvArgs,
     pub reps: usize,
+    /// Unmeasured repetitions before the measured ones (page faults, connection warm-up).
+    pub warmup: usize,
     /// Seed of the synthetic inputs (data side).
     pub seed: Option<u64>,
     pub transport: TransportKind,
@@ -128,7 +130,7 @@ impl OpSpec {
         op: &str,
         shapes: Vec<Vec<usize>>,
         conv: [usize; 4],
-        reps: usize,
+        (warmup, reps): (usize, usize),
         seed: Option<u64>,
         transport: TransportKind,
     ) -> Result<Self> {
@@ -143,6 +145,7 @@ impl OpSpec {
             shapes,
             conv,
             reps,
+            warmup,
             seed,
             transport,
             // A party process's share randomness comes from the session (`SessionOptions`).
@@ -241,13 +244,15 @@ impl Job for OpJob<'_> {
         let mut spans = Vec::new();
         let mut per_rep = Vec::new();
         let mut out = None;
-        for _ in 0..self.spec.reps {
+        for rep in 0..self.spec.warmup + self.spec.reps {
             p.barrier()?;
             let before = p.meter();
             let span = Span::start_now();
             out = Some(apply(p, self.spec, &shares)?);
-            spans.push(span.end_now());
-            per_rep.push(p.meter().since(&before));
+            if rep >= self.spec.warmup {
+                spans.push(span.end_now());
+                per_rep.push(p.meter().since(&before));
+            }
         }
         let z = reveal(p, &out.expect("at least one repetition"))?;
         Ok(PartyRun {
@@ -362,6 +367,7 @@ pub fn run_op_delayed(
         shapes: spec.shapes.clone(),
         conv: [c.stride, c.padding, c.dilation, c.groups],
         reps: spec.reps,
+        warmup: spec.warmup,
         input_seed: spec.seed.unwrap_or(0x5eed),
     };
     let outcome = crate::launch::run_job(cfg, &opts, &job, &job_spec, spec.transport, tls, &[])?;
@@ -380,6 +386,7 @@ pub fn run_op_delayed(
             transport: spec.transport,
             shapes,
             reps: spec.reps,
+            warmup: spec.warmup,
         },
         &spans,
         &first,

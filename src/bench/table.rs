@@ -43,6 +43,7 @@ pub fn function_table(cfg: &ProtocolConfig, n: usize, failure_n: usize, seed: u6
             shapes: vec![shape.clone(); f.arity()],
             conv: ConvArgs::default(),
             reps: 1,
+            warmup: 0,
             seed: Some(seed),
             transport: TransportKind::Sim,
             insecure_share_seed: None,

@@ -43,6 +43,9 @@ pub struct OpArgs {
     /// Repetitions; the reported wall time is their median.
     #[arg(long, default_value_t = 5)]
     reps: usize,
+    /// Unmeasured repetitions run first (page faults, connection warm-up).
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
     /// Convolution stride.
     #[arg(long, default_value_t = 1)]
     stride: usize,
@@ -97,6 +100,9 @@ pub struct ModelArgs {
     /// Repetitions; the reported wall time is their median.
     #[arg(long, default_value_t = 1)]
     reps: usize,
+    /// Unmeasured repetitions run first (page faults, connection warm-up).
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
     #[command(flatten)]
     public_model: PublicModelArg,
     #[command(flatten)]
@@ -127,6 +133,7 @@ fn op(a: OpArgs) -> Result<(), Error> {
             groups: a.groups,
         },
         reps: a.reps,
+        warmup: a.warmup,
         seed: a.seeds.seed,
         transport: a.transport.kind(),
         insecure_share_seed: a.seeds.share.announced(),
@@ -182,6 +189,7 @@ fn model(a: ModelArgs) -> Result<(), Error> {
             input: &input,
             weights: a.public_model.privacy(),
             reps: a.reps,
+            warmup: a.warmup,
             insecure_share_seed: a.seeds.share.announced(),
             transport: a.transport.kind(),
             tls: a.transport.tls(),
@@ -217,7 +225,10 @@ fn print_human(r: &OpReport) {
         r.transport,
         r.shapes.join(", ")
     );
-    out!("  wall          {:.6} s (median of {})", r.wall_s, r.reps);
+    out!(
+        "  wall          {:.6} s (median of {}, after {} warm-up)",
+        r.wall_s, r.reps, r.warmup
+    );
     out!(
         "  rounds        {} on the critical path, {} between parties (send-then-wait per party {:?})",
         r.rounds,

@@ -52,6 +52,7 @@ pub fn run(a: InferArgs) -> Result<(), Error> {
             input: &input,
             weights: a.public_model.privacy(),
             reps: 1,
+            warmup: 0,
             insecure_share_seed: a.seeds.share.announced(),
             transport: a.transport.kind(),
             tls: a.transport.tls(),

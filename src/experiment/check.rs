@@ -352,6 +352,7 @@ fn task(ctx: &Ctx, t: &TaskFile, seed: u64) -> Result<Task> {
                 shapes: shapes_s.value.clone(),
                 conv: Default::default(),
                 reps: 1,
+                warmup: 0,
                 seed: Some(seed),
                 transport: TransportKind::Sim,
                 insecure_share_seed: None,

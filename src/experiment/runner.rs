@@ -230,7 +230,7 @@ impl Measurement {
     /// counts of every repetition are the same).
     fn from_report(r: OpReport) -> Self {
         Self {
-            wall_s: r.wall_s_reps.last().copied().unwrap_or(r.wall_s),
+            wall_s: r.wall_s,
             rounds: r.rounds,
             rounds_between_parties: r.rounds_between_parties,
             bytes_sent_per_party: r.bytes_sent_per_party.iter().copied().max().unwrap_or(0),
@@ -283,7 +283,8 @@ fn execute(exp: &Experiment, task: &Task, run: &RunSpec, models: &mut Models) ->
                 op: *op,
                 shapes: shapes.clone(),
                 conv: Default::default(),
-                reps: exp.warmup + 1,
+                reps: 1,
+                warmup: exp.warmup,
                 seed: Some(seed),
                 transport: run.transport,
                 insecure_share_seed: exp.insecure_share_seed,
@@ -303,7 +304,8 @@ fn execute(exp: &Experiment, task: &Task, run: &RunSpec, models: &mut Models) ->
                     graph: &graph,
                     input: &input,
                     weights: privacy(run),
-                    reps: exp.warmup + 1,
+                    reps: 1,
+                    warmup: exp.warmup,
                     insecure_share_seed: exp.insecure_share_seed,
                     transport: run.transport,
                     tls: exp.tls,

@@ -53,6 +53,9 @@ pub enum JobSpec {
         shapes: Vec<Vec<usize>>,
         conv: [usize; 4],
         reps: usize,
+        /// Unmeasured repetitions first.
+        #[serde(default)]
+        warmup: usize,
         input_seed: u64,
     },
     /// `infer` / `bench model`: party 0 names its model (`--model`, `--weights`), the data owner
@@ -62,6 +65,9 @@ pub enum JobSpec {
         model_seed: u64,
         public_model: bool,
         reps: usize,
+        /// Unmeasured repetitions first.
+        #[serde(default)]
+        warmup: usize,
         #[serde(default)]
         reveal_to: Option<Vec<usize>>,
     },

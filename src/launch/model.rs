@@ -33,6 +33,8 @@ pub struct ModelRunSpec<'a> {
     pub input: &'a Input,
     pub weights: WeightPrivacy,
     pub reps: usize,
+    /// Unmeasured repetitions before the measured ones.
+    pub warmup: usize,
     /// INSECURE: fixed share randomness (tests only).
     pub insecure_share_seed: Option<u64>,
     pub transport: TransportKind,
@@ -61,12 +63,14 @@ pub fn run_model(cfg: &ProtocolConfig, r: &ModelRunSpec<'_>) -> Result<ModelRun>
         inputs: Some(std::slice::from_ref(r.input)),
         weights: r.weights,
         reps: r.reps,
+        warmup: r.warmup,
         reveal_to: r.reveal_to.clone(),
     };
     let spec = JobSpec::Model {
         model_seed: r.source.seed,
         public_model: r.weights == WeightPrivacy::Public,
         reps: r.reps,
+        warmup: r.warmup,
         reveal_to: r.reveal_to.clone(),
     };
     let opts = SessionOptions {
@@ -128,6 +132,7 @@ pub fn run_model(cfg: &ProtocolConfig, r: &ModelRunSpec<'_>) -> Result<ModelRun>
         transport: r.transport,
         shapes: vec![shape_string(r.input.shape())],
         reps: r.reps,
+        warmup: r.warmup,
     };
     let mut report = assemble_report(cfg, head, &spans, &first, &outcome, (max_abs_err, max_rel_err));
     let prepared = outcome.parties[0].output.prepared;

@@ -18,6 +18,8 @@ pub struct OpReport {
     pub shapes: Vec<String>,
     pub precision_bits: u32,
     pub reps: usize,
+    /// Unmeasured repetitions run before the measured ones.
+    pub warmup: usize,
     /// Median over repetitions of the slowest party's time for the op.
     pub wall_s: f64,
     /// Every repetition's wall time.
@@ -74,6 +76,8 @@ pub struct ReportHead<'a> {
     pub transport: TransportKind,
     pub shapes: Vec<String>,
     pub reps: usize,
+    /// Unmeasured repetitions run first (their dealer traffic is in the session's total).
+    pub warmup: usize,
 }
 
 /// Builds the `--json` report from a session's outcome: per-party time spans (each repetition's
@@ -95,7 +99,10 @@ pub fn assemble_report<T>(
     let path = crate::net::critical_path(first.iter().copied());
     let bytes_sent_per_party: Vec<u64> = first.iter().map(|m| m.online()).collect();
     let (offline, offline_rounds) = match (&outcome.dealer, cfg.dealer) {
-        (Some(d), DealerKind::Ttp) => (d.offline() / reps as u64, d.rounds_offline / reps as u64),
+        (Some(d), DealerKind::Ttp) => {
+            let all = (reps + head.warmup) as u64;
+            (d.offline() / all, d.rounds_offline / all)
+        }
         _ => (0, 0),
     };
     let all = outcome.parties.iter().map(|p| &p.report).chain(outcome.dealer.iter());
@@ -108,6 +115,7 @@ pub fn assemble_report<T>(
         shapes: head.shapes,
         precision_bits: cfg.precision_bits,
         reps,
+        warmup: head.warmup,
         wall_s: wall[reps / 2],
         wall_s_reps,
         rounds: path.critical,

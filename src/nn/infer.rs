@@ -142,6 +142,8 @@ pub struct InferJob<'a> {
     pub inputs: Option<&'a [Input]>,
     pub weights: WeightPrivacy,
     pub reps: usize,
+    /// Unmeasured repetitions before the measured ones (page faults, connection warm-up).
+    pub warmup: usize,
     /// The parties the outputs are revealed to (`None`: the data owner).
     pub reveal_to: Option<Vec<PartyId>>,
 }
@@ -155,6 +157,7 @@ impl<'a> InferJob<'a> {
             inputs: Some(inputs),
             weights,
             reps,
+            warmup: 0,
             reveal_to: None,
         }
     }
@@ -178,7 +181,7 @@ impl Job for InferJob<'_> {
         let mut spans = Vec::new();
         let mut meter = None;
         let mut out = None;
-        for _ in 0..self.reps.max(1) {
+        for rep in 0..self.warmup + self.reps.max(1) {
             p.barrier()?;
             let before = p.meter();
             let span = Span::start_now();
@@ -187,8 +190,10 @@ impl Job for InferJob<'_> {
                 let xs = xs.iter().map(|x| Value::Data(x.clone())).collect();
                 run_borrowed(&graph, &mut b, xs, &params)?
             };
-            spans.push(span.end_now());
-            meter.get_or_insert_with(|| p.meter().since(&before));
+            if rep >= self.warmup {
+                spans.push(span.end_now());
+                meter.get_or_insert_with(|| p.meter().since(&before));
+            }
             out = Some(y);
         }
         let outputs = reveal_outputs(p, out.expect("at least one repetition"), &to)?;

@@ -83,9 +83,11 @@ fn run_spec(
             shapes,
             conv,
             reps,
+            warmup,
             input_seed,
         } => {
-            let spec = OpSpec::from_parts(op, shapes.clone(), *conv, *reps, Some(*input_seed), TransportKind::Tcp)?;
+            let reps = (*warmup, *reps);
+            let spec = OpSpec::from_parts(op, shapes.clone(), *conv, reps, Some(*input_seed), TransportKind::Tcp)?;
             let (_, inputs) = make_inputs(cfg, &spec)?;
             let job = OpJob { spec: &spec, inputs };
             finish::<PartyRun>(run_endpoint(cfg, transport, opts, &job)?, |_| Ok(None))
@@ -94,6 +96,7 @@ fn run_spec(
             model_seed,
             public_model,
             reps,
+            warmup,
             reveal_to,
         } => {
             let source = owner_source(own, *model_seed);
@@ -104,6 +107,7 @@ fn run_spec(
                 inputs: input.as_ref().map(std::slice::from_ref),
                 weights: privacy(*public_model),
                 reps: *reps,
+                warmup: *warmup,
                 reveal_to: reveal_to.clone(),
             };
             let out = run_endpoint(cfg, transport, opts, &job)?;
