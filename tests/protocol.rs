@@ -612,24 +612,43 @@ fn replicated_products_and_truncation_cost_their_formulas() {
             assert_eq!(party.output.1.online(), want.bytes_per_party, "{op:?}");
         }
         assert!(raw.dealer.is_none());
-        // With truncation: one more round (party 1's message to party 2 needs the product), in
-        // which party 1 alone sends 8|z| bytes.
+        // With truncation, fused: still one round; parties 0 and 1 send 8|z| (their product
+        // shares to each other), party 2 sends 16|z| (z_2 − r to both) online and the truncation
+        // pair's component, 16|z|, offline.
         let fixed = run(&cfg, 3, &Product { x, y, op, fixed: true });
-        let t = ReplicatedParty::truncate_cost(z);
+        let f = ReplicatedParty::fixed_bilinear_cost(z);
         let path = critical_path(fixed.parties.iter().map(|p| &p.output.1));
-        assert_eq!(path.critical, want.then(t).rounds, "{op:?}");
-        // Each party waits only once (party 2 never sends after its wait): why the per-party
-        // count under-reports the chain.
-        let per_party: Vec<u64> = fixed.parties.iter().map(|p| p.output.1.rounds_online).collect();
-        assert_eq!(per_party, vec![1, 2, 1], "{op:?}");
-        for (id, party) in fixed.parties.iter().enumerate() {
-            let extra = if id == 1 { t.bytes_per_party } else { 0 };
-            assert_eq!(
-                party.output.1.online(),
-                want.bytes_per_party + extra,
-                "{op:?} party {id}"
-            );
+        assert_eq!(
+            (path.critical, path.between_parties),
+            (f.rounds, f.party_rounds),
+            "{op:?}"
+        );
+        let online: Vec<u64> = fixed.parties.iter().map(|p| p.output.1.online()).collect();
+        let offline: Vec<u64> = fixed.parties.iter().map(|p| p.output.1.offline()).collect();
+        let zb = 8 * z as u64;
+        assert_eq!(online, vec![zb, zb, 2 * zb], "{op:?}");
+        assert_eq!(*online.iter().max().unwrap(), f.bytes_per_party, "{op:?}");
+        assert_eq!(offline, vec![0, 0, f.offline_bytes], "{op:?}");
+        // A truncation alone (of replicated shares): one round, party 1 sends 8|z|.
+        struct Trunc(RingTensor);
+        impl Job for Trunc {
+            type Output = MeterReport;
+            fn run<P: Protocol>(&self, p: &mut P) -> Result<MeterReport> {
+                let x = p.share(0, (p.id() == 0).then_some(&self.0), self.0.shape())?;
+                p.barrier()?;
+                let before = p.meter();
+                let y = p.truncate_many(vec![x], 16)?;
+                let cost = p.meter().since(&before);
+                reveal(p, &y[0])?;
+                Ok(cost)
+            }
         }
+        let trunc = run(&cfg, 3, &Trunc(random_ring(&[z], 3)));
+        let t = ReplicatedParty::truncate_cost(z);
+        let path = critical_path(trunc.parties.iter().map(|p| &p.output));
+        assert_eq!(path.critical, t.rounds, "{op:?}");
+        let sent: Vec<u64> = trunc.parties.iter().map(|p| p.output.online()).collect();
+        assert_eq!(sent, vec![0, t.bytes_per_party, 0], "{op:?}");
     }
 }
 

@@ -34,7 +34,8 @@ pub struct OpReport {
     /// Online payload bytes sent by each party for one op.
     pub bytes_sent_per_party: Vec<u64>,
     pub bytes_online_total: u64,
-    /// Dealer-to-party payload for one op.
+    /// Offline payload for one op: the dealer's, plus correlated randomness a computing party
+    /// makes for the others (3pc-replicated truncation pairs).
     pub bytes_offline_total: u64,
     /// Dealer rounds for one op.
     pub offline_rounds: u64,
@@ -98,13 +99,15 @@ pub fn assemble_report<T>(
     let rounds_per_party: Vec<u64> = first.iter().map(|m| m.rounds_online).collect();
     let path = crate::net::critical_path(first.iter().copied());
     let bytes_sent_per_party: Vec<u64> = first.iter().map(|m| m.online()).collect();
-    let (offline, offline_rounds) = match (&outcome.dealer, cfg.dealer) {
+    let (dealer_offline, offline_rounds) = match (&outcome.dealer, cfg.dealer) {
         (Some(d), DealerKind::Ttp) => {
             let all = (reps + head.warmup) as u64;
             (d.offline() / all, d.rounds_offline / all)
         }
         _ => (0, 0),
     };
+    // Correlated randomness a computing party makes for the others (3pc truncation pairs).
+    let offline = dealer_offline + first.iter().map(|m| m.offline()).sum::<u64>();
     let all = outcome.parties.iter().map(|p| &p.report).chain(outcome.dealer.iter());
     let (setup, framing) = all.fold((0, 0), |(s, fr), m| (s + m.setup(), fr + m.framing_bytes));
     OpReport {

@@ -153,6 +153,35 @@ pub trait Protocol: Send {
     /// Divides each shared value by 2^bits (fixed-point truncation after a product). The result may
     /// be off by one unit in the last place; each family documents its failure probability.
     fn truncate_many(&mut self, xs: Vec<Self::Share>, bits: u32) -> Result<Vec<Self::Share>>;
+
+    /// f(x, y) for each item, truncated by `bits` (a fixed-point product). The default is the
+    /// product's round, then [`Protocol::truncate_many`]; a family may fuse them (3pc-replicated
+    /// truncates while it reshares: one round).
+    fn bilinear_truncated_many(
+        &mut self,
+        items: &[(&Self::Share, &Self::Share, BilinearOp)],
+        bits: u32,
+    ) -> Result<Vec<Self::Share>> {
+        let raw = self.bilinear_many(items)?;
+        self.truncate_many(raw, bits)
+    }
+
+    /// [`Protocol::bilinear_prepared_many`] truncated by `bits` (see
+    /// [`Protocol::bilinear_truncated_many`]).
+    fn bilinear_prepared_truncated_many(
+        &mut self,
+        items: &[(&Self::Share, &Self::Share, &Self::Prepared, BilinearOp)],
+        bits: u32,
+    ) -> Result<Vec<Self::Share>> {
+        let raw = self.bilinear_prepared_many(items)?;
+        self.truncate_many(raw, bits)
+    }
+
+    /// x² for each tensor, truncated by `bits` (see [`Protocol::bilinear_truncated_many`]).
+    fn square_truncated_many(&mut self, xs: &[&Self::Share], bits: u32) -> Result<Vec<Self::Share>> {
+        let raw = self.square_many(xs)?;
+        self.truncate_many(raw, bits)
+    }
     /// Bitwise AND of each pair, in one round.
     fn and_many(&mut self, items: &[(&Self::BitShare, &Self::BitShare)]) -> Result<Vec<Self::BitShare>>;
 
@@ -205,22 +234,21 @@ pub trait Protocol: Send {
     }
 }
 
-/// Fixed-point product f(x, y) followed by truncation, for each item (one round for the products;
-/// truncation adds the family's truncation cost).
+/// Fixed-point product f(x, y) for each item: the product and its truncation by the session's
+/// fractional bits ([`Protocol::bilinear_truncated_many`]: the family's product then truncation
+/// costs, or one fused step).
 pub fn fixed_bilinear_many<P: Protocol>(
     p: &mut P,
     items: &[(&P::Share, &P::Share, BilinearOp)],
 ) -> Result<Vec<P::Share>> {
-    let raw = p.bilinear_many(items)?;
     let bits = p.frac_bits();
-    p.truncate_many(raw, bits)
+    p.bilinear_truncated_many(items, bits)
 }
 
 /// Fixed-point x² for each tensor.
 pub fn fixed_square_many<P: Protocol>(p: &mut P, xs: &[&P::Share]) -> Result<Vec<P::Share>> {
-    let raw = p.square_many(xs)?;
     let bits = p.frac_bits();
-    p.truncate_many(raw, bits)
+    p.square_truncated_many(xs, bits)
 }
 
 /// [`Protocol::publish`] of a serialisable value (JSON, packed eight bytes to a word). A value from

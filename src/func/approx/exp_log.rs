@@ -115,10 +115,8 @@ fn square_chain<P: Protocol>(
                 z = shr(p, sq.pop().expect("two squares"), shift)?;
                 side_sq = Some(shr(p, s2, f)?);
             }
-            _ => {
-                let sq = p.square_many(&[&z])?.remove(0);
-                z = shr(p, sq, shift)?;
-            }
+            _ if shift > 0 => z = p.square_truncated_many(&[&z], shift)?.remove(0),
+            _ => z = p.square_many(&[&z])?.remove(0),
         }
     }
     if let (Some(s), None) = (side, &side_sq) {

@@ -63,6 +63,23 @@ pub(super) type Group<'a, S> = (&'a S, &'a [(&'a S, u32)]);
 /// only uses `square_many`. All factors of a group share one shape.
 pub(super) fn products<P: Protocol>(p: &mut P, groups: &[Group<'_, P::Share>]) -> Result<Vec<Vec<P::Share>>> {
     let all_squares = groups.iter().all(|(l, rs)| rs.len() == 1 && std::ptr::eq(*l, rs[0].0));
+    // One product per group, all truncated by the same bits: the family's fused step (the same
+    // calls as below where the family does not fuse).
+    let single = groups.iter().all(|(_, rs)| rs.len() == 1);
+    let bits: Vec<u32> = groups.iter().flat_map(|(_, rs)| rs.iter().map(|r| r.1)).collect();
+    if let (true, Some(&b)) = (single, bits.first())
+        && b > 0
+        && bits.iter().all(|&x| x == b)
+    {
+        let out = if all_squares {
+            let xs: Vec<&P::Share> = groups.iter().map(|(l, _)| *l).collect();
+            p.square_truncated_many(&xs, b)?
+        } else {
+            let items: Vec<_> = groups.iter().map(|(l, rs)| (*l, rs[0].0, BilinearOp::Mul)).collect();
+            p.bilinear_truncated_many(&items, b)?
+        };
+        return Ok(out.into_iter().map(|z| vec![z]).collect());
+    }
     let raw: Vec<Vec<P::Share>> = if all_squares {
         let xs: Vec<&P::Share> = groups.iter().map(|(l, _)| *l).collect();
         p.square_many(&xs)?.into_iter().map(|z| vec![z]).collect()

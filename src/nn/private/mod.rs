@@ -197,8 +197,8 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
                 (None, Value::Data(w)) => w,
                 _ => return Err(Error::invalid("product", "a prepared weight must be private")),
             };
-            let raw = self.p.bilinear_prepared_many(&[(x, y, pr, op)])?;
-            return self.p.truncate_many(raw, bits).map(|mut v| v.remove(0));
+            let out = self.p.bilinear_prepared_truncated_many(&[(x, y, pr, op)], bits)?;
+            return Ok(out.into_iter().next().expect("one product"));
         }
         let raw = match (a, b) {
             (Value::Data(x), c) if !c.is_data() => {

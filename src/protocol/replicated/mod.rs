@@ -15,6 +15,9 @@
 //!   then re-share: y_0 = ⌊x_0/2^f⌋, y_1 = r (a PRG draw of parties 0 and 1), y_2 = t_1 − r, sent by
 //!   party 1 to party 2. Off by at most one ulp, except with probability |x|/2^64 per element (x
 //!   before the shift), since x_0 is uniform after every product's re-randomisation.
+//! * Fixed-point products (a product and its truncation) in ONE round: instead of re-sharing the
+//!   3-out-of-3 product shares, the parties open z − r to parties 0 and 1 for a truncation pair
+//!   (r, r >> f) made by party 2 (offline traffic); see `truncate.rs`.
 //! * Comparisons: the three components are free bit-share addends (component k is known to the
 //!   two parties holding it); one carry-save layer reduces them to two, then the shared MSB circuit.
 //! * B2A of bits: party 0 knows u = b_0 ⊕ b_1, parties 1 and 2 know v = b_2; b = u + v − 2uv, with
@@ -30,12 +33,15 @@
 //! | share (from one owner) | 1 | 8n (owner only) | 0 |
 //! | reveal to all | 1 | 8n | 0 |
 //! | bilinear f(x, y) → z (mul, matmul, conv) | 1 | 8\|z\| | 0 |
+//! | fixed-point f(x, y) → z (product + truncation) | 1 | 8\|z\|, party 2: 16\|z\| | 16\|z\| (party 2) |
 //! | prepare y (nothing to open: products have no masks) | 0 | 0 | 0 |
 //! | bilinear f(x, y) → z, y prepared (the same product) | 1 | 8\|z\| | 0 |
 //! | square | 1 | 8n | 0 |
 //! | truncate (party 1 → party 2) | 1 | 8n (party 1 only) | 0 |
 //! | AND (64-bit lanes) | 1 | 8n | 0 |
 //! | B2A of n packed bits | 2 | 8n + 8n | 0 |
+
+mod truncate;
 
 use super::bilinear::BilinearOp;
 use super::config::{FunctionConfig, ProtocolConfig};
@@ -122,13 +128,15 @@ pub struct ReplicatedParty {
     next: Prg,
     /// Shared with party id − 1.
     prev: Prg,
+    /// This party's own randomness (the truncation pairs it makes).
+    own: Prg,
 }
 
 impl ReplicatedParty {
     /// Exchanges seeds with both other parties.
     pub fn setup(cfg: &ProtocolConfig, mut net: Net, opts: &SessionOptions) -> Result<Self> {
         let id = net.id();
-        let (mut pair, _own) = exchange_seeds(&mut net, opts.insecure_share_seed)?;
+        let (mut pair, own) = exchange_seeds(&mut net, opts.insecure_share_seed)?;
         let next = pair[(id + 1) % 3].take().expect("a seed with every party");
         let prev = pair[(id + 2) % 3].take().expect("a seed with every party");
         Ok(Self {
@@ -138,6 +146,7 @@ impl ReplicatedParty {
             net,
             next,
             prev,
+            own,
         })
     }
 
@@ -167,6 +176,20 @@ impl ReplicatedParty {
 
     fn prev_id(&self) -> PartyId {
         (self.id + 2) % 3
+    }
+
+    /// This party's 3-out-of-3 share z_i of f(x, y) for each item:
+    /// z_i = f(x_i, y_i + y_{i+1}) + f(x_{i+1}, y_i) + α_i (α re-randomises it).
+    fn product_shares(&mut self, items: &[(&Rss, &Rss, BilinearOp)]) -> Result<Vec<RingTensor>> {
+        let mut zs = Vec::with_capacity(items.len());
+        for (x, y, op) in items {
+            let shape = op.output_shape(x.a.shape(), y.a.shape())?;
+            let mut z = op.apply(&x.a, &y.a.add(&y.b)?)?;
+            z.add_assign(&op.apply(&x.b, &y.a)?)?;
+            z.add_assign(&self.zero_share(&shape, false))?;
+            zs.push(z);
+        }
+        Ok(zs)
     }
 
     /// α_i of a zero sharing (sum or XOR over the three parties is 0).
@@ -395,16 +418,27 @@ impl Protocol for ReplicatedParty {
     }
 
     fn bilinear_many(&mut self, items: &[(&Rss, &Rss, BilinearOp)]) -> Result<Vec<Rss>> {
-        let mut zs = Vec::with_capacity(items.len());
-        for (x, y, op) in items {
-            let shape = op.output_shape(x.a.shape(), y.a.shape())?;
-            // z_i = f(x_i, y_i + y_{i+1}) + f(x_{i+1}, y_i) + α_i.
-            let mut z = op.apply(&x.a, &y.a.add(&y.b)?)?;
-            z.add_assign(&op.apply(&x.b, &y.a)?)?;
-            z.add_assign(&self.zero_share(&shape, false))?;
-            zs.push(z);
-        }
+        let zs = self.product_shares(items)?;
         self.reshare(zs)
+    }
+
+    fn bilinear_truncated_many(&mut self, items: &[(&Rss, &Rss, BilinearOp)], bits: u32) -> Result<Vec<Rss>> {
+        let zs = self.product_shares(items)?;
+        self.truncate_shares(zs, bits)
+    }
+
+    fn bilinear_prepared_truncated_many(
+        &mut self,
+        items: &[(&Rss, &Rss, &(), BilinearOp)],
+        bits: u32,
+    ) -> Result<Vec<Rss>> {
+        let plain: Vec<_> = items.iter().map(|&(x, y, _, op)| (x, y, op)).collect();
+        self.bilinear_truncated_many(&plain, bits)
+    }
+
+    fn square_truncated_many(&mut self, xs: &[&Rss], bits: u32) -> Result<Vec<Rss>> {
+        let items: Vec<_> = xs.iter().map(|x| (*x, *x, BilinearOp::Mul)).collect();
+        self.bilinear_truncated_many(&items, bits)
     }
 
     fn prepare_many(&mut self, ys: &[&Rss]) -> Result<Vec<()>> {
@@ -422,52 +456,7 @@ impl Protocol for ReplicatedParty {
     }
 
     fn truncate_many(&mut self, xs: Vec<Rss>, bits: u32) -> Result<Vec<Rss>> {
-        if bits == 0 || bits >= 62 {
-            return Err(Error::invalid("truncate", format!("cannot shift by {bits} bits")));
-        }
-        let shift = move |v: u64| ((v as i64) >> bits) as u64;
-        let neg_shift = move |v: u64| (((v.wrapping_neg()) as i64 >> bits) as u64).wrapping_neg();
-        match self.id {
-            0 => Ok(xs
-                .into_iter()
-                .map(|x| {
-                    let r = self.next.tensor(x.a.shape());
-                    Rss {
-                        a: x.a.map(shift),
-                        b: r,
-                    }
-                })
-                .collect()),
-            1 => {
-                let mut out = Vec::with_capacity(xs.len());
-                let mut msg = Vec::new();
-                for x in &xs {
-                    let r = self.prev.tensor(x.a.shape());
-                    let t1 = x.a.add(&x.b)?.map(neg_shift);
-                    let y2 = t1.sub(&r)?;
-                    msg.extend_from_slice(y2.data());
-                    out.push(Rss { a: r, b: y2 });
-                }
-                self.net.send(Phase::Online, 2, msg)?;
-                Ok(out)
-            }
-            _ => {
-                let total = xs.iter().map(|x| x.a.len()).sum();
-                let got = self.net.recv(1, total)?;
-                let mut at = 0;
-                xs.into_iter()
-                    .map(|x| {
-                        let n = x.a.len();
-                        let y2 = RingTensor::from_vec(x.a.shape(), got[at..at + n].to_vec())?;
-                        at += n;
-                        Ok(Rss {
-                            a: y2,
-                            b: x.b.map(shift),
-                        })
-                    })
-                    .collect()
-            }
-        }
+        self.truncate_replicated(xs, bits)
     }
 
     fn and_many(&mut self, items: &[(&RssBits, &RssBits)]) -> Result<Vec<RssBits>> {
