@@ -58,6 +58,11 @@ pub(crate) enum Request {
         y: Vec<usize>,
         slot: usize,
     },
+    /// 2pc-fss: DReLU keys for n elements with comparison window k, masks r drawn by the parties
+    /// from the dealer PRGs (additively shared); the keys go to both parties (see `super::fss`).
+    Drelu { n: usize, window: u32 },
+    /// 2pc-fss: ReLU keys (DReLU keys plus the select's shares), masks as for `Drelu`.
+    Relu { n: usize, window: u32 },
 }
 
 const TAG_DONE: u64 = 0;
@@ -87,6 +92,7 @@ impl Request {
             Request::EdaBits { n } => (vec![vec![*n]], vec![vec![*n]]),
             Request::Prepare { shape } => (vec![shape.clone()], vec![]),
             Request::BilinearPrepared { op, x, y, .. } => (vec![x.clone()], vec![op.output_shape(x, y)?]),
+            Request::Drelu { n, .. } | Request::Relu { n, .. } => (vec![vec![*n]], vec![]),
         })
     }
 
@@ -108,12 +114,23 @@ impl Request {
         let operands: Vec<&[usize]> = match self {
             Request::Bilinear { x, y, .. } | Request::BilinearPrepared { x, y, .. } => vec![x, y],
             Request::Square { shape } | Request::And { shape } | Request::Prepare { shape } => vec![shape],
-            Request::Bits { .. } | Request::BitMul { .. } | Request::Trunc { .. } | Request::EdaBits { .. } => vec![],
+            Request::Bits { .. }
+            | Request::BitMul { .. }
+            | Request::Trunc { .. }
+            | Request::EdaBits { .. }
+            | Request::Drelu { .. }
+            | Request::Relu { .. } => vec![],
         };
         for s in operands {
             bounded(s)?;
         }
-        if let Request::Bits { n } | Request::BitMul { n } | Request::Trunc { n, .. } | Request::EdaBits { n } = self {
+        if let Request::Bits { n }
+        | Request::BitMul { n }
+        | Request::Trunc { n, .. }
+        | Request::EdaBits { n }
+        | Request::Drelu { n, .. }
+        | Request::Relu { n, .. } = self
+        {
             bounded(&[*n])?;
         }
         let (common, own) = self.layout()?;
@@ -134,6 +151,10 @@ impl Request {
                 let scratch = checked_numel(&weight[1..]).and_then(|k| k.checked_mul(checked_numel(&spatial[2..])?));
                 total = total.saturating_add(scratch.unwrap_or(u64::MAX));
             }
+        }
+        if let Request::Drelu { n, window } | Request::Relu { n, window } = self {
+            // Both parties' keys.
+            total = total.saturating_add(2 * super::fss::key_words(self, *n, *window) as u64);
         }
         if total > MAX_REQUEST_ELEMENTS {
             return Err(too_large(format!("{self:?}, holding {total} elements,")));
@@ -190,6 +211,8 @@ impl Request {
                 shape(out, y);
                 out.push(*slot as u64);
             }
+            Request::Drelu { n, window } => out.extend([9, *n as u64, *window as u64]),
+            Request::Relu { n, window } => out.extend([10, *n as u64, *window as u64]),
         }
     }
 
@@ -242,6 +265,21 @@ impl Request {
                     x: shape(words)?,
                     y: shape(words)?,
                     slot: small(take(words, 1)?[0])?,
+                }
+            }
+            tag @ (9 | 10) => {
+                let w = take(words, 2)?;
+                if !(2..=64).contains(&w[1]) {
+                    return Err(Error::invalid(
+                        "dealer request",
+                        format!("a comparison window of {} bits", w[1]),
+                    ));
+                }
+                let (n, window) = (small(w[0])?, w[1] as u32);
+                if tag == 9 {
+                    Request::Drelu { n, window }
+                } else {
+                    Request::Relu { n, window }
                 }
             }
             t => return Err(Error::invalid("dealer request", format!("unknown request tag {t}"))),
@@ -333,6 +371,10 @@ pub(crate) struct TripleMaker {
     prgs: Vec<Prg>,
     /// The masks b of prepared operands, by slot.
     prepared: Vec<RingTensor>,
+    /// The dealer's own generator, for FSS key material that is not PRG-shared (2pc-fss).
+    keygen: Option<Prg>,
+    /// FSS keys dealt and not yet sent: (party 0's words, party 1's words) per request.
+    keys: Vec<(Vec<u64>, Vec<u64>)>,
 }
 
 impl TripleMaker {
@@ -341,7 +383,20 @@ impl TripleMaker {
         Self {
             prgs,
             prepared: Vec::new(),
+            keygen: None,
+            keys: Vec::new(),
         }
+    }
+
+    /// Lets the maker deal FSS keys, drawing their private randomness from `prg`.
+    pub(crate) fn with_keygen(mut self, prg: Prg) -> Self {
+        self.keygen = Some(prg);
+        self
+    }
+
+    /// The FSS keys dealt since the last call, in request order.
+    pub(crate) fn take_keys(&mut self) -> Vec<(Vec<u64>, Vec<u64>)> {
+        std::mem::take(&mut self.keys)
     }
 
     /// Party 0's corrections for a batch, concatenated (a single request is not copied).
@@ -399,6 +454,15 @@ impl TripleMaker {
                 }
             }
         }
+        if let Request::Drelu { .. } | Request::Relu { .. } = req {
+            let keygen = self
+                .keygen
+                .as_mut()
+                .ok_or_else(|| Error::invalid("dealer request", "this dealer deals no FSS keys"))?;
+            let masks = common.pop().expect("one mask");
+            self.keys.push(super::fss::deal(req, masks.data(), keygen));
+            return Ok(Vec::new());
+        }
         // Each product is written over the others' sum, in one fused pass where it is elementwise.
         let fused = |rest: &mut RingTensor, f: &(dyn Fn(usize, u64) -> u64 + Sync)| {
             rest.data_mut()
@@ -448,6 +512,8 @@ impl TripleMaker {
                 let r = common[0].data();
                 fused(&mut rest[0], &|i, s| r[i].wrapping_sub(s));
             }
+            // Dealt above, before the products.
+            Request::Drelu { .. } | Request::Relu { .. } => return Ok(Vec::new()),
             Request::Trunc { bits, .. } => {
                 let (r, bits) = (common[0].data(), *bits);
                 let (first, second) = rest.split_at_mut(1);
@@ -477,7 +543,7 @@ pub struct Dealer {
 impl Dealer {
     /// Exchanges seeds with every party (the dealer is endpoint `parties`).
     pub fn setup(cfg: &ProtocolConfig, mut net: Net, opts: &SessionOptions) -> Result<Self> {
-        let (pair, _own) = exchange_seeds(&mut net, opts.insecure_share_seed)?;
+        let (pair, own) = exchange_seeds(&mut net, opts.insecure_share_seed)?;
         let prgs = pair
             .into_iter()
             .take(cfg.parties)
@@ -486,7 +552,7 @@ impl Dealer {
         Ok(Self {
             net,
             parties: cfg.parties,
-            maker: TripleMaker::new(prgs),
+            maker: TripleMaker::new(prgs).with_keygen(own),
         })
     }
 
@@ -516,6 +582,11 @@ impl Dealer {
             // Batches with nothing to correct (mask preparation) get no reply.
             if !out.is_empty() {
                 self.net.send(Phase::Offline, 0, out)?;
+            }
+            // FSS keys go to both parties (2pc-fss), one message per request each.
+            for (k0, k1) in self.maker.take_keys() {
+                self.net.send(Phase::Offline, 0, k0)?;
+                self.net.send(Phase::Offline, 1, k1)?;
             }
         }
         Ok(self.net.finish())
