@@ -668,9 +668,16 @@ fn reveal_costs_its_formula_on_every_family() {
 }
 
 /// One FSS gate on a tensor shared by party 0: the opened result and the gate's meter reading.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Gate {
+    Ltz,
+    Relu,
+    Eqz,
+}
+
 struct FssGate {
     x: RingTensor,
-    relu: bool,
+    gate: Gate,
 }
 
 impl Job for FssGate {
@@ -679,22 +686,28 @@ impl Job for FssGate {
         let x = p.share(0, (p.id() == 0).then_some(&self.x), self.x.shape())?;
         p.barrier()?;
         let before = p.meter();
-        if self.relu {
+        if self.gate == Gate::Relu {
             let y = p.relu_many(&[&x])?.remove(0);
             let cost = p.meter().since(&before);
-            Ok((reveal(p, &y)?, cost))
-        } else {
-            let b = p.ltz_bits_many(&[&x])?.remove(0);
-            let cost = p.meter().since(&before);
-            Ok((p.reveal_bits_many(&[&b])?.remove(0), cost))
+            return Ok((reveal(p, &y)?, cost));
         }
+        let b = if self.gate == Gate::Ltz {
+            p.ltz_bits_many(&[&x])?.remove(0)
+        } else {
+            p.eqz_bits_many(&[&x])?.remove(0)
+        };
+        let cost = p.meter().since(&before);
+        Ok((p.reveal_bits_many(&[&b])?.remove(0), cost))
     }
 }
 
-/// Random ring values inside the comparison window (|x| < 2^(k−1)), with the edges.
+/// Random ring values inside the comparison window (|x| < 2^(k−1)), with the edges and zeros.
 fn window_values(n: usize, window: u32, seed: u64) -> RingTensor {
     let mut x = random_ring(&[n], seed);
     x.map_inplace(|v| ((v as i64) >> (65 - window)) as u64);
+    for v in x.data_mut().iter_mut().step_by(7) {
+        *v = 0;
+    }
     let half = 1i64 << (window - 1);
     for (e, edge) in [0, -1, 1, half - 1, -half].into_iter().enumerate().take(n) {
         x.data_mut()[e] = edge as u64;
@@ -703,7 +716,7 @@ fn window_values(n: usize, window: u32, seed: u64) -> RingTensor {
 }
 
 #[test]
-fn fss_sign_bits_and_relu_are_exact_and_cost_their_formulas() {
+fn fss_sign_bits_zero_tests_and_relu_are_exact_and_cost_their_formulas() {
     for window in [64u32, 32, 9] {
         let cfg = ProtocolConfig::from_yaml(
             &format!("family: 2pc-fss\nparties: 2\nfss_window: {window}\n"),
@@ -712,26 +725,23 @@ fn fss_sign_bits_and_relu_are_exact_and_cost_their_formulas() {
         .unwrap();
         for n in [1usize, 63, 64, 65, 1000] {
             let x = window_values(n, window, n as u64 + u64::from(window));
-            for relu in [false, true] {
-                let out = run(&cfg, 9, &FssGate { x: x.clone(), relu });
+            for gate in [Gate::Ltz, Gate::Relu, Gate::Eqz] {
+                let out = run(&cfg, 9, &FssGate { x: x.clone(), gate });
                 let got = &out.parties[0].output.0;
                 assert_eq!(got, &out.parties[1].output.0);
                 for (e, &v) in x.data().iter().enumerate() {
                     let v = v as i64;
-                    if relu {
-                        assert_eq!(got.data()[e] as i64, v.max(0), "k={window} n={n} x={v}");
-                    } else {
-                        assert_eq!(
-                            (got.data()[e / 64] >> (e % 64)) & 1,
-                            u64::from(v < 0),
-                            "k={window} x={v}"
-                        );
+                    let bit = (got.data()[e / 64] >> (e % 64)) & 1;
+                    match gate {
+                        Gate::Relu => assert_eq!(got.data()[e] as i64, v.max(0), "k={window} n={n} x={v}"),
+                        Gate::Ltz => assert_eq!(bit, u64::from(v < 0), "k={window} x={v}"),
+                        Gate::Eqz => assert_eq!(bit, u64::from(v == 0), "k={window} x={v}"),
                     }
                 }
-                let want = if relu {
-                    AdditiveParty::fss_relu_cost(n, window)
-                } else {
-                    AdditiveParty::fss_ltz_cost(n, window)
+                let want = match gate {
+                    Gate::Relu => AdditiveParty::fss_relu_cost(n, window),
+                    Gate::Ltz => AdditiveParty::fss_ltz_cost(n, window),
+                    Gate::Eqz => AdditiveParty::fss_eqz_cost(n, window),
                 };
                 let path = critical_path(out.parties.iter().map(|p| &p.output.1));
                 assert_eq!((path.critical, path.between_parties), (want.rounds, want.party_rounds));
@@ -739,7 +749,7 @@ fn fss_sign_bits_and_relu_are_exact_and_cost_their_formulas() {
                     assert_eq!(
                         party.output.1.online(),
                         want.bytes_per_party,
-                        "k={window} n={n} relu={relu}"
+                        "k={window} n={n} {gate:?}"
                     );
                 }
                 // Keys (offline, apart from online): half of them to each party.

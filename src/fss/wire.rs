@@ -46,39 +46,45 @@ pub fn relu_words(n: usize, window: u32) -> usize {
     drelu_words(n, window) + 2 * n
 }
 
+/// Appends one party's DPF keys.
+pub fn put_dpf(out: &mut Vec<u64>, k: &DpfKeys) {
+    push_blocks(out, &k.roots);
+    push_blocks(out, &k.cw_seed);
+    out.extend_from_slice(&k.cw_right);
+    push_blocks(out, &k.leaves);
+}
+
+/// Reads DPF keys for n elements on an m-bit domain written by [`put_dpf`]; `None` when the words
+/// run short.
+pub fn get_dpf(words: &mut &[u64], party: u8, n: usize, m: u32) -> Option<DpfKeys> {
+    if !(1..=64).contains(&m) || words.len() < dpf_words(n, m) {
+        return None;
+    }
+    let lv = levels(m) as usize;
+    Some(DpfKeys {
+        party,
+        domain_bits: m,
+        roots: take_blocks(words, n),
+        cw_seed: take_blocks(words, lv * n),
+        cw_right: take(words, lv * n.div_ceil(64)).to_vec(),
+        leaves: take_blocks(words, n),
+    })
+}
+
 /// Appends one party's DReLU keys.
 pub fn put_drelu(out: &mut Vec<u64>, k: &DreluKeys) {
-    push_blocks(out, &k.dcf.roots);
-    push_blocks(out, &k.dcf.cw_seed);
-    out.extend_from_slice(&k.dcf.cw_right);
-    push_blocks(out, &k.dcf.leaves);
+    put_dpf(out, &k.dcf);
     out.extend_from_slice(&k.z);
 }
 
 /// Reads DReLU keys for n elements written by [`put_drelu`]; `None` when the words run short.
 pub fn get_drelu(words: &mut &[u64], party: u8, n: usize, window: u32) -> Option<DreluKeys> {
-    if words.len() < drelu_words(n, window) {
+    if !(2..=64).contains(&window) || words.len() < drelu_words(n, window) {
         return None;
     }
-    let m = window - 1;
-    let lv = levels(m) as usize;
-    let roots = take_blocks(words, n);
-    let cw_seed = take_blocks(words, lv * n);
-    let cw_right = take(words, lv * n.div_ceil(64)).to_vec();
-    let leaves = take_blocks(words, n);
+    let dcf = get_dpf(words, party, n, window - 1)?;
     let z = take(words, n.div_ceil(64)).to_vec();
-    Some(DreluKeys {
-        window,
-        dcf: DpfKeys {
-            party,
-            domain_bits: m,
-            roots,
-            cw_seed,
-            cw_right,
-            leaves,
-        },
-        z,
-    })
+    Some(DreluKeys { window, dcf, z })
 }
 
 /// Takes n words.

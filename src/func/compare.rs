@@ -22,7 +22,7 @@
 //! ReLU multiplies x by the bit [x ≥ 0] in one round with a dealer "bit triple" (see
 //! `Protocol::mul_bits_many`), so it needs no B2A round and no truncation: it is exact.
 
-use super::binary::{eq_zero_bits, msb_bits, not_bits, slice_bits};
+use super::binary::not_bits;
 use super::fixed;
 use crate::error::Result;
 use crate::protocol::Protocol;
@@ -70,20 +70,10 @@ pub fn le<P: Protocol>(p: &mut P, x: &P::Share, y: &P::Share) -> Result<P::Share
     one_minus(p, &g)
 }
 
-/// Packed bits [x = y].
+/// Packed bits [x = y] (the family's zero-test hook on x − y).
 pub fn eq_bits<P: Protocol>(p: &mut P, x: &P::Share, y: &P::Share) -> Result<P::BitShare> {
     let d = p.sub(x, y)?;
-    if let Some(bits) = eq_zero_bits(p, &d)? {
-        return Ok(bits);
-    }
-    // Generic: d = 0 iff neither d < 0 nor −d < 0 (both MSBs in one circuit).
-    let n = numel(p.shape(&d));
-    let neg = p.neg(&d)?;
-    let both = p.linear2(&d, &neg, &|a, b| RingTensor::concat(&[a, b], 0))?;
-    let m = msb_bits(p, &both)?;
-    let (m1, m2) = (slice_bits(p, &m, 0, n)?, slice_bits(p, &m, n, n)?);
-    let either = p.xor(&m1, &m2)?;
-    not_bits(p, &either, n)
+    Ok(p.eqz_bits_many(&[&d])?.remove(0))
 }
 
 /// [x = y].
@@ -124,12 +114,12 @@ pub fn relu<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
     Ok(p.relu_many(&[x])?.remove(0))
 }
 
-/// |x| = x − 2·x·[x < 0], exact.
+/// |x| = 2·ReLU(x) − x, exact (the family's ReLU hook; the generic ReLU costs what
+/// x − 2·x·[x < 0] does: one MSB circuit and one bit product).
 pub fn abs<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
-    let neg = ltz_bits(p, x)?;
-    let xn = mul_bits(p, x, &neg)?;
-    let twice = p.mul_scalar(&xn, 2)?;
-    p.sub(x, &twice)
+    let r = relu(p, x)?;
+    let twice = p.mul_scalar(&r, 2)?;
+    p.sub(&twice, x)
 }
 
 /// c ? x : y elementwise, for packed condition bits c.

@@ -8,7 +8,7 @@
 //! flattened into ONE circuit, so k tensors cost what one tensor of their total size costs.
 
 use super::Protocol;
-use super::binary::{msb_bits, not_bits, slice_bits};
+use super::binary::{eq_zero_bits, msb_bits, not_bits, slice_bits};
 use crate::error::Result;
 use crate::ring::{RingTensor, numel};
 
@@ -51,6 +51,27 @@ pub fn ltz_bits_many<P: Protocol>(p: &mut P, xs: &[&P::Share]) -> Result<Vec<P::
     for n in sizes {
         out.push(slice_bits(p, &neg, at, n)?);
         at += n;
+    }
+    Ok(out)
+}
+
+/// Packed [x = 0] bits of each tensor: the two-party zero test where the family has one (6
+/// rounds, ≈ 16n bytes), else both signs of x and −x from one MSB circuit.
+pub fn eqz_bits_many<P: Protocol>(p: &mut P, xs: &[&P::Share]) -> Result<Vec<P::BitShare>> {
+    let mut out = Vec::with_capacity(xs.len());
+    for d in xs {
+        if let Some(bits) = eq_zero_bits(p, d)? {
+            out.push(bits);
+            continue;
+        }
+        // d = 0 iff neither d < 0 nor −d < 0.
+        let n = numel(p.shape(d));
+        let neg = p.neg(d)?;
+        let both = p.linear2(d, &neg, &|a, b| RingTensor::concat(&[a, b], 0))?;
+        let m = msb_bits(p, &both)?;
+        let (m1, m2) = (slice_bits(p, &m, 0, n)?, slice_bits(p, &m, n, n)?);
+        let either = p.xor(&m1, &m2)?;
+        out.push(not_bits(p, &either, n)?);
     }
     Ok(out)
 }

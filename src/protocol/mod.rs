@@ -209,6 +209,15 @@ pub trait Protocol: Send {
         gates::ltz_bits_many(self, xs)
     }
 
+    /// Packed [x = 0] bits of each tensor. Default: the two-party zero test, else the MSB circuit
+    /// on x and −x.
+    fn eqz_bits_many(&mut self, xs: &[&Self::Share]) -> Result<Vec<Self::BitShare>>
+    where
+        Self: Sized,
+    {
+        gates::eqz_bits_many(self, xs)
+    }
+
     /// max(x, 0) of each tensor, exact. Default: sign bits, then one product with them.
     fn relu_many(&mut self, xs: &[&Self::Share]) -> Result<Vec<Self::Share>>
     where

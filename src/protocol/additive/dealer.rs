@@ -63,6 +63,8 @@ pub(crate) enum Request {
     Drelu { n: usize, window: u32 },
     /// 2pc-fss: ReLU keys (DReLU keys plus the select's shares), masks as for `Drelu`.
     Relu { n: usize, window: u32 },
+    /// 2pc-fss: zero-test (DPF) keys on the window's low bits, masks as for `Drelu`.
+    Eqz { n: usize, window: u32 },
 }
 
 const TAG_DONE: u64 = 0;
@@ -92,7 +94,7 @@ impl Request {
             Request::EdaBits { n } => (vec![vec![*n]], vec![vec![*n]]),
             Request::Prepare { shape } => (vec![shape.clone()], vec![]),
             Request::BilinearPrepared { op, x, y, .. } => (vec![x.clone()], vec![op.output_shape(x, y)?]),
-            Request::Drelu { n, .. } | Request::Relu { n, .. } => (vec![vec![*n]], vec![]),
+            Request::Drelu { n, .. } | Request::Relu { n, .. } | Request::Eqz { n, .. } => (vec![vec![*n]], vec![]),
         })
     }
 
@@ -119,7 +121,8 @@ impl Request {
             | Request::Trunc { .. }
             | Request::EdaBits { .. }
             | Request::Drelu { .. }
-            | Request::Relu { .. } => vec![],
+            | Request::Relu { .. }
+            | Request::Eqz { .. } => vec![],
         };
         for s in operands {
             bounded(s)?;
@@ -129,7 +132,8 @@ impl Request {
         | Request::Trunc { n, .. }
         | Request::EdaBits { n }
         | Request::Drelu { n, .. }
-        | Request::Relu { n, .. } = self
+        | Request::Relu { n, .. }
+        | Request::Eqz { n, .. } = self
         {
             bounded(&[*n])?;
         }
@@ -152,7 +156,7 @@ impl Request {
                 total = total.saturating_add(scratch.unwrap_or(u64::MAX));
             }
         }
-        if let Request::Drelu { n, window } | Request::Relu { n, window } = self {
+        if let Request::Drelu { n, window } | Request::Relu { n, window } | Request::Eqz { n, window } = self {
             // Both parties' keys.
             total = total.saturating_add(2 * super::fss::key_words(self, *n, *window) as u64);
         }
@@ -213,6 +217,7 @@ impl Request {
             }
             Request::Drelu { n, window } => out.extend([9, *n as u64, *window as u64]),
             Request::Relu { n, window } => out.extend([10, *n as u64, *window as u64]),
+            Request::Eqz { n, window } => out.extend([11, *n as u64, *window as u64]),
         }
     }
 
@@ -267,7 +272,7 @@ impl Request {
                     slot: small(take(words, 1)?[0])?,
                 }
             }
-            tag @ (9 | 10) => {
+            tag @ (9..=11) => {
                 let w = take(words, 2)?;
                 if !(2..=64).contains(&w[1]) {
                     return Err(Error::invalid(
@@ -276,10 +281,10 @@ impl Request {
                     ));
                 }
                 let (n, window) = (small(w[0])?, w[1] as u32);
-                if tag == 9 {
-                    Request::Drelu { n, window }
-                } else {
-                    Request::Relu { n, window }
+                match tag {
+                    9 => Request::Drelu { n, window },
+                    10 => Request::Relu { n, window },
+                    _ => Request::Eqz { n, window },
                 }
             }
             t => return Err(Error::invalid("dealer request", format!("unknown request tag {t}"))),
@@ -454,7 +459,7 @@ impl TripleMaker {
                 }
             }
         }
-        if let Request::Drelu { .. } | Request::Relu { .. } = req {
+        if let Request::Drelu { .. } | Request::Relu { .. } | Request::Eqz { .. } = req {
             let keygen = self
                 .keygen
                 .as_mut()
@@ -513,7 +518,7 @@ impl TripleMaker {
                 fused(&mut rest[0], &|i, s| r[i].wrapping_sub(s));
             }
             // Dealt above, before the products.
-            Request::Drelu { .. } | Request::Relu { .. } => return Ok(Vec::new()),
+            Request::Drelu { .. } | Request::Relu { .. } | Request::Eqz { .. } => return Ok(Vec::new()),
             Request::Trunc { bits, .. } => {
                 let (r, bits) = (common[0].data(), *bits);
                 let (first, second) = rest.split_at_mut(1);

@@ -7,6 +7,8 @@
 //! parties open x̂ = x + r (one round) and evaluate locally:
 //!
 //! * **sign bits** [x < 0] (`Protocol::ltz_bits_many`): DReLU keys on the window k, XOR shares out;
+//! * **zero test** [x = 0] (`Protocol::eqz_bits_many`): a DPF at α = r on the window's low bits
+//!   (x̂ = r exactly when x ≡ 0 mod 2^k, i.e. x = 0 for |x| < 2^k);
 //! * **ReLU** (`Protocol::relu_many`): DReLU ⊕ r_d, opened (one bit per element), then the
 //!   triple-free select of `fss::relu`.
 //!
@@ -20,6 +22,7 @@
 //! | gate | rounds | party rounds | online bytes per party | offline bytes |
 //! |---|---|---|---|---|
 //! | sign bits [x < 0] | 2 | 1 | 8n | 16 · `wire::drelu_words(n, k)` |
+//! | zero test [x = 0] | 2 | 1 | 8n | 16 · `wire::dpf_words(n, k)` |
 //! | ReLU | 3 | 2 | 8n + 8⌈n/64⌉ | 16 · `wire::relu_words(n, k)` |
 //!
 //! (The ReLU's second opening is n packed bits: ⌈n/64⌉ words, 8⌈n/64⌉ bytes, since the transport
@@ -30,7 +33,7 @@ use super::AdditiveParty;
 use super::dealer::Request;
 use crate::error::{Error, PartyId, Result};
 use crate::fss::relu::ReluKeys;
-use crate::fss::{drelu, relu, wire};
+use crate::fss::{dpf, drelu, relu, wire};
 use crate::protocol::binary::ones;
 use crate::protocol::cost::Cost;
 use crate::protocol::prg::Prg;
@@ -40,6 +43,7 @@ use crate::ring::RingTensor;
 pub(super) fn key_words(req: &Request, n: usize, window: u32) -> usize {
     match req {
         Request::Relu { .. } => wire::relu_words(n, window),
+        Request::Eqz { .. } => wire::dpf_words(n, window),
         _ => wire::drelu_words(n, window),
     }
 }
@@ -68,6 +72,18 @@ pub(super) fn deal(req: &Request, masks: &[u64], prg: &mut Prg) -> (Vec<u64>, Ve
             };
             (words(&k0), words(&k1))
         }
+        Request::Eqz { window, .. } => {
+            // x = 0 iff x̂ = r on the window's low bits.
+            let low = u64::MAX >> (64 - window);
+            let alphas: Vec<u64> = masks.iter().map(|r| r & low).collect();
+            let (k0, k1) = dpf::keygen(&alphas, window, &mut rand);
+            let words = |k: &dpf::DpfKeys| {
+                let mut w = Vec::with_capacity(wire::dpf_words(masks.len(), window));
+                wire::put_dpf(&mut w, k);
+                w
+            };
+            (words(&k0), words(&k1))
+        }
         _ => (Vec::new(), Vec::new()),
     }
 }
@@ -76,6 +92,11 @@ impl AdditiveParty {
     /// Cost of the sign bits of n elements with window k.
     pub fn fss_ltz_cost(n: usize, window: u32) -> Cost {
         Cost::round(true, 8 * n as u64, 16 * wire::drelu_words(n, window) as u64)
+    }
+
+    /// Cost of the zero-test bits of n elements with window k.
+    pub fn fss_eqz_cost(n: usize, window: u32) -> Cost {
+        Cost::round(true, 8 * n as u64, 16 * wire::dpf_words(n, window) as u64)
     }
 
     /// Cost of a ReLU of n elements with window k.
@@ -139,6 +160,24 @@ impl AdditiveParty {
                     *b ^= o;
                 }
             }
+            out.push(RingTensor::from_vec(&[bits.len()], bits)?);
+        }
+        Ok(out)
+    }
+
+    /// Packed [x = 0] bits of each tensor (see the module docs).
+    pub(super) fn fss_eqz_rings(&mut self, xs: &[&RingTensor], window: u32) -> Result<Vec<RingTensor>> {
+        let reqs: Vec<Request> = xs.iter().map(|x| Request::Eqz { n: x.len(), window }).collect();
+        let (xhat, _) = self.fss_open_masked(xs, &reqs)?;
+        let mut rest = &xhat[..];
+        let mut out = Vec::with_capacity(xs.len());
+        for x in xs {
+            let n = x.len();
+            let words = self.fss_key_words(wire::dpf_words(n, window))?;
+            let key = wire::get_dpf(&mut &words[..], self.id as u8, n, window).ok_or_else(|| self.bad_key("eq"))?;
+            let (xh, tail) = rest.split_at(n);
+            rest = tail;
+            let bits = dpf::eval_eq(&key, xh);
             out.push(RingTensor::from_vec(&[bits.len()], bits)?);
         }
         Ok(out)

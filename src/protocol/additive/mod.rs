@@ -369,6 +369,13 @@ impl Protocol for AdditiveParty {
         }
     }
 
+    fn eqz_bits_many(&mut self, xs: &[&AdditiveShare]) -> Result<Vec<AdditiveBits>> {
+        match self.fss {
+            Some(window) => Ok(wrap(self.fss_eqz_rings(&rings(xs, |x| &x.0), window)?, AdditiveBits)),
+            None => gates::eqz_bits_many(self, xs),
+        }
+    }
+
     fn relu_many(&mut self, xs: &[&AdditiveShare]) -> Result<Vec<AdditiveShare>> {
         match self.fss {
             Some(window) => Ok(wrap(self.fss_relu_rings(&rings(xs, |x| &x.0), window)?, AdditiveShare)),
