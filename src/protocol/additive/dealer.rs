@@ -625,6 +625,9 @@ mod tests {
                 y: vec![3, 4],
                 slot: 0,
             },
+            Request::Drelu { n: 70, window: 64 },
+            Request::Relu { n: 5, window: 2 },
+            Request::Eqz { n: 0, window: 32 },
         ];
         let msg = encode_batch(&reqs);
         assert_eq!(decode_message(&msg).unwrap().unwrap().0, reqs);
@@ -645,6 +648,11 @@ mod tests {
         assert!(maker.correction(&product(vec![3, 5], 0)).is_err());
         assert!(maker.correction(&product(vec![3, 4], 1)).is_err());
         assert_eq!(decode_message(&encode_done()).unwrap(), None);
+        // FSS keys need a dealer with its own generator, and a window within 2..=64.
+        assert!(maker.correction(&reqs[6]).is_err());
+        for bad_window in [0u64, 1, 65] {
+            assert!(decode_message(&[1, 1, 10, 5, bad_window]).is_err());
+        }
         for bad in [&[][..], &[7], &[1, 2, 0], &[1, 1, 0, 0, 99], &[1, 1, 1, 1, 5, 9]] {
             assert!(decode_message(bad).is_err(), "{bad:?}");
         }
