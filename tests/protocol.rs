@@ -723,7 +723,13 @@ fn fss_sign_bits_zero_tests_and_relu_are_exact_and_cost_their_formulas() {
             "2pc-fss.yaml",
         )
         .unwrap();
-        for n in [1usize, 63, 64, 65, 1000] {
+        // 70,000 elements: keys travel in three chunks (fss::KEY_CHUNK = 32,768 elements).
+        let sizes: &[usize] = if window == 9 {
+            &[1, 63, 64, 65, 1000, 70_000]
+        } else {
+            &[1, 63, 64, 65, 1000]
+        };
+        for &n in sizes {
             let x = window_values(n, window, n as u64 + u64::from(window));
             for gate in [Gate::Ltz, Gate::Relu, Gate::Eqz] {
                 let out = run(&cfg, 9, &FssGate { x: x.clone(), gate });

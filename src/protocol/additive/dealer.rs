@@ -378,8 +378,9 @@ pub(crate) struct TripleMaker {
     prepared: Vec<RingTensor>,
     /// The dealer's own generator, for FSS key material that is not PRG-shared (2pc-fss).
     keygen: Option<Prg>,
-    /// FSS keys dealt and not yet sent: (party 0's words, party 1's words) per request.
-    keys: Vec<(Vec<u64>, Vec<u64>)>,
+    /// FSS requests served and their masks r, whose keys are not yet made (see
+    /// [`TripleMaker::deal_pending`]).
+    pending: Vec<(Request, Vec<u64>)>,
 }
 
 impl TripleMaker {
@@ -389,7 +390,7 @@ impl TripleMaker {
             prgs,
             prepared: Vec::new(),
             keygen: None,
-            keys: Vec::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -399,9 +400,22 @@ impl TripleMaker {
         self
     }
 
-    /// The FSS keys dealt since the last call, in request order.
-    pub(crate) fn take_keys(&mut self) -> Vec<(Vec<u64>, Vec<u64>)> {
-        std::mem::take(&mut self.keys)
+    /// Makes the keys of the FSS requests served since the last call, in request order, in
+    /// chunks of at most `fss::KEY_CHUNK` elements, handing each chunk's (party 0's words,
+    /// party 1's words) to `send` as soon as it is made: a party never waits for a whole tensor's
+    /// keys, and no message grows with the tensor.
+    pub(crate) fn deal_pending(&mut self, send: &mut dyn FnMut(Vec<u64>, Vec<u64>) -> Result<()>) -> Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        let Some(keygen) = self.keygen.as_mut() else {
+            return Ok(());
+        };
+        for (req, masks) in pending {
+            for chunk in masks.chunks(super::fss::KEY_CHUNK) {
+                let (k0, k1) = super::fss::deal(&req, chunk, keygen);
+                send(k0, k1)?;
+            }
+        }
+        Ok(())
     }
 
     /// Party 0's corrections for a batch, concatenated (a single request is not copied).
@@ -460,12 +474,11 @@ impl TripleMaker {
             }
         }
         if let Request::Drelu { .. } | Request::Relu { .. } | Request::Eqz { .. } = req {
-            let keygen = self
-                .keygen
-                .as_mut()
-                .ok_or_else(|| Error::invalid("dealer request", "this dealer deals no FSS keys"))?;
+            if self.keygen.is_none() {
+                return Err(Error::invalid("dealer request", "this dealer deals no FSS keys"));
+            }
             let masks = common.pop().expect("one mask");
-            self.keys.push(super::fss::deal(req, masks.data(), keygen));
+            self.pending.push((req.clone(), masks.into_vec()));
             return Ok(Vec::new());
         }
         // Each product is written over the others' sum, in one fused pass where it is elementwise.
@@ -588,11 +601,12 @@ impl Dealer {
             if !out.is_empty() {
                 self.net.send(Phase::Offline, 0, out)?;
             }
-            // FSS keys go to both parties (2pc-fss), one message per request each.
-            for (k0, k1) in self.maker.take_keys() {
-                self.net.send(Phase::Offline, 0, k0)?;
-                self.net.send(Phase::Offline, 1, k1)?;
-            }
+            // FSS keys go to both parties (2pc-fss), one message per chunk each.
+            let net = &mut self.net;
+            self.maker.deal_pending(&mut |k0, k1| {
+                net.send(Phase::Offline, 0, k0)?;
+                net.send(Phase::Offline, 1, k1)
+            })?;
         }
         Ok(self.net.finish())
     }
@@ -650,6 +664,22 @@ mod tests {
         assert_eq!(decode_message(&encode_done()).unwrap(), None);
         // FSS keys need a dealer with its own generator, and a window within 2..=64.
         assert!(maker.correction(&reqs[6]).is_err());
+        let mut dealer = TripleMaker::new(
+            (0..2)
+                .map(|i| Prg::new(&super::super::super::prg::seed_from_u64(2, i)))
+                .collect(),
+        )
+        .with_keygen(Prg::new(&super::super::super::prg::seed_from_u64(3, 0)));
+        assert!(dealer.correction(&reqs[6]).unwrap().is_empty(), "keys travel apart");
+        let mut sent = Vec::new();
+        dealer
+            .deal_pending(&mut |k0, k1| {
+                sent.push((k0.len(), k1.len()));
+                Ok(())
+            })
+            .unwrap();
+        let words = super::super::fss::key_words(&reqs[6], 70, 64);
+        assert_eq!(sent, [(words, words)]);
         for bad_window in [0u64, 1, 65] {
             assert!(decode_message(&[1, 1, 10, 5, bad_window]).is_err());
         }

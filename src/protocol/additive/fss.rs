@@ -39,6 +39,17 @@ use crate::protocol::cost::Cost;
 use crate::protocol::prg::Prg;
 use crate::ring::RingTensor;
 
+/// Most elements per key message: the dealer makes and sends a tensor's keys in chunks of this
+/// many (a multiple of 64, so chunks hold whole words of packed bits), ≈ 31 MB per party at the
+/// exact window. The offline formulas are unchanged: the per-chunk word counts add up to the
+/// whole tensor's.
+pub const KEY_CHUNK: usize = 1 << 15;
+
+/// (start, len) of the key chunks of an n-element tensor.
+fn chunks(n: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..n).step_by(KEY_CHUNK).map(move |s| (s, KEY_CHUNK.min(n - s)))
+}
+
 /// Words of ONE party's keys for an FSS request.
 pub(super) fn key_words(req: &Request, n: usize, window: u32) -> usize {
     match req {
@@ -145,18 +156,20 @@ impl AdditiveParty {
     pub(super) fn fss_ltz_rings(&mut self, xs: &[&RingTensor], window: u32) -> Result<Vec<RingTensor>> {
         let reqs: Vec<Request> = xs.iter().map(|x| Request::Drelu { n: x.len(), window }).collect();
         let (xhat, _) = self.fss_open_masked(xs, &reqs)?;
-        let mut rest = &xhat[..];
+        let mut at = 0;
         let mut out = Vec::with_capacity(xs.len());
         for x in xs {
-            let n = x.len();
-            let words = self.fss_key_words(wire::drelu_words(n, window))?;
-            let key = wire::get_drelu(&mut &words[..], self.id as u8, n, window).ok_or_else(|| self.bad_key("ltz"))?;
-            let (xh, tail) = rest.split_at(n);
-            rest = tail;
+            let mut bits = Vec::with_capacity(x.len().div_ceil(64));
+            for (start, len) in chunks(x.len()) {
+                let words = self.fss_key_words(wire::drelu_words(len, window))?;
+                let key =
+                    wire::get_drelu(&mut &words[..], self.id as u8, len, window).ok_or_else(|| self.bad_key("ltz"))?;
+                bits.extend(drelu::eval(&key, &xhat[at + start..at + start + len]));
+            }
+            at += x.len();
             // DReLU = [x ≥ 0]; party 0 flips it to [x < 0].
-            let mut bits = drelu::eval(&key, xh);
             if self.id == 0 {
-                for (b, o) in bits.iter_mut().zip(ones(n).data()) {
+                for (b, o) in bits.iter_mut().zip(ones(x.len()).data()) {
                     *b ^= o;
                 }
             }
@@ -169,15 +182,17 @@ impl AdditiveParty {
     pub(super) fn fss_eqz_rings(&mut self, xs: &[&RingTensor], window: u32) -> Result<Vec<RingTensor>> {
         let reqs: Vec<Request> = xs.iter().map(|x| Request::Eqz { n: x.len(), window }).collect();
         let (xhat, _) = self.fss_open_masked(xs, &reqs)?;
-        let mut rest = &xhat[..];
+        let mut at = 0;
         let mut out = Vec::with_capacity(xs.len());
         for x in xs {
-            let n = x.len();
-            let words = self.fss_key_words(wire::dpf_words(n, window))?;
-            let key = wire::get_dpf(&mut &words[..], self.id as u8, n, window).ok_or_else(|| self.bad_key("eq"))?;
-            let (xh, tail) = rest.split_at(n);
-            rest = tail;
-            let bits = dpf::eval_eq(&key, xh);
+            let mut bits = Vec::with_capacity(x.len().div_ceil(64));
+            for (start, len) in chunks(x.len()) {
+                let words = self.fss_key_words(wire::dpf_words(len, window))?;
+                let key =
+                    wire::get_dpf(&mut &words[..], self.id as u8, len, window).ok_or_else(|| self.bad_key("eq"))?;
+                bits.extend(dpf::eval_eq(&key, &xhat[at + start..at + start + len]));
+            }
+            at += x.len();
             out.push(RingTensor::from_vec(&[bits.len()], bits)?);
         }
         Ok(out)
@@ -187,37 +202,45 @@ impl AdditiveParty {
     pub(super) fn fss_relu_rings(&mut self, xs: &[&RingTensor], window: u32) -> Result<Vec<RingTensor>> {
         let reqs: Vec<Request> = xs.iter().map(|x| Request::Relu { n: x.len(), window }).collect();
         let (xhat, masks) = self.fss_open_masked(xs, &reqs)?;
-        let mut keys = Vec::with_capacity(xs.len());
+        // Keys per (tensor, chunk), with the chunk's place in x̂.
+        let mut keys = Vec::new();
         let mut signs = Vec::new();
-        let mut rest = &xhat[..];
-        for (x, r) in xs.iter().zip(masks) {
-            let n = x.len();
-            let words = self.fss_key_words(wire::relu_words(n, window))?;
-            let mut w = &words[..];
-            let drelu = wire::get_drelu(&mut w, self.id as u8, n, window).ok_or_else(|| self.bad_key("relu"))?;
-            let (Some(rd), Some(rd_r)) = (wire::get_words(&mut w, n), wire::get_words(&mut w, n)) else {
-                return Err(self.bad_key("relu"));
-            };
-            let key = ReluKeys {
-                drelu,
-                r: r.into_vec(),
-                rd,
-                rd_r,
-            };
-            let (xh, tail) = rest.split_at(n);
-            rest = tail;
-            signs.extend(relu::masked_sign(&key, xh));
-            keys.push(key);
+        let mut at = 0;
+        for (x, r) in xs.iter().zip(&masks) {
+            for (start, len) in chunks(x.len()) {
+                let words = self.fss_key_words(wire::relu_words(len, window))?;
+                let mut w = &words[..];
+                let drelu = wire::get_drelu(&mut w, self.id as u8, len, window).ok_or_else(|| self.bad_key("relu"))?;
+                let (Some(rd), Some(rd_r)) = (wire::get_words(&mut w, len), wire::get_words(&mut w, len)) else {
+                    return Err(self.bad_key("relu"));
+                };
+                let key = ReluKeys {
+                    drelu,
+                    r: r.data()[start..start + len].to_vec(),
+                    rd,
+                    rd_r,
+                };
+                signs.extend(relu::masked_sign(&key, &xhat[at + start..at + start + len]));
+                keys.push((at + start, key));
+            }
+            at += x.len();
         }
+        // Chunks hold whole words of bits (KEY_CHUNK is a multiple of 64), so each chunk's
+        // opened bits start at word (its start) / 64 of the concatenation.
         let dhat = self.fss_open_bits(signs)?;
-        let (mut xrest, mut drest) = (&xhat[..], &dhat[..]);
+        let mut flat = Vec::with_capacity(xhat.len());
+        let mut word = 0;
+        for (start, key) in &keys {
+            let len = key.rd.len();
+            let words = len.div_ceil(64);
+            flat.extend(relu::finish(key, &xhat[*start..start + len], &dhat[word..word + words]));
+            word += words;
+        }
         let mut out = Vec::with_capacity(xs.len());
-        for (x, key) in xs.iter().zip(&keys) {
-            let n = x.len();
-            let (xh, xt) = xrest.split_at(n);
-            let (dh, dt) = drest.split_at(n.div_ceil(64));
-            (xrest, drest) = (xt, dt);
-            out.push(RingTensor::from_vec(x.shape(), relu::finish(key, xh, dh))?);
+        let mut at = 0;
+        for x in xs {
+            out.push(RingTensor::from_vec(x.shape(), flat[at..at + x.len()].to_vec())?);
+            at += x.len();
         }
         Ok(out)
     }
