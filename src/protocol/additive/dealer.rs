@@ -158,12 +158,25 @@ impl Request {
         }
         if let Request::Drelu { n, window } | Request::Relu { n, window } | Request::Eqz { n, window } = self {
             // Both parties' keys.
-            total = total.saturating_add(2 * super::fss::key_words(self, *n, *window) as u64);
+            total = total.saturating_add(
+                2 * super::keys::key_words(self.fss_gate().expect("an FSS request").0, *n, *window) as u64,
+            );
         }
         if total > MAX_REQUEST_ELEMENTS {
             return Err(too_large(format!("{self:?}, holding {total} elements,")));
         }
         Ok(total)
+    }
+
+    /// The FSS gate and window of a 2pc-fss request.
+    pub(crate) fn fss_gate(&self) -> Option<(super::keys::Gate, u32)> {
+        use super::keys::Gate;
+        match *self {
+            Request::Drelu { window, .. } => Some((Gate::Drelu, window)),
+            Request::Relu { window, .. } => Some((Gate::Relu, window)),
+            Request::Eqz { window, .. } => Some((Gate::Eqz, window)),
+            _ => None,
+        }
     }
 
     /// Words of party 0's correction for this request.
@@ -401,7 +414,7 @@ impl TripleMaker {
     }
 
     /// Makes the keys of the FSS requests served since the last call, in request order, in
-    /// chunks of at most `fss::KEY_CHUNK` elements, handing each chunk's (party 0's words,
+    /// chunks of at most `keys::KEY_CHUNK` elements, handing each chunk's (party 0's words,
     /// party 1's words) to `send` as soon as it is made: a party never waits for a whole tensor's
     /// keys, and no message grows with the tensor.
     pub(crate) fn deal_pending(&mut self, send: &mut dyn FnMut(Vec<u64>, Vec<u64>) -> Result<()>) -> Result<()> {
@@ -410,8 +423,9 @@ impl TripleMaker {
             return Ok(());
         };
         for (req, masks) in pending {
-            for chunk in masks.chunks(super::fss::KEY_CHUNK) {
-                let (k0, k1) = super::fss::deal(&req, chunk, keygen);
+            let (gate, window) = req.fss_gate().expect("only FSS requests wait here");
+            for chunk in masks.chunks(super::keys::KEY_CHUNK) {
+                let (k0, k1) = super::keys::deal(gate, window, chunk, keygen);
                 send(k0, k1)?;
             }
         }
@@ -678,7 +692,7 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        let words = super::super::fss::key_words(&reqs[6], 70, 64);
+        let words = super::super::keys::key_words(super::super::keys::Gate::Drelu, 70, 64);
         assert_eq!(sent, [(words, words)]);
         for bad_window in [0u64, 1, 65] {
             assert!(decode_message(&[1, 1, 10, 5, bad_window]).is_err());

@@ -31,73 +31,13 @@
 
 use super::AdditiveParty;
 use super::dealer::Request;
+use super::keys::chunks;
 use crate::error::{Error, PartyId, Result};
 use crate::fss::relu::ReluKeys;
 use crate::fss::{dpf, drelu, relu, wire};
 use crate::protocol::binary::ones;
 use crate::protocol::cost::Cost;
-use crate::protocol::prg::Prg;
 use crate::ring::RingTensor;
-
-/// Most elements per key message: the dealer makes and sends a tensor's keys in chunks of this
-/// many (a multiple of 64, so chunks hold whole words of packed bits), ≈ 31 MB per party at the
-/// exact window. The offline formulas are unchanged: the per-chunk word counts add up to the
-/// whole tensor's.
-pub const KEY_CHUNK: usize = 1 << 15;
-
-/// (start, len) of the key chunks of an n-element tensor.
-fn chunks(n: usize) -> impl Iterator<Item = (usize, usize)> {
-    (0..n).step_by(KEY_CHUNK).map(move |s| (s, KEY_CHUNK.min(n - s)))
-}
-
-/// Words of ONE party's keys for an FSS request.
-pub(super) fn key_words(req: &Request, n: usize, window: u32) -> usize {
-    match req {
-        Request::Relu { .. } => wire::relu_words(n, window),
-        Request::Eqz { .. } => wire::dpf_words(n, window),
-        _ => wire::drelu_words(n, window),
-    }
-}
-
-/// The dealer's side of an FSS request with masks r: (party 0's key words, party 1's).
-pub(super) fn deal(req: &Request, masks: &[u64], prg: &mut Prg) -> (Vec<u64>, Vec<u64>) {
-    let mut rand = |out: &mut [u64]| prg.fill(out);
-    match *req {
-        Request::Relu { window, .. } => {
-            let (k0, k1) = relu::keygen_for_masks(masks, window, &mut rand);
-            let words = |k: &ReluKeys| {
-                let mut w = Vec::with_capacity(wire::relu_words(masks.len(), window));
-                wire::put_drelu(&mut w, &k.drelu);
-                w.extend_from_slice(&k.rd);
-                w.extend_from_slice(&k.rd_r);
-                w
-            };
-            (words(&k0), words(&k1))
-        }
-        Request::Drelu { window, .. } => {
-            let (k0, k1) = drelu::keygen(masks, window, &mut rand);
-            let words = |k: &drelu::DreluKeys| {
-                let mut w = Vec::with_capacity(wire::drelu_words(masks.len(), window));
-                wire::put_drelu(&mut w, k);
-                w
-            };
-            (words(&k0), words(&k1))
-        }
-        Request::Eqz { window, .. } => {
-            // x = 0 iff x̂ = r on the window's low bits.
-            let low = u64::MAX >> (64 - window);
-            let alphas: Vec<u64> = masks.iter().map(|r| r & low).collect();
-            let (k0, k1) = dpf::keygen(&alphas, window, &mut rand);
-            let words = |k: &dpf::DpfKeys| {
-                let mut w = Vec::with_capacity(wire::dpf_words(masks.len(), window));
-                wire::put_dpf(&mut w, k);
-                w
-            };
-            (words(&k0), words(&k1))
-        }
-        _ => (Vec::new(), Vec::new()),
-    }
-}
 
 impl AdditiveParty {
     /// Cost of the sign bits of n elements with window k.

@@ -11,7 +11,8 @@
 //! * [`convert`]: A2B addends, B2A of packed bits, products with bits;
 //! * [`dealer`]: the dealer of correlated randomness and its request format;
 //! * [`fss`]: the `2pc-fss` family's sign bits and ReLU from dealt FSS keys (the same party with
-//!   `fss_window` set overrides those hooks; everything else is 2pc-ttp's).
+//!   `fss_window` set overrides those hooks; everything else is 2pc-ttp's), [`keys`] the dealer's
+//!   side of them.
 //!
 //! Cost formulas sit in each file's docs (n = elements, N = parties; bytes = payload each party
 //! SENDS). Rounds are the critical path (`protocol::cost`): with the dealer endpoint (TTP) a step
@@ -23,6 +24,7 @@ mod beaver;
 mod convert;
 pub(crate) mod dealer;
 mod fss;
+mod keys;
 mod open;
 mod truncate;
 
