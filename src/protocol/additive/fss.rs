@@ -3,7 +3,8 @@
 //!
 //! Per gate the dealer draws a mask r per element as the sum of the two parties' draws from the
 //! PRGs it shares with them (so r is never sent), generates the keys (its private randomness from
-//! its OS-seeded generator) and sends each party its key right away, on the offline phase. The
+//! its OS-seeded generator, `keys.rs`) and sends each party its key right away, on the offline
+//! phase, in chunks of `keys::KEY_CHUNK` elements. The
 //! parties open x̂ = x + r (one round) and evaluate locally:
 //!
 //! * **sign bits** [x < 0] (`Protocol::ltz_bits_many`): DReLU keys on the window k, XOR shares out;
