@@ -437,3 +437,78 @@ fn softmax_and_layernorm_are_within_tolerance() {
     assert!(abs <= 2e-2, "layernorm: {abs}");
     let _ = reduce::layer_norm::<testbed::protocol::AdditiveParty>;
 }
+
+/// 2pc-fss's formulas for the comparison functions on n elements (see
+/// src/protocol/additive/fss.rs): the gate's key-dealt cost, then a B2A of its bits where the
+/// function returns integers (one dealer-assisted round, 8⌈n/64⌉ bytes, 8n offline).
+fn fss_cost(f: Func, n: usize, window: u32) -> testbed::protocol::Cost {
+    use testbed::protocol::{AdditiveParty, Cost};
+    let b2a = Cost::round(true, 8 * n.div_ceil(64) as u64, 8 * n as u64);
+    match f {
+        Func::Ltz | Func::Lt | Func::Gt | Func::Le | Func::Ge | Func::Sign => {
+            AdditiveParty::fss_ltz_cost(n, window).then(b2a)
+        }
+        Func::Relu | Func::Abs => AdditiveParty::fss_relu_cost(n, window),
+        Func::Eq | Func::Ne => AdditiveParty::fss_eqz_cost(n, window).then(b2a),
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn fss_comparison_and_max_costs_match_their_formulas() {
+    let cfg = ProtocolConfig::load("2pc-fss").unwrap();
+    let window = cfg.fss_window().unwrap();
+    for n in [1usize, 64, 1000] {
+        for f in [
+            Func::Ltz,
+            Func::Lt,
+            Func::Relu,
+            Func::Abs,
+            Func::Sign,
+            Func::Eq,
+            Func::Ne,
+        ] {
+            let shapes = vec![vec![n]; f.arity()];
+            let (cost, offline, path) = check_with_dealer(&cfg, f, &shapes, 0.0);
+            let want = fss_cost(f, n, window);
+            assert_eq!(
+                (path.critical, path.between_parties),
+                (want.rounds, want.party_rounds),
+                "{} n={n}",
+                f.name()
+            );
+            assert_eq!(cost.online(), want.bytes_per_party, "{} n={n}", f.name());
+            assert_eq!(offline, want.offline_bytes, "{} n={n}: key bytes", f.name());
+        }
+    }
+    // Max: one ReLU per tournament level (max(a, b) = b + ReLU(a − b)), k − 1 per row in all.
+    for (rows, k) in [(5usize, 9usize), (3, 40), (7, 2)] {
+        let (cost, offline, path) = check_with_dealer(&cfg, Func::Max, &[vec![rows, k]], 0.0);
+        let mut want = testbed::protocol::Cost::default();
+        let mut c = k;
+        while c > 1 {
+            want = want.then(fss_cost(Func::Relu, rows * (c / 2), window));
+            c = c / 2 + c % 2;
+        }
+        assert_eq!(
+            (path.critical, path.between_parties),
+            (want.rounds, want.party_rounds),
+            "{rows}x{k}"
+        );
+        assert_eq!(cost.online(), want.bytes_per_party, "{rows}x{k}");
+        assert_eq!(offline, want.offline_bytes, "{rows}x{k}");
+    }
+    // The 3x3 stride-2 pool of `overlapping_max_pool_runs_as_row_then_column_passes`: four levels
+    // of 56, 56, 32 and 32 ReLUs, 3 rounds each (2 between the parties) instead of 16 (8).
+    let x = random_ring(&[1, 2, 7, 6], 5).map(|v| v >> 40);
+    let out = run(&cfg, 2, &MaxPool3x3(x));
+    let want = [56usize, 56, 32, 32]
+        .into_iter()
+        .fold(testbed::protocol::Cost::default(), |acc, n| {
+            acc.then(fss_cost(Func::Relu, n, window))
+        });
+    let path = critical_path(out.parties.iter().map(|p| &p.output.1));
+    assert_eq!((path.critical, path.between_parties), (want.rounds, want.party_rounds));
+    assert_eq!((want.rounds, want.party_rounds), (12, 8));
+    assert_eq!(out.parties[0].output.1.online(), want.bytes_per_party);
+}

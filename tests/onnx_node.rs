@@ -34,7 +34,7 @@ const MAX_PLAIN_ONLY: usize = 8;
 
 #[test]
 fn every_supported_node_case_passes_in_plaintext_and_privately() {
-    let protocols: Vec<ProtocolConfig> = ["2pc-ttp", "3pc-replicated"]
+    let protocols: Vec<ProtocolConfig> = ["2pc-ttp", "3pc-replicated", "2pc-fss"]
         .iter()
         .map(|n| ProtocolConfig::load(n).unwrap())
         .collect();
@@ -592,6 +592,7 @@ fn private_op_costs_equal_their_declared_calls() {
         ProtocolConfig::load("2pc-ttp").unwrap(),
         ProtocolConfig::load("3pc-replicated").unwrap(),
         ProtocolConfig::load("npc-additive").unwrap().with_parties(3).unwrap(),
+        ProtocolConfig::load("2pc-fss").unwrap(),
     ];
     for (label, g, shape, tol) in &mut cases {
         g.inputs[0].shape = shape.iter().map(|&d| Some(d)).collect();

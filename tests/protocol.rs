@@ -203,7 +203,7 @@ fn z_len(x: &RingTensor, y: &RingTensor, op: Option<BilinearOp>) -> usize {
 #[test]
 fn every_product_costs_exactly_its_formula() {
     for cfg in all_protocols() {
-        if !matches!(cfg.family, Family::TwoPcTtp | Family::NpcAdditive) {
+        if !matches!(cfg.family, Family::TwoPcTtp | Family::TwoPcFss | Family::NpcAdditive) {
             continue;
         }
         for (xs, ys, op) in product_cases() {
@@ -684,4 +684,112 @@ fn reveal_costs_its_formula_on_every_family() {
             assert_eq!(party.output.online(), want.bytes_per_party, "{}", cfg.name);
         }
     }
+}
+
+/// One FSS gate on a tensor shared by party 0: the opened result and the gate's meter reading.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Gate {
+    Ltz,
+    Relu,
+    Eqz,
+}
+
+struct FssGate {
+    x: RingTensor,
+    gate: Gate,
+}
+
+impl Job for FssGate {
+    type Output = (RingTensor, MeterReport);
+    fn run<P: Protocol>(&self, p: &mut P) -> Result<Self::Output> {
+        let x = p.share(0, (p.id() == 0).then_some(&self.x), self.x.shape())?;
+        p.barrier()?;
+        let before = p.meter();
+        if self.gate == Gate::Relu {
+            let y = p.relu_many(&[&x])?.remove(0);
+            let cost = p.meter().since(&before);
+            return Ok((reveal(p, &y)?, cost));
+        }
+        let b = if self.gate == Gate::Ltz {
+            p.ltz_bits_many(&[&x])?.remove(0)
+        } else {
+            p.eqz_bits_many(&[&x])?.remove(0)
+        };
+        let cost = p.meter().since(&before);
+        Ok((p.reveal_bits_many(&[&b])?.remove(0), cost))
+    }
+}
+
+/// Random ring values inside the comparison window (|x| < 2^(k−1)), with the edges and zeros.
+fn window_values(n: usize, window: u32, seed: u64) -> RingTensor {
+    let mut x = random_ring(&[n], seed);
+    x.map_inplace(|v| ((v as i64) >> (65 - window)) as u64);
+    for v in x.data_mut().iter_mut().step_by(7) {
+        *v = 0;
+    }
+    let half = 1i64 << (window - 1);
+    for (e, edge) in [0, -1, 1, half - 1, -half].into_iter().enumerate().take(n) {
+        x.data_mut()[e] = edge as u64;
+    }
+    x
+}
+
+#[test]
+fn fss_sign_bits_zero_tests_and_relu_are_exact_and_cost_their_formulas() {
+    for window in [64u32, 32, 9] {
+        let cfg = ProtocolConfig::from_yaml(
+            &format!("family: 2pc-fss\nparties: 2\nfss_window: {window}\n"),
+            "2pc-fss.yaml",
+        )
+        .unwrap();
+        // 70,000 elements: keys travel in three chunks (fss::KEY_CHUNK = 32,768 elements).
+        let sizes: &[usize] = if window == 9 {
+            &[1, 63, 64, 65, 1000, 70_000]
+        } else {
+            &[1, 63, 64, 65, 1000]
+        };
+        for &n in sizes {
+            let x = window_values(n, window, n as u64 + u64::from(window));
+            for gate in [Gate::Ltz, Gate::Relu, Gate::Eqz] {
+                let out = run(&cfg, 9, &FssGate { x: x.clone(), gate });
+                let got = &out.parties[0].output.0;
+                assert_eq!(got, &out.parties[1].output.0);
+                for (e, &v) in x.data().iter().enumerate() {
+                    let v = v as i64;
+                    let bit = (got.data()[e / 64] >> (e % 64)) & 1;
+                    match gate {
+                        Gate::Relu => assert_eq!(got.data()[e] as i64, v.max(0), "k={window} n={n} x={v}"),
+                        Gate::Ltz => assert_eq!(bit, u64::from(v < 0), "k={window} x={v}"),
+                        Gate::Eqz => assert_eq!(bit, u64::from(v == 0), "k={window} x={v}"),
+                    }
+                }
+                let want = match gate {
+                    Gate::Relu => AdditiveParty::fss_relu_cost(n, window),
+                    Gate::Ltz => AdditiveParty::fss_ltz_cost(n, window),
+                    Gate::Eqz => AdditiveParty::fss_eqz_cost(n, window),
+                };
+                let path = critical_path(out.parties.iter().map(|p| &p.output.1));
+                assert_eq!((path.critical, path.between_parties), (want.rounds, want.party_rounds));
+                for party in &out.parties {
+                    assert_eq!(
+                        party.output.1.online(),
+                        want.bytes_per_party,
+                        "k={window} n={n} {gate:?}"
+                    );
+                }
+                // Keys (offline, apart from online): half of them to each party.
+                let dealer = out.dealer.as_ref().unwrap();
+                assert_eq!(dealer.offline(), want.offline_bytes);
+                assert_eq!(dealer.bytes_offline[..2], [want.offline_bytes / 2; 2]);
+            }
+        }
+    }
+    // The figures: a ReLU layer of n elements is 2 rounds between the parties and
+    // 8n + 8⌈n/64⌉ bytes per party (the packed bits travel as whole words); ≈ 0.95 KB of keys per
+    // element per party at the exact window, ≈ 0.43 KB at k = 32.
+    let c = AdditiveParty::fss_relu_cost(1 << 20, 64);
+    assert_eq!((c.party_rounds, c.bytes_per_party), (2, 8 * (1 << 20) + 8 * (1 << 14)));
+    let per = |k| AdditiveParty::fss_relu_cost(1 << 20, k).offline_bytes as f64 / 2.0 / (1 << 20) as f64;
+    assert!((945.0..955.0).contains(&per(64)), "{}", per(64));
+    assert!((430.0..440.0).contains(&per(32)), "{}", per(32));
 }

@@ -9,7 +9,13 @@ fn json(stdout: &str) -> serde_json::Value {
     serde_json::from_str(stdout.lines().last().expect("a JSON line")).expect("valid JSON")
 }
 
-const PROTOCOLS: [&str; 4] = ["2pc-ttp", "2pc-tfp-insecure", "3pc-replicated", "npc-additive"];
+const PROTOCOLS: [&str; 5] = [
+    "2pc-ttp",
+    "2pc-tfp-insecure",
+    "3pc-replicated",
+    "npc-additive",
+    "2pc-fss",
+];
 
 #[test]
 fn ops_give_identical_results_and_counts_under_sim_and_tcp() {

@@ -6,7 +6,8 @@
 //!   `[x < α]` read off their evaluation path (a DCF at DPF key size);
 //! - [`drelu`]: the sign bit of masked ring values from one comparison on k − 1 bits;
 //! - [`relu`]: ReLU in two rounds (DReLU, then a select without a triple), and B2A of the sign;
-//! - [`trunc`]: truncation with 2^62 of slack, exact below 2^62, unbiased stochastic rounding.
+//! - [`trunc`]: truncation with 2^62 of slack, exact below 2^62, unbiased stochastic rounding;
+//! - [`wire`]: keys as the u64 words the dealer sends, with their exact sizes.
 //!
 //! Everything works on whole batches (structure of arrays, one AES call per tree level) and is
 //! generic in the domain size, so the tests check every mask and input exhaustively at 6–12 bits.
@@ -17,6 +18,7 @@ pub mod drelu;
 pub mod prg;
 pub mod relu;
 pub mod trunc;
+pub mod wire;
 
 #[cfg(test)]
 mod tests;

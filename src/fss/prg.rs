@@ -7,6 +7,7 @@
 
 use aes::Aes128;
 use aes::cipher::{Array, BlockCipherEncrypt, KeyInit};
+use rayon::prelude::*;
 use std::sync::OnceLock;
 
 /// The public fixed AES key (any fixed key works; it is not a secret).
@@ -36,12 +37,13 @@ const CHUNK: usize = 4096;
 
 /// `out[i] = H(seeds[i] ⊕ tweak(i))` for every i, where `tweak(i)` is the tweak the caller picks
 /// per element (left, right or leaf). Bit 0 of each seed is ignored (cleared before hashing): in
-/// the tree it holds the node's control bit, which is not part of the seed.
-pub fn hash_many(seeds: &[u128], tweak: impl Fn(usize) -> u128, out: &mut [u128]) {
+/// the tree it holds the node's control bit, which is not part of the seed. Batches of several
+/// chunks are hashed on rayon's threads, one chunk per task.
+pub fn hash_many(seeds: &[u128], tweak: impl Fn(usize) -> u128 + Sync, out: &mut [u128]) {
     assert_eq!(seeds.len(), out.len(), "hash_many: lengths differ");
-    let aes = cipher();
-    let mut buf = [[0u8; 16]; CHUNK];
-    for (c, (s_chunk, o_chunk)) in seeds.chunks(CHUNK).zip(out.chunks_mut(CHUNK)).enumerate() {
+    let one = |c: usize, s_chunk: &[u128], o_chunk: &mut [u128]| {
+        let aes = cipher();
+        let mut buf = [[0u8; 16]; CHUNK];
         let n = s_chunk.len();
         for (i, (b, &s)) in buf[..n].iter_mut().zip(s_chunk).enumerate() {
             *b = sigma((s & !1) ^ tweak(c * CHUNK + i)).to_le_bytes();
@@ -49,6 +51,17 @@ pub fn hash_many(seeds: &[u128], tweak: impl Fn(usize) -> u128, out: &mut [u128]
         aes.encrypt_blocks(Array::cast_slice_from_core_mut(&mut buf[..n]));
         for (i, (o, b)) in o_chunk.iter_mut().zip(&buf[..n]).enumerate() {
             *o = u128::from_le_bytes(*b) ^ sigma((s_chunk[i] & !1) ^ tweak(c * CHUNK + i));
+        }
+    };
+    if seeds.len() > 2 * CHUNK {
+        seeds
+            .par_chunks(CHUNK)
+            .zip(out.par_chunks_mut(CHUNK))
+            .enumerate()
+            .for_each(|(c, (s, o))| one(c, s, o));
+    } else {
+        for (c, (s, o)) in seeds.chunks(CHUNK).zip(out.chunks_mut(CHUNK)).enumerate() {
+            one(c, s, o);
         }
     }
 }

@@ -45,6 +45,14 @@ pub fn key_bits(window: u32) -> u64 {
 pub fn keygen(n: usize, window: u32, rand: &mut dyn FnMut(&mut [u64])) -> (ReluKeys, ReluKeys) {
     let mut r = vec![0u64; n];
     rand(&mut r);
+    keygen_for_masks(&r, window, rand)
+}
+
+/// The dealer's side for masks r it already holds (in a protocol each party draws its share of r
+/// from the PRG it shares with the dealer, so r is never sent).
+pub fn keygen_for_masks(r: &[u64], window: u32, rand: &mut dyn FnMut(&mut [u64])) -> (ReluKeys, ReluKeys) {
+    let n = r.len();
+    let r = r.to_vec();
     let mut rd_words = vec![0u64; n.div_ceil(64)];
     rand(&mut rd_words);
     let rd: Vec<u64> = (0..n).map(|e| (rd_words[e / 64] >> (e % 64)) & 1).collect();

@@ -15,18 +15,22 @@
 //! | where(c, x, y) | 1 | 8n + n/8 | 2 rounds |
 //! | clamp | 8 | 2·(47.25n + 8n + n/8) | |
 //!
+//! These are the default circuits (`protocol::gates`). ltz, ReLU, where, clamp and the max
+//! tournament call the family hooks (`Protocol::ltz_bits_many`, `relu_many`, `select_many`), so
+//! a family that does a gate natively (`2pc-fss`) pays its own formula instead.
+//!
 //! ReLU multiplies x by the bit [x ≥ 0] in one round with a dealer "bit triple" (see
 //! `Protocol::mul_bits_many`), so it needs no B2A round and no truncation: it is exact.
 
-use super::binary::{eq_zero_bits, msb_bits, not_bits, slice_bits};
+use super::binary::not_bits;
 use super::fixed;
 use crate::error::Result;
 use crate::protocol::Protocol;
 use crate::ring::{RingTensor, numel};
 
-/// Packed bits [x < 0].
+/// Packed bits [x < 0] (the family's sign-bit hook).
 pub fn ltz_bits<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::BitShare> {
-    msb_bits(p, x)
+    Ok(p.ltz_bits_many(&[x])?.remove(0))
 }
 
 /// Packed bits as an arithmetic 0/1 share of x's shape.
@@ -66,20 +70,10 @@ pub fn le<P: Protocol>(p: &mut P, x: &P::Share, y: &P::Share) -> Result<P::Share
     one_minus(p, &g)
 }
 
-/// Packed bits [x = y].
+/// Packed bits [x = y] (the family's zero-test hook on x − y).
 pub fn eq_bits<P: Protocol>(p: &mut P, x: &P::Share, y: &P::Share) -> Result<P::BitShare> {
     let d = p.sub(x, y)?;
-    if let Some(bits) = eq_zero_bits(p, &d)? {
-        return Ok(bits);
-    }
-    // Generic: d = 0 iff neither d < 0 nor −d < 0 (both MSBs in one circuit).
-    let n = numel(p.shape(&d));
-    let neg = p.neg(&d)?;
-    let both = p.linear2(&d, &neg, &|a, b| RingTensor::concat(&[a, b], 0))?;
-    let m = msb_bits(p, &both)?;
-    let (m1, m2) = (slice_bits(p, &m, 0, n)?, slice_bits(p, &m, n, n)?);
-    let either = p.xor(&m1, &m2)?;
-    not_bits(p, &either, n)
+    Ok(p.eqz_bits_many(&[&d])?.remove(0))
 }
 
 /// [x = y].
@@ -115,27 +109,22 @@ pub fn mul_bits<P: Protocol>(p: &mut P, x: &P::Share, b: &P::BitShare) -> Result
     Ok(p.mul_bits_many(&[(x, b)])?.remove(0))
 }
 
-/// max(x, 0), exact.
+/// max(x, 0), exact (the family's ReLU hook).
 pub fn relu<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
-    let n = numel(p.shape(x));
-    let neg = ltz_bits(p, x)?;
-    let pos = not_bits(p, &neg, n)?;
-    mul_bits(p, x, &pos)
+    Ok(p.relu_many(&[x])?.remove(0))
 }
 
-/// |x| = x − 2·x·[x < 0], exact.
+/// |x| = 2·ReLU(x) − x, exact (the family's ReLU hook; the generic ReLU costs what
+/// x − 2·x·[x < 0] does: one MSB circuit and one bit product).
 pub fn abs<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
-    let neg = ltz_bits(p, x)?;
-    let xn = mul_bits(p, x, &neg)?;
-    let twice = p.mul_scalar(&xn, 2)?;
-    p.sub(x, &twice)
+    let r = relu(p, x)?;
+    let twice = p.mul_scalar(&r, 2)?;
+    p.sub(&twice, x)
 }
 
 /// c ? x : y elementwise, for packed condition bits c.
 pub fn where_bits<P: Protocol>(p: &mut P, c: &P::BitShare, x: &P::Share, y: &P::Share) -> Result<P::Share> {
-    let d = p.sub(x, y)?;
-    let picked = mul_bits(p, &d, c)?;
-    p.add(y, &picked)
+    Ok(p.select_many(&[(c, x, y)])?.remove(0))
 }
 
 /// c ? x : y for an integer 0/1 condition share c (one product round; no truncation).
@@ -148,43 +137,20 @@ pub fn where_int<P: Protocol>(p: &mut P, c: &P::Share, x: &P::Share, y: &P::Shar
 /// min(max(x, lo), hi) for public reals lo < hi: lo + relu(x − lo) − relu(x − hi), with both
 /// comparisons in one circuit and both products in one round.
 pub fn clamp<P: Protocol>(p: &mut P, x: &P::Share, lo: f64, hi: f64) -> Result<P::Share> {
-    let shape = p.shape(x).to_vec();
-    let n = numel(&shape);
     let a = fixed::add_const(p, x, -lo)?;
     let b = fixed::add_const(p, x, -hi)?;
-    let both = p.linear2(&a, &b, &|u, v| {
-        RingTensor::concat(&[&u.clone().reshape(&[n])?, &v.clone().reshape(&[n])?], 0)
-    })?;
-    let neg = msb_bits(p, &both)?;
-    let pos = not_bits(p, &neg, 2 * n)?;
-    let r = mul_bits(p, &both, &pos)?;
-    let (ra, rb) = (
-        p.linear(&r, &|t| t.slice(0, 0, n)?.reshape(&shape))?,
-        p.linear(&r, &|t| t.slice(0, n, 2 * n)?.reshape(&shape))?,
-    );
+    let mut r = p.relu_many(&[&a, &b])?;
+    let rb = r.pop().expect("two tensors");
+    let ra = r.pop().expect("two tensors");
     let d = p.sub(&ra, &rb)?;
     fixed::add_const(p, &d, lo)
 }
 
 /// Packed [x ≥ 0] bits for several tensors in one circuit (shared by max and pooling).
 pub fn nonneg_bits_many<P: Protocol>(p: &mut P, xs: &[&P::Share]) -> Result<Vec<P::BitShare>> {
-    let sizes: Vec<usize> = xs.iter().map(|x| numel(p.shape(x))).collect();
-    let total: usize = sizes.iter().sum();
-    let mut flat: Option<P::Share> = None;
-    for x in xs {
-        let f = p.linear(x, &|t| t.clone().reshape(&[t.len()]))?;
-        flat = Some(match flat {
-            None => f,
-            Some(acc) => p.linear2(&acc, &f, &|a, b| RingTensor::concat(&[a, b], 0))?,
-        });
-    }
-    let neg = msb_bits(p, &flat.expect("at least one tensor"))?;
-    let pos = not_bits(p, &neg, total)?;
-    let mut out = Vec::with_capacity(xs.len());
-    let mut at = 0;
-    for n in sizes {
-        out.push(slice_bits(p, &pos, at, n)?);
-        at += n;
-    }
-    Ok(out)
+    let neg = p.ltz_bits_many(xs)?;
+    neg.iter()
+        .zip(xs)
+        .map(|(b, x)| not_bits(p, b, numel(p.shape(x))))
+        .collect()
 }

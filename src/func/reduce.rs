@@ -68,9 +68,8 @@ fn max_rows<P: Protocol>(p: &mut P, x: &P::Share, rows: usize, k: usize) -> Resu
         let a = p.linear(&v, &|t| even_odd_cols(t, rows, c, 0))?;
         let b = p.linear(&v, &|t| even_odd_cols(t, rows, c, 1))?;
         let d = p.sub(&a, &b)?;
-        let neg = compare::ltz_bits(p, &d)?;
-        let ge = not_bits(p, &neg, rows * half)?;
-        let picked = p.mul_bits_many(&[(&d, &ge)])?.remove(0);
+        // max(a, b) = b + ReLU(a − b): the family's ReLU hook.
+        let picked = p.relu_many(&[&d])?.remove(0);
         let won = p.add(&b, &picked)?;
         v = if c % 2 == 1 {
             // Append each row's last candidate after its winners.

@@ -1,7 +1,7 @@
 //! Protocol variants as YAML files in `protocols/`: a family plus its parameters.
 //!
 //! ```yaml
-//! family: 2pc-ttp        # 2pc-ttp | 3pc-replicated | npc-additive
+//! family: 2pc-ttp        # 2pc-ttp | 3pc-replicated | npc-additive | 2pc-fss
 //! parties: 2
 //! precision_bits: 16
 //! dealer: ttp            # ttp (a separate trusted third party) | first-party (insecure)
@@ -26,6 +26,10 @@ pub enum Family {
     /// Any number of parties with additive shares and a dealer.
     #[serde(rename = "npc-additive")]
     NpcAdditive,
+    /// 2pc-ttp's shares, products and dealer, with sign bits and ReLU from dealt
+    /// function-secret-sharing keys (see `protocol::additive::fss`).
+    #[serde(rename = "2pc-fss")]
+    TwoPcFss,
 }
 
 impl Family {
@@ -35,6 +39,7 @@ impl Family {
             Family::TwoPcTtp => "2pc-ttp",
             Family::ThreePcReplicated => "3pc-replicated",
             Family::NpcAdditive => "npc-additive",
+            Family::TwoPcFss => "2pc-fss",
         }
     }
 }
@@ -85,6 +90,11 @@ pub struct ProtocolConfig {
     /// Default: `local` for 2pc-ttp, `dealer` for npc-additive.
     #[serde(default)]
     pub truncation: Option<Truncation>,
+    /// 2pc-fss: the comparison window k in bits (2..=64). Sign bits and ReLU are exact for raw ring
+    /// values |x| < 2^(k−1), garbage outside; 64 (the default) is exact for every value. Only the
+    /// dealer's key bytes depend on k, never the online bytes.
+    #[serde(default)]
+    pub fss_window: Option<u32>,
     /// Allows insecure options such as `dealer: first-party`.
     #[serde(default)]
     pub insecure: bool,
@@ -223,6 +233,12 @@ impl ProtocolConfig {
                     format!("3pc-replicated has exactly 3 parties, not {}", self.parties),
                 ));
             }
+            Family::TwoPcFss if self.parties != 2 => {
+                return Err(field(
+                    "parties",
+                    format!("2pc-fss has exactly 2 parties, not {}", self.parties),
+                ));
+            }
             Family::NpcAdditive if self.parties < 2 => {
                 return Err(field(
                     "parties",
@@ -273,6 +289,23 @@ impl ProtocolConfig {
                 "at most 20 (more overflows the ring)".into(),
             ));
         }
+        if let Some(k) = self.fss_window {
+            if self.family != Family::TwoPcFss {
+                return Err(field(
+                    "fss_window",
+                    "only the 2pc-fss family has a comparison window".into(),
+                ));
+            }
+            if !(2..=64).contains(&k) {
+                return Err(field("fss_window", format!("{k} is outside 2..=64")));
+            }
+        }
+        if self.family == Family::TwoPcFss && self.dealer != DealerKind::Ttp {
+            return Err(field(
+                "dealer",
+                "2pc-fss needs the ttp dealer (it deals keys to both parties)".into(),
+            ));
+        }
         if self.dealer == DealerKind::FirstParty && !self.insecure {
             return Err(field(
                 "dealer",
@@ -288,6 +321,11 @@ impl ProtocolConfig {
             Family::NpcAdditive => Truncation::Dealer,
             _ => Truncation::Local,
         })
+    }
+
+    /// The comparison window of the FSS gates, for the 2pc-fss family only (default 64: exact).
+    pub fn fss_window(&self) -> Option<u32> {
+        (self.family == Family::TwoPcFss).then(|| self.fss_window.unwrap_or(64))
     }
 
     /// Whether a dealer endpoint takes part.

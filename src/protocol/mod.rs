@@ -14,8 +14,10 @@
 
 mod additive;
 pub mod bilinear;
+pub mod binary;
 pub mod config;
 pub mod cost;
+pub mod gates;
 pub mod prg;
 mod replicated;
 pub mod session;
@@ -223,6 +225,52 @@ pub trait Protocol: Send {
             .map(|((x, _), b)| (*x, b, BilinearOp::Mul))
             .collect();
         self.bilinear_many(&prods)
+    }
+
+    // ----- family hooks: gates a family may do natively (defaults: the circuits in `gates`) -----
+
+    /// Packed [x < 0] bits of each tensor (the complement of DReLU), in one circuit. Default: the
+    /// MSB circuit over all tensors at once.
+    fn ltz_bits_many(&mut self, xs: &[&Self::Share]) -> Result<Vec<Self::BitShare>>
+    where
+        Self: Sized,
+    {
+        gates::ltz_bits_many(self, xs)
+    }
+
+    /// Packed [x = 0] bits of each tensor. Default: the two-party zero test, else the MSB circuit
+    /// on x and −x.
+    fn eqz_bits_many(&mut self, xs: &[&Self::Share]) -> Result<Vec<Self::BitShare>>
+    where
+        Self: Sized,
+    {
+        gates::eqz_bits_many(self, xs)
+    }
+
+    /// max(x, 0) of each tensor, exact. Default: sign bits, then one product with them.
+    fn relu_many(&mut self, xs: &[&Self::Share]) -> Result<Vec<Self::Share>>
+    where
+        Self: Sized,
+    {
+        gates::relu_many(self, xs)
+    }
+
+    /// c ? x : y elementwise for each item `(c, x, y)`, c packed bits (one per element of x, in
+    /// row-major order). Default: y + c·(x − y), one bit-product round.
+    fn select_many(&mut self, items: &[(&Self::BitShare, &Self::Share, &Self::Share)]) -> Result<Vec<Self::Share>>
+    where
+        Self: Sized,
+    {
+        gates::select_many(self, items)
+    }
+
+    /// ReLU(x / 2^bits) of each tensor (a product's truncation fused with the ReLU that reads it).
+    /// Default: [`Protocol::truncate_many`], then [`Protocol::relu_many`].
+    fn trunc_relu_many(&mut self, xs: Vec<Self::Share>, bits: u32) -> Result<Vec<Self::Share>>
+    where
+        Self: Sized,
+    {
+        gates::trunc_relu_many(self, xs, bits)
     }
 
     /// For families where x = u + v with u known to one party and v to another (two-party

@@ -111,7 +111,7 @@ pub fn run_endpoint<J: Job>(
     let dealer_id = cfg.has_dealer_endpoint().then_some(cfg.parties);
     let net = Net::new(transport, dealer_id);
     match cfg.family {
-        Family::TwoPcTtp | Family::NpcAdditive => {
+        Family::TwoPcTtp | Family::TwoPcFss | Family::NpcAdditive => {
             if Some(net.id()) == dealer_id {
                 Ok(EndpointResult::Dealer(Dealer::setup(cfg, net, opts)?.serve()?))
             } else {

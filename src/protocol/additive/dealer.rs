@@ -58,6 +58,13 @@ pub(crate) enum Request {
         y: Vec<usize>,
         slot: usize,
     },
+    /// 2pc-fss: DReLU keys for n elements with comparison window k, masks r drawn by the parties
+    /// from the dealer PRGs (additively shared); the keys go to both parties (see `super::fss`).
+    Drelu { n: usize, window: u32 },
+    /// 2pc-fss: ReLU keys (DReLU keys plus the select's shares), masks as for `Drelu`.
+    Relu { n: usize, window: u32 },
+    /// 2pc-fss: zero-test (DPF) keys on the window's low bits, masks as for `Drelu`.
+    Eqz { n: usize, window: u32 },
 }
 
 const TAG_DONE: u64 = 0;
@@ -87,6 +94,7 @@ impl Request {
             Request::EdaBits { n } => (vec![vec![*n]], vec![vec![*n]]),
             Request::Prepare { shape } => (vec![shape.clone()], vec![]),
             Request::BilinearPrepared { op, x, y, .. } => (vec![x.clone()], vec![op.output_shape(x, y)?]),
+            Request::Drelu { n, .. } | Request::Relu { n, .. } | Request::Eqz { n, .. } => (vec![vec![*n]], vec![]),
         })
     }
 
@@ -108,12 +116,25 @@ impl Request {
         let operands: Vec<&[usize]> = match self {
             Request::Bilinear { x, y, .. } | Request::BilinearPrepared { x, y, .. } => vec![x, y],
             Request::Square { shape } | Request::And { shape } | Request::Prepare { shape } => vec![shape],
-            Request::Bits { .. } | Request::BitMul { .. } | Request::Trunc { .. } | Request::EdaBits { .. } => vec![],
+            Request::Bits { .. }
+            | Request::BitMul { .. }
+            | Request::Trunc { .. }
+            | Request::EdaBits { .. }
+            | Request::Drelu { .. }
+            | Request::Relu { .. }
+            | Request::Eqz { .. } => vec![],
         };
         for s in operands {
             bounded(s)?;
         }
-        if let Request::Bits { n } | Request::BitMul { n } | Request::Trunc { n, .. } | Request::EdaBits { n } = self {
+        if let Request::Bits { n }
+        | Request::BitMul { n }
+        | Request::Trunc { n, .. }
+        | Request::EdaBits { n }
+        | Request::Drelu { n, .. }
+        | Request::Relu { n, .. }
+        | Request::Eqz { n, .. } = self
+        {
             bounded(&[*n])?;
         }
         let (common, own) = self.layout()?;
@@ -135,10 +156,27 @@ impl Request {
                 total = total.saturating_add(scratch.unwrap_or(u64::MAX));
             }
         }
+        if let Request::Drelu { n, window } | Request::Relu { n, window } | Request::Eqz { n, window } = self {
+            // Both parties' keys.
+            total = total.saturating_add(
+                2 * super::keys::key_words(self.fss_gate().expect("an FSS request").0, *n, *window) as u64,
+            );
+        }
         if total > MAX_REQUEST_ELEMENTS {
             return Err(too_large(format!("{self:?}, holding {total} elements,")));
         }
         Ok(total)
+    }
+
+    /// The FSS gate and window of a 2pc-fss request.
+    pub(crate) fn fss_gate(&self) -> Option<(super::keys::Gate, u32)> {
+        use super::keys::Gate;
+        match *self {
+            Request::Drelu { window, .. } => Some((Gate::Drelu, window)),
+            Request::Relu { window, .. } => Some((Gate::Relu, window)),
+            Request::Eqz { window, .. } => Some((Gate::Eqz, window)),
+            _ => None,
+        }
     }
 
     /// Words of party 0's correction for this request.
@@ -190,6 +228,9 @@ impl Request {
                 shape(out, y);
                 out.push(*slot as u64);
             }
+            Request::Drelu { n, window } => out.extend([9, *n as u64, *window as u64]),
+            Request::Relu { n, window } => out.extend([10, *n as u64, *window as u64]),
+            Request::Eqz { n, window } => out.extend([11, *n as u64, *window as u64]),
         }
     }
 
@@ -242,6 +283,21 @@ impl Request {
                     x: shape(words)?,
                     y: shape(words)?,
                     slot: small(take(words, 1)?[0])?,
+                }
+            }
+            tag @ (9..=11) => {
+                let w = take(words, 2)?;
+                if !(2..=64).contains(&w[1]) {
+                    return Err(Error::invalid(
+                        "dealer request",
+                        format!("a comparison window of {} bits", w[1]),
+                    ));
+                }
+                let (n, window) = (small(w[0])?, w[1] as u32);
+                match tag {
+                    9 => Request::Drelu { n, window },
+                    10 => Request::Relu { n, window },
+                    _ => Request::Eqz { n, window },
                 }
             }
             t => return Err(Error::invalid("dealer request", format!("unknown request tag {t}"))),
@@ -333,6 +389,11 @@ pub(crate) struct TripleMaker {
     prgs: Vec<Prg>,
     /// The masks b of prepared operands, by slot.
     prepared: Vec<RingTensor>,
+    /// The dealer's own generator, for FSS key material that is not PRG-shared (2pc-fss).
+    keygen: Option<Prg>,
+    /// FSS requests served and their masks r, whose keys are not yet made (see
+    /// [`TripleMaker::deal_pending`]).
+    pending: Vec<(Request, Vec<u64>)>,
 }
 
 impl TripleMaker {
@@ -341,7 +402,34 @@ impl TripleMaker {
         Self {
             prgs,
             prepared: Vec::new(),
+            keygen: None,
+            pending: Vec::new(),
         }
+    }
+
+    /// Lets the maker deal FSS keys, drawing their private randomness from `prg`.
+    pub(crate) fn with_keygen(mut self, prg: Prg) -> Self {
+        self.keygen = Some(prg);
+        self
+    }
+
+    /// Makes the keys of the FSS requests served since the last call, in request order, in
+    /// chunks of at most `keys::KEY_CHUNK` elements, handing each chunk's (party 0's words,
+    /// party 1's words) to `send` as soon as it is made: a party never waits for a whole tensor's
+    /// keys, and no message grows with the tensor.
+    pub(crate) fn deal_pending(&mut self, send: &mut dyn FnMut(Vec<u64>, Vec<u64>) -> Result<()>) -> Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        let Some(keygen) = self.keygen.as_mut() else {
+            return Ok(());
+        };
+        for (req, masks) in pending {
+            let (gate, window) = req.fss_gate().expect("only FSS requests wait here");
+            for chunk in masks.chunks(super::keys::KEY_CHUNK) {
+                let (k0, k1) = super::keys::deal(gate, window, chunk, keygen);
+                send(k0, k1)?;
+            }
+        }
+        Ok(())
     }
 
     /// Party 0's corrections for a batch, concatenated (a single request is not copied).
@@ -399,6 +487,14 @@ impl TripleMaker {
                 }
             }
         }
+        if let Request::Drelu { .. } | Request::Relu { .. } | Request::Eqz { .. } = req {
+            if self.keygen.is_none() {
+                return Err(Error::invalid("dealer request", "this dealer deals no FSS keys"));
+            }
+            let masks = common.pop().expect("one mask");
+            self.pending.push((req.clone(), masks.into_vec()));
+            return Ok(Vec::new());
+        }
         // Each product is written over the others' sum, in one fused pass where it is elementwise.
         let fused = |rest: &mut RingTensor, f: &(dyn Fn(usize, u64) -> u64 + Sync)| {
             rest.data_mut()
@@ -448,6 +544,8 @@ impl TripleMaker {
                 let r = common[0].data();
                 fused(&mut rest[0], &|i, s| r[i].wrapping_sub(s));
             }
+            // Dealt above, before the products.
+            Request::Drelu { .. } | Request::Relu { .. } | Request::Eqz { .. } => return Ok(Vec::new()),
             Request::Trunc { bits, .. } => {
                 let (r, bits) = (common[0].data(), *bits);
                 let (first, second) = rest.split_at_mut(1);
@@ -477,7 +575,7 @@ pub struct Dealer {
 impl Dealer {
     /// Exchanges seeds with every party (the dealer is endpoint `parties`).
     pub fn setup(cfg: &ProtocolConfig, mut net: Net, opts: &SessionOptions) -> Result<Self> {
-        let (pair, _own) = exchange_seeds(&mut net, opts.insecure_share_seed)?;
+        let (pair, own) = exchange_seeds(&mut net, opts.insecure_share_seed)?;
         let prgs = pair
             .into_iter()
             .take(cfg.parties)
@@ -486,7 +584,7 @@ impl Dealer {
         Ok(Self {
             net,
             parties: cfg.parties,
-            maker: TripleMaker::new(prgs),
+            maker: TripleMaker::new(prgs).with_keygen(own),
         })
     }
 
@@ -517,6 +615,12 @@ impl Dealer {
             if !out.is_empty() {
                 self.net.send(Phase::Offline, 0, out)?;
             }
+            // FSS keys go to both parties (2pc-fss), one message per chunk each.
+            let net = &mut self.net;
+            self.maker.deal_pending(&mut |k0, k1| {
+                net.send(Phase::Offline, 0, k0)?;
+                net.send(Phase::Offline, 1, k1)
+            })?;
         }
         Ok(self.net.finish())
     }
@@ -549,6 +653,9 @@ mod tests {
                 y: vec![3, 4],
                 slot: 0,
             },
+            Request::Drelu { n: 70, window: 64 },
+            Request::Relu { n: 5, window: 2 },
+            Request::Eqz { n: 0, window: 32 },
         ];
         let msg = encode_batch(&reqs);
         assert_eq!(decode_message(&msg).unwrap().unwrap().0, reqs);
@@ -569,6 +676,27 @@ mod tests {
         assert!(maker.correction(&product(vec![3, 5], 0)).is_err());
         assert!(maker.correction(&product(vec![3, 4], 1)).is_err());
         assert_eq!(decode_message(&encode_done()).unwrap(), None);
+        // FSS keys need a dealer with its own generator, and a window within 2..=64.
+        assert!(maker.correction(&reqs[6]).is_err());
+        let mut dealer = TripleMaker::new(
+            (0..2)
+                .map(|i| Prg::new(&super::super::super::prg::seed_from_u64(2, i)))
+                .collect(),
+        )
+        .with_keygen(Prg::new(&super::super::super::prg::seed_from_u64(3, 0)));
+        assert!(dealer.correction(&reqs[6]).unwrap().is_empty(), "keys travel apart");
+        let mut sent = Vec::new();
+        dealer
+            .deal_pending(&mut |k0, k1| {
+                sent.push((k0.len(), k1.len()));
+                Ok(())
+            })
+            .unwrap();
+        let words = super::super::keys::key_words(super::super::keys::Gate::Drelu, 70, 64);
+        assert_eq!(sent, [(words, words)]);
+        for bad_window in [0u64, 1, 65] {
+            assert!(decode_message(&[1, 1, 10, 5, bad_window]).is_err());
+        }
         for bad in [&[][..], &[7], &[1, 2, 0], &[1, 1, 0, 0, 99], &[1, 1, 1, 1, 5, 9]] {
             assert!(decode_message(bad).is_err(), "{bad:?}");
         }

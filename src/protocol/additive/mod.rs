@@ -9,7 +9,10 @@
 //! * [`beaver`]: products from Beaver triples, squares, AND, prepared right operands;
 //! * [`truncate`]: fixed-point truncation (local for two parties, else with a dealer mask);
 //! * [`convert`]: A2B addends, B2A of packed bits, products with bits;
-//! * [`dealer`]: the dealer of correlated randomness and its request format.
+//! * [`dealer`]: the dealer of correlated randomness and its request format;
+//! * [`fss`]: the `2pc-fss` family's sign bits and ReLU from dealt FSS keys (the same party with
+//!   `fss_window` set overrides those hooks; everything else is 2pc-ttp's), [`keys`] the dealer's
+//!   side of them.
 //!
 //! Cost formulas sit in each file's docs (n = elements, N = parties; bytes = payload each party
 //! SENDS). Rounds are the critical path (`protocol::cost`): with the dealer endpoint (TTP) a step
@@ -20,6 +23,8 @@
 mod beaver;
 mod convert;
 pub(crate) mod dealer;
+mod fss;
+mod keys;
 mod open;
 mod truncate;
 
@@ -30,7 +35,7 @@ use super::bilinear::BilinearOp;
 use super::config::{DealerKind, FunctionConfig, ProtocolConfig, Truncation};
 use super::prg::Prg;
 use super::setup::{SessionOptions, barrier, exchange_seeds, publish};
-use super::{Linear2Fn, LinearFn, Protocol};
+use super::{Linear2Fn, LinearFn, Protocol, gates};
 use crate::error::{Error, PartyId, Result};
 use crate::net::{MeterReport, Net, Phase, into_words};
 use crate::ring::{RingTensor, numel};
@@ -79,6 +84,10 @@ pub struct AdditiveParty {
     corrections: Corrections,
     /// Operands prepared so far (the next one's slot in the dealer's table).
     prepared: usize,
+    /// The dealer endpoint, when there is one (every party; FSS keys come to both).
+    dealer: Option<PartyId>,
+    /// 2pc-fss: the comparison window of the FSS gates; `None` runs the generic circuits.
+    fss: Option<u32>,
 }
 
 impl AdditiveParty {
@@ -123,6 +132,8 @@ impl AdditiveParty {
             triple_prg,
             corrections,
             prepared: 0,
+            dealer: (cfg.dealer == DealerKind::Ttp).then_some(cfg.parties),
+            fss: cfg.fss_window(),
         })
     }
 
@@ -351,6 +362,27 @@ impl Protocol for AdditiveParty {
     fn mul_bits_many(&mut self, items: &[(&AdditiveShare, &AdditiveBits)]) -> Result<Vec<AdditiveShare>> {
         let items: Vec<_> = items.iter().map(|(x, b)| (&x.0, &b.0)).collect();
         Ok(wrap(self.mul_bits_rings(&items)?, AdditiveShare))
+    }
+
+    fn ltz_bits_many(&mut self, xs: &[&AdditiveShare]) -> Result<Vec<AdditiveBits>> {
+        match self.fss {
+            Some(window) => Ok(wrap(self.fss_ltz_rings(&rings(xs, |x| &x.0), window)?, AdditiveBits)),
+            None => gates::ltz_bits_many(self, xs),
+        }
+    }
+
+    fn eqz_bits_many(&mut self, xs: &[&AdditiveShare]) -> Result<Vec<AdditiveBits>> {
+        match self.fss {
+            Some(window) => Ok(wrap(self.fss_eqz_rings(&rings(xs, |x| &x.0), window)?, AdditiveBits)),
+            None => gates::eqz_bits_many(self, xs),
+        }
+    }
+
+    fn relu_many(&mut self, xs: &[&AdditiveShare]) -> Result<Vec<AdditiveShare>> {
+        match self.fss {
+            Some(window) => Ok(wrap(self.fss_relu_rings(&rings(xs, |x| &x.0), window)?, AdditiveShare)),
+            None => gates::relu_many(self, xs),
+        }
     }
 }
 

@@ -1,0 +1,193 @@
+//! The `2pc-fss` family's native gates: 2pc-ttp's party and dealer, with sign bits and ReLU from
+//! function-secret-sharing keys (`crate::fss`) instead of the MSB circuit.
+//!
+//! Per gate the dealer draws a mask r per element as the sum of the two parties' draws from the
+//! PRGs it shares with them (so r is never sent), generates the keys (its private randomness from
+//! its OS-seeded generator, `keys.rs`) and sends each party its key right away, on the offline
+//! phase, in chunks of `keys::KEY_CHUNK` elements. The
+//! parties open x̂ = x + r (one round) and evaluate locally:
+//!
+//! * **sign bits** [x < 0] (`Protocol::ltz_bits_many`): DReLU keys on the window k, XOR shares out;
+//! * **zero test** [x = 0] (`Protocol::eqz_bits_many`): a DPF at α = r on the window's low bits
+//!   (x̂ = r exactly when x ≡ 0 mod 2^k, i.e. x = 0 for |x| < 2^k);
+//! * **ReLU** (`Protocol::relu_many`): DReLU ⊕ r_d, opened (one bit per element), then the
+//!   triple-free select of `fss::relu`.
+//!
+//! The window k (`fss_window`, default 64) bounds the values the gates are right for: raw ring
+//! values |x| < 2^(k−1). 64 is exact for every value, so every function gives 2pc-ttp's result;
+//! a smaller k only shrinks the keys (and the evaluation's AES count), never the online bytes.
+//!
+//! Cost, n elements per gate (bytes each party SENDS; offline = key words to both parties × 8;
+//! rounds on the critical path count the dealer's hop: party 0's request, then the keys):
+//!
+//! | gate | rounds | party rounds | online bytes per party | offline bytes |
+//! |---|---|---|---|---|
+//! | sign bits [x < 0] | 2 | 1 | 8n | 16 · `wire::drelu_words(n, k)` |
+//! | zero test [x = 0] | 2 | 1 | 8n | 16 · `wire::dpf_words(n, k)` |
+//! | ReLU | 3 | 2 | 8n + 8⌈n/64⌉ | 16 · `wire::relu_words(n, k)` |
+//!
+//! (The ReLU's second opening is n packed bits: ⌈n/64⌉ words, 8⌈n/64⌉ bytes, since the transport
+//! carries whole words.) Key words per element at k = 64: ≈ 116.9 (DReLU), ≈ 118.9 (ReLU), i.e.
+//! ≈ 0.95 KB per party; at k = 32 ≈ 52.4 / 54.4 words.
+
+use super::AdditiveParty;
+use super::dealer::Request;
+use super::keys::chunks;
+use crate::error::{Error, PartyId, Result};
+use crate::fss::relu::ReluKeys;
+use crate::fss::{dpf, drelu, relu, wire};
+use crate::protocol::binary::ones;
+use crate::protocol::cost::Cost;
+use crate::ring::RingTensor;
+
+impl AdditiveParty {
+    /// Cost of the sign bits of n elements with window k.
+    pub fn fss_ltz_cost(n: usize, window: u32) -> Cost {
+        Cost::round(true, 8 * n as u64, 16 * wire::drelu_words(n, window) as u64)
+    }
+
+    /// Cost of the zero-test bits of n elements with window k.
+    pub fn fss_eqz_cost(n: usize, window: u32) -> Cost {
+        Cost::round(true, 8 * n as u64, 16 * wire::dpf_words(n, window) as u64)
+    }
+
+    /// Cost of a ReLU of n elements with window k.
+    pub fn fss_relu_cost(n: usize, window: u32) -> Cost {
+        Cost {
+            rounds: 3,
+            party_rounds: 2,
+            bytes_per_party: 8 * (n + n.div_ceil(64)) as u64,
+            offline_bytes: 16 * wire::relu_words(n, window) as u64,
+        }
+    }
+
+    fn fss_dealer(&self) -> Result<PartyId> {
+        self.dealer
+            .ok_or_else(|| self.protocol_error("fss", "FSS gates need the ttp dealer"))
+    }
+
+    /// Requests the keys and opens x̂ = x + r for every tensor (one round); returns x̂ (all
+    /// tensors, concatenated) and this party's mask shares.
+    fn fss_open_masked(&mut self, xs: &[&RingTensor], reqs: &[Request]) -> Result<(Vec<u64>, Vec<RingTensor>)> {
+        self.request(reqs)?;
+        let draws = self.draw_all(reqs)?;
+        let mut msg = Vec::with_capacity(xs.iter().map(|x| x.len()).sum());
+        for (x, d) in xs.iter().zip(&draws) {
+            msg.extend(x.data().iter().zip(d.common[0].data()).map(|(v, r)| v.wrapping_add(*r)));
+        }
+        let xhat = self.open_words(msg, false)?;
+        let masks = draws
+            .into_iter()
+            .map(|d| d.common.into_iter().next().expect("one mask"))
+            .collect();
+        Ok((xhat, masks))
+    }
+
+    /// This party's key words for one request from the dealer.
+    fn fss_key_words(&mut self, words: usize) -> Result<Vec<u64>> {
+        let dealer = self.fss_dealer()?;
+        Ok(crate::net::into_words(self.net.recv(dealer, words)?))
+    }
+
+    fn bad_key(&self, op: &'static str) -> Error {
+        self.protocol_error(op, "the dealer's key is malformed")
+    }
+
+    /// Packed [x < 0] bits of each tensor (see the module docs).
+    pub(super) fn fss_ltz_rings(&mut self, xs: &[&RingTensor], window: u32) -> Result<Vec<RingTensor>> {
+        let reqs: Vec<Request> = xs.iter().map(|x| Request::Drelu { n: x.len(), window }).collect();
+        let (xhat, _) = self.fss_open_masked(xs, &reqs)?;
+        let mut at = 0;
+        let mut out = Vec::with_capacity(xs.len());
+        for x in xs {
+            let mut bits = Vec::with_capacity(x.len().div_ceil(64));
+            for (start, len) in chunks(x.len()) {
+                let words = self.fss_key_words(wire::drelu_words(len, window))?;
+                let key =
+                    wire::get_drelu(&mut &words[..], self.id as u8, len, window).ok_or_else(|| self.bad_key("ltz"))?;
+                bits.extend(drelu::eval(&key, &xhat[at + start..at + start + len]));
+            }
+            at += x.len();
+            // DReLU = [x ≥ 0]; party 0 flips it to [x < 0].
+            if self.id == 0 {
+                for (b, o) in bits.iter_mut().zip(ones(x.len()).data()) {
+                    *b ^= o;
+                }
+            }
+            out.push(RingTensor::from_vec(&[bits.len()], bits)?);
+        }
+        Ok(out)
+    }
+
+    /// Packed [x = 0] bits of each tensor (see the module docs).
+    pub(super) fn fss_eqz_rings(&mut self, xs: &[&RingTensor], window: u32) -> Result<Vec<RingTensor>> {
+        let reqs: Vec<Request> = xs.iter().map(|x| Request::Eqz { n: x.len(), window }).collect();
+        let (xhat, _) = self.fss_open_masked(xs, &reqs)?;
+        let mut at = 0;
+        let mut out = Vec::with_capacity(xs.len());
+        for x in xs {
+            let mut bits = Vec::with_capacity(x.len().div_ceil(64));
+            for (start, len) in chunks(x.len()) {
+                let words = self.fss_key_words(wire::dpf_words(len, window))?;
+                let key =
+                    wire::get_dpf(&mut &words[..], self.id as u8, len, window).ok_or_else(|| self.bad_key("eq"))?;
+                bits.extend(dpf::eval_eq(&key, &xhat[at + start..at + start + len]));
+            }
+            at += x.len();
+            out.push(RingTensor::from_vec(&[bits.len()], bits)?);
+        }
+        Ok(out)
+    }
+
+    /// max(x, 0) of each tensor (see the module docs).
+    pub(super) fn fss_relu_rings(&mut self, xs: &[&RingTensor], window: u32) -> Result<Vec<RingTensor>> {
+        let reqs: Vec<Request> = xs.iter().map(|x| Request::Relu { n: x.len(), window }).collect();
+        let (xhat, masks) = self.fss_open_masked(xs, &reqs)?;
+        // Keys per (tensor, chunk), with the chunk's place in x̂.
+        let mut keys = Vec::new();
+        let mut signs = Vec::new();
+        let mut at = 0;
+        for (x, r) in xs.iter().zip(&masks) {
+            for (start, len) in chunks(x.len()) {
+                let words = self.fss_key_words(wire::relu_words(len, window))?;
+                let mut w = &words[..];
+                let drelu = wire::get_drelu(&mut w, self.id as u8, len, window).ok_or_else(|| self.bad_key("relu"))?;
+                let (Some(rd), Some(rd_r)) = (wire::get_words(&mut w, len), wire::get_words(&mut w, len)) else {
+                    return Err(self.bad_key("relu"));
+                };
+                let key = ReluKeys {
+                    drelu,
+                    r: r.data()[start..start + len].to_vec(),
+                    rd,
+                    rd_r,
+                };
+                signs.extend(relu::masked_sign(&key, &xhat[at + start..at + start + len]));
+                keys.push((at + start, key));
+            }
+            at += x.len();
+        }
+        // Chunks hold whole words of bits (KEY_CHUNK is a multiple of 64), so each chunk's
+        // opened bits start at word (its start) / 64 of the concatenation.
+        let dhat = self.fss_open_bits(signs)?;
+        let mut flat = Vec::with_capacity(xhat.len());
+        let mut word = 0;
+        for (start, key) in &keys {
+            let len = key.rd.len();
+            let words = len.div_ceil(64);
+            flat.extend(relu::finish(key, &xhat[*start..start + len], &dhat[word..word + words]));
+            word += words;
+        }
+        let mut out = Vec::with_capacity(xs.len());
+        let mut at = 0;
+        for x in xs {
+            out.push(RingTensor::from_vec(x.shape(), flat[at..at + x.len()].to_vec())?);
+            at += x.len();
+        }
+        Ok(out)
+    }
+
+    /// Opens XOR-shared packed words (one round).
+    fn fss_open_bits(&mut self, words: Vec<u64>) -> Result<Vec<u64>> {
+        self.open_words(words, true)
+    }
+}
