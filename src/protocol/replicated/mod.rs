@@ -122,6 +122,9 @@ pub struct ReplicatedParty {
     next: Prg,
     /// Shared with party id − 1.
     prev: Prg,
+    /// Whether products add the zero share α (false only in the audit's leaky control,
+    /// `leak: no-rerandomise`).
+    rerandomise: bool,
 }
 
 impl ReplicatedParty {
@@ -138,6 +141,7 @@ impl ReplicatedParty {
             net,
             next,
             prev,
+            rerandomise: cfg.leak != Some(super::config::Leak::NoRerandomise),
         })
     }
 
@@ -401,7 +405,9 @@ impl Protocol for ReplicatedParty {
             // z_i = f(x_i, y_i + y_{i+1}) + f(x_{i+1}, y_i) + α_i.
             let mut z = op.apply(&x.a, &y.a.add(&y.b)?)?;
             z.add_assign(&op.apply(&x.b, &y.a)?)?;
-            z.add_assign(&self.zero_share(&shape, false))?;
+            if self.rerandomise {
+                z.add_assign(&self.zero_share(&shape, false))?;
+            }
             zs.push(z);
         }
         self.reshare(zs)
