@@ -193,33 +193,55 @@ fn gf2_tests(a: &Columns, b: &Columns, live: &[usize], plan: &Plan, out: &mut Ve
     // A system with f features needs well over f learning rows (half of one setting) to be solved.
     let budget = a.trials().min(b.trials()) / 4;
     let whole = live.len() + 1 <= budget;
-    if whole {
-        let p = relation_test(&low_bits(a, live, false), &low_bits(b, live, false));
+    let mut run = |slots: &[usize], quadratic: bool, what: String| {
+        let (fa, fb) = (low_bits(a, slots, quadratic), low_bits(b, slots, quadratic));
+        let found = relation_test(&fa.0, &fb.0, fa.1);
+        // Name the slots of the relation found (a pair feature names both of its slots).
+        let mut named: Vec<usize> = found.features.iter().flat_map(|&f| feature_slots(slots, f)).collect();
+        named.sort_unstable();
+        named.dedup();
         out.push(Outcome {
-            p,
-            test: "gf2-linear on the low bits of the whole view".into(),
-            slots: live.to_vec(),
+            p: found.p,
+            test: format!(
+                "{} on the low bits of {what}",
+                if quadratic { "gf2-quadratic" } else { "gf2-linear" }
+            ),
+            slots: if named.is_empty() { slots.to_vec() } else { named },
         });
+    };
+    if whole {
+        run(live, false, "the whole view".into());
     }
     for (k, lane) in lanes(plan, live).into_iter().enumerate() {
         let m = lane.len();
         if !whole && m + 1 <= budget {
-            let p = relation_test(&low_bits(a, &lane, false), &low_bits(b, &lane, false));
-            out.push(Outcome {
-                p,
-                test: format!("gf2-linear on the low bits of lane {k}"),
-                slots: lane.clone(),
-            });
+            run(&lane, false, format!("lane {k}"));
         }
         if 1 + m + m * m.saturating_sub(1) / 2 <= budget {
-            let p = relation_test(&low_bits(a, &lane, true), &low_bits(b, &lane, true));
-            out.push(Outcome {
-                p,
-                test: format!("gf2-quadratic on the low bits of lane {k}"),
-                slots: lane,
-            });
+            run(&lane, true, format!("lane {k}"));
         }
     }
+}
+
+/// The slots behind feature `f` of [`low_bits`]: none for the constant, one for a linear feature,
+/// two for a pair.
+fn feature_slots(slots: &[usize], f: usize) -> Vec<usize> {
+    let m = slots.len();
+    if f == 0 {
+        return Vec::new();
+    }
+    if f <= m {
+        return vec![slots[f - 1]];
+    }
+    let mut k = f - 1 - m;
+    for i in 0..m {
+        let row = m - 1 - i;
+        if k < row {
+            return vec![slots[i], slots[i + 1 + k]];
+        }
+        k -= row;
+    }
+    Vec::new()
 }
 
 /// Live slots grouped by lane (word index mod `plan.lane` inside records whose length is a
@@ -247,8 +269,8 @@ fn lanes(plan: &Plan, live: &[usize]) -> Vec<Vec<usize>> {
 }
 
 /// Feature rows of the low bits of `slots` (bit 0 is the constant, then one bit per slot, then
-/// with `quadratic` one per pair: the AND of the two).
-fn low_bits(c: &Columns, slots: &[usize], quadratic: bool) -> BitRows {
+/// with `quadratic` one per pair: the AND of the two), with the number of features.
+fn low_bits(c: &Columns, slots: &[usize], quadratic: bool) -> (BitRows, usize) {
     let m = slots.len();
     let feats = 1 + m + if quadratic { m * m.saturating_sub(1) / 2 } else { 0 };
     let mut rows = BitRows::new(feats);
@@ -269,5 +291,5 @@ fn low_bits(c: &Columns, slots: &[usize], quadratic: bool) -> BitRows {
         }
         rows.push(ones);
     }
-    rows
+    (rows, feats)
 }

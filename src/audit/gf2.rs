@@ -51,6 +51,11 @@ impl BitRows {
         self.rows.len()
     }
 
+    /// Row i's words.
+    pub fn row(&self, i: usize) -> Option<&[u64]> {
+        self.rows.get(i).map(Vec::as_slice)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
@@ -98,23 +103,92 @@ impl Span {
     pub fn dim(&self) -> usize {
         self.basis.len()
     }
+
+    /// The relations of the span (vectors c with c · v = 0 for every v in it), one per feature that
+    /// is not a pivot: c = e_f plus the pivots of the reduced rows that have bit f.
+    pub fn relations(&self, features: usize) -> Vec<Vec<u64>> {
+        // Fully reduce: clear every pivot bit from the other rows.
+        let mut rows: Vec<(usize, Vec<u64>)> = self.basis.clone();
+        rows.sort_by_key(|r| r.0);
+        for i in 0..rows.len() {
+            let (p, pivot_row) = (rows[i].0, rows[i].1.clone());
+            for (j, (_, r)) in rows.iter_mut().enumerate() {
+                if j != i && r[p / 64] >> (p % 64) & 1 == 1 {
+                    r.iter_mut().zip(&pivot_row).for_each(|(x, y)| *x ^= y);
+                }
+            }
+        }
+        let pivots: std::collections::HashSet<usize> = rows.iter().map(|r| r.0).collect();
+        let words = features.div_ceil(64);
+        (0..features)
+            .filter(|f| !pivots.contains(f))
+            .map(|f| {
+                let mut c = vec![0u64; words];
+                c[f / 64] |= 1 << (f % 64);
+                for (p, r) in &rows {
+                    if r[f / 64] >> (f % 64) & 1 == 1 {
+                        c[p / 64] |= 1 << (p % 64);
+                    }
+                }
+                c
+            })
+            .collect()
+    }
 }
 
-/// The relation test for one block of features: rows of setting A and of setting B (each with
-/// the constant feature set, for affine relations). Returns the smaller of the two one-sided
-/// p-values (relations learned on A's first half, then on B's) and a Bonferroni factor 2 applied.
-pub fn relation_test(a: &BitRows, b: &BitRows) -> f64 {
-    let one_way = |learn: &BitRows, other: &BitRows| {
+/// c · v over GF(2).
+fn dot(c: &[u64], v: &[u64]) -> bool {
+    c.iter().zip(v).fold(0u32, |acc, (x, y)| acc ^ (x & y).count_ones()) & 1 == 1
+}
+
+/// The features (indices of set bits) of a vector.
+fn support(c: &[u64]) -> Vec<usize> {
+    (0..c.len() * 64).filter(|&i| c[i / 64] >> (i % 64) & 1 == 1).collect()
+}
+
+/// What the relation test found: its p-value and the features of the relation that the other
+/// setting breaks most often (empty when none is broken).
+pub struct RelationFinding {
+    pub p: f64,
+    pub features: Vec<usize>,
+}
+
+/// The relation test for one block of `features` features: rows of setting A and of setting B
+/// (each with the constant feature 0 set, for affine relations). The p-value is the smaller of the
+/// two one-sided p-values (relations learned on A's first half, then on B's), times 2.
+pub fn relation_test(a: &BitRows, b: &BitRows, features: usize) -> RelationFinding {
+    fn one_way<'o>(learn: &BitRows, other: &'o BitRows) -> (f64, Span, &'o [Vec<u64>]) {
         let half = learn.len() / 2;
         let span = Span::of(&learn.rows[..half]);
         let held = &learn.rows[half..];
         let own_broken = held.iter().filter(|r| !span.contains(r)).count() as u64;
         let other_rows = &other.rows[..other.len().min(held.len().max(1))];
         let other_broken = other_rows.iter().filter(|r| !span.contains(r)).count() as u64;
-        fisher_greater(other_broken, other_rows.len() as u64, own_broken, held.len() as u64)
-    };
-    if a.len() < 4 || b.len() < 4 {
-        return 1.0;
+        let p = fisher_greater(other_broken, other_rows.len() as u64, own_broken, held.len() as u64);
+        (p, span, other_rows)
     }
-    (2.0 * one_way(a, b).min(one_way(b, a))).min(1.0)
+    if a.len() < 4 || b.len() < 4 {
+        return RelationFinding {
+            p: 1.0,
+            features: Vec::new(),
+        };
+    }
+    let (pa, span_a, rows_b) = one_way(a, b);
+    let (pb, span_b, rows_a) = one_way(b, a);
+    let (p, span, other) = if pa <= pb {
+        (pa, span_a, rows_b)
+    } else {
+        (pb, span_b, rows_a)
+    };
+    // Name the relation: the one the other setting breaks most often (the smallest on ties).
+    let best = span
+        .relations(features)
+        .into_iter()
+        .map(|c| (other.iter().filter(|v| dot(&c, v)).count(), c))
+        .filter(|(broken, _)| *broken > 0)
+        .max_by(|(x, c), (y, d)| x.cmp(y).then(support(d).len().cmp(&support(c).len())));
+    RelationFinding {
+        p: (2.0 * p).min(1.0),
+        features: best.map(|(_, c)| support(&c)).unwrap_or_default(),
+    }
 }

@@ -114,7 +114,7 @@ pub fn run_audit(spec: &AuditSpec) -> Result<AuditReport> {
     spec.check()?;
     let frac = spec.protocol.precision_bits;
     let inputs = settings(spec.op, spec.shape, frac);
-    let collected = collect(spec, &inputs)?;
+    let mut collected = collect(spec, &inputs)?;
     let mut all: Vec<(usize, Outcome)> = Vec::new();
     for (e, layout) in collected.layout.iter().enumerate() {
         let plan = Plan {
@@ -122,8 +122,8 @@ pub fn run_audit(spec: &AuditSpec) -> Result<AuditReport> {
             records: layout.iter().map(|r| r.1).collect(),
             seed: spec.seed ^ e as u64,
         };
-        let a = Columns::from_rows(&collected.rows[0][e]);
-        let b = Columns::from_rows(&collected.rows[1][e]);
+        let a = Columns::from_rows(&std::mem::take(&mut collected.rows[0][e]));
+        let b = Columns::from_rows(&std::mem::take(&mut collected.rows[1][e]));
         all.extend(analyse(&a, &b, &plan).into_iter().map(|o| (e, o)));
     }
     let adjusted = stats::holm(&all.iter().map(|(_, o)| o.p).collect::<Vec<_>>());
@@ -173,15 +173,17 @@ pub fn run_audit(spec: &AuditSpec) -> Result<AuditReport> {
     })
 }
 
-/// Runs every trial (alternating A and B) and keeps the views, checking that each endpoint's view
-/// has the same layout in every trial of a setting.
+/// Trials run at once (each is a session of threads that mostly wait on each other).
+const WORKERS: usize = 2;
+
+/// Runs every trial (alternating A and B, [`WORKERS`] at a time, each with its own OS-seeded
+/// generator of input pieces) and keeps the views, checking that each endpoint's view has the same
+/// layout in every trial of a setting.
 fn collect(spec: &AuditSpec, inputs: &[Vec<crate::ring::RingTensor>; 2]) -> Result<Collected> {
-    let mut rng = Prg::from_os()?;
     let mut layouts: [Option<Vec<Vec<(Source, usize)>>>; 2] = [None, None];
     let mut rows: [Vec<Vec<Vec<u64>>>; 2] = [Vec::new(), Vec::new()];
-    for t in 0..spec.trials {
+    let mut keep = |t: usize, views: Vec<View>| -> Result<()> {
         let s = t % 2;
-        let views = run_trial(&spec.protocol, spec.op, &inputs[s], &mut rng)?;
         let layout: Vec<Vec<(Source, usize)>> = views.iter().map(View::layout).collect();
         match &layouts[s] {
             None => {
@@ -212,6 +214,42 @@ fn collect(spec: &AuditSpec, inputs: &[Vec<crate::ring::RingTensor>; 2]) -> Resu
         for (e, v) in views.iter().enumerate() {
             rows[s][e].push(v.words().collect());
         }
+        Ok(())
+    };
+    // Batches of trials run on the workers; each batch's views are kept in trial order.
+    const BATCH: usize = 64;
+    let mut start = 0;
+    while start < spec.trials {
+        let end = (start + BATCH * WORKERS).min(spec.trials);
+        let done: Vec<Result<Vec<(usize, Vec<View>)>>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = (0..WORKERS)
+                .map(|w| {
+                    sc.spawn(move || {
+                        let mut rng = Prg::from_os()?;
+                        (start + w..end)
+                            .step_by(WORKERS)
+                            .map(|t| Ok((t, run_trial(&spec.protocol, spec.op, &inputs[t % 2], &mut rng)?)))
+                            .collect()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::invalid("audit", "a trial worker panicked")))
+                })
+                .collect()
+        });
+        let mut batch: Vec<(usize, Vec<View>)> = Vec::with_capacity(end - start);
+        for d in done {
+            batch.extend(d?);
+        }
+        batch.sort_by_key(|(t, _)| *t);
+        for (t, views) in batch {
+            keep(t, views)?;
+        }
+        start = end;
     }
     let [Some(la), Some(lb)] = layouts else {
         return Err(Error::invalid("--trials", "needs trials of both settings"));
