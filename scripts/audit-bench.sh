@@ -17,7 +17,7 @@ line = sys.stdin.read().strip()
 if not line.startswith("{"):
     sys.exit(3)
 j = json.loads(line)
-print(f"| {j[\"protocol\"]} | {j[\"op\"]} | {j[\"shape\"]} | {j[\"trials\"]} | {j[\"tests\"]} | {j[\"min_p\"]:.3g} | {j[\"party\"]} | {j[\"test\"][:70]} |")'
+print("| %s | %s | %s | %s | %s | %.3g | %s | %s |" % (j["protocol"], j["op"], j["shape"], j["trials"], j["tests"], j["min_p"], j["party"], j["test"][:70]))'
 }
 echo "| protocol | op | shape | trials | tests | smallest corrected p | at | test |"
 echo "|---|---|---|---|---|---|---|---|"
