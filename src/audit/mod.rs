@@ -103,9 +103,15 @@ impl AuditSpec {
     }
 }
 
+/// Every endpoint's record layout (sources and lengths).
+type Layouts = Vec<Vec<(Source, usize)>>;
+
+/// One batch's trials: (trial index, every endpoint's view).
+type Batch = Vec<(usize, Vec<View>)>;
+
 /// The views of every endpoint, per setting: rows of slots.
 struct Collected {
-    layout: Vec<Vec<(Source, usize)>>,
+    layout: Layouts,
     rows: [Vec<Vec<Vec<u64>>>; 2],
 }
 
@@ -180,11 +186,11 @@ const WORKERS: usize = 2;
 /// generator of input pieces) and keeps the views, checking that each endpoint's view has the same
 /// layout in every trial of a setting.
 fn collect(spec: &AuditSpec, inputs: &[Vec<crate::ring::RingTensor>; 2]) -> Result<Collected> {
-    let mut layouts: [Option<Vec<Vec<(Source, usize)>>>; 2] = [None, None];
+    let mut layouts: [Option<Layouts>; 2] = [None, None];
     let mut rows: [Vec<Vec<Vec<u64>>>; 2] = [Vec::new(), Vec::new()];
     let mut keep = |t: usize, views: Vec<View>| -> Result<()> {
         let s = t % 2;
-        let layout: Vec<Vec<(Source, usize)>> = views.iter().map(View::layout).collect();
+        let layout: Layouts = views.iter().map(View::layout).collect();
         match &layouts[s] {
             None => {
                 let words: usize = layout.iter().flatten().map(|r| r.1).sum();
@@ -221,7 +227,7 @@ fn collect(spec: &AuditSpec, inputs: &[Vec<crate::ring::RingTensor>; 2]) -> Resu
     let mut start = 0;
     while start < spec.trials {
         let end = (start + BATCH * WORKERS).min(spec.trials);
-        let done: Vec<Result<Vec<(usize, Vec<View>)>>> = std::thread::scope(|sc| {
+        let done: Vec<Result<Batch>> = std::thread::scope(|sc| {
             let handles: Vec<_> = (0..WORKERS)
                 .map(|w| {
                     sc.spawn(move || {
@@ -241,7 +247,7 @@ fn collect(spec: &AuditSpec, inputs: &[Vec<crate::ring::RingTensor>; 2]) -> Resu
                 })
                 .collect()
         });
-        let mut batch: Vec<(usize, Vec<View>)> = Vec::with_capacity(end - start);
+        let mut batch: Batch = Vec::with_capacity(end - start);
         for d in done {
             batch.extend(d?);
         }
