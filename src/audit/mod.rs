@@ -27,8 +27,8 @@ use crate::error::{Error, Result};
 use crate::protocol::ProtocolConfig;
 use crate::protocol::prg::Prg;
 
-/// Most view words an audit keeps in memory (1 GiB).
-pub const MAX_WORDS: usize = 1 << 27;
+/// Most view words an audit keeps in memory (2 GiB).
+pub const MAX_WORDS: usize = 1 << 28;
 
 /// What to audit.
 #[derive(Clone, Debug)]
@@ -145,9 +145,13 @@ pub fn run_audit(spec: &AuditSpec) -> Result<AuditReport> {
             view_slots: layout.iter().map(|r| r.1).sum(),
         })
         .collect();
+    // Holm's adjustment is monotone in the raw p-value, so the smallest raw p-value of an endpoint
+    // carries its smallest corrected one (and names a test even when every corrected p is 1).
+    let mut raw = vec![f64::INFINITY; endpoints.len()];
     for ((e, o), &p) in all.iter().zip(&adjusted) {
         let f = &mut endpoints[*e];
-        if p < f.min_p || f.test == "none" {
+        if o.p < raw[*e] {
+            raw[*e] = o.p;
             f.min_p = p;
             f.test = o.test.clone();
             f.slots = o
