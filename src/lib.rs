@@ -11,6 +11,7 @@
 compile_error!("testbed's wire format is little-endian u64 words; big-endian targets are not supported");
 
 pub mod alloc;
+pub mod audit;
 pub mod bench;
 pub mod cli;
 pub mod data;

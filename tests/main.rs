@@ -2,6 +2,7 @@
 
 mod accuracy;
 mod approx;
+mod audit;
 mod architecture;
 mod certs;
 mod cli;

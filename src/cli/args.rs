@@ -243,3 +243,28 @@ impl PublicModelArg {
         }
     }
 }
+
+/// `testbed audit --op`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuditOpName {
+    Mul,
+    Matmul,
+    Truncation,
+    Relu,
+    Max,
+    Softmax,
+}
+
+impl From<AuditOpName> for crate::audit::AuditOp {
+    fn from(o: AuditOpName) -> Self {
+        use crate::audit::AuditOp;
+        match o {
+            AuditOpName::Mul => AuditOp::Mul,
+            AuditOpName::Matmul => AuditOp::MatMul,
+            AuditOpName::Truncation => AuditOp::Truncation,
+            AuditOpName::Relu => AuditOp::Relu,
+            AuditOpName::Max => AuditOp::Max,
+            AuditOpName::Softmax => AuditOp::Softmax,
+        }
+    }
+}

@@ -14,6 +14,7 @@ macro_rules! out {
 }
 
 pub mod args;
+mod audit;
 mod bench;
 mod certs;
 mod compare;
@@ -62,6 +63,8 @@ enum Command {
     /// Makes every endpoint's key and certificate, and a session file with their pins, for a
     /// multi-host run.
     Certs(certs::CertsArgs),
+    /// Tests whether a protocol's views depend on the secrets (statistically; exit 1 on a leak).
+    Audit(audit::AuditArgs),
 }
 
 /// Why a command did not succeed.
@@ -130,6 +133,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Plot(a) => plot::run(a)?,
         Command::Compare(a) => compare::run(a)?,
         Command::Certs(a) => certs::run(a)?,
+        Command::Audit(a) => audit::run(a)?,
     }
     Ok(())
 }

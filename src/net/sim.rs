@@ -6,6 +6,10 @@
 //! its receiver `latency` after it was sent, as on a network whose links have that latency and
 //! unlimited bandwidth. A run's wall time then grows by latency × its critical-path depth, which
 //! is how the depth measurement is checked against time.
+//!
+//! For `testbed audit`, an endpoint can also keep every message it consumes ([`Recorder`]): off
+//! unless asked for, and then only a reference count per message (the payload is shared, not
+//! copied).
 
 use super::{Message, Stamp, Transport};
 use crate::error::{Error, PartyId, Result};
@@ -25,6 +29,20 @@ pub struct SimTransport {
     latency: Option<Duration>,
     /// Where the computing parties (endpoints `0..parties`) meet in [`Transport::align`].
     meeting: Arc<Meeting>,
+    /// Keeps what this endpoint consumes, when an audit asked for it.
+    recorder: Option<Recorder>,
+}
+
+/// Every message one endpoint consumed, in order, with the endpoint it came from: its part of a
+/// party's view (`testbed audit`). Cloning shares the record.
+#[derive(Clone, Debug, Default)]
+pub struct Recorder(Arc<Mutex<Vec<(usize, Message)>>>);
+
+impl Recorder {
+    /// The messages consumed so far, in order, as (sender, payload).
+    pub fn messages(&self) -> Vec<(usize, Message)> {
+        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+    }
 }
 
 /// Builds a fully connected network of `endpoints` endpoints; a `recv` that waits longer than
@@ -66,6 +84,7 @@ pub fn network_with_latency(
             timeout,
             latency,
             meeting: Arc::clone(&meeting),
+            recorder: None,
         })
         .collect()
 }
@@ -117,6 +136,12 @@ impl Meeting {
 }
 
 impl SimTransport {
+    /// Starts keeping every message this endpoint consumes from now on; the returned handle reads
+    /// them (also after the transport is gone).
+    pub fn record(&mut self) -> Recorder {
+        self.recorder.get_or_insert_with(Recorder::default).clone()
+    }
+
     fn link_error(&self, peer: PartyId, detail: &str) -> Error {
         Error::Net {
             party: self.id,
@@ -158,6 +183,11 @@ impl Transport for SimTransport {
         })?;
         if let Some(wait) = due.and_then(|d| d.checked_duration_since(Instant::now())) {
             std::thread::sleep(wait);
+        }
+        if let Some(r) = &self.recorder
+            && let Ok(mut kept) = r.0.lock()
+        {
+            kept.push((from, Arc::clone(&msg)));
         }
         Ok((msg, stamp))
     }
@@ -231,6 +261,23 @@ mod tests {
         let took = t0.elapsed();
         assert!(took >= 2 * latency, "a round trip takes two latencies, took {took:?}");
         assert!(took < 2 * latency + Duration::from_millis(200), "took {took:?}");
+    }
+
+    #[test]
+    fn a_recorder_keeps_what_its_endpoint_consumes_in_order() {
+        let mut net = network(3, Duration::from_secs(5));
+        let mut c = net.pop().unwrap();
+        let mut b = net.pop().unwrap();
+        let mut a = net.pop().unwrap();
+        let seen = c.record();
+        a.send(2, std::sync::Arc::new(vec![1, 2]), Stamp::default()).unwrap();
+        b.send(2, std::sync::Arc::new(vec![3]), Stamp::default()).unwrap();
+        c.recv(1).unwrap();
+        c.recv(0).unwrap();
+        let got: Vec<(usize, Vec<u64>)> = seen.messages().into_iter().map(|(f, m)| (f, m.to_vec())).collect();
+        assert_eq!(got, vec![(1, vec![3]), (0, vec![1, 2])]);
+        // Sent messages are not part of the sender's record.
+        assert!(a.record().messages().is_empty());
     }
 
     #[test]

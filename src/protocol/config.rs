@@ -5,8 +5,10 @@
 //! parties: 2
 //! precision_bits: 16
 //! dealer: ttp            # ttp (a separate trusted third party) | first-party (insecure)
-//! insecure: false        # must be true to allow first-party
+//! insecure: false        # must be true to allow first-party (or a `leak`)
 //! ```
+//! `leak: beaver-mask-reuse | no-rerandomise` (with `insecure: true`) plants a known flaw: the
+//! negative controls of `testbed audit` (tests/data/protocols/leaky-*.yaml), never in protocols/.
 //! A name like `2pc-ttp` resolves to `protocols/2pc-ttp.yaml` (relative to the working directory,
 //! then to the crate's own `protocols/` folder); anything with a `/` or `.yaml` is a path.
 
@@ -71,6 +73,28 @@ pub enum Truncation {
     Dealer,
 }
 
+/// A deliberate flaw, planted so that `testbed audit` can show it finds it (negative controls).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+pub enum Leak {
+    /// Additive families: every Beaver product reuses the first mask drawn of its shape (for both
+    /// operands and across products), so two openings x − a and y − a differ by x − y.
+    #[serde(rename = "beaver-mask-reuse")]
+    BeaverMaskReuse,
+    /// 3pc-replicated: products are reshared without the zero share α (CrypTen's issue #518).
+    #[serde(rename = "no-rerandomise")]
+    NoRerandomise,
+}
+
+impl Leak {
+    /// The name used in YAML.
+    pub fn name(self) -> &'static str {
+        match self {
+            Leak::BeaverMaskReuse => "beaver-mask-reuse",
+            Leak::NoRerandomise => "no-rerandomise",
+        }
+    }
+}
+
 /// A parsed, validated protocol variant.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -101,6 +125,9 @@ pub struct ProtocolConfig {
     /// Parameters of the nonlinear function approximations (CrypTen's defaults when absent).
     #[serde(default)]
     pub functions: FunctionConfig,
+    /// A deliberate flaw (audit negative controls only); needs `insecure: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leak: Option<Leak>,
     /// The variant's name (file stem), filled in by the loader.
     #[serde(skip)]
     pub name: String,
@@ -196,6 +223,12 @@ impl ProtocolConfig {
             source: e,
         })?;
         let mut cfg = Self::from_yaml(&text, &shown)?;
+        if let Some(leak) = cfg.leak {
+            eprintln!(
+                "WARNING: protocol {shown} is DELIBERATELY LEAKY (leak: {}): a negative control for `testbed audit`; never use it on real data",
+                leak.name()
+            );
+        }
         cfg.source = std::fs::canonicalize(&path)
             .map(|p| p.display().to_string())
             .unwrap_or(shown);
@@ -312,6 +345,30 @@ impl ProtocolConfig {
                 "first-party lets party 0 see every triple; set `insecure: true` to allow it".to_string(),
             ));
         }
+        self.validate_leak(file)
+    }
+
+    /// Checks the `leak` field: allowed only with `insecure: true` and a family it applies to.
+    fn validate_leak(&self, file: &str) -> Result<()> {
+        let Some(leak) = self.leak else { return Ok(()) };
+        let field = |d: String| Error::config(file, format!("field `leak`: {d}"));
+        if !self.insecure {
+            return Err(field(format!(
+                "{} plants a known flaw; set `insecure: true` to allow it",
+                leak.name()
+            )));
+        }
+        let fits = match leak {
+            Leak::BeaverMaskReuse => matches!(self.family, Family::TwoPcTtp | Family::NpcAdditive),
+            Leak::NoRerandomise => self.family == Family::ThreePcReplicated,
+        };
+        if !fits {
+            return Err(field(format!(
+                "{} does not apply to {}",
+                leak.name(),
+                self.family.name()
+            )));
+        }
         Ok(())
     }
 
@@ -418,6 +475,28 @@ mod tests {
             "t.yaml",
         );
         assert!(ok.is_ok());
+        for (bad, why) in [
+            (
+                "family: 2pc-ttp\nparties: 2\nleak: beaver-mask-reuse\n",
+                "insecure: true",
+            ),
+            (
+                "family: 2pc-ttp\nparties: 2\ninsecure: true\nleak: no-rerandomise\n",
+                "does not apply",
+            ),
+            (
+                "family: 3pc-replicated\nparties: 3\ninsecure: true\nleak: beaver-mask-reuse\n",
+                "does not apply",
+            ),
+        ] {
+            let e = ProtocolConfig::from_yaml(bad, "l.yaml").unwrap_err().to_string();
+            assert!(e.contains("field `leak`") && e.contains(why), "{e}");
+        }
+        let leaky = ProtocolConfig::from_yaml(
+            "family: 3pc-replicated\nparties: 3\ninsecure: true\nleak: no-rerandomise\n",
+            "l.yaml",
+        );
+        assert_eq!(leaky.unwrap().leak, Some(Leak::NoRerandomise));
     }
 
     #[test]

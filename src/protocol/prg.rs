@@ -5,13 +5,61 @@
 //! split across rayon threads without changing the stream. Two parties holding the same seed draw
 //! the same stream as long as they consume it in the same order, which is how input sharing and the
 //! dealer's triples cost no online traffic.
+//!
+//! For `testbed audit`, a thread can ask to keep every word its generators produce ([`record_draws`]),
+//! the PRG part of a party's view. Off by default; while no thread records, a fill pays one relaxed
+//! atomic load.
 
 use crate::error::{Error, Result};
 use crate::ring::RingTensor;
 use aes::Aes128;
 use aes::cipher::{Array, BlockCipherEncrypt, KeyInit};
 use rayon::prelude::*;
+use std::cell::RefCell;
 use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Threads currently recording their draws (so that the common case skips the thread-local).
+static RECORDING: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's draws, one entry per fill, while it records.
+    static DRAWS: RefCell<Option<Vec<Vec<u64>>>> = const { RefCell::new(None) };
+}
+
+/// Starts keeping every word the generators of this thread produce, one record per fill, until
+/// [`take_draws`]. Fills that rayon splits across threads are recorded whole, on the calling thread.
+pub fn record_draws() {
+    DRAWS.with(|d| {
+        if d.borrow_mut().replace(Vec::new()).is_none() {
+            RECORDING.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+}
+
+/// Stops recording on this thread and returns what it drew since [`record_draws`] (empty if it was
+/// not recording).
+pub fn take_draws() -> Vec<Vec<u64>> {
+    DRAWS.with(|d| {
+        let taken = d.borrow_mut().take();
+        if taken.is_some() {
+            RECORDING.fetch_sub(1, Ordering::Relaxed);
+        }
+        taken.unwrap_or_default()
+    })
+}
+
+/// Appends one fill to this thread's record, if it records.
+fn note_draw(words: &[u64]) {
+    if RECORDING.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    DRAWS.with(|d| {
+        if let Some(rec) = d.borrow_mut().as_mut() {
+            rec.push(words.to_vec());
+        }
+    });
+}
 
 /// A 128-bit PRG seed.
 pub type Seed = [u8; 16];
@@ -75,6 +123,10 @@ impl Prg {
             ctr_fill(cipher, start + (even / 2) as u128, &mut pair);
             // SAFETY: `ctr_fill` initialised both words.
             last.write(unsafe { pair[0].assume_init() });
+        }
+        if RECORDING.load(Ordering::Relaxed) != 0 {
+            // SAFETY: every slot of `out` was initialised above.
+            note_draw(unsafe { &*(out as *const [MaybeUninit<u64>] as *const [u64]) });
         }
     }
 
@@ -186,6 +238,22 @@ mod tests {
         assert_ne!(seed_from_u64(1, 0), seed_from_u64(1, 1));
         assert_ne!(seed_from_u64(1, 0), seed_from_u64(2, 0));
         assert_ne!(os_seed().unwrap(), os_seed().unwrap());
+    }
+
+    #[test]
+    fn a_recording_thread_keeps_its_draws_and_others_do_not() {
+        let seed = seed_from_u64(5, 5);
+        record_draws();
+        let mut p = Prg::new(&seed);
+        let a = p.vec(3);
+        let b = p.next_u64();
+        let other = std::thread::spawn(move || {
+            Prg::new(&seed).vec(4);
+            take_draws()
+        });
+        assert!(other.join().unwrap().is_empty());
+        assert_eq!(take_draws(), vec![a, vec![b]]);
+        assert!(take_draws().is_empty(), "recording stopped");
     }
 
     #[test]

@@ -28,6 +28,10 @@
 //! | bilinear f(x, y) → z, y prepared | 2 / 1 | 1 | 8(N−1)\|x\| | 8\|z\| |
 //! | square (n elements) | 2 / 1 | 1 | 8(N−1)n | 8n |
 //! | AND (n 64-bit lanes) | 2 / 1 | 1 | 16(N−1)n | 8n |
+//!
+//! `leak: beaver-mask-reuse` (an audit negative control, [`super::dealer::MaskReuse`]) breaks
+//! exactly the rule above: the parties and the dealer alike keep the first mask drawn of each shape
+//! and use it again, so products stay correct while openings x − a and y − a reveal x − y.
 
 use super::AdditiveParty;
 use super::dealer::Request;

@@ -379,6 +379,51 @@ pub(crate) fn draw(prg: &mut Prg, id: usize, req: &Request) -> Result<Draws> {
     Ok(Draws { common, own })
 }
 
+/// INSECURE (`leak: beaver-mask-reuse` only): the masks of Beaver products, one per shape, drawn
+/// once and then reused. One per party's triple stream, on the party and in the dealer's copy,
+/// so that both skip the same draws.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MaskReuse {
+    masks: Vec<RingTensor>,
+}
+
+impl MaskReuse {
+    /// Like [`draw`], except that a product's masks come from the cache when one of their shape
+    /// was drawn before (and are kept for later otherwise).
+    fn draw(&mut self, prg: &mut Prg, id: usize, req: &Request) -> Result<Draws> {
+        let Request::Bilinear { .. } = req else {
+            return draw(prg, id, req);
+        };
+        let (common, own) = req.layout()?;
+        let mut masks = Vec::with_capacity(common.len());
+        for shape in &common {
+            let mask = match self.masks.iter().find(|m| m.shape() == &shape[..]) {
+                Some(m) => m.clone(),
+                None => {
+                    let m = prg.tensor(shape);
+                    self.masks.push(m.clone());
+                    m
+                }
+            };
+            masks.push(mask);
+        }
+        let own = if id == 0 {
+            Vec::new()
+        } else {
+            own.iter().map(|s| prg.tensor(s)).collect()
+        };
+        Ok(Draws { common: masks, own })
+    }
+}
+
+/// One party's draws for a request: fresh ([`draw`]), or through the leaky cache when there is one.
+pub(crate) fn draw_with(reuse: Option<&mut MaskReuse>, prg: &mut Prg, id: usize, req: &Request) -> Result<Draws> {
+    match reuse {
+        Some(cache) => cache.draw(prg, id, req),
+        None => draw(prg, id, req),
+    }
+}
+
 /// Bit e of a packed bit vector.
 pub(crate) fn bit(words: &[u64], e: usize) -> u64 {
     (words[e / 64] >> (e % 64)) & 1
@@ -394,6 +439,8 @@ pub(crate) struct TripleMaker {
     /// FSS requests served and their masks r, whose keys are not yet made (see
     /// [`TripleMaker::deal_pending`]).
     pending: Vec<(Request, Vec<u64>)>,
+    /// INSECURE, `leak: beaver-mask-reuse` only: each party's reused product masks.
+    reuse: Option<Vec<MaskReuse>>,
 }
 
 impl TripleMaker {
@@ -404,6 +451,7 @@ impl TripleMaker {
             prepared: Vec::new(),
             keygen: None,
             pending: Vec::new(),
+            reuse: None,
         }
     }
 
@@ -430,6 +478,14 @@ impl TripleMaker {
             }
         }
         Ok(())
+    }
+
+    /// With `leak: beaver-mask-reuse`, draws each party's product masks as that party does.
+    pub(crate) fn with_leak(mut self, leak: Option<super::super::config::Leak>) -> Self {
+        if leak == Some(super::super::config::Leak::BeaverMaskReuse) {
+            self.reuse = Some(vec![Default::default(); self.prgs.len()]);
+        }
+        self
     }
 
     /// Party 0's corrections for a batch, concatenated (a single request is not copied).
@@ -463,7 +519,8 @@ impl TripleMaker {
         let mut common: Vec<RingTensor> = Vec::new();
         let mut rest: Vec<RingTensor> = Vec::new();
         for (i, prg) in self.prgs.iter_mut().enumerate() {
-            let d = draw(prg, i, req)?;
+            let reuse = self.reuse.as_mut().map(|r| &mut r[i]);
+            let d = draw_with(reuse, prg, i, req)?;
             if i == 0 {
                 common = d.common;
                 continue;
@@ -584,7 +641,7 @@ impl Dealer {
         Ok(Self {
             net,
             parties: cfg.parties,
-            maker: TripleMaker::new(prgs).with_keygen(own),
+            maker: TripleMaker::new(prgs).with_keygen(own).with_leak(cfg.leak),
         })
     }
 

@@ -32,14 +32,14 @@ pub use beaver::PreparedOperand;
 pub use dealer::Dealer;
 
 use super::bilinear::BilinearOp;
-use super::config::{DealerKind, FunctionConfig, ProtocolConfig, Truncation};
+use super::config::{DealerKind, FunctionConfig, Leak, ProtocolConfig, Truncation};
 use super::prg::Prg;
 use super::setup::{SessionOptions, barrier, exchange_seeds, publish};
 use super::{Linear2Fn, LinearFn, Protocol, gates};
 use crate::error::{Error, PartyId, Result};
 use crate::net::{MeterReport, Net, Phase, into_words};
 use crate::ring::{RingTensor, numel};
-use dealer::{Draws, Request, TripleMaker, draw, encode_batch, encode_done};
+use dealer::{Draws, MaskReuse, Request, TripleMaker, draw_with, encode_batch, encode_done};
 
 /// Where party 0's triple corrections come from.
 enum Corrections {
@@ -88,6 +88,8 @@ pub struct AdditiveParty {
     dealer: Option<PartyId>,
     /// 2pc-fss: the comparison window of the FSS gates; `None` runs the generic circuits.
     fss: Option<u32>,
+    /// INSECURE, `leak: beaver-mask-reuse` only: the reused product masks.
+    reuse: Option<MaskReuse>,
 }
 
 impl AdditiveParty {
@@ -114,7 +116,11 @@ impl AdditiveParty {
                         net.send(Phase::Setup, j, bytemuck::cast::<_, [u64; 2]>(*s).to_vec())?;
                     }
                     let prgs: Vec<Prg> = seeds.iter().map(Prg::new).collect();
-                    (prgs[0].clone(), Corrections::Local(Box::new(TripleMaker::new(prgs))))
+                    let first = prgs[0].clone();
+                    (
+                        first,
+                        Corrections::Local(Box::new(TripleMaker::new(prgs).with_leak(cfg.leak))),
+                    )
                 } else {
                     let m = net.recv(0, 2)?;
                     (Prg::new(&bytemuck::cast([m[0], m[1]])), Corrections::None)
@@ -134,6 +140,7 @@ impl AdditiveParty {
             prepared: 0,
             dealer: (cfg.dealer == DealerKind::Ttp).then_some(cfg.parties),
             fss: cfg.fss_window(),
+            reuse: (cfg.leak == Some(Leak::BeaverMaskReuse)).then(MaskReuse::default),
         })
     }
 
@@ -186,7 +193,10 @@ impl AdditiveParty {
 
     /// Draws this party's part of each request from the triple PRG.
     fn draw_all(&mut self, reqs: &[Request]) -> Result<Vec<Draws>> {
-        reqs.iter().map(|r| draw(&mut self.triple_prg, self.id, r)).collect()
+        let (prg, id) = (&mut self.triple_prg, self.id);
+        reqs.iter()
+            .map(|r| draw_with(self.reuse.as_mut(), prg, id, r))
+            .collect()
     }
 
     fn protocol_error(&self, op: &'static str, detail: impl Into<String>) -> Error {

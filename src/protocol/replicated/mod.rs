@@ -130,6 +130,9 @@ pub struct ReplicatedParty {
     prev: Prg,
     /// This party's own randomness (the truncation pairs it makes).
     own: Prg,
+    /// Whether products add the zero share α (false only in the audit's leaky control,
+    /// `leak: no-rerandomise`).
+    rerandomise: bool,
 }
 
 impl ReplicatedParty {
@@ -147,6 +150,7 @@ impl ReplicatedParty {
             next,
             prev,
             own,
+            rerandomise: cfg.leak != Some(super::config::Leak::NoRerandomise),
         })
     }
 
@@ -186,7 +190,9 @@ impl ReplicatedParty {
             let shape = op.output_shape(x.a.shape(), y.a.shape())?;
             let mut z = op.apply(&x.a, &y.a.add(&y.b)?)?;
             z.add_assign(&op.apply(&x.b, &y.a)?)?;
-            z.add_assign(&self.zero_share(&shape, false))?;
+            if self.rerandomise {
+                z.add_assign(&self.zero_share(&shape, false))?;
+            }
             zs.push(z);
         }
         Ok(zs)
