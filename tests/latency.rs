@@ -20,27 +20,41 @@ fn fastest(r: &OpReport) -> f64 {
 
 /// Checks that the delayed run's time `w` is the zero-latency time `w0` plus L per critical-path
 /// round: `D·L ≤ w ≤ w0 + 1.1·D·L + D·1 ms`. The lower bound holds on any machine (each round's
-/// message leaves only after the previous one arrived), so a depth that over-counts fails it; a
-/// depth that under-counts the real chain by even one round in ten fails the upper one. The 1 ms
-/// per round is the wake-up of a sleeping receiver on a busy 2-core machine (other tests run
-/// beside this one), far below the 20 ms a missing round would add.
-fn check_wall(what: &str, rounds: u64, w0: f64, w: f64) {
+/// message leaves only after the previous one arrived), so a depth that over-counts fails it at
+/// once; a depth that under-counts the real chain by even one round in ten breaks the upper one.
+/// The 1 ms per round is the wake-up of a sleeping receiver on a busy 2-core machine. Other tests
+/// running beside this one can still stretch one run past the upper bound, so that bound is an
+/// `Err` the callers measure again for (a real under-count fails every attempt).
+fn check_wall(what: &str, rounds: u64, w0: f64, w: f64) -> Result<(), String> {
     let chain = rounds as f64 * LATENCY.as_secs_f64();
     assert!(
         w >= chain,
         "{what}: {w:.4} s is less than {rounds} rounds × L = {chain:.4} s"
     );
-    assert!(
-        w <= w0 + 1.1 * chain + rounds as f64 * 1e-3,
-        "{what}: {w:.4} s delayed vs {w0:.4} s + {rounds} rounds × {LATENCY:?} = {:.4} s",
-        w0 + chain
-    );
+    if w <= w0 + 1.1 * chain + rounds as f64 * 1e-3 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what}: {w:.4} s delayed vs {w0:.4} s + {rounds} rounds × {LATENCY:?} = {:.4} s",
+            w0 + chain
+        ))
+    }
 }
 
-fn check(what: &str, plain: &OpReport, delayed: &OpReport) {
-    assert_eq!(plain.rounds, delayed.rounds, "{what}: the delay changes no count");
-    assert_eq!(plain.bytes_sent_per_party, delayed.bytes_sent_per_party, "{what}");
-    check_wall(what, delayed.rounds, fastest(plain), fastest(delayed));
+/// Runs `measure` (a zero-latency and a delayed run) until the upper bound holds, at most three
+/// times; the counts must agree every time.
+fn check(what: &str, measure: impl Fn() -> (OpReport, OpReport)) {
+    let mut last = String::new();
+    for _ in 0..3 {
+        let (plain, delayed) = measure();
+        assert_eq!(plain.rounds, delayed.rounds, "{what}: the delay changes no count");
+        assert_eq!(plain.bytes_sent_per_party, delayed.bytes_sent_per_party, "{what}");
+        match check_wall(what, delayed.rounds, fastest(&plain), fastest(&delayed)) {
+            Ok(()) => return,
+            Err(e) => last = e,
+        }
+    }
+    panic!("{last} (three attempts)");
 }
 
 fn op(cfg: &ProtocolConfig, name: &str, shapes: &[&[usize]], delay: Option<Duration>) -> OpReport {
@@ -118,10 +132,18 @@ fn check_chain(cfg: &ProtocolConfig) {
             })
             .fold((f64::INFINITY, 0), |(w, _), (v, r)| (w.min(v), r))
     };
-    let (w0, rounds) = run(None);
-    let (w, delayed_rounds) = run(Some(LATENCY));
-    assert_eq!(rounds, delayed_rounds);
-    check_wall(&format!("{}: mul-trunc chain", cfg.name), rounds, w0, w);
+    let what = format!("{}: mul-trunc chain", cfg.name);
+    let mut last = String::new();
+    for _ in 0..3 {
+        let (w0, rounds) = run(None);
+        let (w, delayed_rounds) = run(Some(LATENCY));
+        assert_eq!(rounds, delayed_rounds);
+        match check_wall(&what, rounds, w0, w) {
+            Ok(()) => return,
+            Err(e) => last = e,
+        }
+    }
+    panic!("{last} (three attempts)");
 }
 
 #[test]
@@ -141,12 +163,13 @@ fn wall_time_grows_by_the_latency_per_critical_path_round_on_every_family() {
                     ("layernorm", vec![&[4, 16]]),
                 ];
                 for (name, shapes) in cases {
-                    let plain = op(cfg, name, &shapes, None);
-                    let delayed = op(cfg, name, &shapes, Some(LATENCY));
-                    check(&format!("{}: {name}", cfg.name), &plain, &delayed);
+                    check(&format!("{}: {name}", cfg.name), || {
+                        (op(cfg, name, &shapes, None), op(cfg, name, &shapes, Some(LATENCY)))
+                    });
                 }
-                let (plain, delayed) = (lenet(cfg, None), lenet(cfg, Some(LATENCY)));
-                check(&format!("{}: lenet", cfg.name), &plain, &delayed);
+                check(&format!("{}: lenet", cfg.name), || {
+                    (lenet(cfg, None), lenet(cfg, Some(LATENCY)))
+                });
             }
         }
     }
