@@ -63,9 +63,26 @@ fn bench_warmup_reps_are_run_but_not_measured() {
     for transport in ["sim", "tcp"] {
         let run = |warmup: &str| {
             let (code, out, err) = testbed(&[
-                "bench", "op", "--protocol", "2pc-ttp", "--op", "mul", "--shape", "1000", "--shape", "1000",
-                "--reps", "3", "--warmup", warmup, "--transport", transport, "--no-tls",
-                "--seed", "1", "--json",
+                "bench",
+                "op",
+                "--protocol",
+                "2pc-ttp",
+                "--op",
+                "mul",
+                "--shape",
+                "1000",
+                "--shape",
+                "1000",
+                "--reps",
+                "3",
+                "--warmup",
+                warmup,
+                "--transport",
+                transport,
+                "--no-tls",
+                "--seed",
+                "1",
+                "--json",
             ]);
             assert_eq!(code, 0, "{err}");
             last_json(&out)
@@ -74,7 +91,12 @@ fn bench_warmup_reps_are_run_but_not_measured() {
         assert_eq!(cold["warmup"], 0);
         assert_eq!(warm["warmup"], 2);
         assert_eq!(warm["wall_s_reps"].as_array().unwrap().len(), 3, "{transport}");
-        for field in ["rounds", "bytes_sent_per_party", "bytes_offline_total", "offline_rounds"] {
+        for field in [
+            "rounds",
+            "bytes_sent_per_party",
+            "bytes_offline_total",
+            "offline_rounds",
+        ] {
             assert_eq!(cold[field], warm[field], "{transport} {field}");
         }
         assert_eq!(warm["bytes_offline_total"], 8000);

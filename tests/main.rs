@@ -2,8 +2,8 @@
 
 mod accuracy;
 mod approx;
-mod audit;
 mod architecture;
+mod audit;
 mod certs;
 mod cli;
 mod common;

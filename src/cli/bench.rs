@@ -227,7 +227,9 @@ fn print_human(r: &OpReport) {
     );
     out!(
         "  wall          {:.6} s (median of {}, after {} warm-up)",
-        r.wall_s, r.reps, r.warmup
+        r.wall_s,
+        r.reps,
+        r.warmup
     );
     out!(
         "  rounds        {} on the critical path, {} between parties (send-then-wait per party {:?})",
