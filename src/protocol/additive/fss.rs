@@ -93,50 +93,68 @@ impl AdditiveParty {
         self.protocol_error(op, "the dealer's key is malformed")
     }
 
-    /// Packed [x < 0] bits of each tensor (see the module docs).
-    pub(super) fn fss_ltz_rings(&mut self, xs: &[&RingTensor], window: u32) -> Result<Vec<RingTensor>> {
-        let reqs: Vec<Request> = xs.iter().map(|x| Request::Drelu { n: x.len(), window }).collect();
-        let (xhat, _) = self.fss_open_masked(xs, &reqs)?;
+    /// Packed bits of each tensor from one FSS gate per element: opens x + r, then evaluates each
+    /// chunk's keys (`words` key words for a chunk of n elements, read by `eval` on its slice of
+    /// x + r; `None` for a malformed key).
+    fn fss_bits(
+        &mut self,
+        xs: &[&RingTensor],
+        reqs: &[Request],
+        op: &'static str,
+        words: impl Fn(usize) -> usize,
+        eval: impl Fn(&[u64], usize, &[u64]) -> Option<Vec<u64>>,
+    ) -> Result<Vec<Vec<u64>>> {
+        let (xhat, _) = self.fss_open_masked(xs, reqs)?;
         let mut at = 0;
         let mut out = Vec::with_capacity(xs.len());
         for x in xs {
             let mut bits = Vec::with_capacity(x.len().div_ceil(64));
             for (start, len) in chunks(x.len()) {
-                let words = self.fss_key_words(wire::drelu_words(len, window))?;
-                let key =
-                    wire::get_drelu(&mut &words[..], self.id as u8, len, window).ok_or_else(|| self.bad_key("ltz"))?;
-                bits.extend(drelu::eval(&key, &xhat[at + start..at + start + len]));
+                let key = self.fss_key_words(words(len))?;
+                let masked = &xhat[at + start..at + start + len];
+                bits.extend(eval(&key, len, masked).ok_or_else(|| self.bad_key(op))?);
             }
             at += x.len();
-            // DReLU = [x ≥ 0]; party 0 flips it to [x < 0].
-            if self.id == 0 {
-                for (b, o) in bits.iter_mut().zip(ones(x.len()).data()) {
-                    *b ^= o;
-                }
-            }
-            out.push(RingTensor::from_vec(&[bits.len()], bits)?);
+            out.push(bits);
         }
         Ok(out)
+    }
+
+    /// Packed [x < 0] bits of each tensor (see the module docs).
+    pub(super) fn fss_ltz_rings(&mut self, xs: &[&RingTensor], window: u32) -> Result<Vec<RingTensor>> {
+        let reqs: Vec<Request> = xs.iter().map(|x| Request::Drelu { n: x.len(), window }).collect();
+        let party = self.id as u8;
+        let words = |len| wire::drelu_words(len, window);
+        let eval = |key: &[u64], len, xhat: &[u64]| {
+            wire::get_drelu(&mut &key[..], party, len, window).map(|k| drelu::eval(&k, xhat))
+        };
+        let all = self.fss_bits(xs, &reqs, "ltz", words, eval)?;
+        xs.iter()
+            .zip(all)
+            .map(|(x, mut bits)| {
+                // DReLU = [x ≥ 0]; party 0 flips it to [x < 0].
+                if self.id == 0 {
+                    for (b, o) in bits.iter_mut().zip(ones(x.len()).data()) {
+                        *b ^= o;
+                    }
+                }
+                RingTensor::from_vec(&[bits.len()], bits)
+            })
+            .collect()
     }
 
     /// Packed [x = 0] bits of each tensor (see the module docs).
     pub(super) fn fss_eqz_rings(&mut self, xs: &[&RingTensor], window: u32) -> Result<Vec<RingTensor>> {
         let reqs: Vec<Request> = xs.iter().map(|x| Request::Eqz { n: x.len(), window }).collect();
-        let (xhat, _) = self.fss_open_masked(xs, &reqs)?;
-        let mut at = 0;
-        let mut out = Vec::with_capacity(xs.len());
-        for x in xs {
-            let mut bits = Vec::with_capacity(x.len().div_ceil(64));
-            for (start, len) in chunks(x.len()) {
-                let words = self.fss_key_words(wire::dpf_words(len, window))?;
-                let key =
-                    wire::get_dpf(&mut &words[..], self.id as u8, len, window).ok_or_else(|| self.bad_key("eq"))?;
-                bits.extend(dpf::eval_eq(&key, &xhat[at + start..at + start + len]));
-            }
-            at += x.len();
-            out.push(RingTensor::from_vec(&[bits.len()], bits)?);
-        }
-        Ok(out)
+        let party = self.id as u8;
+        let words = |len| wire::dpf_words(len, window);
+        let eval = |key: &[u64], len, xhat: &[u64]| {
+            wire::get_dpf(&mut &key[..], party, len, window).map(|k| dpf::eval_eq(&k, xhat))
+        };
+        let all = self.fss_bits(xs, &reqs, "eq", words, eval)?;
+        all.into_iter()
+            .map(|bits| RingTensor::from_vec(&[bits.len()], bits))
+            .collect()
     }
 
     /// max(x, 0) of each tensor (see the module docs).
