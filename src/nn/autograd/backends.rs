@@ -10,14 +10,15 @@
 //! * `scale_many`: local products and one truncation for all items.
 //! * convolution gradients: one bilinear product each (`BilinearOp::Conv2dGradInput`,
 //!   `Conv2dGradWeight`: 1 round, the openings of both operands) and one truncation.
-//! * `zero_above`: one MSB circuit on 2n elements (g − t and −t − g together; the element is kept
-//!   when both are negative, i.e. when the two bits agree, so the AND is a free XOR) and one bit
-//!   product round on n: rounds = MSB rounds + 1. CrypTen squares g and compares with t²
-//!   (a product round more).
+//! * `zero_above`: one sign gate on 2n elements (`Protocol::ltz_bits_many`: the MSB circuit by
+//!   default, FSS keys on 2pc-fss; g − t and −t − g together; the element is kept when both are
+//!   negative, i.e. when the two bits agree, so the AND is a free XOR) and one bit product round
+//!   on n: rounds = sign-gate rounds + 1. CrypTen squares g and compares with t² (a product round
+//!   more).
 
 use super::{AutodiffBackend, ConvAttrs, IndexMap};
 use crate::error::{Error, Result};
-use crate::func::binary::{msb_bits, not_bits, slice_bits};
+use crate::func::binary::{not_bits, slice_bits};
 use crate::func::{approx, compare, fixed, reduce};
 use crate::nn::graph::Const;
 use crate::nn::plain::PlainBackend;
@@ -313,7 +314,8 @@ impl<P: Protocol> AutodiffBackend for PrivateBackend<'_, P> {
         let both = self.p.linear2(&hi, &lo, &|u, v| {
             RingTensor::concat(&[&u.clone().reshape(&[n])?, &v.clone().reshape(&[n])?], 0)
         })?;
-        let m = msb_bits(self.p, &both)?;
+        // The family's sign gate (the MSB circuit by default; FSS keys on 2pc-fss).
+        let m = compare::ltz_bits(self.p, &both)?;
         let (below, above) = (slice_bits(self.p, &m, 0, n)?, slice_bits(self.p, &m, n, n)?);
         let differ = self.p.xor(&below, &above)?;
         let keep = not_bits(self.p, &differ, n)?;
