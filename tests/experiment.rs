@@ -265,6 +265,7 @@ fn the_cost_model_on_a_metered_beaver_product() {
         conv: Default::default(),
         reps: 1,
         warmup: 0,
+        on_demand: false,
         seed: Some(3),
         transport: TransportKind::Sim,
         insecure_share_seed: None,
@@ -358,7 +359,9 @@ fn run_writes_rows_summary_and_plots() {
         shapes: vec![vec![1000]],
         conv: Default::default(),
         reps: 1,
-        warmup: 0,
+        // As the experiment runs it: one warm-up, then the dealer ahead.
+        warmup: 1,
+        on_demand: false,
         seed: Some(1),
         transport: TransportKind::Sim,
         insecure_share_seed: None,

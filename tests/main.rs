@@ -9,6 +9,7 @@ mod cli;
 mod common;
 mod compare;
 mod data;
+mod dealer_ahead;
 mod experiment;
 mod functions;
 mod latency;

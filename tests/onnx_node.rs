@@ -610,7 +610,7 @@ fn private_op_costs_equal_their_declared_calls() {
                 let out = crate::common::run(cfg, 3, &InferJob::local(g, &x, weights, 1));
                 let reference = crate::common::run(cfg, 4, &Calls(calls.clone()));
                 let got = per_party(
-                    &out.parties.iter().map(|p| &p.output.meter).collect::<Vec<_>>(),
+                    &out.parties.iter().map(|p| &p.output.total.meter).collect::<Vec<_>>(),
                     out.dealer.as_ref(),
                 );
                 let expected = per_party(
@@ -754,7 +754,7 @@ fn relu_after_max_pool_saves_the_pooled_away_relus() {
         let err = crate::common::revealed(&out)[0].max_abs_diff(&want);
         assert!(err <= 1e-3, "private output off by {err}");
         per_party(
-            &out.parties.iter().map(|p| &p.output.meter).collect::<Vec<_>>(),
+            &out.parties.iter().map(|p| &p.output.total.meter).collect::<Vec<_>>(),
             out.dealer.as_ref(),
         )
     };

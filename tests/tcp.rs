@@ -45,6 +45,9 @@ fn ops_give_identical_results_and_counts_under_sim_and_tcp() {
             assert_eq!((c1, c2), (0, 0), "{protocol} {op:?}: {e1} {e2}");
             let (s, t) = (json(&sim), json(&tcp));
             for field in [
+                "rounds",
+                "online_rounds",
+                "dealer_ahead",
                 "rounds_per_party",
                 "bytes_sent_per_party",
                 "bytes_offline_total",

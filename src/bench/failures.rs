@@ -49,6 +49,7 @@ pub fn count_failures(cfg: &ProtocolConfig, f: Func, n: usize, chunk: usize, see
             conv: Default::default(),
             reps: 1,
             warmup: 0,
+            on_demand: false,
             seed: Some(seed.wrapping_add(k)),
             transport: TransportKind::Sim,
             insecure_share_seed: None,

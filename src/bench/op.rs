@@ -6,16 +6,17 @@
 //! owned by party 0 and y by party 1. Each repetition is preceded by a barrier (setup traffic, not
 //! counted) and timed on every party; a repetition's wall time runs from the last party's start to
 //! the last party's end (`protocol::wall_of`), and the reported `wall_s` is the median over
-//! repetitions.
+//! repetitions. With a dealer and a warm-up, the dealer runs ahead and the same number of
+//! online-only repetitions follows (`protocol::repeat`).
 
 use super::funcs::Func;
 use super::reference::{self, F64Tensor};
 use crate::error::{Error, Result};
 use crate::launch::TransportKind;
 use crate::launch::report::{OpReport, ReportHead, assemble_report, errors};
-use crate::net::MeterReport;
 use crate::protocol::{
-    BilinearOp, Job, Protocol, ProtocolConfig, SessionOptions, Span, fixed_bilinear_many, fixed_square_many, reveal,
+    BilinearOp, Job, Protocol, ProtocolConfig, Repeat, Runs, SessionOptions, fixed_bilinear_many, fixed_square_many,
+    reveal,
 };
 use crate::ring::{Conv1dParams, Conv2dParams, RingTensor, decode, encode, numel, shape_string};
 use rand_core::{Rng, SeedableRng};
@@ -115,8 +116,11 @@ pub struct OpSpec {
     pub shapes: Vec<Vec<usize>>,
     pub conv: ConvArgs,
     pub reps: usize,
-    /// Unmeasured repetitions before the measured ones (page faults, connection warm-up).
+    /// Unmeasured repetitions before the measured ones (page faults, connection warm-up); the
+    /// first records the dealer's plan, so that it runs ahead of the others.
     pub warmup: usize,
+    /// Keep the dealer answering step by step (no running ahead, no online-only runs).
+    pub on_demand: bool,
     /// Seed of the synthetic inputs (data side).
     pub seed: Option<u64>,
     pub transport: TransportKind,
@@ -130,7 +134,7 @@ impl OpSpec {
         op: &str,
         shapes: Vec<Vec<usize>>,
         conv: [usize; 4],
-        (warmup, reps): (usize, usize),
+        repeat: Repeat,
         seed: Option<u64>,
         transport: TransportKind,
     ) -> Result<Self> {
@@ -144,13 +148,23 @@ impl OpSpec {
             op: OpKind::parse(op)?,
             shapes,
             conv,
-            reps,
-            warmup,
+            reps: repeat.reps,
+            warmup: repeat.warmup,
+            on_demand: repeat.on_demand,
             seed,
             transport,
             // A party process's share randomness comes from the session (`SessionOptions`).
             insecure_share_seed: None,
         })
+    }
+
+    /// How the repetitions run.
+    pub fn repeat(&self) -> Repeat {
+        Repeat {
+            warmup: self.warmup,
+            reps: self.reps,
+            on_demand: self.on_demand,
+        }
     }
 
     /// The bilinear op behind a product op.
@@ -222,8 +236,11 @@ impl OpSpec {
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct PartyRun {
     pub output: Vec<f64>,
-    pub spans: Vec<Span>,
-    pub per_rep: Vec<MeterReport>,
+    /// The measured runs (dealer included).
+    pub total: Runs,
+    /// The online-only runs, when the dealer ran ahead.
+    pub online: Option<Runs>,
+    pub ahead: bool,
 }
 
 pub struct OpJob<'a> {
@@ -241,24 +258,13 @@ impl Job for OpJob<'_> {
             let mine = (p.id() == owner).then_some(input);
             shares.push(p.share(owner, mine, shape)?);
         }
-        let mut spans = Vec::new();
-        let mut per_rep = Vec::new();
-        let mut out = None;
-        for rep in 0..self.spec.warmup + self.spec.reps {
-            p.barrier()?;
-            let before = p.meter();
-            let span = Span::start_now();
-            out = Some(apply(p, self.spec, &shares)?);
-            if rep >= self.spec.warmup {
-                spans.push(span.end_now());
-                per_rep.push(p.meter().since(&before));
-            }
-        }
-        let z = reveal(p, &out.expect("at least one repetition"))?;
+        let timed = self.spec.repeat().run(p, |p| apply(p, self.spec, &shares))?;
+        let z = reveal(p, &timed.last)?;
         Ok(PartyRun {
             output: decode(&z, p.frac_bits()),
-            spans,
-            per_rep,
+            total: timed.total,
+            online: timed.online,
+            ahead: timed.ahead,
         })
     }
 }
@@ -368,6 +374,7 @@ pub fn run_op_delayed(
         conv: [c.stride, c.padding, c.dilation, c.groups],
         reps: spec.reps,
         warmup: spec.warmup,
+        on_demand: spec.on_demand,
         input_seed: spec.seed.unwrap_or(0x5eed),
     };
     let outcome = crate::launch::run_job(cfg, &opts, &job, &job_spec, spec.transport, tls, &[])?;
@@ -375,8 +382,8 @@ pub fn run_op_delayed(
     let want = plaintext(spec, &reals);
     let got = &outcome.parties[0].output.output;
     let (max_abs_err, max_rel_err) = errors(got, &want);
-    let spans: Vec<&[Span]> = outcome.parties.iter().map(|p| p.output.spans.as_slice()).collect();
-    let first: Vec<&MeterReport> = outcome.parties.iter().map(|p| &p.output.per_rep[0]).collect();
+    let total: Vec<&Runs> = outcome.parties.iter().map(|p| &p.output.total).collect();
+    let online: Option<Vec<&Runs>> = outcome.parties.iter().map(|p| p.output.online.as_ref()).collect();
     let shapes = spec.shapes.iter().map(|s| shape_string(s)).collect();
     let _ = f;
     Ok(assemble_report(
@@ -388,8 +395,8 @@ pub fn run_op_delayed(
             reps: spec.reps,
             warmup: spec.warmup,
         },
-        &spans,
-        &first,
+        &total,
+        online.as_deref(),
         &outcome,
         (max_abs_err, max_rel_err),
     ))

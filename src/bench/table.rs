@@ -44,6 +44,7 @@ pub fn function_table(cfg: &ProtocolConfig, n: usize, failure_n: usize, seed: u6
             conv: ConvArgs::default(),
             reps: 1,
             warmup: 0,
+            on_demand: false,
             seed: Some(seed),
             transport: TransportKind::Sim,
             insecure_share_seed: None,

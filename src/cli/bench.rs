@@ -43,9 +43,14 @@ pub struct OpArgs {
     /// Repetitions; the reported wall time is their median.
     #[arg(long, default_value_t = 5)]
     reps: usize,
-    /// Unmeasured repetitions run first (page faults, connection warm-up).
+    /// Unmeasured repetitions run first (page faults, connection warm-up). With a dealer, the
+    /// first records the dealer's plan: the measured repetitions then run with the dealer ahead,
+    /// followed by as many online-only ones (`online_wall_s`).
     #[arg(long, default_value_t = 1)]
     warmup: usize,
+    /// The dealer answers each step's request as it comes (no running ahead).
+    #[arg(long)]
+    on_demand: bool,
     /// Convolution stride.
     #[arg(long, default_value_t = 1)]
     stride: usize,
@@ -100,9 +105,14 @@ pub struct ModelArgs {
     /// Repetitions; the reported wall time is their median.
     #[arg(long, default_value_t = 1)]
     reps: usize,
-    /// Unmeasured repetitions run first (page faults, connection warm-up).
+    /// Unmeasured repetitions run first (page faults, connection warm-up). With a dealer, the
+    /// first records the dealer's plan: the measured repetitions then run with the dealer ahead,
+    /// followed by as many online-only ones (`online_wall_s`).
     #[arg(long, default_value_t = 1)]
     warmup: usize,
+    /// The dealer answers each step's request as it comes (no running ahead).
+    #[arg(long)]
+    on_demand: bool,
     #[command(flatten)]
     public_model: PublicModelArg,
     #[command(flatten)]
@@ -134,6 +144,7 @@ fn op(a: OpArgs) -> Result<(), Error> {
         },
         reps: a.reps,
         warmup: a.warmup,
+        on_demand: a.on_demand,
         seed: a.seeds.seed,
         transport: a.transport.kind(),
         insecure_share_seed: a.seeds.share.announced(),
@@ -190,6 +201,7 @@ fn model(a: ModelArgs) -> Result<(), Error> {
             weights: a.public_model.privacy(),
             reps: a.reps,
             warmup: a.warmup,
+            on_demand: a.on_demand,
             insecure_share_seed: a.seeds.share.announced(),
             transport: a.transport.kind(),
             tls: a.transport.tls(),

@@ -53,6 +53,7 @@ pub fn run(a: InferArgs) -> Result<(), Error> {
             weights: a.public_model.privacy(),
             reps: 1,
             warmup: 0,
+            on_demand: true,
             insecure_share_seed: a.seeds.share.announced(),
             transport: a.transport.kind(),
             tls: a.transport.tls(),

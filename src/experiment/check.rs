@@ -353,6 +353,7 @@ fn task(ctx: &Ctx, t: &TaskFile, seed: u64) -> Result<Task> {
                 conv: Default::default(),
                 reps: 1,
                 warmup: 0,
+                on_demand: false,
                 seed: Some(seed),
                 transport: TransportKind::Sim,
                 insecure_share_seed: None,

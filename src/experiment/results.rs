@@ -17,8 +17,9 @@ pub const HEAD: [&str; 7] = ["experiment", "run_id", "config_id", "task", "kind"
 
 /// Measured and derived columns, after the parameters. (There is no separate compute time: the
 /// meter does not time receives, so `wall_s` is what was measured; see docs/network-model.md.)
-pub const METRICS: [&str; 16] = [
+pub const METRICS: [&str; 17] = [
     "wall_s",
+    "online_wall_s",
     "predicted_s",
     "predicted_dealer_s",
     "rounds",
@@ -374,6 +375,7 @@ pub fn headline(configs: &[ConfigSummary], samples: &HashMap<String, Sample>) ->
             "predicted (s)",
             "of which dealer (s)",
             "measured (s)",
+            "online only (s)",
             "rounds",
             "sent/party (MB)",
             "offline (MB)",
@@ -411,6 +413,7 @@ pub fn headline(configs: &[ConfigSummary], samples: &HashMap<String, Sample>) ->
             r.push(f(c, "predicted_s", &secs));
             r.push(f(c, "predicted_dealer_s", &secs));
             r.push(f(c, "wall_s", &secs));
+            r.push(f(c, "online_wall_s", &secs));
             r.push(f(c, "rounds", &int));
             r.push(f(c, "bytes_sent_per_party", &mb));
             r.push(f(c, "bytes_offline_total", &mb));

@@ -201,8 +201,10 @@ fn row_num(header: &[String], row: &[String], col: &str) -> f64 {
 /// What one execution measured.
 #[derive(Clone, Debug)]
 struct Measurement {
-    /// Slowest party's wall time of the measured region.
+    /// Slowest party's wall time of the measured region (the dealer running ahead where it can).
     wall_s: f64,
+    /// The same region with the dealer's randomness delivered first (online phase alone).
+    online_wall_s: Option<f64>,
     /// Each party's traffic in the measured region, with round logs.
     meters: Vec<MeterReport>,
     /// Critical path of the measured region, and the same counting only hops between parties.
@@ -231,6 +233,7 @@ impl Measurement {
     fn from_report(r: OpReport) -> Self {
         Self {
             wall_s: r.wall_s,
+            online_wall_s: r.online_wall_s,
             rounds: r.rounds,
             rounds_between_parties: r.rounds_between_parties,
             bytes_sent_per_party: r.bytes_sent_per_party.iter().copied().max().unwrap_or(0),
@@ -285,6 +288,7 @@ fn execute(exp: &Experiment, task: &Task, run: &RunSpec, models: &mut Models) ->
                 conv: Default::default(),
                 reps: 1,
                 warmup: exp.warmup,
+                on_demand: false,
                 seed: Some(seed),
                 transport: run.transport,
                 insecure_share_seed: exp.insecure_share_seed,
@@ -306,6 +310,7 @@ fn execute(exp: &Experiment, task: &Task, run: &RunSpec, models: &mut Models) ->
                     weights: privacy(run),
                     reps: 1,
                     warmup: exp.warmup,
+                    on_demand: false,
                     insecure_share_seed: exp.insecure_share_seed,
                     transport: run.transport,
                     tls: exp.tls,
@@ -436,6 +441,7 @@ fn evaluate(
     let path = crate::net::critical_path(&meters);
     Ok(Measurement {
         wall_s: crate::protocol::wall_of(outcome.parties.iter().map(|p| &p.output.span)),
+        online_wall_s: None,
         rounds: path.critical,
         rounds_between_parties: path.between_parties,
         bytes_sent_per_party: meters.iter().map(MeterReport::online).max().unwrap_or(0),
@@ -516,6 +522,7 @@ fn row(exp: &Experiment, task: &Task, run: &RunSpec, m: &Measurement) -> Vec<Str
     let opt = |v: Option<String>| v.unwrap_or_default();
     r.extend([
         m.wall_s.to_string(),
+        opt(m.online_wall_s.map(|w| w.to_string())),
         (m.wall_s + p.comm_s).to_string(),
         p.dealer_s.to_string(),
         m.rounds.to_string(),

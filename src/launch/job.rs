@@ -56,6 +56,9 @@ pub enum JobSpec {
         /// Unmeasured repetitions first.
         #[serde(default)]
         warmup: usize,
+        /// The dealer answers step by step instead of running ahead.
+        #[serde(default)]
+        on_demand: bool,
         input_seed: u64,
     },
     /// `infer` / `bench model`: party 0 names its model (`--model`, `--weights`), the data owner
@@ -68,6 +71,9 @@ pub enum JobSpec {
         /// Unmeasured repetitions first.
         #[serde(default)]
         warmup: usize,
+        /// The dealer answers step by step instead of running ahead.
+        #[serde(default)]
+        on_demand: bool,
         #[serde(default)]
         reveal_to: Option<Vec<usize>>,
     },

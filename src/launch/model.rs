@@ -16,7 +16,7 @@ use crate::nn::infer::{InferJob, Input, OwnedModel, WeightPrivacy, run_plain};
 use crate::nn::io::{NpyArray, read_npy, write_npy_f32, write_npy_i64};
 use crate::nn::owners::data_owner;
 use crate::nn::tensor::F32Tensor;
-use crate::protocol::{ProtocolConfig, SessionOptions};
+use crate::protocol::{ProtocolConfig, Runs, SessionOptions};
 use crate::ring::shape_string;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -35,6 +35,8 @@ pub struct ModelRunSpec<'a> {
     pub reps: usize,
     /// Unmeasured repetitions before the measured ones.
     pub warmup: usize,
+    /// Keep the dealer answering step by step (see `protocol::repeat`).
+    pub on_demand: bool,
     /// INSECURE: fixed share randomness (tests only).
     pub insecure_share_seed: Option<u64>,
     pub transport: TransportKind,
@@ -64,6 +66,7 @@ pub fn run_model(cfg: &ProtocolConfig, r: &ModelRunSpec<'_>) -> Result<ModelRun>
         weights: r.weights,
         reps: r.reps,
         warmup: r.warmup,
+        on_demand: r.on_demand,
         reveal_to: r.reveal_to.clone(),
     };
     let spec = JobSpec::Model {
@@ -71,6 +74,7 @@ pub fn run_model(cfg: &ProtocolConfig, r: &ModelRunSpec<'_>) -> Result<ModelRun>
         public_model: r.weights == WeightPrivacy::Public,
         reps: r.reps,
         warmup: r.warmup,
+        on_demand: r.on_demand,
         reveal_to: r.reveal_to.clone(),
     };
     let opts = SessionOptions {
@@ -125,8 +129,8 @@ pub fn run_model(cfg: &ProtocolConfig, r: &ModelRunSpec<'_>) -> Result<ModelRun>
     let got: Vec<f64> = output.data().iter().map(|&v| v as f64).collect();
     let want: Vec<f64> = reference.data().iter().map(|&v| v as f64).collect();
     let (max_abs_err, max_rel_err) = errors(&got, &want);
-    let spans: Vec<&[crate::protocol::Span]> = outcome.parties.iter().map(|p| p.output.spans.as_slice()).collect();
-    let first: Vec<&MeterReport> = outcome.parties.iter().map(|p| &p.output.meter).collect();
+    let total: Vec<&Runs> = outcome.parties.iter().map(|p| &p.output.total).collect();
+    let online: Option<Vec<&Runs>> = outcome.parties.iter().map(|p| p.output.online.as_ref()).collect();
     let head = ReportHead {
         name: r.name,
         transport: r.transport,
@@ -134,7 +138,14 @@ pub fn run_model(cfg: &ProtocolConfig, r: &ModelRunSpec<'_>) -> Result<ModelRun>
         reps: r.reps,
         warmup: r.warmup,
     };
-    let mut report = assemble_report(cfg, head, &spans, &first, &outcome, (max_abs_err, max_rel_err));
+    let mut report = assemble_report(
+        cfg,
+        head,
+        &total,
+        online.as_deref(),
+        &outcome,
+        (max_abs_err, max_rel_err),
+    );
     let prepared = outcome.parties[0].output.prepared;
     if prepared > 0 {
         let setups: Vec<&MeterReport> = outcome.parties.iter().map(|p| &p.output.setup_meter).collect();

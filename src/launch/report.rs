@@ -5,7 +5,7 @@
 
 use crate::launch::TransportKind;
 use crate::net::MeterReport;
-use crate::protocol::{DealerKind, ProtocolConfig, Span, wall_of};
+use crate::protocol::{DealerKind, ProtocolConfig, Runs, wall_of};
 use serde::Serialize;
 
 /// The result of an op benchmark: the `--json` line of the CLI contract.
@@ -20,10 +20,21 @@ pub struct OpReport {
     pub reps: usize,
     /// Unmeasured repetitions run before the measured ones.
     pub warmup: usize,
-    /// Median over repetitions of the slowest party's time for the op.
+    /// Median over repetitions of the slowest party's time for the op, dealer included (running
+    /// ahead when `dealer_ahead`, else answering step by step).
     pub wall_s: f64,
     /// Every repetition's wall time.
     pub wall_s_reps: Vec<f64>,
+    /// Whether the dealer ran ahead in the measured repetitions (`protocol::repeat`): it made
+    /// each repetition's randomness while the parties computed it, off the critical path.
+    pub dealer_ahead: bool,
+    /// The online phase alone: the median over as many repetitions again, each with its
+    /// randomness delivered before it started (only when the dealer ran ahead).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub online_wall_s: Option<f64>,
+    /// Rounds on the critical path of one online-only repetition (= its party rounds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub online_rounds: Option<u64>,
     /// Rounds on the critical path: the longest chain of dependent messages of one repetition,
     /// dealer hops included (the depth of a Lamport clock; see `net::meter`).
     pub rounds: u64,
@@ -81,27 +92,38 @@ pub struct ReportHead<'a> {
     pub warmup: usize,
 }
 
-/// Builds the `--json` report from a session's outcome: per-party time spans (each repetition's
-/// wall time from the last start to the last end, median over repetitions), the first repetition's meter of each party, the dealer's
-/// offline traffic per repetition, and setup/framing over the session.
+/// The median over repetitions of the region's wall time (from the last party's start to the
+/// last end), and every repetition's.
+fn median_wall(runs: &[&Runs], reps: usize) -> (f64, Vec<f64>) {
+    let each: Vec<f64> = (0..reps).map(|r| wall_of(runs.iter().map(|p| &p.spans[r]))).collect();
+    let mut sorted = each.clone();
+    sorted.sort_by(f64::total_cmp);
+    (sorted[reps / 2], each)
+}
+
+/// Builds the `--json` report from a session's outcome: each party's measured runs (each
+/// repetition's wall time from the last start to the last end, median over repetitions; the
+/// first repetition's meter), the online-only runs when the dealer ran ahead, the dealer's
+/// offline traffic per run, and setup/framing over the session.
 pub fn assemble_report<T>(
     cfg: &ProtocolConfig,
     head: ReportHead<'_>,
-    spans: &[&[Span]],
-    first: &[&MeterReport],
+    total: &[&Runs],
+    online: Option<&[&Runs]>,
     outcome: &crate::protocol::Outcome<T>,
     (max_abs_err, max_rel_err): (f64, f64),
 ) -> OpReport {
     let reps = head.reps;
-    let mut wall: Vec<f64> = (0..reps).map(|r| wall_of(spans.iter().map(|s| &s[r]))).collect();
-    let wall_s_reps = wall.clone();
-    wall.sort_by(f64::total_cmp);
+    let (wall_s, wall_s_reps) = median_wall(total, reps);
+    let first: Vec<&MeterReport> = total.iter().map(|r| &r.meter).collect();
+    let online_rounds = online.map(|o| crate::net::critical_path(o.iter().map(|r| &r.meter)).critical);
     let rounds_per_party: Vec<u64> = first.iter().map(|m| m.rounds_online).collect();
     let path = crate::net::critical_path(first.iter().copied());
     let bytes_sent_per_party: Vec<u64> = first.iter().map(|m| m.online()).collect();
     let (dealer_offline, offline_rounds) = match (&outcome.dealer, cfg.dealer) {
         (Some(d), DealerKind::Ttp) => {
-            let all = (reps + head.warmup) as u64;
+            // Every run of the session, measured or not, online-only ones included.
+            let all = (head.warmup + reps + online.map_or(0, |_| reps)) as u64;
             (d.offline() / all, d.rounds_offline / all)
         }
         _ => (0, 0),
@@ -119,8 +141,11 @@ pub fn assemble_report<T>(
         precision_bits: cfg.precision_bits,
         reps,
         warmup: head.warmup,
-        wall_s: wall[reps / 2],
+        wall_s,
         wall_s_reps,
+        dealer_ahead: online.is_some(),
+        online_wall_s: online.map(|o| median_wall(o, reps).0),
+        online_rounds,
         rounds: path.critical,
         rounds_between_parties: path.between_parties,
         rounds_per_party,

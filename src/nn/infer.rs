@@ -24,7 +24,7 @@ use super::private::{PrivateBackend, prepare_weights};
 use super::tensor::F32Tensor;
 use crate::error::{Error, PartyId, Result};
 use crate::net::MeterReport;
-use crate::protocol::{Job, Protocol, Span, publish_value};
+use crate::protocol::{Job, Protocol, Repeat, Runs, Span, publish_value};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -120,10 +120,11 @@ pub struct InferRun {
     /// a party process's report: a process writes them to its `--output` file.
     #[serde(skip)]
     pub outputs: Option<Vec<F32Tensor>>,
-    /// Each repetition's time span (sharing of weights and input excluded).
-    pub spans: Vec<Span>,
-    /// Traffic of the first repetition.
-    pub meter: MeterReport,
+    /// The measured repetitions (sharing of weights and input excluded), dealer included.
+    pub total: Runs,
+    /// The online-only repetitions, when the dealer ran ahead (`protocol::repeat`).
+    pub online: Option<Runs>,
+    pub ahead: bool,
     /// Seconds spent preparing the private weights (once per session, before the repetitions).
     pub setup_wall: f64,
     /// Traffic of that preparation.
@@ -144,6 +145,8 @@ pub struct InferJob<'a> {
     pub reps: usize,
     /// Unmeasured repetitions before the measured ones (page faults, connection warm-up).
     pub warmup: usize,
+    /// Keep the dealer answering step by step (see `protocol::repeat`).
+    pub on_demand: bool,
     /// The parties the outputs are revealed to (`None`: the data owner).
     pub reveal_to: Option<Vec<PartyId>>,
 }
@@ -158,6 +161,7 @@ impl<'a> InferJob<'a> {
             weights,
             reps,
             warmup: 0,
+            on_demand: false,
             reveal_to: None,
         }
     }
@@ -178,29 +182,22 @@ impl Job for InferJob<'_> {
         let prepared = prepare_weights(p, &graph, &params)?;
         let setup_wall = t0.elapsed().as_secs_f64();
         let setup_meter = p.meter().since(&before);
-        let mut spans = Vec::new();
-        let mut meter = None;
-        let mut out = None;
-        for rep in 0..self.warmup + self.reps.max(1) {
-            p.barrier()?;
-            let before = p.meter();
-            let span = Span::start_now();
-            let y = {
-                let mut b = PrivateBackend::with_prepared(p, &prepared);
-                let xs = xs.iter().map(|x| Value::Data(x.clone())).collect();
-                run_borrowed(&graph, &mut b, xs, &params)?
-            };
-            if rep >= self.warmup {
-                spans.push(span.end_now());
-                meter.get_or_insert_with(|| p.meter().since(&before));
-            }
-            out = Some(y);
-        }
-        let outputs = reveal_outputs(p, out.expect("at least one repetition"), &to)?;
+        let repeat = Repeat {
+            warmup: self.warmup,
+            reps: self.reps,
+            on_demand: self.on_demand,
+        };
+        let timed = repeat.run(p, |p| {
+            let mut b = PrivateBackend::with_prepared(p, &prepared);
+            let xs = xs.iter().map(|x| Value::Data(x.clone())).collect();
+            run_borrowed(&graph, &mut b, xs, &params)
+        })?;
+        let outputs = reveal_outputs(p, timed.last, &to)?;
         Ok(InferRun {
             outputs,
-            spans,
-            meter: meter.expect("at least one repetition"),
+            total: timed.total,
+            online: timed.online,
+            ahead: timed.ahead,
             setup_wall,
             setup_meter,
             prepared: prepared.len(),
@@ -255,16 +252,30 @@ impl Job for EvalJob<'_> {
         let params = share_params(p, &graph, self.weights)?;
         let prepared = prepare_weights(p, &graph, &params)?;
         let batch = |k: usize| mine.map(|b| std::slice::from_ref(&b[k]));
-        for _ in 0..self.warmup {
+        // Every batch has the same shape and so the same gates: the first warm-up run records
+        // them, and the dealer runs ahead of every later batch (`protocol::repeat`).
+        let ahead = self.warmup > 0 && p.deals_ahead();
+        for w in 0..self.warmup {
+            if ahead && w == 0 {
+                p.record_ahead()?;
+            } else if ahead {
+                p.next_ahead(false)?;
+            }
             let xs = share_inputs(p, &graph, batch(0), &infos)?;
             let mut b = PrivateBackend::with_prepared(p, &prepared);
             run_borrowed(&graph, &mut b, xs.into_iter().map(Value::Data).collect(), &params)?;
+            if ahead && w == 0 {
+                p.plan_ahead(self.warmup - 1 + count)?;
+            }
         }
         p.barrier()?;
         let before = p.meter();
         let span = Span::start_now();
         let mut outputs = Vec::with_capacity(count);
         for k in 0..count {
+            if ahead {
+                p.next_ahead(false)?;
+            }
             let xs = share_inputs(p, &graph, batch(k), &infos)?;
             let y = {
                 let mut b = PrivateBackend::with_prepared(p, &prepared);

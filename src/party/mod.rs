@@ -16,7 +16,7 @@ use crate::nn::infer::{EvalJob, EvalRun, InferJob, InferRun, Input, OwnedModel, 
 use crate::nn::io::{NpyArray, read_npy, write_npy_f32};
 use crate::nn::owners::{InputInfo, MODEL_OWNER, data_owner};
 use crate::nn::tensor::F32Tensor;
-use crate::protocol::{EndpointResult, ProtocolConfig, SessionOptions, run_endpoint};
+use crate::protocol::{EndpointResult, ProtocolConfig, Repeat, SessionOptions, run_endpoint};
 use crate::train::private::{DataSplit, TrainData, TrainJob, TrainRun};
 use serde::Serialize;
 use std::path::Path;
@@ -84,10 +84,15 @@ fn run_spec(
             conv,
             reps,
             warmup,
+            on_demand,
             input_seed,
         } => {
-            let reps = (*warmup, *reps);
-            let spec = OpSpec::from_parts(op, shapes.clone(), *conv, reps, Some(*input_seed), TransportKind::Tcp)?;
+            let repeat = Repeat {
+                warmup: *warmup,
+                reps: *reps,
+                on_demand: *on_demand,
+            };
+            let spec = OpSpec::from_parts(op, shapes.clone(), *conv, repeat, Some(*input_seed), TransportKind::Tcp)?;
             let (_, inputs) = make_inputs(cfg, &spec)?;
             let job = OpJob { spec: &spec, inputs };
             finish::<PartyRun>(run_endpoint(cfg, transport, opts, &job)?, |_| Ok(None))
@@ -97,6 +102,7 @@ fn run_spec(
             public_model,
             reps,
             warmup,
+            on_demand,
             reveal_to,
         } => {
             let source = owner_source(own, *model_seed);
@@ -108,6 +114,7 @@ fn run_spec(
                 weights: privacy(*public_model),
                 reps: *reps,
                 warmup: *warmup,
+                on_demand: *on_demand,
                 reveal_to: reveal_to.clone(),
             };
             let out = run_endpoint(cfg, transport, opts, &job)?;

@@ -5,7 +5,9 @@
 //! `party_rounds` is the same chain counting only hops between computing parties (what CrypTen's
 //! round counter compares with). A dealer that answers requests online puts a round trip on the
 //! critical path for every step that needs its correlated randomness: such a step costs 2 rounds
-//! and 1 party round.
+//! and 1 party round. These formulas are that on-demand setting. When the dealer runs ahead of a
+//! repeated computation (`super::repeat`), a run costs its party rounds plus at most 2 (streamed)
+//! or exactly its party rounds (prefetched), with the same bytes (tests/dealer_ahead.rs).
 
 use serde::Serialize;
 

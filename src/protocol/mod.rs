@@ -20,6 +20,7 @@ pub mod cost;
 pub mod gates;
 pub mod prg;
 mod replicated;
+pub mod repeat;
 pub mod session;
 mod setup;
 
@@ -27,6 +28,7 @@ pub use additive::{AdditiveBits, AdditiveParty, AdditiveShare, Dealer, PreparedO
 pub use bilinear::BilinearOp;
 pub use config::{DealerKind, Family, FunctionConfig, ProtocolConfig, Truncation};
 pub use cost::Cost;
+pub use repeat::{Repeat, Runs, Timed};
 pub use replicated::{ReplicatedParty, Rss, RssBits};
 pub use session::{EndpointResult, Job, Outcome, PartyOutcome, Span, endpoints, run_endpoint, simulate, wall_of};
 pub use setup::SessionOptions;
@@ -194,6 +196,27 @@ pub trait Protocol: Send {
     /// `Some(words)`, the others `None`; every party returns the owner's words. How an owner tells
     /// the others what is public about its private inputs (shapes, a model's architecture).
     fn publish(&mut self, owner: PartyId, words: Option<Vec<u64>>) -> Result<Vec<u64>>;
+
+    // ----- the dealer running ahead (see `additive::ahead`; [`Repeat`] drives these) -----
+
+    /// Whether a dealer can deal a repeated computation's correlated randomness ahead of use.
+    /// Families without a dealer keep the defaults: nothing to deal, nothing to do.
+    fn deals_ahead(&self) -> bool {
+        false
+    }
+    /// Starts recording the correlated randomness the next computation asks for.
+    fn record_ahead(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Ends the recording: the dealer gets the plan for `copies` more runs of the computation.
+    fn plan_ahead(&mut self, _copies: usize) -> Result<()> {
+        Ok(())
+    }
+    /// Starts the next run of the planned computation, the dealer making its randomness while
+    /// the parties compute; with `prefetch`, this party holds all of it before returning.
+    fn next_ahead(&mut self, _prefetch: bool) -> Result<()> {
+        Ok(())
+    }
 
     // ----- conversions (the hooks the function library builds comparisons on) -----
 

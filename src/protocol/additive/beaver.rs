@@ -34,7 +34,7 @@
 //! and use it again, so products stay correct while openings x − a and y − a reveal x − y.
 
 use super::AdditiveParty;
-use super::dealer::Request;
+use super::request::Request;
 use super::open::mask_into;
 use crate::error::{PartyId, Result};
 use crate::protocol::bilinear::BilinearOp;

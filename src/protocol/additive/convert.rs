@@ -12,7 +12,8 @@
 //! | x·b for n elements and packed bits b | 2 / 1 | 1 | 8(N−1)(n + ⌈n/64⌉) | 16n |
 
 use super::AdditiveParty;
-use super::dealer::{self, Request};
+use super::dealer;
+use super::request::Request;
 use super::open::mask_into;
 use crate::error::{Error, Result};
 use crate::ring::RingTensor;

@@ -15,348 +15,15 @@
 //!
 //! The same [`TripleMaker`] runs inside party 0 for the insecure "first party" variant.
 
-use super::super::bilinear::{BilinearOp, small, take};
+use super::super::bilinear::BilinearOp;
 use super::super::config::ProtocolConfig;
 use super::super::prg::Prg;
 use super::super::setup::{SessionOptions, exchange_seeds};
+use super::request::{Control, MAX_REQUEST_ELEMENTS, Request, decode_message};
 use crate::error::{Error, Result};
 use crate::net::{MeterReport, Net, Phase};
-use crate::ring::{RingTensor, numel};
+use crate::ring::RingTensor;
 use rayon::prelude::*;
-
-/// Correlated randomness one op needs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Request {
-    /// A Beaver triple (a, b, c = f(a, b)) with a of shape `x`, b of shape `y`.
-    Bilinear {
-        op: BilinearOp,
-        x: Vec<usize>,
-        y: Vec<usize>,
-    },
-    /// A square pair (r, r²).
-    Square { shape: Vec<usize> },
-    /// A binary triple (a, b, a AND b) over 64-bit lanes.
-    And { shape: Vec<usize> },
-    /// n random bits r, XOR-shared packed 64 to a word and additively shared one per element.
-    Bits { n: usize },
-    /// n random bits r (XOR-shared, packed; additively shared) with a random ring element a and
-    /// additive shares of a·r, for a product with a bit in one round.
-    BitMul { n: usize },
-    /// A truncation mask: r uniform (additively shared), with shares of (r mod 2^63) >> bits and
-    /// of r's top bit.
-    Trunc { n: usize, bits: u32 },
-    /// n random words r, XOR-shared bitwise and additively shared (for A2B with more than two
-    /// parties: open x + r, then subtract r in binary).
-    EdaBits { n: usize },
-    /// A mask b of `shape` for a prepared operand; the dealer keeps b in the next table slot.
-    Prepare { shape: Vec<usize> },
-    /// A triple (a, b, c = f(a, b)) with a fresh a of shape `x` and the b of prepared operand
-    /// `slot` (of shape `y`).
-    BilinearPrepared {
-        op: BilinearOp,
-        x: Vec<usize>,
-        y: Vec<usize>,
-        slot: usize,
-    },
-    /// 2pc-fss: DReLU keys for n elements with comparison window k, masks r drawn by the parties
-    /// from the dealer PRGs (additively shared); the keys go to both parties (see `super::fss`).
-    Drelu { n: usize, window: u32 },
-    /// 2pc-fss: ReLU keys (DReLU keys plus the select's shares), masks as for `Drelu`.
-    Relu { n: usize, window: u32 },
-    /// 2pc-fss: zero-test (DPF) keys on the window's low bits, masks as for `Drelu`.
-    Eqz { n: usize, window: u32 },
-}
-
-const TAG_DONE: u64 = 0;
-const TAG_BATCH: u64 = 1;
-
-/// Most ring elements one request may make the dealer hold (its masks, products and convolution
-/// scratch together): 2^32 elements, 32 GiB. A batch together holds no more either, so a hostile
-/// or broken party 0 gets an error, not an allocation the machine cannot make.
-pub(crate) const MAX_REQUEST_ELEMENTS: u64 = 1 << 32;
-
-/// Elements of `shape`, or `None` when the count overflows.
-fn checked_numel(shape: &[usize]) -> Option<u64> {
-    shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
-}
-
-impl Request {
-    /// Shapes of what every party draws (the masks), and of what parties 1.. draw while party 0
-    /// receives a correction instead (the products).
-    pub(crate) fn layout(&self) -> Result<(Vec<Vec<usize>>, Vec<Vec<usize>>)> {
-        Ok(match self {
-            Request::Bilinear { op, x, y } => (vec![x.clone(), y.clone()], vec![op.output_shape(x, y)?]),
-            Request::Square { shape } => (vec![shape.clone()], vec![shape.clone()]),
-            Request::And { shape } => (vec![shape.clone(), shape.clone()], vec![shape.clone()]),
-            Request::Bits { n } => (vec![vec![n.div_ceil(64)]], vec![vec![*n]]),
-            Request::BitMul { n } => (vec![vec![n.div_ceil(64)], vec![*n]], vec![vec![*n], vec![*n]]),
-            Request::Trunc { n, .. } => (vec![vec![*n]], vec![vec![*n], vec![*n]]),
-            Request::EdaBits { n } => (vec![vec![*n]], vec![vec![*n]]),
-            Request::Prepare { shape } => (vec![shape.clone()], vec![]),
-            Request::BilinearPrepared { op, x, y, .. } => (vec![x.clone()], vec![op.output_shape(x, y)?]),
-            Request::Drelu { n, .. } | Request::Relu { n, .. } | Request::Eqz { n, .. } => (vec![vec![*n]], vec![]),
-        })
-    }
-
-    /// Ring elements the dealer holds for this request: every tensor of its layout, plus the im2col
-    /// scratch of a convolution. Refuses, before anything is allocated, shapes whose sizes overflow
-    /// or exceed [`MAX_REQUEST_ELEMENTS`].
-    fn checked_elements(&self) -> Result<u64> {
-        let too_large = |what: String| {
-            Error::invalid(
-                "dealer request",
-                format!("{what} exceeds the limit of {MAX_REQUEST_ELEMENTS} elements per request"),
-            )
-        };
-        let bounded = |shape: &[usize]| match checked_numel(shape) {
-            Some(n) if n <= MAX_REQUEST_ELEMENTS => Ok(n),
-            _ => Err(too_large(format!("a tensor of shape {shape:?}"))),
-        };
-        // The operands first: the layout's output shapes are computed from them.
-        let operands: Vec<&[usize]> = match self {
-            Request::Bilinear { x, y, .. } | Request::BilinearPrepared { x, y, .. } => vec![x, y],
-            Request::Square { shape } | Request::And { shape } | Request::Prepare { shape } => vec![shape],
-            Request::Bits { .. }
-            | Request::BitMul { .. }
-            | Request::Trunc { .. }
-            | Request::EdaBits { .. }
-            | Request::Drelu { .. }
-            | Request::Relu { .. }
-            | Request::Eqz { .. } => vec![],
-        };
-        for s in operands {
-            bounded(s)?;
-        }
-        if let Request::Bits { n }
-        | Request::BitMul { n }
-        | Request::Trunc { n, .. }
-        | Request::EdaBits { n }
-        | Request::Drelu { n, .. }
-        | Request::Relu { n, .. }
-        | Request::Eqz { n, .. } = self
-        {
-            bounded(&[*n])?;
-        }
-        let (common, own) = self.layout()?;
-        let mut total = 0u64;
-        for s in common.iter().chain(&own) {
-            total = total.saturating_add(bounded(s)?);
-        }
-        if let Request::Bilinear { op, x, y } | Request::BilinearPrepared { op, x, y, .. } = self {
-            let out = &own[0];
-            // im2col: (weight elements per output channel) × (output positions per channel).
-            let (weight, spatial): (&[usize], &[usize]) = match op {
-                BilinearOp::Conv1d(_) | BilinearOp::Conv2d(_) => (y, out),
-                BilinearOp::Conv2dGradWeight { .. } => (out, y),
-                BilinearOp::Conv2dGradInput { .. } => (y, x),
-                BilinearOp::Mul | BilinearOp::MatMul => (&[], &[]),
-            };
-            if weight.len() > 1 && spatial.len() > 2 {
-                let scratch = checked_numel(&weight[1..]).and_then(|k| k.checked_mul(checked_numel(&spatial[2..])?));
-                total = total.saturating_add(scratch.unwrap_or(u64::MAX));
-            }
-        }
-        if let Request::Drelu { n, window } | Request::Relu { n, window } | Request::Eqz { n, window } = self {
-            // Both parties' keys.
-            total = total.saturating_add(
-                2 * super::keys::key_words(self.fss_gate().expect("an FSS request").0, *n, *window) as u64,
-            );
-        }
-        if total > MAX_REQUEST_ELEMENTS {
-            return Err(too_large(format!("{self:?}, holding {total} elements,")));
-        }
-        Ok(total)
-    }
-
-    /// The FSS gate and window of a 2pc-fss request.
-    pub(crate) fn fss_gate(&self) -> Option<(super::keys::Gate, u32)> {
-        use super::keys::Gate;
-        match *self {
-            Request::Drelu { window, .. } => Some((Gate::Drelu, window)),
-            Request::Relu { window, .. } => Some((Gate::Relu, window)),
-            Request::Eqz { window, .. } => Some((Gate::Eqz, window)),
-            _ => None,
-        }
-    }
-
-    /// Words of party 0's correction for this request.
-    pub(crate) fn correction_len(&self) -> Result<usize> {
-        Ok(self.layout()?.1.iter().map(|s| numel(s)).sum())
-    }
-
-    /// Whether the k-th common draw is XOR-shared (else additively).
-    fn common_is_xor(&self, k: usize) -> bool {
-        match self {
-            Request::And { .. } => true,
-            Request::Bits { .. } | Request::BitMul { .. } | Request::EdaBits { .. } => k == 0,
-            _ => false,
-        }
-    }
-
-    fn encode(&self, out: &mut Vec<u64>) {
-        let shape = |out: &mut Vec<u64>, s: &[usize]| {
-            out.push(s.len() as u64);
-            out.extend(s.iter().map(|&d| d as u64));
-        };
-        match self {
-            Request::Bilinear { op, x, y } => {
-                out.push(0);
-                op.encode(out);
-                shape(out, x);
-                shape(out, y);
-            }
-            Request::Square { shape: s } => {
-                out.push(1);
-                shape(out, s);
-            }
-            Request::And { shape: s } => {
-                out.push(2);
-                shape(out, s);
-            }
-            Request::Bits { n } => out.extend([3, *n as u64]),
-            Request::BitMul { n } => out.extend([4, *n as u64]),
-            Request::Trunc { n, bits } => out.extend([5, *n as u64, *bits as u64]),
-            Request::EdaBits { n } => out.extend([6, *n as u64]),
-            Request::Prepare { shape: s } => {
-                out.push(7);
-                shape(out, s);
-            }
-            Request::BilinearPrepared { op, x, y, slot } => {
-                out.push(8);
-                op.encode(out);
-                shape(out, x);
-                shape(out, y);
-                out.push(*slot as u64);
-            }
-            Request::Drelu { n, window } => out.extend([9, *n as u64, *window as u64]),
-            Request::Relu { n, window } => out.extend([10, *n as u64, *window as u64]),
-            Request::Eqz { n, window } => out.extend([11, *n as u64, *window as u64]),
-        }
-    }
-
-    fn decode(words: &mut &[u64]) -> Result<Self> {
-        fn shape(words: &mut &[u64]) -> Result<Vec<usize>> {
-            let rank = small(take(words, 1)?[0])?;
-            if rank > 8 {
-                return Err(Error::invalid("dealer request", format!("rank {rank} is too large")));
-            }
-            take(words, rank)?.iter().map(|&d| small(d)).collect()
-        }
-        let req = match take(words, 1)?[0] {
-            0 => {
-                let op = BilinearOp::decode(words)?;
-                Request::Bilinear {
-                    op,
-                    x: shape(words)?,
-                    y: shape(words)?,
-                }
-            }
-            1 => Request::Square { shape: shape(words)? },
-            2 => Request::And { shape: shape(words)? },
-            3 => Request::Bits {
-                n: small(take(words, 1)?[0])?,
-            },
-            4 => Request::BitMul {
-                n: small(take(words, 1)?[0])?,
-            },
-            5 => {
-                let w = take(words, 2)?;
-                if w[1] == 0 || w[1] >= 63 {
-                    return Err(Error::invalid(
-                        "dealer request",
-                        format!("cannot truncate by {} bits", w[1]),
-                    ));
-                }
-                Request::Trunc {
-                    n: small(w[0])?,
-                    bits: w[1] as u32,
-                }
-            }
-            6 => Request::EdaBits {
-                n: small(take(words, 1)?[0])?,
-            },
-            7 => Request::Prepare { shape: shape(words)? },
-            8 => {
-                let op = BilinearOp::decode(words)?;
-                Request::BilinearPrepared {
-                    op,
-                    x: shape(words)?,
-                    y: shape(words)?,
-                    slot: small(take(words, 1)?[0])?,
-                }
-            }
-            tag @ (9..=11) => {
-                let w = take(words, 2)?;
-                if !(2..=64).contains(&w[1]) {
-                    return Err(Error::invalid(
-                        "dealer request",
-                        format!("a comparison window of {} bits", w[1]),
-                    ));
-                }
-                let (n, window) = (small(w[0])?, w[1] as u32);
-                match tag {
-                    9 => Request::Drelu { n, window },
-                    10 => Request::Relu { n, window },
-                    _ => Request::Eqz { n, window },
-                }
-            }
-            t => return Err(Error::invalid("dealer request", format!("unknown request tag {t}"))),
-        };
-        Ok(req)
-    }
-}
-
-/// Encodes a batch of requests as one control message.
-pub(crate) fn encode_batch(reqs: &[Request]) -> Vec<u64> {
-    let mut out = vec![TAG_BATCH, reqs.len() as u64];
-    for r in reqs {
-        r.encode(&mut out);
-    }
-    out
-}
-
-/// The message that ends a session.
-pub(crate) fn encode_done() -> Vec<u64> {
-    vec![TAG_DONE]
-}
-
-/// Decodes a control message: `None` for "done", else the batch with the elements it holds.
-/// Every request is checked ([`Request::checked_elements`]), and the batch together holds at most
-/// [`MAX_REQUEST_ELEMENTS`].
-fn decode_message(msg: &[u64]) -> Result<Option<(Vec<Request>, u64)>> {
-    let mut words = msg;
-    match take(&mut words, 1)?[0] {
-        TAG_DONE => Ok(None),
-        TAG_BATCH => {
-            let count = small(take(&mut words, 1)?[0])?;
-            let mut reqs = Vec::new();
-            let mut total = 0u64;
-            // A request takes at least one word, so the message bounds the count before anything
-            // is allocated for it.
-            while reqs.len() < count && !words.is_empty() {
-                let req = Request::decode(&mut words)?;
-                total = total.saturating_add(req.checked_elements()?);
-                if total > MAX_REQUEST_ELEMENTS {
-                    return Err(Error::invalid(
-                        "dealer request",
-                        format!(
-                            "a batch of {count} requests holds more than the limit of {MAX_REQUEST_ELEMENTS} elements"
-                        ),
-                    ));
-                }
-                reqs.push(req);
-            }
-            if reqs.len() != count || !words.is_empty() {
-                return Err(Error::invalid(
-                    "dealer request",
-                    "batch length does not match its contents",
-                ));
-            }
-            Ok(Some((reqs, total)))
-        }
-        t => Err(Error::invalid("dealer request", format!("unknown message tag {t}"))),
-    }
-}
 
 /// What one party draws, in order, from the PRG it shares with the dealer for one request: the
 /// masks everyone draws, then (parties 1..) its shares of the products. Party 0's product shares
@@ -627,6 +294,8 @@ pub struct Dealer {
     net: Net,
     parties: usize,
     maker: TripleMaker,
+    /// The plan of a repeated computation, made once per credit (see `super::ahead`).
+    plan: Vec<Vec<Request>>,
 }
 
 impl Dealer {
@@ -642,6 +311,7 @@ impl Dealer {
             net,
             parties: cfg.parties,
             maker: TripleMaker::new(prgs).with_keygen(own).with_leak(cfg.leak),
+            plan: Vec::new(),
         })
     }
 
@@ -649,11 +319,15 @@ impl Dealer {
     pub const MAX_REQUEST_ELEMENTS: u64 = MAX_REQUEST_ELEMENTS;
 
     /// Checks a control message as the dealer does before serving it (for fuzzing and tests):
-    /// `Ok(None)` for "done", `Ok(Some(elements))` for a batch the dealer would accept, with the
-    /// ring elements it would hold (at most [`Dealer::MAX_REQUEST_ELEMENTS`]); an error for anything
-    /// else.
+    /// `Ok(None)` for "done", `Ok(Some(elements))` for a batch or plan the dealer would accept,
+    /// with the most ring elements it would hold at once (at most
+    /// [`Dealer::MAX_REQUEST_ELEMENTS`]; 0 for a credit); an error for anything else.
     pub fn check_request_message(msg: &[u64]) -> Result<Option<u64>> {
-        Ok(decode_message(msg)?.map(|(_, elements)| elements))
+        Ok(match decode_message(msg)? {
+            Control::Done => None,
+            Control::Go => Some(0),
+            Control::Batch(_, elements) | Control::Plan(_, elements) => Some(elements),
+        })
     }
 
     /// Serves requests until party 0 sends "done"; returns the dealer's traffic.
@@ -666,25 +340,41 @@ impl Dealer {
         self.net.set_timeout(DEALER_IDLE);
         loop {
             let msg = self.net.recv_any(0)?;
-            let Some((reqs, _)) = decode_message(&msg)? else { break };
-            let out = self.maker.corrections(&reqs)?;
-            // Batches with nothing to correct (mask preparation) get no reply.
-            if !out.is_empty() {
-                self.net.send(Phase::Offline, 0, out)?;
+            match decode_message(&msg)? {
+                Control::Done => break,
+                Control::Batch(reqs, _) => self.serve_batch(&reqs)?,
+                Control::Plan(plan, _) => self.plan = plan,
+                Control::Go => {
+                    let plan = std::mem::take(&mut self.plan);
+                    for batch in &plan {
+                        self.serve_batch(batch)?;
+                    }
+                    self.plan = plan;
+                }
             }
-            // FSS keys go to both parties (2pc-fss), one message per chunk each.
-            let net = &mut self.net;
-            self.maker.deal_pending(&mut |k0, k1| {
-                net.send(Phase::Offline, 0, k0)?;
-                net.send(Phase::Offline, 1, k1)
-            })?;
         }
         Ok(self.net.finish())
+    }
+
+    /// Makes and sends one batch's corrections (to party 0) and FSS keys (to parties 0 and 1).
+    fn serve_batch(&mut self, reqs: &[Request]) -> Result<()> {
+        let out = self.maker.corrections(reqs)?;
+        // Batches with nothing to correct (mask preparation) get no reply.
+        if !out.is_empty() {
+            self.net.send(Phase::Offline, 0, out)?;
+        }
+        // FSS keys go to both parties (2pc-fss), one message per chunk each.
+        let net = &mut self.net;
+        self.maker.deal_pending(&mut |k0, k1| {
+            net.send(Phase::Offline, 0, k0)?;
+            net.send(Phase::Offline, 1, k1)
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::request::{encode_batch, encode_done, encode_go, encode_plan};
     use super::*;
     use crate::ring::Conv2dParams;
 
@@ -715,7 +405,16 @@ mod tests {
             Request::Eqz { n: 0, window: 32 },
         ];
         let msg = encode_batch(&reqs);
-        assert_eq!(decode_message(&msg).unwrap().unwrap().0, reqs);
+        match decode_message(&msg).unwrap() {
+            Control::Batch(got, _) => assert_eq!(got, reqs),
+            other => panic!("{other:?}"),
+        }
+        let plan = vec![reqs[..2].to_vec(), vec![], reqs[6..].to_vec()];
+        match decode_message(&encode_plan(&plan)).unwrap() {
+            Control::Plan(got, _) => assert_eq!(got, plan),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(decode_message(&encode_go()).unwrap(), Control::Go);
         // Preparing answers nothing; a product needs a prepared slot of the right shape.
         let prgs = (0..2)
             .map(|i| Prg::new(&super::super::super::prg::seed_from_u64(1, i)))
@@ -732,7 +431,7 @@ mod tests {
         assert_eq!(maker.correction(&product(vec![3, 4], 0)).unwrap().len(), 8);
         assert!(maker.correction(&product(vec![3, 5], 0)).is_err());
         assert!(maker.correction(&product(vec![3, 4], 1)).is_err());
-        assert_eq!(decode_message(&encode_done()).unwrap(), None);
+        assert_eq!(decode_message(&encode_done()).unwrap(), Control::Done);
         // FSS keys need a dealer with its own generator, and a window within 2..=64.
         assert!(maker.correction(&reqs[6]).is_err());
         let mut dealer = TripleMaker::new(
@@ -762,6 +461,7 @@ mod tests {
 
 #[cfg(test)]
 mod hostile {
+    use super::super::request::{TAG_BATCH, TAG_PLAN, encode_batch, encode_done, encode_go, encode_plan};
     use super::*;
     use crate::ring::{Conv1dParams, Conv2dParams};
 
@@ -824,5 +524,15 @@ mod hostile {
             Some(26)
         );
         assert_eq!(Dealer::check_request_message(&encode_done()).unwrap(), None);
+        // A plan is checked batch by batch, and reports its largest batch; a credit holds nothing.
+        let plan = encode_plan(&[vec![mm(vec![2, 3], vec![3, 4])], vec![half.clone()]]);
+        assert_eq!(Dealer::check_request_message(&plan).unwrap(), Some(1 << 31));
+        let e = Dealer::check_request_message(&encode_plan(&[vec![], vec![half.clone(), half.clone(), half]]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a batch of 3 requests holds more than"), "{e}");
+        assert!(Dealer::check_request_message(&[TAG_PLAN, u32::MAX as u64, 0]).is_err());
+        assert_eq!(Dealer::check_request_message(&encode_go()).unwrap(), Some(0));
+        assert!(Dealer::check_request_message(&[3, 0]).is_err(), "a credit has no body");
     }
 }

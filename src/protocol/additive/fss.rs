@@ -31,7 +31,7 @@
 //! ≈ 0.95 KB per party; at k = 32 ≈ 52.4 / 54.4 words.
 
 use super::AdditiveParty;
-use super::dealer::Request;
+use super::request::Request;
 use super::keys::chunks;
 use crate::error::{Error, PartyId, Result};
 use crate::fss::relu::ReluKeys;
@@ -86,7 +86,7 @@ impl AdditiveParty {
     /// This party's key words for one request from the dealer.
     fn fss_key_words(&mut self, words: usize) -> Result<Vec<u64>> {
         let dealer = self.fss_dealer()?;
-        Ok(crate::net::into_words(self.net.recv(dealer, words)?))
+        Ok(crate::net::into_words(self.dealer_message(dealer, words)?))
     }
 
     fn bad_key(&self, op: &'static str) -> Error {

@@ -9,7 +9,8 @@
 //! * [`beaver`]: products from Beaver triples, squares, AND, prepared right operands;
 //! * [`truncate`]: fixed-point truncation (local for two parties, else with a dealer mask);
 //! * [`convert`]: A2B addends, B2A of packed bits, products with bits;
-//! * [`dealer`]: the dealer of correlated randomness and its request format;
+//! * [`dealer`]: the dealer of correlated randomness; [`request`] what it is asked for;
+//! * [`ahead`]: the dealer running ahead of repeated computations (recorded plan, credits);
 //! * [`fss`]: the `2pc-fss` family's sign bits and ReLU from dealt FSS keys (the same party with
 //!   `fss_window` set overrides those hooks; everything else is 2pc-ttp's), [`keys`] the dealer's
 //!   side of them.
@@ -20,12 +21,14 @@
 //! step's start, so it costs 2 rounds (1 between parties); with the insecure first-party dealer it
 //! costs 1, and the offline column is 0 (party 0 computes the corrections).
 
+mod ahead;
 mod beaver;
 mod convert;
 pub(crate) mod dealer;
 mod fss;
 mod keys;
 mod open;
+mod request;
 mod truncate;
 
 pub use beaver::PreparedOperand;
@@ -39,7 +42,8 @@ use super::{Linear2Fn, LinearFn, Protocol, gates};
 use crate::error::{Error, PartyId, Result};
 use crate::net::{MeterReport, Net, Phase, into_words};
 use crate::ring::{RingTensor, numel};
-use dealer::{Draws, MaskReuse, Request, TripleMaker, draw_with, encode_batch, encode_done};
+use dealer::{Draws, MaskReuse, TripleMaker, draw_with};
+use request::{Request, encode_batch, encode_done};
 
 /// Where party 0's triple corrections come from.
 enum Corrections {
@@ -90,6 +94,8 @@ pub struct AdditiveParty {
     fss: Option<u32>,
     /// INSECURE, `leak: beaver-mask-reuse` only: the reused product masks.
     reuse: Option<MaskReuse>,
+    /// The dealer running ahead (recorded plan, prefetched messages).
+    ahead: ahead::Ahead,
 }
 
 impl AdditiveParty {
@@ -141,6 +147,7 @@ impl AdditiveParty {
             dealer: (cfg.dealer == DealerKind::Ttp).then_some(cfg.parties),
             fss: cfg.fss_window(),
             reuse: (cfg.leak == Some(Leak::BeaverMaskReuse)).then(MaskReuse::default),
+            ahead: Default::default(),
         })
     }
 
@@ -152,8 +159,12 @@ impl AdditiveParty {
         Ok(self.net.finish())
     }
 
-    /// Party 0 (TTP) asks the dealer for these requests' corrections before computing.
+    /// Party 0 (TTP) asks the dealer for these requests' corrections before computing, unless
+    /// the dealer is running ahead with them already (see [`ahead`]).
     fn request(&mut self, reqs: &[Request]) -> Result<()> {
+        if self.ahead_covers(reqs)? {
+            return Ok(());
+        }
         if let Corrections::Dealer(d) = self.corrections {
             self.net.send(Phase::Control, d, encode_batch(reqs))?;
         }
@@ -173,7 +184,7 @@ impl AdditiveParty {
             Corrections::Dealer(_) if lens.iter().sum::<usize>() == 0 => Vec::new(),
             Corrections::Dealer(d) => {
                 let d = *d;
-                into_words(self.net.recv(d, lens.iter().sum())?)
+                into_words(self.dealer_message(d, lens.iter().sum())?)
             }
             Corrections::Local(maker) => maker.corrections(reqs)?,
         };
@@ -386,6 +397,22 @@ impl Protocol for AdditiveParty {
             Some(window) => Ok(wrap(self.fss_eqz_rings(&rings(xs, |x| &x.0), window)?, AdditiveBits)),
             None => gates::eqz_bits_many(self, xs),
         }
+    }
+
+    fn deals_ahead(&self) -> bool {
+        self.deals_ahead_impl()
+    }
+
+    fn record_ahead(&mut self) -> Result<()> {
+        self.record_ahead_impl()
+    }
+
+    fn plan_ahead(&mut self, copies: usize) -> Result<()> {
+        self.plan_ahead_impl(copies)
+    }
+
+    fn next_ahead(&mut self, prefetch: bool) -> Result<()> {
+        self.next_ahead_impl(prefetch)
     }
 
     fn relu_many(&mut self, xs: &[&AdditiveShare]) -> Result<Vec<AdditiveShare>> {

@@ -16,7 +16,7 @@
 //! | truncate, dealer mask | 2 / 1 | 1 | 8(N−1)n | 16n |
 
 use super::AdditiveParty;
-use super::dealer::Request;
+use super::request::Request;
 use crate::error::{Error, Result};
 use crate::protocol::config::{DealerKind, Truncation};
 use crate::protocol::cost::Cost;
