@@ -28,6 +28,7 @@
 //! Generation: 4L + 2 blocks. Key: [`key_bits`] = 128 (root) + 129·L + 128 (leaf) bits.
 
 use super::prg::{TWEAK_LEAF, TWEAK_LEFT, TWEAK_RIGHT, hash_many};
+use rayon::prelude::*;
 
 /// Most domain bits resolved in the leaf block (2^7 = 128 one-bit slots).
 pub const MAX_LEAF_BITS: u32 = 7;
@@ -78,10 +79,6 @@ impl DpfKeys {
     fn words(&self) -> usize {
         self.len().div_ceil(64)
     }
-
-    fn right_bit(&self, level: usize, e: usize) -> u128 {
-        ((self.cw_right[level * self.words() + e / 64] >> (e % 64)) & 1) as u128
-    }
 }
 
 fn bit(x: u64, i: u32) -> u128 {
@@ -98,21 +95,85 @@ fn random_blocks(n: usize, rand: &mut dyn FnMut(&mut [u64])) -> Vec<u128> {
         .collect()
 }
 
+/// Elements per parallel task of generation and evaluation: a task walks every level for its
+/// elements, so their nodes stay in cache and the tasks never wait for each other; a multiple of
+/// 64, so a task owns whole words of packed bits.
+const BLOCK: usize = 2048;
+
 /// The dealer's side: keys of `[x = α_e]` for every α in `alphas` (only the low `m` bits count).
-/// `rand` fills a slice with uniform words (the dealer's PRG).
+/// `rand` fills a slice with uniform words (the dealer's PRG): it draws the roots, in order; the
+/// rest follows from them, computed block by block on rayon's threads.
 pub fn keygen(alphas: &[u64], m: u32, rand: &mut dyn FnMut(&mut [u64])) -> (DpfKeys, DpfKeys) {
     assert!((1..=64).contains(&m), "DPF domain of {m} bits");
     let n = alphas.len();
     let lv = levels(m) as usize;
     let words = n.div_ceil(64);
-    // Current nodes of both parties (t in bit 0).
-    let mut s0: Vec<u128> = random_blocks(n, rand).into_iter().map(|b| b & !1).collect();
-    let mut s1: Vec<u128> = random_blocks(n, rand).into_iter().map(|b| b | 1).collect();
-    let roots = (s0.clone(), s1.clone());
+    // Roots of both parties (t in bit 0).
+    let roots0: Vec<u128> = random_blocks(n, rand).into_iter().map(|b| b & !1).collect();
+    let roots1: Vec<u128> = random_blocks(n, rand).into_iter().map(|b| b | 1).collect();
     let mut cw_seed = vec![0u128; lv * n];
     let mut cw_right = vec![0u64; lv * words];
+    let mut leaves = vec![0u128; n];
+    // Each block's piece of every level's row of corrections.
+    let blocks = n.div_ceil(BLOCK);
+    let mut seed_rows: Vec<Vec<&mut [u128]>> = (0..blocks).map(|_| Vec::with_capacity(lv)).collect();
+    let mut right_rows: Vec<Vec<&mut [u64]>> = (0..blocks).map(|_| Vec::with_capacity(lv)).collect();
+    if n > 0 {
+        for row in cw_seed.chunks_mut(n) {
+            for (b, piece) in row.chunks_mut(BLOCK).enumerate() {
+                seed_rows[b].push(piece);
+            }
+        }
+        for row in cw_right.chunks_mut(words) {
+            for (b, piece) in row.chunks_mut(BLOCK / 64).enumerate() {
+                right_rows[b].push(piece);
+            }
+        }
+    }
+    seed_rows
+        .into_par_iter()
+        .zip(right_rows)
+        .zip(leaves.par_chunks_mut(BLOCK))
+        .enumerate()
+        .for_each(|(b, ((seeds, rights), leaves))| {
+            let at = b * BLOCK..b * BLOCK + leaves.len();
+            let roots = (&roots0[at.clone()], &roots1[at.clone()]);
+            keygen_block(&alphas[at], m, roots, seeds, rights, leaves);
+        });
+    let k0 = DpfKeys {
+        party: 0,
+        domain_bits: m,
+        roots: roots0,
+        cw_seed: cw_seed.clone(),
+        cw_right: cw_right.clone(),
+        leaves: leaves.clone(),
+    };
+    // The corrections are common to both keys: the second takes them without a copy.
+    let k1 = DpfKeys {
+        party: 1,
+        domain_bits: m,
+        roots: roots1,
+        cw_seed,
+        cw_right,
+        leaves,
+    };
+    (k0, k1)
+}
+
+/// [`keygen`] for one block of elements: walks α's path from both roots, writing each level's
+/// corrections into its piece of that level's row and the leaf corrections into `leaves`.
+fn keygen_block(
+    alphas: &[u64],
+    m: u32,
+    (roots0, roots1): (&[u128], &[u128]),
+    mut seeds: Vec<&mut [u128]>,
+    mut rights: Vec<&mut [u64]>,
+    leaves: &mut [u128],
+) {
+    let n = alphas.len();
+    let (mut s0, mut s1) = (roots0.to_vec(), roots1.to_vec());
     let (mut l0, mut r0, mut l1, mut r1) = (vec![0u128; n], vec![0u128; n], vec![0u128; n], vec![0u128; n]);
-    for level in 0..lv {
+    for (level, (cw_seed, cw_right)) in seeds.iter_mut().zip(rights.iter_mut()).enumerate() {
         hash_many(&s0, |_| TWEAK_LEFT, &mut l0);
         hash_many(&s0, |_| TWEAK_RIGHT, &mut r0);
         hash_many(&s1, |_| TWEAK_LEFT, &mut l1);
@@ -125,8 +186,8 @@ pub fn keygen(alphas: &[u64], m: u32, rand: &mut dyn FnMut(&mut [u64])) -> (DpfK
             let s_cw = (lose0 ^ lose1) & !1;
             let t_left = (l0[e] ^ l1[e]) & 1 ^ a ^ 1;
             let t_right = (r0[e] ^ r1[e]) & 1 ^ a;
-            cw_seed[level * n + e] = s_cw | t_left;
-            cw_right[level * words + e / 64] |= (t_right as u64) << (e % 64);
+            cw_seed[e] = s_cw | t_left;
+            cw_right[e / 64] |= (t_right as u64) << (e % 64);
             let t_keep = if a == 1 { t_right } else { t_left };
             let correction = s_cw | t_keep;
             let (keep0, keep1) = if a == 1 { (r0[e], r1[e]) } else { (l0[e], l1[e]) };
@@ -134,23 +195,12 @@ pub fn keygen(alphas: &[u64], m: u32, rand: &mut dyn FnMut(&mut [u64])) -> (DpfK
             s1[e] = keep1 ^ if s1[e] & 1 == 1 { correction } else { 0 };
         }
     }
-    let mut y0 = vec![0u128; n];
-    let mut y1 = vec![0u128; n];
-    hash_many(&s0, |_| TWEAK_LEAF, &mut y0);
-    hash_many(&s1, |_| TWEAK_LEAF, &mut y1);
+    hash_many(&s0, |_| TWEAK_LEAF, &mut l0);
+    hash_many(&s1, |_| TWEAK_LEAF, &mut l1);
     let low_mask = low_bits_mask(leaf_bits(m));
-    let leaves: Vec<u128> = (0..n)
-        .map(|e| y0[e] ^ y1[e] ^ (1u128 << (alphas[e] & low_mask)))
-        .collect();
-    let key = |party: u8, roots: Vec<u128>| DpfKeys {
-        party,
-        domain_bits: m,
-        roots,
-        cw_seed: cw_seed.clone(),
-        cw_right: cw_right.clone(),
-        leaves: leaves.clone(),
-    };
-    (key(0, roots.0), key(1, roots.1))
+    for e in 0..n {
+        leaves[e] = l0[e] ^ l1[e] ^ (1u128 << (alphas[e] & low_mask));
+    }
 }
 
 fn low_bits_mask(bits: u32) -> u64 {
@@ -168,12 +218,24 @@ struct Walk {
 fn walk(key: &DpfKeys, xs: &[u64]) -> Walk {
     let n = key.len();
     assert_eq!(xs.len(), n, "DPF evaluation: {} inputs for {n} keys", xs.len());
-    let m = key.domain_bits;
-    let lv = levels(m) as usize;
-    let mut nodes = key.roots.clone();
-    let mut children = vec![0u128; n];
+    let mut leaves = vec![0u128; n];
     let mut lt_tree = vec![0u64; n.div_ceil(64)];
-    for level in 0..lv {
+    leaves
+        .par_chunks_mut(BLOCK)
+        .zip(lt_tree.par_chunks_mut(BLOCK / 64))
+        .enumerate()
+        .for_each(|(b, (leaves, lt))| walk_block(key, xs, b * BLOCK, leaves, lt));
+    Walk { leaves, lt_tree }
+}
+
+/// [`walk`] for the elements from `start` on, as many as `leaves` holds (`lt`: their packed bits).
+fn walk_block(key: &DpfKeys, xs: &[u64], start: usize, leaves: &mut [u128], lt: &mut [u64]) {
+    let (n, len, words) = (key.len(), leaves.len(), key.words());
+    let m = key.domain_bits;
+    let xs = &xs[start..start + len];
+    let mut nodes = key.roots[start..start + len].to_vec();
+    let mut children = vec![0u128; len];
+    for level in 0..levels(m) as usize {
         let pos = m - 1 - level as u32;
         hash_many(
             &nodes,
@@ -186,29 +248,22 @@ fn walk(key: &DpfKeys, xs: &[u64]) -> Walk {
             },
             &mut children,
         );
-        for e in 0..n {
+        let cw = &key.cw_seed[level * n + start..level * n + start + len];
+        let right = &key.cw_right[level * words + start / 64..];
+        for e in 0..len {
+            // Branch-free: the parent's control bit selects the correction, x's bit its t.
             let go_right = bit(xs[e], pos);
             let t_parent = nodes[e] & 1;
-            let mut child = children[e];
-            if t_parent == 1 {
-                let cw = key.cw_seed[level * n + e];
-                let t_cw = if go_right == 1 { key.right_bit(level, e) } else { cw & 1 };
-                child ^= (cw & !1) | t_cw;
-            }
-            if go_right == 0 {
-                lt_tree[e / 64] ^= ((t_parent ^ (child & 1)) as u64) << (e % 64);
-            }
+            let t_cw = (((right[e / 64] >> (e % 64)) & 1) as u128 & go_right) | (cw[e] & 1 & (go_right ^ 1));
+            let child = children[e] ^ (((cw[e] & !1) | t_cw) & t_parent.wrapping_neg());
+            lt[e / 64] ^= (((t_parent ^ (child & 1)) & (go_right ^ 1)) as u64) << (e % 64);
             nodes[e] = child;
         }
     }
-    let mut leaves = vec![0u128; n];
-    hash_many(&nodes, |_| TWEAK_LEAF, &mut leaves);
-    for e in 0..n {
-        if nodes[e] & 1 == 1 {
-            leaves[e] ^= key.leaves[e];
-        }
+    hash_many(&nodes, |_| TWEAK_LEAF, leaves);
+    for (e, leaf) in leaves.iter_mut().enumerate() {
+        *leaf ^= key.leaves[start + e] & (nodes[e] & 1).wrapping_neg();
     }
-    Walk { leaves, lt_tree }
 }
 
 /// The leaf slot of x (its low ν bits).

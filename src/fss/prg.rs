@@ -42,16 +42,20 @@ const CHUNK: usize = 4096;
 pub fn hash_many(seeds: &[u128], tweak: impl Fn(usize) -> u128 + Sync, out: &mut [u128]) {
     assert_eq!(seeds.len(), out.len(), "hash_many: lengths differ");
     let one = |c: usize, s_chunk: &[u128], o_chunk: &mut [u128]| {
-        let aes = cipher();
-        let mut buf = [[0u8; 16]; CHUNK];
-        let n = s_chunk.len();
-        for (i, (b, &s)) in buf[..n].iter_mut().zip(s_chunk).enumerate() {
-            *b = sigma((s & !1) ^ tweak(c * CHUNK + i)).to_le_bytes();
-        }
-        aes.encrypt_blocks(Array::cast_slice_from_core_mut(&mut buf[..n]));
-        for (i, (o, b)) in o_chunk.iter_mut().zip(&buf[..n]).enumerate() {
-            *o = u128::from_le_bytes(*b) ^ sigma((s_chunk[i] & !1) ^ tweak(c * CHUNK + i));
-        }
+        BLOCKS.with_borrow_mut(|buf| {
+            let n = s_chunk.len();
+            buf.resize(n.max(buf.len()), [0; 16]);
+            let buf = &mut buf[..n];
+            // σ of each input once: kept in `out` for the feed-forward, encrypted in `buf`.
+            for (i, ((b, o), &s)) in buf.iter_mut().zip(o_chunk.iter_mut()).zip(s_chunk).enumerate() {
+                *o = sigma((s & !1) ^ tweak(c * CHUNK + i));
+                *b = o.to_le_bytes();
+            }
+            cipher().encrypt_blocks(Array::cast_slice_from_core_mut(buf));
+            for (o, b) in o_chunk.iter_mut().zip(buf.iter()) {
+                *o ^= u128::from_le_bytes(*b);
+            }
+        })
     };
     if seeds.len() > 2 * CHUNK {
         seeds
@@ -64,6 +68,11 @@ pub fn hash_many(seeds: &[u128], tweak: impl Fn(usize) -> u128 + Sync, out: &mut
             one(c, s, o);
         }
     }
+}
+
+thread_local! {
+    /// Each thread's scratch blocks for [`hash_many`] (grown once to a chunk, never zeroed again).
+    static BLOCKS: std::cell::RefCell<Vec<[u8; 16]>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// H(s ⊕ tweak) for one block (tests and key generation of single elements).
