@@ -11,6 +11,7 @@ mod compare;
 mod data;
 mod dealer_ahead;
 mod experiment;
+mod fss_fused;
 mod functions;
 mod latency;
 mod nn;

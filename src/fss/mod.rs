@@ -7,6 +7,7 @@
 //! - [`drelu`]: the sign bit of masked ring values from one comparison on k − 1 bits;
 //! - [`relu`]: ReLU in two rounds (DReLU, then a select without a triple), and B2A of the sign;
 //! - [`trunc`]: truncation with 2^62 of slack, exact below 2^62, unbiased stochastic rounding;
+//! - [`trunc_relu`]: ReLU(x / 2^f) in a ReLU's two rounds, the truncation on the same opening;
 //! - [`wire`]: keys as the u64 words the dealer sends, with their exact sizes.
 //!
 //! Everything works on whole batches (structure of arrays, one AES call per tree level) and is
@@ -18,6 +19,7 @@ pub mod drelu;
 pub mod prg;
 pub mod relu;
 pub mod trunc;
+pub mod trunc_relu;
 pub mod wire;
 
 #[cfg(test)]

@@ -46,6 +46,11 @@ pub fn relu_words(n: usize, window: u32) -> usize {
     drelu_words(n, window) + 2 * n
 }
 
+/// Words of one party's fused truncation + ReLU keys (DReLU keys and five ring elements).
+pub fn trunc_relu_words(n: usize, window: u32) -> usize {
+    drelu_words(n, window) + 5 * n
+}
+
 /// Appends one party's DPF keys.
 pub fn put_dpf(out: &mut Vec<u64>, k: &DpfKeys) {
     push_blocks(out, &k.roots);

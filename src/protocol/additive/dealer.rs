@@ -211,7 +211,7 @@ impl TripleMaker {
                 }
             }
         }
-        if let Request::Drelu { .. } | Request::Relu { .. } | Request::Eqz { .. } = req {
+        if req.fss_gate().is_some() {
             if self.keygen.is_none() {
                 return Err(Error::invalid("dealer request", "this dealer deals no FSS keys"));
             }
@@ -269,7 +269,9 @@ impl TripleMaker {
                 fused(&mut rest[0], &|i, s| r[i].wrapping_sub(s));
             }
             // Dealt above, before the products.
-            Request::Drelu { .. } | Request::Relu { .. } | Request::Eqz { .. } => return Ok(Vec::new()),
+            Request::Drelu { .. } | Request::Relu { .. } | Request::Eqz { .. } | Request::TruncRelu { .. } => {
+                return Ok(Vec::new());
+            }
             Request::Trunc { bits, .. } => {
                 let (r, bits) = (common[0].data(), *bits);
                 let (first, second) = rest.split_at_mut(1);
@@ -402,6 +404,11 @@ mod tests {
             },
             Request::Drelu { n: 70, window: 64 },
             Request::Relu { n: 5, window: 2 },
+            Request::TruncRelu {
+                n: 9,
+                window: 64,
+                bits: 16,
+            },
             Request::Eqz { n: 0, window: 32 },
         ];
         let msg = encode_batch(&reqs);

@@ -11,7 +11,11 @@
 //! * **zero test** [x = 0] (`Protocol::eqz_bits_many`): a DPF at α = r on the window's low bits
 //!   (x̂ = r exactly when x ≡ 0 mod 2^k, i.e. x = 0 for |x| < 2^k);
 //! * **ReLU** (`Protocol::relu_many`): DReLU ⊕ r_d, opened (one bit per element), then the
-//!   triple-free select of `fss::relu`.
+//!   triple-free select of `fss::relu`;
+//! * **ReLU(x / 2^f)** (`Protocol::trunc_relu_many`, with `truncation: dealer`): the same two
+//!   rounds, the truncation read off the ReLU's own opening (`fss::trunc_relu`), so a product's
+//!   dealer truncation costs nothing more when a ReLU follows it. With local truncation (free
+//!   online) the hook keeps its default.
 //!
 //! The window k (`fss_window`, default 64) bounds the values the gates are right for: raw ring
 //! values |x| < 2^(k−1). 64 is exact for every value, so every function gives 2pc-ttp's result;
@@ -25,16 +29,18 @@
 //! | sign bits [x < 0] | 2 | 1 | 8n | 16 · `wire::drelu_words(n, k)` |
 //! | zero test [x = 0] | 2 | 1 | 8n | 16 · `wire::dpf_words(n, k)` |
 //! | ReLU | 3 | 2 | 8n + 8⌈n/64⌉ | 16 · `wire::relu_words(n, k)` |
+//! | ReLU(x / 2^f), fused (`truncation: dealer`) | 3 | 2 | 8n + 8⌈n/64⌉ | 16 · `wire::trunc_relu_words(n, k)` |
 //!
 //! (The ReLU's second opening is n packed bits: ⌈n/64⌉ words, 8⌈n/64⌉ bytes, since the transport
 //! carries whole words.) Key words per element at k = 64: ≈ 116.9 (DReLU), ≈ 118.9 (ReLU), i.e.
 //! ≈ 0.95 KB per party; at k = 32 ≈ 52.4 / 54.4 words.
 
 use super::AdditiveParty;
-use super::request::Request;
 use super::keys::chunks;
+use super::request::Request;
 use crate::error::{Error, PartyId, Result};
 use crate::fss::relu::ReluKeys;
+use crate::fss::trunc_relu::{self, TruncReluKeys};
 use crate::fss::{dpf, drelu, relu, wire};
 use crate::protocol::binary::ones;
 use crate::protocol::cost::Cost;
@@ -193,6 +199,88 @@ impl AdditiveParty {
             let len = key.rd.len();
             let words = len.div_ceil(64);
             flat.extend(relu::finish(key, &xhat[*start..start + len], &dhat[word..word + words]));
+            word += words;
+        }
+        let mut out = Vec::with_capacity(xs.len());
+        let mut at = 0;
+        for x in xs {
+            out.push(RingTensor::from_vec(x.shape(), flat[at..at + x.len()].to_vec())?);
+            at += x.len();
+        }
+        Ok(out)
+    }
+
+    /// Cost of a fused ReLU(x / 2^f) of n elements with window k: a ReLU's rounds and bytes.
+    pub fn fss_trunc_relu_cost(n: usize, window: u32) -> Cost {
+        Cost {
+            offline_bytes: 16 * wire::trunc_relu_words(n, window) as u64,
+            ..Self::fss_relu_cost(n, window)
+        }
+    }
+
+    /// ReLU(x / 2^bits) of each tensor in the two rounds of a ReLU (`fss::trunc_relu`): party 0
+    /// adds the public offset 2^62 before the opening, which then serves the truncation and the
+    /// sign alike. Right for |x| < 2^62 (and, for the sign, |x| < 2^(k−1)).
+    pub(super) fn fss_trunc_relu_rings(
+        &mut self,
+        xs: &[RingTensor],
+        window: u32,
+        bits: u32,
+    ) -> Result<Vec<RingTensor>> {
+        if bits == 0 || bits >= 62 {
+            return Err(Error::invalid("trunc_relu", format!("cannot shift by {bits} bits")));
+        }
+        let reqs: Vec<Request> = xs
+            .iter()
+            .map(|x| Request::TruncRelu {
+                n: x.len(),
+                window,
+                bits,
+            })
+            .collect();
+        let offset: Vec<RingTensor>;
+        let inputs: Vec<&RingTensor> = if self.id == 0 {
+            offset = xs
+                .iter()
+                .map(|x| x.map(|v| v.wrapping_add(trunc_relu::OFFSET)))
+                .collect();
+            offset.iter().collect()
+        } else {
+            xs.iter().collect()
+        };
+        let (xhat, _) = self.fss_open_masked(&inputs, &reqs)?;
+        let mut keys = Vec::new();
+        let mut signs = Vec::new();
+        let mut at = 0;
+        for x in xs {
+            for (start, len) in chunks(x.len()) {
+                let words = self.fss_key_words(wire::trunc_relu_words(len, window))?;
+                let mut w = &words[..];
+                let key = wire::get_drelu(&mut w, self.id as u8, len, window).and_then(|drelu| {
+                    let mut part = || wire::get_words(&mut w, len);
+                    Some(TruncReluKeys {
+                        drelu,
+                        rd: part()?,
+                        rl_f: part()?,
+                        rh: part()?,
+                        rd_rl_f: part()?,
+                        rd_rh: part()?,
+                    })
+                });
+                let key = key.ok_or_else(|| self.bad_key("trunc_relu"))?;
+                signs.extend(trunc_relu::masked_sign(&key, &xhat[at + start..at + start + len]));
+                keys.push((at + start, key));
+            }
+            at += x.len();
+        }
+        let dhat = self.fss_open_bits(signs)?;
+        let mut flat = Vec::with_capacity(xhat.len());
+        let mut word = 0;
+        for (start, key) in &keys {
+            let len = key.rd.len();
+            let words = len.div_ceil(64);
+            let (x, d) = (&xhat[*start..start + len], &dhat[word..word + words]);
+            flat.extend(trunc_relu::finish(key, self.id as u8, bits, x, d));
             word += words;
         }
         let mut out = Vec::with_capacity(xs.len());

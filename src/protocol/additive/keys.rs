@@ -2,7 +2,7 @@
 //! sizes in words, and making them for masks r in chunks of at most [`KEY_CHUNK`] elements.
 
 use crate::fss::relu::ReluKeys;
-use crate::fss::{dpf, drelu, relu, wire};
+use crate::fss::{dpf, drelu, relu, trunc_relu, wire};
 use crate::protocol::prg::Prg;
 
 /// The FSS gates the dealer deals keys for.
@@ -14,6 +14,8 @@ pub(crate) enum Gate {
     Relu,
     /// Zero-test keys: a DPF at α = r on the window's low bits.
     Eqz,
+    /// Fused ReLU(x / 2^bits) keys: DReLU keys plus five ring elements (`fss::trunc_relu`).
+    TruncRelu { bits: u32 },
 }
 
 /// Most elements per key message: the dealer makes and sends a tensor's keys in chunks of this
@@ -33,6 +35,7 @@ pub(crate) fn key_words(gate: Gate, n: usize, window: u32) -> usize {
         Gate::Relu => wire::relu_words(n, window),
         Gate::Eqz => wire::dpf_words(n, window),
         Gate::Drelu => wire::drelu_words(n, window),
+        Gate::TruncRelu { .. } => wire::trunc_relu_words(n, window),
     }
 }
 
@@ -56,6 +59,18 @@ pub(crate) fn deal(gate: Gate, window: u32, masks: &[u64], prg: &mut Prg) -> (Ve
             let words = |k: &drelu::DreluKeys| {
                 let mut w = Vec::with_capacity(wire::drelu_words(masks.len(), window));
                 wire::put_drelu(&mut w, k);
+                w
+            };
+            (words(&k0), words(&k1))
+        }
+        Gate::TruncRelu { bits } => {
+            let (k0, k1) = trunc_relu::keygen_for_masks(masks, window, bits, &mut rand);
+            let words = |k: &trunc_relu::TruncReluKeys| {
+                let mut w = Vec::with_capacity(wire::trunc_relu_words(masks.len(), window));
+                wire::put_drelu(&mut w, &k.drelu);
+                for part in [&k.rd, &k.rl_f, &k.rh, &k.rd_rl_f, &k.rd_rh] {
+                    w.extend_from_slice(part);
+                }
                 w
             };
             (words(&k0), words(&k1))

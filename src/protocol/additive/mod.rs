@@ -399,6 +399,16 @@ impl Protocol for AdditiveParty {
         }
     }
 
+    fn trunc_relu_many(&mut self, xs: Vec<AdditiveShare>, bits: u32) -> Result<Vec<AdditiveShare>> {
+        match self.fss {
+            Some(window) if self.truncation == Truncation::Dealer => {
+                let xs: Vec<RingTensor> = xs.into_iter().map(|x| x.0).collect();
+                Ok(wrap(self.fss_trunc_relu_rings(&xs, window, bits)?, AdditiveShare))
+            }
+            _ => gates::trunc_relu_many(self, xs, bits),
+        }
+    }
+
     fn deals_ahead(&self) -> bool {
         self.deals_ahead_impl()
     }

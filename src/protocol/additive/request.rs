@@ -46,6 +46,9 @@ pub(crate) enum Request {
     Drelu { n: usize, window: u32 },
     /// 2pc-fss: ReLU keys (DReLU keys plus the select's shares), masks as for `Drelu`.
     Relu { n: usize, window: u32 },
+    /// 2pc-fss: fused ReLU(x / 2^bits) keys (DReLU keys plus the truncation's and the select's
+    /// shares, `crate::fss::trunc_relu`), masks as for `Drelu`.
+    TruncRelu { n: usize, window: u32, bits: u32 },
     /// 2pc-fss: zero-test (DPF) keys on the window's low bits, masks as for `Drelu`.
     Eqz { n: usize, window: u32 },
 }
@@ -81,7 +84,10 @@ impl Request {
             Request::EdaBits { n } => (vec![vec![*n]], vec![vec![*n]]),
             Request::Prepare { shape } => (vec![shape.clone()], vec![]),
             Request::BilinearPrepared { op, x, y, .. } => (vec![x.clone()], vec![op.output_shape(x, y)?]),
-            Request::Drelu { n, .. } | Request::Relu { n, .. } | Request::Eqz { n, .. } => (vec![vec![*n]], vec![]),
+            Request::Drelu { n, .. }
+            | Request::Relu { n, .. }
+            | Request::Eqz { n, .. }
+            | Request::TruncRelu { n, .. } => (vec![vec![*n]], vec![]),
         })
     }
 
@@ -109,7 +115,8 @@ impl Request {
             | Request::EdaBits { .. }
             | Request::Drelu { .. }
             | Request::Relu { .. }
-            | Request::Eqz { .. } => vec![],
+            | Request::Eqz { .. }
+            | Request::TruncRelu { .. } => vec![],
         };
         for s in operands {
             bounded(s)?;
@@ -120,7 +127,8 @@ impl Request {
         | Request::EdaBits { n }
         | Request::Drelu { n, .. }
         | Request::Relu { n, .. }
-        | Request::Eqz { n, .. } = self
+        | Request::Eqz { n, .. }
+        | Request::TruncRelu { n, .. } = self
         {
             bounded(&[*n])?;
         }
@@ -143,11 +151,9 @@ impl Request {
                 total = total.saturating_add(scratch.unwrap_or(u64::MAX));
             }
         }
-        if let Request::Drelu { n, window } | Request::Relu { n, window } | Request::Eqz { n, window } = self {
+        if let Some((gate, window)) = self.fss_gate() {
             // Both parties' keys.
-            total = total.saturating_add(
-                2 * super::keys::key_words(self.fss_gate().expect("an FSS request").0, *n, *window) as u64,
-            );
+            total = total.saturating_add(2 * super::keys::key_words(gate, self.fss_elements(), window) as u64);
         }
         if total > MAX_REQUEST_ELEMENTS {
             return Err(too_large(format!("{self:?}, holding {total} elements,")));
@@ -158,7 +164,10 @@ impl Request {
     /// Elements of a 2pc-fss request (0 for any other).
     pub(crate) fn fss_elements(&self) -> usize {
         match *self {
-            Request::Drelu { n, .. } | Request::Relu { n, .. } | Request::Eqz { n, .. } => n,
+            Request::Drelu { n, .. }
+            | Request::Relu { n, .. }
+            | Request::Eqz { n, .. }
+            | Request::TruncRelu { n, .. } => n,
             _ => 0,
         }
     }
@@ -170,6 +179,7 @@ impl Request {
             Request::Drelu { window, .. } => Some((Gate::Drelu, window)),
             Request::Relu { window, .. } => Some((Gate::Relu, window)),
             Request::Eqz { window, .. } => Some((Gate::Eqz, window)),
+            Request::TruncRelu { window, bits, .. } => Some((Gate::TruncRelu { bits }, window)),
             _ => None,
         }
     }
@@ -225,6 +235,7 @@ impl Request {
             }
             Request::Drelu { n, window } => out.extend([9, *n as u64, *window as u64]),
             Request::Relu { n, window } => out.extend([10, *n as u64, *window as u64]),
+            Request::TruncRelu { n, window, bits } => out.extend([12, *n as u64, *window as u64, *bits as u64]),
             Request::Eqz { n, window } => out.extend([11, *n as u64, *window as u64]),
         }
     }
@@ -293,6 +304,20 @@ impl Request {
                     9 => Request::Drelu { n, window },
                     10 => Request::Relu { n, window },
                     _ => Request::Eqz { n, window },
+                }
+            }
+            12 => {
+                let w = take(words, 3)?;
+                if !(2..=64).contains(&w[1]) || !(1..62).contains(&w[2]) {
+                    return Err(Error::invalid(
+                        "dealer request",
+                        format!("a fused gate with window {} and shift {}", w[1], w[2]),
+                    ));
+                }
+                Request::TruncRelu {
+                    n: small(w[0])?,
+                    window: w[1] as u32,
+                    bits: w[2] as u32,
                 }
             }
             t => return Err(Error::invalid("dealer request", format!("unknown request tag {t}"))),

@@ -1,0 +1,111 @@
+//! 2pc-fss's fused ReLU(x / 2^f) (`Protocol::trunc_relu_many` with `truncation: dealer`): right
+//! against the plaintext, costing a ReLU's rounds and bytes, cheaper than truncating first.
+
+use crate::common::{random_ring, run};
+use testbed::Result;
+use testbed::net::{MeterReport, critical_path};
+use testbed::protocol::{AdditiveParty, DealerKind, Job, Protocol, ProtocolConfig, Truncation, reveal};
+use testbed::ring::RingTensor;
+
+struct TruncRelu {
+    x: RingTensor,
+    bits: u32,
+}
+
+impl Job for TruncRelu {
+    type Output = (RingTensor, MeterReport);
+    fn run<P: Protocol>(&self, p: &mut P) -> Result<Self::Output> {
+        let x = p.share(0, (p.id() == 0).then_some(&self.x), self.x.shape())?;
+        p.barrier()?;
+        let before = p.meter();
+        let y = p.trunc_relu_many(vec![x], self.bits)?.remove(0);
+        let cost = p.meter().since(&before);
+        Ok((reveal(p, &y)?, cost))
+    }
+}
+
+fn config(truncation: &str, window: u32) -> ProtocolConfig {
+    let yaml = format!("family: 2pc-fss\nparties: 2\nfss_window: {window}\ntruncation: {truncation}\n");
+    ProtocolConfig::from_yaml(&yaml, "2pc-fss.yaml").unwrap()
+}
+
+/// Products at scale 2^2f up to |x| < 2^62, with the edges.
+fn products(n: usize, bits: u32, seed: u64) -> RingTensor {
+    let mut x = random_ring(&[n], seed);
+    for (e, v) in x.data_mut().iter_mut().enumerate() {
+        *v = ((*v as i64) >> (2 + e % 50)) as u64;
+    }
+    let f = 1i64 << bits;
+    let edges = [0, 1, -1, f - 1, f, -f, -f - 1, (1 << 62) - 1, -(1 << 62)];
+    for (e, edge) in edges.into_iter().enumerate().take(n) {
+        x.data_mut()[e] = edge as u64;
+    }
+    x
+}
+
+#[test]
+fn fused_truncation_and_relu_is_right_and_costs_a_relu() {
+    let cfg = config("dealer", 64);
+    // 70,000 elements: keys in three chunks.
+    for (n, bits) in [(1, 16), (65, 16), (1000, 12), (70_000, 16), (300, 20)] {
+        let x = products(n, bits, n as u64);
+        let out = run(&cfg, 3, &TruncRelu { x: x.clone(), bits });
+        let got = &out.parties[0].output.0;
+        for (e, &v) in x.data().iter().enumerate() {
+            let want = ((v as i64) >> bits).max(0);
+            let g = got.data()[e] as i64;
+            assert!(
+                g == want || g == want + 1,
+                "n={n} f={bits} x={}: {g} vs {want}",
+                v as i64
+            );
+            assert!(v as i64 >= 0 || g == 0, "x={} < 0 gives {g}", v as i64);
+        }
+        let want = AdditiveParty::fss_trunc_relu_cost(n, 64);
+        let path = critical_path(out.parties.iter().map(|p| &p.output.1));
+        assert_eq!((path.critical, path.between_parties), (want.rounds, want.party_rounds));
+        for party in &out.parties {
+            assert_eq!(party.output.1.online(), want.bytes_per_party, "n={n}");
+        }
+        assert_eq!(out.dealer.as_ref().unwrap().offline(), want.offline_bytes, "n={n}");
+        // A ReLU's online cost: 2 rounds between the parties, 8n + 8⌈n/64⌉ bytes.
+        assert_eq!(
+            (want.party_rounds, want.bytes_per_party),
+            (2, 8 * (n + n.div_ceil(64)) as u64)
+        );
+    }
+}
+
+#[test]
+fn the_fused_gate_saves_the_truncations_round_and_bytes() {
+    let n = 4096;
+    let x = products(n, 16, 11);
+    let fused = run(&config("dealer", 64), 5, &TruncRelu { x: x.clone(), bits: 16 });
+    // Local truncation is free online: the hook keeps its default (truncate, then ReLU).
+    let local = run(&config("local", 64), 5, &TruncRelu { x: x.clone(), bits: 16 });
+    // What truncating first (dealer truncation) and then a ReLU would cost, by their formulas.
+    let trunc = AdditiveParty::truncate_cost(2, Truncation::Dealer, DealerKind::Ttp, n);
+    let relu = AdditiveParty::fss_relu_cost(n, 64);
+    let unfused = trunc.then(relu);
+    let fused_path = critical_path(fused.parties.iter().map(|p| &p.output.1));
+    assert_eq!(fused_path.between_parties + 1, unfused.party_rounds);
+    assert_eq!(
+        fused.parties[0].output.1.online() + 8 * n as u64,
+        unfused.bytes_per_party
+    );
+    let local_path = critical_path(local.parties.iter().map(|p| &p.output.1));
+    assert_eq!(local_path.between_parties, fused_path.between_parties);
+    // Both right where local truncation is (it wraps with probability |x|/2^64, so values near
+    // 2^62 are the fused gate's alone).
+    let pairs = fused.parties[0]
+        .output
+        .0
+        .data()
+        .iter()
+        .zip(local.parties[0].output.0.data());
+    for ((a, b), x) in pairs.zip(x.data()) {
+        if (*x as i64).unsigned_abs() < 1 << 40 {
+            assert!((*a as i64 - *b as i64).abs() <= 1, "x={}: {a} vs {b}", *x as i64);
+        }
+    }
+}
