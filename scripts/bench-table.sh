@@ -7,7 +7,8 @@
 #   ratio against ours over TCP + TLS.
 # ops: the other op and model rows, in the simulator.
 # Every figure is the median of REPS (default 3) measured repetitions after one warm-up
-# (`--warmup 1`). The first line names the machine: CPU model, vector flags, cores.
+# (`--warmup 1`), the dealer running ahead; "online only" is the same with the dealer's randomness
+# delivered before each run (`online_wall_s`). The first line names the machine: CPU model, vector flags, cores.
 # TESTBED_BIN=path runs another build (before/after a change, in one session on one machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,8 +29,8 @@ echo
 json() { "$T" "$@" --reps "$REPS" --warmup 1 --json | tail -n 1; }
 
 if [ "$section" != ops ]; then
-  echo "| workload | CrypTen s | ours tcp+TLS s | ratio | tcp s | sim s | TLS / tcp | tcp / sim | rounds | MB sent/party |"
-  echo "|---|---|---|---|---|---|---|---|---|---|"
+  echo "| workload | CrypTen s | ours tcp+TLS s | ratio | tcp s | sim s | TLS / tcp | tcp / sim | online only, tcp+TLS s | rounds | MB sent/party |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
   # label | CrypTen case (crypten-bench) | testbed arguments
   while IFS='|' read -r label crypten args; do
     [ -z "$label" ] && continue
@@ -55,10 +56,11 @@ if path:
         pass
 c = "%.3f" % crypten if crypten else "—"
 ratio = "%.1f×" % (crypten / tls["wall_s"]) if crypten else "—"
+online = "%.3f" % tls["online_wall_s"] if tls.get("online_wall_s") else "—"
 # Rounds and bytes are the same over every transport (tests assert it); the simulator's are shown.
-print("| %s | %s | %.3f | %s | %.3f | %.3f | %.2f | %.2f | %d | %.1f |" % (
+print("| %s | %s | %.3f | %s | %.3f | %.3f | %.2f | %.2f | %s | %d | %.1f |" % (
     label, c, tls["wall_s"], ratio, tcp["wall_s"], sim["wall_s"], tls["wall_s"] / tcp["wall_s"],
-    tcp["wall_s"] / sim["wall_s"], sim["rounds"], max(sim["bytes_sent_per_party"]) / 1e6))
+    tcp["wall_s"] / sim["wall_s"], online, sim["rounds"], max(sim["bytes_sent_per_party"]) / 1e6))
 EOF
   done <<'CASES'
 mul 1M|mul_1M|bench op --protocol 2pc-ttp --op mul --shape 1000000 --shape 1000000
@@ -71,6 +73,8 @@ ResNet-18 224 (private model)|resnet18_224|bench model --model resnet18 --input-
 matmul 1024³|matmul_1024|bench op --protocol 2pc-ttp --op matmul --shape 1024x1024 --shape 1024x1024
 conv2d 1x64x56x56, 64 3x3, pad 1|conv2d_64x56x56_k3|bench op --protocol 2pc-ttp --op conv2d --shape 1x64x56x56 --shape 64x64x3x3 --padding 1
 ReLU 1M, 3pc-replicated||bench op --protocol 3pc-replicated --op relu --shape 1000000
+ReLU 1M, 2pc-fss|relu_1M|bench op --protocol 2pc-fss --op relu --shape 1000000
+ResNet-18 224, 2pc-fss|resnet18_224|bench model --model resnet18 --input-shape 1x3x224x224 --protocol 2pc-fss
 CASES
   echo
 fi
