@@ -109,3 +109,56 @@ fn the_fused_gate_saves_the_truncations_round_and_bytes() {
         }
     }
 }
+
+/// Wav2Letter's convolutions each feed a ReLU: the pass joins them, the plaintext result is the
+/// same, and on 2pc-fss with dealer truncation each joined pair saves its truncation's round
+/// and bytes against the same graph unjoined, while matching the plaintext.
+#[test]
+fn the_conv_relu_pass_fuses_and_2pc_fss_uses_it() {
+    use testbed::nn::infer::{InferJob, Input, WeightPrivacy, run_plain};
+    use testbed::nn::passes::fuse_conv_relu;
+    use testbed::nn::tensor::F32Tensor;
+    use testbed::nn::zoo;
+    let shape = [1, 40, 20];
+    let g = zoo::build("wav2letter", &shape, 1).unwrap();
+    let mut fused = g.clone();
+    let joined = fuse_conv_relu(&mut fused).unwrap();
+    assert!(joined >= 5, "{joined} pairs");
+    assert_eq!(fused.nodes.iter().filter(|n| n.relu_after).count(), joined);
+    assert_eq!(fused.nodes.len() + joined, g.nodes.len());
+    let x = Input::F32(
+        F32Tensor::from_vec(
+            &shape,
+            crate::common::random_reals(800, -1.0, 1.0, 2)
+                .iter()
+                .map(|&v| v as f32)
+                .collect(),
+        )
+        .unwrap(),
+    );
+    let want = run_plain(&g, &x).unwrap();
+    assert_eq!(
+        run_plain(&fused, &x).unwrap(),
+        want,
+        "the pass changes nothing in plaintext"
+    );
+    let cfg = config("dealer", 64);
+    let mut costs = Vec::new();
+    for graph in [&fused, &g] {
+        let out = run(
+            &cfg,
+            3,
+            &InferJob::local(graph, std::slice::from_ref(&x), WeightPrivacy::Public, 1),
+        );
+        let got = &crate::common::revealed(&out)[0];
+        let err = got.max_abs_diff(&want);
+        let scale = want.data().iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(err <= 2e-3 * scale, "error {err:.3e} at scale {scale:.3e}");
+        let meters: Vec<MeterReport> = out.parties.iter().map(|p| p.output.total.meter.clone()).collect();
+        costs.push((critical_path(&meters).between_parties, meters[0].online()));
+    }
+    let ((fused_rounds, fused_bytes), (plain_rounds, plain_bytes)) = (costs[0], costs[1]);
+    // The convolutions run in sequence: one truncation round each, 8 bytes per output element.
+    assert_eq!(plain_rounds - fused_rounds, joined as u64);
+    assert!(plain_bytes > fused_bytes && (plain_bytes - fused_bytes) % 8 == 0);
+}

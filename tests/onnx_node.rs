@@ -129,6 +129,7 @@ fn batch_norm_layer_with_private_statistics() {
             op: Op::BatchNormalization { epsilon: 1e-5 },
             inputs: ["x", "g", "b", "m", "v"].map(String::from).to_vec(),
             outputs: vec!["y".into()],
+            relu_after: false,
         }],
         ..Default::default()
     };
@@ -317,6 +318,7 @@ fn node(op: Op, inputs: &[&str], outputs: &[&str]) -> Node {
         op,
         inputs: inputs.iter().map(|s| s.to_string()).collect(),
         outputs: outputs.iter().map(|s| s.to_string()).collect(),
+        relu_after: false,
     }
 }
 

@@ -290,6 +290,7 @@ fn every_real_weight_of_a_private_model_is_shared_scalars_included() {
         op: Op::Pow,
         inputs: vec![out, "two".into()],
         outputs: vec!["squared".into()],
+        relu_after: false,
     });
     h.outputs = vec!["squared".into()];
     assert!(!private_weights(&h, WeightPrivacy::Private).contains(&"two".to_string()));

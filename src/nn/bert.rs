@@ -107,6 +107,7 @@ pub fn sentence_encoder(mut g: Graph, pad_id: usize) -> Result<Graph> {
         op: Op::Slice,
         inputs: vec![both.clone(), from.into(), to.into(), two.clone()],
         outputs: vec![out.into()],
+        relu_after: false,
     };
     let mask3 = format!("{both}.mask3");
     let derived = [
@@ -118,6 +119,7 @@ pub fn sentence_encoder(mut g: Graph, pad_id: usize) -> Result<Graph> {
             op: Op::Squeeze { axes: vec![2] },
             inputs: vec![mask3],
             outputs: vec![mask.into()],
+            relu_after: false,
         },
     ];
     // The lookup depends on the ids only: it goes first, before every use of the mask.

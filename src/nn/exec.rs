@@ -178,6 +178,9 @@ fn keeps_encoded(op: &Op) -> bool {
 
 /// Evaluates one node on backend `b`, whatever its inputs: the only `match` over graph ops.
 pub fn eval_node<B: Ops>(b: &mut B, node: &Node, args: &[Option<&V<B>>]) -> Result<Vec<V<B>>> {
+    if node.relu_after && !matches!(node.op, Op::Conv { .. }) {
+        return Err(node_error(node, "only a Conv takes a fused ReLU"));
+    }
     let keep = keeps_encoded(&node.op);
     let inputs: Vec<Option<Cow<'_, V<B>>>> = args
         .iter()
@@ -253,7 +256,11 @@ pub fn eval_node<B: Ops>(b: &mut B, node: &Node, args: &[Option<&V<B>>]) -> Resu
                 group: *group,
             };
             let xt = x(b)?;
-            one(b.conv(&xt, weight(1)?, opt(2), &c).map_err(e)?)
+            if node.relu_after {
+                one(b.conv_relu(&xt, weight(1)?, opt(2), &c).map_err(e)?)
+            } else {
+                one(b.conv(&xt, weight(1)?, opt(2), &c).map_err(e)?)
+            }
         }
         Op::Mul => {
             let y = b.mul(arg(0)?, arg(1)?).map_err(e)?;

@@ -136,11 +136,50 @@ pub fn pool_before_relu(graph: &mut Graph) -> Result<usize> {
     Ok(moved)
 }
 
+/// Joins each Conv whose output only a ReLU reads (and that is no graph output) with that ReLU:
+/// the Conv node takes the ReLU's output and `relu_after`, the ReLU node goes. Backends evaluate
+/// the pair in one call (`ProductOps::conv_relu`, by default conv then relu, so the result and
+/// every family's cost stay the same); a protocol that truncates and rectifies in one step
+/// (`Protocol::fuses_trunc_relu`) saves the truncation's round there. Returns the pairs joined.
+pub fn fuse_conv_relu(graph: &mut Graph) -> Result<usize> {
+    let mut fused = 0;
+    let mut i = 0;
+    while i < graph.nodes.len() {
+        let relu = &graph.nodes[i];
+        if !matches!(relu.op, Op::Relu) || relu.inputs.len() != 1 || relu.outputs.len() != 1 {
+            i += 1;
+            continue;
+        }
+        let y = relu.inputs[0].clone();
+        let producer = graph.nodes[..i]
+            .iter()
+            .position(|n| n.outputs.len() == 1 && n.outputs[0] == y);
+        let readers = graph.nodes.iter().filter(|n| n.inputs.contains(&y)).count();
+        let Some(j) = producer.filter(|&j| matches!(graph.nodes[j].op, Op::Conv { .. }) && !graph.nodes[j].relu_after)
+        else {
+            i += 1;
+            continue;
+        };
+        if readers != 1 || graph.outputs.contains(&y) {
+            i += 1;
+            continue;
+        }
+        let relu = graph.nodes.remove(i);
+        let conv = &mut graph.nodes[j];
+        conv.outputs = relu.outputs;
+        conv.relu_after = true;
+        fused += 1;
+    }
+    Ok(fused)
+}
+
 /// The rewrites every inference graph gets (plaintext and private alike, so both run the same
-/// graph): batch norm folded into convolutions, ReLU moved after max pools. Not for training
-/// graphs, whose saved activations and parameter names these rewrites change.
+/// graph): batch norm folded into convolutions, ReLU moved after max pools, each remaining
+/// Conv → ReLU pair joined. Not for training graphs, whose saved activations and parameter names
+/// these rewrites change.
 pub fn prepare_inference(graph: &mut Graph) -> Result<()> {
     fold_batch_norm(graph)?;
     pool_before_relu(graph)?;
+    fuse_conv_relu(graph)?;
     Ok(())
 }

@@ -118,6 +118,7 @@ impl Builder {
             op,
             inputs: inputs.iter().map(|s| s.to_string()).collect(),
             outputs: vec![out.clone()],
+            relu_after: false,
         });
         out
     }

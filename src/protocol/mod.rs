@@ -289,6 +289,13 @@ pub trait Protocol: Send {
 
     /// ReLU(x / 2^bits) of each tensor (a product's truncation fused with the ReLU that reads it).
     /// Default: [`Protocol::truncate_many`], then [`Protocol::relu_many`].
+    /// Whether [`Protocol::trunc_relu_many`] costs less than a product's own truncation followed
+    /// by a ReLU: then the nn backend hands it untruncated products (a Conv fused with its ReLU)
+    /// instead of truncating them first. False by default (the hook's default body is exactly
+    /// that sequence, and some families truncate inside the product for free).
+    fn fuses_trunc_relu(&self) -> bool {
+        false
+    }
     fn trunc_relu_many(&mut self, xs: Vec<Self::Share>, bits: u32) -> Result<Vec<Self::Share>>
     where
         Self: Sized,

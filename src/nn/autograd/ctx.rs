@@ -46,6 +46,7 @@ impl<B: AutodiffBackend> Ctx<'_, B> {
             op,
             inputs: Vec::new(),
             outputs: vec!["y".into()],
+            relu_after: false,
         };
         let args: Vec<Option<&Value<B::T>>> = args.iter().map(|a| Some(*a)).collect();
         let mut out = self.eval(&node, &args)?;

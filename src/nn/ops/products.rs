@@ -40,6 +40,18 @@ pub trait ProductOps: ActivationOps {
     fn gemm(&mut self, a: &V<Self>, b: Weight<'_, Self::T>, c: Option<&V<Self>>, g: GemmAttrs) -> Result<Self::T>;
     /// Convolution of x with weight w and optional bias.
     fn conv(&mut self, x: &Self::T, w: Weight<'_, Self::T>, bias: Option<&V<Self>>, c: &ConvAttrs) -> Result<Self::T>;
+    /// relu(conv(..)): the pair `passes::fuse_conv_relu` joins into one node, so that a backend
+    /// whose protocol truncates and rectifies in one step (`Protocol::fuses_trunc_relu`) can.
+    fn conv_relu(
+        &mut self,
+        x: &Self::T,
+        w: Weight<'_, Self::T>,
+        bias: Option<&V<Self>>,
+        c: &ConvAttrs,
+    ) -> Result<Self::T> {
+        let y = self.conv(x, w, bias, c)?;
+        self.relu(&y)
+    }
     /// An embedding lookup with one-hot ids (`[.., vocab]`): onehot · table.
     fn embed(&mut self, table: Weight<'_, Self::T>, onehot: &Self::T) -> Result<Self::T>;
     /// a · b elementwise (numpy broadcasting).

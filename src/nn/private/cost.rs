@@ -133,6 +133,7 @@ pub fn calls(op: &Op, ins: &[Operand]) -> Result<Option<Vec<Call>>> {
         op: op.clone(),
         inputs: (0..ins.len()).map(|k| format!("in{k}")).collect(),
         outputs: vec!["y".into()],
+        relu_after: false,
     };
     let args: Vec<Option<&Value<F32Tensor>>> = values.iter().map(Some).collect();
     let mut b = CostBackend::default();

@@ -218,6 +218,33 @@ impl<'a, P: Protocol> PrivateBackend<'a, P> {
         Ok(self.p.truncate_many(vec![raw], bits)?.remove(0))
     }
 
+    /// [`Self::product_with`] without the truncation: f(a, b) at scale 2^2f, for a protocol that
+    /// truncates inside its next gate (`Protocol::trunc_relu_many`).
+    fn raw_product_with(&mut self, a: &V<P>, b: &V<P>, op: BilinearOp, prep: Option<Prep<'_, P>>) -> Result<P::Share> {
+        if let (Value::Data(x), Some((form, pr))) = (a, prep) {
+            let y = match (form, b) {
+                (Some(t), _) => t,
+                (None, Value::Data(w)) => w,
+                _ => return Err(Error::invalid("product", "a prepared weight must be private")),
+            };
+            return Ok(self.p.bilinear_prepared_many(&[(x, y, pr, op)])?.remove(0));
+        }
+        match (a, b) {
+            (Value::Data(x), c) if !c.is_data() => {
+                let c = self.ring_of(c)?;
+                self.p.bilinear_public_right(x, &c, op)
+            }
+            (c, Value::Data(y)) if !c.is_data() => {
+                let c = self.ring_of(c)?;
+                self.p.bilinear_public_left(&c, y, op)
+            }
+            _ => {
+                let (x, y) = (self.data_ref(a)?, self.data_ref(b)?);
+                Ok(self.p.bilinear_many(&[(&*x, &*y, op)])?.remove(0))
+            }
+        }
+    }
+
     /// Fixed-point product f(a, b) of two values, at least one shared: a local product and a
     /// truncation when one is public, the protocol's Beaver/replicated product otherwise.
     pub fn bilinear_values(&mut self, a: &V<P>, b: &V<P>, op: BilinearOp) -> Result<P::Share> {

@@ -16,7 +16,7 @@ use super::{PrivateBackend, V};
 use crate::error::{Error, Result};
 use crate::func::fixed;
 use crate::nn::graph::Const;
-use crate::nn::ops::{Backend, ConvAttrs, GemmAttrs, LinearOps, ProductOps, Weight};
+use crate::nn::ops::{ActivationOps, Backend, ConvAttrs, GemmAttrs, LinearOps, ProductOps, Weight};
 use crate::nn::plain::PlainBackend;
 use crate::nn::tensor::{F32Tensor, broadcast_shape};
 use crate::nn::value::Value;
@@ -35,6 +35,64 @@ impl<P: Protocol> PrivateBackend<'_, P> {
             Value::Data(x) => Value::Data(self.move_data(x, &|m| m.transpose(&[1, 0]))?),
             other => Value::Public(Const::F32(other.public_f32("a Gemm operand")?.transpose(&[1, 0])?)),
         }))
+    }
+}
+
+impl<P: Protocol> PrivateBackend<'_, P> {
+    /// A convolution's input (explicitly padded when the padding is asymmetric) and its bilinear
+    /// form.
+    fn conv_input(&self, x: &P::Share, c: &ConvAttrs) -> Result<(P::Share, BilinearOp)> {
+        let (strides, pads, dilations) = (&c.strides, &c.pads, &c.dilations);
+        let xs = self.p.shape(x).to_vec();
+        let spatial = xs.len().saturating_sub(2);
+        if !(1..=2).contains(&spatial) || pads.len() != 2 * spatial {
+            return Err(Error::invalid(
+                "Conv",
+                format!("only 1-D and 2-D convolutions are supported (input {xs:?})"),
+            ));
+        }
+        // Asymmetric padding: pad explicitly, then convolve unpadded.
+        let symmetric = (0..spatial).all(|i| pads[i] == pads[i + spatial]);
+        let (x, pad) = if symmetric {
+            (x.clone(), pads[..spatial].to_vec())
+        } else {
+            let mut full = vec![0i64; 2 * xs.len()];
+            for i in 0..spatial {
+                full[2 + i] = pads[i] as i64;
+                full[xs.len() + 2 + i] = pads[spatial + i] as i64;
+            }
+            (self.move_data(x, &|t| t.pad(&full, 0.0))?, vec![0; spatial])
+        };
+        let op = if spatial == 2 {
+            BilinearOp::Conv2d(Conv2dParams {
+                stride: [strides[0], strides[1]],
+                padding: [pad[0], pad[1]],
+                dilation: [dilations[0], dilations[1]],
+                groups: c.group,
+            })
+        } else {
+            BilinearOp::Conv1d(Conv1dParams {
+                stride: strides[0],
+                padding: pad[0],
+                dilation: dilations[0],
+                groups: c.group,
+            })
+        };
+        Ok((x, op))
+    }
+
+    /// y + bias, the bias (one value per channel) broadcast over axis 1.
+    fn add_channel_bias(&mut self, y: P::Share, bias: Option<&V<P>>) -> Result<P::Share> {
+        match bias {
+            None => Ok(y),
+            Some(b) => {
+                let ys = self.p.shape(&y).to_vec();
+                let mut bshape = vec![1; ys.len()];
+                bshape[1] = ys[1];
+                let b = self.reshape_value(b, &bshape)?;
+                self.add_values(&Value::Data(y), &b, false)
+            }
+        }
     }
 }
 
@@ -73,54 +131,41 @@ impl<P: Protocol> ProductOps for PrivateBackend<'_, P> {
     }
 
     fn conv(&mut self, x: &P::Share, w: Weight<'_, P::Share>, bias: Option<&V<P>>, c: &ConvAttrs) -> Result<P::Share> {
-        let (strides, pads, dilations) = (&c.strides, &c.pads, &c.dilations);
-        let xs = self.p.shape(x).to_vec();
-        let spatial = xs.len().saturating_sub(2);
-        if !(1..=2).contains(&spatial) || pads.len() != 2 * spatial {
-            return Err(Error::invalid(
-                "Conv",
-                format!("only 1-D and 2-D convolutions are supported (input {xs:?})"),
-            ));
-        }
-        // Asymmetric padding: pad explicitly, then convolve unpadded.
-        let symmetric = (0..spatial).all(|i| pads[i] == pads[i + spatial]);
-        let (x, pad) = if symmetric {
-            (x.clone(), pads[..spatial].to_vec())
-        } else {
-            let mut full = vec![0i64; 2 * xs.len()];
-            for i in 0..spatial {
-                full[2 + i] = pads[i] as i64;
-                full[xs.len() + 2 + i] = pads[spatial + i] as i64;
-            }
-            (self.move_data(x, &|t| t.pad(&full, 0.0))?, vec![0; spatial])
-        };
-        let op = if spatial == 2 {
-            BilinearOp::Conv2d(Conv2dParams {
-                stride: [strides[0], strides[1]],
-                padding: [pad[0], pad[1]],
-                dilation: [dilations[0], dilations[1]],
-                groups: c.group,
-            })
-        } else {
-            BilinearOp::Conv1d(Conv1dParams {
-                stride: strides[0],
-                padding: pad[0],
-                dilation: dilations[0],
-                groups: c.group,
-            })
-        };
+        let (x, op) = self.conv_input(x, c)?;
         let prep = self.prepared(w.name, false);
         let y = self.product_with(&Value::Data(x), w.value, op, prep)?;
-        match bias {
-            None => Ok(y),
-            Some(b) => {
-                let ys = self.p.shape(&y).to_vec();
-                let mut bshape = vec![1; ys.len()];
-                bshape[1] = ys[1];
-                let b = self.reshape_value(b, &bshape)?;
-                self.add_values(&Value::Data(y), &b, false)
-            }
+        self.add_channel_bias(y, bias)
+    }
+
+    fn conv_relu(
+        &mut self,
+        x: &P::Share,
+        w: Weight<'_, P::Share>,
+        bias: Option<&V<P>>,
+        c: &ConvAttrs,
+    ) -> Result<P::Share> {
+        let bits = self.p.frac_bits();
+        // A bias pre-encoded at another precision is not lifted here: no fusion then.
+        let other_scale = matches!(bias, Some(Value::Encoded { frac, .. }) if *frac != bits);
+        if !self.p.fuses_trunc_relu() || other_scale {
+            let y = self.conv(x, w, bias, c)?;
+            return self.relu(&y);
         }
+        let (x, op) = self.conv_input(x, c)?;
+        let prep = self.prepared(w.name, false);
+        let raw = self.raw_product_with(&Value::Data(x), w.value, op, prep)?;
+        // The bias joins the product at its scale, 2^2f, before the one truncation.
+        let lifted = match bias {
+            None => None,
+            Some(Value::Data(b)) => Some(Value::Data(self.p.mul_scalar(b, 1u64 << bits)?)),
+            Some(Value::Encoded { ring, .. }) => Some(Value::Data(self.p.constant(&ring.map(|w| w << bits)))),
+            Some(other) => {
+                let t = other.public_f32("a bias")?.scale((1u64 << bits) as f32);
+                Some(Value::Public(Const::F32(t)))
+            }
+        };
+        let raw = self.add_channel_bias(raw, lifted.as_ref())?;
+        Ok(self.p.trunc_relu_many(vec![raw], bits)?.remove(0))
     }
 
     fn embed(&mut self, table: Weight<'_, P::Share>, onehot: &P::Share) -> Result<P::Share> {

@@ -399,6 +399,10 @@ impl Protocol for AdditiveParty {
         }
     }
 
+    fn fuses_trunc_relu(&self) -> bool {
+        self.fss.is_some() && self.truncation == Truncation::Dealer
+    }
+
     fn trunc_relu_many(&mut self, xs: Vec<AdditiveShare>, bits: u32) -> Result<Vec<AdditiveShare>> {
         match self.fss {
             Some(window) if self.truncation == Truncation::Dealer => {

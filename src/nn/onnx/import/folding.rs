@@ -65,6 +65,7 @@ impl Importer {
                     op: p.op.clone(),
                     inputs: p.inputs.clone(),
                     outputs: p.outputs.clone(),
+                    relu_after: false,
                 };
                 let args: Vec<Option<Const>> = (0..p.inputs.len()).map(|i| c(i).cloned()).collect();
                 return Ok(Some(crate::nn::exec::eval_public(&node, &args)?.remove(0)));

@@ -118,6 +118,7 @@ pub(super) fn fuse_gelu(nodes: Vec<Node>, consts: &HashMap<String, Const>, outpu
                 op: Op::Gelu { tanh: false },
                 inputs: vec![x],
                 outputs: nodes[last].outputs.clone(),
+                relu_after: false,
             },
         );
     }

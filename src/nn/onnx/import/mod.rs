@@ -352,6 +352,7 @@ impl Importer {
             op: p.op,
             inputs: p.inputs,
             outputs: p.outputs,
+            relu_after: false,
         });
         Ok(())
     }
