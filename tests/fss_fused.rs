@@ -162,3 +162,44 @@ fn the_conv_relu_pass_fuses_and_2pc_fss_uses_it() {
     assert_eq!(plain_rounds - fused_rounds, joined as u64);
     assert!(plain_bytes > fused_bytes && (plain_bytes - fused_bytes) % 8 == 0);
 }
+
+/// The MLP's hidden Gemm → ReLU pairs join the same way (private weights: the bias is a share).
+#[test]
+fn gemm_relu_pairs_fuse_too() {
+    use testbed::nn::infer::{InferJob, Input, WeightPrivacy, run_plain};
+    use testbed::nn::passes::fuse_conv_relu;
+    use testbed::nn::tensor::F32Tensor;
+    use testbed::nn::zoo;
+    let shape = [3, 20];
+    let g = zoo::build("mlp", &shape, 1).unwrap();
+    let mut fused = g.clone();
+    let joined = fuse_conv_relu(&mut fused).unwrap();
+    assert!(joined >= 1, "{joined} pairs");
+    let x = Input::F32(
+        F32Tensor::from_vec(
+            &shape,
+            crate::common::random_reals(60, -1.0, 1.0, 5)
+                .iter()
+                .map(|&v| v as f32)
+                .collect(),
+        )
+        .unwrap(),
+    );
+    let want = run_plain(&g, &x).unwrap();
+    assert_eq!(run_plain(&fused, &x).unwrap(), want);
+    let cfg = config("dealer", 64);
+    let mut rounds = Vec::new();
+    for graph in [&fused, &g] {
+        let out = run(
+            &cfg,
+            4,
+            &InferJob::local(graph, std::slice::from_ref(&x), WeightPrivacy::Private, 1),
+        );
+        let err = crate::common::revealed(&out)[0].max_abs_diff(&want);
+        let scale = want.data().iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(err <= 2e-3 * scale, "error {err:.3e} at scale {scale:.3e}");
+        let meters: Vec<MeterReport> = out.parties.iter().map(|p| p.output.total.meter.clone()).collect();
+        rounds.push(critical_path(&meters).between_parties);
+    }
+    assert_eq!(rounds[1] - rounds[0], joined as u64);
+}

@@ -178,8 +178,8 @@ fn keeps_encoded(op: &Op) -> bool {
 
 /// Evaluates one node on backend `b`, whatever its inputs: the only `match` over graph ops.
 pub fn eval_node<B: Ops>(b: &mut B, node: &Node, args: &[Option<&V<B>>]) -> Result<Vec<V<B>>> {
-    if node.relu_after && !matches!(node.op, Op::Conv { .. }) {
-        return Err(node_error(node, "only a Conv takes a fused ReLU"));
+    if node.relu_after && !matches!(node.op, Op::Conv { .. } | Op::Gemm { .. }) {
+        return Err(node_error(node, "only a Conv or a Gemm takes a fused ReLU"));
     }
     let keep = keeps_encoded(&node.op);
     let inputs: Vec<Option<Cow<'_, V<B>>>> = args
@@ -240,7 +240,11 @@ pub fn eval_node<B: Ops>(b: &mut B, node: &Node, args: &[Option<&V<B>>]) -> Resu
                 trans_a: *trans_a,
                 trans_b: *trans_b,
             };
-            one(b.gemm(arg(0)?, weight(1)?, opt(2), g).map_err(e)?)
+            if node.relu_after {
+                one(b.gemm_relu(arg(0)?, weight(1)?, opt(2), g).map_err(e)?)
+            } else {
+                one(b.gemm(arg(0)?, weight(1)?, opt(2), g).map_err(e)?)
+            }
         }
         Op::MatMul => one(b.matmul(arg(0)?, weight(1)?).map_err(e)?),
         Op::Conv {

@@ -364,7 +364,7 @@ pub struct Node {
     /// Input value names; an empty string marks an omitted optional input.
     pub inputs: Vec<String>,
     pub outputs: Vec<String>,
-    /// A ReLU fused after this node's output (`passes::fuse_conv_relu`; Conv only): one backend
+    /// A ReLU fused after this node's output (`passes::fuse_conv_relu`; Conv and Gemm): one backend
     /// call, so that a protocol can truncate and rectify in one step.
     #[serde(default)]
     pub relu_after: bool,

@@ -136,9 +136,9 @@ pub fn pool_before_relu(graph: &mut Graph) -> Result<usize> {
     Ok(moved)
 }
 
-/// Joins each Conv whose output only a ReLU reads (and that is no graph output) with that ReLU:
-/// the Conv node takes the ReLU's output and `relu_after`, the ReLU node goes. Backends evaluate
-/// the pair in one call (`ProductOps::conv_relu`, by default conv then relu, so the result and
+/// Joins each Conv or Gemm whose output only a ReLU reads (and that is no graph output) with that
+/// ReLU: the product node takes the ReLU's output and `relu_after`, the ReLU node goes. Backends
+/// evaluate the pair in one call (`ProductOps::conv_relu`, `gemm_relu`, by default conv then relu, so the result and
 /// every family's cost stay the same); a protocol that truncates and rectifies in one step
 /// (`Protocol::fuses_trunc_relu`) saves the truncation's round there. Returns the pairs joined.
 pub fn fuse_conv_relu(graph: &mut Graph) -> Result<usize> {
@@ -155,7 +155,8 @@ pub fn fuse_conv_relu(graph: &mut Graph) -> Result<usize> {
             .iter()
             .position(|n| n.outputs.len() == 1 && n.outputs[0] == y);
         let readers = graph.nodes.iter().filter(|n| n.inputs.contains(&y)).count();
-        let Some(j) = producer.filter(|&j| matches!(graph.nodes[j].op, Op::Conv { .. }) && !graph.nodes[j].relu_after)
+        let Some(j) = producer
+            .filter(|&j| matches!(graph.nodes[j].op, Op::Conv { .. } | Op::Gemm { .. }) && !graph.nodes[j].relu_after)
         else {
             i += 1;
             continue;

@@ -52,6 +52,11 @@ pub trait ProductOps: ActivationOps {
         let y = self.conv(x, w, bias, c)?;
         self.relu(&y)
     }
+    /// relu(gemm(..)), joined like [`ProductOps::conv_relu`].
+    fn gemm_relu(&mut self, a: &V<Self>, b: Weight<'_, Self::T>, c: Option<&V<Self>>, g: GemmAttrs) -> Result<Self::T> {
+        let y = self.gemm(a, b, c, g)?;
+        self.relu(&y)
+    }
     /// An embedding lookup with one-hot ids (`[.., vocab]`): onehot · table.
     fn embed(&mut self, table: Weight<'_, Self::T>, onehot: &Self::T) -> Result<Self::T>;
     /// a · b elementwise (numpy broadcasting).

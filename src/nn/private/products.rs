@@ -81,6 +81,23 @@ impl<P: Protocol> PrivateBackend<'_, P> {
         Ok((x, op))
     }
 
+    /// A bias at the scale of an untruncated product (2^2f), to join it before the truncation.
+    fn lift_bias(&mut self, b: &V<P>) -> Result<V<P>> {
+        let bits = self.p.frac_bits();
+        Ok(match b {
+            Value::Data(b) => Value::Data(self.p.mul_scalar(b, 1u64 << bits)?),
+            Value::Encoded { ring, .. } => Value::Data(self.p.constant(&ring.map(|w| w << bits))),
+            other => Value::Public(Const::F32(other.public_f32("a bias")?.scale((1u64 << bits) as f32))),
+        })
+    }
+
+    /// Whether a product with this bias can hand its untruncated result to the protocol's fused
+    /// truncation + ReLU (a bias encoded at another precision is not lifted).
+    fn fuses_with(&self, bias: Option<&V<P>>) -> bool {
+        let bits = self.p.frac_bits();
+        self.p.fuses_trunc_relu() && !matches!(bias, Some(Value::Encoded { frac, .. }) if *frac != bits)
+    }
+
     /// y + bias, the bias (one value per channel) broadcast over axis 1.
     fn add_channel_bias(&mut self, y: P::Share, bias: Option<&V<P>>) -> Result<P::Share> {
         match bias {
@@ -144,28 +161,37 @@ impl<P: Protocol> ProductOps for PrivateBackend<'_, P> {
         bias: Option<&V<P>>,
         c: &ConvAttrs,
     ) -> Result<P::Share> {
-        let bits = self.p.frac_bits();
-        // A bias pre-encoded at another precision is not lifted here: no fusion then.
-        let other_scale = matches!(bias, Some(Value::Encoded { frac, .. }) if *frac != bits);
-        if !self.p.fuses_trunc_relu() || other_scale {
+        if !self.fuses_with(bias) {
             let y = self.conv(x, w, bias, c)?;
             return self.relu(&y);
         }
         let (x, op) = self.conv_input(x, c)?;
         let prep = self.prepared(w.name, false);
         let raw = self.raw_product_with(&Value::Data(x), w.value, op, prep)?;
-        // The bias joins the product at its scale, 2^2f, before the one truncation.
-        let lifted = match bias {
-            None => None,
-            Some(Value::Data(b)) => Some(Value::Data(self.p.mul_scalar(b, 1u64 << bits)?)),
-            Some(Value::Encoded { ring, .. }) => Some(Value::Data(self.p.constant(&ring.map(|w| w << bits)))),
-            Some(other) => {
-                let t = other.public_f32("a bias")?.scale((1u64 << bits) as f32);
-                Some(Value::Public(Const::F32(t)))
-            }
-        };
+        let lifted = bias.map(|b| self.lift_bias(b)).transpose()?;
         let raw = self.add_channel_bias(raw, lifted.as_ref())?;
-        Ok(self.p.trunc_relu_many(vec![raw], bits)?.remove(0))
+        Ok(self.p.trunc_relu_many(vec![raw], self.p.frac_bits())?.remove(0))
+    }
+
+    fn gemm_relu(&mut self, a: &V<P>, b: Weight<'_, P::Share>, c: Option<&V<P>>, g: GemmAttrs) -> Result<P::Share> {
+        // Scaled products (alpha, beta ≠ 1) keep their own truncations.
+        if !self.fuses_with(c) || g.alpha != 1.0 || g.beta != 1.0 {
+            let y = self.gemm(a, b, c, g)?;
+            return self.relu(&y);
+        }
+        let prep = if g.trans_a {
+            None
+        } else {
+            self.prepared(b.name, g.trans_b)
+        };
+        let a = self.gemm_operand(a, g.trans_a)?;
+        let bv = self.gemm_operand(b.value, g.trans_b && prep.is_none())?;
+        let mut raw = self.raw_product_with(&a, &bv, BilinearOp::MatMul, prep)?;
+        if let Some(c) = c {
+            let lifted = self.lift_bias(c)?;
+            raw = self.add_values(&Value::Data(raw), &lifted, false)?;
+        }
+        Ok(self.p.trunc_relu_many(vec![raw], self.p.frac_bits())?.remove(0))
     }
 
     fn embed(&mut self, table: Weight<'_, P::Share>, onehot: &P::Share) -> Result<P::Share> {
