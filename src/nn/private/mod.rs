@@ -43,7 +43,7 @@ pub(crate) type V<P> = Value<<P as Protocol>::Share>;
 
 /// A prepared weight as a product takes it: its share when that is not the stored one, and the
 /// protocol's prepared state.
-type Prep<'a, P> = (Option<&'a <P as Protocol>::Share>, &'a <P as Protocol>::Prepared);
+pub(super) type Prep<'a, P> = (Option<&'a <P as Protocol>::Share>, &'a <P as Protocol>::Prepared);
 
 /// Private weights prepared as fixed right operands (see [`crate::protocol::Protocol::prepare_many`]):
 /// per use, the share in the form the product takes when it is not the stored one (a transpose),

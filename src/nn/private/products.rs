@@ -12,7 +12,7 @@
 //! | MatMul, Gemm, Conv, Gather with private ids | not declared here: the protocols' bilinear products are costed by their tables |
 
 use super::cost::{CostBackend, product};
-use super::{PrivateBackend, V};
+use super::{Prep, PrivateBackend, V};
 use crate::error::{Error, Result};
 use crate::func::fixed;
 use crate::nn::graph::Const;
@@ -38,7 +38,26 @@ impl<P: Protocol> PrivateBackend<'_, P> {
     }
 }
 
-impl<P: Protocol> PrivateBackend<'_, P> {
+impl<'a, P: Protocol> PrivateBackend<'a, P> {
+    /// Gemm's operands as the product takes them: op(A), op(B) (a prepared B already holds its
+    /// transposed share) and the prepared form of B when there is one.
+    #[allow(clippy::type_complexity)]
+    fn gemm_operands<'v>(
+        &self,
+        a: &'v V<P>,
+        b: &Weight<'v, P::Share>,
+        g: GemmAttrs,
+    ) -> Result<(Cow<'v, V<P>>, Cow<'v, V<P>>, Option<Prep<'a, P>>)> {
+        let prep = if g.trans_a {
+            None
+        } else {
+            self.prepared(b.name, g.trans_b)
+        };
+        let a = self.gemm_operand(a, g.trans_a)?;
+        let bv = self.gemm_operand(b.value, g.trans_b && prep.is_none())?;
+        Ok((a, bv, prep))
+    }
+
     /// A convolution's input (explicitly padded when the padding is asymmetric) and its bilinear
     /// form.
     fn conv_input(&self, x: &P::Share, c: &ConvAttrs) -> Result<(P::Share, BilinearOp)> {
@@ -120,14 +139,7 @@ impl<P: Protocol> ProductOps for PrivateBackend<'_, P> {
     }
 
     fn gemm(&mut self, a: &V<P>, b: Weight<'_, P::Share>, c: Option<&V<P>>, g: GemmAttrs) -> Result<P::Share> {
-        // A prepared B already holds its transposed share.
-        let prep = if g.trans_a {
-            None
-        } else {
-            self.prepared(b.name, g.trans_b)
-        };
-        let a = self.gemm_operand(a, g.trans_a)?;
-        let bv = self.gemm_operand(b.value, g.trans_b && prep.is_none())?;
+        let (a, bv, prep) = self.gemm_operands(a, &b, g)?;
         let mut y = self.product_with(&a, &bv, BilinearOp::MatMul, prep)?;
         if g.alpha != 1.0 {
             y = fixed::mul_const(self.p, &y, g.alpha as f64)?;
@@ -179,13 +191,7 @@ impl<P: Protocol> ProductOps for PrivateBackend<'_, P> {
             let y = self.gemm(a, b, c, g)?;
             return self.relu(&y);
         }
-        let prep = if g.trans_a {
-            None
-        } else {
-            self.prepared(b.name, g.trans_b)
-        };
-        let a = self.gemm_operand(a, g.trans_a)?;
-        let bv = self.gemm_operand(b.value, g.trans_b && prep.is_none())?;
+        let (a, bv, prep) = self.gemm_operands(a, &b, g)?;
         let mut raw = self.raw_product_with(&a, &bv, BilinearOp::MatMul, prep)?;
         if let Some(c) = c {
             let lifted = self.lift_bias(c)?;

@@ -190,24 +190,9 @@ impl AdditiveParty {
             }
             at += x.len();
         }
-        // Chunks hold whole words of bits (KEY_CHUNK is a multiple of 64), so each chunk's
-        // opened bits start at word (its start) / 64 of the concatenation.
-        let dhat = self.fss_open_bits(signs)?;
-        let mut flat = Vec::with_capacity(xhat.len());
-        let mut word = 0;
-        for (start, key) in &keys {
-            let len = key.rd.len();
-            let words = len.div_ceil(64);
-            flat.extend(relu::finish(key, &xhat[*start..start + len], &dhat[word..word + words]));
-            word += words;
-        }
-        let mut out = Vec::with_capacity(xs.len());
-        let mut at = 0;
-        for x in xs {
-            out.push(RingTensor::from_vec(x.shape(), flat[at..at + x.len()].to_vec())?);
-            at += x.len();
-        }
-        Ok(out)
+        self.fss_open_and_finish(xs.iter().map(|x| x.shape()), &xhat, signs, &keys, |key, x, d| {
+            relu::finish(key, x, d)
+        })
     }
 
     /// Cost of a fused ReLU(x / 2^f) of n elements with window k: a ReLU's rounds and bytes.
@@ -273,21 +258,39 @@ impl AdditiveParty {
             }
             at += x.len();
         }
+        let party = self.id as u8;
+        self.fss_open_and_finish(xs.iter().map(|x| x.shape()), &xhat, signs, &keys, |key, x, d| {
+            trunc_relu::finish(key, party, bits, x, d)
+        })
+    }
+
+    /// The second round of a select gate (ReLU, fused ReLU): opens the masked sign bits `signs`,
+    /// then finishes each key chunk (`keys`: its start in x̂ and key) with `finish(key, x̂, d̂)`
+    /// and cuts the results into tensors of `shapes`. Chunks hold whole words of bits (KEY_CHUNK
+    /// is a multiple of 64), so a chunk's opened bits start at word (its start) / 64.
+    fn fss_open_and_finish<'s, K: ChunkKey>(
+        &mut self,
+        shapes: impl Iterator<Item = &'s [usize]>,
+        xhat: &[u64],
+        signs: Vec<u64>,
+        keys: &[(usize, K)],
+        finish: impl Fn(&K, &[u64], &[u64]) -> Vec<u64>,
+    ) -> Result<Vec<RingTensor>> {
         let dhat = self.fss_open_bits(signs)?;
         let mut flat = Vec::with_capacity(xhat.len());
         let mut word = 0;
-        for (start, key) in &keys {
-            let len = key.rd.len();
+        for (start, key) in keys {
+            let len = key.elements();
             let words = len.div_ceil(64);
-            let (x, d) = (&xhat[*start..start + len], &dhat[word..word + words]);
-            flat.extend(trunc_relu::finish(key, self.id as u8, bits, x, d));
+            flat.extend(finish(key, &xhat[*start..start + len], &dhat[word..word + words]));
             word += words;
         }
-        let mut out = Vec::with_capacity(xs.len());
+        let mut out = Vec::new();
         let mut at = 0;
-        for x in xs {
-            out.push(RingTensor::from_vec(x.shape(), flat[at..at + x.len()].to_vec())?);
-            at += x.len();
+        for shape in shapes {
+            let n = crate::ring::numel(shape);
+            out.push(RingTensor::from_vec(shape, flat[at..at + n].to_vec())?);
+            at += n;
         }
         Ok(out)
     }
@@ -295,5 +298,22 @@ impl AdditiveParty {
     /// Opens XOR-shared packed words (one round).
     fn fss_open_bits(&mut self, words: Vec<u64>) -> Result<Vec<u64>> {
         self.open_words(words, true)
+    }
+}
+
+/// A chunk's keys of a select gate: how many elements they cover.
+trait ChunkKey {
+    fn elements(&self) -> usize;
+}
+
+impl ChunkKey for ReluKeys {
+    fn elements(&self) -> usize {
+        self.rd.len()
+    }
+}
+
+impl ChunkKey for TruncReluKeys {
+    fn elements(&self) -> usize {
+        self.rd.len()
     }
 }
