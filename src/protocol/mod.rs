@@ -19,8 +19,8 @@ pub mod config;
 pub mod cost;
 pub mod gates;
 pub mod prg;
-mod replicated;
 pub mod repeat;
+mod replicated;
 pub mod session;
 mod setup;
 

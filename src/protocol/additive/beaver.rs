@@ -34,8 +34,8 @@
 //! and use it again, so products stay correct while openings x − a and y − a reveal x − y.
 
 use super::AdditiveParty;
-use super::request::Request;
 use super::open::mask_into;
+use super::request::Request;
 use crate::error::{PartyId, Result};
 use crate::protocol::bilinear::BilinearOp;
 use crate::protocol::config::DealerKind;

@@ -13,8 +13,8 @@
 
 use super::AdditiveParty;
 use super::dealer;
-use super::request::Request;
 use super::open::mask_into;
+use super::request::Request;
 use crate::error::{Error, Result};
 use crate::ring::RingTensor;
 use rayon::prelude::*;
