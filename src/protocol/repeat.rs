@@ -112,11 +112,4 @@ impl Repeat {
             last: last.expect("at least one run"),
         })
     }
-
-    /// Runs of the computation in the session, measured or not (the dealer's per-run share of
-    /// its traffic divides by this).
-    pub fn runs<P: Protocol>(&self, p: &P) -> usize {
-        let reps = self.reps.max(1);
-        self.warmup + reps + if self.ahead(p) { reps } else { 0 }
-    }
 }
