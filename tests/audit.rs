@@ -26,6 +26,30 @@ fn control(name: &str) -> String {
     format!("{}/tests/data/protocols/{name}.yaml", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// 2pc-fss's fused ReLU(x / 2^f) (with dealer truncation): the offset opening, the sign bits and
+/// the dealer's five words per element leak nothing the audit can see.
+#[test]
+fn the_fused_truncation_relu_gate_passes_a_small_audit() {
+    let yaml = "family: 2pc-fss\nparties: 2\ntruncation: dealer\n";
+    let spec = AuditSpec {
+        protocol: ProtocolConfig::from_yaml(yaml, "2pc-fss-dealer-trunc.yaml").unwrap(),
+        op: AuditOp::TruncRelu,
+        shape: 16,
+        trials: CI_TRIALS,
+        threshold: THRESHOLD,
+        seed: 0,
+    };
+    let r = run_audit(&spec).unwrap();
+    assert!(
+        !r.leak && r.min_p >= THRESHOLD,
+        "corrected p {} at {} ({})",
+        r.min_p,
+        r.party,
+        r.test
+    );
+    assert!(r.tests > 1000, "only {} tests ran", r.tests);
+}
+
 #[test]
 fn every_shipped_family_passes_a_small_audit() {
     for name in testbed::protocol::config::known_names() {

@@ -31,17 +31,21 @@ pub enum AuditOp {
     Max,
     /// Softmax of x of shape [S].
     Softmax,
+    /// ReLU(x / 2^f) for x of shape [S] at 2f fractional bits (`Protocol::trunc_relu_many`: the
+    /// fused gate where a family has one).
+    TruncRelu,
 }
 
 impl AuditOp {
     /// Every op, by CLI name.
-    pub const ALL: [(&'static str, AuditOp); 6] = [
+    pub const ALL: [(&'static str, AuditOp); 7] = [
         ("mul", AuditOp::Mul),
         ("matmul", AuditOp::MatMul),
         ("truncation", AuditOp::Truncation),
         ("relu", AuditOp::Relu),
         ("max", AuditOp::Max),
         ("softmax", AuditOp::Softmax),
+        ("trunc-relu", AuditOp::TruncRelu),
     ];
 
     /// Parses a CLI name.
@@ -74,7 +78,7 @@ impl AuditOp {
     fn domain(self, frac: u32) -> (f64, u32) {
         match self {
             AuditOp::Softmax => (2.0, frac),
-            AuditOp::Truncation => (1.0, 2 * frac),
+            AuditOp::Truncation | AuditOp::TruncRelu => (1.0, 2 * frac),
             _ => (1.0, frac),
         }
     }
@@ -102,6 +106,10 @@ impl AuditOp {
             }
             AuditOp::Softmax => {
                 func::reduce::softmax(p, &xs[0], 0)?;
+            }
+            AuditOp::TruncRelu => {
+                let f = p.frac_bits();
+                p.trunc_relu_many(vec![xs[0].clone()], f)?;
             }
         }
         Ok(())
