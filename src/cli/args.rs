@@ -253,6 +253,7 @@ pub enum AuditOpName {
     Relu,
     Max,
     Softmax,
+    TruncRelu,
 }
 
 impl From<AuditOpName> for crate::audit::AuditOp {
@@ -265,6 +266,7 @@ impl From<AuditOpName> for crate::audit::AuditOp {
             AuditOpName::Relu => AuditOp::Relu,
             AuditOpName::Max => AuditOp::Max,
             AuditOpName::Softmax => AuditOp::Softmax,
+            AuditOpName::TruncRelu => AuditOp::TruncRelu,
         }
     }
 }
