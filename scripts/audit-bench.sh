@@ -3,7 +3,7 @@
 # printed as markdown rows: | protocol | op | shape | trials | tests | smallest corrected p | at | test |
 # Usage: [PROTOCOLS="2pc-ttp 2pc-fss"] [CONTROLS=0] scripts/audit-bench.sh [TRIALS] [OPS...]
 #        (default 100000 trials, all six ops, every file in protocols/, then the leaky controls)
-# Views are kept in memory (at most 2^28 words): where an op's views at this many trials exceed
+# Views are kept in memory (at most 2^29 words): where an op's views at this many trials exceed
 # that, the row is run at --shape 8 (or 4).
 set -u
 cd "$(dirname "$0")/.."

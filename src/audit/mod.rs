@@ -27,8 +27,9 @@ use crate::error::{Error, Result};
 use crate::protocol::ProtocolConfig;
 use crate::protocol::prg::Prg;
 
-/// Most view words an audit keeps in memory (2 GiB).
-pub const MAX_WORDS: usize = 1 << 28;
+/// Most view words an audit keeps in memory (4 GiB: 10^5 trials of the largest view the large
+/// audit needs, npc-additive's softmax at S = 2, 2,982 words, on a 24 GiB machine).
+pub const MAX_WORDS: usize = 1 << 29;
 
 /// What to audit.
 #[derive(Clone, Debug)]
