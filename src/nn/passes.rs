@@ -91,7 +91,7 @@ pub fn pool_before_relu(graph: &mut Graph) -> Result<usize> {
     let mut i = 0;
     while i < graph.nodes.len() {
         let relu = &graph.nodes[i];
-        if !matches!(relu.op, Op::Relu) || relu.inputs.len() != 1 || relu.outputs.len() != 1 {
+        if !is_plain_relu(relu) {
             i += 1;
             continue;
         }
@@ -136,17 +136,22 @@ pub fn pool_before_relu(graph: &mut Graph) -> Result<usize> {
     Ok(moved)
 }
 
+/// A ReLU node with one input and one output (what the ReLU rewrites move or join).
+fn is_plain_relu(n: &crate::nn::graph::Node) -> bool {
+    matches!(n.op, Op::Relu) && n.inputs.len() == 1 && n.outputs.len() == 1
+}
+
 /// Joins each Conv or Gemm whose output only a ReLU reads (and that is no graph output) with that
 /// ReLU: the product node takes the ReLU's output and `relu_after`, the ReLU node goes. Backends
-/// evaluate the pair in one call (`ProductOps::conv_relu`, `gemm_relu`, by default conv then relu, so the result and
-/// every family's cost stay the same); a protocol that truncates and rectifies in one step
+/// evaluate the pair in one call (`ProductOps::conv_relu`, `gemm_relu`; by default the product
+/// then the ReLU, so the result and every family's cost stay the same); a protocol that truncates and rectifies in one step
 /// (`Protocol::fuses_trunc_relu`) saves the truncation's round there. Returns the pairs joined.
 pub fn fuse_conv_relu(graph: &mut Graph) -> Result<usize> {
     let mut fused = 0;
     let mut i = 0;
     while i < graph.nodes.len() {
         let relu = &graph.nodes[i];
-        if !matches!(relu.op, Op::Relu) || relu.inputs.len() != 1 || relu.outputs.len() != 1 {
+        if !is_plain_relu(relu) {
             i += 1;
             continue;
         }
