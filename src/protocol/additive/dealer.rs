@@ -459,7 +459,13 @@ mod tests {
         assert_eq!(sent, [(words, words)]);
         for bad_window in [0u64, 1, 65] {
             assert!(decode_message(&[1, 1, 10, 5, bad_window]).is_err());
+            assert!(decode_message(&[1, 1, 12, 5, bad_window, 16]).is_err());
         }
+        // A fused gate shifts by 1..=61 bits.
+        for bad_shift in [0u64, 62, 64] {
+            assert!(decode_message(&[1, 1, 12, 5, 64, bad_shift]).is_err());
+        }
+        assert!(decode_message(&[1, 1, 12, 5, 64, 16]).is_ok());
         for bad in [&[][..], &[7], &[1, 2, 0], &[1, 1, 0, 0, 99], &[1, 1, 1, 1, 5, 9]] {
             assert!(decode_message(bad).is_err(), "{bad:?}");
         }
