@@ -9,6 +9,7 @@
 //!    names the first field that differs, with both values.
 
 use super::link::{Counted, Counters, LinkIo, ReadHalf, WriteHalf, io_detail};
+use super::record::Protection;
 use super::tls::{TlsConfigs, tls_name};
 use super::{PROTOCOL_VERSION, TcpOptions};
 use crate::error::{Error, PartyId, Result};
@@ -18,7 +19,7 @@ use rustls::{ClientConnection, ServerConnection};
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// First word of every preamble: ASCII `testbed!`, so a stray connection is recognised at once.
@@ -276,9 +277,10 @@ impl Setup<'_> {
         // 2. TLS 1.3 with mutual authentication.
         if let Some(configs) = &self.tls {
             let conn = self.tls_handshake(configs, &stream, dialled.is_some(), peer, &peer_name)?;
-            let shared = Arc::new(Mutex::new(conn));
-            read.tls = Some(Arc::clone(&shared));
-            write.tls = Some(shared);
+            // From here on each half protects its own direction (see `record`).
+            let keys = Protection::from_handshake(conn).map_err(|e| self.fail(&peer_name, io_detail(&e)))?;
+            read.tls = Some(keys.open);
+            write.tls = Some(keys.seal);
         }
 
         // 3. Session frame (inside TLS when on). The acceptor writes first: with TLS its first
@@ -494,6 +496,12 @@ impl Setup<'_> {
                     return Err(self.fail(peer_name, detail));
                 }
             }
+        }
+        // The last handshake flight (the client's Finished) must be on the wire before the keys
+        // leave rustls.
+        while conn.wants_write() {
+            conn.write_tls(&mut io)
+                .map_err(|e| self.fail(peer_name, format!("tls handshake: {}", io_detail(&e))))?;
         }
         Ok(conn)
     }

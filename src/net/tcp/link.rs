@@ -9,6 +9,7 @@
 
 use super::super::frame::{check_frame_len, read_message_header, read_words, write_message};
 use super::super::{Message, Stamp};
+use super::record::{HEADER_LEN, MAX_BODY, Opened, Opener, Sealer};
 use crate::error::{Error, PartyId};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
 use std::io::{self, ErrorKind, Read, Write};
@@ -18,11 +19,15 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// Plaintext handed to TLS per write, so records are produced and sent in a steady stream.
-const TLS_CHUNK: usize = 64 * 1024;
+/// Small writes are gathered up to this many bytes (one TLS record's plaintext) and sent together
+/// at the next flush: a message's header and a short payload leave in one segment and one record.
+const COALESCE: usize = super::record::MAX_PLAINTEXT;
 
-/// Socket read buffer of a TLS link.
-const TLS_READ_BUF: usize = 256 * 1024;
+/// Most bytes of one large write handed to the socket per call.
+const WRITE_CHUNK: usize = 128 * 1024;
+
+/// Socket read buffer. Plain reads at least a quarter of this size go straight to the caller.
+const READ_BUF: usize = 256 * 1024;
 
 /// Words a queued message is charged beyond its payload (the queue entry and the vector's own
 /// header), so that a flood of empty messages is bounded too.
@@ -65,34 +70,26 @@ impl Read for Counted {
     }
 }
 
-pub(super) type SharedTls = Arc<Mutex<rustls::Connection>>;
-
-fn lock_tls(tls: &SharedTls) -> io::Result<std::sync::MutexGuard<'_, rustls::Connection>> {
-    tls.lock()
-        .map_err(|_| io::Error::other("tls state poisoned by a panicked thread"))
-}
-
-fn tls_io_error(e: rustls::Error) -> io::Error {
-    io::Error::new(ErrorKind::InvalidData, e)
-}
-
 /// What the writer thread is asked to do.
 pub(super) enum Cmd {
     Send(Message, Stamp),
-    /// Write out pending TLS records (e.g. a key-update answer the reader queued).
-    Flush,
     Close,
 }
 
-/// The reading side of a link: plain socket reads, or TLS records decrypted under the shared
-/// connection's lock (never held during socket I/O).
+/// The reading side of a link: a buffered socket whose bytes are the stream itself, or TLS
+/// records this half opens on its own (see [`super::record`]).
 pub(super) struct ReadHalf {
     sock: TcpStream,
-    pub(super) tls: Option<SharedTls>,
+    pub(super) tls: Option<Opener>,
     buf: Vec<u8>,
+    /// Bytes read from the socket and not yet used: `buf[start..end]` (with TLS: not yet opened).
     start: usize,
     end: usize,
-    wake_writer: Option<Sender<Cmd>>,
+    /// With TLS: the opened plaintext not yet handed out, `buf[plain..plain_end]`.
+    plain: usize,
+    plain_end: usize,
+    /// With TLS: the peer's close_notify has arrived.
+    closed: bool,
     /// The last transport-level failure (socket or TLS), so that a frame error can be told apart
     /// from a broken connection.
     pub(super) failure: Option<String>,
@@ -106,57 +103,103 @@ impl ReadHalf {
             buf: Vec::new(),
             start: 0,
             end: 0,
-            wake_writer: None,
+            plain: 0,
+            plain_end: 0,
+            closed: false,
             failure: None,
         }
     }
 
-    fn read_tls_plaintext(&mut self, tls: &SharedTls, out: &mut [u8]) -> io::Result<usize> {
+    /// Reads what the socket has into `buf[end..]`; 0 at the end of the stream.
+    fn fill(&mut self) -> io::Result<usize> {
+        if self.buf.is_empty() {
+            self.buf = vec![0; READ_BUF];
+        }
         loop {
-            {
-                let mut conn = lock_tls(tls)?;
-                match conn.reader().read(out) {
-                    Ok(n) => return Ok(n),
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                    Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(0),
-                    Err(e) => return Err(e),
+            match self.sock.read(&mut self.buf[self.end..]) {
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(n);
                 }
-                if self.start < self.end {
-                    let mut pending = &self.buf[self.start..self.end];
-                    let took = conn.read_tls(&mut pending)?;
-                    self.start += took;
-                    conn.process_new_packets().map_err(tls_io_error)?;
-                    if conn.wants_write()
-                        && let Some(w) = &self.wake_writer
-                    {
-                        let _ = w.send(Cmd::Flush);
-                    }
-                    continue;
-                }
+                Err(e) => return Err(e),
             }
-            if self.buf.is_empty() {
-                self.buf = vec![0; TLS_READ_BUF];
+        }
+    }
+
+    fn read_plain(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.start == self.end {
+            if out.len() >= READ_BUF / 4 {
+                return self.sock.read(out);
             }
-            let got = loop {
-                match self.sock.read(&mut self.buf) {
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                    other => break other?,
-                }
-            };
-            if got == 0 {
+            (self.start, self.end) = (0, 0);
+            if self.fill()? == 0 {
                 return Ok(0);
             }
-            self.start = 0;
-            self.end = got;
+        }
+        let n = out.len().min(self.end - self.start);
+        out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
+        self.start += n;
+        Ok(n)
+    }
+
+    fn read_tls(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.plain == self.plain_end {
+            if self.closed {
+                return Ok(0);
+            }
+            self.open_next_record()?;
+        }
+        let n = out.len().min(self.plain_end - self.plain);
+        out[..n].copy_from_slice(&self.buf[self.plain..self.plain + n]);
+        self.plain += n;
+        Ok(n)
+    }
+
+    /// Reads and opens the next record; its plaintext becomes `buf[plain..plain_end]`.
+    fn open_next_record(&mut self) -> io::Result<()> {
+        loop {
+            let have = self.end - self.start;
+            if have >= HEADER_LEN {
+                let header: [u8; HEADER_LEN] = self.buf[self.start..self.start + HEADER_LEN]
+                    .try_into()
+                    .expect("five bytes");
+                let body_len = Opener::body_len(&header)?;
+                if have >= HEADER_LEN + body_len {
+                    let body = self.start + HEADER_LEN;
+                    self.start = body + body_len;
+                    let open = self.tls.as_mut().expect("a TLS link");
+                    match open.open(&header, &mut self.buf[body..body + body_len])? {
+                        Opened::Data(n) => (self.plain, self.plain_end) = (body, body + n),
+                        Opened::Closed => self.closed = true,
+                    }
+                    return Ok(());
+                }
+            }
+            if self.buf.len() < self.start + HEADER_LEN + MAX_BODY {
+                // Not room for the largest record after `start`: move what is left to the front.
+                self.buf.copy_within(self.start..self.end, 0);
+                (self.start, self.end) = (0, have);
+            }
+            if self.fill()? == 0 {
+                if have == 0 {
+                    self.closed = true;
+                    return Ok(());
+                }
+                return Err(io::Error::new(
+                    ErrorKind::UnexpectedEof,
+                    "connection closed inside a tls record",
+                ));
+            }
         }
     }
 }
 
 impl Read for ReadHalf {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let got = match self.tls.clone() {
-            None => self.sock.read(out),
-            Some(tls) => self.read_tls_plaintext(&tls, out),
+        let got = match self.tls {
+            None => self.read_plain(out),
+            Some(_) => self.read_tls(out),
         };
         if let Err(e) = &got
             && e.kind() != ErrorKind::Interrupted
@@ -167,11 +210,14 @@ impl Read for ReadHalf {
     }
 }
 
-/// The writing side of a link. With TLS, plaintext is encrypted in chunks of 64 KiB under the
-/// shared connection's lock, and the records are written after the lock is released.
+/// The writing side of a link. Small writes wait in `pending` until a flush (the writer thread
+/// flushes whenever its queue runs empty); with TLS this half seals the records itself.
 pub(super) struct WriteHalf {
     sock: Counted,
-    pub(super) tls: Option<SharedTls>,
+    pub(super) tls: Option<Sealer>,
+    /// Plaintext of small writes not yet sent.
+    pending: Vec<u8>,
+    /// Sealed records not yet written.
     out: Vec<u8>,
 }
 
@@ -180,29 +226,41 @@ impl WriteHalf {
         Self {
             sock,
             tls: None,
+            pending: Vec::new(),
             out: Vec::new(),
         }
     }
 
-    fn drain_tls(&mut self, tls: &SharedTls) -> io::Result<()> {
-        {
-            let mut conn = lock_tls(tls)?;
-            while conn.wants_write() {
-                conn.write_tls(&mut self.out)?;
+    /// Sends `pending` followed by `more` (as records with TLS).
+    fn send_pending_and(&mut self, more: &[u8]) -> io::Result<()> {
+        match &mut self.tls {
+            None if self.pending.is_empty() => self.sock.write_all(more),
+            None => {
+                self.pending.extend_from_slice(more);
+                self.sock.write_all(&self.pending)
             }
-        }
-        let sent = self.sock.write_all(&self.out);
-        self.out.clear();
-        sent
+            Some(seal) => {
+                // The first record carries the pending bytes and the head of `more`.
+                let head = more.len().min(COALESCE - self.pending.len().min(COALESCE));
+                self.pending.extend_from_slice(&more[..head]);
+                seal.seal(&self.pending, &mut self.out)?;
+                seal.seal(&more[head..], &mut self.out)?;
+                let sent = self.sock.write_all(&self.out);
+                self.out.clear();
+                sent
+            }
+        }?;
+        self.pending.clear();
+        Ok(())
     }
 
-    /// Ends the link's sending side: TLS close_notify (when on), then a TCP FIN.
+    /// Ends the link's sending side: what is pending, TLS close_notify (when on), then a TCP FIN.
     fn close(&mut self) {
-        if let Some(tls) = self.tls.clone() {
-            if let Ok(mut conn) = lock_tls(&tls) {
-                conn.send_close_notify();
-            }
-            let _ = self.drain_tls(&tls);
+        let _ = self.flush();
+        if let Some(seal) = &mut self.tls
+            && seal.close_notify(&mut self.out).is_ok()
+        {
+            let _ = self.sock.write_all(&self.out);
         }
         let _ = self.sock.sock.shutdown(Shutdown::Write);
     }
@@ -210,26 +268,18 @@ impl WriteHalf {
 
 impl Write for WriteHalf {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let Some(tls) = self.tls.clone() else {
-            return self.sock.write(data);
-        };
-        let chunk = &data[..data.len().min(TLS_CHUNK)];
-        let taken = {
-            let mut conn = lock_tls(&tls)?;
-            let taken = conn.writer().write(chunk)?;
-            while conn.wants_write() {
-                conn.write_tls(&mut self.out)?;
-            }
-            taken
-        };
-        let sent = self.sock.write_all(&self.out);
-        self.out.clear();
-        sent.map(|()| taken)
+        if self.pending.len() + data.len() <= COALESCE {
+            self.pending.extend_from_slice(data);
+            return Ok(data.len());
+        }
+        let take = data.len().min(WRITE_CHUNK);
+        self.send_pending_and(&data[..take])?;
+        Ok(take)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        if let Some(tls) = self.tls.clone() {
-            self.drain_tls(&tls)?;
+        if !self.pending.is_empty() {
+            self.send_pending_and(&[])?;
         }
         self.sock.flush()
     }
@@ -453,7 +503,7 @@ pub(super) struct ReadLimits {
 pub(super) fn spawn_link(
     id: PartyId,
     peer: PartyId,
-    mut io: LinkIo,
+    io: LinkIo,
     limits: ReadLimits,
     counters: &Arc<Counters>,
 ) -> io::Result<Link> {
@@ -462,10 +512,6 @@ pub(super) fn spawn_link(
     let (done_tx, done_rx) = bounded::<()>(0);
     let writer = Arc::new(WriterState::default());
     let backlog = Arc::new(Backlog::new(limits.max_queued_words));
-    if io.read.tls.is_some() {
-        io.read.wake_writer = Some(cmd_tx.clone());
-    }
-
     let mut read = io.read;
     let reader_backlog = Arc::clone(&backlog);
     let reader = std::thread::Builder::new()
@@ -486,27 +532,25 @@ pub(super) fn spawn_link(
         .name(format!("tcp-write-{id}-{peer}"))
         .spawn(move || {
             let _done = done_tx;
-            loop {
-                match cmd_rx.recv() {
-                    Ok(Cmd::Send(msg, stamp)) => match write_message(&mut write, &msg, stamp) {
-                        Ok(()) => {
-                            counters
-                                .payload_written
-                                .fetch_add(8 * msg.len() as u64, Ordering::AcqRel);
-                            state.flushed.fetch_add(1, Ordering::AcqRel);
-                        }
-                        Err(e) => {
-                            state.fail(io_detail(&e));
-                            break;
-                        }
-                    },
-                    Ok(Cmd::Flush) => {
-                        if let Err(e) = write.flush() {
-                            state.fail(io_detail(&e));
-                            break;
-                        }
-                    }
-                    Ok(Cmd::Close) | Err(_) => break,
+            // Messages written but maybe still pending in `write`: counted as flushed once sent.
+            let mut unflushed = 0u64;
+            while let Ok(Cmd::Send(msg, stamp)) = cmd_rx.recv() {
+                let mut written = write_message(&mut write, &msg, stamp);
+                unflushed += 1;
+                if written.is_ok() && cmd_rx.is_empty() {
+                    written = write.flush();
+                }
+                if let Err(e) = written {
+                    state.fail(io_detail(&e));
+                    break;
+                }
+                counters
+                    .payload_written
+                    .fetch_add(8 * msg.len() as u64, Ordering::AcqRel);
+                if cmd_rx.is_empty() {
+                    state
+                        .flushed
+                        .fetch_add(std::mem::take(&mut unflushed), Ordering::AcqRel);
                 }
             }
             write.close();

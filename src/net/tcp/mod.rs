@@ -23,6 +23,7 @@
 
 mod handshake;
 mod link;
+mod record;
 mod tls;
 
 pub use handshake::{MAX_FIELD_NAME_BYTES, MAX_FIELD_VALUE_BYTES, MAX_SESSION_FIELDS};
@@ -40,7 +41,7 @@ use std::time::{Duration, Instant};
 use tls::TlsConfigs;
 
 /// Version of the wire protocol (handshake layout and framing). Both ends of a link must agree.
-pub const PROTOCOL_VERSION: u64 = 3;
+pub const PROTOCOL_VERSION: u64 = 4;
 
 /// The default frame limit: 2^27 words, 1 GiB.
 pub const DEFAULT_MAX_FRAME_WORDS: u64 = 1 << 27;

@@ -511,6 +511,7 @@ impl TlsConfigs {
             .with_custom_certificate_verifier(self.verifier(peer))
             .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(Arc::clone(&self.own))));
         client.resumption = rustls::client::Resumption::disabled();
+        client.enable_secret_extraction = true;
         Ok(Arc::new(client))
     }
 
@@ -522,6 +523,7 @@ impl TlsConfigs {
             .with_client_cert_verifier(self.verifier(peer))
             .with_cert_resolver(Arc::new(SingleCertAndKey::from(Arc::clone(&self.own))));
         server.send_tls13_tickets = 0;
+        server.enable_secret_extraction = true;
         Ok(Arc::new(server))
     }
 }
