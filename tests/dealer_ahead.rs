@@ -122,7 +122,10 @@ fn a_computation_that_strays_from_the_dealt_plan_is_an_error() {
 
 #[test]
 fn a_model_runs_with_the_dealer_ahead_over_tcp_as_in_the_simulator() {
-    for protocol in ["2pc-ttp", "2pc-fss"] {
+    // 2pc-fss with the one-round ReLU too (a variant file: the parties load it by path).
+    let one_round = std::env::temp_dir().join(format!("testbed-fss-one-round-{}.yaml", std::process::id()));
+    std::fs::write(&one_round, "family: 2pc-fss\nparties: 2\nfss_relu_rounds: 1\n").unwrap();
+    for protocol in ["2pc-ttp", "2pc-fss", one_round.to_str().unwrap()] {
         let mut reports = Vec::new();
         for transport in ["sim", "tcp"] {
             let (code, out, err) = crate::common::testbed(&[
@@ -161,4 +164,5 @@ fn a_model_runs_with_the_dealer_ahead_over_tcp_as_in_the_simulator() {
         let party = reports[0]["rounds_between_parties"].as_u64().unwrap();
         assert_eq!(reports[0]["online_rounds"].as_u64(), Some(party), "{protocol}");
     }
+    let _ = std::fs::remove_file(&one_round);
 }

@@ -203,3 +203,55 @@ fn gemm_relu_pairs_fuse_too() {
     }
     assert_eq!(rounds[1] - rounds[0], joined as u64);
 }
+
+/// `fss_relu_rounds: 1`: Wav2Letter (every convolution feeds a ReLU) matches the plaintext, and
+/// each ReLU costs one party round instead of two, 8⌈n/64⌉ bytes less, against the two-round gate
+/// (local truncation both times, so no fused gate is involved).
+#[test]
+fn one_round_relu_runs_a_model_and_saves_a_round_per_relu() {
+    use testbed::nn::infer::{InferJob, Input, WeightPrivacy, run_plain};
+    use testbed::nn::tensor::F32Tensor;
+    use testbed::nn::zoo;
+    let shape = [1, 40, 20];
+    let g = zoo::build("wav2letter", &shape, 1).unwrap();
+    let relus = g
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, testbed::nn::graph::Op::Relu))
+        .count();
+    assert!(relus >= 5, "{relus} ReLUs");
+    let x = Input::F32(
+        F32Tensor::from_vec(
+            &shape,
+            crate::common::random_reals(800, -1.0, 1.0, 7)
+                .iter()
+                .map(|&v| v as f32)
+                .collect(),
+        )
+        .unwrap(),
+    );
+    let want = run_plain(&g, &x).unwrap();
+    let mut costs = Vec::new();
+    for rounds in [1, 2] {
+        let yaml = format!("family: 2pc-fss\nparties: 2\nfss_relu_rounds: {rounds}\n");
+        let cfg = ProtocolConfig::from_yaml(&yaml, "2pc-fss.yaml").unwrap();
+        let out = run(
+            &cfg,
+            5,
+            &InferJob::local(&g, std::slice::from_ref(&x), WeightPrivacy::Public, 1),
+        );
+        let err = crate::common::revealed(&out)[0].max_abs_diff(&want);
+        let scale = want.data().iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(
+            err <= 2e-3 * scale,
+            "{rounds} round(s): error {err:.3e} at scale {scale:.3e}"
+        );
+        let meters: Vec<MeterReport> = out.parties.iter().map(|p| p.output.total.meter.clone()).collect();
+        costs.push((critical_path(&meters).between_parties, meters[0].online()));
+    }
+    let ((one_rounds, one_bytes), (two_rounds, two_bytes)) = (costs[0], costs[1]);
+    // Every ReLU layer saves its round; so does every max the library builds on the ReLU hook
+    // (max(a, b) = b + ReLU(a − b)), hence at least one per ReLU node.
+    assert!(two_rounds - one_rounds >= relus as u64, "{two_rounds} → {one_rounds}");
+    assert!(two_bytes > one_bytes && (two_bytes - one_bytes) % 8 == 0);
+}

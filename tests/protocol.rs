@@ -793,3 +793,50 @@ fn fss_sign_bits_zero_tests_and_relu_are_exact_and_cost_their_formulas() {
     assert!((945.0..955.0).contains(&per(64)), "{}", per(64));
     assert!((430.0..440.0).contains(&per(32)), "{}", per(32));
 }
+
+#[test]
+fn fss_one_round_relu_is_exact_and_costs_its_formula() {
+    for window in [64u32, 32, 9] {
+        let cfg = ProtocolConfig::from_yaml(
+            &format!("family: 2pc-fss\nparties: 2\nfss_window: {window}\nfss_relu_rounds: 1\n"),
+            "2pc-fss-one-round.yaml",
+        )
+        .unwrap();
+        let sizes: &[usize] = if window == 9 { &[1, 65, 70_000] } else { &[1, 63, 1000] };
+        for &n in sizes {
+            let x = window_values(n, window, 3 * n as u64 + u64::from(window));
+            let out = run(
+                &cfg,
+                9,
+                &FssGate {
+                    x: x.clone(),
+                    gate: Gate::Relu,
+                },
+            );
+            let got = &out.parties[0].output.0;
+            for (e, &v) in x.data().iter().enumerate() {
+                assert_eq!(got.data()[e] as i64, (v as i64).max(0), "k={window} n={n}");
+            }
+            let want = AdditiveParty::fss_relu_one_round_cost(n, window);
+            let path = critical_path(out.parties.iter().map(|p| &p.output.1));
+            assert_eq!((path.critical, path.between_parties), (want.rounds, want.party_rounds));
+            assert_eq!(
+                (want.rounds, want.party_rounds, want.bytes_per_party),
+                (2, 1, 8 * n as u64)
+            );
+            for party in &out.parties {
+                assert_eq!(party.output.1.online(), want.bytes_per_party, "k={window} n={n}");
+            }
+            let dealer = out.dealer.as_ref().unwrap();
+            assert_eq!(dealer.offline(), want.offline_bytes);
+            assert_eq!(dealer.bytes_offline[..2], [want.offline_bytes / 2; 2]);
+        }
+    }
+    // Keys: ≈ 2.07 KB per element per party at the exact window, 2.2× the two-round gate's.
+    let per = |k| AdditiveParty::fss_relu_one_round_cost(1 << 20, k).offline_bytes as f64 / 2.0 / (1 << 20) as f64;
+    assert!((2060.0..2080.0).contains(&per(64)), "{}", per(64));
+    let bad = ProtocolConfig::from_yaml("family: 2pc-ttp\nparties: 2\nfss_relu_rounds: 1\n", "x.yaml").unwrap_err();
+    assert!(bad.to_string().contains("fss_relu_rounds"), "{bad}");
+    let bad = ProtocolConfig::from_yaml("family: 2pc-fss\nparties: 2\nfss_relu_rounds: 3\n", "x.yaml").unwrap_err();
+    assert!(bad.to_string().contains("fss_relu_rounds"), "{bad}");
+}

@@ -6,6 +6,8 @@
 //!   `[x < α]` read off their evaluation path (a DCF at DPF key size);
 //! - [`drelu`]: the sign bit of masked ring values from one comparison on k − 1 bits;
 //! - [`relu`]: ReLU in two rounds (DReLU, then a select without a triple), and B2A of the sign;
+//! - [`dcf`]: comparison keys with a two-word ring payload (additive shares out);
+//! - [`relu_one_round`]: ReLU in one round from a ring-payload DCF (larger keys);
 //! - [`trunc`]: truncation with 2^62 of slack, exact below 2^62, unbiased stochastic rounding;
 //! - [`trunc_relu`]: ReLU(x / 2^f) in a ReLU's two rounds, the truncation on the same opening;
 //! - [`wire`]: keys as the u64 words the dealer sends, with their exact sizes.
@@ -14,10 +16,12 @@
 //! generic in the domain size, so the tests check every mask and input exhaustively at 6–12 bits.
 //! Layer 0: imports nothing from the crate; randomness comes from the caller.
 
+pub mod dcf;
 pub mod dpf;
 pub mod drelu;
 pub mod prg;
 pub mod relu;
+pub mod relu_one_round;
 pub mod trunc;
 pub mod trunc_relu;
 pub mod wire;

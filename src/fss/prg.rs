@@ -17,6 +17,9 @@ const FIXED_KEY: [u8; 16] = *b"testbed fss mmo!";
 pub const TWEAK_LEFT: u128 = 0;
 pub const TWEAK_RIGHT: u128 = 0x5555_5555_5555_5555_aaaa_aaaa_aaaa_aaaa;
 pub const TWEAK_LEAF: u128 = 0x0f0f_0f0f_0f0f_0f0f_f0f0_f0f0_f0f0_f0f0;
+/// Tweaks of the ring-payload DCF's per-child value blocks (`super::dcf`).
+pub const TWEAK_VALUE_LEFT: u128 = 0x3333_3333_3333_3333_cccc_cccc_cccc_cccc;
+pub const TWEAK_VALUE_RIGHT: u128 = 0x6969_6969_6969_6969_9696_9696_9696_9696;
 
 fn cipher() -> &'static Aes128 {
     static CIPHER: OnceLock<Aes128> = OnceLock::new();

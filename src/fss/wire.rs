@@ -6,6 +6,7 @@
 //! packed constant (⌈n/64⌉); ReLU adds shares of r_d and r_d·r (2n). The masks r themselves are
 //! never sent: each party draws its share from the PRG it shares with the dealer.
 
+use super::dcf::DcfKeys;
 use super::dpf::{DpfKeys, levels};
 use super::drelu::DreluKeys;
 
@@ -49,6 +50,47 @@ pub fn relu_words(n: usize, window: u32) -> usize {
 /// Words of one party's fused truncation + ReLU keys (DReLU keys and five ring elements).
 pub fn trunc_relu_words(n: usize, window: u32) -> usize {
     drelu_words(n, window) + 5 * n
+}
+
+/// Words of one party's ring-payload DCF keys for n elements on an m-bit domain: roots (2n), per
+/// level seed corrections (2n), right control bits (⌈n/64⌉) and value corrections (2n), and the
+/// last corrections (2n).
+pub fn dcf_words(n: usize, m: u32) -> usize {
+    let lv = m as usize;
+    2 * n + lv * (4 * n + n.div_ceil(64)) + 2 * n
+}
+
+/// Words of one party's one-round ReLU keys (without the PRG-drawn mask shares): the DCF on
+/// k − 1 bits and shares of c and c·r.
+pub fn relu_one_round_words(n: usize, window: u32) -> usize {
+    dcf_words(n, window - 1) + 2 * n
+}
+
+/// Appends one party's DCF keys.
+pub fn put_dcf(out: &mut Vec<u64>, k: &DcfKeys) {
+    push_blocks(out, &k.roots);
+    push_blocks(out, &k.cw_seed);
+    out.extend_from_slice(&k.cw_right);
+    push_blocks(out, &k.cw_value);
+    push_blocks(out, &k.cw_last);
+}
+
+/// Reads DCF keys for n elements on an m-bit domain written by [`put_dcf`]; `None` when the words
+/// run short.
+pub fn get_dcf(words: &mut &[u64], party: u8, n: usize, m: u32) -> Option<DcfKeys> {
+    if !(1..=64).contains(&m) || words.len() < dcf_words(n, m) {
+        return None;
+    }
+    let lv = m as usize;
+    Some(DcfKeys {
+        party,
+        domain_bits: m,
+        roots: take_blocks(words, n),
+        cw_seed: take_blocks(words, lv * n),
+        cw_right: take(words, lv * n.div_ceil(64)).to_vec(),
+        cw_value: take_blocks(words, lv * n),
+        cw_last: take_blocks(words, n),
+    })
 }
 
 /// Appends one party's DPF keys.
@@ -102,6 +144,30 @@ mod tests {
     use super::*;
     use crate::fss::drelu;
     use crate::fss::tests::rng;
+
+    #[test]
+    fn dcf_keys_round_trip_with_their_word_counts() {
+        for (n, m) in [(1usize, 1u32), (70, 8), (130, 31), (5, 63)] {
+            let mut rand = rng(n as u64);
+            let mut alphas = vec![0u64; n];
+            rand(&mut alphas);
+            let betas: Vec<u128> = alphas.iter().map(|a| *a as u128 * 3).collect();
+            let (k0, k1) = crate::fss::dcf::keygen(&alphas, &betas, m, &mut rand);
+            for key in [k0, k1] {
+                let mut w = Vec::new();
+                put_dcf(&mut w, &key);
+                assert_eq!(w.len(), dcf_words(n, m));
+                assert_eq!(
+                    64 * w.len() as u64,
+                    n as u64 * crate::fss::dcf::key_bits(m) + m as u64 * (64 * n.div_ceil(64) - n) as u64
+                );
+                let mut rest = &w[..];
+                let back = get_dcf(&mut rest, key.party, n, m).unwrap();
+                assert!(rest.is_empty());
+                assert_eq!(back, key);
+            }
+        }
+    }
 
     #[test]
     fn drelu_keys_round_trip_with_their_word_counts() {

@@ -119,6 +119,11 @@ pub struct ProtocolConfig {
     /// dealer's key bytes depend on k, never the online bytes.
     #[serde(default)]
     pub fss_window: Option<u32>,
+    /// 2pc-fss: online rounds of a ReLU, 2 (the default: DReLU keys, then a select on the opened
+    /// sign) or 1 (a ring-payload DCF gives the product directly; keys ≈ 2.2× larger and the
+    /// evaluation ≈ 2× the AES; `crate::fss::relu_one_round`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fss_relu_rounds: Option<u32>,
     /// Allows insecure options such as `dealer: first-party`.
     #[serde(default)]
     pub insecure: bool,
@@ -333,6 +338,17 @@ impl ProtocolConfig {
                 return Err(field("fss_window", format!("{k} is outside 2..=64")));
             }
         }
+        if let Some(r) = self.fss_relu_rounds {
+            if self.family != Family::TwoPcFss {
+                return Err(field(
+                    "fss_relu_rounds",
+                    "only the 2pc-fss family has FSS ReLU keys".into(),
+                ));
+            }
+            if !(1..=2).contains(&r) {
+                return Err(field("fss_relu_rounds", format!("{r}: a ReLU takes 1 or 2 rounds")));
+            }
+        }
         if self.family == Family::TwoPcFss && self.dealer != DealerKind::Ttp {
             return Err(field(
                 "dealer",
@@ -383,6 +399,11 @@ impl ProtocolConfig {
     /// The comparison window of the FSS gates, for the 2pc-fss family only (default 64: exact).
     pub fn fss_window(&self) -> Option<u32> {
         (self.family == Family::TwoPcFss).then(|| self.fss_window.unwrap_or(64))
+    }
+
+    /// 2pc-fss: whether ReLU uses the one-round gate (`fss_relu_rounds: 1`).
+    pub fn fss_relu_one_round(&self) -> bool {
+        self.family == Family::TwoPcFss && self.fss_relu_rounds == Some(1)
     }
 
     /// Whether a dealer endpoint takes part.

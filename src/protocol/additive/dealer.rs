@@ -269,7 +269,11 @@ impl TripleMaker {
                 fused(&mut rest[0], &|i, s| r[i].wrapping_sub(s));
             }
             // Dealt above, before the products.
-            Request::Drelu { .. } | Request::Relu { .. } | Request::Eqz { .. } | Request::TruncRelu { .. } => {
+            Request::Drelu { .. }
+            | Request::Relu { .. }
+            | Request::ReluOneRound { .. }
+            | Request::Eqz { .. }
+            | Request::TruncRelu { .. } => {
                 return Ok(Vec::new());
             }
             Request::Trunc { bits, .. } => {
@@ -404,6 +408,7 @@ mod tests {
             },
             Request::Drelu { n: 70, window: 64 },
             Request::Relu { n: 5, window: 2 },
+            Request::ReluOneRound { n: 65, window: 64 },
             Request::TruncRelu {
                 n: 9,
                 window: 64,

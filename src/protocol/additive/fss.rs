@@ -12,6 +12,8 @@
 //!   (x̂ = r exactly when x ≡ 0 mod 2^k, i.e. x = 0 for |x| < 2^k);
 //! * **ReLU** (`Protocol::relu_many`): DReLU ⊕ r_d, opened (one bit per element), then the
 //!   triple-free select of `fss::relu`;
+//! * **ReLU in one round** (`fss_relu_rounds: 1`): the same opening, then a ring-payload DCF
+//!   (`fss::relu_one_round`) gives additive shares of the product directly; keys ≈ 2.2× larger;
 //! * **ReLU(x / 2^f)** (`Protocol::trunc_relu_many`, with `truncation: dealer`): the same two
 //!   rounds, the truncation read off the ReLU's own opening (`fss::trunc_relu`), so a product's
 //!   dealer truncation costs nothing more when a ReLU follows it. With local truncation (free
@@ -29,6 +31,7 @@
 //! | sign bits [x < 0] | 2 | 1 | 8n | 16 · `wire::drelu_words(n, k)` |
 //! | zero test [x = 0] | 2 | 1 | 8n | 16 · `wire::dpf_words(n, k)` |
 //! | ReLU | 3 | 2 | 8n + 8⌈n/64⌉ | 16 · `wire::relu_words(n, k)` |
+//! | ReLU, `fss_relu_rounds: 1` | 2 | 1 | 8n | 16 · `wire::relu_one_round_words(n, k)` |
 //! | ReLU(x / 2^f), fused (`truncation: dealer`) | 3 | 2 | 8n + 8⌈n/64⌉ | 16 · `wire::trunc_relu_words(n, k)` |
 //!
 //! (The ReLU's second opening is n packed bits: ⌈n/64⌉ words, 8⌈n/64⌉ bytes, since the transport
@@ -40,6 +43,7 @@ use super::keys::chunks;
 use super::request::Request;
 use crate::error::{Error, PartyId, Result};
 use crate::fss::relu::ReluKeys;
+use crate::fss::relu_one_round::{self, ReluOneRoundKeys};
 use crate::fss::trunc_relu::{self, TruncReluKeys};
 use crate::fss::{dpf, drelu, relu, wire};
 use crate::protocol::binary::ones;
@@ -193,6 +197,44 @@ impl AdditiveParty {
         self.fss_open_and_finish(xs.iter().map(|x| x.shape()), &xhat, signs, &keys, |key, x, d| {
             relu::finish(key, x, d)
         })
+    }
+
+    /// Cost of a one-round ReLU of n elements with window k (`fss_relu_rounds: 1`).
+    pub fn fss_relu_one_round_cost(n: usize, window: u32) -> Cost {
+        Cost::round(true, 8 * n as u64, 16 * wire::relu_one_round_words(n, window) as u64)
+    }
+
+    /// max(x, 0) of each tensor in one round (`fss::relu_one_round`): the opening of x + r, then
+    /// each chunk's ring-payload DCF gives the shares of the product directly.
+    pub(super) fn fss_relu_one_round_rings(&mut self, xs: &[&RingTensor], window: u32) -> Result<Vec<RingTensor>> {
+        let reqs: Vec<Request> = xs
+            .iter()
+            .map(|x| Request::ReluOneRound { n: x.len(), window })
+            .collect();
+        let (xhat, masks) = self.fss_open_masked(xs, &reqs)?;
+        let mut out = Vec::with_capacity(xs.len());
+        let mut at = 0;
+        for (x, r) in xs.iter().zip(&masks) {
+            let mut flat = Vec::with_capacity(x.len());
+            for (start, len) in chunks(x.len()) {
+                let words = self.fss_key_words(wire::relu_one_round_words(len, window))?;
+                let mut w = &words[..];
+                let key = wire::get_dcf(&mut w, self.id as u8, len, window - 1).and_then(|dcf| {
+                    Some(ReluOneRoundKeys {
+                        window,
+                        dcf,
+                        r: r.data()[start..start + len].to_vec(),
+                        c: wire::get_words(&mut w, len)?,
+                        c_r: wire::get_words(&mut w, len)?,
+                    })
+                });
+                let key = key.ok_or_else(|| self.bad_key("relu"))?;
+                flat.extend(relu_one_round::finish(&key, &xhat[at + start..at + start + len]).0);
+            }
+            at += x.len();
+            out.push(RingTensor::from_vec(x.shape(), flat)?);
+        }
+        Ok(out)
     }
 
     /// Cost of a fused ReLU(x / 2^f) of n elements with window k: a ReLU's rounds and bytes.

@@ -2,7 +2,7 @@
 //! sizes in words, and making them for masks r in chunks of at most [`KEY_CHUNK`] elements.
 
 use crate::fss::relu::ReluKeys;
-use crate::fss::{dpf, drelu, relu, trunc_relu, wire};
+use crate::fss::{dpf, drelu, relu, relu_one_round, trunc_relu, wire};
 use crate::protocol::prg::Prg;
 
 /// The FSS gates the dealer deals keys for.
@@ -12,6 +12,8 @@ pub(crate) enum Gate {
     Drelu,
     /// ReLU keys: DReLU keys plus the select's shares of r_d and r_d·r.
     Relu,
+    /// One-round ReLU keys: a ring-payload DCF plus shares of c and c·r.
+    ReluOneRound,
     /// Zero-test keys: a DPF at α = r on the window's low bits.
     Eqz,
     /// Fused ReLU(x / 2^bits) keys: DReLU keys plus five ring elements (`fss::trunc_relu`).
@@ -33,6 +35,7 @@ pub(crate) fn chunks(n: usize) -> impl Iterator<Item = (usize, usize)> {
 pub(crate) fn key_words(gate: Gate, n: usize, window: u32) -> usize {
     match gate {
         Gate::Relu => wire::relu_words(n, window),
+        Gate::ReluOneRound => wire::relu_one_round_words(n, window),
         Gate::Eqz => wire::dpf_words(n, window),
         Gate::Drelu => wire::drelu_words(n, window),
         Gate::TruncRelu { .. } => wire::trunc_relu_words(n, window),
@@ -50,6 +53,17 @@ pub(crate) fn deal(gate: Gate, window: u32, masks: &[u64], prg: &mut Prg) -> (Ve
                 wire::put_drelu(&mut w, &k.drelu);
                 w.extend_from_slice(&k.rd);
                 w.extend_from_slice(&k.rd_r);
+                w
+            };
+            (words(&k0), words(&k1))
+        }
+        Gate::ReluOneRound => {
+            let (k0, k1) = relu_one_round::keygen_for_masks(masks, window, &mut rand);
+            let words = |k: &relu_one_round::ReluOneRoundKeys| {
+                let mut w = Vec::with_capacity(wire::relu_one_round_words(masks.len(), window));
+                wire::put_dcf(&mut w, &k.dcf);
+                w.extend_from_slice(&k.c);
+                w.extend_from_slice(&k.c_r);
                 w
             };
             (words(&k0), words(&k1))

@@ -92,6 +92,8 @@ pub struct AdditiveParty {
     dealer: Option<PartyId>,
     /// 2pc-fss: the comparison window of the FSS gates; `None` runs the generic circuits.
     fss: Option<u32>,
+    /// 2pc-fss: ReLU in one round (`fss_relu_rounds: 1`).
+    fss_relu_one_round: bool,
     /// INSECURE, `leak: beaver-mask-reuse` only: the reused product masks.
     reuse: Option<MaskReuse>,
     /// The dealer running ahead (recorded plan, prefetched messages).
@@ -146,6 +148,7 @@ impl AdditiveParty {
             prepared: 0,
             dealer: (cfg.dealer == DealerKind::Ttp).then_some(cfg.parties),
             fss: cfg.fss_window(),
+            fss_relu_one_round: cfg.fss_relu_one_round(),
             reuse: (cfg.leak == Some(Leak::BeaverMaskReuse)).then(MaskReuse::default),
             ahead: Default::default(),
         })
@@ -400,7 +403,8 @@ impl Protocol for AdditiveParty {
     }
 
     fn fuses_trunc_relu(&self) -> bool {
-        self.fss.is_some() && self.truncation == Truncation::Dealer
+        // With the one-round ReLU, truncating first costs the same two rounds as the fused gate.
+        self.fss.is_some() && self.truncation == Truncation::Dealer && !self.fss_relu_one_round
     }
 
     fn trunc_relu_many(&mut self, xs: Vec<AdditiveShare>, bits: u32) -> Result<Vec<AdditiveShare>> {
@@ -431,6 +435,10 @@ impl Protocol for AdditiveParty {
 
     fn relu_many(&mut self, xs: &[&AdditiveShare]) -> Result<Vec<AdditiveShare>> {
         match self.fss {
+            Some(window) if self.fss_relu_one_round => Ok(wrap(
+                self.fss_relu_one_round_rings(&rings(xs, |x| &x.0), window)?,
+                AdditiveShare,
+            )),
             Some(window) => Ok(wrap(self.fss_relu_rings(&rings(xs, |x| &x.0), window)?, AdditiveShare)),
             None => gates::relu_many(self, xs),
         }

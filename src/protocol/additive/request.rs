@@ -46,6 +46,9 @@ pub(crate) enum Request {
     Drelu { n: usize, window: u32 },
     /// 2pc-fss: ReLU keys (DReLU keys plus the select's shares), masks as for `Drelu`.
     Relu { n: usize, window: u32 },
+    /// 2pc-fss with `fss_relu_rounds: 1`: one-round ReLU keys (a ring-payload DCF and shares of
+    /// c and c·r, `crate::fss::relu_one_round`), masks as for `Drelu`.
+    ReluOneRound { n: usize, window: u32 },
     /// 2pc-fss: fused ReLU(x / 2^bits) keys (DReLU keys plus the truncation's and the select's
     /// shares, `crate::fss::trunc_relu`), masks as for `Drelu`.
     TruncRelu { n: usize, window: u32, bits: u32 },
@@ -86,6 +89,7 @@ impl Request {
             Request::BilinearPrepared { op, x, y, .. } => (vec![x.clone()], vec![op.output_shape(x, y)?]),
             Request::Drelu { n, .. }
             | Request::Relu { n, .. }
+            | Request::ReluOneRound { n, .. }
             | Request::Eqz { n, .. }
             | Request::TruncRelu { n, .. } => (vec![vec![*n]], vec![]),
         })
@@ -115,6 +119,7 @@ impl Request {
             | Request::EdaBits { .. }
             | Request::Drelu { .. }
             | Request::Relu { .. }
+            | Request::ReluOneRound { .. }
             | Request::Eqz { .. }
             | Request::TruncRelu { .. } => vec![],
         };
@@ -127,6 +132,7 @@ impl Request {
         | Request::EdaBits { n }
         | Request::Drelu { n, .. }
         | Request::Relu { n, .. }
+        | Request::ReluOneRound { n, .. }
         | Request::Eqz { n, .. }
         | Request::TruncRelu { n, .. } = self
         {
@@ -166,6 +172,7 @@ impl Request {
         match *self {
             Request::Drelu { n, .. }
             | Request::Relu { n, .. }
+            | Request::ReluOneRound { n, .. }
             | Request::Eqz { n, .. }
             | Request::TruncRelu { n, .. } => n,
             _ => 0,
@@ -178,6 +185,7 @@ impl Request {
         match *self {
             Request::Drelu { window, .. } => Some((Gate::Drelu, window)),
             Request::Relu { window, .. } => Some((Gate::Relu, window)),
+            Request::ReluOneRound { window, .. } => Some((Gate::ReluOneRound, window)),
             Request::Eqz { window, .. } => Some((Gate::Eqz, window)),
             Request::TruncRelu { window, bits, .. } => Some((Gate::TruncRelu { bits }, window)),
             _ => None,
@@ -235,6 +243,7 @@ impl Request {
             }
             Request::Drelu { n, window } => out.extend([9, *n as u64, *window as u64]),
             Request::Relu { n, window } => out.extend([10, *n as u64, *window as u64]),
+            Request::ReluOneRound { n, window } => out.extend([13, *n as u64, *window as u64]),
             Request::TruncRelu { n, window, bits } => out.extend([12, *n as u64, *window as u64, *bits as u64]),
             Request::Eqz { n, window } => out.extend([11, *n as u64, *window as u64]),
         }
@@ -291,7 +300,7 @@ impl Request {
                     slot: small(take(words, 1)?[0])?,
                 }
             }
-            tag @ (9..=11) => {
+            tag @ (9..=11 | 13) => {
                 let w = take(words, 2)?;
                 if !(2..=64).contains(&w[1]) {
                     return Err(Error::invalid(
@@ -303,6 +312,7 @@ impl Request {
                 match tag {
                     9 => Request::Drelu { n, window },
                     10 => Request::Relu { n, window },
+                    13 => Request::ReluOneRound { n, window },
                     _ => Request::Eqz { n, window },
                 }
             }
