@@ -148,19 +148,8 @@ mod tests {
 
     #[test]
     fn relu_exhaustive_in_small_windows_with_many_masks() {
-        for k in 2..=10u32 {
-            let half = 1i64 << (k - 1);
-            let xs: Vec<u64> = (-half..half).map(|v| v as u64).collect();
-            // 64 fresh sets of masks (every element gets its own r) per window.
-            for seed in 0..64 {
-                let (y, d) = run(&xs, k, seed * 1000 + k as u64);
-                for (e, &x) in xs.iter().enumerate() {
-                    let x = x as i64;
-                    assert_eq!(y[e] as i64, x.max(0), "k={k} x={x}");
-                    assert_eq!(d[e], (x >= 0) as u64, "k={k} x={x}");
-                }
-            }
-        }
+        // Fresh masks for every element, 64 sets per window.
+        crate::fss::tests::check_relu_in_windows(2..=10u32, 64, run);
     }
 
     #[test]

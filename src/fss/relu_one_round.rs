@@ -118,18 +118,8 @@ mod tests {
 
     #[test]
     fn relu_exhaustive_in_small_windows_with_many_masks() {
-        for k in 2..=9u32 {
-            let half = 1i64 << (k - 1);
-            let xs: Vec<u64> = (-half..half).map(|v| v as u64).collect();
-            for seed in 0..48 {
-                let (y, d) = run(&xs, k, seed * 1000 + k as u64);
-                for (e, &x) in xs.iter().enumerate() {
-                    let x = x as i64;
-                    assert_eq!(y[e] as i64, x.max(0), "k={k} x={x}");
-                    assert_eq!(d[e], (x >= 0) as u64, "k={k} x={x}");
-                }
-            }
-        }
+        // Fresh masks for every element, 48 sets per window.
+        crate::fss::tests::check_relu_in_windows(2..=9u32, 48, run);
     }
 
     #[test]
@@ -147,7 +137,6 @@ mod tests {
             }
             let (k0, k1) = keygen_for_masks(&r, k, &mut rand);
             let xhat: Vec<u64> = xs.iter().zip(&r).map(|(x, r)| x.wrapping_add(*r)).collect();
-            // Shares of x̂'s opening: party 0 holds x̂ − r₁'s part; only the sum matters here.
             let ((y0, _), (y1, _)) = (finish(&k0, &xhat), finish(&k1, &xhat));
             for (e, &x) in xs.iter().enumerate() {
                 assert_eq!(

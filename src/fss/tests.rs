@@ -173,3 +173,24 @@ fn key_sizes_follow_the_formula() {
     assert_eq!(k0.cw_seed.len(), 13 * 100);
     assert_eq!(k0.cw_right.len(), 13 * 2);
 }
+
+/// Every input of every window k in `windows` (|x| < 2^(k−1)), under `seeds` fresh sets of masks:
+/// `run(xs, k, seed)` returns the reconstructed ReLU and sign bits of a ReLU construction.
+pub(super) fn check_relu_in_windows(
+    windows: std::ops::RangeInclusive<u32>,
+    seeds: u64,
+    run: impl Fn(&[u64], u32, u64) -> (Vec<u64>, Vec<u64>),
+) {
+    for k in windows {
+        let half = 1i64 << (k - 1);
+        let xs: Vec<u64> = (-half..half).map(|v| v as u64).collect();
+        for seed in 0..seeds {
+            let (y, d) = run(&xs, k, seed * 1000 + k as u64);
+            for (e, &x) in xs.iter().enumerate() {
+                let x = x as i64;
+                assert_eq!(y[e] as i64, x.max(0), "k={k} x={x}");
+                assert_eq!(d[e], (x >= 0) as u64, "k={k} x={x}");
+            }
+        }
+    }
+}
