@@ -80,9 +80,18 @@ fn check_with_dealer(cfg: &ProtocolConfig, f: Func, shapes: &[Vec<usize>], tol: 
     (cost.clone(), out.dealer.as_ref().map_or(0, |d| d.offline()), path)
 }
 
+/// Every shipped protocol, and 2pc-fss with the one-round ReLU (`fss_relu_rounds: 1`), whose keys
+/// also serve the integer comparisons.
+fn protocols_and_one_round_fss() -> Vec<ProtocolConfig> {
+    let mut all = all_protocols();
+    let yaml = "family: 2pc-fss\nparties: 2\nfss_relu_rounds: 1\n";
+    all.push(ProtocolConfig::from_yaml(yaml, "2pc-fss-one-round.yaml").unwrap());
+    all
+}
+
 #[test]
 fn comparisons_are_exact_on_every_protocol() {
-    for cfg in all_protocols() {
+    for cfg in protocols_and_one_round_fss() {
         let n = vec![vec![300]];
         let two = vec![vec![300], vec![300]];
         for f in [Func::Relu, Func::Ltz, Func::Sign, Func::Abs] {
@@ -96,7 +105,7 @@ fn comparisons_are_exact_on_every_protocol() {
 
 #[test]
 fn max_argmax_and_maxpool_are_exact() {
-    for cfg in all_protocols() {
+    for cfg in protocols_and_one_round_fss() {
         check(&cfg, Func::Max, &[vec![7, 10]], 0.0);
         check(&cfg, Func::Max, &[vec![3, 1]], 0.0);
         check(&cfg, Func::Argmax, &[vec![5, 13]], 0.0);
@@ -471,6 +480,27 @@ fn fss_comparison_and_max_costs_match_their_formulas() {
             let shapes = vec![vec![n]; f.arity()];
             let (cost, offline, path) = check_with_dealer(&cfg, f, &shapes, 0.0);
             let want = fss_cost(f, n, window);
+            assert_eq!(
+                (path.critical, path.between_parties),
+                (want.rounds, want.party_rounds),
+                "{} n={n}",
+                f.name()
+            );
+            assert_eq!(cost.online(), want.bytes_per_party, "{} n={n}", f.name());
+            assert_eq!(offline, want.offline_bytes, "{} n={n}: key bytes", f.name());
+        }
+    }
+    // With the one-round ReLU: ReLU and the integer sign bits in one round each, from its keys.
+    let one = ProtocolConfig::from_yaml(
+        "family: 2pc-fss\nparties: 2\nfss_relu_rounds: 1\n",
+        "2pc-fss-one-round.yaml",
+    )
+    .unwrap();
+    for n in [1usize, 1000] {
+        for f in [Func::Ltz, Func::Lt, Func::Sign, Func::Relu] {
+            let shapes = vec![vec![n]; f.arity()];
+            let (cost, offline, path) = check_with_dealer(&one, f, &shapes, 0.0);
+            let want = testbed::protocol::AdditiveParty::fss_relu_one_round_cost(n, window);
             assert_eq!(
                 (path.critical, path.between_parties),
                 (want.rounds, want.party_rounds),

@@ -720,6 +720,23 @@ impl Job for FssGate {
     }
 }
 
+/// [x < 0] as integer shares (`Protocol::ltz_many`), revealed, with its cost.
+struct LtzInt {
+    x: RingTensor,
+}
+
+impl Job for LtzInt {
+    type Output = (RingTensor, MeterReport);
+    fn run<P: Protocol>(&self, p: &mut P) -> Result<Self::Output> {
+        let x = p.share(0, (p.id() == 0).then_some(&self.x), self.x.shape())?;
+        p.barrier()?;
+        let before = p.meter();
+        let y = p.ltz_many(&[&x])?.remove(0);
+        let cost = p.meter().since(&before);
+        Ok((reveal(p, &y)?, cost))
+    }
+}
+
 /// Random ring values inside the comparison window (|x| < 2^(k−1)), with the edges and zeros.
 fn window_values(n: usize, window: u32, seed: u64) -> RingTensor {
     let mut x = random_ring(&[n], seed);
@@ -830,6 +847,30 @@ fn fss_one_round_relu_is_exact_and_costs_its_formula() {
             let dealer = out.dealer.as_ref().unwrap();
             assert_eq!(dealer.offline(), want.offline_bytes);
             assert_eq!(dealer.bytes_offline[..2], [want.offline_bytes / 2; 2]);
+        }
+    }
+    // The same keys give [x < 0] as a ring share in the one round (no B2A).
+    for window in [64u32, 9] {
+        let yaml = format!("family: 2pc-fss\nparties: 2\nfss_window: {window}\nfss_relu_rounds: 1\n");
+        let cfg = ProtocolConfig::from_yaml(&yaml, "2pc-fss-one-round.yaml").unwrap();
+        for n in [1usize, 1000] {
+            let x = window_values(n, window, 5 * n as u64 + u64::from(window));
+            let out = run(&cfg, 4, &LtzInt { x: x.clone() });
+            for (e, &v) in x.data().iter().enumerate() {
+                assert_eq!(
+                    out.parties[0].output.0.data()[e],
+                    u64::from((v as i64) < 0),
+                    "k={window} x={}",
+                    v as i64
+                );
+            }
+            let want = AdditiveParty::fss_relu_one_round_cost(n, window);
+            let path = critical_path(out.parties.iter().map(|p| &p.output.1));
+            assert_eq!((path.critical, path.between_parties), (want.rounds, want.party_rounds));
+            for party in &out.parties {
+                assert_eq!(party.output.1.online(), want.bytes_per_party);
+            }
+            assert_eq!(out.dealer.as_ref().unwrap().offline(), want.offline_bytes);
         }
     }
     // Keys: ≈ 2.07 KB per element per party at the exact window, 2.2× the two-round gate's.

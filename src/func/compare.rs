@@ -42,9 +42,7 @@ pub fn bits_to_int<P: Protocol>(p: &mut P, bits: &P::BitShare, shape: &[usize]) 
 
 /// [x < 0] as an integer share (0 or 1 at scale 1).
 pub fn ltz<P: Protocol>(p: &mut P, x: &P::Share) -> Result<P::Share> {
-    let shape = p.shape(x).to_vec();
-    let b = ltz_bits(p, x)?;
-    bits_to_int(p, &b, &shape)
+    Ok(p.ltz_many(&[x])?.remove(0))
 }
 
 /// [x < y].

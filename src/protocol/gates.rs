@@ -76,6 +76,21 @@ pub fn eqz_bits_many<P: Protocol>(p: &mut P, xs: &[&P::Share]) -> Result<Vec<P::
     Ok(out)
 }
 
+/// [x < 0] of each tensor as arithmetic 0/1 shares (scale 1, x's shape): the sign bits, then one
+/// B2A round for all of them.
+pub fn ltz_many<P: Protocol>(p: &mut P, xs: &[&P::Share]) -> Result<Vec<P::Share>> {
+    let bits = p.ltz_bits_many(xs)?;
+    let items: Vec<(&P::BitShare, usize)> = bits.iter().zip(xs).map(|(b, x)| (b, numel(p.shape(x)))).collect();
+    let ints = p.b2a_bits_many(&items)?;
+    xs.iter()
+        .zip(&ints)
+        .map(|(x, b)| {
+            let shape = p.shape(x).to_vec();
+            p.linear(b, &|t| t.clone().reshape(&shape))
+        })
+        .collect()
+}
+
 /// max(x, 0) of each tensor, exact: one MSB circuit, then one product with the bits [x ≥ 0].
 pub fn relu_many<P: Protocol>(p: &mut P, xs: &[&P::Share]) -> Result<Vec<P::Share>> {
     if let [x] = xs {

@@ -270,6 +270,15 @@ pub trait Protocol: Send {
         gates::eqz_bits_many(self, xs)
     }
 
+    /// [x < 0] of each tensor as arithmetic 0/1 shares (scale 1). Default: the sign bits, then a
+    /// B2A round.
+    fn ltz_many(&mut self, xs: &[&Self::Share]) -> Result<Vec<Self::Share>>
+    where
+        Self: Sized,
+    {
+        gates::ltz_many(self, xs)
+    }
+
     /// max(x, 0) of each tensor, exact. Default: sign bits, then one product with them.
     fn relu_many(&mut self, xs: &[&Self::Share]) -> Result<Vec<Self::Share>>
     where

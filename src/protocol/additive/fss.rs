@@ -13,7 +13,9 @@
 //! * **ReLU** (`Protocol::relu_many`): DReLU ⊕ r_d, opened (one bit per element), then the
 //!   triple-free select of `fss::relu`;
 //! * **ReLU in one round** (`fss_relu_rounds: 1`): the same opening, then a ring-payload DCF
-//!   (`fss::relu_one_round`) gives additive shares of the product directly; keys ≈ 2.2× larger;
+//!   (`fss::relu_one_round`) gives additive shares of the product directly; keys ≈ 2.2× larger.
+//!   The same keys give [x < 0] as a ring share in that one round (`Protocol::ltz_many`: the
+//!   comparisons that return integers skip their B2A round);
 //! * **ReLU(x / 2^f)** (`Protocol::trunc_relu_many`, with `truncation: dealer`): the same two
 //!   rounds, the truncation read off the ReLU's own opening (`fss::trunc_relu`), so a product's
 //!   dealer truncation costs nothing more when a ReLU follows it. With local truncation (free
@@ -32,6 +34,7 @@
 //! | zero test [x = 0] | 2 | 1 | 8n | 16 · `wire::dpf_words(n, k)` |
 //! | ReLU | 3 | 2 | 8n + 8⌈n/64⌉ | 16 · `wire::relu_words(n, k)` |
 //! | ReLU, `fss_relu_rounds: 1` | 2 | 1 | 8n | 16 · `wire::relu_one_round_words(n, k)` |
+//! | [x < 0] as integers, `fss_relu_rounds: 1` | 2 | 1 | 8n | 16 · `wire::relu_one_round_words(n, k)` |
 //! | ReLU(x / 2^f), fused (`truncation: dealer`) | 3 | 2 | 8n + 8⌈n/64⌉ | 16 · `wire::trunc_relu_words(n, k)` |
 //!
 //! (The ReLU's second opening is n packed bits: ⌈n/64⌉ words, 8⌈n/64⌉ bytes, since the transport
@@ -207,6 +210,28 @@ impl AdditiveParty {
     /// max(x, 0) of each tensor in one round (`fss::relu_one_round`): the opening of x + r, then
     /// each chunk's ring-payload DCF gives the shares of the product directly.
     pub(super) fn fss_relu_one_round_rings(&mut self, xs: &[&RingTensor], window: u32) -> Result<Vec<RingTensor>> {
+        self.fss_one_round(xs, window, |(relu, _)| relu)
+    }
+
+    /// [x < 0] of each tensor as ring shares (0/1 at scale 1) from the one-round ReLU's keys: the
+    /// gate's sign share d = [x ≥ 0], turned into 1 − d. One round, no B2A.
+    pub(super) fn fss_ltz_one_round_rings(&mut self, xs: &[&RingTensor], window: u32) -> Result<Vec<RingTensor>> {
+        let first = self.id == 0;
+        self.fss_one_round(xs, window, |(_, sign)| {
+            sign.into_iter()
+                .map(|d| if first { 1u64.wrapping_sub(d) } else { d.wrapping_neg() })
+                .collect()
+        })
+    }
+
+    /// The one-round gate on every tensor; `pick` keeps what the caller needs of each chunk's
+    /// (ReLU shares, sign shares).
+    fn fss_one_round(
+        &mut self,
+        xs: &[&RingTensor],
+        window: u32,
+        pick: impl Fn((Vec<u64>, Vec<u64>)) -> Vec<u64>,
+    ) -> Result<Vec<RingTensor>> {
         let reqs: Vec<Request> = xs
             .iter()
             .map(|x| Request::ReluOneRound { n: x.len(), window })
@@ -229,7 +254,7 @@ impl AdditiveParty {
                     })
                 });
                 let key = key.ok_or_else(|| self.bad_key("relu"))?;
-                flat.extend(relu_one_round::finish(&key, &xhat[at + start..at + start + len]).0);
+                flat.extend(pick(relu_one_round::finish(&key, &xhat[at + start..at + start + len])));
             }
             at += x.len();
             out.push(RingTensor::from_vec(x.shape(), flat)?);

@@ -433,6 +433,17 @@ impl Protocol for AdditiveParty {
         self.next_ahead_impl(prefetch)
     }
 
+    fn ltz_many(&mut self, xs: &[&AdditiveShare]) -> Result<Vec<AdditiveShare>> {
+        match self.fss {
+            // The one-round ReLU's keys give the sign as a ring share: no B2A round.
+            Some(window) if self.fss_relu_one_round => Ok(wrap(
+                self.fss_ltz_one_round_rings(&rings(xs, |x| &x.0), window)?,
+                AdditiveShare,
+            )),
+            _ => gates::ltz_many(self, xs),
+        }
+    }
+
     fn relu_many(&mut self, xs: &[&AdditiveShare]) -> Result<Vec<AdditiveShare>> {
         match self.fss {
             Some(window) if self.fss_relu_one_round => Ok(wrap(
