@@ -276,6 +276,11 @@ impl Setup<'_> {
 
         // 2. TLS 1.3 with mutual authentication.
         if let Some(configs) = &self.tls {
+            // rustls reads the socket itself: nothing may wait in the plain reader's buffer (the
+            // dialler speaks TLS only after reading the acceptor's preamble, so nothing does).
+            if read.buffered() > 0 {
+                return Err(self.fail(&peer_name, "unexpected bytes before the tls handshake"));
+            }
             let conn = self.tls_handshake(configs, &stream, dialled.is_some(), peer, &peer_name)?;
             // From here on each half protects its own direction (see `record`).
             let keys = Protection::from_handshake(conn).map_err(|e| self.fail(&peer_name, io_detail(&e)))?;

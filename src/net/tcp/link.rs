@@ -110,6 +110,11 @@ impl ReadHalf {
         }
     }
 
+    /// Bytes read from the socket and not yet handed out.
+    pub(super) fn buffered(&self) -> usize {
+        (self.end - self.start) + (self.plain_end - self.plain)
+    }
+
     /// Reads what the socket has into `buf[end..]`; 0 at the end of the stream.
     fn fill(&mut self) -> io::Result<usize> {
         if self.buf.is_empty() {

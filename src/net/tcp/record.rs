@@ -334,4 +334,42 @@ mod tests {
         assert!(Opener::body_len(&[0x17, 3, 3, 0x48, 0x01]).is_err(), "too long");
         assert!(Opener::body_len(&[0x17, 3, 3, 0, 16]).is_err(), "shorter than a tag");
     }
+
+    /// A link's reading half over a real socket: what `wire` (sent, then the sender closes) reads.
+    fn read_from_socket(wire: Vec<u8>) -> (Vec<u8>, io::Result<usize>) {
+        use std::io::{Read, Write};
+        use std::net::{TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sender = std::thread::spawn(move || TcpStream::connect(addr).unwrap().write_all(&wire).unwrap());
+        let (sock, _) = listener.accept().unwrap();
+        sender.join().unwrap();
+        let mut read = super::super::link::ReadHalf::new(sock);
+        read.tls = Some(pair(1).1);
+        let mut got = vec![0u8; 5];
+        read.read_exact(&mut got).unwrap();
+        let last = read.read(&mut [0u8; 16]);
+        (got, last)
+    }
+
+    #[test]
+    fn a_stream_cut_inside_a_record_is_a_closed_connection_and_close_notify_ends_it_cleanly() {
+        let (mut seal, _) = pair(1);
+        let mut wire = Vec::new();
+        seal.seal(b"whole", &mut wire).unwrap();
+        seal.seal(b"cut short", &mut wire).unwrap();
+        wire.truncate(wire.len() - 3);
+        let (got, last) = read_from_socket(wire);
+        assert_eq!(got, b"whole");
+        let e = last.unwrap_err();
+        assert_eq!(super::super::link::io_detail(&e), "connection closed");
+
+        let (mut seal, _) = pair(1);
+        let mut wire = Vec::new();
+        seal.seal(b"whole", &mut wire).unwrap();
+        seal.close_notify(&mut wire).unwrap();
+        let (got, last) = read_from_socket(wire);
+        assert_eq!(got, b"whole");
+        assert_eq!(last.unwrap(), 0, "the end of the stream");
+    }
 }
